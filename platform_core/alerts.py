@@ -1,0 +1,162 @@
+"""Notifications: a ``Notifier`` resource and the sensors that feed it.
+
+Channels: ``log`` (append one JSON line per alert to a file; the default), ``email`` (SMTP) and
+``webhook`` (HTTP POST of Slack-compatible JSON ``{"text": ...}``). Secrets (SMTP password,
+webhook URL) come only from environment variables via ``dg.EnvVar`` in ``definitions.py``.
+
+Two sensors notify through it: ``build_run_failure_sensor`` (any failed run of the location)
+and ``build_check_failure_sensor`` (any failed asset check, which includes the time-partition
+freshness checks, so a stale partition reaches the notifier).
+"""
+
+import json
+import smtplib
+import urllib.request
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from pathlib import Path
+import dagster as dg
+from dagster._core.event_api import EventRecordsFilter
+from dagster._core.events import DagsterEventType
+
+from platform_core.io import data_root
+
+CHANNELS = ("log", "email", "webhook")
+
+
+class Notifier(dg.ConfigurableResource):
+    """Send an alert on every configured channel; one failing channel does not stop the others."""
+
+    channels: list[str] = ["log"]
+    log_path: str | None = None
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_sender: str = "dagster@localhost"
+    smtp_recipients: list[str] = []
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    webhook_url: str | None = None
+    timeout_seconds: float = 10.0
+
+    def _log_file(self) -> Path:
+        return Path(self.log_path) if self.log_path else data_root() / "alerts.log"
+
+    def notify(self, subject: str, body: str, severity: str = "error") -> dict[str, str]:
+        """Deliver the alert; returns ``{channel: "ok" | "error: ..."}``."""
+        outcome: dict[str, str] = {}
+        senders = {"log": self._to_log, "email": self._to_email, "webhook": self._to_webhook}
+        for channel in self.channels:
+            try:
+                if channel not in senders:
+                    raise ValueError(f"unknown channel {channel!r}; use one of {CHANNELS}")
+                senders[channel](subject, body, severity)
+                outcome[channel] = "ok"
+            except Exception as exc:  # report, keep going: alerts must not mask each other
+                outcome[channel] = f"error: {type(exc).__name__}: {exc}"
+        return outcome
+
+    def _to_log(self, subject: str, body: str, severity: str) -> None:
+        path = self._log_file()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        record = {
+            "time": datetime.now(UTC).isoformat(timespec="seconds"),
+            "severity": severity,
+            "subject": subject,
+            "body": body,
+        }
+        with path.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record) + "\n")
+
+    def _to_email(self, subject: str, body: str, severity: str) -> None:
+        if not self.smtp_recipients:
+            raise ValueError("email channel enabled but smtp_recipients is empty")
+        msg = EmailMessage()
+        msg["Subject"] = f"[{severity.upper()}] {subject}"
+        msg["From"] = self.smtp_sender
+        msg["To"] = ", ".join(self.smtp_recipients)
+        msg.set_content(body)
+        with smtplib.SMTP(self.smtp_host, self.smtp_port, timeout=self.timeout_seconds) as smtp:
+            if self.smtp_user:
+                smtp.starttls()
+                smtp.login(self.smtp_user, self.smtp_password or "")
+            smtp.send_message(msg)
+
+    def _to_webhook(self, subject: str, body: str, severity: str) -> None:
+        if not self.webhook_url:
+            raise ValueError("webhook channel enabled but webhook_url is not set")
+        payload = json.dumps({"text": f"*[{severity.upper()}] {subject}*\n{body}"}).encode()
+        request = urllib.request.Request(
+            self.webhook_url,
+            data=payload,
+            headers={"Content-Type": "application/json"},
+            method="POST",
+        )
+        with urllib.request.urlopen(request, timeout=self.timeout_seconds) as response:
+            if response.status >= 300:
+                raise RuntimeError(f"webhook answered HTTP {response.status}")
+
+
+def build_run_failure_sensor(location: str) -> dg.SensorDefinition:
+    """A sensor (RUNNING by default) that notifies on every failed run in the location."""
+
+    @dg.run_failure_sensor(
+        name=f"{location}_run_failure_alert",
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Sends every failed run of this location to the notifier.",
+    )
+    def run_failure_alert(context: dg.RunFailureSensorContext, notifier: Notifier) -> None:
+        run = context.dagster_run
+        error = context.failure_event.message or "run failed"
+        outcome = notifier.notify(
+            subject=f"{location}: run {run.run_id[:8]} of {run.job_name} failed",
+            body=f"job={run.job_name} run_id={run.run_id} tags={dict(run.tags)}\n{error}",
+        )
+        context.log.info(f"notified: {outcome}")
+
+    return run_failure_alert
+
+
+def build_check_failure_sensor(
+    location: str, minimum_interval_seconds: int = 60
+) -> dg.SensorDefinition:
+    """A sensor (RUNNING by default) that notifies on failed asset checks, freshness included.
+
+    The cursor is the event-log storage id of the last evaluation seen, so each failure is
+    notified exactly once.
+    """
+
+    @dg.sensor(
+        name=f"{location}_check_failure_alert",
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=minimum_interval_seconds,
+        description="Sends failed asset checks (data quality, freshness) to the notifier.",
+    )
+    def check_failure_alert(context: dg.SensorEvaluationContext, notifier: Notifier):
+        after = int(context.cursor) if context.cursor else None
+        records = context.instance.get_event_records(
+            EventRecordsFilter(
+                event_type=DagsterEventType.ASSET_CHECK_EVALUATION, after_cursor=after
+            ),
+            ascending=True,
+            limit=500,
+        )
+        if not records:
+            return dg.SkipReason("no new asset check evaluations")
+        sent = 0
+        for record in records:
+            evaluation = record.event_log_entry.dagster_event.event_specific_data.evaluation
+            if evaluation.passed:
+                continue
+            key = evaluation.asset_check_key
+            description = evaluation.description or ""
+            meta = {k: getattr(v, "value", v) for k, v in (evaluation.metadata or {}).items()}
+            notifier.notify(
+                subject=f"{location}: check {key.name} failed on {key.asset_key.to_user_string()}",
+                body=f"{description}\n{json.dumps(meta, default=str)}",
+                severity=str(evaluation.severity.value).lower(),
+            )
+            sent += 1
+        context.update_cursor(str(records[-1].storage_id))
+        return dg.SkipReason(f"notified {sent} failed check(s)") if not sent else None
+
+    return check_failure_alert

@@ -1,0 +1,157 @@
+"""Atomic, pickle-free storage of asset values under one data root.
+
+Layout: ``<root>/<location>/<asset>/<partition>.<ext>`` (``__all__`` for unpartitioned assets).
+DataFrames are stored as parquet, dicts/lists as JSON. Every write goes to a temporary file in
+the same directory followed by ``os.replace``, so a killed run never leaves a half-written file
+that a later run would read as complete.
+
+A run that materializes several partitions at once (single-run backfill) returns a
+``dict[partition_key, value]``; each entry is written to its own partition file. An input that
+spans several partitions loads the materialized ones (DataFrames concatenated in partition
+order) and logs the missing ones: the consuming asset checks that what it needs is there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from platform_core.keys import validate_partition_key
+
+DATA_ROOT_ENV = "PLATFORM_DATA_ROOT"
+DEFAULT_DATA_ROOT = ".data"
+UNPARTITIONED = "__all__"
+
+
+def data_root() -> Path:
+    """The data root: ``$PLATFORM_DATA_ROOT`` or ``./.data`` (gitignored)."""
+    return Path(os.environ.get(DATA_ROOT_ENV, DEFAULT_DATA_ROOT)).resolve()
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Write ``path`` via ``write(tmp)`` then ``os.replace``; the temp file never survives."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_frame(path: Path, frame: pd.DataFrame) -> None:
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    atomic_write(path, lambda tmp: pq.write_table(table, tmp))
+
+
+def write_json(path: Path, value: Any) -> None:
+    text = json.dumps(value, indent=1, sort_keys=True, default=str)
+    atomic_write(path, lambda tmp: tmp.write_text(text))
+
+
+def read_frames(paths: Sequence[Path]) -> pd.DataFrame:
+    """Read and concatenate parquet files in order (one multi-file read, in parallel)."""
+    if not paths:
+        return pd.DataFrame()
+    tables = [pq.read_table(p) for p in paths]
+    non_empty = [t for t in tables if t.num_rows] or tables[:1]
+    return pa.concat_tables(non_empty, promote_options="permissive").to_pandas()
+
+
+class AssetStorageIOManager(dg.ConfigurableIOManager):
+    """Parquet for DataFrames, JSON for records; one file per partition; atomic; no pickle."""
+
+    root: str | None = None
+    location: str
+
+    def _root(self) -> Path:
+        return Path(self.root).resolve() if self.root else data_root()
+
+    def asset_dir(self, asset_key: dg.AssetKey) -> Path:
+        return self._root() / self.location / "/".join(asset_key.path)
+
+    def path_for(self, asset_key: dg.AssetKey, partition: str | None, ext: str) -> Path:
+        name = validate_partition_key(partition) if partition else UNPARTITIONED
+        return self.asset_dir(asset_key) / f"{name}.{ext}"
+
+    def existing_path(self, asset_key: dg.AssetKey, partition: str | None) -> Path | None:
+        for ext in ("parquet", "json"):
+            path = self.path_for(asset_key, partition, ext)
+            if path.exists():
+                return path
+        return None
+
+    def read_partition(self, asset_key: dg.AssetKey, partition: str | None) -> Any | None:
+        """The stored value of one partition, or None if it was never materialized."""
+        if self.existing_path(asset_key, partition) is None:
+            return None
+        return self._load_one(asset_key, partition)
+
+    def handle_output(self, context: dg.OutputContext, obj: Any) -> None:
+        if obj is None:
+            return
+        keys = context.asset_partition_keys if context.has_asset_partitions else [None]
+        if len(keys) > 1:
+            if not isinstance(obj, Mapping) or set(obj) != set(keys):
+                raise dg.Failure(
+                    f"{context.asset_key.to_user_string()}: a multi-partition run must return a "
+                    f"dict keyed by exactly its {len(keys)} partition keys"
+                )
+            values = [obj[k] for k in keys]
+        else:
+            values = [obj]
+        rows = 0
+        for key, value in zip(keys, values, strict=True):
+            if isinstance(value, pd.DataFrame):
+                write_frame(self.path_for(context.asset_key, key, "parquet"), value)
+                rows += len(value)
+            else:
+                write_json(self.path_for(context.asset_key, key, "json"), value)
+        meta: dict[str, Any] = {"path": dg.MetadataValue.path(str(self.asset_dir(context.asset_key)))}
+        if isinstance(values[0], pd.DataFrame):
+            meta["dagster/row_count"] = rows
+        context.add_output_metadata(meta)
+
+    def _load_one(self, asset_key: dg.AssetKey, partition: str | None) -> Any:
+        path = self.existing_path(asset_key, partition)
+        if path is None:
+            where = f" partition {partition}" if partition else ""
+            raise dg.Failure(
+                f"{asset_key.to_user_string()}{where} has not been materialized "
+                f"(no file under {self.asset_dir(asset_key)}); materialize it first"
+            )
+        if path.suffix == ".parquet":
+            return pq.read_table(path).to_pandas()
+        return json.loads(path.read_text())
+
+    def load_input(self, context: dg.InputContext) -> Any:
+        asset_key = context.asset_key
+        if not context.has_asset_partitions:
+            return self._load_one(asset_key, None)
+        keys = context.asset_partition_keys
+        if len(keys) == 1:
+            return self._load_one(asset_key, keys[0])
+        paths = {k: self.existing_path(asset_key, k) for k in keys}
+        missing = [k for k, p in paths.items() if p is None]
+        if missing:
+            # A window of upstream partitions (history warm-up) may start before the first
+            # materialized one; the consuming asset checks that the partitions it needs exist.
+            context.log.warning(
+                f"{asset_key.to_user_string()}: {len(missing)} of {len(keys)} upstream "
+                f"partitions are not materialized (first: {missing[0]}, last: {missing[-1]})"
+            )
+        present = [p for p in paths.values() if p is not None]
+        if present and all(p.suffix == ".parquet" for p in present):
+            return read_frames(present)
+        return {k: self._load_one(asset_key, k) for k, p in paths.items() if p is not None}

@@ -1,0 +1,198 @@
+"""Assessment pipeline (weekly, Sunday 22:00): backtests per scenario, rankings, report."""
+
+
+import dagster as dg
+import pandas as pd
+
+from platform_core.io import atomic_write, data_root
+from tetra_assets.assets.weekly import MARKET_HISTORY, WEEKLY_CHAIN_FRESHNESS, history, require_week
+from tetra_assets.assets.windows import per_partition, run_windows
+from tetra_assets.partitions import weekly_partitions
+from tetra_assets.science import backtest, report
+from tetra_assets.science.ohlcv import to_wide
+from tetra_assets.science.scenarios import scenario_prices
+
+WEEKLY = {
+    "group_name": "assessment",
+    "partitions_def": weekly_partitions,
+    "backfill_policy": dg.BackfillPolicy.single_run(),
+    "freshness_policy": WEEKLY_CHAIN_FRESHNESS,
+    "code_version": "1",
+}
+
+
+class BacktestSettings(dg.Config):
+    """Strategy parameters (sessions, z-scores)."""
+
+    sma_fast: int = 50
+    sma_slow: int = 200
+    momentum_lookback: int = 60
+    reversion_window: int = 20
+    reversion_entry_z: float = 1.0
+    reversion_exit_z: float = 0.0
+
+    def params(self) -> dict[str, dict[str, float]]:
+        return {
+            "buy_and_hold": {},
+            "sma_crossover": {"fast": self.sma_fast, "slow": self.sma_slow},
+            "momentum": {"lookback": self.momentum_lookback},
+            "mean_reversion": {
+                "window": self.reversion_window,
+                "entry_z": self.reversion_entry_z,
+                "exit_z": self.reversion_exit_z,
+            },
+        }
+
+
+def scenario_panel(
+    closes: pd.DataFrame, definitions: pd.DataFrame, paths: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.Series]:
+    """All scenarios side by side: columns (scenario_id, symbol), right-aligned so every
+    scenario ends on the last row; plus each column's first evaluated row."""
+    blocks, starts = {}, {}
+    for row in definitions.itertuples():
+        path = paths[paths["scenario_id"] == row.scenario_id].pivot(
+            index="step", columns="symbol", values="return"
+        )
+        blocks[row.scenario_id] = scenario_prices(closes, path, int(row.anchor_offset))
+    length = max(len(b) for b in blocks.values())
+    aligned = []
+    for sid, block in blocks.items():
+        shifted = block.set_axis(range(length - len(block), length))
+        aligned.append(shifted.reindex(range(length)))
+        horizon = int(definitions.loc[definitions["scenario_id"] == sid, "horizon"].iloc[0])
+        for symbol in block.columns:
+            starts[(sid, symbol)] = length - horizon
+    panel = pd.concat(aligned, axis=1, keys=list(blocks), names=["scenario_id", "symbol"])
+    return panel, pd.Series(starts).reindex(panel.columns)
+
+
+@dg.asset(
+    ins={"market_data": MARKET_HISTORY},
+    description="Buy-and-hold, SMA crossover, momentum and mean reversion backtested on every "
+    "scenario and symbol (warm-up on observed history, evaluation on the scenario horizon).",
+    kinds={"pandas", "parquet"},
+    **WEEKLY,
+)
+def backtest_results(
+    context: dg.AssetExecutionContext,
+    config: BacktestSettings,
+    market_data: pd.DataFrame,
+    scenario_definitions: pd.DataFrame,
+    scenario_timeseries: pd.DataFrame,
+):
+    windows = run_windows(context)
+    params = config.params()
+
+    def build(window) -> pd.DataFrame:
+        require_week(market_data, window)
+        closes = to_wide(history(market_data, window), "close")
+        definitions = scenario_definitions[scenario_definitions["week"] == window.key]
+        paths = scenario_timeseries[scenario_timeseries["week"] == window.key]
+        panel, starts = scenario_panel(closes, definitions, paths)
+        parts = [
+            backtest.performance(panel, name, starts, params[name]).assign(strategy=name)
+            for name in backtest.STRATEGIES
+        ]
+        table = pd.concat(parts).reset_index()
+        kinds = definitions.set_index("scenario_id")["kind"]
+        table.insert(1, "kind", table["scenario_id"].map(kinds))
+        table.insert(0, "week", window.key)
+        return table
+
+    value = per_partition(windows, build)
+    last = value if isinstance(value, pd.DataFrame) else value[windows[-1].key]
+    context.add_output_metadata(
+        {
+            "backtests": len(last),
+            "scenarios": int(last["scenario_id"].nunique()),
+            "mean_sharpe_by_strategy": dg.MetadataValue.json(
+                last.groupby("strategy")["sharpe"].mean().round(4).to_dict()
+            ),
+        }
+    )
+    return value
+
+
+@dg.asset(
+    description="Strategies ranked by mean Sharpe over all scenarios and symbols, with median "
+    "return, worst drawdown, exposure and the share of cells beating buy-and-hold.",
+    kinds={"pandas", "parquet"},
+    **WEEKLY,
+)
+def strategy_rankings(context: dg.AssetExecutionContext, backtest_results: pd.DataFrame):
+    windows = run_windows(context)
+    weeks = dict(tuple(backtest_results.groupby("week")))
+    value = per_partition(
+        windows, lambda w: report.rank_strategies(weeks[w.key]).assign(week=w.key)
+    )
+    last = value if isinstance(value, pd.DataFrame) else value[windows[-1].key]
+    context.add_output_metadata(
+        {
+            "best_strategy": str(last.iloc[0]["strategy"]),
+            "rankings": dg.MetadataValue.md(last.to_markdown(index=False, floatfmt=".3f")),
+        }
+    )
+    return value
+
+
+@dg.asset(
+    ins={"market_data": MARKET_HISTORY},
+    description="Weekly report: rankings, returns by scenario kind and the realized-scenario "
+    "equity curves (PNG), as markdown in the UI and as an HTML file.",
+    kinds={"html"},
+    **WEEKLY,
+)
+def assessment_report(
+    context: dg.AssetExecutionContext,
+    config: BacktestSettings,
+    market_data: pd.DataFrame,
+    backtest_results: pd.DataFrame,
+    strategy_rankings: pd.DataFrame,
+):
+    windows = run_windows(context)
+    params = config.params()
+    results = dict(tuple(backtest_results.groupby("week")))
+    rankings = dict(tuple(strategy_rankings.groupby("week")))
+    out_dir = data_root() / "tetra" / "reports"
+    built: dict[str, dict[str, object]] = {}
+    for window in windows:
+        require_week(market_data, window)
+        week_results, week_rankings = results[window.key], rankings[window.key]
+        closes = to_wide(history(market_data, window), "close")
+        horizon = int(week_results.loc[week_results["kind"] == "realized", "days"].max())
+        start = len(closes) - horizon
+        curves = pd.DataFrame(
+            {
+                name: backtest.equity_curves(closes, name, start, params=params[name])
+                .iloc[start - 1 :]
+                .mean(axis=1)
+                .to_numpy()
+                for name in backtest.STRATEGIES
+            }
+        )
+        png = report.equity_plot_png(curves, f"Realized last {horizon} sessions, week {window.key}")
+        by_kind = week_results.pivot_table(
+            index="kind", columns="strategy", values="total_return", aggfunc="mean"
+        )
+        ranking_table = week_rankings.drop(columns="week")
+        markdown = report.report_markdown(window.key, ranking_table, by_kind, png)
+        html_path = out_dir / f"{window.key}.html"
+        html = report.report_html([ranking_table, by_kind.reset_index()], png, window.key)
+        atomic_write(html_path, lambda tmp, text=html: tmp.write_text(text))
+        built[window.key] = {
+            "week": window.key,
+            "best_strategy": str(ranking_table.iloc[0]["strategy"]),
+            "html": str(html_path),
+            "final_equity": {k: float(v) for k, v in curves.iloc[-1].items()},
+            "markdown": markdown,
+        }
+    last = built[windows[-1].key]
+    context.add_output_metadata(
+        {
+            "report": dg.MetadataValue.md(str(last["markdown"])),
+            "html": dg.MetadataValue.path(str(last["html"])),
+            "best_strategy": str(last["best_strategy"]),
+        }
+    )
+    return per_partition(windows, lambda w: built[w.key])

@@ -1,0 +1,142 @@
+"""Metrics pipeline (weekly, Sunday 21:00): indicators, statistics and ML features."""
+
+import dagster as dg
+import pandas as pd
+
+from tetra_assets.assets.weekly import MARKET_HISTORY, WEEKLY_CHAIN_FRESHNESS, history, require_week
+from tetra_assets.assets.windows import per_partition, rows_in, run_windows
+from tetra_assets.partitions import weekly_partitions
+from tetra_assets.science import stats
+from tetra_assets.science.indicators import indicator_table
+from tetra_assets.science.ohlcv import to_wide
+
+WEEKLY = {
+    "group_name": "metrics",
+    "partitions_def": weekly_partitions,
+    "backfill_policy": dg.BackfillPolicy.single_run(),
+    "freshness_policy": WEEKLY_CHAIN_FRESHNESS,
+    "code_version": "1",
+    "kinds": {"pandas", "parquet"},
+}
+STAT_WINDOW = 252
+
+
+@dg.asset(
+    ins={"market_data": MARKET_HISTORY},
+    description="SMA 5-200, EMA 12/26/50/200, RSI 14, MACD 12/26/9, Bollinger 20/2, ATR 14, "
+    "OBV, historical volatility 20/252 per (date, symbol) of the week. Recursive indicators "
+    "(EMA, RSI, ATR, MACD, OBV) start at the first loaded session.",
+    **WEEKLY,
+)
+def technical_indicators(context: dg.AssetExecutionContext, market_data: pd.DataFrame):
+    windows = run_windows(context)
+    for window in windows:
+        require_week(market_data, window)
+    wide = {c: to_wide(market_data, c) for c in ("close", "high", "low", "volume")}
+    table = indicator_table(**wide, since=min(w.start for w in windows))
+    latest = rows_in(table, windows[-1])
+    context.add_output_metadata(
+        {
+            "symbols": int(table["symbol"].nunique()),
+            "missing_fraction": float(table.isna().mean().mean()),
+            "latest_rsi_mean": float(latest["rsi_14"].mean()),
+        }
+    )
+    return per_partition(windows, lambda w: rows_in(table, w))
+
+
+@dg.asset(
+    ins={"market_data": MARKET_HISTORY},
+    description="Annualised return and volatility, Sharpe (rf 2 %), max drawdown, beta and "
+    "correlation vs the equal-weighted market: over the trailing 252 sessions (scope "
+    "trailing_252d) and over each scenario path (scope = scenario id).",
+    **WEEKLY,
+)
+def statistical_metrics(
+    context: dg.AssetExecutionContext,
+    market_data: pd.DataFrame,
+    scenario_timeseries: pd.DataFrame,
+):
+    windows = run_windows(context)
+
+    def build(window) -> pd.DataFrame:
+        require_week(market_data, window)
+        returns = to_wide(history(market_data, window), "close").pct_change(fill_method=None)
+        trailing = returns.iloc[-STAT_WINDOW:]
+        parts = [
+            stats.summary(trailing, trailing.mean(axis=1)).assign(scope="trailing_252d")
+        ]
+        week = scenario_timeseries[scenario_timeseries["week"] == window.key]
+        for sid, path in week.groupby("scenario_id"):
+            wide = path.pivot(index="step", columns="symbol", values="return")
+            parts.append(stats.summary(wide, wide.mean(axis=1)).assign(scope=sid))
+        table = pd.concat(parts).rename_axis("symbol").reset_index()
+        return table[["scope", "symbol", *[c for c in table if c not in ("scope", "symbol")]]]
+
+    value = per_partition(windows, build)
+    last = value if isinstance(value, pd.DataFrame) else value[windows[-1].key]
+    trailing = last[last["scope"] == "trailing_252d"]
+    context.add_output_metadata(
+        {
+            "rows": len(last),
+            "median_sharpe_trailing": float(trailing["sharpe"].median()),
+            "worst_drawdown_trailing": float(trailing["max_drawdown"].min()),
+        }
+    )
+    return value
+
+
+FEATURES = [
+    "ret_1d",
+    "ret_5d",
+    "ret_21d",
+    "vol_21d",
+    "rsi_14",
+    "macd_hist_pct",
+    "dist_sma_50",
+    "dist_sma_200",
+    "bb_position",
+    "atr_pct",
+    "volume_z_20",
+]
+
+
+@dg.asset(
+    ins={"market_data": MARKET_HISTORY},
+    description="Model-ready features per (date, symbol) of the week, scale-free: returns over "
+    "1/5/21 sessions, 21-day volatility, RSI, MACD histogram / close, distance to SMA 50/200, "
+    "position in the Bollinger band, ATR / close, 20-day volume z-score.",
+    **WEEKLY,
+)
+def ml_features(
+    context: dg.AssetExecutionContext,
+    market_data: pd.DataFrame,
+    technical_indicators: pd.DataFrame,
+):
+    windows = run_windows(context)
+    close = to_wide(market_data, "close")
+    volume = to_wide(market_data, "volume")
+    returns = close.pct_change(fill_method=None)
+    volume_z = (volume - volume.rolling(20).mean()) / volume.rolling(20).std()
+    derived = pd.DataFrame(
+        {
+            "ret_1d": returns.stack(),
+            "ret_5d": (close / close.shift(5) - 1.0).stack(),
+            "ret_21d": (close / close.shift(21) - 1.0).stack(),
+            "vol_21d": returns.rolling(21).std().stack(),
+            "volume_z_20": volume_z.stack(),
+        }
+    ).rename_axis(["date", "symbol"]).reset_index()
+    ind = technical_indicators
+    table = ind[["date", "symbol"]].copy()
+    table["rsi_14"] = ind["rsi_14"]
+    table["macd_hist_pct"] = ind["macd_hist"] / ind["close"]
+    table["dist_sma_50"] = ind["close"] / ind["sma_50"] - 1.0
+    table["dist_sma_200"] = ind["close"] / ind["sma_200"] - 1.0
+    table["bb_position"] = (ind["close"] - ind["bb_lower"]) / (ind["bb_upper"] - ind["bb_lower"])
+    table["atr_pct"] = ind["atr_14"] / ind["close"]
+    table = table.merge(derived, on=["date", "symbol"], how="left")[["date", "symbol", *FEATURES]]
+    context.add_output_metadata(
+        {"features": len(FEATURES), "complete_rows": int(table.dropna().shape[0])}
+    )
+    return per_partition(windows, lambda w: rows_in(table, w))

@@ -1,0 +1,92 @@
+"""Scenarios pipeline (weekly, Sunday 20:00): scenario definitions and their return paths."""
+
+
+import dagster as dg
+import pandas as pd
+
+from tetra_assets.assets.weekly import WEEKLY_CHAIN_FRESHNESS, history, require_week
+from tetra_assets.assets.windows import run_windows
+from tetra_assets.partitions import history_mapping, weekly_partitions
+from tetra_assets.science.ohlcv import to_wide
+from tetra_assets.science.scenarios import ScenarioConfig, build_scenarios
+
+
+class ScenarioSettings(dg.Config):
+    """Scenario generation knobs (sessions / counts)."""
+
+    horizon: int = 21
+    worst_windows: int = 2
+    monte_carlo_paths: int = 4
+    block_length: int = 5
+
+
+@dg.multi_asset(
+    group_name="scenarios",
+    partitions_def=weekly_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    ins={"market_data": dg.AssetIn("market_data")},
+    specs=[
+        dg.AssetSpec(
+            "scenario_definitions",
+            description="One row per scenario: id, kind (realized, historical, regime, "
+            "monte_carlo), horizon, anchor offset, market return, parameters.",
+            deps=[dg.AssetDep("market_data", partition_mapping=history_mapping)],
+            freshness_policy=WEEKLY_CHAIN_FRESHNESS,
+            code_version="1",
+            kinds={"pandas", "parquet"},
+        ),
+        dg.AssetSpec(
+            "scenario_timeseries",
+            description="Daily simple returns per (week, scenario, step, symbol).",
+            deps=[
+                "scenario_definitions",
+                dg.AssetDep("market_data", partition_mapping=history_mapping),
+            ],
+            freshness_policy=WEEKLY_CHAIN_FRESHNESS,
+            code_version="1",
+            kinds={"pandas", "parquet"},
+        ),
+    ],
+)
+def scenarios(context: dg.AssetExecutionContext, config: ScenarioSettings, market_data: pd.DataFrame):
+    settings = ScenarioConfig(
+        horizon=config.horizon,
+        worst_windows=config.worst_windows,
+        monte_carlo_paths=config.monte_carlo_paths,
+        block_length=config.block_length,
+    )
+    definitions: dict[str, pd.DataFrame] = {}
+    series: dict[str, pd.DataFrame] = {}
+    for window in run_windows(context):
+        require_week(market_data, window)
+        returns = to_wide(history(market_data, window), "close").pct_change(fill_method=None)
+        try:
+            table, paths = build_scenarios(returns.iloc[1:], window.key, settings)
+        except ValueError as exc:
+            raise dg.Failure(str(exc)) from exc
+        table.insert(0, "week", window.key)
+        definitions[window.key] = table
+        long = [
+            path.rename_axis("step").reset_index().melt(
+                id_vars="step", var_name="symbol", value_name="return"
+            ).assign(scenario_id=sid, week=window.key)
+            for sid, path in paths.items()
+        ]
+        series[window.key] = pd.concat(long, ignore_index=True)[
+            ["week", "scenario_id", "step", "symbol", "return"]
+        ]
+    keys = list(definitions)
+    single = len(keys) == 1
+    last = definitions[keys[-1]]
+    yield dg.Output(
+        definitions[keys[0]] if single else definitions,
+        output_name="scenario_definitions",
+        metadata={
+            "scenarios_per_week": len(last),
+            "by_kind": dg.MetadataValue.json(last["kind"].value_counts().to_dict()),
+            "preview": dg.MetadataValue.md(last.drop(columns="params").to_markdown(index=False)),
+        },
+    )
+    yield dg.Output(
+        series[keys[0]] if single else series, output_name="scenario_timeseries"
+    )

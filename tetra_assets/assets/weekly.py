@@ -1,0 +1,30 @@
+"""Shared inputs of the weekly chain: history windows and the market-data input spec."""
+
+import dagster as dg
+import pandas as pd
+
+from tetra_assets.assets.windows import Window
+from tetra_assets.partitions import HISTORY_WEEKS, history_mapping
+
+WEEKLY_CHAIN_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=pd.Timedelta(days=8))
+
+# The week's own trading days plus HISTORY_WEEKS of warm-up; warm-up days that were never
+# materialized (before the first backfilled day) are tolerated, the week's own are not.
+MARKET_HISTORY = dg.AssetIn("market_data", partition_mapping=history_mapping)
+
+
+def history(bars: pd.DataFrame, window: Window) -> pd.DataFrame:
+    """Bars from HISTORY_WEEKS before the week up to the week's end."""
+    lo = window.start - pd.Timedelta(weeks=HISTORY_WEEKS)
+    dates = bars["date"]
+    return bars[(dates >= lo) & (dates < window.end)]
+
+
+def require_week(bars: pd.DataFrame, window: Window) -> None:
+    """Fail clearly if the week itself has no bars (its data partitions are missing)."""
+    if bars.empty or not ((bars["date"] >= window.start) & (bars["date"] < window.end)).any():
+        raise dg.Failure(
+            f"no market_data for week {window.key} ({window.start.date()} .. "
+            f"{(window.end - pd.Timedelta(days=1)).date()}): materialize the data pipeline for "
+            "those days first (tetra run --pipeline data)"
+        )

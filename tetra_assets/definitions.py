@@ -1,0 +1,40 @@
+"""The Tetra code location: the only place its Definitions are built."""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from platform_core.settings import env_list, notifier_from_env
+from tetra_assets.assets import assessment, data, metrics, scenarios
+from tetra_assets.checks import market_data_freshness, market_data_quality
+from tetra_assets.jobs import ALL_JOBS
+from tetra_assets.resources import STORAGE, MarketDataProvider
+from tetra_assets.schedules import SCHEDULES
+from tetra_assets.sensors import SENSORS
+
+
+def provider_from_env() -> MarketDataProvider:
+    """``TETRA_PROVIDER`` (bundled | csv | synthetic), ``TETRA_CSV_DIR``, ``TETRA_SYMBOLS``,
+    ``TETRA_SYNTHETIC_COUNT``."""
+    return MarketDataProvider(
+        kind=os.environ.get("TETRA_PROVIDER", "bundled"),
+        csv_dir=os.environ.get("TETRA_CSV_DIR"),
+        symbols=env_list("TETRA_SYMBOLS"),
+        synthetic_count=int(os.environ.get("TETRA_SYNTHETIC_COUNT", "20")),
+    )
+
+
+defs = dg.Definitions(
+    assets=dg.load_assets_from_modules([data, scenarios, metrics, assessment]),
+    asset_checks=[market_data_quality, *market_data_freshness],
+    jobs=ALL_JOBS,
+    schedules=SCHEDULES,
+    sensors=SENSORS,
+    resources={
+        "io_manager": STORAGE,
+        "provider": provider_from_env(),
+        "notifier": notifier_from_env(),
+    },
+)

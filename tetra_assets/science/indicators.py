@@ -1,0 +1,132 @@
+"""Technical indicators on wide price frames (index: date, one column per symbol).
+
+Conventions (as in the Tetra metrics pipeline): EMA uses ``span`` with ``adjust=False``
+(recursive, seeded with the first value); RSI and ATR use Wilder smoothing
+(``alpha = 1/n``, recursive, defined once ``n`` observations exist); Bollinger bands use the
+sample standard deviation (``ddof=1``) over ``n`` days;
+historical volatility is the sample std of daily log returns times sqrt(252).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+TRADING_DAYS = 252
+SMA_WINDOWS = (5, 10, 20, 50, 100, 200)
+EMA_SPANS = (12, 26, 50, 200)
+
+
+def _like(frame: pd.DataFrame, values: np.ndarray) -> pd.DataFrame:
+    return pd.DataFrame(values, index=frame.index, columns=frame.columns)
+
+
+def rolling_mean(frame: pd.DataFrame, window: int) -> pd.DataFrame:
+    """Mean of the last ``window`` rows, NaN unless all are present (all columns at once).
+
+    Cumulative sums of values shifted by each column's first value keep the rounding error
+    near 1e-12 relative for prices."""
+    x = frame.to_numpy(dtype=float)
+    valid = ~np.isnan(x)
+    origin = np.nanmax(np.where(valid, x, np.nan)[:1], axis=0) if len(x) else 0.0
+    origin = np.nan_to_num(origin)
+    sums = np.cumsum(np.where(valid, x - origin, 0.0), axis=0)
+    counts = np.cumsum(valid, axis=0)
+    pad = np.zeros((1, x.shape[1]))
+    sums, counts = np.vstack([pad, sums]), np.vstack([pad, counts])
+    out = np.full_like(x, np.nan)
+    if len(x) >= window:
+        total = sums[window:] - sums[:-window]
+        full = (counts[window:] - counts[:-window]) == window
+        out[window - 1 :] = np.where(full, total / window + origin, np.nan)
+    return _like(frame, out)
+
+
+def rolling_std(frame: pd.DataFrame, window: int) -> pd.DataFrame:
+    """Sample standard deviation (ddof=1) of the last ``window`` rows, NaN if any is missing."""
+    x = frame.to_numpy(dtype=float)
+    out = np.full_like(x, np.nan)
+    if len(x) >= window:
+        view = np.lib.stride_tricks.sliding_window_view(x, window, axis=0)
+        out[window - 1 :] = view.std(axis=-1, ddof=1)
+    return _like(frame, out)
+
+
+def sma(close: pd.DataFrame, window: int) -> pd.DataFrame:
+    return rolling_mean(close, window)
+
+
+def ema(close: pd.DataFrame, span: int) -> pd.DataFrame:
+    return close.ewm(span=span, adjust=False).mean()
+
+
+def wilder(values: pd.DataFrame, n: int) -> pd.DataFrame:
+    return values.ewm(alpha=1.0 / n, adjust=False, min_periods=n).mean()
+
+
+def rsi(close: pd.DataFrame, n: int = 14) -> pd.DataFrame:
+    delta = close.diff()
+    gain = wilder(delta.clip(lower=0.0), n)
+    loss = wilder((-delta).clip(lower=0.0), n)
+    return 100.0 - 100.0 / (1.0 + gain / loss)
+
+
+def macd(
+    close: pd.DataFrame, fast: int = 12, slow: int = 26, signal: int = 9
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    line = ema(close, fast) - ema(close, slow)
+    signal_line = line.ewm(span=signal, adjust=False).mean()
+    return line, signal_line, line - signal_line
+
+
+def bollinger(
+    close: pd.DataFrame, n: int = 20, k: float = 2.0
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    mid = sma(close, n)
+    std = rolling_std(close, n)
+    return mid, mid + k * std, mid - k * std
+
+
+def atr(high: pd.DataFrame, low: pd.DataFrame, close: pd.DataFrame, n: int = 14) -> pd.DataFrame:
+    prev = close.shift(1)
+    true_range = np.maximum(high - low, np.maximum((high - prev).abs(), (low - prev).abs()))
+    true_range = true_range.where(prev.notna(), high - low)
+    return wilder(true_range, n)
+
+
+def obv(close: pd.DataFrame, volume: pd.DataFrame) -> pd.DataFrame:
+    direction = np.sign(close.diff()).fillna(0.0)
+    return (direction * volume).cumsum()
+
+
+def historical_volatility(close: pd.DataFrame, n: int) -> pd.DataFrame:
+    log_returns = np.log(close / close.shift(1))
+    return rolling_std(log_returns, n) * np.sqrt(TRADING_DAYS)
+
+
+def indicator_table(
+    close: pd.DataFrame,
+    high: pd.DataFrame,
+    low: pd.DataFrame,
+    volume: pd.DataFrame,
+    since: pd.Timestamp | None = None,
+) -> pd.DataFrame:
+    """All indicators as a long table, one row per (date, symbol), for dates >= ``since``
+    (all dates if None); earlier rows serve only as warm-up history."""
+    columns: dict[str, pd.DataFrame] = {"close": close}
+    for w in SMA_WINDOWS:
+        columns[f"sma_{w}"] = sma(close, w)
+    for s in EMA_SPANS:
+        columns[f"ema_{s}"] = ema(close, s)
+    columns["rsi_14"] = rsi(close, 14)
+    columns["macd"], columns["macd_signal"], columns["macd_hist"] = macd(close)
+    columns["bb_mid"], columns["bb_upper"], columns["bb_lower"] = bollinger(close)
+    columns["atr_14"] = atr(high, low, close, 14)
+    columns["obv"] = obv(close, volume)
+    columns["hv_20"] = historical_volatility(close, 20)
+    columns["hv_252"] = historical_volatility(close, TRADING_DAYS)
+    keep = close.index >= since if since is not None else slice(None)
+    stacked = {name: frame.loc[keep].stack(future_stack=True) for name, frame in columns.items()}
+    table = pd.DataFrame(stacked)
+    table.index.names = ["date", "symbol"]
+    return table.reset_index()

@@ -1,0 +1,170 @@
+"""Market scenarios built from a trailing window of daily returns.
+
+A scenario is a (horizon x symbol) matrix of daily simple returns that is appended to the
+observed history at the as-of date (``anchor_offset`` = 0) or replaces its last days
+(``realized``: the actual last ``horizon`` days, ``anchor_offset`` = horizon). Kinds:
+
+- ``realized``: what actually happened over the last ``horizon`` sessions.
+- ``historical``: named stress episodes and the worst non-overlapping drawdown windows of the
+  equal-weighted market found in the window, replayed for every symbol.
+- ``regime``: bootstrap of days classified bull / bear / high-volatility by trailing 21-day
+  market return and volatility.
+- ``monte_carlo``: stationary block bootstrap of the whole window (whole cross-sections are
+  resampled together, so correlations between symbols are kept).
+
+Random draws are seeded from the as-of date and scenario id: the same inputs give the same
+scenarios on every run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+STRESS_EPISODES: dict[str, tuple[str, str]] = {
+    "dotcom_peak_2000": ("2000-03-24", "2000-05-23"),
+    "september_11_2001": ("2001-09-10", "2001-10-11"),
+    "wall_street_2002": ("2002-05-17", "2002-07-23"),
+    "lehman_2008": ("2008-09-12", "2008-11-20"),
+    "flash_crash_2010": ("2010-04-23", "2010-07-02"),
+    "us_downgrade_2011": ("2011-07-22", "2011-10-03"),
+    "china_devaluation_2015": ("2015-08-10", "2015-08-25"),
+    "volmageddon_2018": ("2018-01-26", "2018-02-08"),
+    "q4_selloff_2018": ("2018-10-03", "2018-12-24"),
+    "covid_crash_2020": ("2020-02-19", "2020-03-23"),
+    "rate_shock_2022": ("2022-01-03", "2022-06-16"),
+}
+
+
+@dataclass(frozen=True)
+class ScenarioConfig:
+    horizon: int = 21
+    worst_windows: int = 2
+    monte_carlo_paths: int = 4
+    block_length: int = 5
+    regime_window: int = 21
+    min_history: int = 63
+
+
+def _seed(*parts: object) -> int:
+    digest = hashlib.sha256(":".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "little")
+
+
+def market_returns(returns: pd.DataFrame) -> pd.Series:
+    """Equal-weighted market: mean daily return across symbols."""
+    return returns.mean(axis=1)
+
+
+def worst_windows(market: pd.Series, length: int, count: int) -> list[tuple[int, int]]:
+    """Start/end row positions of the ``count`` worst non-overlapping ``length``-day windows."""
+    if len(market) < length:
+        return []
+    log_growth = np.log1p(market.fillna(0.0)).rolling(length).sum().to_numpy()
+    order = np.argsort(np.nan_to_num(log_growth, nan=np.inf))
+    chosen: list[tuple[int, int]] = []
+    for end in order:
+        if len(chosen) == count or not np.isfinite(log_growth[end]):
+            break
+        start = end - length + 1
+        if all(end < s or start > e for s, e in chosen):
+            chosen.append((int(start), int(end)))
+    return chosen
+
+
+def regimes(market: pd.Series, window: int) -> pd.Series:
+    """Label each day bull, bear or high_vol from trailing market return and volatility."""
+    trailing = market.rolling(window).sum()
+    vol = market.rolling(window).std()
+    labels = pd.Series(np.where(trailing >= 0, "bull", "bear"), index=market.index, dtype=object)
+    labels[vol > vol.quantile(0.8)] = "high_vol"
+    return labels[trailing.notna()]
+
+
+def _block_bootstrap(n_rows: int, horizon: int, block: int, rng: np.random.Generator) -> np.ndarray:
+    starts = rng.integers(0, n_rows, size=-(-horizon // block))
+    idx = (starts[:, None] + np.arange(block)[None, :]).ravel()[:horizon]
+    return idx % n_rows
+
+
+def build_scenarios(
+    returns: pd.DataFrame, as_of: str, config: ScenarioConfig = ScenarioConfig()
+) -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    """Scenario definitions and their return paths from a trailing window of returns.
+
+    ``returns``: wide daily simple returns (date x symbol) up to ``as_of``. Returns the
+    definitions table and ``{scenario_id: horizon x symbol returns}``.
+    """
+    returns = returns.dropna(how="all")
+    if len(returns) < config.min_history:
+        raise ValueError(
+            f"scenarios for {as_of} need at least {config.min_history} sessions of history, "
+            f"found {len(returns)}; materialize earlier market_data partitions first"
+        )
+    market = market_returns(returns)
+    filled = returns.fillna(0.0)
+    h = config.horizon
+    rows: list[dict[str, object]] = []
+    paths: dict[str, pd.DataFrame] = {}
+
+    def add(sid: str, kind: str, path: pd.DataFrame, anchor: int, **params: object) -> None:
+        rows.append(
+            {
+                "scenario_id": sid,
+                "kind": kind,
+                "horizon": len(path),
+                "anchor_offset": anchor,
+                "market_return": float((1.0 + market_returns(path)).prod() - 1.0),
+                "params": json.dumps(params, default=str, sort_keys=True),
+            }
+        )
+        paths[sid] = path.reset_index(drop=True)
+
+    add("realized", "realized", filled.iloc[-h:], h, start=returns.index[-h].date())
+
+    dates = returns.index
+    for name, (lo, hi) in STRESS_EPISODES.items():
+        mask = (dates >= pd.Timestamp(lo)) & (dates <= pd.Timestamp(hi))
+        if mask.sum() >= 5:
+            add(f"stress_{name}", "historical", filled[mask], 0, start=lo, end=hi)
+    for rank, (s, e) in enumerate(worst_windows(market, h, config.worst_windows), start=1):
+        add(
+            f"worst_window_{rank}",
+            "historical",
+            filled.iloc[s : e + 1],
+            0,
+            start=dates[s].date(),
+            end=dates[e].date(),
+        )
+
+    labels = regimes(market, config.regime_window)
+    for regime in ("bull", "bear", "high_vol"):
+        days = labels.index[labels == regime]
+        if len(days) < config.block_length:
+            continue
+        rng = np.random.default_rng(_seed(as_of, "regime", regime))
+        pick = rng.integers(0, len(days), size=h)
+        add(f"regime_{regime}", "regime", filled.loc[days[pick]], 0, days=len(days))
+
+    for i in range(config.monte_carlo_paths):
+        rng = np.random.default_rng(_seed(as_of, "monte_carlo", i))
+        idx = _block_bootstrap(len(filled), h, config.block_length, rng)
+        add(f"monte_carlo_{i}", "monte_carlo", filled.iloc[idx], 0, block=config.block_length)
+
+    return pd.DataFrame(rows), paths
+
+
+def scenario_prices(history: pd.DataFrame, path: pd.DataFrame, anchor_offset: int) -> pd.DataFrame:
+    """Observed closes (warm-up) followed by the scenario path compounded from the anchor close.
+
+    Returns a wide close frame with a RangeIndex; the scenario occupies its last ``len(path)``
+    rows.
+    """
+    base = history.iloc[: len(history) - anchor_offset].reset_index(drop=True)
+    anchor = base.ffill().iloc[-1]
+    simulated = anchor * (1.0 + path[base.columns].fillna(0.0)).cumprod()
+    return pd.concat([base, simulated], ignore_index=True)
