@@ -15,6 +15,7 @@ import urllib.request
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
+
 import dagster as dg
 from dagster._core.event_api import EventRecordsFilter
 from dagster._core.events import DagsterEventType

@@ -118,7 +118,9 @@ class AssetStorageIOManager(dg.ConfigurableIOManager):
                 rows += len(value)
             else:
                 write_json(self.path_for(context.asset_key, key, "json"), value)
-        meta: dict[str, Any] = {"path": dg.MetadataValue.path(str(self.asset_dir(context.asset_key)))}
+        meta: dict[str, Any] = {
+            "path": dg.MetadataValue.path(str(self.asset_dir(context.asset_key)))
+        }
         if isinstance(values[0], pd.DataFrame):
             meta["dagster/row_count"] = rows
         context.add_output_metadata(meta)

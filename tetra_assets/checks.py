@@ -38,7 +38,9 @@ def market_data_quality(market_data: pd.DataFrame):
             check_name=name,
             asset_key="market_data",
             passed=rows.empty,
-            severity=dg.AssetCheckSeverity.ERROR if name in BLOCKING else dg.AssetCheckSeverity.WARN,
+            severity=dg.AssetCheckSeverity.ERROR
+            if name in BLOCKING
+            else dg.AssetCheckSeverity.WARN,
             metadata={"offending_rows": len(rows), "sample": dg.MetadataValue.json(sample)},
         )
     missing = quality.missing_values(market_data)
@@ -47,11 +49,15 @@ def market_data_quality(market_data: pd.DataFrame):
         asset_key="market_data",
         passed=missing.empty,
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={"missing_by_column": dg.MetadataValue.json({k: int(v) for k, v in missing.items()})},
+        metadata={
+            "missing_by_column": dg.MetadataValue.json({k: int(v) for k, v in missing.items()})
+        },
     )
 
 
 market_data_freshness = dg.build_time_partition_freshness_checks(
-    assets=[market_data], deadline_cron="0 20 * * 1-5", timezone="America/New_York",
+    assets=[market_data],
+    deadline_cron="0 20 * * 1-5",
+    timezone="America/New_York",
     severity=dg.AssetCheckSeverity.ERROR,
 )

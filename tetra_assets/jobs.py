@@ -20,7 +20,9 @@ data_job = dg.define_asset_job(
     description="Market bars, macro series and events for trading days (daily 19:00).",
 )
 scenarios_job = dg.define_asset_job(
-    "tetra_scenarios", selection=dg.AssetSelection.groups("scenarios"), partitions_def=weekly_partitions
+    "tetra_scenarios",
+    selection=dg.AssetSelection.groups("scenarios"),
+    partitions_def=weekly_partitions,
 )
 metrics_job = dg.define_asset_job(
     "tetra_metrics", selection=dg.AssetSelection.groups("metrics"), partitions_def=weekly_partitions

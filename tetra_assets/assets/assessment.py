@@ -1,6 +1,5 @@
 """Assessment pipeline (weekly, Sunday 22:00): backtests per scenario, rankings, report."""
 
-
 import dagster as dg
 import pandas as pd
 

@@ -110,12 +110,16 @@ def economic_data(
     },
     code_version="1",
     kinds={"pandas", "parquet"},
-    description="Notable moves per session: return shocks (|z| >= 3), opening gaps, 60-session highs/lows.",
+    description="Notable moves per session: return shocks (|z| >= 3), opening gaps, "
+    "60-session highs/lows.",
 )
 def market_events(context: dg.AssetExecutionContext, market_data: pd.DataFrame):
     windows = run_windows(context)
     found = events.detect(market_data, since=min(w.start for w in windows))
     context.add_output_metadata(
-        {"events": len(found), "by_type": dg.MetadataValue.json(found["event"].value_counts().to_dict())}
+        {
+            "events": len(found),
+            "by_type": dg.MetadataValue.json(found["event"].value_counts().to_dict()),
+        }
     )
     return per_partition(windows, lambda w: rows_in(found, w))

@@ -63,9 +63,7 @@ def statistical_metrics(
         require_week(market_data, window)
         returns = to_wide(history(market_data, window), "close").pct_change(fill_method=None)
         trailing = returns.iloc[-STAT_WINDOW:]
-        parts = [
-            stats.summary(trailing, trailing.mean(axis=1)).assign(scope="trailing_252d")
-        ]
+        parts = [stats.summary(trailing, trailing.mean(axis=1)).assign(scope="trailing_252d")]
         week = scenario_timeseries[scenario_timeseries["week"] == window.key]
         for sid, path in week.groupby("scenario_id"):
             wide = path.pivot(index="step", columns="symbol", values="return")
@@ -118,15 +116,19 @@ def ml_features(
     volume = to_wide(market_data, "volume")
     returns = close.pct_change(fill_method=None)
     volume_z = (volume - volume.rolling(20).mean()) / volume.rolling(20).std()
-    derived = pd.DataFrame(
-        {
-            "ret_1d": returns.stack(),
-            "ret_5d": (close / close.shift(5) - 1.0).stack(),
-            "ret_21d": (close / close.shift(21) - 1.0).stack(),
-            "vol_21d": returns.rolling(21).std().stack(),
-            "volume_z_20": volume_z.stack(),
-        }
-    ).rename_axis(["date", "symbol"]).reset_index()
+    derived = (
+        pd.DataFrame(
+            {
+                "ret_1d": returns.stack(),
+                "ret_5d": (close / close.shift(5) - 1.0).stack(),
+                "ret_21d": (close / close.shift(21) - 1.0).stack(),
+                "vol_21d": returns.rolling(21).std().stack(),
+                "volume_z_20": volume_z.stack(),
+            }
+        )
+        .rename_axis(["date", "symbol"])
+        .reset_index()
+    )
     ind = technical_indicators
     table = ind[["date", "symbol"]].copy()
     table["rsi_14"] = ind["rsi_14"]

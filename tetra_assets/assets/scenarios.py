@@ -1,12 +1,11 @@
 """Scenarios pipeline (weekly, Sunday 20:00): scenario definitions and their return paths."""
 
-
 import dagster as dg
 import pandas as pd
 
-from tetra_assets.assets.weekly import WEEKLY_CHAIN_FRESHNESS, history, require_week
+from tetra_assets.assets.weekly import MARKET_HISTORY, WEEKLY_CHAIN_FRESHNESS, history, require_week
 from tetra_assets.assets.windows import run_windows
-from tetra_assets.partitions import history_mapping, weekly_partitions
+from tetra_assets.partitions import weekly_partitions
 from tetra_assets.science.ohlcv import to_wide
 from tetra_assets.science.scenarios import ScenarioConfig, build_scenarios
 
@@ -24,31 +23,30 @@ class ScenarioSettings(dg.Config):
     group_name="scenarios",
     partitions_def=weekly_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    ins={"market_data": dg.AssetIn("market_data")},
-    specs=[
-        dg.AssetSpec(
-            "scenario_definitions",
+    ins={"market_data": MARKET_HISTORY},
+    outs={
+        "scenario_definitions": dg.AssetOut(
             description="One row per scenario: id, kind (realized, historical, regime, "
             "monte_carlo), horizon, anchor offset, market return, parameters.",
-            deps=[dg.AssetDep("market_data", partition_mapping=history_mapping)],
             freshness_policy=WEEKLY_CHAIN_FRESHNESS,
             code_version="1",
             kinds={"pandas", "parquet"},
         ),
-        dg.AssetSpec(
-            "scenario_timeseries",
+        "scenario_timeseries": dg.AssetOut(
             description="Daily simple returns per (week, scenario, step, symbol).",
-            deps=[
-                "scenario_definitions",
-                dg.AssetDep("market_data", partition_mapping=history_mapping),
-            ],
             freshness_policy=WEEKLY_CHAIN_FRESHNESS,
             code_version="1",
             kinds={"pandas", "parquet"},
         ),
-    ],
+    },
+    internal_asset_deps={
+        "scenario_definitions": {dg.AssetKey("market_data")},
+        "scenario_timeseries": {dg.AssetKey("market_data"), dg.AssetKey("scenario_definitions")},
+    },
 )
-def scenarios(context: dg.AssetExecutionContext, config: ScenarioSettings, market_data: pd.DataFrame):
+def scenarios(
+    context: dg.AssetExecutionContext, config: ScenarioSettings, market_data: pd.DataFrame
+):
     settings = ScenarioConfig(
         horizon=config.horizon,
         worst_windows=config.worst_windows,
@@ -67,9 +65,10 @@ def scenarios(context: dg.AssetExecutionContext, config: ScenarioSettings, marke
         table.insert(0, "week", window.key)
         definitions[window.key] = table
         long = [
-            path.rename_axis("step").reset_index().melt(
-                id_vars="step", var_name="symbol", value_name="return"
-            ).assign(scenario_id=sid, week=window.key)
+            path.rename_axis("step")
+            .reset_index()
+            .melt(id_vars="step", var_name="symbol", value_name="return")
+            .assign(scenario_id=sid, week=window.key)
             for sid, path in paths.items()
         ]
         series[window.key] = pd.concat(long, ignore_index=True)[
@@ -87,6 +86,4 @@ def scenarios(context: dg.AssetExecutionContext, config: ScenarioSettings, marke
             "preview": dg.MetadataValue.md(last.drop(columns="params").to_markdown(index=False)),
         },
     )
-    yield dg.Output(
-        series[keys[0]] if single else series, output_name="scenario_timeseries"
-    )
+    yield dg.Output(series[keys[0]] if single else series, output_name="scenario_timeseries")

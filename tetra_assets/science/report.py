@@ -8,15 +8,16 @@ import io
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
 
 
 def rank_strategies(results: pd.DataFrame) -> pd.DataFrame:
     """Aggregate backtests over scenarios and symbols; rank by mean Sharpe (1 = best).
 
     ``beats_buy_and_hold`` is the share of (scenario, symbol) cells where the strategy's total
-    return exceeds buy-and-hold's on the same cell.
+    return exceeds buy-and-hold's on the same cell. A cell where the strategy stayed flat has
+    no volatility and an undefined Sharpe; it counts as 0 (no risk taken, no reward).
     """
     hold = results[results["strategy"] == "buy_and_hold"].set_index(["scenario_id", "symbol"])
     rows = []
@@ -25,7 +26,7 @@ def rank_strategies(results: pd.DataFrame) -> pd.DataFrame:
         rows.append(
             {
                 "strategy": strategy,
-                "mean_sharpe": cells["sharpe"].mean(),
+                "mean_sharpe": cells["sharpe"].fillna(0.0).mean(),
                 "median_total_return": cells["total_return"].median(),
                 "worst_drawdown": cells["max_drawdown"].min(),
                 "mean_exposure": cells["exposure"].mean(),

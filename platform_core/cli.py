@@ -1,0 +1,134 @@
+"""CLI plumbing shared by every location: instance, runs, tables, JSON, exit codes.
+
+The CLIs launch runs in-process against the same Dagster instance (``$DAGSTER_HOME``) that
+the web UI reads, so every CLI run appears in the UI with its logs and materializations.
+"""
+
+import json
+import os
+import shutil
+import sys
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+import dagster as dg
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
+
+DEFAULT_DAGSTER_HOME = ".dagster_home"
+# The full event log is in the instance (``logs`` command, web UI); the console shows problems.
+CONSOLE_LOG_LEVEL = os.environ.get("PLATFORM_CONSOLE_LOG_LEVEL", "WARNING")
+REPO_INSTANCE_CONFIG = Path(__file__).resolve().parent.parent / "dagster.yaml"
+
+
+def quiet_warnings() -> None:
+    """Keep Dagster's beta/supersession notices out of CLI output (they are for developers)."""
+    for name in ("BetaWarning", "PreviewWarning", "SupersessionWarning"):
+        category = getattr(dg, name, None)
+        if category is not None:
+            warnings.filterwarnings("ignore", category=category)
+
+
+quiet_warnings()  # before any location module is imported by a CLI
+
+
+class CliError(Exception):
+    """A user-facing error: printed as one line, exit code 2."""
+
+
+def fail(message: str, code: int = 2) -> NoReturn:
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+def instance() -> dg.DagsterInstance:
+    """The persistent instance at ``$DAGSTER_HOME`` (default ``./.dagster_home``, created with
+    the repository's ``dagster.yaml``)."""
+    home = Path(os.environ.setdefault("DAGSTER_HOME", str(Path(DEFAULT_DAGSTER_HOME).resolve())))
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "dagster.yaml"
+    if not config.exists() and REPO_INSTANCE_CONFIG.exists():
+        shutil.copyfile(REPO_INSTANCE_CONFIG, config)
+    return dg.DagsterInstance.get()
+
+
+def run_partition_range(
+    job: dg.JobDefinition,
+    inst: dg.DagsterInstance,
+    first: str,
+    last: str,
+    asset_selection: Sequence[dg.AssetKey] | None = None,
+    tags: Mapping[str, str] | None = None,
+    run_config: Mapping[str, Any] | None = None,
+) -> dg.ExecuteInProcessResult:
+    """One run over the partition range [first, last] (single-run backfill)."""
+    range_tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
+    quiet_console = {"loggers": {"console": {"config": {"log_level": CONSOLE_LOG_LEVEL}}}}
+    return job.execute_in_process(
+        instance=inst,
+        tags={**range_tags, **(tags or {})},
+        asset_selection=list(asset_selection) if asset_selection else None,
+        run_config={**quiet_console, **(run_config or {})},
+        raise_on_error=False,
+    )
+
+
+def failure_summary(result: dg.ExecuteInProcessResult) -> str:
+    """The first step failure of a run as one line."""
+    for event in result.all_events:
+        if event.is_step_failure and event.step_failure_data:
+            error = event.step_failure_data.error
+            message = error.message.strip().splitlines()[0] if error else "step failed"
+            return f"{event.step_key}: {message}"
+    return "run failed"
+
+
+def last_run(inst: dg.DagsterInstance, job_names: Iterable[str]) -> dg.RunRecord | None:
+    records = [
+        record
+        for name in job_names
+        for record in inst.get_run_records(dg.RunsFilter(job_name=name), limit=1)
+    ]
+    return max(records, key=lambda r: r.create_timestamp, default=None)
+
+
+def run_summary(record: dg.RunRecord | None) -> dict[str, Any]:
+    if record is None:
+        return {"last_run": None, "status": "never run", "duration_s": None, "started": None}
+    start, end = record.start_time, record.end_time
+    return {
+        "last_run": record.dagster_run.run_id,
+        "job": record.dagster_run.job_name,
+        "status": record.dagster_run.status.value,
+        "started": datetime.fromtimestamp(start, UTC).isoformat(timespec="seconds")
+        if start
+        else None,
+        "duration_s": round(end - start, 2) if start and end else None,
+    }
+
+
+def print_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:
+    cells = [[("" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows]
+    widths = [max([len(c), *(len(row[i]) for row in cells)]) for i, c in enumerate(columns)]
+    print("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)))
+    for row in cells:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)))
+
+
+def print_json(value: Any) -> None:
+    print(json.dumps(value, indent=2, default=str))
+
+
+def run_logs(inst: dg.DagsterInstance, run_id: str, tail: int) -> list[str]:
+    lines = []
+    for entry in inst.all_logs(run_id)[-tail:]:
+        when = datetime.fromtimestamp(entry.timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        kind = entry.dagster_event.event_type_value if entry.dagster_event else entry.level
+        message = entry.message or (entry.dagster_event.message if entry.dagster_event else "")
+        lines.append(f"{when}  {entry.step_key or '-':<28} {kind:<22} {message}")
+    return lines

@@ -1,0 +1,337 @@
+"""``tetra``: the seed's orchestrator commands as a thin wrapper over Dagster.
+
+Exit codes: 0 ok (or nothing to do), 1 a run failed, 2 bad arguments or input.
+"""
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+
+import dagster as dg
+import pandas as pd
+from dagster._utils.schedules import cron_string_iterator
+
+from platform_core import cli
+from platform_core.plan import PlannedStep, plan
+from tetra_assets.jobs import PIPELINE_GROUPS
+from tetra_assets.partitions import FIRST_DAY, HISTORY_WEEKS, TIMEZONE
+
+PIPELINES = list(PIPELINE_GROUPS)
+JOBS_BY_PIPELINE = {
+    "data": ["tetra_data"],
+    "scenarios": ["tetra_scenarios", "tetra_weekly"],
+    "metrics": ["tetra_metrics", "tetra_weekly"],
+    "assessment": ["tetra_assessment", "tetra_weekly"],
+}
+
+
+def _defs() -> dg.Definitions:
+    from tetra_assets.definitions import defs
+
+    return defs
+
+
+def parse_day(text: str, flag: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise cli.CliError(f"{flag} {text!r} is not a date (expected YYYY-MM-DD)") from None
+
+
+def date_range(day: str | None, start: str | None, end: str | None) -> tuple[date, date]:
+    """Validated [first, last] calendar days from --date or --start/--end."""
+    if day and (start or end):
+        raise cli.CliError("give either --date or --start/--end, not both")
+    if day:
+        first = last = parse_day(day, "--date")
+    elif start and end:
+        first, last = parse_day(start, "--start"), parse_day(end, "--end")
+    else:
+        raise cli.CliError("give --date D or both --start S and --end E")
+    if first > last:
+        raise cli.CliError(f"reversed date range: --start {first} is after --end {last}")
+    today = datetime.now(UTC).date()
+    if last > today:
+        raise cli.CliError(f"date range ends in the future ({last} is after today, {today})")
+    if first < date.fromisoformat(FIRST_DAY):
+        raise cli.CliError(f"date range starts before the first partition ({FIRST_DAY})")
+    return first, last
+
+
+def trading_day_keys(first: date, last: date) -> list[str]:
+    return [d.strftime("%Y-%m-%d") for d in pd.bdate_range(first, last)]
+
+
+def week_keys(first: date, last: date) -> list[str]:
+    """Monday keys of the weeks holding a weekday of [first, last]."""
+    days = pd.bdate_range(first, last)
+    if days.empty:
+        return []
+    monday = days[0] - pd.Timedelta(days=days[0].weekday())
+    return [d.strftime("%Y-%m-%d") for d in pd.date_range(monday, days[-1], freq="W-MON")]
+
+
+def with_warm_up(first: date) -> date:
+    """Data for the weekly chain starts HISTORY_WEEKS earlier (indicator and scenario
+    warm-up), never before the first partition."""
+    earlier = (pd.Timestamp(first) - pd.Timedelta(weeks=HISTORY_WEEKS)).date()
+    return max(earlier, date.fromisoformat(FIRST_DAY))
+
+
+def pipeline_assets(defs: dg.Definitions, pipelines: Sequence[str]) -> list[dg.AssetKey]:
+    graph = defs.resolve_asset_graph()
+    groups = {PIPELINE_GROUPS[p] for p in pipelines}
+    return [k for k in graph.toposorted_asset_keys if graph.get(k).group_name in groups]
+
+
+def partitions_for(
+    defs: dg.Definitions, keys: Sequence[dg.AssetKey], first: date, last: date
+) -> dict[dg.AssetKey, list[str]]:
+    graph = defs.resolve_asset_graph()
+    groups = {graph.get(k).group_name for k in keys}
+    data_first = with_warm_up(first) if groups - {"data"} and "data" in groups else first
+    days, weeks = trading_day_keys(data_first, last), week_keys(first, last)
+    out = {}
+    for key in keys:
+        out[key] = days if graph.get(key).group_name == "data" else weeks
+    if any(v == [] for v in out.values()):
+        raise cli.CliError(f"no trading-day partition between {first} and {last} (weekend?)")
+    return out
+
+
+def _print_plan(steps: list[PlannedStep], as_json: bool) -> None:
+    if as_json:
+        cli.print_json([s.__dict__ for s in steps])
+        return
+    if not steps:
+        print("up to date: nothing would be computed")
+        return
+    by_asset: dict[str, list[PlannedStep]] = {}
+    for step in steps:
+        by_asset.setdefault(step.asset, []).append(step)
+    rows = []
+    for asset, group in by_asset.items():
+        reasons = pd.Series([s.reason.split(" (")[0] for s in group]).value_counts()
+        rows.append(
+            {
+                "asset": asset,
+                "partitions": len(group),
+                "first": group[0].partition,
+                "last": group[-1].partition,
+                "why": "; ".join(f"{n} {r}" for r, n in reasons.items()),
+            }
+        )
+    cli.print_table(rows, ["asset", "partitions", "first", "last", "why"])
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    first, last = date_range(args.date, args.start, args.end)
+    pipelines = PIPELINES if args.pipeline == "all" else [args.pipeline]
+    defs, inst = _defs(), cli.instance()
+    keys = pipeline_assets(defs, pipelines)
+    steps = plan(
+        inst, defs.resolve_asset_graph(), partitions_for(defs, keys, first, last), args.force
+    )
+    if args.dry_run or not steps:
+        _print_plan(steps, args.json)
+        return 0
+    todo: dict[str, list[str]] = {}
+    for step in steps:
+        todo.setdefault(step.asset, []).append(step.partition)
+    graph = defs.resolve_asset_graph()
+    reports = []
+    for job_name, groups in (
+        ("tetra_data", {"data"}),
+        ("tetra_weekly", {"scenarios", "metrics", "assessment"}),
+    ):
+        selected = [dg.AssetKey(a) for a in todo if graph.get(dg.AssetKey(a)).group_name in groups]
+        if not selected:
+            continue
+        partitions = sorted({p for a in selected for p in todo[a.to_user_string()]})
+        started = time.monotonic()
+        result = cli.run_partition_range(
+            defs.resolve_job_def(job_name),
+            inst,
+            partitions[0],
+            partitions[-1],
+            asset_selection=selected,
+            tags={"tetra/cli": args.command},
+        )
+        report = {
+            "job": job_name,
+            "run_id": result.run_id,
+            "partitions": f"{partitions[0]}..{partitions[-1]}",
+            "assets": len(selected),
+            "status": "SUCCESS" if result.success else "FAILURE",
+            "seconds": round(time.monotonic() - started, 2),
+        }
+        reports.append(report)
+        if not result.success:
+            report["error"] = cli.failure_summary(result)
+            break
+    if args.json:
+        cli.print_json(reports)
+    else:
+        cli.print_table(reports, ["job", "status", "partitions", "assets", "seconds", "run_id"])
+    failed = [r for r in reports if r["status"] != "SUCCESS"]
+    if failed:
+        print(f"error: run {failed[0]['run_id']} failed: {failed[0]['error']}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _freshness(inst: dg.DagsterInstance, defs: dg.Definitions, key: dg.AssetKey) -> dict:
+    node = defs.resolve_asset_graph().get(key)
+    event = inst.get_latest_materialization_event(key)
+    if event is None:
+        return {"asset": key.to_user_string(), "freshness": "never materialized"}
+    age = time.time() - event.timestamp
+    policy = node.freshness_policy
+    window = policy.fail_window.to_timedelta().total_seconds() if policy else None
+    partitions = inst.get_materialized_partitions(key)
+    return {
+        "asset": key.to_user_string(),
+        "freshness": "fresh" if window is None or age <= window else "stale",
+        "age_s": round(age, 1),
+        "fail_window_s": window,
+        "latest_partition": max(partitions) if partitions else None,
+        "partitions": len(partitions),
+    }
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    defs, inst = _defs(), cli.instance()
+    rows = []
+    for pipeline in PIPELINES:
+        assets = [_freshness(inst, defs, k) for k in pipeline_assets(defs, [pipeline])]
+        states = {a["freshness"] for a in assets}
+        state = next((s for s in ("never materialized", "stale") if s in states), "fresh")
+        rows.append(
+            {
+                "pipeline": pipeline,
+                **cli.run_summary(cli.last_run(inst, JOBS_BY_PIPELINE[pipeline])),
+                "freshness": state,
+                "latest_partition": min(
+                    (a["latest_partition"] for a in assets if a.get("latest_partition")),
+                    default=None,
+                ),
+                "assets": assets,
+            }
+        )
+    if args.json:
+        cli.print_json(rows)
+    else:
+        cli.print_table(
+            rows,
+            ["pipeline", "status", "started", "duration_s", "freshness", "latest_partition"],
+        )
+    return 0
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    defs = _defs()
+    graph = defs.resolve_asset_graph()
+    for pipeline in PIPELINES:
+        print(f"[{pipeline}]")
+        for key in pipeline_assets(defs, [pipeline]):
+            node = graph.get(key)
+            parents = ", ".join(sorted(p.to_user_string() for p in node.parent_keys)) or "-"
+            kind = "daily" if pipeline == "data" else "weekly"
+            print(f"  {key.to_user_string():<22} ({kind}) <- {parents}")
+    return 0
+
+
+def cmd_schedule(args: argparse.Namespace) -> int:
+    defs = _defs()
+    now = datetime.now(UTC).timestamp()
+    rows = []
+    for schedule in defs.schedules or []:
+        ticks = cron_string_iterator(
+            now, schedule.cron_schedule, schedule.execution_timezone or TIMEZONE
+        )
+        rows.append(
+            {
+                "name": schedule.name,
+                "kind": "schedule",
+                "when": f"{schedule.cron_schedule} ({schedule.execution_timezone})",
+                "default": schedule.default_status.value,
+                "next": next(ticks).isoformat(timespec="minutes"),
+                "job": schedule.job_name,
+            }
+        )
+    for sensor in defs.sensors or []:
+        rows.append(
+            {
+                "name": sensor.name,
+                "kind": "sensor",
+                "when": f"every {sensor.minimum_interval_seconds or 30}s",
+                "default": sensor.default_status.value,
+                "next": "",
+                "job": "",
+            }
+        )
+    if args.json:
+        cli.print_json(rows)
+    else:
+        cli.print_table(rows, ["name", "kind", "when", "default", "next", "job"])
+    return 0
+
+
+def cmd_logs(args: argparse.Namespace) -> int:
+    inst = cli.instance()
+    record = cli.last_run(inst, JOBS_BY_PIPELINE[args.pipeline])
+    if record is None:
+        raise cli.CliError(f"pipeline {args.pipeline} has never run")
+    print(f"run {record.dagster_run.run_id} ({record.dagster_run.status.value})")
+    for line in cli.run_logs(inst, record.dagster_run.run_id, args.tail):
+        print(line)
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="tetra", description=__doc__)
+    sub = top.add_subparsers(dest="command", required=True)
+
+    def add_range(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--date", help="one day, YYYY-MM-DD")
+        p.add_argument("--start", help="first day, YYYY-MM-DD")
+        p.add_argument("--end", help="last day, YYYY-MM-DD")
+        p.add_argument("--dry-run", action="store_true", help="print what would run and why")
+        p.add_argument("--force", action="store_true", help="recompute even if up to date")
+        p.add_argument("--json", action="store_true")
+
+    run = sub.add_parser("run", help="run one pipeline (or all) for a day or a range")
+    run.add_argument("--pipeline", choices=[*PIPELINES, "all"], default="all")
+    add_range(run)
+    run.set_defaults(func=cmd_run)
+    backfill = sub.add_parser("backfill", help="all pipelines over a date range, one run each")
+    add_range(backfill)
+    backfill.set_defaults(func=cmd_run, pipeline="all")
+    status = sub.add_parser("status", help="last run, status, duration, freshness per pipeline")
+    status.add_argument("--json", action="store_true")
+    status.set_defaults(func=cmd_status)
+    sub.add_parser("graph", help="the asset graph by pipeline").set_defaults(func=cmd_graph)
+    schedule = sub.add_parser("schedule", help="schedules and sensors")
+    schedule.add_argument("--json", action="store_true")
+    schedule.set_defaults(func=cmd_schedule)
+    logs = sub.add_parser("logs", help="event log of a pipeline's last run")
+    logs.add_argument("--pipeline", choices=PIPELINES, required=True)
+    logs.add_argument("--tail", type=int, default=50)
+    logs.set_defaults(func=cmd_logs)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.command == "backfill" and not (args.start and args.end):
+        cli.fail("backfill needs --start and --end")
+    try:
+        return int(args.func(args))
+    except cli.CliError as exc:
+        cli.fail(str(exc))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
