@@ -17,9 +17,10 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.event_api import EventRecordsFilter
 from dagster._core.events import DagsterEventType
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
+from platform_core.errors import root_cause
 from platform_core.io import data_root
 
 CHANNELS = ("log", "email", "webhook")
@@ -107,7 +108,14 @@ def build_run_failure_sensor(location: str) -> dg.SensorDefinition:
     )
     def run_failure_alert(context: dg.RunFailureSensorContext, notifier: Notifier) -> None:
         run = context.dagster_run
-        error = context.failure_event.message or "run failed"
+        step_errors = [
+            f"{entry.step_key}: {root_cause(entry.dagster_event.step_failure_data.error)}"
+            for entry in context.instance.all_logs(
+                run.run_id, of_type=DagsterEventType.STEP_FAILURE
+            )
+            if entry.dagster_event.step_failure_data.error
+        ]
+        error = "\n".join(step_errors) or context.failure_event.message or "run failed"
         outcome = notifier.notify(
             subject=f"{location}: run {run.run_id[:8]} of {run.job_name} failed",
             body=f"job={run.job_name} run_id={run.run_id} tags={dict(run.tags)}\n{error}",
@@ -122,8 +130,8 @@ def build_check_failure_sensor(
 ) -> dg.SensorDefinition:
     """A sensor (RUNNING by default) that notifies on failed asset checks, freshness included.
 
-    The cursor is the event-log storage id of the last evaluation seen, so each failure is
-    notified exactly once.
+    The cursor maps each check of the location to the id of the last failed evaluation seen,
+    so each failure is notified exactly once (works on SQLite and Postgres storage alike).
     """
 
     @dg.sensor(
@@ -133,31 +141,31 @@ def build_check_failure_sensor(
         description="Sends failed asset checks (data quality, freshness) to the notifier.",
     )
     def check_failure_alert(context: dg.SensorEvaluationContext, notifier: Notifier):
-        after = int(context.cursor) if context.cursor else None
-        records = context.instance.get_event_records(
-            EventRecordsFilter(
-                event_type=DagsterEventType.ASSET_CHECK_EVALUATION, after_cursor=after
-            ),
-            ascending=True,
-            limit=500,
-        )
-        if not records:
-            return dg.SkipReason("no new asset check evaluations")
+        seen: dict[str, int] = json.loads(context.cursor) if context.cursor else {}
+        check_keys = context.repository_def.asset_graph.asset_check_keys
+        storage = context.instance.event_log_storage
         sent = 0
-        for record in records:
-            evaluation = record.event_log_entry.dagster_event.event_specific_data.evaluation
-            if evaluation.passed:
-                continue
-            key = evaluation.asset_check_key
-            description = evaluation.description or ""
-            meta = {k: getattr(v, "value", v) for k, v in (evaluation.metadata or {}).items()}
-            notifier.notify(
-                subject=f"{location}: check {key.name} failed on {key.asset_key.to_user_string()}",
-                body=f"{description}\n{json.dumps(meta, default=str)}",
-                severity=str(evaluation.severity.value).lower(),
+        for key in sorted(check_keys, key=lambda k: k.to_user_string()):
+            name = key.to_user_string()
+            records = storage.get_asset_check_execution_history(
+                key, limit=50, status={AssetCheckExecutionRecordStatus.FAILED}
             )
-            sent += 1
-        context.update_cursor(str(records[-1].storage_id))
-        return dg.SkipReason(f"notified {sent} failed check(s)") if not sent else None
+            new = sorted((r for r in records if r.id > seen.get(name, 0)), key=lambda r: r.id)
+            for record in new:
+                evaluation = record.evaluation
+                meta = {k: getattr(v, "value", v) for k, v in (evaluation.metadata or {}).items()}
+                where = f" partition {record.partition}" if record.partition else ""
+                notifier.notify(
+                    subject=f"{location}: check {key.name} failed on "
+                    f"{key.asset_key.to_user_string()}{where}",
+                    body=f"{evaluation.description or ''}\n{json.dumps(meta, default=str)}",
+                    severity=evaluation.severity.value.lower(),
+                )
+                seen[name] = record.id
+                sent += 1
+        context.update_cursor(json.dumps(seen, sort_keys=True))
+        if not sent:
+            return dg.SkipReason("no new failed asset checks")
+        return None
 
     return check_failure_alert

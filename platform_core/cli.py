@@ -20,6 +20,8 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 
+from platform_core.errors import root_cause
+
 DEFAULT_DAGSTER_HOME = ".dagster_home"
 # The full event log is in the instance (``logs`` command, web UI); the console shows problems.
 CONSOLE_LOG_LEVEL = os.environ.get("PLATFORM_CONSOLE_LOG_LEVEL", "WARNING")
@@ -83,7 +85,7 @@ def failure_summary(result: dg.ExecuteInProcessResult) -> str:
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data:
             error = event.step_failure_data.error
-            message = error.message.strip().splitlines()[0] if error else "step failed"
+            message = root_cause(error).splitlines()[0] if error else "step failed"
             return f"{event.step_key}: {message}"
     return "run failed"
 

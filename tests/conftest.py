@@ -1,0 +1,33 @@
+"""Shared fixtures: an isolated data root and Dagster instance per test."""
+
+import os
+
+# Read by tetra_assets at import: keep retry back-off short in tests (production: 30 s).
+os.environ["TETRA_RETRY_DELAY_SECONDS"] = "0.05"
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+
+@pytest.fixture
+def data_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "data"
+    monkeypatch.setenv("PLATFORM_DATA_ROOT", str(root))
+    return root
+
+
+@pytest.fixture
+def dagster_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data_root: Path) -> Path:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def instance(dagster_home: Path) -> Iterator[dg.DagsterInstance]:
+    with dg.instance_for_test(temp_dir=str(dagster_home)) as inst:
+        yield inst

@@ -1,0 +1,154 @@
+"""The notifier against a real SMTP server and a real HTTP server on loopback."""
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from email import message_from_bytes
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import dagster as dg
+import pytest
+from aiosmtpd.controller import Controller
+from dagster._core.events import DagsterEventType
+
+from platform_core.alerts import Notifier, build_check_failure_sensor, build_run_failure_sensor
+
+
+class _Inbox:
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, list[str], bytes]] = []
+
+    async def handle_DATA(self, server, session, envelope) -> str:
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[tuple[int, _Inbox]]:
+    inbox = _Inbox()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield port, inbox
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+def webhook_server() -> Iterator[tuple[str, list[dict]]]:
+    received: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers["Content-Length"])
+            received.append(json.loads(self.rfile.read(length)))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/hook", received
+    finally:
+        server.shutdown()
+
+
+def test_all_channels_deliver(tmp_path: Path, smtp_server, webhook_server) -> None:
+    port, inbox = smtp_server
+    url, posted = webhook_server
+    notifier = Notifier(
+        channels=["log", "email", "webhook"],
+        log_path=str(tmp_path / "alerts.log"),
+        smtp_port=port,
+        smtp_recipients=["ops@example.org"],
+        webhook_url=url,
+    )
+    outcome = notifier.notify("market_data stale", "partition 2018-01-02 missing", "warn")
+    assert outcome == {"log": "ok", "email": "ok", "webhook": "ok"}
+
+    logged = [json.loads(line) for line in (tmp_path / "alerts.log").read_text().splitlines()]
+    assert logged[0]["subject"] == "market_data stale" and logged[0]["severity"] == "warn"
+
+    sender, recipients, raw = inbox.messages[0]
+    assert sender == "dagster@localhost"
+    mail = message_from_bytes(raw)
+    assert recipients == ["ops@example.org"]
+    assert mail["Subject"] == "[WARN] market_data stale"
+    assert "partition 2018-01-02 missing" in mail.get_payload()
+
+    assert posted == [{"text": "*[WARN] market_data stale*\npartition 2018-01-02 missing"}]
+
+
+def test_a_failing_channel_does_not_stop_the_others(tmp_path: Path, webhook_server) -> None:
+    url, posted = webhook_server
+    notifier = Notifier(
+        channels=["email", "webhook", "pager"],
+        smtp_port=1,  # nothing listens: connection refused
+        smtp_recipients=["ops@example.org"],
+        webhook_url=url,
+    )
+    outcome = notifier.notify("s", "b")
+    assert outcome["email"].startswith("error: ConnectionRefusedError")
+    assert outcome["webhook"] == "ok"
+    assert "unknown channel 'pager'" in outcome["pager"]
+    assert len(posted) == 1
+
+
+def test_run_failure_sensor_notifies(tmp_path: Path, instance: dg.DagsterInstance) -> None:
+    @dg.asset
+    def broken() -> None:
+        raise RuntimeError("vendor API returned 503")
+
+    result = dg.materialize([broken], instance=instance, raise_on_error=False)
+    assert not result.success
+    sensor = build_run_failure_sensor("test")
+    failure = instance.all_logs(result.run_id, of_type=DagsterEventType.RUN_FAILURE)[0]
+    log = tmp_path / "alerts.log"
+    context = dg.build_run_status_sensor_context(
+        sensor_name=sensor.name,
+        dagster_instance=instance,
+        dagster_run=result.dagster_run,
+        dagster_event=failure.dagster_event,
+        resources={"notifier": Notifier(log_path=str(log))},
+    ).for_run_failure()
+    sensor(context)
+    alert = json.loads(log.read_text())
+    job = result.dagster_run.job_name
+    assert alert["subject"] == f"test: run {result.run_id[:8]} of {job} failed"
+    assert result.run_id in alert["body"]
+    assert "broken: RuntimeError: vendor API returned 503" in alert["body"]
+
+
+def test_check_failure_sensor_notifies_each_failure_once(
+    tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    @dg.asset(check_specs=[dg.AssetCheckSpec("positive", asset="prices")])
+    def prices():
+        yield dg.Output(None)
+        yield dg.AssetCheckResult(check_name="positive", passed=False, description="1 negative")
+
+    dg.materialize([prices], instance=instance)
+    log = tmp_path / "alerts.log"
+    sensor = build_check_failure_sensor("test")
+    resources = {"notifier": Notifier(log_path=str(log))}
+    repo = dg.Definitions(assets=[prices], sensors=[sensor]).get_repository_def()
+    context = dg.build_sensor_context(instance=instance, resources=resources, repository_def=repo)
+    sensor(context)
+    alerts = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [a["subject"] for a in alerts] == ["test: check positive failed on prices"]
+    assert "1 negative" in alerts[0]["body"]
+
+    context = dg.build_sensor_context(
+        instance=instance, resources=resources, repository_def=repo, cursor=context.cursor
+    )
+    sensor(context)  # nothing new: no second alert
+    assert len(log.read_text().splitlines()) == 1

@@ -1,0 +1,83 @@
+import json
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from platform_core.io import AssetStorageIOManager, atomic_write, write_frame
+from platform_core.keys import InvalidKeyError, validate_partition_key
+
+
+def test_atomic_write_failure_keeps_previous_file_and_leaves_no_temp(tmp_path: Path) -> None:
+    target = tmp_path / "asset" / "2018-01-02.parquet"
+    write_frame(target, pd.DataFrame({"x": [1, 2, 3]}))
+
+    def crash(tmp: Path) -> None:
+        tmp.write_bytes(b"PAR1 half written")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write(target, crash)
+    assert pd.read_parquet(target)["x"].tolist() == [1, 2, 3]
+    assert sorted(p.name for p in target.parent.iterdir()) == ["2018-01-02.parquet"]
+
+
+@pytest.mark.parametrize(
+    "key", ["../etc", "a/b", "..", "", ".hidden", "a\\b", "x" * 129, "a b", "nul\0"]
+)
+def test_hostile_partition_keys_are_rejected(key: str) -> None:
+    with pytest.raises(InvalidKeyError, match="invalid key"):
+        validate_partition_key(key)
+
+
+def test_safe_keys_pass() -> None:
+    assert validate_partition_key("2018-01-02") == "2018-01-02"
+    assert validate_partition_key("batch_7.v2") == "batch_7.v2"
+
+
+def test_frames_are_parquet_records_are_json_never_pickle(tmp_path: Path) -> None:
+    daily = dg.DailyPartitionsDefinition(start_date="2018-01-01")
+
+    @dg.asset(partitions_def=daily, backfill_policy=dg.BackfillPolicy.single_run())
+    def frames(context: dg.AssetExecutionContext):
+        return {
+            k: pd.DataFrame({"day": [k], "v": [i]}) for i, k in enumerate(context.partition_keys)
+        }
+
+    @dg.asset(partitions_def=daily)
+    def record(frames: pd.DataFrame) -> dict:
+        return {"rows": len(frames)}
+
+    io = AssetStorageIOManager(root=str(tmp_path), location="test")
+    dg.materialize(
+        [frames],
+        resources={"io_manager": io},
+        tags={
+            "dagster/asset_partition_range_start": "2018-01-01",
+            "dagster/asset_partition_range_end": "2018-01-03",
+        },
+    )
+    dg.materialize(
+        [frames, record],
+        resources={"io_manager": io},
+        partition_key="2018-01-02",
+        selection=[record],
+    )
+    files = sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file())
+    assert files == [
+        "test/frames/2018-01-01.parquet",
+        "test/frames/2018-01-02.parquet",
+        "test/frames/2018-01-03.parquet",
+        "test/record/2018-01-02.json",
+    ]
+    assert (tmp_path / "test/frames/2018-01-03.parquet").read_bytes()[:4] == b"PAR1"
+    assert json.loads((tmp_path / "test/record/2018-01-02.json").read_text()) == {"rows": 1}
+    assert pd.read_parquet(tmp_path / "test/frames/2018-01-03.parquet")["v"].tolist() == [2]
+
+
+def test_loading_a_missing_partition_names_it(tmp_path: Path) -> None:
+    io = AssetStorageIOManager(root=str(tmp_path), location="test")
+    assert io.read_partition(dg.AssetKey("frames"), "2018-01-05") is None
+    with pytest.raises(dg.Failure, match=r"frames partition 2018-01-05 has not been materialized"):
+        io._load_one(dg.AssetKey("frames"), "2018-01-05")
