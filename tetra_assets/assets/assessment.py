@@ -4,7 +4,13 @@ import dagster as dg
 import pandas as pd
 
 from platform_core.io import atomic_write, data_root
-from tetra_assets.assets.weekly import MARKET_HISTORY, WEEKLY_CHAIN_FRESHNESS, history, require_week
+from tetra_assets.assets.weekly import (
+    MARKET_HISTORY,
+    WEEKLY_CHAIN_FRESHNESS,
+    history,
+    require_clean,
+    require_week,
+)
 from tetra_assets.assets.windows import per_partition, run_windows
 from tetra_assets.partitions import weekly_partitions
 from tetra_assets.science import backtest, report
@@ -80,6 +86,7 @@ def backtest_results(
     scenario_definitions: pd.DataFrame,
     scenario_timeseries: pd.DataFrame,
 ):
+    market_data = require_clean(market_data)
     windows = run_windows(context)
     params = config.params()
 
@@ -149,6 +156,7 @@ def assessment_report(
     backtest_results: pd.DataFrame,
     strategy_rankings: pd.DataFrame,
 ):
+    market_data = require_clean(market_data)
     windows = run_windows(context)
     params = config.params()
     results = dict(tuple(backtest_results.groupby("week")))

@@ -3,7 +3,13 @@
 import dagster as dg
 import pandas as pd
 
-from tetra_assets.assets.weekly import MARKET_HISTORY, WEEKLY_CHAIN_FRESHNESS, history, require_week
+from tetra_assets.assets.weekly import (
+    MARKET_HISTORY,
+    WEEKLY_CHAIN_FRESHNESS,
+    history,
+    require_clean,
+    require_week,
+)
 from tetra_assets.assets.windows import per_partition, rows_in, run_windows
 from tetra_assets.partitions import weekly_partitions
 from tetra_assets.science import stats
@@ -29,6 +35,7 @@ STAT_WINDOW = 252
     **WEEKLY,
 )
 def technical_indicators(context: dg.AssetExecutionContext, market_data: pd.DataFrame):
+    market_data = require_clean(market_data)
     windows = run_windows(context)
     for window in windows:
         require_week(market_data, window)
@@ -57,6 +64,7 @@ def statistical_metrics(
     market_data: pd.DataFrame,
     scenario_timeseries: pd.DataFrame,
 ):
+    market_data = require_clean(market_data)
     windows = run_windows(context)
 
     def build(window) -> pd.DataFrame:
@@ -111,6 +119,7 @@ def ml_features(
     market_data: pd.DataFrame,
     technical_indicators: pd.DataFrame,
 ):
+    market_data = require_clean(market_data)
     windows = run_windows(context)
     close = to_wide(market_data, "close")
     volume = to_wide(market_data, "volume")

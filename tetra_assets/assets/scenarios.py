@@ -3,7 +3,13 @@
 import dagster as dg
 import pandas as pd
 
-from tetra_assets.assets.weekly import MARKET_HISTORY, WEEKLY_CHAIN_FRESHNESS, history, require_week
+from tetra_assets.assets.weekly import (
+    MARKET_HISTORY,
+    WEEKLY_CHAIN_FRESHNESS,
+    history,
+    require_clean,
+    require_week,
+)
 from tetra_assets.assets.windows import run_windows
 from tetra_assets.partitions import weekly_partitions
 from tetra_assets.science.ohlcv import to_wide
@@ -47,6 +53,7 @@ class ScenarioSettings(dg.Config):
 def scenarios(
     context: dg.AssetExecutionContext, config: ScenarioSettings, market_data: pd.DataFrame
 ):
+    market_data = require_clean(market_data)
     settings = ScenarioConfig(
         horizon=config.horizon,
         worst_windows=config.worst_windows,

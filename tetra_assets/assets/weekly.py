@@ -5,6 +5,7 @@ import pandas as pd
 
 from tetra_assets.assets.windows import Window
 from tetra_assets.partitions import HISTORY_WEEKS, history_mapping
+from tetra_assets.science import quality
 
 WEEKLY_CHAIN_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=pd.Timedelta(days=8))
 
@@ -18,6 +19,26 @@ def history(bars: pd.DataFrame, window: Window) -> pd.DataFrame:
     lo = window.start - pd.Timedelta(weeks=HISTORY_WEEKS)
     dates = bars["date"]
     return bars[(dates >= lo) & (dates < window.end)]
+
+
+def require_clean(bars: pd.DataFrame) -> pd.DataFrame:
+    """Refuse market data that breaks a blocking quality rule (the same rules as the blocking
+    asset checks on market_data), so bad bars never reach scenarios, metrics or backtests."""
+    problems = {
+        "duplicate (symbol, date) rows": quality.duplicate_dates(bars),
+        "non-positive prices": quality.non_positive_prices(bars),
+        "bars with high below low": quality.high_below_low(bars),
+    }
+    found = [(name, rows) for name, rows in problems.items() if not rows.empty]
+    if found:
+        name, rows = found[0]
+        first = rows.iloc[0]
+        raise dg.Failure(
+            f"market_data fails quality: {len(rows)} {name}, first {first['symbol']} on "
+            f"{pd.Timestamp(first['date']).date()}; fix the source and rematerialize those days",
+            allow_retries=False,
+        )
+    return bars
 
 
 def require_week(bars: pd.DataFrame, window: Window) -> None:

@@ -1,0 +1,142 @@
+"""Backtests, statistics and scenarios against hand-computed expectations."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tetra_assets.science import backtest, stats
+from tetra_assets.science.ohlcv import synthetic, synthetic_symbols, to_wide
+from tetra_assets.science.scenarios import (
+    STRESS_EPISODES,
+    ScenarioConfig,
+    build_scenarios,
+    scenario_prices,
+    worst_windows,
+)
+
+
+def frame(values: list[float], name: str = "A") -> pd.DataFrame:
+    return pd.DataFrame({name: values}, index=pd.RangeIndex(len(values)))
+
+
+def test_buy_and_hold_equity_is_price_ratio_after_first_day() -> None:
+    prices = frame([100, 110, 99, 120])
+    equity = backtest.equity_curves(prices, "buy_and_hold")["A"].tolist()
+    # position on day 0 is yesterday's signal: none; from day 1 the strategy is long
+    assert equity == pytest.approx([1.0, 1.1, 0.99, 1.2])
+
+
+def test_positions_use_only_yesterdays_signal() -> None:
+    prices = frame([10, 10, 10, 20, 10, 10])
+    # momentum(lookback=1) signals 1 at the close of day 3 (the jump) -> long on day 4 only
+    held = backtest.positions(prices, "momentum", lookback=1)["A"].tolist()
+    assert held == [0, 0, 0, 0, 1, 0]
+    perf = backtest.performance(prices, "momentum", params={"lookback": 1}).loc["A"]
+    assert perf["total_return"] == pytest.approx(-0.5)  # it earns day 4's fall, not the jump
+    assert perf["trades"] == 2
+
+
+def test_mean_reversion_enters_below_band_and_exits_above_mean() -> None:
+    prices = frame([10, 10, 10, 7, 8, 11, 11], "A")
+    signal = backtest.mean_reversion(prices, window=3, entry_z=1.0, exit_z=0.0)["A"].tolist()
+    assert signal == [0, 0, 0, 1, 1, 0, 0]
+
+
+def test_sma_crossover_long_only_when_fast_above_slow() -> None:
+    prices = frame([5, 4, 3, 2, 3, 4, 5, 6])
+    signal = backtest.sma_crossover(prices, fast=2, slow=4)["A"].tolist()
+    fast = prices["A"].rolling(2).mean()
+    slow = prices["A"].rolling(4).mean()
+    assert signal == (fast > slow).astype(float).tolist()
+    assert signal[-1] == 1.0 and signal[3] == 0.0
+
+
+def test_performance_per_column_start_evaluates_only_the_window() -> None:
+    prices = pd.DataFrame({"A": [1.0, 2.0, 4.0, 2.0], "B": [1.0, 2.0, 4.0, 2.0]})
+    perf = backtest.performance(prices, "buy_and_hold", start=pd.Series({"A": 0, "B": 3}))
+    assert perf.loc["A", "total_return"] == pytest.approx(1.0)  # x2, x2, /2
+    assert perf.loc["B", "total_return"] == pytest.approx(-0.5)
+    assert perf.loc["B", "days"] == 1
+
+
+def test_sharpe_and_drawdown_formulas() -> None:
+    rng = np.random.default_rng(3)
+    returns = pd.DataFrame({"A": rng.normal(0.001, 0.01, 500)})
+    r = returns["A"]
+    ann_ret = (1 + r).prod() ** (252 / len(r)) - 1
+    ann_vol = r.std(ddof=1) * math.sqrt(252)
+    assert stats.sharpe_ratio(returns)["A"] == pytest.approx((ann_ret - 0.02) / ann_vol)
+    equity = (1 + r).cumprod()
+    assert stats.max_drawdown(returns)["A"] == pytest.approx(
+        (equity / np.maximum(equity.cummax(), 1.0) - 1).min()
+    )
+
+
+def test_beta_and_correlation_of_a_levered_copy() -> None:
+    rng = np.random.default_rng(5)
+    market = pd.Series(rng.normal(0, 0.01, 300))
+    returns = pd.DataFrame({"same": market, "double": 2 * market, "inverse": -market})
+    beta, corr = stats.beta_and_correlation(returns, market)
+    assert beta.to_dict() == pytest.approx({"same": 1.0, "double": 2.0, "inverse": -1.0})
+    assert corr.to_dict() == pytest.approx({"same": 1.0, "double": 1.0, "inverse": -1.0})
+
+
+@pytest.fixture(scope="module")
+def returns() -> pd.DataFrame:
+    bars = synthetic(synthetic_symbols(5), "2017-06-01", "2018-12-28")
+    return to_wide(bars, "close").pct_change().iloc[1:]
+
+
+def test_scenarios_are_deterministic_and_complete(returns: pd.DataFrame) -> None:
+    config = ScenarioConfig(horizon=21, worst_windows=2, monte_carlo_paths=3)
+    first, paths = build_scenarios(returns, "2018-12-24", config)
+    again, paths_again = build_scenarios(returns, "2018-12-24", config)
+    pd.testing.assert_frame_equal(first, again)
+    for sid in paths:
+        pd.testing.assert_frame_equal(paths[sid], paths_again[sid])
+    kinds = first.groupby("kind")["scenario_id"].count().to_dict()
+    assert kinds["realized"] == 1 and kinds["monte_carlo"] == 3
+    # episodes inside the window: volmageddon and the Q4 2018 sell-off
+    assert {"stress_volmageddon_2018", "stress_q4_selloff_2018", "worst_window_1"} <= set(paths)
+    _, other_week = build_scenarios(returns.iloc[:-5], "2018-12-17", config)
+    assert not np.allclose(paths["monte_carlo_0"], other_week["monte_carlo_0"])
+
+
+def test_realized_and_historical_paths_are_the_observed_returns(returns: pd.DataFrame) -> None:
+    definitions, paths = build_scenarios(returns, "2018-12-24")
+    np.testing.assert_allclose(paths["realized"].to_numpy(), returns.iloc[-21:].to_numpy())
+    lo, hi = STRESS_EPISODES["volmageddon_2018"]
+    observed = returns.loc[lo:hi]
+    np.testing.assert_allclose(paths["stress_volmageddon_2018"].to_numpy(), observed.to_numpy())
+    row = definitions.set_index("scenario_id").loc["stress_volmageddon_2018"]
+    assert row["horizon"] == len(observed)
+    assert row["market_return"] == pytest.approx((1 + observed.mean(axis=1)).prod() - 1)
+
+
+def test_monte_carlo_draws_whole_cross_sections_from_the_window(returns: pd.DataFrame) -> None:
+    _, paths = build_scenarios(returns, "2018-12-24")
+    window_rows = {tuple(np.round(r, 12)) for r in returns.to_numpy()}
+    for row in paths["monte_carlo_1"].to_numpy():
+        assert tuple(np.round(row, 12)) in window_rows
+
+
+def test_worst_windows_do_not_overlap_and_are_worst() -> None:
+    market = pd.Series([0.0] * 10 + [-0.05] * 3 + [0.0] * 10 + [-0.02] * 3 + [0.01] * 5)
+    chosen = worst_windows(market, 3, 2)
+    assert chosen == [(10, 12), (23, 25)]
+
+
+def test_scenario_prices_compound_from_the_anchor() -> None:
+    history = pd.DataFrame({"A": [100.0, 101.0, 102.0]})
+    path = pd.DataFrame({"A": [0.1, -0.5]})
+    appended = scenario_prices(history, path, anchor_offset=0)["A"].tolist()
+    assert appended == pytest.approx([100, 101, 102, 112.2, 56.1])
+    replayed = scenario_prices(history, path, anchor_offset=2)["A"].tolist()
+    assert replayed == pytest.approx([100, 110, 55])
+
+
+def test_too_little_history_is_a_clear_error(returns: pd.DataFrame) -> None:
+    with pytest.raises(ValueError, match="need at least 63 sessions of history, found 10"):
+        build_scenarios(returns.iloc[:10], "2017-06-19")

@@ -1,0 +1,144 @@
+"""Indicators against independent, loop-based computations on real S&P 500 / NASDAQ bars."""
+
+import itertools
+import math
+import statistics
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tetra_assets.science import indicators as ind
+from tetra_assets.science.ohlcv import load_bundled, to_wide
+
+RTOL = 1e-9
+
+
+@pytest.fixture(scope="module")
+def bars() -> dict[str, pd.DataFrame]:
+    frame = load_bundled(["SP500", "NASDAQ"], "2016-01-01", "2018-12-31")
+    return {c: to_wide(frame, c) for c in ("close", "high", "low", "volume")}
+
+
+def loop_ema(values: list[float], span: int) -> list[float]:
+    alpha = 2.0 / (span + 1.0)
+    out = [values[0]]
+    for x in values[1:]:
+        out.append(alpha * x + (1 - alpha) * out[-1])
+    return out
+
+
+def loop_wilder(values: list[float], n: int) -> list[float]:
+    """Recursive Wilder smoothing seeded with the first value, undefined before n points."""
+    out, level = [], values[0]
+    for i, x in enumerate(values):
+        level = x if i == 0 else level + (x - level) / n
+        out.append(level if i >= n - 1 else math.nan)
+    return out
+
+
+def assert_close(actual: pd.Series, expected: list[float]) -> None:
+    a, e = actual.to_numpy(dtype=float), np.asarray(expected, dtype=float)
+    assert np.array_equal(np.isnan(a), np.isnan(e))
+    ok = ~np.isnan(e)
+    assert ok.sum() > 100
+    np.testing.assert_allclose(a[ok], e[ok], rtol=RTOL, atol=0)
+
+
+@pytest.mark.parametrize("window", [5, 20, 50, 200])
+def test_sma(bars, window: int) -> None:
+    close = bars["close"]["SP500"].tolist()
+    expected = [
+        math.nan if i < window - 1 else math.fsum(close[i - window + 1 : i + 1]) / window
+        for i in range(len(close))
+    ]
+    assert_close(ind.sma(bars["close"], window)["SP500"], expected)
+
+
+@pytest.mark.parametrize("span", [12, 26, 200])
+def test_ema(bars, span: int) -> None:
+    close = bars["close"]["NASDAQ"].tolist()
+    assert_close(ind.ema(bars["close"], span)["NASDAQ"], loop_ema(close, span))
+
+
+def test_rsi_is_wilder_rsi(bars) -> None:
+    close = bars["close"]["SP500"].tolist()
+    diffs = [math.nan] + [b - a for a, b in itertools.pairwise(close)]
+    gains = [max(d, 0.0) for d in diffs[1:]]
+    losses = [max(-d, 0.0) for d in diffs[1:]]
+    avg_gain, avg_loss = loop_wilder(gains, 14), loop_wilder(losses, 14)
+    expected = [math.nan] + [
+        100 - 100 / (1 + g / l) for g, l in zip(avg_gain, avg_loss, strict=True)
+    ]
+    assert_close(ind.rsi(bars["close"])["SP500"], expected)
+
+
+def test_macd(bars) -> None:
+    close = bars["close"]["SP500"].tolist()
+    line = [f - s for f, s in zip(loop_ema(close, 12), loop_ema(close, 26), strict=True)]
+    signal = loop_ema(line, 9)
+    got_line, got_signal, got_hist = ind.macd(bars["close"])
+    assert_close(got_line["SP500"], line)
+    assert_close(got_signal["SP500"], signal)
+    assert_close(got_hist["SP500"], [a - b for a, b in zip(line, signal, strict=True)])
+
+
+def test_bollinger(bars) -> None:
+    close = bars["close"]["NASDAQ"].tolist()
+    mid, upper, lower = [], [], []
+    for i in range(len(close)):
+        if i < 19:
+            mid.append(math.nan), upper.append(math.nan), lower.append(math.nan)
+            continue
+        window = close[i - 19 : i + 1]
+        m, s = statistics.fmean(window), statistics.stdev(window)
+        mid.append(m), upper.append(m + 2 * s), lower.append(m - 2 * s)
+    got_mid, got_upper, got_lower = ind.bollinger(bars["close"])
+    assert_close(got_mid["NASDAQ"], mid)
+    assert_close(got_upper["NASDAQ"], upper)
+    assert_close(got_lower["NASDAQ"], lower)
+
+
+def test_atr(bars) -> None:
+    high, low, close = (bars[c]["SP500"].tolist() for c in ("high", "low", "close"))
+    true_range = [high[0] - low[0]] + [
+        max(hi - lo, abs(hi - pc), abs(lo - pc))
+        for hi, lo, pc in zip(high[1:], low[1:], close[:-1], strict=True)
+    ]
+    assert_close(
+        ind.atr(bars["high"], bars["low"], bars["close"])["SP500"], loop_wilder(true_range, 14)
+    )
+
+
+def test_obv(bars) -> None:
+    close, volume = bars["close"]["SP500"].tolist(), bars["volume"]["SP500"].tolist()
+    level, expected = 0.0, [0.0]
+    for i in range(1, len(close)):
+        if close[i] > close[i - 1]:
+            level += volume[i]
+        elif close[i] < close[i - 1]:
+            level -= volume[i]
+        expected.append(level)
+    got = ind.obv(bars["close"], bars["volume"])["SP500"].to_numpy()
+    np.testing.assert_allclose(got, expected, rtol=RTOL)
+
+
+@pytest.mark.parametrize("window", [20, 252])
+def test_historical_volatility(bars, window: int) -> None:
+    close = bars["close"]["NASDAQ"].tolist()
+    logs = [math.nan] + [math.log(b / a) for a, b in itertools.pairwise(close)]
+    expected = [
+        math.nan if i < window else statistics.stdev(logs[i - window + 1 : i + 1]) * math.sqrt(252)
+        for i in range(len(close))
+    ]
+    assert_close(ind.historical_volatility(bars["close"], window)["NASDAQ"], expected)
+
+
+def test_indicator_table_is_long_and_limited_to_since(bars) -> None:
+    since = pd.Timestamp("2018-12-24")
+    table = ind.indicator_table(**bars, since=since)
+    assert table["date"].min() >= since
+    assert set(table["symbol"]) == {"SP500", "NASDAQ"}
+    assert len(table) == 2 * int((bars["close"].index >= since).sum())
+    row = table[(table["symbol"] == "SP500") & (table["date"] == table["date"].max())].iloc[0]
+    assert row["sma_200"] == pytest.approx(bars["close"]["SP500"].iloc[-200:].mean(), rel=RTOL)
