@@ -68,7 +68,7 @@ def test_rsi_is_wilder_rsi(bars) -> None:
     losses = [max(-d, 0.0) for d in diffs[1:]]
     avg_gain, avg_loss = loop_wilder(gains, 14), loop_wilder(losses, 14)
     expected = [math.nan] + [
-        100 - 100 / (1 + g / l) for g, l in zip(avg_gain, avg_loss, strict=True)
+        100 - 100 / (1 + up / down) for up, down in zip(avg_gain, avg_loss, strict=True)
     ]
     assert_close(ind.rsi(bars["close"])["SP500"], expected)
 
