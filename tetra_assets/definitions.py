@@ -6,6 +6,7 @@ import os
 
 import dagster as dg
 
+from platform_core.alerts import Notifier
 from platform_core.settings import env_list, notifier_from_env
 from tetra_assets.assets import assessment, data, metrics, scenarios
 from tetra_assets.checks import market_data_freshness, market_data_quality
@@ -26,15 +27,16 @@ def provider_from_env() -> MarketDataProvider:
     )
 
 
-defs = dg.Definitions(
-    assets=dg.load_assets_from_modules([data, scenarios, metrics, assessment]),
-    asset_checks=[market_data_quality, *market_data_freshness],
-    jobs=ALL_JOBS,
-    schedules=SCHEDULES,
-    sensors=SENSORS,
-    resources={
-        "io_manager": STORAGE,
-        "provider": provider_from_env(),
-        "notifier": notifier_from_env(),
-    },
-)
+def build_definitions(provider: MarketDataProvider, notifier: Notifier) -> dg.Definitions:
+    """The location's Definitions with the given provider and notifier (tests swap them)."""
+    return dg.Definitions(
+        assets=dg.load_assets_from_modules([data, scenarios, metrics, assessment]),
+        asset_checks=[market_data_quality, *market_data_freshness],
+        jobs=ALL_JOBS,
+        schedules=SCHEDULES,
+        sensors=SENSORS,
+        resources={"io_manager": STORAGE, "provider": provider, "notifier": notifier},
+    )
+
+
+defs = build_definitions(provider_from_env(), notifier_from_env())

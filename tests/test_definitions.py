@@ -1,0 +1,76 @@
+"""Every code location in workspace.yaml loads, and its asset graph is pinned.
+
+An intended graph change: run ``UPDATE_ASSET_GRAPHS=1 pytest tests/test_definitions.py`` and
+review the diff of tests/asset_graphs.json.
+"""
+
+import importlib
+import json
+import os
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+PINNED = Path(__file__).with_name("asset_graphs.json")
+
+
+def locations() -> dict[str, str]:
+    workspace = yaml.safe_load((ROOT / "workspace.yaml").read_text())
+    return {
+        entry["python_module"]["location_name"]: entry["python_module"]["module_name"]
+        for entry in workspace["load_from"]
+    }
+
+
+def describe(partitions_def: dg.PartitionsDefinition | None) -> str | None:
+    if partitions_def is None:
+        return None
+    if isinstance(partitions_def, dg.TimeWindowPartitionsDefinition):
+        start = partitions_def.start.date()
+        return f"time:{partitions_def.cron_schedule}:{partitions_def.timezone}:{start}"
+    return type(partitions_def).__name__
+
+
+def snapshot(defs: dg.Definitions) -> dict:
+    graph = defs.resolve_asset_graph()
+    assets = {}
+    for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
+        node = graph.get(key)
+        assets[key.to_user_string()] = {
+            "group": node.group_name,
+            "deps": sorted(p.to_user_string() for p in node.parent_keys),
+            "partitions": describe(node.partitions_def),
+            "checks": sorted(c.name for c in node.check_keys),
+            "mappings": {
+                parent.to_user_string(): repr(mapping)
+                for parent, mapping in sorted(node.partition_mappings.items())
+            },
+        }
+    return {
+        "assets": assets,
+        "jobs": sorted(j.name for j in defs.jobs or []),
+        "schedules": sorted(s.name for s in defs.schedules or []),
+        "sensors": sorted(s.name for s in defs.sensors or []),
+    }
+
+
+@pytest.mark.parametrize("location", sorted(locations()))
+def test_location_loads_and_graph_is_pinned(location: str) -> None:
+    module = importlib.import_module(locations()[location])
+    dg.Definitions.validate_loadable(module.defs)
+    current = snapshot(module.defs)
+    pinned = json.loads(PINNED.read_text()) if PINNED.exists() else {}
+    if os.environ.get("UPDATE_ASSET_GRAPHS"):
+        pinned[location] = current
+        PINNED.write_text(json.dumps(pinned, indent=2, sort_keys=True) + "\n")
+    assert current == pinned[location]
+
+
+def test_schedules_and_sensors_run_by_default() -> None:
+    for module_name in locations().values():
+        defs = importlib.import_module(module_name).defs
+        for item in [*(defs.schedules or []), *(defs.sensors or [])]:
+            assert item.default_status.value == "RUNNING", item.name
