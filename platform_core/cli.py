@@ -130,7 +130,7 @@ def run_logs(inst: dg.DagsterInstance, run_id: str, tail: int) -> list[str]:
     lines = []
     for entry in inst.all_logs(run_id)[-tail:]:
         when = datetime.fromtimestamp(entry.timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S")
-        kind = entry.dagster_event.event_type_value if entry.dagster_event else entry.level
+        kind = entry.dagster_event.event_type.name if entry.dagster_event else entry.level
         message = entry.message or (entry.dagster_event.message if entry.dagster_event else "")
         lines.append(f"{when}  {entry.step_key or '-':<28} {kind:<22} {message}")
     return lines
