@@ -28,8 +28,7 @@ def rolling_mean(frame: pd.DataFrame, window: int) -> pd.DataFrame:
     near 1e-12 relative for prices."""
     x = frame.to_numpy(dtype=float)
     valid = ~np.isnan(x)
-    origin = np.nanmax(np.where(valid, x, np.nan)[:1], axis=0) if len(x) else 0.0
-    origin = np.nan_to_num(origin)
+    origin = np.nan_to_num(x[0]) if len(x) else np.zeros(x.shape[1])
     sums = np.cumsum(np.where(valid, x - origin, 0.0), axis=0)
     counts = np.cumsum(valid, axis=0)
     pad = np.zeros((1, x.shape[1]))

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The two set-up commands of the README. Each installs everything first (idempotent):
+#   ./run.sh demo   install, backfill the Tetra demo (bundled S&P 500 / NASDAQ bars, 2018) into
+#                   the embedded SQLite instance, then serve the UI on http://127.0.0.1:3000
+#   ./run.sh test   install, then run the whole test suite
+set -euo pipefail
+cd "$(dirname "$0")"
+
+install() {
+  # System packages the pipelines call (none beyond Python for Tetra yet; BLAST+/HH-suite
+  # arrive with the ECOD location). Installed only when missing.
+  local missing=()
+  while read -r pkg; do
+    [[ -z "$pkg" || "$pkg" == \#* ]] && continue
+    dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+  done < deploy/apt-packages.txt
+  if ((${#missing[@]})); then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+  fi
+  python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install -q uv
+  python3 -m uv sync --frozen --quiet
+}
+
+export DAGSTER_HOME="${DAGSTER_HOME:-$PWD/.dagster_home}"
+export PLATFORM_DATA_ROOT="${PLATFORM_DATA_ROOT:-$PWD/.data}"
+
+case "${1:-}" in
+  demo)
+    install
+    .venv/bin/tetra backfill --start 2018-01-01 --end 2018-12-31
+    .venv/bin/tetra status
+    [[ "${2:-}" == "--no-ui" ]] && exit 0
+    exec .venv/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+    ;;
+  test)
+    install
+    exec .venv/bin/pytest -n 2 --dist loadfile -q "${@:2}"
+    ;;
+  *)
+    echo "usage: ./run.sh demo [--no-ui] | test [pytest args]" >&2
+    exit 2
+    ;;
+esac
