@@ -4,6 +4,7 @@ import dagster as dg
 import pandas as pd
 
 from tetra_assets.assets.data import market_data
+from tetra_assets.partitions import trading_day_partitions
 from tetra_assets.science import quality
 
 BLOCKING = ("no_duplicate_dates", "positive_prices", "high_not_below_low")
@@ -11,7 +12,12 @@ BLOCKING = ("no_duplicate_dates", "positive_prices", "high_not_below_low")
 
 @dg.multi_asset_check(
     specs=[
-        dg.AssetCheckSpec(name, asset=market_data, blocking=name in BLOCKING)
+        dg.AssetCheckSpec(
+            name,
+            asset=market_data,
+            blocking=name in BLOCKING,
+            partitions_def=trading_day_partitions,  # evaluate the run's days, not all days
+        )
         for name in (*BLOCKING, "no_session_gaps", "no_missing_values")
     ],
     description="Duplicate dates, non-positive prices and high < low block downstream; gaps "

@@ -40,13 +40,13 @@ def test_positions_use_only_yesterdays_signal() -> None:
 
 def test_mean_reversion_enters_below_band_and_exits_above_mean() -> None:
     prices = frame([10, 10, 10, 7, 8, 11, 11], "A")
-    signal = backtest.mean_reversion(prices, window=3, entry_z=1.0, exit_z=0.0)["A"].tolist()
-    assert signal == [0, 0, 0, 1, 1, 0, 0]
+    signal = backtest.signal(prices, "mean_reversion", window=3, entry_z=1.0, exit_z=0.0)
+    assert signal["A"].tolist() == [0, 0, 0, 1, 1, 0, 0]
 
 
 def test_sma_crossover_long_only_when_fast_above_slow() -> None:
     prices = frame([5, 4, 3, 2, 3, 4, 5, 6])
-    signal = backtest.sma_crossover(prices, fast=2, slow=4)["A"].tolist()
+    signal = backtest.signal(prices, "sma_crossover", fast=2, slow=4)["A"].tolist()
     fast = prices["A"].rolling(2).mean()
     slow = prices["A"].rolling(4).mean()
     assert signal == (fast > slow).astype(float).tolist()

@@ -55,10 +55,9 @@ def scenario_panel(
     """All scenarios side by side: columns (scenario_id, symbol), right-aligned so every
     scenario ends on the last row; plus each column's first evaluated row."""
     blocks, starts = {}, {}
+    wide = paths.set_index(["scenario_id", "step", "symbol"])["return"].unstack("symbol")
     for row in definitions.itertuples():
-        path = paths[paths["scenario_id"] == row.scenario_id].pivot(
-            index="step", columns="symbol", values="return"
-        )
+        path = wide.loc[row.scenario_id]
         blocks[row.scenario_id] = scenario_prices(closes, path, int(row.anchor_offset))
     length = max(len(b) for b in blocks.values())
     aligned = []

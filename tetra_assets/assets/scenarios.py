@@ -1,6 +1,7 @@
 """Scenarios pipeline (weekly, Sunday 20:00): scenario definitions and their return paths."""
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 
 from tetra_assets.assets.weekly import (
@@ -71,14 +72,7 @@ def scenarios(
             raise dg.Failure(str(exc)) from exc
         table.insert(0, "week", window.key)
         definitions[window.key] = table
-        long = [
-            path.rename_axis("step")
-            .reset_index()
-            .melt(id_vars="step", var_name="symbol", value_name="return")
-            .assign(scenario_id=sid, week=window.key)
-            for sid, path in paths.items()
-        ]
-        series[window.key] = pd.concat(long, ignore_index=True)[
+        series[window.key] = long_paths(paths).assign(week=window.key)[
             ["week", "scenario_id", "step", "symbol", "return"]
         ]
     keys = list(definitions)
@@ -94,3 +88,15 @@ def scenarios(
         },
     )
     yield dg.Output(series[keys[0]] if single else series, output_name="scenario_timeseries")
+
+
+def long_paths(paths: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """{scenario_id: step x symbol returns} -> rows (scenario_id, step, symbol, return)."""
+    parts = {"scenario_id": [], "step": [], "symbol": [], "return": []}
+    for sid, path in paths.items():
+        steps, symbols = path.shape
+        parts["scenario_id"].append(np.full(steps * symbols, sid, dtype=object))
+        parts["step"].append(np.repeat(np.arange(steps), symbols))
+        parts["symbol"].append(np.tile(path.columns.to_numpy(dtype=object), steps))
+        parts["return"].append(path.to_numpy(dtype=float).ravel())
+    return pd.DataFrame({name: np.concatenate(chunks) for name, chunks in parts.items()})

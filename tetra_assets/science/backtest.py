@@ -1,51 +1,63 @@
-"""Vectorised long/flat strategy backtests on wide price frames.
+"""Vectorised long/flat strategy backtests on wide price frames (NumPy inside).
 
 Every strategy maps prices to a target signal in {0, 1}; the position held on day t is the
 signal at the close of day t-1 (``position = signal.shift(1)``), so no strategy trades on
 information it does not have. Equity = capital * cumprod(1 + position * daily return).
 """
 
-from __future__ import annotations
-
+import warnings
 from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 
-from tetra_assets.science.indicators import rolling_mean, rolling_std, sma
+from tetra_assets.science.indicators import rolling_mean_array, rolling_std_array
 from tetra_assets.science.stats import RISK_FREE, TRADING_DAYS
 
-Signal = Callable[[pd.DataFrame], pd.DataFrame]
+SignalFn = Callable[..., np.ndarray]
 
 
-def buy_and_hold(close: pd.DataFrame) -> pd.DataFrame:
-    return pd.DataFrame(1.0, index=close.index, columns=close.columns)
+def _shift(x: np.ndarray, periods: int) -> np.ndarray:
+    out = np.full(x.shape, np.nan)
+    if periods < len(x):
+        out[periods:] = x[: len(x) - periods]
+    return out
 
 
-def sma_crossover(close: pd.DataFrame, fast: int = 50, slow: int = 200) -> pd.DataFrame:
+def _ffill(x: np.ndarray) -> np.ndarray:
+    rows = np.where(~np.isnan(x), np.arange(len(x))[:, None], 0)
+    np.maximum.accumulate(rows, axis=0, out=rows)
+    return x[rows, np.arange(x.shape[1])[None, :]]
+
+
+def buy_and_hold(x: np.ndarray) -> np.ndarray:
+    return np.ones(x.shape)
+
+
+def sma_crossover(x: np.ndarray, fast: int = 50, slow: int = 200) -> np.ndarray:
     """Long while the fast SMA is above the slow SMA."""
-    return (sma(close, fast) > sma(close, slow)).astype(float)
+    with np.errstate(invalid="ignore"):
+        return (rolling_mean_array(x, fast) > rolling_mean_array(x, slow)).astype(float)
 
 
-def momentum(close: pd.DataFrame, lookback: int = 60) -> pd.DataFrame:
+def momentum(x: np.ndarray, lookback: int = 60) -> np.ndarray:
     """Long while the trailing ``lookback``-day return is positive (time-series momentum)."""
-    return (close / close.shift(lookback) - 1.0 > 0.0).astype(float)
+    with np.errstate(invalid="ignore"):
+        return (x / _shift(x, lookback) - 1.0 > 0.0).astype(float)
 
 
 def mean_reversion(
-    close: pd.DataFrame, window: int = 20, entry_z: float = 1.0, exit_z: float = 0.0
-) -> pd.DataFrame:
+    x: np.ndarray, window: int = 20, entry_z: float = 1.0, exit_z: float = 0.0
+) -> np.ndarray:
     """Enter long when the z-score vs the ``window``-day mean falls below ``-entry_z``;
     exit when it rises above ``exit_z``; hold in between."""
-    mean = rolling_mean(close, window)
-    std = rolling_std(close, window)
-    z = (close - mean) / std
-    state = pd.DataFrame(np.nan, index=close.index, columns=close.columns)
-    state = state.mask(z < -entry_z, 1.0).mask(z > exit_z, 0.0)
-    return state.ffill().fillna(0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        z = (x - rolling_mean_array(x, window)) / rolling_std_array(x, window)
+        state = np.where(z < -entry_z, 1.0, np.where(z > exit_z, 0.0, np.nan))
+    return np.nan_to_num(_ffill(state), nan=0.0)
 
 
-STRATEGIES: dict[str, Signal] = {
+STRATEGIES: dict[str, SignalFn] = {
     "buy_and_hold": buy_and_hold,
     "sma_crossover": sma_crossover,
     "momentum": momentum,
@@ -53,20 +65,29 @@ STRATEGIES: dict[str, Signal] = {
 }
 
 
+def signal(close: pd.DataFrame, strategy: str, **params: float) -> pd.DataFrame:
+    """Target signal at each close (DataFrame in, DataFrame out)."""
+    values = STRATEGIES[strategy](close.to_numpy(dtype=float), **params)
+    return pd.DataFrame(values, index=close.index, columns=close.columns)
+
+
 def positions(close: pd.DataFrame, strategy: str, **params: float) -> pd.DataFrame:
     """Position held each day (yesterday's signal); ``params`` override strategy defaults."""
-    return STRATEGIES[strategy](close, **params).shift(1).fillna(0.0)
+    held = np.nan_to_num(_shift(STRATEGIES[strategy](close.to_numpy(dtype=float), **params), 1))
+    return pd.DataFrame(held, index=close.index, columns=close.columns)
 
 
 def _evaluated(
     close: pd.DataFrame, strategy: str, start: pd.Series | int, params: dict[str, float]
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+) -> tuple[np.ndarray, np.ndarray]:
     """Daily strategy returns and positions, NaN before each column's first evaluated row."""
-    returns = close.pct_change(fill_method=None).fillna(0.0)
-    position = positions(close, strategy, **params)
-    first = pd.Series(start, index=close.columns) if np.isscalar(start) else start
-    in_window = np.arange(len(close))[:, None] >= first.to_numpy()[None, :]
-    return (position * returns).where(in_window), position.where(in_window)
+    x = close.to_numpy(dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        returns = np.nan_to_num(x / _shift(x, 1) - 1.0)
+    held = np.nan_to_num(_shift(STRATEGIES[strategy](x, **params), 1))
+    first = np.full(x.shape[1], start) if np.isscalar(start) else start.to_numpy()
+    outside = np.arange(len(x))[:, None] < first[None, :]
+    return np.where(outside, np.nan, held * returns), np.where(outside, np.nan, held)
 
 
 def equity_curves(
@@ -79,7 +100,8 @@ def equity_curves(
     """Equity per column from row ``start`` on (per column if a Series); earlier rows only
     warm up the signals and stay at ``capital``."""
     daily, _ = _evaluated(close, strategy, start, params or {})
-    return capital * (1.0 + daily.fillna(0.0)).cumprod()
+    equity = capital * np.cumprod(1.0 + np.nan_to_num(daily), axis=0)
+    return pd.DataFrame(equity, index=close.index, columns=close.columns)
 
 
 def performance(
@@ -90,23 +112,28 @@ def performance(
 ) -> pd.DataFrame:
     """Per column: total and annualised return, volatility, Sharpe, drawdown, trades."""
     daily, held = _evaluated(close, strategy, start, params or {})
-    equity = (1.0 + daily.fillna(0.0)).cumprod()
-    days = daily.notna().sum()
-    total = equity.iloc[-1] - 1.0
-    ann_return = (1.0 + total) ** (TRADING_DAYS / days.replace(0, np.nan)) - 1.0
-    ann_vol = daily.std(ddof=1) * np.sqrt(TRADING_DAYS)
-    drawdown = (equity / np.maximum(equity.cummax(), 1.0) - 1.0).min()
-    entries = held.fillna(0.0).diff().abs()
-    entries.iloc[0] = held.iloc[0].fillna(0.0).abs()
+    equity = np.cumprod(1.0 + np.nan_to_num(daily), axis=0)
+    days = (~np.isnan(daily)).sum(axis=0)
+    total = equity[-1] - 1.0
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # one-day or empty windows -> NaN
+        ann_return = (1.0 + total) ** (TRADING_DAYS / np.where(days > 0, days, np.nan)) - 1.0
+        ann_vol = np.nanstd(daily, axis=0, ddof=1) * np.sqrt(TRADING_DAYS)
+        sharpe = (ann_return - RISK_FREE) / np.where(ann_vol > 0, ann_vol, np.nan)
+        drawdown = (equity / np.maximum(np.maximum.accumulate(equity, axis=0), 1.0) - 1.0).min(0)
+        filled = np.nan_to_num(held)
+        trades = np.abs(np.diff(filled, axis=0)).sum(axis=0) + np.abs(filled[0])
+        exposure = np.nanmean(held, axis=0)
     return pd.DataFrame(
         {
             "total_return": total,
             "annualised_return": ann_return,
             "annualised_volatility": ann_vol,
-            "sharpe": (ann_return - RISK_FREE) / ann_vol.replace(0.0, np.nan),
+            "sharpe": sharpe,
             "max_drawdown": drawdown,
-            "trades": entries.sum(),
-            "exposure": held.mean(),
+            "trades": trades,
+            "exposure": exposure,
             "days": days,
-        }
+        },
+        index=close.columns,
     )

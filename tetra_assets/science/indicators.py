@@ -21,34 +21,39 @@ def _like(frame: pd.DataFrame, values: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame(values, index=frame.index, columns=frame.columns)
 
 
-def rolling_mean(frame: pd.DataFrame, window: int) -> pd.DataFrame:
-    """Mean of the last ``window`` rows, NaN unless all are present (all columns at once).
+def rolling_mean_array(x: np.ndarray, window: int) -> np.ndarray:
+    """Mean of the last ``window`` rows of a 2-D array, NaN unless all are present.
 
     Cumulative sums of values shifted by each column's first value keep the rounding error
     near 1e-12 relative for prices."""
-    x = frame.to_numpy(dtype=float)
     valid = ~np.isnan(x)
     origin = np.nan_to_num(x[0]) if len(x) else np.zeros(x.shape[1])
-    sums = np.cumsum(np.where(valid, x - origin, 0.0), axis=0)
-    counts = np.cumsum(valid, axis=0)
     pad = np.zeros((1, x.shape[1]))
-    sums, counts = np.vstack([pad, sums]), np.vstack([pad, counts])
-    out = np.full_like(x, np.nan)
+    sums = np.vstack([pad, np.cumsum(np.where(valid, x - origin, 0.0), axis=0)])
+    counts = np.vstack([pad, np.cumsum(valid, axis=0)])
+    out = np.full(x.shape, np.nan)
     if len(x) >= window:
         total = sums[window:] - sums[:-window]
         full = (counts[window:] - counts[:-window]) == window
         out[window - 1 :] = np.where(full, total / window + origin, np.nan)
-    return _like(frame, out)
+    return out
 
 
-def rolling_std(frame: pd.DataFrame, window: int) -> pd.DataFrame:
+def rolling_std_array(x: np.ndarray, window: int) -> np.ndarray:
     """Sample standard deviation (ddof=1) of the last ``window`` rows, NaN if any is missing."""
-    x = frame.to_numpy(dtype=float)
-    out = np.full_like(x, np.nan)
+    out = np.full(x.shape, np.nan)
     if len(x) >= window:
         view = np.lib.stride_tricks.sliding_window_view(x, window, axis=0)
         out[window - 1 :] = view.std(axis=-1, ddof=1)
-    return _like(frame, out)
+    return out
+
+
+def rolling_mean(frame: pd.DataFrame, window: int) -> pd.DataFrame:
+    return _like(frame, rolling_mean_array(frame.to_numpy(dtype=float), window))
+
+
+def rolling_std(frame: pd.DataFrame, window: int) -> pd.DataFrame:
+    return _like(frame, rolling_std_array(frame.to_numpy(dtype=float), window))
 
 
 def sma(close: pd.DataFrame, window: int) -> pd.DataFrame:

@@ -5,11 +5,9 @@ from __future__ import annotations
 import base64
 import io
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 
 def rank_strategies(results: pd.DataFrame) -> pd.DataFrame:
@@ -43,7 +41,9 @@ def rank_strategies(results: pd.DataFrame) -> pd.DataFrame:
 
 def equity_plot_png(curves: pd.DataFrame, title: str) -> bytes:
     """Line plot of equity curves (one column per strategy) as PNG bytes."""
-    fig, ax = plt.subplots(figsize=(7, 3.2), dpi=90)
+    fig = Figure(figsize=(7, 3.2), dpi=80)
+    fig.subplots_adjust(left=0.09, right=0.98, top=0.9, bottom=0.15)
+    ax = fig.add_subplot()
     for column in curves.columns:
         ax.plot(curves.index, curves[column], label=column, linewidth=1.4)
     ax.axhline(1.0, color="grey", linewidth=0.8, linestyle=":")
@@ -51,10 +51,8 @@ def equity_plot_png(curves: pd.DataFrame, title: str) -> bytes:
     ax.set_xlabel("session")
     ax.set_ylabel("equity (start = 1)")
     ax.legend(fontsize=8, loc="best")
-    fig.tight_layout()
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
+    FigureCanvasAgg(fig).print_png(buffer)
     return buffer.getvalue()
 
 

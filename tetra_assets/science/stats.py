@@ -35,12 +35,19 @@ def max_drawdown(returns: pd.DataFrame) -> pd.Series:
 def beta_and_correlation(
     returns: pd.DataFrame, benchmark: pd.Series
 ) -> tuple[pd.Series, pd.Series]:
-    """OLS beta and Pearson correlation of each column against the benchmark returns."""
-    aligned = returns.loc[benchmark.index]
-    bench_var = benchmark.var(ddof=1)
-    beta = aligned.apply(lambda col: col.cov(benchmark) / bench_var)
-    corr = aligned.apply(lambda col: col.corr(benchmark))
-    return beta, corr
+    """OLS beta and Pearson correlation of each column against the benchmark, each over the
+    days where both are observed (all columns at once)."""
+    x = returns.loc[benchmark.index].to_numpy(dtype=float)
+    b = np.broadcast_to(benchmark.to_numpy(dtype=float)[:, None], x.shape)
+    both = ~np.isnan(x) & ~np.isnan(b)
+    n = both.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dx = np.where(both, x - np.where(both, x, 0.0).sum(0) / n, 0.0)
+        db = np.where(both, b - np.where(both, b, 0.0).sum(0) / n, 0.0)
+        cov, var_x, var_b = (dx * db).sum(0), (dx * dx).sum(0), (db * db).sum(0)
+        beta = np.where(n > 1, cov / var_b, np.nan)
+        corr = np.where(n > 1, cov / np.sqrt(var_x * var_b), np.nan)
+    return pd.Series(beta, index=returns.columns), pd.Series(corr, index=returns.columns)
 
 
 def summary(returns: pd.DataFrame, benchmark: pd.Series) -> pd.DataFrame:
