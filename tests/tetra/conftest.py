@@ -1,5 +1,7 @@
 """Helpers to run Tetra jobs with a chosen provider against a test instance."""
 
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -29,6 +31,18 @@ def run_job(
 def failure_text(result: dg.ExecuteInProcessResult) -> str:
     """Everything the step failures of a run say (messages, causes, Failure descriptions)."""
     return "\n".join(str(e.step_failure_data) for e in result.all_events if e.is_step_failure)
+
+
+def tetra(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    """The ``tetra`` CLI in a subprocess with exactly ``env``."""
+    return subprocess.run(
+        [sys.executable, "-m", "tetra_assets.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
 
 
 def event_count(instance: dg.DagsterInstance, run_id: str, kind: DagsterEventType) -> int:

@@ -1,14 +1,13 @@
 """Bad input: a clear error naming file/row/column, and earlier materializations intact."""
 
-import subprocess
-import sys
+import os
 from pathlib import Path
 
 import dagster as dg
 import pytest
 from dagster._core.events import DagsterEventType
 
-from tests.tetra.conftest import event_count, failure_text, run_job, stored
+from tests.tetra.conftest import event_count, failure_text, run_job, stored, tetra
 from tetra_assets.resources import MarketDataProvider
 from tetra_assets.science.ohlcv import DataFormatError, load_csv_directory, read_symbol_csv
 
@@ -147,17 +146,6 @@ def test_weekly_chain_refuses_bad_bars(instance: dg.DagsterInstance, data_root: 
     assert not (data_root / "tetra/scenario_definitions/2018-03-05.parquet").exists()
 
 
-def tetra(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "tetra_assets.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-
-
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -173,9 +161,8 @@ def tetra(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 def test_cli_rejects_bad_dates_with_one_line(
     args: list[str], message: str, dagster_home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import os
 
-    result = tetra("run", *args, "--dry-run", env=dict(os.environ))
+    result = tetra(dict(os.environ), "run", *args, "--dry-run")
     assert result.returncode == 2
     assert message in result.stderr
     assert result.stderr.strip().count("\n") == 0

@@ -2,12 +2,12 @@
 
 import json
 import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+
+from tests.tetra.conftest import tetra
 
 
 @pytest.fixture(scope="module")
@@ -20,17 +20,6 @@ def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         "TETRA_PROVIDER": "synthetic",
         "TETRA_SYNTHETIC_COUNT": "5",
     }
-
-
-def tetra(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "tetra_assets.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-        check=False,
-    )
 
 
 @pytest.fixture(scope="module")
