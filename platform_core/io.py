@@ -61,7 +61,7 @@ def write_json(path: Path, value: Any) -> None:
 
 
 def read_frames(paths: Sequence[Path]) -> pd.DataFrame:
-    """Read and concatenate parquet files in order (one multi-file read, in parallel)."""
+    """Read parquet files one by one and concatenate them in the given order."""
     if not paths:
         return pd.DataFrame()
     tables = [pq.read_table(p) for p in paths]
