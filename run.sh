@@ -18,7 +18,7 @@ install() {
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
   fi
   python3 -m uv --version >/dev/null 2>&1 || python3 -m pip install -q uv
-  python3 -m uv sync --frozen --quiet
+  python3 -m uv sync --frozen --quiet --compile-bytecode  # .pyc even where PYTHONDONTWRITEBYTECODE is set
 }
 
 export DAGSTER_HOME="${DAGSTER_HOME:-$PWD/.dagster_home}"

@@ -10,6 +10,9 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+import yaml
+
+from platform_core.cli import REPO_INSTANCE_CONFIG
 
 
 @pytest.fixture
@@ -29,5 +32,7 @@ def dagster_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data_root: Pat
 
 @pytest.fixture
 def instance(dagster_home: Path) -> Iterator[dg.DagsterInstance]:
-    with dg.instance_for_test(temp_dir=str(dagster_home)) as inst:
+    """A throw-away instance with the repository's storage (batched SQLite event log)."""
+    storage = yaml.safe_load(REPO_INSTANCE_CONFIG.read_text())["storage"]
+    with dg.instance_for_test(temp_dir=str(dagster_home), overrides={"storage": storage}) as inst:
         yield inst

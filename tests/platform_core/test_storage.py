@@ -1,0 +1,137 @@
+"""The batched SQLite event log records exactly what Dagster's stock SQLite event log records."""
+
+import os
+from collections import Counter
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from platform_core.storage import BATCH_SIZE_ENV, BatchedSqliteEventLogStorage
+
+days = dg.DailyPartitionsDefinition(start_date="2024-01-01", end_date="2024-03-01")
+
+
+@dg.asset(partitions_def=days, backfill_policy=dg.BackfillPolicy.single_run())
+def daily_numbers(context: dg.AssetExecutionContext) -> dict[str, int]:
+    keys = context.partition_keys
+    context.add_output_metadata({"partitions": len(keys)})
+    return {key: i for i, key in enumerate(keys)}
+
+
+@dg.asset_check(asset=daily_numbers, partitions_def=days)
+def numbers_present(daily_numbers: dict) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(passed=bool(daily_numbers))
+
+
+class DictIOManager(dg.IOManager):
+    def handle_output(self, context: dg.OutputContext, obj: object) -> None:
+        pass
+
+    def load_input(self, context: dg.InputContext) -> dict:
+        return {"x": 1}
+
+
+job = dg.Definitions(
+    assets=[daily_numbers],
+    asset_checks=[numbers_present],
+    jobs=[dg.define_asset_job("numbers", selection=[daily_numbers], partitions_def=days)],
+    resources={"io_manager": DictIOManager()},
+).resolve_job_def("numbers")
+
+
+def record(home: Path, storage: dict | None) -> dict:
+    """Run the same 60-partition single run twice and collect what the instance answers."""
+    overrides = {"storage": storage} if storage else {}
+    home.mkdir()
+    with dg.instance_for_test(temp_dir=str(home), overrides=overrides) as instance:
+        runs = []
+        for _ in range(2):
+            result = job.execute_in_process(
+                instance=instance,
+                tags={
+                    "dagster/asset_partition_range_start": "2024-01-01",
+                    "dagster/asset_partition_range_end": "2024-02-29",
+                },
+            )
+            assert result.success
+            runs.append(result.run_id)
+        key = dg.AssetKey("daily_numbers")
+        records = instance.fetch_materializations(key, limit=1000).records
+        asset_record = instance.get_asset_records([key])[0].asset_entry
+        logs = instance.all_logs(runs[-1])
+        check_history = instance.event_log_storage.get_asset_check_execution_history(
+            dg.AssetCheckKey(key, "numbers_present"), limit=10
+        )
+        return {
+            "storage": type(instance.event_log_storage).__name__,
+            "materialized": sorted(instance.get_materialized_partitions(key)),
+            "materializations": Counter(
+                (r.run_id == runs[-1], r.partition_key) for r in records
+            ),
+            "last_partition": asset_record.last_materialization_record.partition_key,
+            "last_run_is_second": asset_record.last_run_id == runs[-1],
+            "event_types": [e.dagster_event_type for e in logs if e.is_dagster_event],
+            "checks": [(c.status, c.run_id == runs[-1]) for c in check_history],
+        }
+
+
+def test_batched_storage_records_what_stock_storage_records(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batches: list[int] = []
+    original = BatchedSqliteEventLogStorage.store_event_batch
+
+    def counting(self: BatchedSqliteEventLogStorage, events: list) -> None:
+        batches.append(len(events))
+        original(self, events)
+
+    monkeypatch.setattr(BatchedSqliteEventLogStorage, "store_event_batch", counting)
+    os.environ[BATCH_SIZE_ENV] = "25"  # several batches per output, one partial
+    try:
+        stock = record(tmp_path / "stock", None)
+        batched = record(
+            tmp_path / "batched",
+            {
+                "custom": {
+                    "module": "platform_core.storage",
+                    "class": "BatchedSqliteStorage",
+                    "config": {"base_dir": str(tmp_path / "batched" / "storage")},
+                }
+            },
+        )
+    finally:
+        os.environ.pop(BATCH_SIZE_ENV, None)
+    assert stock["storage"] == "SqliteEventLogStorage"
+    assert batched["storage"] == BatchedSqliteEventLogStorage.__name__
+    assert len(batched["materialized"]) == 60
+    assert batched["last_partition"] == "2024-02-29"
+    assert batched["last_run_is_second"]
+    assert sum(batched["materializations"].values()) == 120
+    assert 25 in batches and 10 in batches  # 60 planned / materialized events = 25 + 25 + 10
+    for field in stock:
+        if field != "storage":
+            assert batched[field] == stock[field], field
+
+
+def test_storage_turns_batching_on(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Configured without base_dir: the stock layout under $DAGSTER_HOME/storage."""
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path))
+    previous = os.environ.pop(BATCH_SIZE_ENV, None)
+    overrides = {
+        "storage": {
+            "custom": {
+                "module": "platform_core.storage",
+                "class": "BatchedSqliteStorage",
+                "config": {"event_batch_size": 777},
+            }
+        }
+    }
+    try:
+        with dg.instance_for_test(temp_dir=str(tmp_path), overrides=overrides):
+            assert os.environ[BATCH_SIZE_ENV] == "777"
+    finally:
+        os.environ.pop(BATCH_SIZE_ENV, None)
+        if previous is not None:
+            os.environ[BATCH_SIZE_ENV] = previous
+    assert (tmp_path / "storage" / "history" / "runs" / "index.db").exists()
