@@ -19,7 +19,7 @@ from pathlib import Path
 import dagster as dg
 
 from platform_core.alerts import Notifier
-from platform_core.cli import quiet_warnings, run_partition_range
+from platform_core.cli import quiet_warnings, run_partition_range, scratch_instance
 from tetra_assets.cli import trading_day_keys, week_keys, with_warm_up
 from tetra_assets.definitions import build_definitions
 from tetra_assets.resources import MarketDataProvider
@@ -50,13 +50,13 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as scratch:
         os.environ["PLATFORM_DATA_ROOT"] = str(Path(scratch, "single"))
-        with dg.instance_for_test(temp_dir=tempfile.mkdtemp(dir=scratch)) as instance:
+        with scratch_instance(tempfile.mkdtemp(dir=scratch)) as instance:
             data_s = timed_run(defs, instance, "tetra_data", days[0], days[-1])
             weekly_s = timed_run(defs, instance, "tetra_weekly", weeks[0], weeks[-1])
         single = data_s + weekly_s
 
         os.environ["PLATFORM_DATA_ROOT"] = str(Path(scratch, "per_partition"))
-        with dg.instance_for_test(temp_dir=tempfile.mkdtemp(dir=scratch)) as instance:
+        with scratch_instance(tempfile.mkdtemp(dir=scratch)) as instance:
             warm = trading_day_keys(with_warm_up(first), first)
             timed_run(defs, instance, "tetra_data", warm[0], warm[-1])  # warm-up, not timed
             step_d = max(1, len(days) // args.sample_days)

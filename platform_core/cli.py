@@ -10,11 +10,13 @@ import shutil
 import sys
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
 import dagster as dg
+import yaml
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
@@ -57,6 +59,12 @@ def instance() -> dg.DagsterInstance:
     if not config.exists() and REPO_INSTANCE_CONFIG.exists():
         shutil.copyfile(REPO_INSTANCE_CONFIG, config)
     return dg.DagsterInstance.get()
+
+
+def scratch_instance(temp_dir: str) -> AbstractContextManager[dg.DagsterInstance]:
+    """A throw-away instance (tests, benchmarks) with the repository's storage settings."""
+    storage = yaml.safe_load(REPO_INSTANCE_CONFIG.read_text())["storage"]
+    return dg.instance_for_test(temp_dir=temp_dir, overrides={"storage": storage})
 
 
 def run_partition_range(

@@ -60,11 +60,18 @@ def write_json(path: Path, value: Any) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
+def read_table(path: Path) -> pa.Table:
+    """One parquet file (``ParquetFile.read``: about half the cost of ``pq.read_table`` for
+    the small per-partition files, which skips the dataset layer)."""
+    with pq.ParquetFile(path) as file:
+        return file.read()
+
+
 def read_frames(paths: Sequence[Path]) -> pd.DataFrame:
     """Read parquet files one by one and concatenate them in the given order."""
     if not paths:
         return pd.DataFrame()
-    tables = [pq.read_table(p) for p in paths]
+    tables = [read_table(p) for p in paths]
     non_empty = [t for t in tables if t.num_rows] or tables[:1]
     return pa.concat_tables(non_empty, promote_options="permissive").to_pandas()
 
@@ -134,7 +141,7 @@ class AssetStorageIOManager(dg.ConfigurableIOManager):
                 f"(no file under {self.asset_dir(asset_key)}); materialize it first"
             )
         if path.suffix == ".parquet":
-            return pq.read_table(path).to_pandas()
+            return read_table(path).to_pandas()
         return json.loads(path.read_text())
 
     def load_input(self, context: dg.InputContext) -> Any:

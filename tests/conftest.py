@@ -10,9 +10,8 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-import yaml
 
-from platform_core.cli import REPO_INSTANCE_CONFIG
+from platform_core.cli import scratch_instance
 
 
 @pytest.fixture
@@ -33,6 +32,5 @@ def dagster_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data_root: Pat
 @pytest.fixture
 def instance(dagster_home: Path) -> Iterator[dg.DagsterInstance]:
     """A throw-away instance with the repository's storage (batched SQLite event log)."""
-    storage = yaml.safe_load(REPO_INSTANCE_CONFIG.read_text())["storage"]
-    with dg.instance_for_test(temp_dir=str(dagster_home), overrides={"storage": storage}) as inst:
+    with scratch_instance(str(dagster_home)) as inst:
         yield inst

@@ -66,9 +66,7 @@ def record(home: Path, storage: dict | None) -> dict:
         return {
             "storage": type(instance.event_log_storage).__name__,
             "materialized": sorted(instance.get_materialized_partitions(key)),
-            "materializations": Counter(
-                (r.run_id == runs[-1], r.partition_key) for r in records
-            ),
+            "materializations": Counter((r.run_id == runs[-1], r.partition_key) for r in records),
             "last_partition": asset_record.last_materialization_record.partition_key,
             "last_run_is_second": asset_record.last_run_id == runs[-1],
             "event_types": [e.dagster_event_type for e in logs if e.is_dagster_event],

@@ -12,7 +12,7 @@ from tetra_assets.science.scenarios import (
     STRESS_EPISODES,
     ScenarioConfig,
     build_scenarios,
-    scenario_prices,
+    scenario_panel,
     worst_windows,
 )
 
@@ -128,13 +128,30 @@ def test_worst_windows_do_not_overlap_and_are_worst() -> None:
     assert chosen == [(10, 12), (23, 25)]
 
 
-def test_scenario_prices_compound_from_the_anchor() -> None:
-    history = pd.DataFrame({"A": [100.0, 101.0, 102.0]})
-    path = pd.DataFrame({"A": [0.1, -0.5]})
-    appended = scenario_prices(history, path, anchor_offset=0)["A"].tolist()
-    assert appended == pytest.approx([100, 101, 102, 112.2, 56.1])
-    replayed = scenario_prices(history, path, anchor_offset=2)["A"].tolist()
-    assert replayed == pytest.approx([100, 110, 55])
+def test_scenario_panel_compounds_from_the_anchor_and_right_aligns() -> None:
+    history = pd.DataFrame({"A": [100.0, 101.0, 102.0], "B": [50.0, np.nan, 60.0]})
+    definitions = pd.DataFrame(
+        {"scenario_id": ["appended", "replayed"], "anchor_offset": [0, 2], "horizon": [2, 2]}
+    )
+    paths = pd.DataFrame(
+        {
+            "scenario_id": ["appended"] * 4 + ["replayed"] * 3,
+            "step": [0, 0, 1, 1, 0, 1, 1],
+            "symbol": ["A", "B", "A", "B", "A", "A", "B"],  # replayed B step 0 missing -> 0
+            "return": [0.1, 0.2, -0.5, 0.0, 0.1, -0.5, 0.5],
+        }
+    )
+    panel, starts = scenario_panel(history, definitions, paths)
+    assert panel["appended"]["A"].tolist() == pytest.approx([100, 101, 102, 112.2, 56.1])
+    assert panel["appended"]["B"].tolist() == pytest.approx([50, np.nan, 60, 72, 72], nan_ok=True)
+    # anchor 2 sessions back: observed 100 then the path from 100; NaN above (right-aligned)
+    assert panel["replayed"]["A"].tolist() == pytest.approx(
+        [np.nan, np.nan, 100, 110, 55], nan_ok=True
+    )
+    assert panel["replayed"]["B"].tolist() == pytest.approx(
+        [np.nan, np.nan, 50, 50, 75], nan_ok=True
+    )
+    assert starts.tolist() == [3, 3, 3, 3]
 
 
 def test_too_little_history_is_a_clear_error(returns: pd.DataFrame) -> None:

@@ -7,15 +7,16 @@ from platform_core.io import atomic_write, data_root
 from tetra_assets.assets.weekly import (
     MARKET_HISTORY,
     WEEKLY_CHAIN_FRESHNESS,
+    by_week,
     history,
     require_clean,
-    require_week,
+    require_weeks,
 )
 from tetra_assets.assets.windows import per_partition, run_windows
 from tetra_assets.partitions import weekly_partitions
 from tetra_assets.science import backtest, report
 from tetra_assets.science.ohlcv import to_wide
-from tetra_assets.science.scenarios import scenario_prices
+from tetra_assets.science.scenarios import scenario_panel
 
 WEEKLY = {
     "group_name": "assessment",
@@ -49,28 +50,6 @@ class BacktestSettings(dg.Config):
         }
 
 
-def scenario_panel(
-    closes: pd.DataFrame, definitions: pd.DataFrame, paths: pd.DataFrame
-) -> tuple[pd.DataFrame, pd.Series]:
-    """All scenarios side by side: columns (scenario_id, symbol), right-aligned so every
-    scenario ends on the last row; plus each column's first evaluated row."""
-    blocks, starts = {}, {}
-    wide = paths.set_index(["scenario_id", "step", "symbol"])["return"].unstack("symbol")
-    for row in definitions.itertuples():
-        path = wide.loc[row.scenario_id]
-        blocks[row.scenario_id] = scenario_prices(closes, path, int(row.anchor_offset))
-    length = max(len(b) for b in blocks.values())
-    aligned = []
-    for sid, block in blocks.items():
-        shifted = block.set_axis(range(length - len(block), length))
-        aligned.append(shifted.reindex(range(length)))
-        horizon = int(definitions.loc[definitions["scenario_id"] == sid, "horizon"].iloc[0])
-        for symbol in block.columns:
-            starts[(sid, symbol)] = length - horizon
-    panel = pd.concat(aligned, axis=1, keys=list(blocks), names=["scenario_id", "symbol"])
-    return panel, pd.Series(starts).reindex(panel.columns)
-
-
 @dg.asset(
     ins={"market_data": MARKET_HISTORY},
     description="Buy-and-hold, SMA crossover, momentum and mean reversion backtested on every "
@@ -87,14 +66,17 @@ def backtest_results(
 ):
     market_data = require_clean(market_data)
     windows = run_windows(context)
+    require_weeks(market_data, windows)
     params = config.params()
+    closes = to_wide(market_data, "close")
+    definitions_by_week = by_week(scenario_definitions)
+    paths_by_week = by_week(scenario_timeseries)
 
     def build(window) -> pd.DataFrame:
-        require_week(market_data, window)
-        closes = to_wide(history(market_data, window), "close")
-        definitions = scenario_definitions[scenario_definitions["week"] == window.key]
-        paths = scenario_timeseries[scenario_timeseries["week"] == window.key]
-        panel, starts = scenario_panel(closes, definitions, paths)
+        definitions = definitions_by_week[window.key]
+        panel, starts = scenario_panel(
+            history(closes, window), definitions, paths_by_week[window.key]
+        )
         parts = [
             backtest.performance(panel, name, starts, params[name]).assign(strategy=name)
             for name in backtest.STRATEGIES
@@ -127,10 +109,9 @@ def backtest_results(
 )
 def strategy_rankings(context: dg.AssetExecutionContext, backtest_results: pd.DataFrame):
     windows = run_windows(context)
-    weeks = dict(tuple(backtest_results.groupby("week")))
-    value = per_partition(
-        windows, lambda w: report.rank_strategies(weeks[w.key]).assign(week=w.key)
-    )
+    ranked = report.rank_strategies(backtest_results, by=["week"])
+    weeks = by_week(ranked[[*ranked.columns.drop("week"), "week"]])
+    value = per_partition(windows, lambda w: weeks[w.key].reset_index(drop=True))
     last = value if isinstance(value, pd.DataFrame) else value[windows[-1].key]
     context.add_output_metadata(
         {
@@ -157,15 +138,18 @@ def assessment_report(
 ):
     market_data = require_clean(market_data)
     windows = run_windows(context)
+    require_weeks(market_data, windows)
     params = config.params()
-    results = dict(tuple(backtest_results.groupby("week")))
-    rankings = dict(tuple(strategy_rankings.groupby("week")))
+    results, rankings = by_week(backtest_results), by_week(strategy_rankings)
+    by_kind = backtest_results.pivot_table(
+        index=["week", "kind"], columns="strategy", values="total_return", aggfunc="mean"
+    )
+    all_closes = to_wide(market_data, "close")
     out_dir = data_root() / "tetra" / "reports"
     built: dict[str, dict[str, object]] = {}
     for window in windows:
-        require_week(market_data, window)
         week_results, week_rankings = results[window.key], rankings[window.key]
-        closes = to_wide(history(market_data, window), "close")
+        closes = history(all_closes, window)
         horizon = int(week_results.loc[week_results["kind"] == "realized", "days"].max())
         start = len(closes) - horizon
         curves = pd.DataFrame(
@@ -178,13 +162,11 @@ def assessment_report(
             }
         )
         png = report.equity_plot_png(curves, f"Realized last {horizon} sessions, week {window.key}")
-        by_kind = week_results.pivot_table(
-            index="kind", columns="strategy", values="total_return", aggfunc="mean"
-        )
+        kinds = by_kind.loc[window.key]
         ranking_table = week_rankings.drop(columns="week")
-        markdown = report.report_markdown(window.key, ranking_table, by_kind, png)
+        markdown = report.report_markdown(window.key, ranking_table, kinds, png)
         html_path = out_dir / f"{window.key}.html"
-        html = report.report_html([ranking_table, by_kind.reset_index()], png, window.key)
+        html = report.report_html([ranking_table, kinds.reset_index()], png, window.key)
         atomic_write(html_path, lambda tmp, text=html: tmp.write_text(text))
         built[window.key] = {
             "week": window.key,

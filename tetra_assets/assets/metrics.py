@@ -6,9 +6,10 @@ import pandas as pd
 from tetra_assets.assets.weekly import (
     MARKET_HISTORY,
     WEEKLY_CHAIN_FRESHNESS,
+    by_week,
     history,
     require_clean,
-    require_week,
+    require_weeks,
 )
 from tetra_assets.assets.windows import per_partition, rows_in, run_windows
 from tetra_assets.partitions import weekly_partitions
@@ -37,8 +38,7 @@ STAT_WINDOW = 252
 def technical_indicators(context: dg.AssetExecutionContext, market_data: pd.DataFrame):
     market_data = require_clean(market_data)
     windows = run_windows(context)
-    for window in windows:
-        require_week(market_data, window)
+    require_weeks(market_data, windows)
     wide = {c: to_wide(market_data, c) for c in ("close", "high", "low", "volume")}
     table = indicator_table(**wide, since=min(w.start for w in windows))
     latest = rows_in(table, windows[-1])
@@ -66,17 +66,31 @@ def statistical_metrics(
 ):
     market_data = require_clean(market_data)
     windows = run_windows(context)
+    require_weeks(market_data, windows)
+    closes = to_wide(market_data, "close")
+    paths_by_week = by_week(scenario_timeseries)
 
     def build(window) -> pd.DataFrame:
-        require_week(market_data, window)
-        returns = to_wide(history(market_data, window), "close").pct_change(fill_method=None)
+        returns = history(closes, window).pct_change(fill_method=None)
         trailing = returns.iloc[-STAT_WINDOW:]
-        parts = [stats.summary(trailing, trailing.mean(axis=1)).assign(scope="trailing_252d")]
-        week = scenario_timeseries[scenario_timeseries["week"] == window.key]
-        for sid, path in week.groupby("scenario_id"):
-            wide = path.pivot(index="step", columns="symbol", values="return")
-            parts.append(stats.summary(wide, wide.mean(axis=1)).assign(scope=sid))
-        table = pd.concat(parts).rename_axis("symbol").reset_index()
+        observed = stats.summary(trailing, trailing.mean(axis=1)).rename_axis("symbol")
+        # every scenario at once: columns (scenario_id, symbol), benchmark = that scenario's
+        # equal-weighted market
+        paths = paths_by_week[window.key].pivot(
+            index="step", columns=["scenario_id", "symbol"], values="return"
+        )
+        market = paths.T.groupby(level="scenario_id").mean()
+        benchmark = market.reindex(paths.columns.get_level_values("scenario_id")).T
+        benchmark.columns = paths.columns
+        table = pd.concat(
+            [
+                observed.reset_index().assign(scope="trailing_252d"),
+                stats.summary(paths, benchmark)
+                .reset_index()
+                .rename(columns={"scenario_id": "scope"}),
+            ],
+            ignore_index=True,
+        )
         return table[["scope", "symbol", *[c for c in table if c not in ("scope", "symbol")]]]
 
     value = per_partition(windows, build)

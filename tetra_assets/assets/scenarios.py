@@ -9,7 +9,7 @@ from tetra_assets.assets.weekly import (
     WEEKLY_CHAIN_FRESHNESS,
     history,
     require_clean,
-    require_week,
+    require_weeks,
 )
 from tetra_assets.assets.windows import run_windows
 from tetra_assets.partitions import weekly_partitions
@@ -63,9 +63,11 @@ def scenarios(
     )
     definitions: dict[str, pd.DataFrame] = {}
     series: dict[str, pd.DataFrame] = {}
-    for window in run_windows(context):
-        require_week(market_data, window)
-        returns = to_wide(history(market_data, window), "close").pct_change(fill_method=None)
+    windows = run_windows(context)
+    require_weeks(market_data, windows)
+    closes = to_wide(market_data, "close")
+    for window in windows:
+        returns = history(closes, window).pct_change(fill_method=None)
         try:
             table, paths = build_scenarios(returns.iloc[1:], window.key, settings)
         except ValueError as exc:

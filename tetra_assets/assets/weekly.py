@@ -14,11 +14,18 @@ WEEKLY_CHAIN_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=pd.Timedelta
 MARKET_HISTORY = dg.AssetIn("market_data", partition_mapping=history_mapping)
 
 
-def history(bars: pd.DataFrame, window: Window) -> pd.DataFrame:
-    """Bars from HISTORY_WEEKS before the week up to the week's end."""
-    lo = window.start - pd.Timedelta(weeks=HISTORY_WEEKS)
-    dates = bars["date"]
-    return bars[(dates >= lo) & (dates < window.end)]
+def history(wide: pd.DataFrame, window: Window) -> pd.DataFrame:
+    """Rows of a wide (date x symbol) frame from HISTORY_WEEKS before the week up to the
+    week's end, without symbols that have no value in that span. Slicing one frame pivoted for
+    the whole run keeps a many-week backfill linear in its length."""
+    dates = wide.index
+    lo = dates.searchsorted(window.start - pd.Timedelta(weeks=HISTORY_WEEKS))
+    return wide.iloc[lo : dates.searchsorted(window.end)].dropna(axis=1, how="all")
+
+
+def by_week(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """A multi-week table split by its ``week`` column, in one pass."""
+    return {str(week): rows for week, rows in frame.groupby("week", sort=False)}
 
 
 def require_clean(bars: pd.DataFrame) -> pd.DataFrame:
@@ -41,11 +48,13 @@ def require_clean(bars: pd.DataFrame) -> pd.DataFrame:
     return bars
 
 
-def require_week(bars: pd.DataFrame, window: Window) -> None:
-    """Fail clearly if the week itself has no bars (its data partitions are missing)."""
-    if bars.empty or not ((bars["date"] >= window.start) & (bars["date"] < window.end)).any():
-        raise dg.Failure(
-            f"no market_data for week {window.key} ({window.start.date()} .. "
-            f"{(window.end - pd.Timedelta(days=1)).date()}): materialize the data pipeline for "
-            "those days first (tetra run --pipeline data)"
-        )
+def require_weeks(bars: pd.DataFrame, windows: list[Window]) -> None:
+    """Fail clearly if a week of the run has no bars (its data partitions are missing)."""
+    dates = pd.DatetimeIndex(bars["date"].unique()).sort_values()
+    for window in windows:
+        if dates.searchsorted(window.start) == dates.searchsorted(window.end):
+            raise dg.Failure(
+                f"no market_data for week {window.key} ({window.start.date()} .. "
+                f"{(window.end - pd.Timedelta(days=1)).date()}): materialize the data pipeline "
+                "for those days first (tetra run --pipeline data)"
+            )

@@ -79,15 +79,19 @@ def positions(close: pd.DataFrame, strategy: str, **params: float) -> pd.DataFra
 
 def _evaluated(
     close: pd.DataFrame, strategy: str, start: pd.Series | int, params: dict[str, float]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Daily strategy returns and positions, NaN before each column's first evaluated row."""
+) -> tuple[int, np.ndarray, np.ndarray]:
+    """Daily strategy returns and positions from row ``lo`` (the row before the earliest
+    evaluated one) on, NaN before each column's first evaluated row. Signals are computed on
+    all rows (warm-up); returns and positions only where they can matter."""
     x = close.to_numpy(dtype=float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        returns = np.nan_to_num(x / _shift(x, 1) - 1.0)
-    held = np.nan_to_num(_shift(STRATEGIES[strategy](x, **params), 1))
     first = np.full(x.shape[1], start) if np.isscalar(start) else start.to_numpy()
-    outside = np.arange(len(x))[:, None] < first[None, :]
-    return np.where(outside, np.nan, held * returns), np.where(outside, np.nan, held)
+    lo = max(int(first.min()) - 1, 0) if len(first) else 0
+    tail = x[lo:]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        returns = np.nan_to_num(tail / _shift(tail, 1) - 1.0)
+    held = np.nan_to_num(_shift(STRATEGIES[strategy](x, **params)[lo:], 1))
+    outside = np.arange(lo, len(x))[:, None] < first[None, :]
+    return lo, np.where(outside, np.nan, held * returns), np.where(outside, np.nan, held)
 
 
 def equity_curves(
@@ -99,8 +103,9 @@ def equity_curves(
 ) -> pd.DataFrame:
     """Equity per column from row ``start`` on (per column if a Series); earlier rows only
     warm up the signals and stay at ``capital``."""
-    daily, _ = _evaluated(close, strategy, start, params or {})
-    equity = capital * np.cumprod(1.0 + np.nan_to_num(daily), axis=0)
+    lo, daily, _ = _evaluated(close, strategy, start, params or {})
+    equity = np.full(close.shape, capital)
+    equity[lo:] = capital * np.cumprod(1.0 + np.nan_to_num(daily), axis=0)
     return pd.DataFrame(equity, index=close.index, columns=close.columns)
 
 
@@ -111,7 +116,7 @@ def performance(
     params: dict[str, float] | None = None,
 ) -> pd.DataFrame:
     """Per column: total and annualised return, volatility, Sharpe, drawdown, trades."""
-    daily, held = _evaluated(close, strategy, start, params or {})
+    _, daily, held = _evaluated(close, strategy, start, params or {})
     equity = np.cumprod(1.0 + np.nan_to_num(daily), axis=0)
     days = (~np.isnan(daily)).sum(axis=0)
     total = equity[-1] - 1.0

@@ -26,25 +26,37 @@ def rolling_mean_array(x: np.ndarray, window: int) -> np.ndarray:
 
     Cumulative sums of values shifted by each column's first value keep the rounding error
     near 1e-12 relative for prices."""
-    valid = ~np.isnan(x)
-    origin = np.nan_to_num(x[0]) if len(x) else np.zeros(x.shape[1])
-    pad = np.zeros((1, x.shape[1]))
-    sums = np.vstack([pad, np.cumsum(np.where(valid, x - origin, 0.0), axis=0)])
-    counts = np.vstack([pad, np.cumsum(valid, axis=0)])
     out = np.full(x.shape, np.nan)
-    if len(x) >= window:
-        total = sums[window:] - sums[:-window]
-        full = (counts[window:] - counts[:-window]) == window
-        out[window - 1 :] = np.where(full, total / window + origin, np.nan)
+    n = len(x)
+    if n < window:
+        return out
+    valid = ~np.isnan(x)
+    origin = np.nan_to_num(x[0])
+    sums = np.zeros((n + 1, x.shape[1]))
+    np.cumsum(np.where(valid, x - origin, 0.0), axis=0, out=sums[1:])
+    mean = (sums[window:] - sums[:-window]) / window + origin
+    if not valid.all():
+        counts = np.zeros((n + 1, x.shape[1]), dtype=np.int64)
+        np.cumsum(valid, axis=0, out=counts[1:])
+        mean[(counts[window:] - counts[:-window]) != window] = np.nan
+    out[window - 1 :] = mean
     return out
 
 
 def rolling_std_array(x: np.ndarray, window: int) -> np.ndarray:
-    """Sample standard deviation (ddof=1) of the last ``window`` rows, NaN if any is missing."""
+    """Sample standard deviation (ddof=1) of the last ``window`` rows, NaN if any is missing.
+
+    Two passes: deviations from the (accurate) rolling mean, summed over the ``window``
+    offsets, so the work is ``window`` whole-array operations rather than a strided view."""
     out = np.full(x.shape, np.nan)
-    if len(x) >= window:
-        view = np.lib.stride_tricks.sliding_window_view(x, window, axis=0)
-        out[window - 1 :] = view.std(axis=-1, ddof=1)
+    n = len(x)
+    if n >= window > 1:
+        mean = rolling_mean_array(x, window)[window - 1 :]
+        squares = np.zeros_like(mean)
+        for k in range(window):
+            deviation = x[k : n - window + 1 + k] - mean
+            squares += deviation * deviation
+        out[window - 1 :] = np.sqrt(squares / (window - 1))
     return out
 
 

@@ -158,13 +158,40 @@ def build_scenarios(
     return pd.DataFrame(rows), paths
 
 
-def scenario_prices(history: pd.DataFrame, path: pd.DataFrame, anchor_offset: int) -> pd.DataFrame:
-    """Observed closes (warm-up) followed by the scenario path compounded from the anchor close.
+def scenario_panel(
+    closes: pd.DataFrame, definitions: pd.DataFrame, paths: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.Series]:
+    """Every scenario's prices side by side, for backtesting them all at once.
 
-    Returns a wide close frame with a RangeIndex; the scenario occupies its last ``len(path)``
-    rows.
+    Each scenario is the observed closes up to its anchor (``anchor_offset`` sessions before
+    the as-of date) followed by its path compounded from the last observed close at the
+    anchor. Columns are (scenario_id, symbol); blocks are right-aligned so every scenario ends
+    on the last row (NaN above a shorter block). Also returns each column's first scenario
+    row (where evaluation starts; the rows above only warm up the signals).
+
+    ``paths``: long rows (scenario_id, step, symbol, return); a missing return counts as 0.
     """
-    base = history.iloc[: len(history) - anchor_offset].reset_index(drop=True)
-    anchor = base.ffill().iloc[-1]
-    simulated = anchor * (1.0 + path[base.columns].fillna(0.0)).cumprod()
-    return pd.concat([base, simulated], ignore_index=True)
+    symbols = closes.columns
+    observed = closes.to_numpy(dtype=float)
+    last_close = closes.ffill().to_numpy(dtype=float)
+    wide = (
+        paths.set_index(["scenario_id", "step", "symbol"])["return"]
+        .unstack("symbol")
+        .reindex(columns=symbols)
+        .fillna(0.0)
+    )
+    blocks = []
+    for sid, anchor in zip(definitions["scenario_id"], definitions["anchor_offset"], strict=True):
+        base = len(observed) - int(anchor)
+        growth = np.cumprod(1.0 + wide.loc[sid].to_numpy(dtype=float), axis=0)
+        blocks.append(np.vstack([observed[:base], last_close[base - 1] * growth]))
+    length = max(len(block) for block in blocks)
+    n = len(symbols)
+    panel = np.full((length, n * len(blocks)), np.nan)
+    for i, block in enumerate(blocks):
+        panel[length - len(block) :, i * n : (i + 1) * n] = block
+    columns = pd.MultiIndex.from_product(
+        [definitions["scenario_id"], symbols], names=["scenario_id", "symbol"]
+    )
+    starts = np.repeat(length - definitions["horizon"].to_numpy(dtype=int), n)
+    return pd.DataFrame(panel, columns=columns), pd.Series(starts, index=columns)

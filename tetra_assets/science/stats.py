@@ -33,12 +33,14 @@ def max_drawdown(returns: pd.DataFrame) -> pd.Series:
 
 
 def beta_and_correlation(
-    returns: pd.DataFrame, benchmark: pd.Series
+    returns: pd.DataFrame, benchmark: pd.Series | pd.DataFrame
 ) -> tuple[pd.Series, pd.Series]:
     """OLS beta and Pearson correlation of each column against the benchmark, each over the
-    days where both are observed (all columns at once)."""
+    days where both are observed (all columns at once). ``benchmark``: one series for every
+    column, or a frame shaped like ``returns`` (a benchmark per column)."""
     x = returns.loc[benchmark.index].to_numpy(dtype=float)
-    b = np.broadcast_to(benchmark.to_numpy(dtype=float)[:, None], x.shape)
+    b = benchmark.to_numpy(dtype=float)
+    b = np.broadcast_to(b[:, None] if b.ndim == 1 else b, x.shape)
     both = ~np.isnan(x) & ~np.isnan(b)
     n = both.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -50,7 +52,7 @@ def beta_and_correlation(
     return pd.Series(beta, index=returns.columns), pd.Series(corr, index=returns.columns)
 
 
-def summary(returns: pd.DataFrame, benchmark: pd.Series) -> pd.DataFrame:
+def summary(returns: pd.DataFrame, benchmark: pd.Series | pd.DataFrame) -> pd.DataFrame:
     """One row per column: return, volatility, Sharpe, drawdown, beta, correlation."""
     beta, corr = beta_and_correlation(returns, benchmark)
     return pd.DataFrame(
