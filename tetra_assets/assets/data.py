@@ -7,7 +7,7 @@ from datetime import timedelta
 import dagster as dg
 import pandas as pd
 
-from tetra_assets.assets.windows import per_partition, rows_in, run_windows, span
+from tetra_assets.assets.windows import per_partition, rows_by_window, run_windows, span
 from tetra_assets.partitions import trading_day_partitions
 from tetra_assets.resources import STORAGE, MarketDataProvider
 from tetra_assets.science import events
@@ -50,7 +50,8 @@ def _fetch_or_fallback(
         context.log.warning(f"provider failed ({exc}); using cached data from the last run")
         value = per_partition(windows, lambda w: cached[w.key])
         return value, {"source": "cache", "fallback_reason": str(exc)}
-    value = per_partition(windows, lambda w: rows_in(frame, w))
+    parts = rows_by_window(frame, windows)
+    value = per_partition(windows, lambda w: parts[w.key])
     return value, {"source": "provider"}
 
 
@@ -122,4 +123,5 @@ def market_events(context: dg.AssetExecutionContext, market_data: pd.DataFrame):
             "by_type": dg.MetadataValue.json(found["event"].value_counts().to_dict()),
         }
     )
-    return per_partition(windows, lambda w: rows_in(found, w))
+    parts = rows_by_window(found, windows)
+    return per_partition(windows, lambda w: parts[w.key])

@@ -11,7 +11,7 @@ from tetra_assets.assets.weekly import (
     require_clean,
     require_weeks,
 )
-from tetra_assets.assets.windows import per_partition, rows_in, run_windows
+from tetra_assets.assets.windows import per_partition, rows_by_window, run_windows
 from tetra_assets.partitions import weekly_partitions
 from tetra_assets.science import stats
 from tetra_assets.science.indicators import indicator_table
@@ -41,7 +41,8 @@ def technical_indicators(context: dg.AssetExecutionContext, market_data: pd.Data
     require_weeks(market_data, windows)
     wide = {c: to_wide(market_data, c) for c in ("close", "high", "low", "volume")}
     table = indicator_table(**wide, since=min(w.start for w in windows))
-    latest = rows_in(table, windows[-1])
+    parts = rows_by_window(table, windows)
+    latest = parts[windows[-1].key]
     context.add_output_metadata(
         {
             "symbols": int(table["symbol"].nunique()),
@@ -49,7 +50,7 @@ def technical_indicators(context: dg.AssetExecutionContext, market_data: pd.Data
             "latest_rsi_mean": float(latest["rsi_14"].mean()),
         }
     )
-    return per_partition(windows, lambda w: rows_in(table, w))
+    return per_partition(windows, lambda w: parts[w.key])
 
 
 @dg.asset(
@@ -164,4 +165,5 @@ def ml_features(
     context.add_output_metadata(
         {"features": len(FEATURES), "complete_rows": int(table.dropna().shape[0])}
     )
-    return per_partition(windows, lambda w: rows_in(table, w))
+    parts = rows_by_window(table, windows)
+    return per_partition(windows, lambda w: parts[w.key])
