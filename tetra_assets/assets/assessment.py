@@ -12,7 +12,7 @@ from tetra_assets.assets.weekly import (
     require_clean,
     require_weeks,
 )
-from tetra_assets.assets.windows import per_partition, run_windows
+from tetra_assets.assets.windows import latest, per_partition, run_windows
 from tetra_assets.partitions import weekly_partitions
 from tetra_assets.science import backtest, report
 from tetra_assets.science.ohlcv import to_wide
@@ -88,7 +88,7 @@ def backtest_results(
         return table
 
     value = per_partition(windows, build)
-    last = value if isinstance(value, pd.DataFrame) else value[windows[-1].key]
+    last = latest(value, windows)
     context.add_output_metadata(
         {
             "backtests": len(last),
@@ -112,7 +112,7 @@ def strategy_rankings(context: dg.AssetExecutionContext, backtest_results: pd.Da
     ranked = report.rank_strategies(backtest_results, by=["week"])
     weeks = by_week(ranked[[*ranked.columns.drop("week"), "week"]])
     value = per_partition(windows, lambda w: weeks[w.key].reset_index(drop=True))
-    last = value if isinstance(value, pd.DataFrame) else value[windows[-1].key]
+    last = latest(value, windows)
     context.add_output_metadata(
         {
             "best_strategy": str(last.iloc[0]["strategy"]),

@@ -7,7 +7,7 @@ from datetime import timedelta
 import dagster as dg
 import pandas as pd
 
-from tetra_assets.assets.windows import per_partition, rows_by_window, run_windows, span
+from tetra_assets.assets.windows import per_partition, run_windows, span, split_by_window
 from tetra_assets.partitions import trading_day_partitions
 from tetra_assets.resources import STORAGE, MarketDataProvider
 from tetra_assets.science import events
@@ -50,9 +50,7 @@ def _fetch_or_fallback(
         context.log.warning(f"provider failed ({exc}); using cached data from the last run")
         value = per_partition(windows, lambda w: cached[w.key])
         return value, {"source": "cache", "fallback_reason": str(exc)}
-    parts = rows_by_window(frame, windows)
-    value = per_partition(windows, lambda w: parts[w.key])
-    return value, {"source": "provider"}
+    return split_by_window(frame, windows), {"source": "provider"}
 
 
 @dg.asset(
@@ -123,5 +121,4 @@ def market_events(context: dg.AssetExecutionContext, market_data: pd.DataFrame):
             "by_type": dg.MetadataValue.json(found["event"].value_counts().to_dict()),
         }
     )
-    parts = rows_by_window(found, windows)
-    return per_partition(windows, lambda w: parts[w.key])
+    return split_by_window(found, windows)

@@ -11,7 +11,7 @@ from tetra_assets.assets.weekly import (
     require_clean,
     require_weeks,
 )
-from tetra_assets.assets.windows import per_partition, rows_by_window, run_windows
+from tetra_assets.assets.windows import latest, per_partition, run_windows, split_by_window
 from tetra_assets.partitions import weekly_partitions
 from tetra_assets.science import stats
 from tetra_assets.science.indicators import indicator_table
@@ -41,16 +41,15 @@ def technical_indicators(context: dg.AssetExecutionContext, market_data: pd.Data
     require_weeks(market_data, windows)
     wide = {c: to_wide(market_data, c) for c in ("close", "high", "low", "volume")}
     table = indicator_table(**wide, since=min(w.start for w in windows))
-    parts = rows_by_window(table, windows)
-    latest = parts[windows[-1].key]
+    value = split_by_window(table, windows)
     context.add_output_metadata(
         {
             "symbols": int(table["symbol"].nunique()),
             "missing_fraction": float(table.isna().mean().mean()),
-            "latest_rsi_mean": float(latest["rsi_14"].mean()),
+            "latest_rsi_mean": float(latest(value, windows)["rsi_14"].mean()),
         }
     )
-    return per_partition(windows, lambda w: parts[w.key])
+    return value
 
 
 @dg.asset(
@@ -95,7 +94,7 @@ def statistical_metrics(
         return table[["scope", "symbol", *[c for c in table if c not in ("scope", "symbol")]]]
 
     value = per_partition(windows, build)
-    last = value if isinstance(value, pd.DataFrame) else value[windows[-1].key]
+    last = latest(value, windows)
     trailing = last[last["scope"] == "trailing_252d"]
     context.add_output_metadata(
         {
@@ -165,5 +164,4 @@ def ml_features(
     context.add_output_metadata(
         {"features": len(FEATURES), "complete_rows": int(table.dropna().shape[0])}
     )
-    parts = rows_by_window(table, windows)
-    return per_partition(windows, lambda w: parts[w.key])
+    return split_by_window(table, windows)

@@ -39,18 +39,22 @@ def per_partition(windows: list[Window], build: Callable[[Window], Any]) -> Any:
     return {w.key: build(w) for w in windows}
 
 
-def rows_by_window(
-    frame: pd.DataFrame, windows: list[Window], column: str = "date"
-) -> dict[str, pd.DataFrame]:
-    """The rows of ``frame`` in each window, in their original order: one sort and a binary
-    search per window, so splitting a multi-year result stays linear."""
+def latest(value: Any, windows: list[Window]) -> Any:
+    """The last partition's value of a ``per_partition`` result."""
+    return value[windows[-1].key] if len(windows) > 1 else value
+
+
+def split_by_window(frame: pd.DataFrame, windows: list[Window], column: str = "date") -> Any:
+    """``frame`` split into the run's partitions (``per_partition``'s contract), rows in their
+    original order: one sort and a binary search per window, so a multi-year split is linear."""
     ordered = frame.sort_values(column, kind="stable")
     dates = ordered[column]
-    parts = {}
-    for window in windows:
+
+    def rows(window: Window) -> pd.DataFrame:
         lo, hi = dates.searchsorted(window.start), dates.searchsorted(window.end)
-        parts[window.key] = ordered.iloc[lo:hi].sort_index().reset_index(drop=True)
-    return parts
+        return ordered.iloc[lo:hi].sort_index().reset_index(drop=True)
+
+    return per_partition(windows, rows)
 
 
 def span(windows: list[Window]) -> tuple[str, str]:
