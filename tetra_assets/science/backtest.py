@@ -71,9 +71,14 @@ def signal(close: pd.DataFrame, strategy: str, **params: float) -> pd.DataFrame:
     return pd.DataFrame(values, index=close.index, columns=close.columns)
 
 
+def _held(signal_rows: np.ndarray) -> np.ndarray:
+    """Position held each day: yesterday's signal, flat before the first one."""
+    return np.nan_to_num(_shift(signal_rows, 1))
+
+
 def positions(close: pd.DataFrame, strategy: str, **params: float) -> pd.DataFrame:
     """Position held each day (yesterday's signal); ``params`` override strategy defaults."""
-    held = np.nan_to_num(_shift(STRATEGIES[strategy](close.to_numpy(dtype=float), **params), 1))
+    held = _held(STRATEGIES[strategy](close.to_numpy(dtype=float), **params))
     return pd.DataFrame(held, index=close.index, columns=close.columns)
 
 
@@ -89,7 +94,7 @@ def _evaluated(
     tail = x[lo:]
     with np.errstate(invalid="ignore", divide="ignore"):
         returns = np.nan_to_num(tail / _shift(tail, 1) - 1.0)
-    held = np.nan_to_num(_shift(STRATEGIES[strategy](x, **params)[lo:], 1))
+    held = _held(STRATEGIES[strategy](x, **params)[lo:])
     outside = np.arange(lo, len(x))[:, None] < first[None, :]
     return lo, np.where(outside, np.nan, held * returns), np.where(outside, np.nan, held)
 
