@@ -67,6 +67,26 @@ def scratch_instance(temp_dir: str) -> AbstractContextManager[dg.DagsterInstance
     return dg.instance_for_test(temp_dir=temp_dir, overrides={"storage": storage})
 
 
+def run_job(
+    job: dg.JobDefinition,
+    inst: dg.DagsterInstance,
+    partition_key: str | None = None,
+    asset_selection: Sequence[dg.AssetKey] | None = None,
+    tags: Mapping[str, str] | None = None,
+    run_config: Mapping[str, Any] | None = None,
+) -> dg.ExecuteInProcessResult:
+    """One in-process run recorded in ``inst`` (so it shows in the UI); console shows problems."""
+    quiet_console = {"loggers": {"console": {"config": {"log_level": CONSOLE_LOG_LEVEL}}}}
+    return job.execute_in_process(
+        instance=inst,
+        partition_key=partition_key,
+        tags=dict(tags or {}),
+        asset_selection=list(asset_selection) if asset_selection else None,
+        run_config={**quiet_console, **(run_config or {})},
+        raise_on_error=False,
+    )
+
+
 def run_partition_range(
     job: dg.JobDefinition,
     inst: dg.DagsterInstance,
@@ -78,14 +98,7 @@ def run_partition_range(
 ) -> dg.ExecuteInProcessResult:
     """One run over the partition range [first, last] (single-run backfill)."""
     range_tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
-    quiet_console = {"loggers": {"console": {"config": {"log_level": CONSOLE_LOG_LEVEL}}}}
-    return job.execute_in_process(
-        instance=inst,
-        tags={**range_tags, **(tags or {})},
-        asset_selection=list(asset_selection) if asset_selection else None,
-        run_config={**quiet_console, **(run_config or {})},
-        raise_on_error=False,
-    )
+    return run_job(job, inst, None, asset_selection, {**range_tags, **(tags or {})}, run_config)
 
 
 def failure_summary(result: dg.ExecuteInProcessResult) -> str:

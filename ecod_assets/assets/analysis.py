@@ -1,0 +1,158 @@
+"""Batch stages that integrate the evidence: summary, partition, classification."""
+
+import base64
+import io
+
+import dagster as dg
+import pandas as pd
+
+from ecod_assets.assets.reference import reference_input
+from ecod_assets.assets.stages import failed_chains, succeeded
+from ecod_assets.batches import batch_truth
+from ecod_assets.partitions import ecod_batches
+from ecod_assets.resources import MODE_TAG, STORAGE
+from ecod_assets.science.accuracy import score
+from ecod_assets.science.classify import classify
+from ecod_assets.science.evidence import summarize_evidence
+from ecod_assets.science.partition import partition_domains
+
+GROUP = "ecod"
+HHSEARCH_REGISTRATION = dg.AssetKey("hhsearch_registration")
+
+
+def _hhsearch_evidence(context: dg.AssetExecutionContext) -> pd.DataFrame | None:
+    """HHsearch hits for this batch by mode: none in blast-only, required in full, used when
+    already materialized in analysis-only."""
+    mode = context.run.tags.get(MODE_TAG, "full")
+    if mode == "blast-only":
+        return None
+    stored = STORAGE.read_partition(HHSEARCH_REGISTRATION, context.partition_key)
+    if stored is None and mode == "full":
+        raise dg.Failure(
+            f"hhsearch_registration is not materialized for batch {context.partition_key}; "
+            "run mode full (or blast-only for BLAST evidence alone)"
+        )
+    return None if stored is None else succeeded(stored)
+
+
+@dg.asset(
+    group_name=GROUP,
+    partitions_def=ecod_batches,
+    code_version="1",
+    deps=[HHSEARCH_REGISTRATION],
+    description="All evidence per chain, as in ECOD's domain summary: type (chain_blast, "
+    "domain_blast, hhsearch), target domain, E-value, bitscore, identity, coverage, query and "
+    "target ranges, X/H/T/F groups, probability. BLAST evidence only in blast-only mode.",
+)
+def domain_summary(
+    context: dg.AssetExecutionContext,
+    batch_chains: pd.DataFrame,
+    blast_chain_hits: pd.DataFrame,
+    blast_domain_hits: pd.DataFrame,
+    reference_library: dict,
+) -> dg.Output[pd.DataFrame]:
+    _, reference = reference_input(reference_library)
+    hhsearch = _hhsearch_evidence(context)
+    evidence = summarize_evidence(
+        reference, succeeded(blast_chain_hits), succeeded(blast_domain_hits), hhsearch
+    )
+    failed = set(failed_chains(blast_chain_hits)["chain_id"]) | set(
+        failed_chains(blast_domain_hits)["chain_id"]
+    )
+    counts = evidence["type"].value_counts()
+    return dg.Output(
+        evidence,
+        metadata={
+            "mode": context.run.tags.get(MODE_TAG, "full"),
+            "hhsearch_evidence_used": hhsearch is not None,
+            "chains_with_evidence": int(evidence["chain_id"].nunique()),
+            "chains_without_evidence": len(batch_chains) - int(evidence["chain_id"].nunique()),
+            "chains_with_failed_search": len(failed),
+            **{f"evidence_{kind}": int(n) for kind, n in counts.items()},
+        },
+    )
+
+
+@dg.asset(
+    group_name=GROUP,
+    partitions_def=ecod_batches,
+    code_version="1",
+    description="Non-overlapping domain boundaries per chain from the evidence (best first, "
+    "extended over unaligned reference ends), with chain coverage and a quality label: good "
+    ">= 0.80, low_coverage >= 0.50, fragmentary, no_domains.",
+)
+def domain_partition(
+    domain_summary: pd.DataFrame, batch_chains: pd.DataFrame
+) -> dg.Output[pd.DataFrame]:
+    partition = partition_domains(domain_summary, batch_chains.set_index("chain_id")["length"])
+    chains = partition.drop_duplicates("chain_id")
+    quality = chains["quality"].value_counts()
+    return dg.Output(
+        partition,
+        metadata={
+            "domains": int((partition["domain_number"] > 0).sum()),
+            "chains": len(chains),
+            "mean_chain_coverage": round(float(chains["chain_coverage"].mean()), 3),
+            **{f"chains_{label}": int(n) for label, n in quality.items()},
+        },
+    )
+
+
+@dg.asset(
+    group_name=GROUP,
+    partitions_def=ecod_batches,
+    code_version="1",
+    description="ECOD X/H/T/F assignment per domain with the evidence that decided it. When "
+    "the batch's true domains are known (demo batches), boundary accuracy (both ends within "
+    "+-20 residues) and F-group accuracy are reported.",
+)
+def classification(
+    context: dg.AssetExecutionContext, domain_partition: pd.DataFrame, reference_library: dict
+) -> dg.Output[pd.DataFrame]:
+    _, reference = reference_input(reference_library)
+    table = classify(domain_partition, reference)
+    metadata: dict = {
+        "domains": len(table),
+        "chains_with_domains": int(table["chain_id"].nunique()),
+        "f_groups_assigned": int(table["f_id"].nunique()),
+        "by_evidence": dg.MetadataValue.json(table["evidence_type"].value_counts().to_dict()),
+        "preview": dg.MetadataValue.md(
+            table.head(10).drop(columns=["x_name", "h_name", "t_name"]).to_markdown(index=False)
+        ),
+    }
+    truth_path = batch_truth(context.partition_key)
+    if truth_path.is_file():
+        truth = pd.read_csv(truth_path, sep="\t")
+        accuracy = score(table, truth)
+        metadata.update(
+            {
+                "boundary_accuracy": round(accuracy.boundary, 4),
+                "f_group_accuracy": round(accuracy.family, 4),
+                "true_domains": accuracy.true_domains,
+                "domains_found": accuracy.found,
+                "domainless_chains_left_empty": f"{accuracy.empty_chains_correct}/{accuracy.empty_chains}",
+            }
+        )
+    metadata["summary"] = dg.MetadataValue.md(_summary_markdown(domain_partition))
+    return dg.Output(table, metadata=metadata)
+
+
+def _summary_markdown(partition: pd.DataFrame) -> str:
+    """Chains by quality and domains per chain, as a table and an embedded PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    chains = partition.drop_duplicates("chain_id")
+    per_chain = partition.groupby("chain_id")["domain_number"].max().value_counts().sort_index()
+    figure, (left, right) = plt.subplots(1, 2, figsize=(8, 3), dpi=80)
+    chains["quality"].value_counts().plot.bar(ax=left, color="#4c72b0", title="chains by quality")
+    per_chain.plot.bar(ax=right, color="#55a868", title="domains per chain")
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    plt.close(figure)
+    image = base64.b64encode(buffer.getvalue()).decode()
+    table = chains["quality"].value_counts().rename_axis("quality").reset_index(name="chains")
+    return f"{table.to_markdown(index=False)}\n\n![summary](data:image/png;base64,{image})"

@@ -1,0 +1,209 @@
+"""Batch stages that run the tools: validated chains, BLAST, query profiles, HHsearch."""
+
+import dagster as dg
+import pandas as pd
+
+from ecod_assets.assets.reference import reference_input
+from ecod_assets.assets.stages import run_stage, succeeded
+from ecod_assets.batches import batch_fasta
+from ecod_assets.partitions import ecod_batches
+from ecod_assets.resources import TOOL_POOL, EcodTools, OrchestrationConfig, tool_versions
+from ecod_assets.science import search
+from ecod_assets.science.blast import query_coverage
+from ecod_assets.science.fasta import FastaError, read_fasta, validate_chains
+from ecod_assets.science.hhsuite import HhrError, parse_hhr
+
+SEARCH_CODE_VERSION = "1"
+GROUP = "ecod"
+
+
+@dg.asset(
+    group_name=GROUP,
+    partitions_def=ecod_batches,
+    code_version="1",
+    description="The batch's query chains (chain_id, sequence, length), validated: FASTA "
+    "syntax, unique safe ids, amino-acid letters, 20-10,000 residues.",
+)
+def batch_chains(context: dg.AssetExecutionContext) -> dg.Output[pd.DataFrame]:
+    path = batch_fasta(context.partition_key)
+    if not path.is_file():
+        raise dg.Failure(
+            f"batch {context.partition_key} has no input FASTA ({path}); submit it with "
+            "'ecod submit FASTA --batch-id ID' or drop it in the inbox",
+            allow_retries=False,
+        )
+    try:
+        records = validate_chains(read_fasta(path), str(path))
+    except FastaError as error:
+        raise dg.Failure(f"invalid batch input: {error}", allow_retries=False) from None
+    table = pd.DataFrame(
+        {"chain_id": [r.id for r in records], "sequence": [r.sequence for r in records]}
+    )
+    table["length"] = table["sequence"].str.len()
+    return dg.Output(
+        table,
+        metadata={
+            "chains": len(table),
+            "residues": int(table["length"].sum()),
+            "longest_chain": int(table["length"].max()),
+            "source": dg.MetadataValue.path(str(path)),
+        },
+    )
+
+
+def _blast_asset(name: str, database: str, description: str) -> dg.AssetsDefinition:
+    @dg.asset(
+        name=name,
+        group_name=GROUP,
+        partitions_def=ecod_batches,
+        pool=TOOL_POOL,
+        code_version=SEARCH_CODE_VERSION,
+        description=description,
+    )
+    def blast_hits(
+        context: dg.AssetExecutionContext,
+        batch_chains: pd.DataFrame,
+        reference_library: dict,
+        ecod_tools: EcodTools,
+        orchestration: OrchestrationConfig,
+    ) -> dg.Output[pd.DataFrame]:
+        paths, _ = reference_input(reference_library)
+        programs = ecod_tools.programs()
+        return run_stage(
+            context,
+            orchestration,
+            SEARCH_CODE_VERSION,
+            [batch_chains[["chain_id", "sequence"]], reference_library["fingerprint"]],
+            len(batch_chains),
+            lambda: search.blast_chains(
+                batch_chains,
+                getattr(paths, database),
+                programs,
+                orchestration.limits(),
+                orchestration.blast_batch_size,
+            ),
+            metadata={"tool_versions": tool_versions(programs.blastp, programs.hhsearch)},
+        )
+
+    return blast_hits
+
+
+blast_chain_hits = _blast_asset(
+    "blast_chain_hits",
+    "chain_db",
+    "blastp HSPs of every chain against the reference chains (ECOD chain BLAST: E <= 0.002).",
+)
+blast_domain_hits = _blast_asset(
+    "blast_domain_hits",
+    "domain_db",
+    "blastp HSPs of every chain against the reference domains (ECOD domain BLAST).",
+)
+
+
+@dg.asset(
+    group_name=GROUP,
+    partitions_def=ecod_batches,
+    pool=TOOL_POOL,
+    code_version=SEARCH_CODE_VERSION,
+    description="Query profiles (A3M) of the chains whose BLAST coverage is below the "
+    "threshold (ECOD runs HHsearch only for those): from the domain-BLAST alignments, or by "
+    "hhblits against the family database.",
+)
+def hhsearch_profiles(
+    context: dg.AssetExecutionContext,
+    batch_chains: pd.DataFrame,
+    blast_chain_hits: pd.DataFrame,
+    blast_domain_hits: pd.DataFrame,
+    reference_library: dict,
+    ecod_tools: EcodTools,
+    orchestration: OrchestrationConfig,
+) -> dg.Output[pd.DataFrame]:
+    paths, _ = reference_input(reference_library)
+    domain_hits = succeeded(blast_domain_hits)
+    hits = pd.concat([succeeded(blast_chain_hits), domain_hits], ignore_index=True)
+    coverage = query_coverage(hits, batch_chains.set_index("chain_id")["length"])
+    threshold = orchestration.hhsearch_coverage_threshold
+    needed = batch_chains[batch_chains["chain_id"].map(coverage) < threshold]
+    source = orchestration.query_profile
+    programs = ecod_tools.programs()
+
+    def build() -> search.StageResult:
+        if source == "hhblits":
+            return search.hhblits_profiles(needed, paths.hh_db, programs, orchestration.limits())
+        profiles = search.blast_profiles(needed, domain_hits)
+        return search.StageResult(profiles, pd.DataFrame(columns=search.FAILURE_COLUMNS), 0.0)
+
+    return run_stage(
+        context,
+        orchestration,
+        SEARCH_CODE_VERSION,
+        [needed[["chain_id", "sequence"]], domain_hits, reference_library["fingerprint"], source],
+        len(needed),
+        build,
+        metadata={
+            "profile_source": source,
+            "chains_needing_hhsearch": len(needed),
+            "chains_covered_by_blast": len(batch_chains) - len(needed),
+            "coverage_threshold": threshold,
+        },
+    )
+
+
+@dg.asset(
+    group_name=GROUP,
+    partitions_def=ecod_batches,
+    pool=TOOL_POOL,
+    code_version=SEARCH_CODE_VERSION,
+    description="hhsearch of each query profile against the family-profile database "
+    "(-p 50 -e 0.001 -Z 5000 -B 5000): the raw .hhr text per chain.",
+)
+def hhsearch_hits(
+    context: dg.AssetExecutionContext,
+    hhsearch_profiles: pd.DataFrame,
+    reference_library: dict,
+    ecod_tools: EcodTools,
+    orchestration: OrchestrationConfig,
+) -> dg.Output[pd.DataFrame]:
+    paths, _ = reference_input(reference_library)
+    profiles = succeeded(hhsearch_profiles)
+    programs = ecod_tools.programs()
+    return run_stage(
+        context,
+        orchestration,
+        SEARCH_CODE_VERSION,
+        [profiles, reference_library["fingerprint"]],
+        len(profiles),
+        lambda: search.hhsearch_chains(
+            profiles, paths.hh_db, programs, orchestration.limits(), orchestration.memory_gb()
+        ),
+        metadata={"tool_versions": tool_versions(programs.blastp, programs.hhsearch)},
+    )
+
+
+@dg.asset(
+    group_name=GROUP,
+    partitions_def=ecod_batches,
+    code_version=SEARCH_CODE_VERSION,
+    description="The .hhr results parsed into one hit table (probability, E-value, score, "
+    "aligned columns, identity, query and template ranges).",
+)
+def hhsearch_registration(
+    context: dg.AssetExecutionContext,
+    hhsearch_hits: pd.DataFrame,
+    orchestration: OrchestrationConfig,
+) -> dg.Output[pd.DataFrame]:
+    results = succeeded(hhsearch_hits)
+
+    def register() -> search.StageResult:
+        tables, failures = [], []
+        for chain_id, text in zip(results["chain_id"], results["hhr"], strict=True):
+            try:
+                tables.append(parse_hhr(text, chain_id))
+            except HhrError as error:
+                failures.append((chain_id, str(error)))
+        table = pd.concat(tables, ignore_index=True) if tables else parse_hhr("No Hit\n", "")
+        return search.StageResult(
+            table, pd.DataFrame(failures, columns=search.FAILURE_COLUMNS), 0.0
+        )
+
+    return run_stage(context, orchestration, SEARCH_CODE_VERSION, [results], len(results), register)

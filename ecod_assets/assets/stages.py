@@ -1,0 +1,93 @@
+"""What every batch stage shares: checkpoint reuse, failure thresholds, UI metadata."""
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+
+from ecod_assets.resources import STORAGE, OrchestrationConfig
+from ecod_assets.science.search import StageResult
+from platform_core.checkpoint import FINGERPRINT_KEY, fingerprint, stored_fingerprint
+
+ERROR_COLUMN = "error"
+
+
+def run_stage(
+    context: dg.AssetExecutionContext,
+    settings: OrchestrationConfig,
+    code_version: str,
+    inputs: list[Any],
+    items: int,
+    compute: Callable[[], StageResult],
+    metadata: dict[str, Any] | None = None,
+) -> dg.Output[pd.DataFrame]:
+    """Run ``compute`` unless a stored result has the same fingerprint (code version,
+    parameters, inputs); record failed chains as rows with an ``error``; fail the stage when
+    errors are not tolerated or exceed ``max_failed_fraction`` of ``items``."""
+    key = fingerprint(code_version, *inputs)
+    if settings.checkpoint_enabled and stored_fingerprint(context) == key:
+        stored = STORAGE.read_partition(context.asset_key, context.partition_key)
+        if stored is not None:
+            context.log.info("inputs, parameters and code unchanged: reusing the stored result")
+            return _output(stored, key, items, 0.0, 0.0, reused=True, extra=metadata)
+    started = time.perf_counter()
+    result = compute()
+    wall = time.perf_counter() - started
+    failed = result.failures
+    if len(failed):
+        fraction = len(failed) / max(items, 1)
+        first = failed.iloc[0]
+        summary = f"{len(failed)} of {items} chains failed ({fraction:.0%}); first: {first.chain_id}: {first.error}"
+        if not settings.continue_on_error or fraction > settings.max_failed_fraction:
+            raise dg.Failure(
+                description=summary,
+                metadata={
+                    "failed_chains": dg.MetadataValue.json(failed.head(50).to_dict("records"))
+                },
+            )
+        context.log.warning(summary)
+    table = pd.concat([result.table, failed], ignore_index=True) if len(failed) else result.table
+    if ERROR_COLUMN not in table:
+        table[ERROR_COLUMN] = pd.Series(dtype=object)
+    return _output(table, key, items, result.cpu_seconds, wall, reused=False, extra=metadata)
+
+
+def _output(
+    table: pd.DataFrame,
+    key: str,
+    items: int,
+    cpu: float,
+    wall: float,
+    reused: bool,
+    extra: dict[str, Any] | None,
+) -> dg.Output[pd.DataFrame]:
+    failed = failed_chains(table)
+    return dg.Output(
+        table,
+        data_version=dg.DataVersion(key),
+        metadata={
+            FINGERPRINT_KEY: key,
+            "items_total": items,
+            "items_processed": items - len(failed),
+            "items_failed": len(failed),
+            "reused": reused,
+            "tool_cpu_seconds": round(cpu, 2),
+            "stage_wall_seconds": round(wall, 2),
+            **(extra or {}),
+        },
+    )
+
+
+def failed_chains(table: pd.DataFrame) -> pd.DataFrame:
+    if ERROR_COLUMN not in table:
+        return table.iloc[:0]
+    return table[table[ERROR_COLUMN].notna()]
+
+
+def succeeded(table: pd.DataFrame) -> pd.DataFrame:
+    """The result rows of a stage table (failed-chain rows dropped)."""
+    if ERROR_COLUMN not in table:
+        return table
+    return table[table[ERROR_COLUMN].isna()].drop(columns=ERROR_COLUMN)

@@ -1,0 +1,298 @@
+"""``ecod``: the seed's orchestration-service calls as a thin wrapper over Dagster.
+
+    ecod reference [--domains F --fasta F]   set and build the reference library (default: demo)
+    ecod submit FASTA [--batch-id ID]        register a batch partition, print its id
+    ecod run --batch ID --mode full|blast-only|analysis-only [--force-restart]
+    ecod resume --batch ID                   re-execute the last failed run from its failed step
+    ecod status --batch ID [--json]          per stage: completed / in progress / failed, items
+    ecod export --batch ID --out FILE.tsv    one row per domain
+
+Exit codes: 0 ok, 1 a run failed, 2 bad arguments or input. Runs are recorded in the instance
+at ``$DAGSTER_HOME``, so they show in the web UI.
+"""
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from dagster._core.definitions.reconstruct import ReconstructableRepository
+
+from ecod_assets.batches import BatchExistsError, default_batch_id, register_batch
+from ecod_assets.jobs import JOB_BY_MODE
+from ecod_assets.partitions import ecod_batches
+from ecod_assets.resources import MODES, STORAGE, TOOL_POOL
+from ecod_assets.science.classify import EXPORT_COLUMNS
+from ecod_assets.science.fasta import FastaError
+from platform_core import cli
+from platform_core.io import atomic_write
+from platform_core.keys import InvalidKeyError, validate_partition_key
+
+STAGES = [
+    "batch_chains",
+    "blast_chain_hits",
+    "blast_domain_hits",
+    "hhsearch_profiles",
+    "hhsearch_hits",
+    "hhsearch_registration",
+    "domain_summary",
+    "domain_partition",
+    "classification",
+]
+REFERENCE = dg.AssetKey("reference_library")
+ACTIVE = {
+    dg.DagsterRunStatus.QUEUED,
+    dg.DagsterRunStatus.STARTING,
+    dg.DagsterRunStatus.STARTED,
+    dg.DagsterRunStatus.NOT_STARTED,
+}
+
+
+def _defs() -> dg.Definitions:
+    from ecod_assets.definitions import defs
+
+    return defs
+
+
+def _instance() -> dg.DagsterInstance:
+    """The instance, with the tool pool limited to one step at a time (each step uses every
+    core through its worker processes)."""
+    inst = cli.instance()
+    if inst.event_log_storage.get_concurrency_info(TOOL_POOL).slot_count != 1:
+        inst.event_log_storage.set_concurrency_slots(TOOL_POOL, 1)
+    return inst
+
+
+def _require_batch(inst: dg.DagsterInstance, batch_id: str) -> str:
+    try:
+        validate_partition_key(batch_id)
+    except InvalidKeyError as error:
+        raise cli.CliError(f"--batch: {error}") from None
+    if not inst.has_dynamic_partition(ecod_batches.name, batch_id):
+        raise cli.CliError(f"unknown batch {batch_id!r}; register it with 'ecod submit FASTA'")
+    return batch_id
+
+
+def _report(result: dg.ExecuteInProcessResult | dg.JobExecutionResult, what: str) -> int:
+    if result.success:
+        print(f"{what}: succeeded (run {result.run_id})")
+        return 0
+    message = (
+        cli.failure_summary(result)
+        if isinstance(result, dg.ExecuteInProcessResult)
+        else "run failed"
+    )
+    print(f"{what}: FAILED (run {result.run_id}): {message}", file=sys.stderr)
+    return 1
+
+
+def _build_reference(inst: dg.DagsterInstance, domains: str = "", fasta: str = "") -> int:
+    job = _defs().resolve_implicit_global_asset_job_def()
+    config = {
+        "ops": {"reference_library": {"config": {"domains_path": domains, "fasta_path": fasta}}}
+    }
+    result = cli.run_job(job, inst, asset_selection=[REFERENCE], run_config=config)
+    return _report(result, "reference library")
+
+
+def cmd_reference(args: argparse.Namespace) -> int:
+    if bool(args.domains) != bool(args.fasta):
+        raise cli.CliError("give both --domains and --fasta, or neither (demo library)")
+    for path in filter(None, (args.domains, args.fasta)):
+        if not Path(path).is_file():
+            raise cli.CliError(f"{path}: no such file")
+    domains = str(Path(args.domains).resolve()) if args.domains else ""
+    fasta = str(Path(args.fasta).resolve()) if args.fasta else ""
+    return _build_reference(_instance(), domains, fasta)
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    fasta = Path(args.fasta)
+    if not fasta.is_file():
+        raise cli.CliError(f"{fasta}: no such file")
+    batch_id = args.batch_id or default_batch_id(fasta)
+    try:
+        validate_partition_key(batch_id)
+        chains = register_batch(fasta, batch_id)
+    except (InvalidKeyError, FastaError, BatchExistsError) as error:
+        raise cli.CliError(str(error)) from None
+    _instance().add_dynamic_partitions(ecod_batches.name, [batch_id])
+    print(batch_id)
+    print(f"{chains} chains registered", file=sys.stderr)
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    inst = _instance()
+    batch_id = _require_batch(inst, args.batch)
+    if inst.get_latest_materialization_event(REFERENCE) is None:
+        print("no reference library yet: building the demo library first", file=sys.stderr)
+        if _build_reference(inst):
+            return 1
+    job = _defs().resolve_job_def(JOB_BY_MODE[args.mode].name)
+    config: dict[str, Any] = {}
+    if args.force_restart:
+        config = {"resources": {"orchestration": {"config": {"checkpoint_enabled": False}}}}
+    result = cli.run_job(job, inst, partition_key=batch_id, run_config=config)
+    code = _report(result, f"batch {batch_id} ({args.mode})")
+    _print_status(inst, batch_id, as_json=False)
+    return code
+
+
+def _last_run(
+    inst: dg.DagsterInstance, batch_id: str, statuses: set | None = None
+) -> dg.RunRecord | None:
+    names = {job.name for job in JOB_BY_MODE.values()}
+    records = inst.get_run_records(
+        dg.RunsFilter(
+            tags={"dagster/partition": batch_id}, statuses=list(statuses) if statuses else None
+        ),
+        limit=20,
+    )
+    return next((r for r in records if r.dagster_run.job_name in names), None)
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    inst = _instance()
+    batch_id = _require_batch(inst, args.batch)
+    last = _last_run(inst, batch_id)
+    if last is None:
+        raise cli.CliError(f"batch {batch_id} has never run; use 'ecod run'")
+    if last.dagster_run.status != dg.DagsterRunStatus.FAILURE:
+        raise cli.CliError(
+            f"the last run of batch {batch_id} ({last.dagster_run.run_id[:8]}) is "
+            f"{last.dagster_run.status.value}, not failed: nothing to resume"
+        )
+    repository = ReconstructableRepository.for_module("ecod_assets.definitions", "defs")
+    job = repository.get_reconstructable_job(last.dagster_run.job_name)
+    options = dg.ReexecutionOptions.from_failure(last.dagster_run.run_id, inst)
+    with dg.execute_job(job, inst, reexecution_options=options) as result:
+        code = _report(result, f"batch {batch_id} resumed from run {last.dagster_run.run_id[:8]}")
+    _print_status(inst, batch_id, as_json=False)
+    return code
+
+
+def batch_status(inst: dg.DagsterInstance, batch_id: str) -> dict[str, Any]:
+    """The seed's get_batch_status: per stage completed / in progress / failed and items."""
+    last = _last_run(inst, batch_id)
+    steps = (
+        {s.step_key: s for s in inst.get_run_step_stats(last.dagster_run.run_id)} if last else {}
+    )
+    active = last is not None and last.dagster_run.status in ACTIVE
+    stages = {}
+    for stage in STAGES:
+        records = inst.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey(stage), asset_partitions=[batch_id]),
+            limit=1,
+        ).records
+        meta = (
+            records[0].asset_materialization.metadata
+            if records and records[0].asset_materialization
+            else {}
+        )
+        step = steps.get(stage)
+        status = step.status.value if step and step.status else None
+        stages[stage] = {
+            "completed": bool(records) and status != "FAILURE",
+            "in_progress": bool(active and step and step.end_time is None),
+            "failed": status == "FAILURE",
+            "stats": {
+                k: meta[k].value
+                for k in ("items_total", "items_processed", "items_failed", "reused")
+                if k in meta
+            },
+        }
+    return {
+        "batch": batch_id,
+        "stages": stages,
+        "active_run": cli.run_summary(last) if active else None,
+        "last_run": cli.run_summary(last),
+    }
+
+
+def _print_status(inst: dg.DagsterInstance, batch_id: str, as_json: bool) -> None:
+    status = batch_status(inst, batch_id)
+    if as_json:
+        cli.print_json(status)
+        return
+    rows = []
+    for stage, info in status["stages"].items():
+        state = (
+            "failed"
+            if info["failed"]
+            else "in progress"
+            if info["in_progress"]
+            else "completed"
+            if info["completed"]
+            else "-"
+        )
+        rows.append({"stage": stage, "state": state, **info["stats"]})
+    last = status["last_run"]
+    print(f"batch {batch_id}: last run {last['last_run'] or '-'} {last['status']}")
+    cli.print_table(
+        rows, ["stage", "state", "items_total", "items_processed", "items_failed", "reused"]
+    )
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    inst = _instance()
+    _print_status(inst, _require_batch(inst, args.batch), args.json)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    inst = _instance()
+    batch_id = _require_batch(inst, args.batch)
+    table = STORAGE.read_partition(dg.AssetKey("classification"), batch_id)
+    if table is None:
+        raise cli.CliError(
+            f"batch {batch_id} has no classification yet; run 'ecod run --batch {batch_id}'"
+        )
+    out = Path(args.out)
+    atomic_write(out, lambda tmp: table[EXPORT_COLUMNS].to_csv(tmp, sep="\t", index=False))
+    print(f"{len(table)} domains of {table['chain_id'].nunique()} chains -> {out}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="ecod", description=__doc__.split("\n\n")[0])
+    commands = root.add_subparsers(dest="command", required=True)
+    p = commands.add_parser("reference", help="set and build the reference library")
+    p.add_argument("--domains", help="ECOD domains file (ecod.latest.domains.txt format)")
+    p.add_argument("--fasta", help="domain sequences (ids: ecod_domain_id, uid or uid|id|...)")
+    p.set_defaults(func=cmd_reference)
+    p = commands.add_parser("submit", help="register a FASTA as a batch")
+    p.add_argument("fasta")
+    p.add_argument("--batch-id")
+    p.set_defaults(func=cmd_submit)
+    p = commands.add_parser("run", help="run a batch in a mode")
+    p.add_argument("--batch", required=True)
+    p.add_argument("--mode", choices=MODES, default="full")
+    p.add_argument("--force-restart", action="store_true", help="recompute every stage")
+    p.set_defaults(func=cmd_run)
+    p = commands.add_parser("resume", help="re-execute the last failed run from its failed step")
+    p.add_argument("--batch", required=True)
+    p.set_defaults(func=cmd_resume)
+    p = commands.add_parser("status", help="per-stage status of a batch")
+    p.add_argument("--batch", required=True)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+    p = commands.add_parser("export", help="domains of a batch as TSV")
+    p.add_argument("--batch", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_export)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except cli.CliError as exc:
+        cli.fail(str(exc))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""The ECOD code location: the only place its Definitions are built."""
+
+import os
+
+import dagster as dg
+
+from ecod_assets.assets import analysis, reference, search
+from ecod_assets.checks import CHECKS
+from ecod_assets.jobs import ALL_JOBS
+from ecod_assets.resources import STORAGE, EcodTools, OrchestrationConfig
+from ecod_assets.sensors import SENSORS
+from platform_core.alerts import Notifier
+from platform_core.settings import notifier_from_env
+
+
+def orchestration_from_env() -> OrchestrationConfig:
+    """``ECOD_WORKERS`` (tool processes, default: cores), ``ECOD_STAGE_TIMEOUT`` (s),
+    ``ECOD_TOOL_RETRIES``; everything else from run config."""
+    return OrchestrationConfig(
+        workers=int(os.environ.get("ECOD_WORKERS", "0")),
+        stage_timeout=int(os.environ.get("ECOD_STAGE_TIMEOUT", "3600")),
+        tool_retries=int(os.environ.get("ECOD_TOOL_RETRIES", "2")),
+    )
+
+
+def build_definitions(orchestration: OrchestrationConfig, notifier: Notifier) -> dg.Definitions:
+    """The location's Definitions with the given settings and notifier (tests swap them)."""
+    return dg.Definitions(
+        assets=dg.load_assets_from_modules([reference, search, analysis]),
+        asset_checks=CHECKS,
+        jobs=ALL_JOBS,
+        sensors=SENSORS,
+        resources={
+            "io_manager": STORAGE,
+            "ecod_tools": EcodTools(),
+            "orchestration": orchestration,
+            "notifier": notifier,
+        },
+    )
+
+
+defs = build_definitions(orchestration_from_env(), notifier_from_env())

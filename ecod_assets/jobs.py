@@ -1,0 +1,38 @@
+"""The seed's modes as asset jobs over different selections of the batch graph."""
+
+import dagster as dg
+
+from ecod_assets.partitions import ecod_batches
+from ecod_assets.resources import MODE_TAG
+
+GROUP = "ecod"
+HHSEARCH_STAGES = ("hhsearch_profiles", "hhsearch_hits", "hhsearch_registration")
+ANALYSIS_STAGES = ("domain_summary", "domain_partition", "classification")
+TOTAL_TIMEOUT_SECONDS = 86400  # OrchestrationConfig.total_timeout: dagster/max_runtime
+
+JOB_BY_MODE = {
+    "full": dg.define_asset_job(
+        "ecod_full",
+        selection=dg.AssetSelection.groups(GROUP),
+        partitions_def=ecod_batches,
+        tags={MODE_TAG: "full", "dagster/max_runtime": str(TOTAL_TIMEOUT_SECONDS)},
+        description="FULL: chains, BLAST, HHsearch (chains below the coverage threshold), "
+        "summary, partition, classification.",
+    ),
+    "blast-only": dg.define_asset_job(
+        "ecod_blast_only",
+        selection=dg.AssetSelection.groups(GROUP) - dg.AssetSelection.assets(*HHSEARCH_STAGES),
+        partitions_def=ecod_batches,
+        tags={MODE_TAG: "blast-only", "dagster/max_runtime": str(TOTAL_TIMEOUT_SECONDS)},
+        description="BLAST_ONLY: no HH-suite; the summary uses BLAST evidence only.",
+    ),
+    "analysis-only": dg.define_asset_job(
+        "ecod_analysis_only",
+        selection=dg.AssetSelection.assets(*ANALYSIS_STAGES),
+        partitions_def=ecod_batches,
+        tags={MODE_TAG: "analysis-only", "dagster/max_runtime": str(TOTAL_TIMEOUT_SECONDS)},
+        description="ANALYSIS_ONLY: summary, partition and classification from the evidence "
+        "already materialized (fails clearly if it is missing).",
+    ),
+}
+ALL_JOBS = list(JOB_BY_MODE.values())

@@ -1,0 +1,102 @@
+"""Resources of the ECOD location: storage, tool settings, the seed's OrchestrationConfig."""
+
+import os
+import re
+from functools import cache
+
+import dagster as dg
+from pydantic import field_validator
+
+from ecod_assets.science.tools import Limits, Programs, run_tool
+from platform_core.io import AssetStorageIOManager
+
+STORAGE = AssetStorageIOManager(location="ecod")
+# BLAST and HH-suite steps claim a slot of this pool; its limit is 1 (set by ``ecod``), and
+# each step runs ``workers`` tool processes, so the cores are never oversubscribed.
+TOOL_POOL = "ecod_tools"
+# Run tag naming the mode (full | blast-only | analysis-only); set by each mode's job.
+MODE_TAG = "ecod/mode"
+MODES = ("full", "blast-only", "analysis-only")
+QUERY_PROFILE_SOURCES = ("blast", "hhblits")
+_MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([GMgm])?\s*$")
+
+
+class OrchestrationConfig(dg.ConfigurableResource):
+    """The seed's OrchestrationConfig, as a resource every stage reads.
+
+    - ``checkpoint_enabled``: reuse a stage's stored result when its code, parameters and
+      inputs are unchanged (no tool runs); ``ecod run --force-restart`` turns it off.
+    - ``continue_on_error``: failed chains are recorded with their error and the stage goes
+      on; it fails only when more than ``max_failed_fraction`` of the chains failed.
+    - ``blast_batch_size``: chains per blastp call.
+    - ``workers``: tool processes at once (default: the machine's cores); ``hhsearch_threads``
+      in the seed.
+    - ``hhsearch_memory``: HH-suite memory cap, e.g. ``16G`` (``-maxmem``).
+    - ``hhsearch_coverage_threshold``: HHsearch runs only for chains whose BLAST coverage is
+      below this (ECOD production: 0.9).
+    - ``query_profile``: ``blast`` (profile from the domain-BLAST alignments) or ``hhblits``.
+    - ``stage_timeout`` (seconds) caps every tool call; ``total_timeout`` caps the run
+      (``dagster/max_runtime``); ``tool_retries`` retries a crashed or timed-out call.
+    """
+
+    checkpoint_enabled: bool = True
+    continue_on_error: bool = True
+    max_failed_fraction: float = 0.1
+    blast_batch_size: int = 100
+    workers: int = 0
+    hhsearch_memory: str = "16G"
+    hhsearch_coverage_threshold: float = 0.9
+    query_profile: str = "blast"
+    stage_timeout: int = 3600
+    total_timeout: int = 86400
+    tool_retries: int = 2
+    retry_backoff_seconds: float = 1.0
+
+    @field_validator("query_profile")
+    @classmethod
+    def _known_profile(cls, value: str) -> str:
+        if value not in QUERY_PROFILE_SOURCES:
+            raise ValueError(f"query_profile must be one of {QUERY_PROFILE_SOURCES}, not {value!r}")
+        return value
+
+    @field_validator("hhsearch_memory")
+    @classmethod
+    def _memory(cls, value: str) -> str:
+        if not _MEMORY.match(value):
+            raise ValueError(f"hhsearch_memory {value!r}: expected e.g. 16G or 512M")
+        return value
+
+    def memory_gb(self) -> float:
+        number, unit = _MEMORY.match(self.hhsearch_memory).groups()  # type: ignore[union-attr]
+        return float(number) / (1024 if (unit or "G").upper() == "M" else 1)
+
+    def limits(self) -> Limits:
+        return Limits(
+            workers=self.workers or os.cpu_count() or 1,
+            timeout=float(self.stage_timeout),
+            retries=self.tool_retries,
+            backoff_seconds=self.retry_backoff_seconds,
+        )
+
+
+class EcodTools(dg.ConfigurableResource):
+    """Paths of BLAST+ and HH-suite programs; empty means found on PATH (cstranslate: the
+    Debian per-CPU build under /usr/libexec/hhsuite)."""
+
+    blastp: str = ""
+    makeblastdb: str = ""
+    hhsearch: str = ""
+    hhblits: str = ""
+
+    def programs(self) -> Programs:
+        found = Programs.discover()
+        overrides = {k: v for k, v in self.model_dump().items() if v}
+        return Programs(**{**found.__dict__, **overrides})
+
+
+@cache
+def tool_versions(blastp: str, hhsearch: str) -> dict[str, str]:
+    """Versions of the search programs, for provenance metadata."""
+    blast = run_tool([blastp, "-version"], 30, retries=0).stdout.splitlines()[0]
+    hh = run_tool([hhsearch, "-h"], 30, retries=0).stdout.splitlines()[0]
+    return {"blastp": blast.split(":", 1)[-1].strip(), "hhsearch": hh.strip()}

@@ -1,0 +1,61 @@
+"""Accuracy of predicted domains against known truth (demo batches carry it).
+
+A true domain is *found* when a predicted domain of the same chain has both ends within
+``tolerance`` residues of it (ECOD's benchmark criterion, +-20). Boundary accuracy is the
+fraction of true domains found; F-group accuracy is the fraction of found domains whose
+predicted f_id is the true one. Chains with no true domain count as correct when nothing was
+predicted on them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+TOLERANCE = 20
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    true_domains: int
+    found: int
+    correct_family: int
+    empty_chains: int
+    empty_chains_correct: int
+
+    @property
+    def boundary(self) -> float:
+        return self.found / self.true_domains if self.true_domains else 1.0
+
+    @property
+    def family(self) -> float:
+        return self.correct_family / self.found if self.found else 0.0
+
+
+def score(predicted: pd.DataFrame, truth: pd.DataFrame, tolerance: int = TOLERANCE) -> Accuracy:
+    """Compare ``predicted`` (chain_id, start, end, f_id) with ``truth`` (chain_id, start,
+    end, f_id; chains without domains as rows with start NA)."""
+    true_domains = truth.dropna(subset=["start"])
+    found = correct = 0
+    predicted_by_chain = dict(tuple(predicted.groupby("chain_id")))
+    for row in true_domains.itertuples(index=False):
+        candidates = predicted_by_chain.get(row.chain_id)
+        if candidates is None:
+            continue
+        near = candidates[
+            ((candidates["start"] - row.start).abs() <= tolerance)
+            & ((candidates["end"] - row.end).abs() <= tolerance)
+        ]
+        if near.empty:
+            continue
+        found += 1
+        correct += bool((near["f_id"] == row.f_id).any())
+    empty = set(truth["chain_id"]) - set(true_domains["chain_id"])
+    return Accuracy(
+        true_domains=len(true_domains),
+        found=found,
+        correct_family=correct,
+        empty_chains=len(empty),
+        empty_chains_correct=len(empty - set(predicted["chain_id"])),
+    )

@@ -1,0 +1,152 @@
+"""Domain-summary evidence: every reference domain a chain's hits point at, on one scale.
+
+One row per (chain, piece of evidence), mirroring ECOD's domain-summary evidence: type
+(``chain_blast`` | ``domain_blast`` | ``hhsearch``), target (reference ecod_domain_id), evalue,
+bitscore (HHsearch: its score), identity, coverage (fraction of the reference domain aligned),
+query and target ranges, X/H/T/F groups, probability (HHsearch only), and how many residues of
+the reference domain lie beyond each end of the alignment (used to extend boundaries).
+
+Chain BLAST hits are turned into one row per reference domain of the hit chain: the domain's
+residues are carried through the alignment onto the query.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ecod_assets.science.blast import aligned_positions
+from ecod_assets.science.ranges import parse_range
+
+EVIDENCE_TYPES = ("chain_blast", "domain_blast", "hhsearch")
+EVIDENCE_COLUMNS = [
+    "chain_id",
+    "type",
+    "target",
+    "evalue",
+    "bitscore",
+    "identity",
+    "coverage",
+    "probability",
+    "q_start",
+    "q_end",
+    "t_start",
+    "t_end",
+    "n_unaligned",
+    "c_unaligned",
+    "query_range",
+    "target_range",
+    "f_id",
+    "x_group",
+    "h_group",
+    "t_group",
+    "x_name",
+    "h_name",
+    "t_name",
+    "f_name",
+]
+
+
+def hierarchy_ids(f_id: str) -> tuple[str, str, str]:
+    """X, X.H and X.H.T group ids of an ``X.H.T.F`` f_id."""
+    x, h, t, _ = f_id.split(".")
+    return x, f"{x}.{h}", f"{x}.{h}.{t}"
+
+
+def _domain_rows(hits: pd.DataFrame, evidence_type: str) -> pd.DataFrame:
+    """domain_blast / hhsearch hits: the target is the reference domain itself."""
+    return pd.DataFrame(
+        {
+            "chain_id": hits["chain_id"],
+            "type": evidence_type,
+            "target": hits["target"],
+            "evalue": hits["evalue"],
+            "bitscore": hits["bitscore"] if "bitscore" in hits else hits["score"],
+            "identity": hits["identity"],
+            "coverage": (hits["t_end"] - hits["t_start"] + 1) / hits["target_length"],
+            "probability": hits["probability"] if "probability" in hits else np.nan,
+            "q_start": hits["q_start"],
+            "q_end": hits["q_end"],
+            "t_start": hits["t_start"],
+            "t_end": hits["t_end"],
+            "n_unaligned": hits["t_start"] - 1,
+            "c_unaligned": hits["target_length"] - hits["t_end"],
+        }
+    )
+
+
+def _chain_rows(hits: pd.DataFrame, domains: pd.DataFrame) -> pd.DataFrame:
+    """chain_blast hits: each reference domain of the hit chain carried onto the query."""
+    by_chain = {
+        chain: [
+            (d, parse_range(r)) for d, r in zip(g["ecod_domain_id"], g["seqid_range"], strict=True)
+        ]
+        for chain, g in domains.groupby("chain_id")
+    }
+    rows = []
+    for hit in hits.itertuples(index=False):
+        q_pos, t_pos = aligned_positions(hit.q_start, hit.t_start, hit.qseq, hit.sseq)
+        for domain_id, segments in by_chain.get(hit.target, []):
+            inside = np.zeros(len(t_pos), dtype=bool)
+            for start, end in segments:
+                inside |= (t_pos >= start) & (t_pos <= end)
+            if not inside.any():
+                continue
+            length = sum(e - s + 1 for s, e in segments)
+            t_in = t_pos[inside]
+            before = sum(max(0, min(e, int(t_in.min()) - 1) - s + 1) for s, e in segments)
+            after = sum(max(0, e - max(s, int(t_in.max()) + 1) + 1) for s, e in segments)
+            rows.append(
+                {
+                    "chain_id": hit.chain_id,
+                    "type": "chain_blast",
+                    "target": domain_id,
+                    "evalue": hit.evalue,
+                    "bitscore": hit.bitscore,
+                    "identity": hit.identity,
+                    "coverage": inside.sum() / length,
+                    "probability": np.nan,
+                    "q_start": int(q_pos[inside].min()),
+                    "q_end": int(q_pos[inside].max()),
+                    "t_start": int(t_in.min()),
+                    "t_end": int(t_in.max()),
+                    "n_unaligned": before,
+                    "c_unaligned": after,
+                }
+            )
+    return pd.DataFrame(rows, columns=EVIDENCE_COLUMNS[:14])
+
+
+def summarize_evidence(
+    domains: pd.DataFrame,
+    chain_hits: pd.DataFrame | None,
+    domain_hits: pd.DataFrame | None,
+    hhsearch_hits: pd.DataFrame | None,
+) -> pd.DataFrame:
+    """All evidence of a batch as one table (EVIDENCE_COLUMNS), best first within a chain."""
+    parts = []
+    if chain_hits is not None and not chain_hits.empty:
+        parts.append(_chain_rows(chain_hits, domains))
+    if domain_hits is not None and not domain_hits.empty:
+        parts.append(_domain_rows(domain_hits, "domain_blast"))
+    if hhsearch_hits is not None and not hhsearch_hits.empty:
+        parts.append(_domain_rows(hhsearch_hits, "hhsearch"))
+    parts = [p for p in parts if not p.empty]
+    if not parts:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in EVIDENCE_COLUMNS})
+    evidence = pd.concat(parts, ignore_index=True)
+    hierarchy = domains.set_index("ecod_domain_id")[
+        ["f_id", "x_name", "h_name", "t_name", "f_name"]
+    ]
+    evidence = evidence.join(hierarchy, on="target")
+    groups = [hierarchy_ids(f) for f in evidence["f_id"]]
+    evidence["x_group"] = [g[0] for g in groups]
+    evidence["h_group"] = [g[1] for g in groups]
+    evidence["t_group"] = [g[2] for g in groups]
+    evidence["query_range"] = evidence["q_start"].astype(str) + "-" + evidence["q_end"].astype(str)
+    evidence["target_range"] = evidence["t_start"].astype(str) + "-" + evidence["t_end"].astype(str)
+    order = evidence["type"].map({t: i for i, t in enumerate(EVIDENCE_TYPES)})
+    evidence = evidence.assign(_order=order).sort_values(
+        ["chain_id", "evalue", "_order", "bitscore"], ascending=[True, True, True, False]
+    )
+    return evidence.drop(columns="_order")[EVIDENCE_COLUMNS].reset_index(drop=True)

@@ -1,0 +1,190 @@
+"""HH-suite: profiles (A3M), the family-profile database, search command lines, ``.hhr``.
+
+A profile is a query-anchored A3M: the first row is the sequence itself, each further row one
+pairwise alignment to it (match columns upper case or ``-``, insertions lower case). The same
+function builds the reference family profiles (members aligned to the representative) and the
+query profiles (reference hits aligned to a chain by BLAST).
+
+A searchable database ``<db>`` is the ffindex pairs ``<db>_a3m``, ``<db>_hhm`` and
+``<db>_cs219`` (``hhmake`` per profile, ``ffindex_build -s``, ``cstranslate``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+# ECOD production search parameters.
+HHSEARCH_ARGS = ["-p", "50", "-e", "0.001", "-Z", "5000", "-B", "5000"]
+REGISTRATION_COLUMNS = [
+    "chain_id",
+    "hit_number",
+    "target",
+    "probability",
+    "evalue",
+    "pvalue",
+    "score",
+    "aligned_cols",
+    "identity",
+    "q_start",
+    "q_end",
+    "t_start",
+    "t_end",
+    "target_length",
+]
+
+
+@dataclass(frozen=True)
+class PairwiseAlignment:
+    """One HSP against the anchor sequence: 1-based anchor start and the aligned strings."""
+
+    name: str
+    anchor_start: int
+    anchor_aligned: str
+    other_aligned: str
+
+
+def a3m_profile(name: str, sequence: str, alignments: Iterable[PairwiseAlignment]) -> str:
+    """Query-anchored A3M text of ``sequence`` and its pairwise ``alignments``."""
+    rows = [f">{name}", sequence]
+    for alignment in alignments:
+        row: list[str] = ["-"] * (alignment.anchor_start - 1)
+        for a, o in zip(alignment.anchor_aligned, alignment.other_aligned, strict=True):
+            if a == "-":
+                row.append(o.lower())  # insertion relative to the anchor
+            else:
+                row.append(o.upper() if o != "-" else "-")
+        matched = sum(1 for c in row if c == "-" or c.isupper())
+        row.extend("-" * (len(sequence) - matched))
+        rows += [f">{alignment.name}", "".join(row)]
+    return "\n".join(rows) + "\n"
+
+
+def hhmake_argv(program: str, a3m: Path, hhm: Path, name: str) -> list[str]:
+    return [program, "-i", str(a3m), "-o", str(hhm), "-name", name, "-M", "first", "-v", "0"]
+
+
+def ffindex_build_argv(program: str, prefix: Path, folder: Path) -> list[str]:
+    return [program, "-s", f"{prefix}.ffdata", f"{prefix}.ffindex", str(folder)]
+
+
+def cstranslate_argv(program: str, data_dir: Path, database: Path) -> list[str]:
+    return [
+        program,
+        "-f",
+        "-x",
+        "0.3",
+        "-c",
+        "4",
+        "-I",
+        "a3m",
+        "-i",
+        f"{database}_a3m",
+        "-o",
+        f"{database}_cs219",
+        "-A",
+        str(data_dir / "cs219.lib"),
+        "-D",
+        str(data_dir / "context_data.crf"),
+        "-b",
+    ]
+
+
+def hhsearch_argv(
+    program: str, query_a3m: Path, database: Path, hhr: Path, threads: int, max_mem_gb: float
+) -> list[str]:
+    return [
+        program,
+        "-i",
+        str(query_a3m),
+        "-d",
+        str(database),
+        "-o",
+        str(hhr),
+        "-cpu",
+        str(threads),
+        "-maxmem",
+        f"{max_mem_gb:g}",
+        "-v",
+        "0",
+        *HHSEARCH_ARGS,
+    ]
+
+
+def hhblits_argv(
+    program: str, query: Path, database: Path, a3m_out: Path, threads: int, iterations: int = 2
+) -> list[str]:
+    return [
+        program,
+        "-i",
+        str(query),
+        "-d",
+        str(database),
+        "-oa3m",
+        str(a3m_out),
+        "-o",
+        "/dev/null",
+        "-n",
+        str(iterations),
+        "-cpu",
+        str(threads),
+        "-v",
+        "0",
+        "-e",
+        "0.001",
+    ]
+
+
+_HIT_LINE = re.compile(
+    r"^\s*(?P<no>\d+)\s+(?P<name>\S+).*?\s+(?P<prob>\d+(?:\.\d+)?)\s+(?P<evalue>\S+)\s+"
+    r"(?P<pvalue>\S+)\s+(?P<score>-?\d+(?:\.\d+)?)\s+(?P<ss>-?\d+(?:\.\d+)?)\s+(?P<cols>\d+)\s+"
+    r"(?P<qs>\d+)-(?P<qe>\d+)\s+(?P<ts>\d+)-(?P<te>\d+)\s*\(\s*(?P<tlen>\d+)\s*\)\s*$"
+)
+_IDENTITY = re.compile(r"Identities=\s*(\d+(?:\.\d+)?)%")
+
+
+class HhrError(ValueError):
+    """An ``.hhr`` file that does not have the expected layout."""
+
+
+def parse_hhr(text: str, chain_id: str) -> pd.DataFrame:
+    """The hit table of an ``.hhr`` result with identities from the alignment blocks."""
+    lines = text.splitlines()
+    try:
+        start = next(i for i, line in enumerate(lines) if line.lstrip().startswith("No Hit"))
+    except StopIteration:
+        raise HhrError(f"hhr of {chain_id}: no 'No Hit' table; not an HHsearch result") from None
+    rows = []
+    for line in lines[start + 1 :]:
+        if not line.strip():
+            break
+        match = _HIT_LINE.match(line)
+        if match is None:
+            raise HhrError(f"hhr of {chain_id}: unreadable hit line {line.strip()[:60]!r}")
+        g = match.groupdict()
+        rows.append(
+            [
+                chain_id,
+                int(g["no"]),
+                g["name"],
+                float(g["prob"]) / 100.0,
+                float(g["evalue"]),
+                float(g["pvalue"]),
+                float(g["score"]),
+                int(g["cols"]),
+                float("nan"),
+                int(g["qs"]),
+                int(g["qe"]),
+                int(g["ts"]),
+                int(g["te"]),
+                int(g["tlen"]),
+            ]
+        )
+    identities = [float(m.group(1)) / 100.0 for m in _IDENTITY.finditer(text)]
+    for row, identity in zip(rows, identities, strict=False):
+        row[8] = identity
+    return pd.DataFrame(rows, columns=REGISTRATION_COLUMNS)

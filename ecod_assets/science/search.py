@@ -1,0 +1,139 @@
+"""Searching a batch of chains: BLAST in chunks, query profiles, HHsearch per chain.
+
+Each function runs its tool calls on ``limits.workers`` parallel single-threaded processes
+(filling the cores without oversubscribing them) and returns the results, the items that
+failed with their error, and the CPU seconds the tools used. A failed call does not stop the
+batch: the caller decides, from the failed fraction, whether the stage fails.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from ecod_assets.science.blast import blastp_argv, parse_hits
+from ecod_assets.science.fasta import format_fasta
+from ecod_assets.science.hhsuite import (
+    PairwiseAlignment,
+    a3m_profile,
+    hhblits_argv,
+    hhsearch_argv,
+)
+from ecod_assets.science.tools import Limits, Programs, ToolError, map_parallel
+
+FAILURE_COLUMNS = ["chain_id", "error"]
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """What a search stage produced: a table, failed items (chain_id, error), tool CPU."""
+
+    table: pd.DataFrame
+    failures: pd.DataFrame
+    cpu_seconds: float
+
+
+def _failures(rows: list[tuple[str, str]]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=FAILURE_COLUMNS)
+
+
+def blast_chains(
+    chains: pd.DataFrame, database: Path, programs: Programs, limits: Limits, chunk_size: int
+) -> StageResult:
+    """blastp of every chain (columns chain_id, sequence) against ``database``, in chunks of
+    ``chunk_size`` chains. A chunk whose blastp fails marks its chains failed."""
+    records = list(zip(chains["chain_id"], chains["sequence"], strict=True))
+    chunks = [records[i : i + chunk_size] for i in range(0, len(records), chunk_size)]
+    # Fill every worker even when the batch is smaller than workers x chunk_size.
+    if len(chunks) < limits.workers and len(records) > 1:
+        size = -(-len(records) // limits.workers)
+        chunks = [records[i : i + size] for i in range(0, len(records), size)]
+
+    def search(chunk: list[tuple[str, str]]) -> tuple[pd.DataFrame, list[tuple[str, str]], float]:
+        with tempfile.TemporaryDirectory(prefix="ecod-blast-") as tmp:
+            query = Path(tmp) / "query.fasta"
+            query.write_text(format_fasta(chunk))
+            try:
+                result = limits.run(blastp_argv(programs.blastp, query, database))
+            except ToolError as error:
+                return parse_hits(""), [(c, str(error)) for c, _ in chunk], 0.0
+        return parse_hits(result.stdout), [], result.cpu_seconds
+
+    results = map_parallel(search, chunks, limits.workers)
+    table = pd.concat([r[0] for r in results], ignore_index=True)
+    return StageResult(
+        table, _failures([f for r in results for f in r[1]]), sum(r[2] for r in results)
+    )
+
+
+def blast_profiles(chains: pd.DataFrame, domain_hits: pd.DataFrame) -> pd.DataFrame:
+    """Query profiles (chain_id, n_sequences, a3m) from each chain's domain BLAST alignments;
+    a chain without hits gets a single-sequence profile."""
+    by_chain = dict(tuple(domain_hits.groupby("chain_id", sort=False)))
+    rows = []
+    for chain_id, sequence in zip(chains["chain_id"], chains["sequence"], strict=True):
+        hits = by_chain.get(chain_id, domain_hits.iloc[:0]).drop_duplicates("target")
+        alignments = [
+            PairwiseAlignment(h.target, h.q_start, h.qseq, h.sseq)
+            for h in hits.itertuples(index=False)
+        ]
+        rows.append((chain_id, len(alignments) + 1, a3m_profile(chain_id, sequence, alignments)))
+    return pd.DataFrame(rows, columns=["chain_id", "n_sequences", "a3m"])
+
+
+def hhblits_profiles(
+    chains: pd.DataFrame, database: Path, programs: Programs, limits: Limits
+) -> StageResult:
+    """Query profiles by ``hhblits`` (2 iterations) against the reference family database."""
+
+    def build(record: tuple[str, str]) -> tuple[str, int, str, str | None, float]:
+        chain_id, sequence = record
+        with tempfile.TemporaryDirectory(prefix="ecod-hhblits-") as tmp:
+            query, a3m = Path(tmp) / "query.fasta", Path(tmp) / "query.a3m"
+            query.write_text(format_fasta([(chain_id, sequence)]))
+            try:
+                result = limits.run(hhblits_argv(programs.hhblits, query, database, a3m, 1))
+            except ToolError as error:
+                return chain_id, 0, "", str(error), 0.0
+            text = a3m.read_text()
+        return chain_id, text.count(">"), text, None, result.cpu_seconds
+
+    results = map_parallel(
+        build, list(zip(chains["chain_id"], chains["sequence"], strict=True)), limits.workers
+    )
+    table = pd.DataFrame(
+        [(c, n, a) for c, n, a, e, _ in results if e is None],
+        columns=["chain_id", "n_sequences", "a3m"],
+    )
+    failures = _failures([(c, e) for c, _, _, e, _ in results if e is not None])
+    return StageResult(table, failures, sum(r[4] for r in results))
+
+
+def hhsearch_chains(
+    profiles: pd.DataFrame, database: Path, programs: Programs, limits: Limits, max_mem_gb: float
+) -> StageResult:
+    """``hhsearch`` of every query profile (chain_id, a3m) against ``database``: a table of
+    chain_id and the raw ``.hhr`` text."""
+
+    def search(record: tuple[str, str]) -> tuple[str, str | None, str | None, float]:
+        chain_id, a3m = record
+        with tempfile.TemporaryDirectory(prefix="ecod-hhsearch-") as tmp:
+            query, hhr = Path(tmp) / "query.a3m", Path(tmp) / "query.hhr"
+            query.write_text(a3m)
+            argv = hhsearch_argv(programs.hhsearch, query, database, hhr, 1, max_mem_gb)
+            try:
+                result = limits.run(argv)
+            except ToolError as error:
+                return chain_id, None, str(error), 0.0
+            return chain_id, hhr.read_text(), None, result.cpu_seconds
+
+    records = list(zip(profiles["chain_id"], profiles["a3m"], strict=True))
+    results = map_parallel(search, records, limits.workers)
+    table = pd.DataFrame(
+        [(c, h) for c, h, e, _ in results if e is None], columns=["chain_id", "hhr"]
+    )
+    failures = _failures([(c, e) for c, _, e, _ in results if e is not None])
+    return StageResult(table, failures, sum(r[3] for r in results))

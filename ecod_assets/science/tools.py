@@ -1,0 +1,196 @@
+"""Running external programs (BLAST+, HH-suite): timeouts, retries, CPU accounting.
+
+Every tool call goes through :func:`run_tool`, which never uses a shell, kills the program
+when it overruns its timeout, retries with exponential backoff, and raises :class:`ToolError`
+carrying the tail of the program's stderr when the last attempt fails. The CPU time the
+program used (user + system, from ``wait4``) is returned so callers can report how close a
+stage came to the machine's limit.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+STDERR_TAIL_CHARS = 1500
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class ToolError(RuntimeError):
+    """A tool exited non-zero, was killed, or overran its timeout on every attempt."""
+
+    def __init__(self, argv: Sequence[str], reason: str, stderr_tail: str, attempts: int) -> None:
+        self.argv = list(argv)
+        self.reason = reason
+        self.stderr_tail = stderr_tail
+        self.attempts = attempts
+        super().__init__(
+            f"{Path(argv[0]).name} {reason} (after {attempts} attempt(s)); stderr tail:\n"
+            f"{stderr_tail or '(empty)'}"
+        )
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    stdout: str
+    cpu_seconds: float
+    wall_seconds: float
+
+
+def require_program(name: str) -> str:
+    """Absolute path of ``name`` (a command on PATH or a path), or ToolError if missing."""
+    found = shutil.which(name)
+    if found is None:
+        raise ToolError([name], "is not installed (not on PATH)", "", 0)
+    return found
+
+
+def _run_once(argv: Sequence[str], timeout: float, cwd: Path | None) -> tuple[int, str, str, float]:
+    """Run argv; return (exit status, stdout, stderr, cpu seconds). Status -9 means timeout."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(
+            list(argv),
+            stdout=out,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+            cwd=cwd,
+            start_new_session=True,
+        )
+        timed_out = threading.Event()
+
+        def kill() -> None:
+            timed_out.set()
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+        timer = threading.Timer(timeout, kill)
+        timer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            timer.cancel()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        code = -9 if timed_out.is_set() else proc.returncode
+        return (
+            code,
+            out.read().decode(errors="replace"),
+            err.read().decode(errors="replace"),
+            usage.ru_utime + usage.ru_stime,
+        )
+
+
+def run_tool(
+    argv: Sequence[str],
+    timeout: float,
+    retries: int = 2,
+    backoff_seconds: float = 1.0,
+    cwd: Path | None = None,
+) -> ToolResult:
+    """Run ``argv`` (no shell) with a timeout; retry ``retries`` times with exponential backoff.
+
+    Raises ToolError with the last stderr tail when every attempt failed.
+    """
+    started = time.perf_counter()
+    cpu = 0.0
+    attempts = retries + 1
+    for attempt in range(1, attempts + 1):
+        code, stdout, stderr, used = _run_once(argv, timeout, cwd)
+        cpu += used
+        if code == 0:
+            return ToolResult(stdout, cpu, time.perf_counter() - started)
+        reason = f"timed out after {timeout:g} s" if code == -9 else f"exited with status {code}"
+        if attempt == attempts:
+            raise ToolError(argv, reason, stderr[-STDERR_TAIL_CHARS:].strip(), attempts)
+        time.sleep(backoff_seconds * 2 ** (attempt - 1))
+    raise AssertionError("unreachable")
+
+
+def map_parallel(function: Callable[[T], R], items: Iterable[T], workers: int) -> list[R]:
+    """``function`` over ``items`` on ``workers`` threads (each typically waits on one tool
+    process), results in input order. Exceptions propagate from the first failing item."""
+    items = list(items)
+    if workers <= 1 or len(items) <= 1:
+        return [function(item) for item in items]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(function, items))
+
+
+HHSUITE_LIBEXEC = Path("/usr/libexec/hhsuite")
+HHSUITE_DATA = Path("/usr/share/hhsuite/data")
+# Fastest first; Debian ships cstranslate per instruction set, not on PATH.
+_CPU_VARIANTS = ("avx2", "avx", "sse4.1", "ssse3", "sse3", "plain")
+
+
+def find_cstranslate(libexec: Path = HHSUITE_LIBEXEC) -> str:
+    """``cstranslate`` from PATH, else the best Debian variant this CPU supports."""
+    found = shutil.which("cstranslate")
+    if found:
+        return found
+    flags = set()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].replace("_", ".").split())
+                break
+    for variant in _CPU_VARIANTS:
+        candidate = libexec / f"cstranslate-{variant}"
+        if candidate.exists() and (variant == "plain" or variant in flags):
+            return str(candidate)
+    raise ToolError(["cstranslate"], f"is not installed (not on PATH nor in {libexec})", "", 0)
+
+
+@dataclass(frozen=True)
+class Programs:
+    """Resolved paths of the external programs and HH-suite's data directory."""
+
+    blastp: str
+    makeblastdb: str
+    hhsearch: str
+    hhblits: str
+    hhmake: str
+    ffindex_build: str
+    cstranslate: str
+    hh_data: Path
+
+    @classmethod
+    def discover(cls) -> Programs:
+        return cls(
+            blastp=require_program("blastp"),
+            makeblastdb=require_program("makeblastdb"),
+            hhsearch=require_program("hhsearch"),
+            hhblits=require_program("hhblits"),
+            hhmake=require_program("hhmake"),
+            ffindex_build=require_program("ffindex_build"),
+            cstranslate=find_cstranslate(),
+            hh_data=HHSUITE_DATA,
+        )
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How tools are run: parallel workers, per-call timeout, retries."""
+
+    workers: int = 2
+    timeout: float = 3600.0
+    retries: int = 2
+    backoff_seconds: float = 1.0
+
+    def run(self, argv: Sequence[str], cwd: Path | None = None) -> ToolResult:
+        return run_tool(argv, self.timeout, self.retries, self.backoff_seconds, cwd)
