@@ -9,8 +9,9 @@ Each family has 4 reference domains: the root (the representative) and copies wi
 30% substitutions, packed 1-3 domains per reference chain.
 
 A query batch has chains of 1-4 domains: copies of reference domains with 5-35% substitutions
-(a quarter: 70-80%, remote homologs) and occasional 1-3 residue indels, joined by 5-20 residue linkers, plus 10% chains made of a
-decoy protein (no known domain). The truth table gives each domain's boundaries and f_id.
+(a quarter: 70-80%, remote homologs) and occasional 1-3 residue indels, joined by 5-20 residue
+linkers, plus 10% chains made of a decoy protein (no known domain). The truth table gives each
+domain's boundaries and f_id.
 """
 
 from __future__ import annotations

@@ -130,7 +130,8 @@ def classification(
                 "f_group_accuracy": round(accuracy.family, 4),
                 "true_domains": accuracy.true_domains,
                 "domains_found": accuracy.found,
-                "domainless_chains_left_empty": f"{accuracy.empty_chains_correct}/{accuracy.empty_chains}",
+                "domainless_chains": accuracy.empty_chains,
+                "domainless_chains_left_empty": accuracy.empty_chains_correct,
             }
         )
     metadata["summary"] = dg.MetadataValue.md(_summary_markdown(domain_partition))

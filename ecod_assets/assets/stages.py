@@ -39,7 +39,10 @@ def run_stage(
     if len(failed):
         fraction = len(failed) / max(items, 1)
         first = failed.iloc[0]
-        summary = f"{len(failed)} of {items} chains failed ({fraction:.0%}); first: {first.chain_id}: {first.error}"
+        summary = (
+            f"{len(failed)} of {items} chains failed ({fraction:.0%}); "
+            f"first: {first.chain_id}: {first.error}"
+        )
         if not settings.continue_on_error or fraction > settings.max_failed_fraction:
             raise dg.Failure(
                 description=summary,

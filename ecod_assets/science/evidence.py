@@ -64,7 +64,7 @@ def _domain_rows(hits: pd.DataFrame, evidence_type: str) -> pd.DataFrame:
             "bitscore": hits["bitscore"] if "bitscore" in hits else hits["score"],
             "identity": hits["identity"],
             "coverage": (hits["t_end"] - hits["t_start"] + 1) / hits["target_length"],
-            "probability": hits["probability"] if "probability" in hits else np.nan,
+            "probability": hits.get("probability", np.nan),
             "q_start": hits["q_start"],
             "q_end": hits["q_end"],
             "t_start": hits["t_start"],
