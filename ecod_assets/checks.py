@@ -3,10 +3,13 @@
 import dagster as dg
 import pandas as pd
 
+from ecod_assets.partitions import ecod_batches
+
 
 @dg.asset_check(
     asset="domain_partition",
     blocking=True,
+    partitions_def=ecod_batches,
     description="Every chain appears; domains lie inside their chain and never overlap.",
 )
 def domain_partition_is_consistent(domain_partition: pd.DataFrame) -> dg.AssetCheckResult:

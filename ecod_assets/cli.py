@@ -6,6 +6,7 @@
     ecod resume --batch ID                   re-execute the last failed run from its failed step
     ecod status --batch ID [--json]          per stage: completed / in progress / failed, items
     ecod export --batch ID --out FILE.tsv    one row per domain
+    ecod demo --out FILE.fasta [--chains N]  a demo batch with its true domains beside it
 
 Exit codes: 0 ok, 1 a run failed, 2 bad arguments or input. Runs are recorded in the instance
 at ``$DAGSTER_HOME``, so they show in the web UI.
@@ -20,7 +21,8 @@ from typing import Any
 import dagster as dg
 from dagster._core.definitions.reconstruct import ReconstructableRepository
 
-from ecod_assets.batches import BatchExistsError, default_batch_id, register_batch
+from ecod_assets.batches import TRUTH_SUFFIX, BatchExistsError, default_batch_id, register_batch
+from ecod_assets.demo import demo_batch
 from ecod_assets.jobs import JOB_BY_MODE
 from ecod_assets.partitions import ecod_batches
 from ecod_assets.resources import MODES, STORAGE, TOOL_POOL
@@ -256,6 +258,16 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    fasta, truth = demo_batch(args.chains, args.seed, prefix=args.prefix)
+    atomic_write(out, lambda tmp: tmp.write_text(fasta))
+    truth_path = out.with_name(out.name.removesuffix(out.suffix) + TRUTH_SUFFIX)
+    atomic_write(truth_path, lambda tmp: truth.to_csv(tmp, sep="\t", index=False))
+    print(f"{args.chains} demo chains -> {out} (true domains: {truth_path})")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="ecod", description=__doc__.split("\n\n")[0])
     commands = root.add_subparsers(dest="command", required=True)
@@ -283,6 +295,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", required=True)
     p.add_argument("--out", required=True)
     p.set_defaults(func=cmd_export)
+    p = commands.add_parser("demo", help="write a demo batch FASTA with its true domains")
+    p.add_argument("--out", required=True, help="FASTA to write; <name>.truth.tsv goes beside it")
+    p.add_argument("--chains", type=int, default=100)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--prefix", default="chain", help="chain id prefix")
+    p.set_defaults(func=cmd_demo)
     return root
 
 

@@ -1,8 +1,5 @@
 """Batch stages that integrate the evidence: summary, partition, classification."""
 
-import base64
-import io
-
 import dagster as dg
 import pandas as pd
 
@@ -15,6 +12,7 @@ from ecod_assets.science.accuracy import score
 from ecod_assets.science.classify import classify
 from ecod_assets.science.evidence import summarize_evidence
 from ecod_assets.science.partition import partition_domains
+from ecod_assets.science.report import summary_markdown
 
 GROUP = "ecod"
 HHSEARCH_REGISTRATION = dg.AssetKey("hhsearch_registration")
@@ -134,26 +132,5 @@ def classification(
                 "domainless_chains_left_empty": accuracy.empty_chains_correct,
             }
         )
-    metadata["summary"] = dg.MetadataValue.md(_summary_markdown(domain_partition))
+    metadata["summary"] = dg.MetadataValue.md(summary_markdown(domain_partition))
     return dg.Output(table, metadata=metadata)
-
-
-def _summary_markdown(partition: pd.DataFrame) -> str:
-    """Chains by quality and domains per chain, as a table and an embedded PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    chains = partition.drop_duplicates("chain_id")
-    per_chain = partition.groupby("chain_id")["domain_number"].max().value_counts().sort_index()
-    figure, (left, right) = plt.subplots(1, 2, figsize=(8, 3), dpi=80)
-    chains["quality"].value_counts().plot.bar(ax=left, color="#4c72b0", title="chains by quality")
-    per_chain.plot.bar(ax=right, color="#55a868", title="domains per chain")
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    plt.close(figure)
-    image = base64.b64encode(buffer.getvalue()).decode()
-    table = chains["quality"].value_counts().rename_axis("quality").reset_index(name="chains")
-    return f"{table.to_markdown(index=False)}\n\n![summary](data:image/png;base64,{image})"

@@ -1,0 +1,125 @@
+"""Benchmark: the ECOD pipeline on demo batches (real BLAST+ and HH-suite).
+
+    uv run python bench/ecod_pipeline.py [--chains 100] [--accuracy-chains 200]
+
+In a scratch instance and data root, builds the demo reference library, then reports:
+1. FULL on a fresh batch of N chains: run wall time vs the physical limit, the sum of the
+   tools' CPU time (user + system, from wait4) divided by the cores;
+2. the same batch re-run with nothing changed: wall time and tool CPU (should be zero);
+3. BLAST_ONLY on a fresh copy of the batch, side by side with FULL;
+4. boundary and F-group accuracy of FULL and BLAST_ONLY on an M-chain batch.
+"""
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import dagster as dg
+
+from ecod_assets.batches import register_batch
+from ecod_assets.definitions import build_definitions, orchestration_from_env
+from ecod_assets.demo import demo_batch
+from ecod_assets.jobs import JOB_BY_MODE
+from ecod_assets.partitions import ecod_batches
+from platform_core.alerts import Notifier
+from platform_core.cli import quiet_warnings, run_job, scratch_instance
+
+STAGES = (
+    "reference_library",
+    "blast_chain_hits",
+    "blast_domain_hits",
+    "hhsearch_profiles",
+    "hhsearch_hits",
+    "hhsearch_registration",
+)
+
+
+def submit(
+    instance: dg.DagsterInstance, folder: Path, batch_id: str, chains: int, seed: int
+) -> None:
+    fasta, truth = demo_batch(chains, seed)
+    path = folder / f"{batch_id}.fasta"
+    path.write_text(fasta)
+    truth.to_csv(folder / f"{batch_id}.truth.tsv", sep="\t", index=False)
+    register_batch(path, batch_id)
+    instance.add_dynamic_partitions(ecod_batches.name, [batch_id])
+
+
+def run(
+    defs: dg.Definitions, instance: dg.DagsterInstance, mode: str, batch_id: str
+) -> tuple[float, float]:
+    """(wall seconds of the run, tool CPU seconds its stages reported)."""
+    started = time.perf_counter()
+    result = run_job(defs.resolve_job_def(JOB_BY_MODE[mode].name), instance, partition_key=batch_id)
+    wall = time.perf_counter() - started
+    if not result.success:
+        raise SystemExit(f"{mode} run of {batch_id} failed")
+    cpu = 0.0
+    for event in result.get_asset_materialization_events():
+        metadata = event.step_materialization_data.materialization.metadata
+        if "tool_cpu_seconds" in metadata:
+            cpu += float(metadata["tool_cpu_seconds"].value)
+    return wall, cpu
+
+
+def accuracy(instance: dg.DagsterInstance, batch_id: str) -> tuple[float, float]:
+    record = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey("classification"), asset_partitions=[batch_id]),
+        limit=1,
+    ).records[0]
+    metadata = record.asset_materialization.metadata
+    return metadata["boundary_accuracy"].value, metadata["f_group_accuracy"].value
+
+
+def main() -> None:
+    quiet_warnings()
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--chains", type=int, default=100)
+    parser.add_argument("--accuracy-chains", type=int, default=200)
+    args = parser.parse_args()
+    cores = os.cpu_count() or 1
+    with tempfile.TemporaryDirectory() as tmp:
+        os.environ["PLATFORM_DATA_ROOT"] = str(Path(tmp) / "data")
+        defs = build_definitions(orchestration_from_env(), Notifier())
+        with scratch_instance(tmp) as instance:
+            started = time.perf_counter()
+            run_job(
+                defs.resolve_implicit_global_asset_job_def(),
+                instance,
+                asset_selection=[dg.AssetKey("reference_library")],
+            )
+            print(f"reference library (demo, build): {time.perf_counter() - started:.1f} s")
+            folder = Path(tmp)
+            submit(instance, folder, "full", args.chains, seed=7)
+            submit(instance, folder, "blast", args.chains, seed=7)
+            full_wall, full_cpu = run(defs, instance, "full", "full")
+            limit = full_cpu / cores
+            print(
+                f"FULL, {args.chains} chains: wall {full_wall:.1f} s; tool CPU {full_cpu:.1f} s "
+                f"/ {cores} cores = {limit:.1f} s; wall / limit = {full_wall / limit:.2f}"
+            )
+            rerun_wall, rerun_cpu = run(defs, instance, "full", "full")
+            print(
+                f"FULL re-run, nothing changed: wall {rerun_wall:.1f} s, tool CPU {rerun_cpu:.1f} s"
+            )
+            blast_wall, blast_cpu = run(defs, instance, "blast-only", "blast")
+            print(
+                f"BLAST_ONLY, {args.chains} chains: wall {blast_wall:.1f} s (tool CPU "
+                f"{blast_cpu:.1f} s); FULL / BLAST_ONLY = {full_wall / blast_wall:.2f}"
+            )
+            submit(instance, folder, "acc-full", args.accuracy_chains, seed=11)
+            submit(instance, folder, "acc-blast", args.accuracy_chains, seed=11)
+            run(defs, instance, "full", "acc-full")
+            run(defs, instance, "blast-only", "acc-blast")
+            for mode, batch in (("FULL", "acc-full"), ("BLAST_ONLY", "acc-blast")):
+                boundary, family = accuracy(instance, batch)
+                print(
+                    f"accuracy, {args.accuracy_chains} chains, {mode}: boundary {boundary:.3f}, "
+                    f"F-group {family:.3f}"
+                )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,36 @@
+"""The batch summary shown on a classification materialization: a table and a PNG plot."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+
+def summary_png(partition: pd.DataFrame) -> bytes:
+    """Bar plots of chains by quality label and of domains per chain."""
+    chains = partition.drop_duplicates("chain_id")
+    per_chain = partition.groupby("chain_id")["domain_number"].max().value_counts().sort_index()
+    figure = Figure(figsize=(8, 3), dpi=80)
+    left, right = figure.subplots(1, 2)
+    quality = chains["quality"].value_counts()
+    left.bar(quality.index.astype(str), quality.to_numpy(), color="#4c72b0")
+    left.set_title("chains by quality")
+    right.bar(per_chain.index.astype(str), per_chain.to_numpy(), color="#55a868")
+    right.set_title("domains per chain")
+    right.set_xlabel("domains")
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    FigureCanvasAgg(figure).print_png(buffer)
+    return buffer.getvalue()
+
+
+def summary_markdown(partition: pd.DataFrame) -> str:
+    """Chains per quality label as a markdown table, followed by the embedded plot."""
+    chains = partition.drop_duplicates("chain_id")
+    table = chains["quality"].value_counts().rename_axis("quality").reset_index(name="chains")
+    image = base64.b64encode(summary_png(partition)).decode()
+    return f"{table.to_markdown(index=False)}\n\n![batch summary](data:image/png;base64,{image})"
