@@ -3,11 +3,12 @@
 import os
 import re
 from functools import cache
+from pathlib import Path
 
 import dagster as dg
 from pydantic import field_validator
 
-from ecod_assets.science.tools import Limits, Programs, run_tool
+from ecod_assets.science.tools import Limits, Programs, ToolError, run_tool
 from platform_core.io import AssetStorageIOManager
 
 STORAGE = AssetStorageIOManager(location="ecod")
@@ -95,8 +96,12 @@ class EcodTools(dg.ConfigurableResource):
 
 
 @cache
-def tool_versions(blastp: str, hhsearch: str) -> dict[str, str]:
-    """Versions of the search programs, for provenance metadata."""
-    blast = run_tool([blastp, "-version"], 30, retries=0).stdout.splitlines()[0]
-    hh = run_tool([hhsearch, "-h"], 30, retries=0).stdout.splitlines()[0]
-    return {"blastp": blast.split(":", 1)[-1].strip(), "hhsearch": hh.strip()}
+def tool_version(program: str) -> str:
+    """First line a program prints about itself (``-version`` for BLAST+, ``-h`` for HH-suite),
+    for provenance metadata; "unknown" if it cannot say."""
+    flag = "-version" if Path(program).name.startswith(("blast", "makeblastdb")) else "-h"
+    try:
+        lines = run_tool([program, flag], 30, retries=0).stdout.splitlines()
+    except ToolError:
+        return "unknown"
+    return lines[0].split(":", 1)[-1].strip() if lines else "unknown"

@@ -7,7 +7,7 @@ from ecod_assets.assets.reference import reference_input
 from ecod_assets.assets.stages import run_stage, succeeded
 from ecod_assets.batches import batch_fasta
 from ecod_assets.partitions import ecod_batches
-from ecod_assets.resources import TOOL_POOL, EcodTools, OrchestrationConfig, tool_versions
+from ecod_assets.resources import TOOL_POOL, EcodTools, OrchestrationConfig, tool_version
 from ecod_assets.science import search
 from ecod_assets.science.blast import query_coverage
 from ecod_assets.science.fasta import FastaError, read_fasta, validate_chains
@@ -82,7 +82,7 @@ def _blast_asset(name: str, database: str, description: str) -> dg.AssetsDefinit
                 orchestration.limits(),
                 orchestration.blast_batch_size,
             ),
-            metadata={"tool_versions": tool_versions(programs.blastp, programs.hhsearch)},
+            metadata={"blastp_version": tool_version(programs.blastp)},
         )
 
     return blast_hits
@@ -176,7 +176,7 @@ def hhsearch_hits(
         lambda: search.hhsearch_chains(
             profiles, paths.hh_db, programs, orchestration.limits(), orchestration.memory_gb()
         ),
-        metadata={"tool_versions": tool_versions(programs.blastp, programs.hhsearch)},
+        metadata={"hhsearch_version": tool_version(programs.hhsearch)},
     )
 
 
