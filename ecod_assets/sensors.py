@@ -22,9 +22,12 @@ from platform_core.alerts import build_run_failure_sensor
 from platform_core.keys import InvalidKeyError
 
 FASTA_SUFFIXES = (".fasta", ".fa", ".faa")
-# A file is complete when its size and mtime are unchanged across two ticks and it is at least
-# this old; writers that rename a finished temp file into the inbox are picked up at once.
-SETTLE_SECONDS = float(os.environ.get("ECOD_INBOX_SETTLE_SECONDS", "10"))
+
+
+def settle_seconds() -> float:
+    """A file is complete when its size and mtime are unchanged across two ticks and it is at
+    least this old (``ECOD_INBOX_SETTLE_SECONDS``, default 10)."""
+    return float(os.environ.get("ECOD_INBOX_SETTLE_SECONDS", "10"))
 
 
 def _move(path: Path, folder: str) -> Path:
@@ -58,7 +61,7 @@ def ecod_inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
             continue
         stat = path.stat()
         signature = [stat.st_size, stat.st_mtime_ns]
-        if seen.get(path.name) != signature or time.time() - stat.st_mtime < SETTLE_SECONDS:
+        if seen.get(path.name) != signature or time.time() - stat.st_mtime < settle_seconds():
             pending[path.name] = signature  # still being written, or not yet seen twice
             continue
         batch_id = default_batch_id(path)
