@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # The two set-up commands of the README. Each installs everything first (idempotent):
-#   ./run.sh demo   install, backfill the Tetra demo (bundled S&P 500 / NASDAQ bars, 2018) into
-#                   the embedded SQLite instance, then serve the UI on http://127.0.0.1:3000
+#   ./run.sh demo   install, backfill the Tetra demo (bundled S&P 500 / NASDAQ bars, 2018) and
+#                   run a 100-chain ECOD demo batch (real BLAST+/HH-suite) into the embedded
+#                   SQLite instance, then serve the UI on http://127.0.0.1:3000
 #   ./run.sh test   install, then run the whole test suite
 set -euo pipefail
 cd "$(dirname "$0")"
 
 install() {
-  # System packages the pipelines call (none beyond Python for Tetra yet; BLAST+/HH-suite
-  # arrive with the ECOD location). Installed only when missing.
+  # System packages the pipelines call (BLAST+, HH-suite, demo protein sequences).
+  # Installed only when missing.
   local missing=()
   while read -r pkg; do
     [[ -z "$pkg" || "$pkg" == \#* ]] && continue
@@ -29,6 +30,10 @@ case "${1:-}" in
     install
     .venv/bin/tetra backfill --start 2018-01-01 --end 2018-12-31
     .venv/bin/tetra status
+    demo_batch="$PLATFORM_DATA_ROOT/ecod/demo/demo-batch.fasta"
+    .venv/bin/ecod demo --out "$demo_batch" --chains 100
+    .venv/bin/ecod submit "$demo_batch" --batch-id demo-batch
+    .venv/bin/ecod run --batch demo-batch --mode full
     [[ "${2:-}" == "--no-ui" ]] && exit 0
     exec .venv/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
     ;;

@@ -18,24 +18,75 @@ process (``DAGSTER_EVENT_BATCH_SIZE``, unless already set)::
 """
 
 import os
-from collections.abc import Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from dagster import Field, IntSource, StringSource
 from dagster._core.events import ASSET_CHECK_EVENTS, ASSET_EVENTS
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.event_log.schema import AssetKeyTable
-from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
+    INDEX_SHARD_NAME,
+    SqliteEventLogStorage,
+)
 from dagster._core.storage.sqlalchemy_compat import db_result, db_select
+from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
 from dagster._core.storage.sqlite_storage import DagsterSqliteStorage, _event_logs_directory
 from dagster._serdes import ConfigurableClassData
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import NullPool
 
 BATCH_SIZE_ENV = "DAGSTER_EVENT_BATCH_SIZE"
 DEFAULT_BATCH_SIZE = 1000
+MAX_CACHED_ENGINES = 64
 
 
 class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
-    """Run-sharded SQLite event log whose ``store_event_batch`` is one transaction per shard."""
+    """Run-sharded SQLite event log whose ``store_event_batch`` is one transaction per shard,
+    and which keeps one SQLAlchemy engine per shard instead of creating one per query (about
+    1 ms each, hundreds of times per run). Connections stay unpooled (``NullPool``), as in the
+    stock storage, so nothing is shared across processes; engines are per process id."""
+
+    def _engine(self, shard: str) -> Engine:
+        key = (os.getpid(), shard)
+        engines: OrderedDict[tuple[int, str], Engine] = self.__dict__.setdefault(
+            "_engines", OrderedDict()
+        )
+        engine = engines.get(key)
+        if engine is None:
+            engine = create_engine(
+                self.conn_string_for_shard(shard),
+                poolclass=NullPool,
+                connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS},
+            )
+            if shard not in self._initialized_dbs:
+                self._initdb(engine)
+                self._initialized_dbs.add(shard)
+            engines[key] = engine
+            while len(engines) > MAX_CACHED_ENGINES:  # one shard per run: keep the recent ones
+                engines.popitem(last=False)[1].dispose()
+        engines.move_to_end(key)
+        return engine
+
+    def has_table(self, table_name: str) -> bool:
+        """Whether the index shard has a table; a table, once there, is remembered (Dagster
+        asks before most partition and tag queries, ~3 ms each with a fresh engine)."""
+        known: set[str] = self.__dict__.setdefault("_known_tables", set())
+        if table_name in known:
+            return True
+        with self._engine(INDEX_SHARD_NAME).connect() as conn:  # no lock: callers may hold it
+            exists = bool(conn.dialect.has_table(conn, table_name))
+        if exists:
+            known.add(table_name)
+        return exists
+
+    @contextmanager
+    def _connect(self, shard: str) -> Iterator[Connection]:
+        with self._db_lock, self._engine(shard).connect() as conn, conn.begin():
+            yield conn
 
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
         run_ids = {event.run_id for event in events}

@@ -36,21 +36,16 @@ class Accuracy:
 def score(predicted: pd.DataFrame, truth: pd.DataFrame, tolerance: int = TOLERANCE) -> Accuracy:
     """Compare ``predicted`` (chain_id, start, end, f_id) with ``truth`` (chain_id, start,
     end, f_id; chains without domains as rows with start NA)."""
-    true_domains = truth.dropna(subset=["start"])
-    found = correct = 0
-    predicted_by_chain = dict(tuple(predicted.groupby("chain_id")))
-    for row in true_domains.itertuples(index=False):
-        candidates = predicted_by_chain.get(row.chain_id)
-        if candidates is None:
-            continue
-        near = candidates[
-            ((candidates["start"] - row.start).abs() <= tolerance)
-            & ((candidates["end"] - row.end).abs() <= tolerance)
-        ]
-        if near.empty:
-            continue
-        found += 1
-        correct += bool((near["f_id"] == row.f_id).any())
+    true_domains = truth.dropna(subset=["start"]).reset_index(drop=True)
+    pairs = true_domains.rename_axis("truth_row").reset_index().merge(
+        predicted[["chain_id", "start", "end", "f_id"]], on="chain_id", suffixes=("", "_pred")
+    )
+    near = pairs[
+        ((pairs["start"].astype(float) - pairs["start_pred"]).abs() <= tolerance)
+        & ((pairs["end"].astype(float) - pairs["end_pred"]).abs() <= tolerance)
+    ]
+    found = near["truth_row"].nunique()
+    correct = near.loc[near["f_id"] == near["f_id_pred"], "truth_row"].nunique()
     empty = set(truth["chain_id"]) - set(true_domains["chain_id"])
     return Accuracy(
         true_domains=len(true_domains),

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import pandas as pd
 
 GOOD_COVERAGE = 0.80
@@ -54,22 +53,26 @@ def quality_label(coverage: float, domains: int) -> str:
     return "low_coverage" if coverage >= LOW_COVERAGE else "fragmentary"
 
 
-def _place(evidence: pd.DataFrame, length: int, rules: PartitionRules) -> list[dict]:
-    taken = np.zeros(length + 2, dtype=bool)
+def _overlap(start: int, end: int, placed: list[dict]) -> int:
+    return sum(max(0, min(end, d["end"]) - max(start, d["start"]) + 1) for d in placed)
+
+
+def _place(candidates: list[dict], length: int, rules: PartitionRules) -> list[dict]:
+    """Greedy placement of a chain's candidates (best first), then extension."""
     placed: list[dict] = []
-    for row in evidence.itertuples(index=False):
-        start, end = int(row.q_start), int(row.q_end)
-        span = end - start + 1
-        if taken[start : end + 1].sum() > rules.max_overlap * span:
+    for row in candidates:
+        start, end = int(row["q_start"]), int(row["q_end"])
+        if _overlap(start, end, placed) > rules.max_overlap * (end - start + 1):
             continue
-        while start <= end and taken[start]:
-            start += 1
-        while end >= start and taken[end]:
-            end -= 1
-        if end - start + 1 < rules.min_length or taken[start : end + 1].any():
+        for domain in sorted(placed, key=lambda d: d["start"]):  # trim the N-terminal overlap
+            if domain["start"] <= start <= domain["end"]:
+                start = domain["end"] + 1
+        for domain in sorted(placed, key=lambda d: -d["end"]):  # and the C-terminal one
+            if domain["start"] <= end <= domain["end"]:
+                end = domain["start"] - 1
+        if end - start + 1 < rules.min_length or _overlap(start, end, placed):
             continue
-        taken[start : end + 1] = True
-        placed.append({**row._asdict(), "start": start, "end": end})
+        placed.append({**row, "start": start, "end": end})
     placed.sort(key=lambda d: d["start"])
     for i, domain in enumerate(placed):
         lower = placed[i - 1]["end"] + 1 if i else 1
@@ -84,12 +87,15 @@ def partition_domains(
 ) -> pd.DataFrame:
     """One row per placed domain (PARTITION_COLUMNS) carrying its chain's length, coverage
     and quality; a chain without domains is one row with ``domain_number`` 0.
+    ``evidence`` is taken in its order (best first, as ``summarize_evidence`` sorts it);
     ``chain_lengths`` is indexed by chain id."""
     usable = evidence[
         (evidence["coverage"] >= rules.min_coverage)
         & ((evidence["type"] != "hhsearch") | (evidence["probability"] >= rules.min_probability))
     ]
-    by_chain = dict(tuple(usable.groupby("chain_id", sort=False)))
+    by_chain: dict[str, list[dict]] = {}
+    for record in usable.to_dict("records"):
+        by_chain.setdefault(record["chain_id"], []).append(record)
     rows: list[dict] = []
     for chain_id, length in chain_lengths.items():
         placed = _place(by_chain[chain_id], int(length), rules) if chain_id in by_chain else []

@@ -72,14 +72,16 @@ def blast_chains(
 def blast_profiles(chains: pd.DataFrame, domain_hits: pd.DataFrame) -> pd.DataFrame:
     """Query profiles (chain_id, n_sequences, a3m) from each chain's domain BLAST alignments;
     a chain without hits gets a single-sequence profile."""
-    by_chain = dict(tuple(domain_hits.groupby("chain_id", sort=False)))
+    by_chain: dict[str, dict[str, PairwiseAlignment]] = {}
+    columns = ["chain_id", "target", "q_start", "qseq", "sseq"]
+    for chain_id, target, q_start, qseq, sseq in domain_hits[columns].itertuples(index=False):
+        # the first (best) HSP per reference domain
+        by_chain.setdefault(chain_id, {}).setdefault(
+            target, PairwiseAlignment(target, q_start, qseq, sseq)
+        )
     rows = []
     for chain_id, sequence in zip(chains["chain_id"], chains["sequence"], strict=True):
-        hits = by_chain.get(chain_id, domain_hits.iloc[:0]).drop_duplicates("target")
-        alignments = [
-            PairwiseAlignment(h.target, h.q_start, h.qseq, h.sseq)
-            for h in hits.itertuples(index=False)
-        ]
+        alignments = list(by_chain.get(chain_id, {}).values())
         rows.append((chain_id, len(alignments) + 1, a3m_profile(chain_id, sequence, alignments)))
     return pd.DataFrame(rows, columns=["chain_id", "n_sequences", "a3m"])
 
