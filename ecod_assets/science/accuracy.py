@@ -37,8 +37,12 @@ def score(predicted: pd.DataFrame, truth: pd.DataFrame, tolerance: int = TOLERAN
     """Compare ``predicted`` (chain_id, start, end, f_id) with ``truth`` (chain_id, start,
     end, f_id; chains without domains as rows with start NA)."""
     true_domains = truth.dropna(subset=["start"]).reset_index(drop=True)
-    pairs = true_domains.rename_axis("truth_row").reset_index().merge(
-        predicted[["chain_id", "start", "end", "f_id"]], on="chain_id", suffixes=("", "_pred")
+    pairs = (
+        true_domains.rename_axis("truth_row")
+        .reset_index()
+        .merge(
+            predicted[["chain_id", "start", "end", "f_id"]], on="chain_id", suffixes=("", "_pred")
+        )
     )
     near = pairs[
         ((pairs["start"].astype(float) - pairs["start_pred"]).abs() <= tolerance)

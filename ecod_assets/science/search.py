@@ -62,7 +62,9 @@ def blast_chains(
                 return parse_hits(""), [(c, str(error)) for c, _ in chunk], 0.0
         return parse_hits(result.stdout), [], result.cpu_seconds
 
-    results = map_parallel(search, chunks, limits.workers)
+    results = map_parallel(
+        search, chunks, limits.workers, cost=lambda chunk: sum(len(s) for _, s in chunk)
+    )
     table = pd.concat([r[0] for r in results], ignore_index=True)
     return StageResult(
         table, _failures([f for r in results for f in r[1]]), sum(r[2] for r in results)
@@ -133,7 +135,7 @@ def hhsearch_chains(
             return chain_id, hhr.read_text(), None, result.cpu_seconds
 
     records = list(zip(profiles["chain_id"], profiles["a3m"], strict=True))
-    results = map_parallel(search, records, limits.workers)
+    results = map_parallel(search, records, limits.workers, cost=lambda r: len(r[1]))
     table = pd.DataFrame(
         [(c, h) for c, h, e, _ in results if e is None], columns=["chain_id", "hhr"]
     )

@@ -120,14 +120,27 @@ def run_tool(
     raise AssertionError("unreachable")
 
 
-def map_parallel(function: Callable[[T], R], items: Iterable[T], workers: int) -> list[R]:
+def map_parallel(
+    function: Callable[[T], R],
+    items: Iterable[T],
+    workers: int,
+    cost: Callable[[T], float] | None = None,
+) -> list[R]:
     """``function`` over ``items`` on ``workers`` threads (each typically waits on one tool
-    process), results in input order. Exceptions propagate from the first failing item."""
+    process), results in input order. With ``cost``, the costliest items start first, so the
+    last worker is not left running one long item alone. Exceptions propagate."""
     items = list(items)
     if workers <= 1 or len(items) <= 1:
         return [function(item) for item in items]
+    order = list(range(len(items)))
+    if cost is not None:
+        order.sort(key=lambda i: -cost(items[i]))
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(function, items))
+        results = list(pool.map(function, [items[i] for i in order]))
+    out: list[R] = [results[0]] * len(items)
+    for position, index in enumerate(order):
+        out[index] = results[position]
+    return out
 
 
 HHSUITE_LIBEXEC = Path("/usr/libexec/hhsuite")

@@ -18,7 +18,7 @@ from ecod_assets.science.hhsuite import PairwiseAlignment, a3m_profile, parse_hh
 from ecod_assets.science.partition import PartitionRules, partition_domains, quality_label
 from ecod_assets.science.ranges import format_range, overlap, parse_range
 from ecod_assets.science.reference import reference_chains
-from ecod_assets.science.tools import ToolError, run_tool
+from ecod_assets.science.tools import ToolError, map_parallel, run_tool
 
 PROTEIN = "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQAPILSRVGDGTQDNLSGAEKAVQVKVKALPDAQ"
 
@@ -340,3 +340,15 @@ def test_run_tool_measures_the_tools_cpu_time(tmp_path: Path) -> None:
     )
     result = run_tool(argv, timeout=30)
     assert result.cpu_seconds >= 0.3
+
+
+def test_map_parallel_starts_costliest_first_and_keeps_input_order() -> None:
+    started: list[int] = []
+
+    def work(x: int) -> int:
+        started.append(x)
+        time.sleep(0.01 * x)
+        return x * 10
+
+    assert map_parallel(work, [1, 5, 2, 4], workers=2, cost=float) == [10, 50, 20, 40]
+    assert started[:2] == [5, 4] or started[:2] == [4, 5]
