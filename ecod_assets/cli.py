@@ -172,10 +172,7 @@ def cmd_resume(args: argparse.Namespace) -> int:
     options = dg.ReexecutionOptions.from_failure(last.dagster_run.run_id, inst)
     # The parent's tags (partition, mode) are not carried over by execute_job: pass them.
     tags = {k: v for k, v in last.dagster_run.tags.items() if not k.startswith("dagster/run")}
-    in_process = {"execution": {"config": {"in_process": {}}}}
-    with dg.execute_job(
-        job, inst, run_config=in_process, tags=tags, reexecution_options=options
-    ) as result:
+    with dg.execute_job(job, inst, tags=tags, reexecution_options=options) as result:
         code = _report(result, f"batch {batch_id} resumed from run {last.dagster_run.run_id[:8]}")
     _print_status(inst, batch_id, as_json=False)
     return code

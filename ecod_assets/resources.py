@@ -36,8 +36,9 @@ class OrchestrationConfig(dg.ConfigurableResource):
     - ``hhsearch_coverage_threshold``: HHsearch runs only for chains whose BLAST coverage is
       below this (ECOD production: 0.9).
     - ``query_profile``: ``blast`` (profile from the domain-BLAST alignments) or ``hhblits``.
-    - ``stage_timeout`` (seconds) caps every tool call; ``total_timeout`` caps the run
-      (``dagster/max_runtime``); ``tool_retries`` retries a crashed or timed-out call.
+    - ``stage_timeout`` (seconds) caps every tool call; ``tool_retries`` retries a crashed or
+      timed-out call. The seed's ``total_timeout`` is the jobs' ``dagster/max_runtime`` tag
+      (``ECOD_TOTAL_TIMEOUT``, see jobs.py), enforced by run monitoring.
     """
 
     checkpoint_enabled: bool = True
@@ -49,7 +50,6 @@ class OrchestrationConfig(dg.ConfigurableResource):
     hhsearch_coverage_threshold: float = 0.9
     query_profile: str = "blast"
     stage_timeout: int = 3600
-    total_timeout: int = 86400
     tool_retries: int = 2
     retry_backoff_seconds: float = 1.0
 

@@ -162,3 +162,28 @@ def test_crashing_tool_fails_the_stage_with_its_stderr_then_resume_finishes(
     assert "hhsearch_hits" in steps and "blast_chain_hits" not in steps
     assert latest_metadata(ecod_instance, "classification", "crashy")["boundary_accuracy"] >= 0.9
     assert batch_fasta("crashy").exists()
+
+
+def test_hanging_tool_is_killed_retried_and_fails_the_stage(
+    ecod_home: Path, ecod_instance, tmp_path: Path
+) -> None:
+    fasta = write_demo_batch(ecod_home, "hangs", 4, seed=15)
+    assert main(["submit", str(fasta)]) == 0
+    hang = tmp_path / "blastp"
+    hang.write_text("#!/bin/sh\necho 'blastp: waiting for a lock' >&2\nexec sleep 60\n")
+    hang.chmod(0o755)
+    settings = OrchestrationConfig(stage_timeout=1, tool_retries=1, retry_backoff_seconds=0.01)
+    job = build_definitions(settings, Notifier()).resolve_job_def("ecod_blast_only")
+    result = job.execute_in_process(
+        instance=ecod_instance,
+        partition_key="hangs",
+        resources={"ecod_tools": EcodTools(blastp=str(hang))},
+        raise_on_error=False,
+    )
+    assert not result.success
+    failures = [e for e in result.all_events if e.is_step_failure]
+    assert {e.step_key for e in failures} == {"blast_chain_hits", "blast_domain_hits"}
+    message = failures[0].step_failure_data.error.message
+    assert "timed out after 1 s" in message and "after 2 attempt(s)" in message
+    assert "blastp: waiting for a lock" in message
+    assert "hangs" not in ecod_instance.get_materialized_partitions(dg.AssetKey("blast_chain_hits"))
