@@ -133,3 +133,29 @@ def test_storage_turns_batching_on(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         if previous is not None:
             os.environ[BATCH_SIZE_ENV] = previous
     assert (tmp_path / "storage" / "history" / "runs" / "index.db").exists()
+
+
+def test_event_log_runs_in_wal_mode_and_is_read_by_a_second_process_view(tmp_path: Path) -> None:
+    """WAL + synchronous=NORMAL on every shard; another storage object (as the web server or
+    daemon would hold) sees the events a run wrote."""
+    import sqlite3
+
+    storage = {
+        "custom": {
+            "module": "platform_core.storage",
+            "class": "BatchedSqliteStorage",
+            "config": {"base_dir": str(tmp_path / "storage")},
+        }
+    }
+    with dg.instance_for_test(temp_dir=str(tmp_path), overrides={"storage": storage}) as instance:
+        result = job.execute_in_process(instance=instance, partition_key="2024-01-05")
+        assert result.success
+        shard = tmp_path / "storage" / "history" / "runs" / f"{result.run_id}.db"
+        index = tmp_path / "storage" / "history" / "runs" / "index.db"
+        for path in (shard, index):
+            with sqlite3.connect(path) as conn:
+                assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        other = BatchedSqliteEventLogStorage(str(tmp_path / "storage" / "history" / "runs"))
+        types = [e.dagster_event_type for e in other.get_logs_for_run(result.run_id)]
+        assert dg.DagsterEventType.ASSET_MATERIALIZATION in types
+        assert dg.DagsterEventType.RUN_SUCCESS in types
