@@ -135,7 +135,7 @@ def test_storage_turns_batching_on(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     assert (tmp_path / "storage" / "history" / "runs" / "index.db").exists()
 
 
-def test_event_log_runs_in_wal_mode_and_is_read_by_a_second_process_view(tmp_path: Path) -> None:
+def test_event_log_runs_in_wal_mode_is_shared_and_wipes_cleanly(tmp_path: Path) -> None:
     """WAL + synchronous=NORMAL on every shard; another storage object (as the web server or
     daemon would hold) sees the events a run wrote."""
     import sqlite3
@@ -159,3 +159,10 @@ def test_event_log_runs_in_wal_mode_and_is_read_by_a_second_process_view(tmp_pat
         types = [e.dagster_event_type for e in other.get_logs_for_run(result.run_id)]
         assert dg.DagsterEventType.ASSET_MATERIALIZATION in types
         assert dg.DagsterEventType.RUN_SUCCESS in types
+        # pooled connections never outlive a wiped shard: the instance starts clean and works
+        instance.wipe()
+        assert instance.all_logs(result.run_id) == []
+        again = job.execute_in_process(instance=instance, partition_key="2024-01-06")
+        assert again.success
+        key = dg.AssetKey("daily_numbers")
+        assert instance.get_materialized_partitions(key) == {"2024-01-06"}
