@@ -3,7 +3,7 @@
 import dagster as dg
 import pandas as pd
 
-from ecod_assets.assets.reference import reference_input
+from ecod_assets.assets.reference import library_domains
 from ecod_assets.assets.stages import failed_chains, succeeded
 from ecod_assets.batches import batch_truth
 from ecod_assets.partitions import ecod_batches
@@ -49,7 +49,7 @@ def domain_summary(
     blast_domain_hits: pd.DataFrame,
     reference_library: dict,
 ) -> dg.Output[pd.DataFrame]:
-    _, reference = reference_input(reference_library)
+    reference = library_domains(reference_library)
     hhsearch = _hhsearch_evidence(context)
     evidence = summarize_evidence(
         reference, succeeded(blast_chain_hits), succeeded(blast_domain_hits), hhsearch
@@ -107,7 +107,7 @@ def domain_partition(
 def classification(
     context: dg.AssetExecutionContext, domain_partition: pd.DataFrame, reference_library: dict
 ) -> dg.Output[pd.DataFrame]:
-    _, reference = reference_input(reference_library)
+    reference = library_domains(reference_library)
     table = classify(domain_partition, reference)
     metadata: dict = {
         "domains": len(table),

@@ -106,12 +106,17 @@ def reference_library(
     )
 
 
-def reference_input(library: dict) -> tuple[LibraryPaths, pd.DataFrame]:
-    """Paths and domains of the materialized library; a clear error if its files are gone."""
+def library_paths(library: dict) -> LibraryPaths:
+    """Paths of the materialized library; a clear error if its folder is gone."""
     paths = LibraryPaths(Path(library["root"]))
     if not (paths.root / "complete").exists():
         raise dg.Failure(
             f"reference library folder {paths.root} is missing or incomplete; "
             "re-materialize reference_library (ecod reference)"
         )
-    return paths, pd.read_parquet(paths.domains_table)
+    return paths
+
+
+def library_domains(library: dict) -> pd.DataFrame:
+    """The reference domains (with sequences and X/H/T/F) of the materialized library."""
+    return pd.read_parquet(library_paths(library).domains_table)

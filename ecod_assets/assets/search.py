@@ -3,7 +3,7 @@
 import dagster as dg
 import pandas as pd
 
-from ecod_assets.assets.reference import reference_input
+from ecod_assets.assets.reference import library_paths
 from ecod_assets.assets.stages import run_stage, succeeded
 from ecod_assets.batches import batch_fasta
 from ecod_assets.partitions import ecod_batches
@@ -67,7 +67,7 @@ def _blast_asset(name: str, database: str, description: str) -> dg.AssetsDefinit
         ecod_tools: EcodTools,
         orchestration: OrchestrationConfig,
     ) -> dg.Output[pd.DataFrame]:
-        paths, _ = reference_input(reference_library)
+        paths = library_paths(reference_library)
         programs = ecod_tools.programs()
         return run_stage(
             context,
@@ -118,7 +118,7 @@ def hhsearch_profiles(
     ecod_tools: EcodTools,
     orchestration: OrchestrationConfig,
 ) -> dg.Output[pd.DataFrame]:
-    paths, _ = reference_input(reference_library)
+    paths = library_paths(reference_library)
     domain_hits = succeeded(blast_domain_hits)
     hits = pd.concat([succeeded(blast_chain_hits), domain_hits], ignore_index=True)
     coverage = query_coverage(hits, batch_chains.set_index("chain_id")["length"])
@@ -164,7 +164,7 @@ def hhsearch_hits(
     ecod_tools: EcodTools,
     orchestration: OrchestrationConfig,
 ) -> dg.Output[pd.DataFrame]:
-    paths, _ = reference_input(reference_library)
+    paths = library_paths(reference_library)
     profiles = succeeded(hhsearch_profiles)
     programs = ecod_tools.programs()
     return run_stage(
