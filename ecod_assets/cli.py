@@ -185,6 +185,7 @@ def batch_status(inst: dg.DagsterInstance, batch_id: str) -> dict[str, Any]:
         {s.step_key: s for s in inst.get_run_step_stats(last.dagster_run.run_id)} if last else {}
     )
     active = last is not None and last.dagster_run.status in ACTIVE
+    defs = _defs()
     stages = {}
     for stage in STAGES:
         records = inst.fetch_materializations(
@@ -196,7 +197,7 @@ def batch_status(inst: dg.DagsterInstance, batch_id: str) -> dict[str, Any]:
             if records and records[0].asset_materialization
             else {}
         )
-        step = steps.get(stage)
+        step = steps.get(defs.resolve_assets_def(dg.AssetKey(stage)).op.name)
         status = step.status.value if step and step.status else None
         stages[stage] = {
             "completed": bool(records) and status != "FAILURE",

@@ -40,13 +40,13 @@ def fingerprint(*parts: Any) -> str:
     return digest.hexdigest()[:32]
 
 
-def stored_fingerprint(context: dg.AssetExecutionContext) -> str | None:
+def stored_fingerprint(
+    instance: dg.DagsterInstance, asset_key: dg.AssetKey, partition: str | None
+) -> str | None:
     """The fingerprint recorded by the latest materialization of this asset partition."""
-    partition = context.partition_key if context.has_partition_key else None
-    records = context.instance.fetch_materializations(
+    records = instance.fetch_materializations(
         dg.AssetRecordsFilter(
-            asset_key=context.asset_key,
-            asset_partitions=[partition] if partition else None,
+            asset_key=asset_key, asset_partitions=[partition] if partition else None
         ),
         limit=1,
     ).records

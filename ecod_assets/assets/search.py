@@ -1,10 +1,19 @@
 """Batch stages that run the tools: validated chains, BLAST, query profiles, HHsearch."""
 
+import time
+from collections.abc import Iterator
+
 import dagster as dg
 import pandas as pd
 
 from ecod_assets.assets.reference import library_paths
-from ecod_assets.assets.stages import run_stage, succeeded
+from ecod_assets.assets.stages import (
+    reused_output,
+    run_stage,
+    stage_output,
+    stored_result,
+    succeeded,
+)
 from ecod_assets.batches import batch_fasta
 from ecod_assets.partitions import ecod_batches
 from ecod_assets.resources import TOOL_POOL, EcodTools, OrchestrationConfig, tool_version
@@ -12,6 +21,7 @@ from ecod_assets.science import search
 from ecod_assets.science.blast import query_coverage
 from ecod_assets.science.fasta import FastaError, read_fasta, validate_chains
 from ecod_assets.science.hhsuite import HhrError, parse_hhr
+from platform_core.checkpoint import fingerprint
 
 SEARCH_CODE_VERSION = "1"
 GROUP = "ecod"
@@ -51,53 +61,61 @@ def batch_chains(context: dg.AssetExecutionContext) -> dg.Output[pd.DataFrame]:
     )
 
 
-def _blast_asset(name: str, database: str, description: str) -> dg.AssetsDefinition:
-    @dg.asset(
-        name=name,
-        group_name=GROUP,
-        partitions_def=ecod_batches,
-        pool=TOOL_POOL,
-        code_version=SEARCH_CODE_VERSION,
-        description=description,
+BLAST_DESCRIPTIONS = {
+    "blast_chain_hits": "blastp HSPs of every chain against the reference chains (ECOD chain "
+    "BLAST, E <= 0.002; the aligned strings transfer domain boundaries).",
+    "blast_domain_hits": "blastp HSPs of every chain against the reference domains (ECOD "
+    "domain BLAST, E <= 0.002).",
+}
+
+
+@dg.multi_asset(
+    outs={
+        name: dg.AssetOut(description=text, code_version=SEARCH_CODE_VERSION, group_name=GROUP)
+        for name, text in BLAST_DESCRIPTIONS.items()
+    },
+    partitions_def=ecod_batches,
+    pool=TOOL_POOL,
+    can_subset=True,
+)
+def blast_hits(
+    context: dg.AssetExecutionContext,
+    batch_chains: pd.DataFrame,
+    reference_library: dict,
+    ecod_tools: EcodTools,
+    orchestration: OrchestrationConfig,
+) -> Iterator[dg.Output[pd.DataFrame]]:
+    """Chain and domain BLAST in one step: their chunks share the workers, so both cores stay
+    busy to the end. Each asset is checkpointed and can fail on its own."""
+    paths = library_paths(reference_library)
+    databases = {"blast_chain_hits": paths.chain_db, "blast_domain_hits": paths.domain_db}
+    chains = batch_chains[["chain_id", "sequence"]]
+    key = fingerprint(SEARCH_CODE_VERSION, chains, reference_library["fingerprint"])
+    programs = ecod_tools.programs()
+    metadata = {"blastp_version": tool_version(programs.blastp)}
+    items = len(batch_chains)
+    todo = {}
+    for name in sorted(context.op_execution_context.selected_output_names):
+        stored = stored_result(context, orchestration, dg.AssetKey(name), key)
+        if stored is None:
+            todo[name] = databases[name]
+        else:
+            yield reused_output(stored, key, items, metadata, output_name=name)
+    if not todo:
+        return
+    started = time.perf_counter()
+    results = search.blast_chains(
+        batch_chains, todo, programs, orchestration.limits(), orchestration.blast_batch_size
     )
-    def blast_hits(
-        context: dg.AssetExecutionContext,
-        batch_chains: pd.DataFrame,
-        reference_library: dict,
-        ecod_tools: EcodTools,
-        orchestration: OrchestrationConfig,
-    ) -> dg.Output[pd.DataFrame]:
-        paths = library_paths(reference_library)
-        programs = ecod_tools.programs()
-        return run_stage(
-            context,
-            orchestration,
-            SEARCH_CODE_VERSION,
-            [batch_chains[["chain_id", "sequence"]], reference_library["fingerprint"]],
-            len(batch_chains),
-            lambda: search.blast_chains(
-                batch_chains,
-                getattr(paths, database),
-                programs,
-                orchestration.limits(),
-                orchestration.blast_batch_size,
-            ),
-            metadata={"blastp_version": tool_version(programs.blastp)},
-        )
-
-    return blast_hits
-
-
-blast_chain_hits = _blast_asset(
-    "blast_chain_hits",
-    "chain_db",
-    "blastp HSPs of every chain against the reference chains (ECOD chain BLAST: E <= 0.002).",
-)
-blast_domain_hits = _blast_asset(
-    "blast_domain_hits",
-    "domain_db",
-    "blastp HSPs of every chain against the reference domains (ECOD domain BLAST).",
-)
+    wall = time.perf_counter() - started
+    failure: dg.Failure | None = None
+    for name, result in results.items():
+        try:
+            yield stage_output(context, orchestration, result, key, items, wall, metadata, name)
+        except dg.Failure as error:  # still record the other search
+            failure = failure or error
+    if failure is not None:
+        raise failure
 
 
 @dg.asset(

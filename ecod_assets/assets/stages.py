@@ -14,6 +14,27 @@ from platform_core.checkpoint import FINGERPRINT_KEY, fingerprint, stored_finger
 ERROR_COLUMN = "error"
 
 
+def stored_result(
+    context: dg.AssetExecutionContext,
+    settings: OrchestrationConfig,
+    asset_key: dg.AssetKey,
+    key: str,
+) -> pd.DataFrame | None:
+    """The stored value of this asset partition if checkpointing is on and it was computed
+    from the same fingerprint (code version, parameters, inputs); else None."""
+    if not settings.checkpoint_enabled:
+        return None
+    if stored_fingerprint(context.instance, asset_key, context.partition_key) != key:
+        return None
+    stored = STORAGE.read_partition(asset_key, context.partition_key)
+    if stored is not None:
+        context.log.info(
+            f"{asset_key.to_user_string()}: inputs, parameters and code unchanged: "
+            "reusing the stored result"
+        )
+    return stored
+
+
 def run_stage(
     context: dg.AssetExecutionContext,
     settings: OrchestrationConfig,
@@ -23,18 +44,30 @@ def run_stage(
     compute: Callable[[], StageResult],
     metadata: dict[str, Any] | None = None,
 ) -> dg.Output[pd.DataFrame]:
-    """Run ``compute`` unless a stored result has the same fingerprint (code version,
-    parameters, inputs); record failed chains as rows with an ``error``; fail the stage when
-    errors are not tolerated or exceed ``max_failed_fraction`` of ``items``."""
+    """Run ``compute`` unless a stored result has the same fingerprint; see stage_output."""
     key = fingerprint(code_version, *inputs)
-    if settings.checkpoint_enabled and stored_fingerprint(context) == key:
-        stored = STORAGE.read_partition(context.asset_key, context.partition_key)
-        if stored is not None:
-            context.log.info("inputs, parameters and code unchanged: reusing the stored result")
-            return _output(stored, key, items, 0.0, 0.0, reused=True, extra=metadata)
+    stored = stored_result(context, settings, context.asset_key, key)
+    if stored is not None:
+        return reused_output(stored, key, items, metadata)
     started = time.perf_counter()
     result = compute()
-    wall = time.perf_counter() - started
+    return stage_output(
+        context, settings, result, key, items, time.perf_counter() - started, metadata
+    )
+
+
+def stage_output(
+    context: dg.AssetExecutionContext,
+    settings: OrchestrationConfig,
+    result: StageResult,
+    key: str,
+    items: int,
+    wall: float,
+    metadata: dict[str, Any] | None = None,
+    output_name: str = "result",
+) -> dg.Output[pd.DataFrame]:
+    """The stage's table with failed chains as rows carrying an ``error``; raises Failure
+    when errors are not tolerated or exceed ``max_failed_fraction`` of ``items``."""
     failed = result.failures
     if len(failed):
         fraction = len(failed) / max(items, 1)
@@ -54,7 +87,17 @@ def run_stage(
     table = pd.concat([result.table, failed], ignore_index=True) if len(failed) else result.table
     if ERROR_COLUMN not in table:
         table[ERROR_COLUMN] = pd.Series(dtype=object)
-    return _output(table, key, items, result.cpu_seconds, wall, reused=False, extra=metadata)
+    return _output(table, key, items, result.cpu_seconds, wall, False, metadata, output_name)
+
+
+def reused_output(
+    stored: pd.DataFrame,
+    key: str,
+    items: int,
+    metadata: dict[str, Any] | None = None,
+    output_name: str = "result",
+) -> dg.Output[pd.DataFrame]:
+    return _output(stored, key, items, 0.0, 0.0, True, metadata, output_name)
 
 
 def _output(
@@ -65,10 +108,12 @@ def _output(
     wall: float,
     reused: bool,
     extra: dict[str, Any] | None,
+    output_name: str,
 ) -> dg.Output[pd.DataFrame]:
     failed = failed_chains(table)
     return dg.Output(
         table,
+        output_name=output_name,
         data_version=dg.DataVersion(key),
         metadata={
             FINGERPRINT_KEY: key,

@@ -9,6 +9,7 @@ batch: the caller decides, from the failed fraction, whether the stage fails.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,34 +42,46 @@ def _failures(rows: list[tuple[str, str]]) -> pd.DataFrame:
 
 
 def blast_chains(
-    chains: pd.DataFrame, database: Path, programs: Programs, limits: Limits, chunk_size: int
-) -> StageResult:
-    """blastp of every chain (columns chain_id, sequence) against ``database``, in chunks of
-    ``chunk_size`` chains. A chunk whose blastp fails marks its chains failed."""
+    chains: pd.DataFrame,
+    databases: Mapping[str, Path],
+    programs: Programs,
+    limits: Limits,
+    chunk_size: int,
+) -> dict[str, StageResult]:
+    """blastp of every chain (columns chain_id, sequence) against each named database, in
+    chunks of ``chunk_size`` chains; the chunks of all databases share the workers. A chunk
+    whose blastp fails marks its chains failed for that database."""
     records = list(zip(chains["chain_id"], chains["sequence"], strict=True))
-    chunks = [records[i : i + chunk_size] for i in range(0, len(records), chunk_size)]
-    # Fill every worker even when the batch is smaller than workers x chunk_size.
-    if len(chunks) < limits.workers and len(records) > 1:
-        size = -(-len(records) // limits.workers)
-        chunks = [records[i : i + size] for i in range(0, len(records), size)]
+    size = chunk_size
+    if len(records) > 1 and -(-len(records) // size) * len(databases) < limits.workers:
+        # fill every worker even when the batch is small
+        size = -(-len(records) * len(databases) // limits.workers)
+    chunks = [records[i : i + size] for i in range(0, len(records), size)]
+    tasks = [(name, chunk) for name in databases for chunk in chunks]
 
-    def search(chunk: list[tuple[str, str]]) -> tuple[pd.DataFrame, list[tuple[str, str]], float]:
+    def search(task: tuple[str, list[tuple[str, str]]]) -> tuple[pd.DataFrame, list, float]:
+        name, chunk = task
         with tempfile.TemporaryDirectory(prefix="ecod-blast-") as tmp:
             query = Path(tmp) / "query.fasta"
             query.write_text(format_fasta(chunk))
             try:
-                result = limits.run(blastp_argv(programs.blastp, query, database))
+                result = limits.run(blastp_argv(programs.blastp, query, databases[name]))
             except ToolError as error:
                 return parse_hits(""), [(c, str(error)) for c, _ in chunk], 0.0
         return parse_hits(result.stdout), [], result.cpu_seconds
 
     results = map_parallel(
-        search, chunks, limits.workers, cost=lambda chunk: sum(len(s) for _, s in chunk)
+        search, tasks, limits.workers, cost=lambda task: sum(len(s) for _, s in task[1])
     )
-    table = pd.concat([r[0] for r in results], ignore_index=True)
-    return StageResult(
-        table, _failures([f for r in results for f in r[1]]), sum(r[2] for r in results)
-    )
+    out = {}
+    for name in databases:
+        mine = [r for (task_name, _), r in zip(tasks, results, strict=True) if task_name == name]
+        out[name] = StageResult(
+            pd.concat([r[0] for r in mine], ignore_index=True),
+            _failures([f for r in mine for f in r[1]]),
+            sum(r[2] for r in mine),
+        )
+    return out
 
 
 def blast_profiles(chains: pd.DataFrame, domain_hits: pd.DataFrame) -> pd.DataFrame:

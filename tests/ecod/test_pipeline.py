@@ -159,7 +159,7 @@ def test_crashing_tool_fails_the_stage_with_its_stderr_then_resume_finishes(
     ]
     assert resumed.parent_run_id == result.run_id
     steps = {s.step_key for s in ecod_instance.get_run_step_stats(resumed.run_id)}
-    assert "hhsearch_hits" in steps and "blast_chain_hits" not in steps
+    assert "hhsearch_hits" in steps and "blast_hits" not in steps
     assert latest_metadata(ecod_instance, "classification", "crashy")["boundary_accuracy"] >= 0.9
     assert batch_fasta("crashy").exists()
 
@@ -182,8 +182,9 @@ def test_hanging_tool_is_killed_retried_and_fails_the_stage(
     )
     assert not result.success
     failures = [e for e in result.all_events if e.is_step_failure]
-    assert {e.step_key for e in failures} == {"blast_chain_hits", "blast_domain_hits"}
+    assert [e.step_key for e in failures] == ["blast_hits"]  # chain and domain BLAST: one step
     message = failures[0].step_failure_data.error.message
     assert "timed out after 1 s" in message and "after 2 attempt(s)" in message
     assert "blastp: waiting for a lock" in message
-    assert "hangs" not in ecod_instance.get_materialized_partitions(dg.AssetKey("blast_chain_hits"))
+    for asset in ("blast_chain_hits", "blast_domain_hits"):
+        assert "hangs" not in ecod_instance.get_materialized_partitions(dg.AssetKey(asset))
