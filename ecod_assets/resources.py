@@ -30,7 +30,8 @@ class OrchestrationConfig(dg.ConfigurableResource):
     - ``continue_on_error``: failed chains are recorded with their error and the stage goes
       on; it fails only when more than ``max_failed_fraction`` of the chains failed.
     - ``blast_batch_size``: chains per blastp call.
-    - ``workers``: tool processes at once (default: the machine's cores); ``hhsearch_threads``
+    - ``workers``: tool processes (BLAST) or threads (hhsearch_omp) at once (default: the
+      machine's cores); ``hhsearch_threads``
       in the seed.
     - ``hhsearch_memory``: HH-suite memory cap, e.g. ``16G`` (``-maxmem``).
     - ``hhsearch_coverage_threshold``: HHsearch runs only for chains whose BLAST coverage is
@@ -81,8 +82,9 @@ class OrchestrationConfig(dg.ConfigurableResource):
 
 
 class EcodTools(dg.ConfigurableResource):
-    """Paths of BLAST+ and HH-suite programs; empty means found on PATH (cstranslate: the
-    Debian per-CPU build under /usr/libexec/hhsuite)."""
+    """Paths of BLAST+ and HH-suite programs; empty means found on PATH (``hhsearch``: the
+    OpenMP build ``hhsearch_omp``, which takes an ffindex of queries; cstranslate: the Debian
+    per-CPU build under /usr/libexec/hhsuite)."""
 
     blastp: str = ""
     makeblastdb: str = ""

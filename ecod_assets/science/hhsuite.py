@@ -95,24 +95,26 @@ def cstranslate_argv(program: str, data_dir: Path, database: Path) -> list[str]:
 
 
 def hhsearch_argv(
-    program: str, query_a3m: Path, database: Path, hhr: Path, threads: int, max_mem_gb: float
+    program: str, queries: Path, database: Path, results: Path, threads: int, max_mem_gb: float
 ) -> list[str]:
-    return [
-        program,
-        "-i",
-        str(query_a3m),
-        "-d",
-        str(database),
-        "-o",
-        str(hhr),
-        "-cpu",
-        str(threads),
-        "-maxmem",
-        f"{max_mem_gb:g}",
-        "-v",
-        "0",
-        *HHSEARCH_ARGS,
-    ]
+    """``hhsearch_omp`` over the ffindex ``queries`` (A3M entries), writing the ``.hhr`` of
+    each query into the ffindex ``results`` under the query's name."""
+    options = ["-cpu", str(threads), "-maxmem", f"{max_mem_gb:g}", "-v", "0", *HHSEARCH_ARGS]
+    return [program, "-i", str(queries), "-d", str(database), "-o", str(results), *options]
+
+
+def read_ffindex(prefix: Path) -> dict[str, str]:
+    """Entries of the ffindex pair ``<prefix>.ffindex`` / ``<prefix>.ffdata`` by name."""
+    index, data = Path(f"{prefix}.ffindex"), Path(f"{prefix}.ffdata")
+    if not index.exists() or not data.exists():
+        return {}
+    blob = data.read_bytes()
+    entries = {}
+    for line in index.read_text().splitlines():
+        name, offset, length = line.split("\t")
+        start = int(offset)
+        entries[name] = blob[start : start + int(length)].rstrip(b"\x00").decode(errors="replace")
+    return entries
 
 
 def hhblits_argv(

@@ -20,8 +20,10 @@ from ecod_assets.science.fasta import format_fasta
 from ecod_assets.science.hhsuite import (
     PairwiseAlignment,
     a3m_profile,
+    ffindex_build_argv,
     hhblits_argv,
     hhsearch_argv,
+    read_ffindex,
 )
 from ecod_assets.science.tools import Limits, Programs, ToolError, map_parallel
 
@@ -52,10 +54,8 @@ def blast_chains(
     chunks of ``chunk_size`` chains; the chunks of all databases share the workers. A chunk
     whose blastp fails marks its chains failed for that database."""
     records = list(zip(chains["chain_id"], chains["sequence"], strict=True))
-    size = chunk_size
-    if len(records) > 1 and -(-len(records) // size) * len(databases) < limits.workers:
-        # fill every worker even when the batch is small
-        size = -(-len(records) * len(databases) // limits.workers)
+    # At least two tasks per worker, so searches of unequal cost still end together.
+    size = max(1, min(chunk_size, -(-len(records) * len(databases) // (2 * limits.workers))))
     chunks = [records[i : i + size] for i in range(0, len(records), size)]
     tasks = [(name, chunk) for name in databases for chunk in chunks]
 
@@ -129,28 +129,43 @@ def hhblits_profiles(
     return StageResult(table, failures, sum(r[4] for r in results))
 
 
+HHSEARCH_CHUNK = 100  # queries per hhsearch_omp call: a crash costs at most this many
+
+
 def hhsearch_chains(
     profiles: pd.DataFrame, database: Path, programs: Programs, limits: Limits, max_mem_gb: float
 ) -> StageResult:
-    """``hhsearch`` of every query profile (chain_id, a3m) against ``database``: a table of
-    chain_id and the raw ``.hhr`` text."""
+    """HHsearch of every query profile (chain_id, a3m) against ``database``: a table of
+    chain_id and the raw ``.hhr`` text.
 
-    def search(record: tuple[str, str]) -> tuple[str, str | None, str | None, float]:
-        chain_id, a3m = record
-        with tempfile.TemporaryDirectory(prefix="ecod-hhsearch-") as tmp:
-            query, hhr = Path(tmp) / "query.a3m", Path(tmp) / "query.hhr"
-            query.write_text(a3m)
-            argv = hhsearch_argv(programs.hhsearch, query, database, hhr, 1, max_mem_gb)
-            try:
-                result = limits.run(argv)
-            except ToolError as error:
-                return chain_id, None, str(error), 0.0
-            return chain_id, hhr.read_text(), None, result.cpu_seconds
-
+    Queries go in chunks to ``hhsearch_omp`` (one process, ``workers`` threads): HHsearch
+    spends ~0.2 s per start loading its context library, which one call per chain paid every
+    time. A chunk whose call fails marks its chains failed; a query without a result too."""
     records = list(zip(profiles["chain_id"], profiles["a3m"], strict=True))
-    results = map_parallel(search, records, limits.workers, cost=lambda r: len(r[1]))
-    table = pd.DataFrame(
-        [(c, h) for c, h, e, _ in results if e is None], columns=["chain_id", "hhr"]
-    )
-    failures = _failures([(c, e) for c, _, e, _ in results if e is not None])
-    return StageResult(table, failures, sum(r[3] for r in results))
+    table, failures, cpu = [], [], 0.0
+    for start in range(0, len(records), HHSEARCH_CHUNK):
+        chunk = records[start : start + HHSEARCH_CHUNK]
+        with tempfile.TemporaryDirectory(prefix="ecod-hhsearch-") as tmp:
+            folder, queries, results = Path(tmp, "queries"), Path(tmp, "queries"), Path(tmp, "hhr")
+            folder.mkdir()
+            for number, (_, a3m) in enumerate(chunk):
+                (folder / f"q{number}.a3m").write_text(a3m)
+            argv = hhsearch_argv(
+                programs.hhsearch, queries, database, results, limits.workers, max_mem_gb
+            )
+            try:
+                cpu += limits.run(
+                    ffindex_build_argv(programs.ffindex_build, queries, folder)
+                ).cpu_seconds
+                cpu += limits.run(argv).cpu_seconds
+            except ToolError as error:
+                failures += [(chain_id, str(error)) for chain_id, _ in chunk]
+                continue
+            texts = read_ffindex(results)
+        for number, (chain_id, _) in enumerate(chunk):
+            text = texts.get(f"q{number}.a3m")
+            if text:
+                table.append((chain_id, text))
+            else:
+                failures.append((chain_id, f"{Path(programs.hhsearch).name} wrote no result"))
+    return StageResult(pd.DataFrame(table, columns=["chain_id", "hhr"]), _failures(failures), cpu)

@@ -186,7 +186,7 @@ class Programs:
         return cls(
             blastp=require_program("blastp"),
             makeblastdb=require_program("makeblastdb"),
-            hhsearch=require_program("hhsearch"),
+            hhsearch=require_program("hhsearch_omp"),
             hhblits=require_program("hhblits"),
             hhmake=require_program("hhmake"),
             ffindex_build=require_program("ffindex_build"),

@@ -14,11 +14,17 @@ from ecod_assets.science.accuracy import score
 from ecod_assets.science.blast import aligned_positions, query_coverage
 from ecod_assets.science.evidence import summarize_evidence
 from ecod_assets.science.fasta import FastaError, parse_fasta, read_fasta, validate_chains
-from ecod_assets.science.hhsuite import PairwiseAlignment, a3m_profile, parse_hhr
+from ecod_assets.science.hhsuite import (
+    PairwiseAlignment,
+    a3m_profile,
+    ffindex_build_argv,
+    parse_hhr,
+    read_ffindex,
+)
 from ecod_assets.science.partition import PartitionRules, partition_domains, quality_label
 from ecod_assets.science.ranges import format_range, overlap, parse_range
 from ecod_assets.science.reference import reference_chains
-from ecod_assets.science.tools import ToolError, map_parallel, run_tool
+from ecod_assets.science.tools import ToolError, map_parallel, require_program, run_tool
 
 PROTEIN = "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQAPILSRVGDGTQDNLSGAEKAVQVKVKALPDAQ"
 
@@ -352,3 +358,14 @@ def test_map_parallel_starts_costliest_first_and_keeps_input_order() -> None:
 
     assert map_parallel(work, [1, 5, 2, 4], workers=2, cost=float) == [10, 50, 20, 40]
     assert started[:2] == [5, 4] or started[:2] == [4, 5]
+
+
+def test_read_ffindex_returns_each_entry_by_name(tmp_path: Path) -> None:
+    folder = tmp_path / "entries"
+    folder.mkdir()
+    (folder / "q0.a3m").write_text(">q0\nACDE\n")
+    (folder / "q1.a3m").write_text(">q1\nFGHIK\n")
+    prefix = tmp_path / "db"
+    run_tool(ffindex_build_argv(require_program("ffindex_build"), prefix, folder), timeout=30)
+    assert read_ffindex(prefix) == {"q0.a3m": ">q0\nACDE\n", "q1.a3m": ">q1\nFGHIK\n"}
+    assert read_ffindex(tmp_path / "missing") == {}
