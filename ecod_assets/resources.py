@@ -31,8 +31,7 @@ class OrchestrationConfig(dg.ConfigurableResource):
       on; it fails only when more than ``max_failed_fraction`` of the chains failed.
     - ``blast_batch_size``: chains per blastp call.
     - ``workers``: tool processes (BLAST) or threads (hhsearch_omp) at once (default: the
-      machine's cores); ``hhsearch_threads``
-      in the seed.
+      machine's cores); the seed's ``hhsearch_threads``.
     - ``hhsearch_memory``: HH-suite memory cap, e.g. ``16G`` (``-maxmem``).
     - ``hhsearch_coverage_threshold``: HHsearch runs only for chains whose BLAST coverage is
       below this (ECOD production: 0.9).
