@@ -143,16 +143,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     return code
 
 
-def _last_run(
-    inst: dg.DagsterInstance, batch_id: str, statuses: set | None = None
-) -> dg.RunRecord | None:
+def _last_run(inst: dg.DagsterInstance, batch_id: str) -> dg.RunRecord | None:
+    """The latest run of a mode job on this batch."""
     names = {job.name for job in JOB_BY_MODE.values()}
-    records = inst.get_run_records(
-        dg.RunsFilter(
-            tags={"dagster/partition": batch_id}, statuses=list(statuses) if statuses else None
-        ),
-        limit=20,
-    )
+    records = inst.get_run_records(dg.RunsFilter(tags={"dagster/partition": batch_id}), limit=20)
     return next((r for r in records if r.dagster_run.job_name in names), None)
 
 
@@ -224,16 +218,8 @@ def _print_status(inst: dg.DagsterInstance, batch_id: str, as_json: bool) -> Non
         return
     rows = []
     for stage, info in status["stages"].items():
-        state = (
-            "failed"
-            if info["failed"]
-            else "in progress"
-            if info["in_progress"]
-            else "completed"
-            if info["completed"]
-            else "-"
-        )
-        rows.append({"stage": stage, "state": state, **info["stats"]})
+        state = next((s for s in ("failed", "in_progress", "completed") if info[s]), "-")
+        rows.append({"stage": stage, "state": state.replace("_", " "), **info["stats"]})
     last = status["last_run"]
     print(f"batch {batch_id}: last run {last['last_run'] or '-'} {last['status']}")
     cli.print_table(
@@ -308,11 +294,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    try:
-        return int(args.func(args))
-    except cli.CliError as exc:
-        cli.fail(str(exc))
+    return cli.dispatch(parser().parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ The CLIs launch runs in-process against the same Dagster instance (``$DAGSTER_HO
 the web UI reads, so every CLI run appears in the UI with its logs and materializations.
 """
 
+import argparse
 import json
 import os
 import shutil
@@ -48,6 +49,14 @@ class CliError(Exception):
 def fail(message: str, code: int = 2) -> NoReturn:
     print(f"error: {message}", file=sys.stderr)
     raise SystemExit(code)
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    """Run the sub-command ``args.func``; a CliError becomes one line on stderr, exit 2."""
+    try:
+        return int(args.func(args))
+    except CliError as exc:
+        fail(str(exc))
 
 
 def instance() -> dg.DagsterInstance:

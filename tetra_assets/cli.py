@@ -327,10 +327,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "backfill" and not (args.start and args.end):
         cli.fail("backfill needs --start and --end")
-    try:
-        return int(args.func(args))
-    except cli.CliError as exc:
-        cli.fail(str(exc))
+    return cli.dispatch(args)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ecod_assets.science.evidence import hierarchy_ids
+from ecod_assets.science.evidence import with_hierarchy
 
 CLASSIFICATION_COLUMNS = [
     "chain_id",
@@ -49,16 +49,9 @@ def classify(partition: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
     """Each placed domain takes the X/H/T/F groups of the reference domain whose evidence
     placed it. ``partition``: rows of ``partition_domains``; ``reference``: the library's
     domains (ecod_domain_id, f_id, x/h/t/f names)."""
-    hierarchy = reference.set_index("ecod_domain_id")[
-        ["f_id", "x_name", "h_name", "t_name", "f_name"]
-    ]
     domains = partition[partition["domain_number"] > 0]
     table = domains.rename(
         columns={"target": "ecod_domain_id", "type": "evidence_type", "quality": "chain_quality"}
     )
-    table = table.join(hierarchy, on="ecod_domain_id")
-    groups = [hierarchy_ids(f) for f in table["f_id"]]
-    table["x_group"] = [g[0] for g in groups]
-    table["h_group"] = [g[1] for g in groups]
-    table["t_group"] = [g[2] for g in groups]
+    table = with_hierarchy(table, reference, on="ecod_domain_id")
     return table[CLASSIFICATION_COLUMNS].reset_index(drop=True)

@@ -17,34 +17,29 @@ import pandas as pd
 
 from ecod_assets.science.blast import aligned_positions
 from ecod_assets.science.ranges import parse_range
+from ecod_assets.science.reference import HIERARCHY_COLUMNS
 
 EVIDENCE_TYPES = ("chain_blast", "domain_blast", "hhsearch")
+# What each hit contributes; the summary adds printable ranges and the X/H/T/F hierarchy.
+HIT_EVIDENCE_COLUMNS = [
+    "chain_id", "type", "target", "evalue", "bitscore", "identity", "coverage", "probability",
+    "q_start", "q_end", "t_start", "t_end", "n_unaligned", "c_unaligned",
+]  # fmt: skip
+GROUP_COLUMNS = ["x_group", "h_group", "t_group"]
 EVIDENCE_COLUMNS = [
-    "chain_id",
-    "type",
-    "target",
-    "evalue",
-    "bitscore",
-    "identity",
-    "coverage",
-    "probability",
-    "q_start",
-    "q_end",
-    "t_start",
-    "t_end",
-    "n_unaligned",
-    "c_unaligned",
-    "query_range",
-    "target_range",
-    "f_id",
-    "x_group",
-    "h_group",
-    "t_group",
-    "x_name",
-    "h_name",
-    "t_name",
-    "f_name",
-]
+    *HIT_EVIDENCE_COLUMNS, "query_range", "target_range", *HIERARCHY_COLUMNS, *GROUP_COLUMNS
+]  # fmt: skip
+
+
+def with_hierarchy(table: pd.DataFrame, reference: pd.DataFrame, on: str) -> pd.DataFrame:
+    """``table`` with the f_id, X/H/T/F names and X, X.H, X.H.T group ids of the reference
+    domain named in its column ``on``."""
+    hierarchy = reference.set_index("ecod_domain_id")[HIERARCHY_COLUMNS]
+    table = table.join(hierarchy, on=on)
+    groups = [hierarchy_ids(f) for f in table["f_id"]]
+    for position, column in enumerate(GROUP_COLUMNS):
+        table[column] = [g[position] for g in groups]
+    return table
 
 
 def hierarchy_ids(f_id: str) -> tuple[str, str, str]:
@@ -114,7 +109,7 @@ def _chain_rows(hits: pd.DataFrame, domains: pd.DataFrame) -> pd.DataFrame:
                     "c_unaligned": after,
                 }
             )
-    return pd.DataFrame(rows, columns=EVIDENCE_COLUMNS[:14])
+    return pd.DataFrame(rows, columns=HIT_EVIDENCE_COLUMNS)
 
 
 def summarize_evidence(
@@ -134,15 +129,7 @@ def summarize_evidence(
     parts = [p for p in parts if not p.empty]
     if not parts:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in EVIDENCE_COLUMNS})
-    evidence = pd.concat(parts, ignore_index=True)
-    hierarchy = domains.set_index("ecod_domain_id")[
-        ["f_id", "x_name", "h_name", "t_name", "f_name"]
-    ]
-    evidence = evidence.join(hierarchy, on="target")
-    groups = [hierarchy_ids(f) for f in evidence["f_id"]]
-    evidence["x_group"] = [g[0] for g in groups]
-    evidence["h_group"] = [g[1] for g in groups]
-    evidence["t_group"] = [g[2] for g in groups]
+    evidence = with_hierarchy(pd.concat(parts, ignore_index=True), domains, on="target")
     evidence["query_range"] = evidence["q_start"].astype(str) + "-" + evidence["q_end"].astype(str)
     evidence["target_range"] = evidence["t_start"].astype(str) + "-" + evidence["t_end"].astype(str)
     order = evidence["type"].map({t: i for i, t in enumerate(EVIDENCE_TYPES)})
