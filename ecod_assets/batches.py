@@ -15,6 +15,7 @@ from platform_core.io import atomic_write, data_root
 from platform_core.keys import validate_partition_key
 
 TRUTH_SUFFIX = ".truth.tsv"
+FASTA_SUFFIXES = (".fasta", ".fa", ".faa")
 
 
 class BatchExistsError(ValueError):
@@ -39,7 +40,7 @@ def batch_truth(batch_id: str) -> Path:
 
 def _stem(fasta: Path) -> str:
     stem = fasta.name
-    for suffix in (".fasta", ".fa", ".faa"):
+    for suffix in FASTA_SUFFIXES:
         stem = stem.removesuffix(suffix)
     return stem
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import dagster as dg
 
 from ecod_assets.batches import (
+    FASTA_SUFFIXES,
     BatchExistsError,
     default_batch_id,
     digest,
@@ -20,8 +21,6 @@ from ecod_assets.partitions import ecod_batches
 from ecod_assets.science.fasta import FastaError
 from platform_core.alerts import build_run_failure_sensor
 from platform_core.keys import InvalidKeyError
-
-FASTA_SUFFIXES = (".fasta", ".fa", ".faa")
 
 
 def settle_seconds() -> float:
