@@ -188,3 +188,45 @@ def test_hanging_tool_is_killed_retried_and_fails_the_stage(
     assert "blastp: waiting for a lock" in message
     for asset in ("blast_chain_hits", "blast_domain_hits"):
         assert "hangs" not in ecod_instance.get_materialized_partitions(dg.AssetKey(asset))
+
+
+def test_hhblits_query_profiles(ecod_home: Path, ecod_instance) -> None:
+    fasta = write_demo_batch(ecod_home, "viahhblits", 8, seed=16)
+    assert main(["submit", str(fasta)]) == 0
+    settings = OrchestrationConfig(query_profile="hhblits", hhsearch_coverage_threshold=1.01)
+    job = build_definitions(settings, Notifier()).resolve_job_def("ecod_full")
+    result = job.execute_in_process(instance=ecod_instance, partition_key="viahhblits")
+    assert result.success
+    profiles = latest_metadata(ecod_instance, "hhsearch_profiles", "viahhblits")
+    assert profiles["profile_source"] == "hhblits" and profiles["items_processed"] == 8
+    assert profiles["tool_cpu_seconds"] > 0
+    stored = pd.read_parquet(data_root() / "ecod" / "hhsearch_profiles" / "viahhblits.parquet")
+    # hhblits found family members for the chains that have domains: more than the query row
+    assert (stored["n_sequences"] > 1).sum() >= 5
+    meta = latest_metadata(ecod_instance, "classification", "viahhblits")
+    assert meta["boundary_accuracy"] >= 0.9 and meta["f_group_accuracy"] >= 0.97
+
+
+def test_a_user_reference_library_is_used_by_later_runs(
+    ecod_home: Path, ecod_instance, tmp_path: Path
+) -> None:
+    demo = json.loads((data_root() / "ecod" / "reference_library" / "__all__.json").read_text())
+    lines = Path(demo["domains_path"]).read_text().splitlines()
+    header = [line for line in lines if line.startswith("#")]
+    kept = [line for line in lines if not line.startswith("#") and "\t1." in line]  # X-group 1
+    domains = tmp_path / "ecod.subset.domains.txt"
+    domains.write_text("\n".join(header + kept) + "\n")
+    try:
+        assert main(["reference", "--domains", str(domains), "--fasta", demo["fasta_path"]]) == 0
+        library = json.loads(
+            (data_root() / "ecod" / "reference_library" / "__all__.json").read_text()
+        )
+        assert library["source"] == "user" and library["domains"] == len(kept)
+        assert library["root"] != demo["root"] and Path(demo["root"], "complete").exists()
+        fasta = write_demo_batch(ecod_home, "subsetlib", 20, seed=17)
+        assert main(["submit", str(fasta)]) == 0
+        assert main(["run", "--batch", "subsetlib"]) == 0
+        table = pd.read_parquet(data_root() / "ecod" / "classification" / "subsetlib.parquet")
+        assert len(table) > 0 and table["f_id"].str.startswith("1.").all()
+    finally:
+        assert main(["reference"]) == 0  # back to the demo library for the other tests
