@@ -4,6 +4,7 @@ Exit codes: 0 ok (or nothing to do), 1 a run failed, 2 bad arguments or input.
 """
 
 import argparse
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -19,6 +20,9 @@ from tetra_assets.jobs import PIPELINE_GROUPS
 from tetra_assets.partitions import FIRST_DAY, HISTORY_WEEKS, TIMEZONE
 
 PIPELINES = list(PIPELINE_GROUPS)
+# A weekly range at least this long is split into one concurrent run per core.
+PARALLEL_JOBS = {"tetra_weekly"}
+PARALLEL_MIN_PARTITIONS = 26
 JOBS_BY_PIPELINE = {
     "data": ["tetra_data"],
     "scenarios": ["tetra_scenarios", "tetra_weekly"],
@@ -126,6 +130,34 @@ def _print_plan(steps: list[PlannedStep], as_json: bool) -> None:
     cli.print_table(rows, ["asset", "partitions", "first", "last", "why"])
 
 
+def backfill_job(
+    defs: dg.Definitions,
+    inst: dg.DagsterInstance,
+    job_name: str,
+    partitions: Sequence[str],
+    selected: Sequence[dg.AssetKey],
+    tags: dict[str, str],
+) -> list[dict]:
+    """Run ``job_name`` over ``partitions`` (sorted): one run, or for a long weekly range one
+    run per core at once (weeks do not read each other; each run loads its own data window).
+    Returns per run: run_id, partitions, success, error."""
+    workers = os.cpu_count() or 1
+    if job_name in PARALLEL_JOBS and workers > 1 and len(partitions) >= PARALLEL_MIN_PARTITIONS:
+        module = "tetra_assets.definitions"
+        return cli.run_partition_ranges(module, job_name, inst, partitions, workers, selected, tags)
+    result = cli.run_partition_range(
+        defs.resolve_job_def(job_name), inst, partitions[0], partitions[-1], selected, tags
+    )
+    return [
+        {
+            "run_id": result.run_id,
+            "partitions": f"{partitions[0]}..{partitions[-1]}",
+            "success": result.success,
+            "error": "" if result.success else cli.failure_summary(result),
+        }
+    ]
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     first, last = date_range(args.date, args.start, args.end)
     pipelines = PIPELINES if args.pipeline == "all" else [args.pipeline]
@@ -151,25 +183,20 @@ def cmd_run(args: argparse.Namespace) -> int:
             continue
         partitions = sorted({p for a in selected for p in todo[a.to_user_string()]})
         started = time.monotonic()
-        result = cli.run_partition_range(
-            defs.resolve_job_def(job_name),
-            inst,
-            partitions[0],
-            partitions[-1],
-            asset_selection=selected,
-            tags={"tetra/cli": args.command},
-        )
-        report = {
-            "job": job_name,
-            "run_id": result.run_id,
-            "partitions": f"{partitions[0]}..{partitions[-1]}",
-            "assets": len(selected),
-            "status": "SUCCESS" if result.success else "FAILURE",
-            "seconds": round(time.monotonic() - started, 2),
-        }
-        reports.append(report)
-        if not result.success:
-            report["error"] = cli.failure_summary(result)
+        runs = backfill_job(defs, inst, job_name, partitions, selected, {"tetra/cli": args.command})
+        for run in runs:
+            reports.append(
+                {
+                    "job": job_name,
+                    "run_id": run["run_id"],
+                    "partitions": run["partitions"],
+                    "assets": len(selected),
+                    "status": "SUCCESS" if run["success"] else "FAILURE",
+                    "seconds": round(time.monotonic() - started, 2),
+                    **({} if run["success"] else {"error": run["error"]}),
+                }
+            )
+        if not all(run["success"] for run in runs):
             break
     if args.json:
         cli.print_json(reports)
