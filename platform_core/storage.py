@@ -23,6 +23,7 @@ process (``DAGSTER_EVENT_BATCH_SIZE``, unless already set)::
 """
 
 import os
+import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -80,6 +81,11 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
         super().dispose()
 
     def _engine(self, shard: str) -> Engine:
+        # its own lock: has_table reaches here without _db_lock (its callers may hold that)
+        with self.__dict__.setdefault("_engines_lock", threading.RLock()):
+            return self._cached_engine(shard)
+
+    def _cached_engine(self, shard: str) -> Engine:
         key = (os.getpid(), shard)
         engines: OrderedDict[tuple[int, str], Engine] = self.__dict__.setdefault(
             "_engines", OrderedDict()
