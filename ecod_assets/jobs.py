@@ -4,10 +4,9 @@ import os
 
 import dagster as dg
 
-from ecod_assets.partitions import ecod_batches
+from ecod_assets.partitions import BATCH_GROUP, ecod_batches
 from ecod_assets.resources import MODE_TAG
 
-GROUP = "ecod"
 HHSEARCH_STAGES = ("hhsearch_profiles", "hhsearch_hits", "hhsearch_registration")
 ANALYSIS_STAGES = ("domain_summary", "domain_partition", "classification")
 # The seed's total_timeout: run monitoring stops runs launched by the daemon (inbox sensor, UI)
@@ -21,7 +20,7 @@ EXECUTOR = dg.in_process_executor
 JOB_BY_MODE = {
     "full": dg.define_asset_job(
         "ecod_full",
-        selection=dg.AssetSelection.groups(GROUP),
+        selection=dg.AssetSelection.groups(BATCH_GROUP),
         partitions_def=ecod_batches,
         executor_def=EXECUTOR,
         tags={MODE_TAG: "full", "dagster/max_runtime": str(TOTAL_TIMEOUT_SECONDS)},
@@ -30,7 +29,8 @@ JOB_BY_MODE = {
     ),
     "blast-only": dg.define_asset_job(
         "ecod_blast_only",
-        selection=dg.AssetSelection.groups(GROUP) - dg.AssetSelection.assets(*HHSEARCH_STAGES),
+        selection=dg.AssetSelection.groups(BATCH_GROUP)
+        - dg.AssetSelection.assets(*HHSEARCH_STAGES),
         partitions_def=ecod_batches,
         executor_def=EXECUTOR,
         tags={MODE_TAG: "blast-only", "dagster/max_runtime": str(TOTAL_TIMEOUT_SECONDS)},

@@ -3,3 +3,5 @@
 import dagster as dg
 
 ecod_batches = dg.DynamicPartitionsDefinition(name="ecod_batch")
+# The asset group of every batch stage (the reference library has its own group).
+BATCH_GROUP = "ecod"

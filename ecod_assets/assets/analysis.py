@@ -6,7 +6,7 @@ import pandas as pd
 from ecod_assets.assets.reference import library_domains
 from ecod_assets.assets.stages import failed_chains, succeeded
 from ecod_assets.batches import batch_truth
-from ecod_assets.partitions import ecod_batches
+from ecod_assets.partitions import BATCH_GROUP, ecod_batches
 from ecod_assets.resources import MODE_TAG, STORAGE
 from ecod_assets.science.accuracy import score
 from ecod_assets.science.classify import classify
@@ -14,14 +14,12 @@ from ecod_assets.science.evidence import summarize_evidence
 from ecod_assets.science.partition import partition_domains
 from ecod_assets.science.report import summary_markdown
 
-GROUP = "ecod"
 HHSEARCH_REGISTRATION = dg.AssetKey("hhsearch_registration")
 
 
-def _hhsearch_evidence(context: dg.AssetExecutionContext) -> pd.DataFrame | None:
+def _hhsearch_evidence(context: dg.AssetExecutionContext, mode: str) -> pd.DataFrame | None:
     """HHsearch hits for this batch by mode: none in blast-only, required in full, used when
     already materialized in analysis-only."""
-    mode = context.run.tags.get(MODE_TAG, "full")
     if mode == "blast-only":
         return None
     stored = STORAGE.read_partition(HHSEARCH_REGISTRATION, context.partition_key)
@@ -34,7 +32,7 @@ def _hhsearch_evidence(context: dg.AssetExecutionContext) -> pd.DataFrame | None
 
 
 @dg.asset(
-    group_name=GROUP,
+    group_name=BATCH_GROUP,
     partitions_def=ecod_batches,
     code_version="1",
     deps=[HHSEARCH_REGISTRATION],
@@ -50,7 +48,8 @@ def domain_summary(
     reference_library: dict,
 ) -> dg.Output[pd.DataFrame]:
     reference = library_domains(reference_library)
-    hhsearch = _hhsearch_evidence(context)
+    mode = context.run.tags.get(MODE_TAG, "full")
+    hhsearch = _hhsearch_evidence(context, mode)
     evidence = summarize_evidence(
         reference, succeeded(blast_chain_hits), succeeded(blast_domain_hits), hhsearch
     )
@@ -61,7 +60,7 @@ def domain_summary(
     return dg.Output(
         evidence,
         metadata={
-            "mode": context.run.tags.get(MODE_TAG, "full"),
+            "mode": mode,
             "hhsearch_evidence_used": hhsearch is not None,
             "chains_with_evidence": int(evidence["chain_id"].nunique()),
             "chains_without_evidence": len(batch_chains) - int(evidence["chain_id"].nunique()),
@@ -72,7 +71,7 @@ def domain_summary(
 
 
 @dg.asset(
-    group_name=GROUP,
+    group_name=BATCH_GROUP,
     partitions_def=ecod_batches,
     code_version="1",
     description="Non-overlapping domain boundaries per chain from the evidence (best first, "
@@ -97,7 +96,7 @@ def domain_partition(
 
 
 @dg.asset(
-    group_name=GROUP,
+    group_name=BATCH_GROUP,
     partitions_def=ecod_batches,
     code_version="1",
     description="ECOD X/H/T/F assignment per domain with the evidence that decided it. When "

@@ -15,7 +15,7 @@ from ecod_assets.assets.stages import (
     succeeded,
 )
 from ecod_assets.batches import batch_fasta
-from ecod_assets.partitions import ecod_batches
+from ecod_assets.partitions import BATCH_GROUP, ecod_batches
 from ecod_assets.resources import TOOL_POOL, EcodTools, OrchestrationConfig, tool_version
 from ecod_assets.science import search
 from ecod_assets.science.blast import query_coverage
@@ -24,11 +24,10 @@ from ecod_assets.science.hhsuite import HhrError, parse_hhr
 from platform_core.checkpoint import fingerprint
 
 SEARCH_CODE_VERSION = "1"
-GROUP = "ecod"
 
 
 @dg.asset(
-    group_name=GROUP,
+    group_name=BATCH_GROUP,
     partitions_def=ecod_batches,
     code_version="1",
     description="The batch's query chains (chain_id, sequence, length), validated: FASTA "
@@ -71,7 +70,9 @@ BLAST_DESCRIPTIONS = {
 
 @dg.multi_asset(
     outs={
-        name: dg.AssetOut(description=text, code_version=SEARCH_CODE_VERSION, group_name=GROUP)
+        name: dg.AssetOut(
+            description=text, code_version=SEARCH_CODE_VERSION, group_name=BATCH_GROUP
+        )
         for name, text in BLAST_DESCRIPTIONS.items()
     },
     partitions_def=ecod_batches,
@@ -119,7 +120,7 @@ def blast_hits(
 
 
 @dg.asset(
-    group_name=GROUP,
+    group_name=BATCH_GROUP,
     partitions_def=ecod_batches,
     pool=TOOL_POOL,
     code_version=SEARCH_CODE_VERSION,
@@ -168,7 +169,7 @@ def hhsearch_profiles(
 
 
 @dg.asset(
-    group_name=GROUP,
+    group_name=BATCH_GROUP,
     partitions_def=ecod_batches,
     pool=TOOL_POOL,
     code_version=SEARCH_CODE_VERSION,
@@ -199,7 +200,7 @@ def hhsearch_hits(
 
 
 @dg.asset(
-    group_name=GROUP,
+    group_name=BATCH_GROUP,
     partitions_def=ecod_batches,
     code_version=SEARCH_CODE_VERSION,
     description="The .hhr results parsed into one hit table (probability, E-value, score, "

@@ -17,6 +17,7 @@ import pandas as pd
 
 GOOD_COVERAGE = 0.80
 LOW_COVERAGE = 0.50
+QUALITY_LABELS = ("good", "low_coverage", "fragmentary", "no_domains")
 DECIDING_EVIDENCE = ("target", "type", "evalue", "probability", "identity", "coverage")
 PARTITION_COLUMNS = [
     "chain_id",
@@ -46,11 +47,13 @@ class PartitionRules:
 
 
 def quality_label(coverage: float, domains: int) -> str:
+    """One of QUALITY_LABELS."""
+    good, low, fragmentary, none = QUALITY_LABELS
     if domains == 0:
-        return "no_domains"
+        return none
     if coverage >= GOOD_COVERAGE:
-        return "good"
-    return "low_coverage" if coverage >= LOW_COVERAGE else "fragmentary"
+        return good
+    return low if coverage >= LOW_COVERAGE else fragmentary
 
 
 def _overlap(start: int, end: int, placed: list[dict]) -> int:

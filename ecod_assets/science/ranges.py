@@ -23,14 +23,5 @@ def parse_range(text: str) -> tuple[Segment, ...]:
     return tuple(segments)
 
 
-def format_range(segments: tuple[Segment, ...] | list[Segment]) -> str:
-    return ",".join(f"{start}-{end}" for start, end in segments)
-
-
 def range_length(segments: tuple[Segment, ...] | list[Segment]) -> int:
     return sum(end - start + 1 for start, end in segments)
-
-
-def overlap(a: tuple[Segment, ...], b: tuple[Segment, ...]) -> int:
-    """Residues shared by two ranges."""
-    return sum(max(0, min(e1, e2) - max(s1, s2) + 1) for s1, e1 in a for s2, e2 in b)

@@ -9,7 +9,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-QUALITY_ORDER = ["good", "low_coverage", "fragmentary", "no_domains"]
+from ecod_assets.science.partition import QUALITY_LABELS
 
 
 def summary_png(partition: pd.DataFrame) -> bytes:
@@ -18,7 +18,7 @@ def summary_png(partition: pd.DataFrame) -> bytes:
     per_chain = partition.groupby("chain_id")["domain_number"].max().value_counts().sort_index()
     figure = Figure(figsize=(8, 3), dpi=80)
     left, right = figure.subplots(1, 2)
-    quality = chains["quality"].value_counts().reindex(QUALITY_ORDER, fill_value=0)
+    quality = chains["quality"].value_counts().reindex(list(QUALITY_LABELS), fill_value=0)
     left.barh(quality.index.astype(str)[::-1], quality.to_numpy()[::-1], color="#4c72b0")
     left.set_xlabel("chains")
     left.set_title("chains by quality")

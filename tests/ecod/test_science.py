@@ -22,7 +22,7 @@ from ecod_assets.science.hhsuite import (
     read_ffindex,
 )
 from ecod_assets.science.partition import PartitionRules, partition_domains, quality_label
-from ecod_assets.science.ranges import format_range, overlap, parse_range
+from ecod_assets.science.ranges import parse_range, range_length
 from ecod_assets.science.reference import reference_chains
 from ecod_assets.science.tools import ToolError, map_parallel, require_program, run_tool
 
@@ -68,11 +68,9 @@ def test_valid_fasta_keeps_ids_and_joins_lines() -> None:
     ]
 
 
-def test_ranges_round_trip_and_overlap() -> None:
+def test_ranges_parse_segments_and_count_residues() -> None:
     assert parse_range("A:10-20,A:30-35") == ((10, 20), (30, 35))
-    assert format_range(parse_range("5-9")) == "5-9"
-    assert overlap(((1, 10),), ((5, 20),)) == 6
-    assert overlap(((1, 10), (20, 30)), ((8, 25),)) == 3 + 6
+    assert range_length(parse_range("A:10-20,A:30-35")) == 11 + 6
     with pytest.raises(ValueError, match="reversed"):
         parse_range("20-10")
 
