@@ -124,7 +124,7 @@ def _run_range_worker(
     asset_selection: list[str],
     tags: dict[str, str],
 ) -> dict[str, Any]:
-    """One partition-range run in a worker process (see run_partition_ranges)."""
+    """One partition-range run in a worker process (see run_side_by_side)."""
     quiet_warnings()
     defs = importlib.import_module(module).defs
     with dg.DagsterInstance.from_ref(deserialize_value(instance_ref, InstanceRef)) as inst:
@@ -144,29 +144,40 @@ def _run_range_worker(
         }
 
 
-def run_partition_ranges(
+def contiguous_ranges(partitions: Sequence[str], parts: int) -> list[tuple[str, str]]:
+    """``partitions`` (sorted) cut into at most ``parts`` contiguous (first, last) ranges."""
+    size = -(-len(partitions) // parts)
+    return [
+        (partitions[i], partitions[min(i + size, len(partitions)) - 1])
+        for i in range(0, len(partitions), size)
+    ]
+
+
+def run_side_by_side(
     module: str,
     job_name: str,
     inst: dg.DagsterInstance,
-    partitions: Sequence[str],
-    workers: int,
-    asset_selection: Sequence[dg.AssetKey] = (),
+    runs: Sequence[tuple[str, str, Sequence[dg.AssetKey]]],
     tags: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """``partitions`` (sorted) as ``workers`` contiguous ranges, each one run in its own
-    process, all at once: a backfill on every core. Only for partitions that do not read each
-    other. The job comes from ``<module>.defs``; the runs go to ``inst`` (not ephemeral)."""
-    size = -(-len(partitions) // workers)
-    ranges = [partitions[i : i + size] for i in range(0, len(partitions), size)]
-    selection = [key.to_user_string() for key in asset_selection]
+    """Each (first, last, asset selection) as one partition-range run in its own process, all
+    at once: a backfill on every core. Only for runs that do not read each other's outputs.
+    The job comes from ``<module>.defs``; the runs go to ``inst`` (not ephemeral)."""
     ref = serialize_value(inst.get_ref())
     context = multiprocessing.get_context("spawn")  # no forked copies of open connections
-    with ProcessPoolExecutor(max_workers=len(ranges), mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=len(runs), mp_context=context) as pool:
         futures = [
             pool.submit(
-                _run_range_worker, module, job_name, ref, r[0], r[-1], selection, dict(tags or {})
+                _run_range_worker,
+                module,
+                job_name,
+                ref,
+                first,
+                last,
+                [key.to_user_string() for key in selection],
+                dict(tags or {}),
             )
-            for r in ranges
+            for first, last, selection in runs
         ]
         return [future.result() for future in futures]
 

@@ -21,8 +21,9 @@ from tetra_assets.partitions import FIRST_DAY, HISTORY_WEEKS, TIMEZONE
 
 PIPELINES = list(PIPELINE_GROUPS)
 # A weekly range at least this long is split into one concurrent run per core.
-PARALLEL_JOBS = {"tetra_weekly"}
 PARALLEL_MIN_PARTITIONS = 26
+# Data assets that read none of the others' outputs: a long data backfill runs them side by side.
+DATA_RUNS_APART = (("market_data", "market_events"), ("economic_data",))
 JOBS_BY_PIPELINE = {
     "data": ["tetra_data"],
     "scenarios": ["tetra_scenarios", "tetra_weekly"],
@@ -130,6 +131,29 @@ def _print_plan(steps: list[PlannedStep], as_json: bool) -> None:
     cli.print_table(rows, ["asset", "partitions", "first", "last", "why"])
 
 
+def side_by_side_runs(
+    job_name: str, partitions: Sequence[str], selected: Sequence[dg.AssetKey], workers: int
+) -> list[tuple[str, str, list[dg.AssetKey]]]:
+    """How a long range is cut into runs that go at once: the weeks into one contiguous range
+    per core (weeks do not read each other; each run loads its own data window), the data
+    assets by DATA_RUNS_APART (days of market_events read earlier days of market_data). No
+    selection means the whole job. One run when the range is short or there is one core."""
+    whole = [(partitions[0], partitions[-1], list(selected))]
+    if workers < 2 or len(partitions) < PARALLEL_MIN_PARTITIONS:
+        return whole
+    if job_name == "tetra_weekly":
+        return [
+            (first, last, list(selected))
+            for first, last in cli.contiguous_ranges(partitions, workers)
+        ]
+    names = {key.to_user_string() for key in selected} or {a for g in DATA_RUNS_APART for a in g}
+    groups = [[dg.AssetKey(a) for a in group if a in names] for group in DATA_RUNS_APART]
+    groups = [group for group in groups if group]
+    return (
+        [(partitions[0], partitions[-1], group) for group in groups] if len(groups) > 1 else whole
+    )
+
+
 def backfill_job(
     defs: dg.Definitions,
     inst: dg.DagsterInstance,
@@ -138,13 +162,11 @@ def backfill_job(
     selected: Sequence[dg.AssetKey],
     tags: dict[str, str],
 ) -> list[dict]:
-    """Run ``job_name`` over ``partitions`` (sorted): one run, or for a long weekly range one
-    run per core at once (weeks do not read each other; each run loads its own data window).
+    """Run ``job_name`` over ``partitions`` (sorted), as side_by_side_runs cuts it.
     Returns per run: run_id, partitions, success, error."""
-    workers = os.cpu_count() or 1
-    if job_name in PARALLEL_JOBS and workers > 1 and len(partitions) >= PARALLEL_MIN_PARTITIONS:
-        module = "tetra_assets.definitions"
-        return cli.run_partition_ranges(module, job_name, inst, partitions, workers, selected, tags)
+    runs = side_by_side_runs(job_name, partitions, selected, os.cpu_count() or 1)
+    if len(runs) > 1:
+        return cli.run_side_by_side("tetra_assets.definitions", job_name, inst, runs, tags)
     result = cli.run_partition_range(
         defs.resolve_job_def(job_name), inst, partitions[0], partitions[-1], selected, tags
     )

@@ -13,6 +13,7 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
 
 def rank_strategies(results: pd.DataFrame, by: Sequence[str] = ()) -> pd.DataFrame:
@@ -59,6 +60,8 @@ def _equity_figure(labels: tuple[str, ...]) -> tuple[Figure, Axes, list[Line2D]]
     ax = fig.add_subplot()
     lines = [ax.plot([], [], label=label, linewidth=1.4)[0] for label in labels]
     ax.axhline(1.0, color="grey", linewidth=0.8, linestyle=":")
+    for axis in (ax.xaxis, ax.yaxis):  # tick labels are most of the drawing time
+        axis.set_major_locator(MaxNLocator(5))
     ax.set_xlabel("session")
     ax.set_ylabel("equity (start = 1)")
     ax.legend(fontsize=8, loc="upper left")
