@@ -77,26 +77,13 @@ def _require_batch(inst: dg.DagsterInstance, batch_id: str) -> str:
     return batch_id
 
 
-def _report(result: dg.ExecuteInProcessResult | dg.JobExecutionResult, what: str) -> int:
-    if result.success:
-        print(f"{what}: succeeded (run {result.run_id})")
-        return 0
-    message = (
-        cli.failure_summary(result)
-        if isinstance(result, dg.ExecuteInProcessResult)
-        else "run failed"
-    )
-    print(f"{what}: FAILED (run {result.run_id}): {message}", file=sys.stderr)
-    return 1
-
-
 def _build_reference(inst: dg.DagsterInstance, domains: str = "", fasta: str = "") -> int:
     job = _defs().resolve_implicit_global_asset_job_def()
     config = {
         "ops": {"reference_library": {"config": {"domains_path": domains, "fasta_path": fasta}}}
     }
     result = cli.run_job(job, inst, asset_selection=[REFERENCE], run_config=config)
-    return _report(result, "reference library")
+    return cli.report(result, "reference library")
 
 
 def cmd_reference(args: argparse.Namespace) -> int:
@@ -138,7 +125,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.force_restart:
         config = {"resources": {"orchestration": {"config": {"checkpoint_enabled": False}}}}
     result = cli.run_job(job, inst, partition_key=batch_id, run_config=config)
-    code = _report(result, f"batch {batch_id} ({args.mode})")
+    code = cli.report(result, f"batch {batch_id} ({args.mode})")
     _print_status(inst, batch_id, as_json=False)
     return code
 
@@ -167,7 +154,9 @@ def cmd_resume(args: argparse.Namespace) -> int:
     # The parent's tags (partition, mode) are not carried over by execute_job: pass them.
     tags = {k: v for k, v in last.dagster_run.tags.items() if not k.startswith("dagster/run")}
     with dg.execute_job(job, inst, tags=tags, reexecution_options=options) as result:
-        code = _report(result, f"batch {batch_id} resumed from run {last.dagster_run.run_id[:8]}")
+        code = cli.report(
+            result, f"batch {batch_id} resumed from run {last.dagster_run.run_id[:8]}"
+        )
     _print_status(inst, batch_id, as_json=False)
     return code
 

@@ -192,6 +192,18 @@ def failure_summary(result: dg.ExecuteInProcessResult) -> str:
     return "run failed"
 
 
+def report(result: dg.ExecuteInProcessResult | dg.JobExecutionResult, what: str) -> int:
+    """One line on how a run ended (stdout on success, stderr on failure); the exit code."""
+    if result.success:
+        print(f"{what}: succeeded (run {result.run_id})")
+        return 0
+    message = (
+        failure_summary(result) if isinstance(result, dg.ExecuteInProcessResult) else "run failed"
+    )
+    print(f"{what}: FAILED (run {result.run_id}): {message}", file=sys.stderr)
+    return 1
+
+
 def last_run(inst: dg.DagsterInstance, job_names: Iterable[str]) -> dg.RunRecord | None:
     records = [
         record

@@ -1,0 +1,32 @@
+"""The imaging code location: the only place its Definitions are built."""
+
+import os
+
+import dagster as dg
+
+from imaging_assets import assets
+from imaging_assets.checks import CHECKS
+from imaging_assets.jobs import plate_job
+from imaging_assets.resources import STORAGE, ImagingConfig
+from imaging_assets.sensors import SENSORS
+from platform_core.alerts import Notifier
+from platform_core.settings import notifier_from_env
+
+
+def imaging_from_env() -> ImagingConfig:
+    """``IMAGING_WORKERS`` (wells at once, default: cores); everything else from run config."""
+    return ImagingConfig(num_workers=int(os.environ.get("IMAGING_WORKERS", "0")))
+
+
+def build_definitions(imaging: ImagingConfig, notifier: Notifier) -> dg.Definitions:
+    """The location's Definitions with the given settings and notifier (tests swap them)."""
+    return dg.Definitions(
+        assets=dg.load_assets_from_modules([assets]),
+        asset_checks=CHECKS,
+        jobs=[plate_job],
+        sensors=SENSORS,
+        resources={"io_manager": STORAGE, "imaging": imaging, "notifier": notifier},
+    )
+
+
+defs = build_definitions(imaging_from_env(), notifier_from_env())

@@ -1,0 +1,129 @@
+"""Synthetic demo plates in vendor layouts, with the true tile positions beside them.
+
+``write_demo_plate`` writes ``<out>/<name>/`` as an ImageXpress, Opera Phenix or generic
+plate and ``<out>/<name>.truth.csv`` (well, site, x, y in pixels). Deterministic: the same
+arguments give the same bytes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+import numpy as np
+import pandas as pd
+import tifffile
+
+from imaging_assets.science.layouts import row_letters
+from imaging_assets.science.synthetic import TileGrid, synthetic_well
+from platform_core.io import atomic_write
+from platform_core.keys import validate_partition_key
+
+MICROSCOPES = ("imagexpress", "opera", "generic")
+TRUTH_SUFFIX = ".truth.csv"
+PLATE_COLUMNS = 12  # a 96-well plate: rows A-H, columns 1-12
+DEMO_GRID = TileGrid()
+
+
+def plate_wells(count: int) -> list[tuple[str, int]]:
+    """The first ``count`` wells of a 96-well plate, row by row."""
+    if not 1 <= count <= 96:
+        raise ValueError(f"wells must be 1..96, not {count}")
+    return [(row_letters(1 + i // PLATE_COLUMNS), 1 + i % PLATE_COLUMNS) for i in range(count)]
+
+
+def truth_path(plate_dir: Path) -> Path:
+    return plate_dir.with_name(plate_dir.name + TRUTH_SUFFIX)
+
+
+def _tile_name(microscope: str, row: str, column: int, site: int, channel: int) -> str:
+    if microscope == "imagexpress":
+        return f"TimePoint_1/{row}{column:02d}_s{site}_w{channel}.tif"
+    if microscope == "opera":
+        row_number = ord(row) - ord("A") + 1
+        return f"Images/r{row_number:02d}c{column:02d}f{site:02d}p01-ch{channel}sk1fk1fl1.tiff"
+    return f"{row}{column:02d}_s{site}_c{channel}.tif"
+
+
+def _htd(name: str, grid: TileGrid, channels: int) -> str:
+    lines = [
+        '"HTSInfoFile", Version 1.0',
+        f'"Description", "{name} (synthetic demo plate)"',
+        '"TimePoints", 1',
+        '"XWells", 12',
+        '"YWells", 8',
+        f'"XSites", {grid.cols}',
+        f'"YSites", {grid.rows}',
+        '"Waves", TRUE',
+        f'"NWavelengths", {channels}',
+        *[f'"WaveName{c}", "ch{c}"' for c in range(1, channels + 1)],
+        '"EndFile"',
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _opera_index(grid: TileGrid, pixel_size_um: float) -> str:
+    metres = pixel_size_um * 1e-6
+    images = []
+    for row in range(grid.rows):
+        for col in range(grid.cols):
+            images.append(
+                "<Image>"
+                f"<FieldID>{row * grid.cols + col + 1}</FieldID>"
+                f'<PositionX Unit="m">{col * grid.step * metres:.9e}</PositionX>'
+                f'<PositionY Unit="m">{-row * grid.step * metres:.9e}</PositionY>'
+                f'<ImageResolutionX Unit="m">{metres:.9e}</ImageResolutionX>'
+                "</Image>"
+            )
+    return (
+        '<?xml version="1.0" encoding="utf-8"?>\n'
+        '<EvaluationInputData xmlns="http://www.perkinelmer.com/PEHH/HarmonyV5">'
+        f"<Plates><Plate><Name>{escape('demo')}</Name></Plate></Plates>"
+        f"<Images>{''.join(images)}</Images></EvaluationInputData>\n"
+    )
+
+
+def write_demo_plate(
+    out: Path,
+    name: str,
+    microscope: str = "imagexpress",
+    wells: int = 4,
+    grid: TileGrid = DEMO_GRID,
+    channels: int = 2,
+    seed: int = 0,
+    pixel_size_um: float = 0.65,
+) -> Path:
+    """Write a synthetic plate folder ``out/name`` and its truth table; returns the folder."""
+    if microscope not in MICROSCOPES:
+        raise ValueError(f"microscope must be one of {MICROSCOPES}, not {microscope!r}")
+    plate = out / validate_partition_key(name)
+    truth = []
+    for index, (row, column) in enumerate(plate_wells(wells)):
+        tiles, positions = synthetic_well(grid, channels, seed=seed * 1000 + index)
+        for site, stack in tiles.items():
+            for channel in range(channels):
+                path = plate / _tile_name(microscope, row, column, site, channel + 1)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tifffile.imwrite(path, stack[channel])
+        truth.append(positions.assign(well=f"{row}{column:02d}"))
+    if microscope == "imagexpress":
+        (plate / f"{name}.HTD").write_text(_htd(name, grid, channels))
+    elif microscope == "opera":
+        (plate / "Images" / "Index.xml").write_text(_opera_index(grid, pixel_size_um))
+    table = pd.concat(truth)[["well", "site", "x", "y"]]
+    atomic_write(truth_path(plate), lambda tmp: table.to_csv(tmp, index=False))
+    return plate
+
+
+def read_truth(plate_dir: Path) -> pd.DataFrame | None:
+    """The true positions beside a plate folder, if there are any."""
+    path = truth_path(plate_dir)
+    if not path.exists():
+        return None
+    table = pd.read_csv(path, dtype={"well": str})
+    if (
+        list(table.columns) != ["well", "site", "x", "y"]
+        or not np.isfinite(table[["x", "y"]]).all().all()
+    ):
+        raise ValueError(f"{path}: expected columns well, site, x, y with finite positions")
+    return table

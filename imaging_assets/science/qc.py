@@ -1,0 +1,51 @@
+"""Per-well image quality and the plate thumbnail montage."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+
+def focus_score(image: np.ndarray) -> float:
+    """Variance of the Laplacian divided by the squared mean intensity: high for sharp
+    images, independent of exposure (dimensionless)."""
+    pixels = image.astype(np.float32)
+    mean = float(pixels.mean())
+    return float(ndimage.laplace(pixels).var() / mean**2) if mean > 0 else 0.0
+
+
+def intensity_stats(image: np.ndarray) -> dict[str, float]:
+    """Mean, standard deviation, 1st/99th percentiles (intensity units) and the fraction of
+    pixels at the dtype's maximum (saturated)."""
+    pixels = image.ravel()
+    top = np.iinfo(image.dtype).max if np.issubdtype(image.dtype, np.integer) else np.inf
+    p1, p99 = np.percentile(pixels, [1, 99])
+    return {
+        "mean": float(pixels.mean()),
+        "std": float(pixels.std()),
+        "p1": float(p1),
+        "p99": float(p99),
+        "saturated_fraction": float(np.count_nonzero(pixels >= top) / pixels.size),
+    }
+
+
+def montage_png(
+    thumbnails: dict[tuple[int, int], np.ndarray], plate_shape: tuple[int, int], cell: int = 64
+) -> bytes:
+    """Grey PNG of the plate: each well's thumbnail in its (row, column) cell (0-based),
+    contrast stretched over the whole plate (1st-99.5th percentile); empty wells stay black."""
+    rows, cols = plate_shape
+    canvas = np.zeros((rows * (cell + 2), cols * (cell + 2)), np.float32)
+    values = np.concatenate([t.ravel() for t in thumbnails.values()]) if thumbnails else [0, 1]
+    low, high = np.percentile(values, [1, 99.5])
+    for (row, col), thumb in thumbnails.items():
+        image = Image.fromarray(thumb.astype(np.float32)).resize((cell, cell), Image.BILINEAR)
+        scaled = (np.asarray(image) - low) / max(high - low, 1e-9)
+        top, left = row * (cell + 2) + 1, col * (cell + 2) + 1
+        canvas[top : top + cell, left : left + cell] = np.clip(scaled, 0, 1)
+    buffer = io.BytesIO()
+    Image.fromarray((canvas * 255).astype(np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()

@@ -1,0 +1,106 @@
+"""Deterministic synthetic wells with known tile positions (the stitching ground truth).
+
+A well is a cell-like field (nuclei as small bright blobs in channel 1, cytoplasm as larger
+dim blobs around them in channel 2, fine texture, a background level) cut into an overlapping
+grid of tiles at known, sub-pixel jittered positions. Each tile then gets what a microscope
+adds: uneven illumination (vignetting, the same in every tile) and shot + read noise.
+Positions are pixels, the top-left corner of each tile in the field.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import ndimage
+
+SATURATION = 65535
+
+
+@dataclass(frozen=True)
+class TileGrid:
+    """``overlap``: fraction of a tile shared with each neighbour; ``jitter``: largest stage
+    error in pixels (uniform, sub-pixel)."""
+
+    rows: int = 3
+    cols: int = 3
+    tile: int = 256
+    overlap: float = 0.1
+    jitter: float = 3.0
+
+    @property
+    def step(self) -> float:
+        return self.tile * (1 - self.overlap)
+
+
+def true_positions(grid: TileGrid, rng: np.random.Generator) -> pd.DataFrame:
+    """site (row-major, 1-based), grid_row, grid_col, y, x of every tile."""
+    rows = []
+    for row in range(grid.rows):
+        for col in range(grid.cols):
+            dy, dx = rng.uniform(-grid.jitter, grid.jitter, 2)
+            rows.append(
+                {
+                    "site": row * grid.cols + col + 1,
+                    "grid_row": row,
+                    "grid_col": col,
+                    "y": row * grid.step + dy,
+                    "x": col * grid.step + dx,
+                }
+            )
+    positions = pd.DataFrame(rows)
+    positions[["y", "x"]] -= positions[["y", "x"]].min()
+    return positions
+
+
+def cell_field(shape: tuple[int, int], channels: int, rng: np.random.Generator) -> np.ndarray:
+    """(channels, H, W) float32 field in arbitrary intensity units (0 .. ~1)."""
+    height, width = shape
+    count = int(height * width / 900)  # one cell per ~30x30 pixels
+    ys, xs = rng.integers(0, height, count), rng.integers(0, width, count)
+    brightness = rng.uniform(0.5, 1.0, count)
+    impulses = np.zeros(shape, np.float32)
+    np.add.at(impulses, (ys, xs), brightness)
+    texture = ndimage.gaussian_filter(rng.standard_normal(shape).astype(np.float32), 1.5)
+    field = np.empty((channels, height, width), np.float32)
+    for channel in range(channels):
+        sigma = 3.0 + 5.0 * channel  # nuclei, then ever larger cytoplasm
+        blobs = ndimage.gaussian_filter(impulses, sigma) * (2 * np.pi * sigma**2)
+        field[channel] = 0.08 + 0.8 * blobs / (1 + channel) + 0.02 * texture
+    return np.clip(field, 0, None)
+
+
+def vignetting(shape: tuple[int, int], strength: float = 0.35) -> np.ndarray:
+    """Illumination falling off towards the tile corners (1 at the centre)."""
+    yy, xx = np.meshgrid(np.linspace(-1, 1, shape[0]), np.linspace(-1, 1, shape[1]), indexing="ij")
+    return (1 - strength * (yy**2 + xx**2) / 2).astype(np.float32)
+
+
+def cut_tile(field: np.ndarray, y: float, x: float, size: int) -> np.ndarray:
+    """The (channels, size, size) window of ``field`` whose top-left corner is (y, x),
+    bilinearly interpolated for the fractional part."""
+    iy, ix = int(np.floor(y)), int(np.floor(x))
+    fy, fx = y - iy, x - ix
+    window = field[:, iy : iy + size + 1, ix : ix + size + 1]
+    top = window[:, :-1] * (1 - fy) + window[:, 1:] * fy
+    return top[:, :, :-1] * (1 - fx) + top[:, :, 1:] * fx
+
+
+def synthetic_well(
+    grid: TileGrid, channels: int, seed: int, scale: float = 30000.0
+) -> tuple[dict[int, np.ndarray], pd.DataFrame]:
+    """Tiles (site -> (channels, tile, tile) uint16) and their true positions."""
+    rng = np.random.default_rng(seed)
+    positions = true_positions(grid, rng)
+    margin = 2
+    height = int(np.ceil(positions["y"].max())) + grid.tile + 2 * margin
+    width = int(np.ceil(positions["x"].max())) + grid.tile + 2 * margin
+    field = cell_field((height, width), channels, rng)
+    light = vignetting((grid.tile, grid.tile))
+    tiles = {}
+    for site, y, x in zip(positions["site"], positions["y"], positions["x"], strict=True):
+        signal = cut_tile(field, y + margin, x + margin, grid.tile) * light * scale
+        noisy = rng.poisson(signal).astype(np.float32) + rng.normal(0, 20, signal.shape)
+        tiles[int(site)] = np.clip(np.rint(noisy), 0, SATURATION).astype(np.uint16)
+    return tiles, positions

@@ -1,0 +1,136 @@
+"""Per-well work (registration, stitching) run over a worker pool; one well's failure is
+recorded with its error and never stops the others. No Dagster here: the assets call it."""
+
+from __future__ import annotations
+
+import multiprocessing
+import resource
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from imaging_assets.science import omezarr
+from imaging_assets.science.qc import focus_score, intensity_stats
+from imaging_assets.science.registration import RegistrationParams, register_tiles
+from imaging_assets.science.stitch import stitch
+from imaging_assets.science.tiles import TileHeader, read_tile
+
+
+@dataclass(frozen=True)
+class WellTiles:
+    """Everything a worker needs for one well. ``tiles``: rows of the plate manifest
+    (site, channel, z, grid_row, grid_col, path) for this well."""
+
+    well: str
+    row: str
+    column: int
+    tiles: list[dict[str, Any]]
+    header: TileHeader
+
+    def sites(self) -> pd.DataFrame:
+        frame = pd.DataFrame(self.tiles)
+        return (
+            frame.drop_duplicates("site")[["site", "grid_row", "grid_col"]]
+            .sort_values("site")
+            .reset_index(drop=True)
+        )
+
+    def planes(self) -> tuple[list[int], list[int]]:
+        frame = pd.DataFrame(self.tiles)
+        return sorted(frame["channel"].unique()), sorted(frame["z"].unique())
+
+    def stack(self, site: int, channels: list[int], zs: list[int]) -> np.ndarray:
+        """(channels, z, H, W) pixels of one site."""
+        paths = {(t["channel"], t["z"]): t["path"] for t in self.tiles if t["site"] == site}
+        return np.stack(
+            [np.stack([read_tile(paths[(c, z)], self.header) for z in zs]) for c in channels]
+        )
+
+
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _guarded(function: Callable[..., dict], well: str, *args: Any) -> dict:
+    started = time.perf_counter()
+    try:
+        result = function(*args)
+        result["error"] = ""
+    except Exception as exc:  # one bad well must not lose the others: record and go on
+        last = traceback.extract_tb(exc.__traceback__)[-1]
+        result = {
+            "error": f"{type(exc).__name__}: {exc} (at {Path(last.filename).name}:{last.lineno})"
+        }
+    result.update(well=well, seconds=time.perf_counter() - started, peak_mb=peak_memory_mb())
+    return result
+
+
+def register_well(
+    well: WellTiles, step: tuple[float, float], params: RegistrationParams, channel: int
+) -> dict:
+    """Positions of one well's sites, from ``channel`` (maximum projection over z)."""
+    sites = well.sites()
+    _, zs = well.planes()
+    images = [well.stack(site, [channel], zs)[0].max(axis=0) for site in sites["site"]]
+    positions, pairs = register_tiles(images, sites, step, params)
+    return {
+        "positions": positions[["site", "grid_row", "grid_col", "x", "y", "quality"]],
+        "untrusted_pairs": sum(not p.trusted for p in pairs),
+    }
+
+
+def stitch_well(
+    well: WellTiles,
+    positions: pd.DataFrame,
+    shape: tuple[int, int],
+    store: Path,
+    pixel_size_um: float | None,
+    provenance: dict,
+) -> dict:
+    """Stitch every channel and z plane of one well into a ``shape`` mosaic and write it into
+    the plate store."""
+    channels, zs = well.planes()
+    ordered = positions.sort_values("site")
+    stacks = [well.stack(int(site), channels, zs) for site in ordered["site"]]
+    image = stitch(stacks, ordered[["y", "x"]].to_numpy(), shape)
+    size = {"height": image.shape[-2], "width": image.shape[-1], "tiles": len(stacks)}
+    names = [f"ch{c}" for c in channels]
+    omezarr.write_well(
+        store, well.row, well.column, image, pixel_size_um, names, {**provenance, "size": size}
+    )
+    return size
+
+
+def run_wells(
+    function: Callable[..., dict], jobs: Iterable[tuple[str, tuple]], workers: int
+) -> list[dict]:
+    """``function(*args)`` for each (well, args), ``workers`` processes at once (in this
+    process when 1). Each result has well, error ('' if none), seconds and peak_mb (of the
+    worker process)."""
+    jobs = list(jobs)
+    if workers <= 1 or len(jobs) <= 1:
+        return [_guarded(function, well, *args) for well, args in jobs]
+    context = multiprocessing.get_context("spawn")  # no forked copies of open connections
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context) as pool:
+        futures = [pool.submit(_guarded, function, well, *args) for well, args in jobs]
+        return [future.result() for future in futures]
+
+
+def qc_well(store: Path, row: str, column: int, thumbnail_level: int) -> dict:
+    """Focus and intensity statistics per channel (full resolution, maximum over z) and a
+    grey thumbnail of the first channel from a coarse pyramid level."""
+    image = omezarr.read_well(store, row, column)
+    channels = [
+        {"channel": c + 1, "focus": focus_score(plane), **intensity_stats(plane)}
+        for c, plane in enumerate(image.max(axis=1))
+    ]
+    thumbnail = omezarr.read_well(store, row, column, thumbnail_level)[0].max(axis=0)
+    return {"channels": channels, "thumbnail": thumbnail}
