@@ -68,7 +68,8 @@ def plate_opens_in_ome_zarr(
     store = stitched_store(context.partition_key)
     location = parse_url(str(store))
     nodes = list(Reader(location)()) if location else []
-    plate = nodes[0].zarr.root_attrs.get("ome", {}).get("plate", {}) if nodes else {}
+    attrs = nodes[0].zarr.root_attrs if nodes else {}
+    plate = attrs.get("plate") or attrs.get("ome", {}).get("plate", {})
     listed = {w["path"].replace("/", "") for w in plate.get("wells", [])}
     imaged = stitched_plate[stitched_plate["status"] != "failed"]
     expected = {w[: len(w) - 2] + str(int(w[-2:])) for w in imaged["well"]}

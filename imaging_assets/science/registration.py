@@ -16,6 +16,7 @@ mosaic (the smallest position is 0 on each axis).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -91,9 +92,11 @@ def pair_offset(
     if min(crop_a.shape) < 8:
         return float(nominal[0]), float(nominal[1]), 0.0
     window = np.outer(np.hanning(crop_a.shape[0]), np.hanning(crop_a.shape[1]))
-    shift, _, _ = phase_cross_correlation(
-        crop_a * window, crop_b * window, upsample_factor=params.upsample
-    )
+    with warnings.catch_warnings():  # a blank crop warns; its NCC of 0 marks it untrusted
+        warnings.simplefilter("ignore", UserWarning)
+        shift, _, _ = phase_cross_correlation(
+            crop_a * window, crop_b * window, upsample_factor=params.upsample
+        )
     residual_y, residual_x = float(shift[0]), float(shift[1])
     if max(abs(residual_y), abs(residual_x)) > params.max_shift:
         return float(nominal[0]), float(nominal[1]), 0.0

@@ -1,0 +1,49 @@
+"""Helpers shared by the imaging tests."""
+
+import hashlib
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+from dagster._core.event_api import PartitionKeyFilter
+
+
+def latest_metadata(inst: dg.DagsterInstance, asset: str, plate: str) -> dict:
+    records = inst.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[plate]), limit=1
+    ).records
+    assert records, f"{asset} has no materialization for {plate}"
+    return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
+
+
+def materialization_count(inst: dg.DagsterInstance, asset: str, plate: str) -> int:
+    return len(
+        inst.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[plate]),
+            limit=1000,
+        ).records
+    )
+
+
+def latest_check(inst: dg.DagsterInstance, asset: str, check: str, plate: str) -> bool:
+    """Whether the latest evaluation of a check on a plate passed."""
+    key = dg.AssetCheckKey(dg.AssetKey(asset), check)
+    records = inst.event_log_storage.get_asset_check_execution_history(
+        key, limit=1, partition_filter=PartitionKeyFilter(key=plate)
+    )
+    assert records and records[0].event, f"check {check} on {asset} not evaluated for {plate}"
+    evaluation = records[0].event.dagster_event.event_specific_data
+    return bool(evaluation.passed)
+
+
+def folder_digest(folder: Path) -> dict[str, str]:
+    """Relative path -> sha256 of every file (to prove a folder was not written to)."""
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def truth(plate_dir: Path) -> pd.DataFrame:
+    return pd.read_csv(plate_dir.with_name(plate_dir.name + ".truth.csv"), dtype={"well": str})
