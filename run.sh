@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The two set-up commands of the README. Each installs everything first (idempotent):
-#   ./run.sh demo   install, backfill the Tetra demo (bundled S&P 500 / NASDAQ bars, 2018) and
-#                   run a 100-chain ECOD demo batch (real BLAST+/HH-suite) into the embedded
-#                   SQLite instance, then serve the UI on http://127.0.0.1:3000
+#   ./run.sh demo   install, backfill the Tetra demo (bundled S&P 500 / NASDAQ bars, 2018),
+#                   run a 100-chain ECOD demo batch (real BLAST+/HH-suite) and stitch a 4-well
+#                   synthetic microscopy plate into OME-Zarr, all into the embedded SQLite
+#                   instance, then serve the UI on http://127.0.0.1:3000
 #   ./run.sh test   install, then run the whole test suite
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -34,6 +35,9 @@ case "${1:-}" in
     .venv/bin/ecod demo --out "$demo_batch" --chains 100
     .venv/bin/ecod submit "$demo_batch" --batch-id demo-batch
     .venv/bin/ecod run --batch demo-batch --mode full
+    demo_plate="$PLATFORM_DATA_ROOT/imaging/demo/demo_plate"
+    [[ -d "$demo_plate" ]] || .venv/bin/hcs demo --out "$(dirname "$demo_plate")" --name demo_plate --wells 4
+    .venv/bin/hcs run "$demo_plate"
     [[ "${2:-}" == "--no-ui" ]] && exit 0
     exec .venv/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
     ;;

@@ -377,7 +377,8 @@ def stitched_plate(
             }
             | {"status": status}
         )
-    table = pd.DataFrame(rows).sort_values("well").reset_index(drop=True)
+    columns = ["well", "status", "error", "height", "width", "tiles", "seconds", "peak_mb"]
+    table = pd.DataFrame(rows, columns=columns).sort_values("well").reset_index(drop=True)
     complete = [split_well(w) for w in wells if omezarr.well_provenance(store, *split_well(w))]
     if complete:
         omezarr.write_plate_index(store, plate, complete)
@@ -429,16 +430,29 @@ def plate_qc(
         row, column = split_well(result["well"])
         thumbnails[(row_number(row) - 1, column - 1)] = result["thumbnail"]
         rows += [{"well": result["well"], **c, "error": ""} for c in result["channels"]]
-    table = pd.DataFrame(rows)
+    table = pd.DataFrame(
+        rows,
+        columns=[
+            "well",
+            "channel",
+            "focus",
+            "mean",
+            "std",
+            "p1",
+            "p99",
+            "saturated_fraction",
+            "error",
+        ],
+    )
     shape = (max([8, *[r + 1 for r, _ in thumbnails]]), max([12, *[c + 1 for _, c in thumbnails]]))
     image = base64.b64encode(montage_png(thumbnails, shape)).decode()
     context.add_output_metadata(
         {
             "wells": len(results),
             "montage": dg.MetadataValue.md(f"![plate montage](data:image/png;base64,{image})"),
-            "median_focus": round(float(table["focus"].median()), 4) if "focus" in table else 0.0,
+            "median_focus": round(float(table["focus"].median()), 4) if len(table) else 0.0,
             "max_saturated_fraction": float(table["saturated_fraction"].max())
-            if "saturated_fraction" in table
+            if len(table)
             else 0.0,
         }
     )

@@ -1,6 +1,6 @@
 """``hcs``: microscopy plates as a thin wrapper over Dagster.
 
-    hcs run PLATE_DIR [--plate NAME] [--workers N] [--wells A01,B02]
+    hcs run PLATE_DIR [--plate NAME] [--workers N] [--wells A01,B02] [--overlap F]
                                       register the plate folder (read-only) and run it
     hcs status [--plate P] [--json]   per plate: last run, wells ok / failed, position error
     hcs positions --plate P --out FILE.csv   tile positions (well, site, x, y; pixels)
@@ -67,8 +67,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     inst = cli.instance()
     inst.add_dynamic_partitions(plates.name, [plate])
     config: dict[str, Any] = {"wells": _wells(args.wells)}
-    if args.workers:
-        config["num_workers"] = args.workers
+    for option, key in (
+        ("workers", "num_workers"),
+        ("overlap", "overlap"),
+        ("pixel_size_um", "pixel_size_um"),
+    ):
+        if getattr(args, option):
+            config[key] = getattr(args, option)
     from imaging_assets.definitions import defs
 
     result = cli.run_job(
@@ -185,6 +190,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--plate", help="partition key (default: the folder's name)")
     p.add_argument("--workers", type=int, default=0, help="wells at once (default: cores)")
     p.add_argument("--wells", help="only these wells, e.g. A01,B02")
+    p.add_argument(
+        "--overlap", type=float, help="tile overlap fraction (default 0.1; Opera: Index.xml)"
+    )
+    p.add_argument("--pixel-size-um", type=float, help="pixel size when the metadata lacks it")
     p.set_defaults(func=cmd_run)
     p = commands.add_parser("status", help="per plate: last run, wells, position error")
     p.add_argument("--plate")

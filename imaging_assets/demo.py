@@ -7,6 +7,8 @@ arguments give the same bytes.
 
 from __future__ import annotations
 
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -83,6 +85,20 @@ def _opera_index(grid: TileGrid, pixel_size_um: float) -> str:
     )
 
 
+def _write_well(
+    plate: Path, microscope: str, grid: TileGrid, channels: int, seed: int, well: tuple[str, int]
+) -> pd.DataFrame:
+    """Write one well's tiles; returns its true positions (well, site, x, y)."""
+    row, column = well
+    tiles, positions = synthetic_well(grid, channels, seed=seed)
+    for site, stack in tiles.items():
+        for channel in range(channels):
+            path = plate / _tile_name(microscope, row, column, site, channel + 1)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tifffile.imwrite(path, stack[channel])
+    return positions.assign(well=f"{row}{column:02d}")[["well", "site", "x", "y"]]
+
+
 def write_demo_plate(
     out: Path,
     name: str,
@@ -92,25 +108,28 @@ def write_demo_plate(
     channels: int = 2,
     seed: int = 0,
     pixel_size_um: float = 0.65,
+    workers: int = 1,
 ) -> Path:
-    """Write a synthetic plate folder ``out/name`` and its truth table; returns the folder."""
+    """Write a synthetic plate folder ``out/name`` and its truth table (``workers`` wells at
+    once); returns the folder."""
     if microscope not in MICROSCOPES:
         raise ValueError(f"microscope must be one of {MICROSCOPES}, not {microscope!r}")
     plate = out / validate_partition_key(name)
-    truth = []
-    for index, (row, column) in enumerate(plate_wells(wells)):
-        tiles, positions = synthetic_well(grid, channels, seed=seed * 1000 + index)
-        for site, stack in tiles.items():
-            for channel in range(channels):
-                path = plate / _tile_name(microscope, row, column, site, channel + 1)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tifffile.imwrite(path, stack[channel])
-        truth.append(positions.assign(well=f"{row}{column:02d}"))
+    jobs = [
+        (plate, microscope, grid, channels, seed * 1000 + index, well)
+        for index, well in enumerate(plate_wells(wells))
+    ]
+    if workers > 1:
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            truth = list(pool.map(_write_well, *zip(*jobs, strict=True)))
+    else:
+        truth = [_write_well(*job) for job in jobs]
     if microscope == "imagexpress":
         (plate / f"{name}.HTD").write_text(_htd(name, grid, channels))
     elif microscope == "opera":
         (plate / "Images" / "Index.xml").write_text(_opera_index(grid, pixel_size_um))
-    table = pd.concat(truth)[["well", "site", "x", "y"]]
+    table = pd.concat(truth)
     atomic_write(truth_path(plate), lambda tmp: table.to_csv(tmp, index=False))
     return plate
 

@@ -3,18 +3,21 @@ recorded with its error and never stops the others. No Dagster here: the assets 
 
 from __future__ import annotations
 
+import atexit
 import multiprocessing
 import resource
 import time
 import traceback
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import threadpoolctl
 
 from imaging_assets.science import omezarr
 from imaging_assets.science.qc import focus_score, intensity_stats
@@ -118,10 +121,36 @@ def run_wells(
     jobs = list(jobs)
     if workers <= 1 or len(jobs) <= 1:
         return [_guarded(function, well, *args) for well, args in jobs]
-    context = multiprocessing.get_context("spawn")  # no forked copies of open connections
-    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context) as pool:
+    pool = _pool(workers)
+    try:
         futures = [pool.submit(_guarded, function, well, *args) for well, args in jobs]
         return [future.result() for future in futures]
+    except BrokenProcessPool:  # a worker died (e.g. killed for memory): a fresh pool next time
+        _POOLS.pop(workers, None)
+        raise
+
+
+_POOLS: dict[int, ProcessPoolExecutor] = {}
+_THREAD_LIMITS: list[threadpoolctl.threadpool_limits] = []
+
+
+def _one_thread_each() -> None:
+    """Worker start-up: one BLAS/OpenMP thread per worker process. The workers already use
+    every core; a multi-threaded BLAS in each (e.g. in the sub-pixel DFT) made two workers
+    slower than one."""
+    _THREAD_LIMITS.append(threadpoolctl.threadpool_limits(limits=1))
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    """One pool per worker count, kept for the process's life: the steps of a run share
+    it, so each worker imports the imaging stack once, not once per step."""
+    if workers not in _POOLS:
+        context = multiprocessing.get_context("spawn")  # no forked copies of open connections
+        _POOLS[workers] = ProcessPoolExecutor(
+            max_workers=workers, mp_context=context, initializer=_one_thread_each
+        )
+        atexit.register(_POOLS[workers].shutdown)
+    return _POOLS[workers]
 
 
 def qc_well(store: Path, row: str, column: int, thumbnail_level: int) -> dict:

@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 import zarr
 from ome_zarr.writer import write_multiscale, write_plate_metadata, write_well_metadata
-from skimage.transform import downscale_local_mean
 from zarr.codecs import ZstdCodec
 
 FIELD = "0"
@@ -30,12 +29,22 @@ def well_path(store: Path, row: str, column: int) -> Path:
     return store / row / str(column)
 
 
+def downsample(image: np.ndarray) -> np.ndarray:
+    """2 x 2 mean of a (..., y, x) image (an odd last row / column is averaged with itself),
+    rounded back to the image's dtype."""
+    height, width = image.shape[-2:]
+    padded = np.pad(image, [(0, 0)] * (image.ndim - 2) + [(0, height % 2), (0, width % 2)], "edge")
+    blocks = padded.reshape(*padded.shape[:-2], padded.shape[-2] // 2, 2, padded.shape[-1] // 2, 2)
+    mean = blocks.mean(axis=(-3, -1), dtype=np.float32)
+    return (np.rint(mean) if np.issubdtype(image.dtype, np.integer) else mean).astype(image.dtype)
+
+
 def pyramid(image: np.ndarray) -> list[np.ndarray]:
-    """``image`` (c, z, y, x) and its 2x2 mean-downsampled levels until y and x are at most
-    MIN_LEVEL_SIZE (kept in the image's dtype)."""
+    """``image`` (c, z, y, x) and its 2 x 2 mean-downsampled levels until y and x are at
+    most MIN_LEVEL_SIZE."""
     levels = [image]
     while max(levels[-1].shape[-2:]) > MIN_LEVEL_SIZE:
-        levels.append(downscale_local_mean(levels[-1], (1, 1, 2, 2)).astype(image.dtype))
+        levels.append(downsample(levels[-1]))
     return levels
 
 

@@ -63,12 +63,15 @@ def _overlap(shape: tuple[int, int], dy: int, dx: int) -> tuple[slice, slice, sl
 
 
 def highpass_region(tile: np.ndarray, rows: slice, cols: slice, sigma: float) -> np.ndarray:
-    """``tile[rows, cols]`` minus its background (a Gaussian blur), computed with up to 3
-    sigma of the surrounding tile so the region's edges are filtered like its middle."""
+    """``tile[rows, cols]`` minus its background, a blur of width ``sigma`` (two box filters,
+    as smooth as a Gaussian for this purpose and several times cheaper), computed with up to
+    3 sigma of the surrounding tile so the region's edges are filtered like its middle."""
     margin = int(np.ceil(3 * sigma))
     top, left = max(0, rows.start - margin), max(0, cols.start - margin)
     pixels = tile[top : rows.stop + margin, left : cols.stop + margin].astype(np.float32)
-    filtered = pixels - ndimage.gaussian_filter(pixels, sigma)
+    box = round(np.sqrt(6 * sigma**2 + 1))  # two box passes: the variance of a Gaussian(sigma)
+    background = ndimage.uniform_filter(ndimage.uniform_filter(pixels, box), box)
+    filtered = pixels - background
     return filtered[rows.start - top : rows.stop - top, cols.start - left : cols.stop - left]
 
 

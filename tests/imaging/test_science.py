@@ -121,6 +121,13 @@ def test_focus_and_saturation() -> None:
     assert focus_score(sharp) > 100 * focus_score(
         blurred + rng.integers(0, 2, sharp.shape, dtype=np.uint16)
     )
+    stats = intensity_stats(sharp)
+    assert (stats["p1"], stats["p99"]) == tuple(
+        np.percentile(sharp, [1, 99], method="inverted_cdf")
+    )
+    assert stats["mean"] == pytest.approx(sharp.mean()) and stats["std"] == pytest.approx(
+        sharp.std()
+    )
     saturated = sharp.copy()
     saturated[:10, :20] = 65535  # 200 of 40,000 pixels
     assert intensity_stats(saturated)["saturated_fraction"] == pytest.approx(200 / 40000)
