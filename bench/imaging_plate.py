@@ -124,7 +124,7 @@ def run_m2stitch(plate_dir: Path, wells: list[str]) -> list[dict]:
             table = sites[["well", "site"]].assign(
                 x=found["x_pos"].to_numpy(float), y=found["y_pos"].to_numpy(float)
             )
-            errors.append(position_errors(table, truth))
+            errors.append(position_errors(table, truth)["error_px"])
         error = pd.concat(errors) if errors else pd.Series([np.nan])
         rows.append(
             {

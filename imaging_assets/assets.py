@@ -198,6 +198,12 @@ def tile_positions(
     imaging: ImagingConfig,
 ) -> pd.DataFrame:
     plate = context.partition_key
+    channels = sorted(plate_manifest["channel"].unique())
+    if imaging.registration_channel not in channels:
+        raise dg.Failure(
+            f"registration_channel {imaging.registration_channel} is not a channel of plate "
+            f"{plate} (channels: {channels})"
+        )
     valid = plate_validation.loc[plate_validation["status"] == "ok", "well"].tolist()
     selected = _selected_wells(valid, imaging.wells)
     header, params = _header(plate_validation), imaging.registration()
@@ -273,17 +279,18 @@ def tile_positions(
         else 0.0,
         "peak_worker_memory_mb": round(max((r["peak_mb"] for r in results), default=0.0), 1),
     }
-    truth = read_truth(plate_source(plate))
-    if truth is not None and table["x"].notna().any():
-        errors = position_errors(table.dropna(subset=["x"]), truth)
-        table = table.merge(
-            table.dropna(subset=["x"])[["well", "site"]].assign(error_px=errors.to_numpy()),
-            on=["well", "site"],
-            how="left",
-        )
+    try:
+        truth = read_truth(plate_source(plate))
+    except ValueError as exc:  # a damaged truth table must not stop the plate
+        context.log.warning(f"true positions ignored: {exc}")
+        truth = None
+    found = table.dropna(subset=["x"])
+    errors = position_errors(found, truth) if truth is not None else pd.DataFrame()
+    if len(errors):
+        table = table.merge(errors, on=["well", "site"], how="left")
         metadata |= {
-            "median_error_px": round(float(errors.median()), 3),
-            "max_error_px": round(float(errors.max()), 3),
+            "median_error_px": round(float(errors["error_px"].median()), 3),
+            "max_error_px": round(float(errors["error_px"].max()), 3),
         }
     context.add_output_metadata(metadata)
     _fail_past_threshold(len(failed), len(jobs), imaging, "registration")

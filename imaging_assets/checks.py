@@ -9,6 +9,7 @@ from ome_zarr.reader import Reader
 
 from imaging_assets.plates import stitched_store
 from imaging_assets.resources import plates
+from imaging_assets.science.layouts import split_well
 
 MEDIAN_ERROR_PX = 0.5
 MAX_ERROR_PX = 1.5
@@ -72,7 +73,7 @@ def plate_opens_in_ome_zarr(
     plate = attrs.get("plate") or attrs.get("ome", {}).get("plate", {})
     listed = {w["path"].replace("/", "") for w in plate.get("wells", [])}
     imaged = stitched_plate[stitched_plate["status"] != "failed"]
-    expected = {w[: len(w) - 2] + str(int(w[-2:])) for w in imaged["well"]}
+    expected = {"{}{}".format(*split_well(w)) for w in imaged["well"]}
     failed = stitched_plate[stitched_plate["status"] == "failed"]
     return dg.AssetCheckResult(
         passed=bool(nodes) and listed == expected and failed.empty,

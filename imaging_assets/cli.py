@@ -26,6 +26,7 @@ from imaging_assets.demo import MICROSCOPES, truth_path, write_demo_plate
 from imaging_assets.jobs import plate_job
 from imaging_assets.plates import PlateExistsError, register_plate, stitched_store
 from imaging_assets.resources import STORAGE, plates
+from imaging_assets.science.layouts import LayoutError, split_well
 from imaging_assets.science.synthetic import TileGrid
 from platform_core import cli
 from platform_core.io import atomic_write
@@ -49,13 +50,15 @@ def _require_plate(inst: dg.DagsterInstance, plate: str) -> str:
 
 
 def _wells(text: str | None) -> list[str]:
-    wells = [w.strip().upper() for w in (text or "").split(",") if w.strip()]
-    for well in wells:
-        if not (well[:1].isalpha() and well[1:].isdigit()):
-            raise cli.CliError(f"--wells: {well!r} is not a well name (e.g. A01)")
-    return [
-        f"{w.rstrip('0123456789')}{int(w.lstrip('ABCDEFGHIJKLMNOPQRSTUVWXYZ')):02d}" for w in wells
-    ]
+    """'a1, B02' -> ['A01', 'B02']."""
+    wells = []
+    for name in filter(None, (w.strip().upper() for w in (text or "").split(","))):
+        try:
+            row, column = split_well(name)
+        except LayoutError:
+            raise cli.CliError(f"--wells: {name!r} is not a well name (e.g. A01)") from None
+        wells.append(f"{row}{column:02d}")
+    return wells
 
 
 def cmd_run(args: argparse.Namespace) -> int:

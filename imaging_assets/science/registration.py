@@ -167,11 +167,12 @@ def register_tiles(
     return result, pairs
 
 
-def position_errors(found: pd.DataFrame, truth: pd.DataFrame) -> pd.Series:
-    """Euclidean error (pixels) per tile against true positions (columns well, site, x, y),
-    after removing each well's mean translation (a mosaic's origin is arbitrary)."""
+def position_errors(found: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
+    """well, site, error_px: Euclidean error (pixels) of each tile found in ``truth``
+    (columns well, site, x, y), after removing each well's mean translation (a mosaic's
+    origin is arbitrary)."""
     merged = found.merge(truth, on=["well", "site"], suffixes=("", "_true"))
     for axis in ("x", "y"):
         difference = merged[axis] - merged[f"{axis}_true"]
         merged[f"d{axis}"] = difference - difference.groupby(merged["well"]).transform("mean")
-    return pd.Series(np.hypot(merged["dx"], merged["dy"]).to_numpy(), index=merged.index)
+    return merged[["well", "site"]].assign(error_px=np.hypot(merged["dx"], merged["dy"]))

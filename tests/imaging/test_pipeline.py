@@ -33,7 +33,7 @@ def test_imagexpress_plate_is_stitched_into_a_valid_ome_zarr(
     assert main(["positions", "--plate", "ix_plate", "--out", str(out)]) == 0
     found = pd.read_csv(out, dtype={"well": str})
     assert list(found.columns) == ["well", "site", "x", "y"] and len(found) == 3 * 9
-    errors = position_errors(found, truth(plate_dir))
+    errors = position_errors(found, truth(plate_dir))["error_px"]
     assert errors.median() <= 0.5 and errors.max() <= 1.5
     assert latest_check(hcs_instance, "tile_positions", "positions_are_trustworthy", "ix_plate")
 

@@ -32,7 +32,7 @@ def _register(grid: TileGrid, seed: int) -> pd.Series:
     found, _ = register_tiles(
         [tiles[s][0] for s in sites["site"]], sites, (grid.step, grid.step), RegistrationParams()
     )
-    return position_errors(found.assign(well="A01"), truth.assign(well="A01"))
+    return position_errors(found.assign(well="A01"), truth.assign(well="A01"))["error_px"]
 
 
 @pytest.mark.parametrize(
@@ -59,7 +59,7 @@ def test_a_blank_tile_falls_back_to_the_stage_position() -> None:
     assert {p.a for p in untrusted} | {p.b for p in untrusted} >= {4}
     assert len(untrusted) == 4  # its four neighbour pairs
     # no jitter: the stage position is the truth, so the fallback lands on it
-    errors = position_errors(found.assign(well="A01"), truth.assign(well="A01"))
+    errors = position_errors(found.assign(well="A01"), truth.assign(well="A01"))["error_px"]
     assert errors.max() <= 0.5
 
 
