@@ -169,3 +169,19 @@ def test_tile_reading_names_the_bad_file(tmp_path: Path) -> None:
     junk.write_bytes(b"not a tiff at all")
     with pytest.raises(TileError, match=r"junk\.tif: not a readable TIFF"):
         tile_header(str(junk))
+
+
+def test_z_planes_and_prefixed_imagexpress_names_are_parsed(tmp_path: Path) -> None:
+    plate = tmp_path / "zplate"
+    plate.mkdir()
+    for site in range(1, 5):
+        for z in (1, 2):
+            name = f"MyPlate_B03_s{site}_w1_z{z:03d}.tif"
+            tifffile.imwrite(plate / name, np.zeros((16, 16), np.uint16))
+    tifffile.imwrite(plate / "MyPlate_B03_s1_w1_thumb.tif", np.zeros((4, 4), np.uint16))
+    layout = parse_plate(plate)
+    assert layout.microscope == "ImageXpress" and (layout.grid_rows, layout.grid_cols) == (2, 2)
+    assert sorted(layout.tiles["z"].unique()) == [1, 2] and len(layout.tiles) == 8
+    assert set(layout.tiles["well"]) == {"B03"}
+    site4 = layout.tiles[layout.tiles["site"] == 4].iloc[0]
+    assert (site4["grid_row"], site4["grid_col"]) == (1, 1)
