@@ -41,12 +41,15 @@ case "${1:-}" in
     [[ "${2:-}" == "--no-ui" ]] && exit 0
     exec .venv/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
     ;;
+  install)  # only install (deploy/README.md: production on one host)
+    install
+    ;;
   test)
     install
     exec .venv/bin/pytest -n 2 --dist loadfile -q "${@:2}"
     ;;
   *)
-    echo "usage: ./run.sh demo [--no-ui] | test [pytest args]" >&2
+    echo "usage: ./run.sh demo [--no-ui] | test [pytest args] | install" >&2
     exit 2
     ;;
 esac

@@ -21,6 +21,7 @@ from ecod_assets.partitions import ecod_batches
 from ecod_assets.science.fasta import FastaError
 from platform_core.alerts import build_run_failure_sensor
 from platform_core.keys import InvalidKeyError
+from platform_core.settings import inbox_interval_seconds
 
 
 def settle_seconds() -> float:
@@ -38,7 +39,7 @@ def _move(path: Path, folder: str) -> Path:
 
 @dg.sensor(
     job=JOB_BY_MODE["full"],
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=inbox_interval_seconds(),
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Registers a batch partition for each complete FASTA in <data root>/ecod/inbox "
     "and requests its FULL run, exactly once. Processed files move to inbox/processed/; "

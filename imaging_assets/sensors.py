@@ -14,6 +14,7 @@ from imaging_assets.resources import plates
 from platform_core.alerts import build_run_failure_sensor
 from platform_core.checkpoint import fingerprint
 from platform_core.keys import InvalidKeyError
+from platform_core.settings import inbox_interval_seconds
 
 
 def settle_seconds() -> float:
@@ -36,7 +37,7 @@ def folder_signature(folder: Path) -> tuple[str, float]:
 
 @dg.sensor(
     job=plate_job,
-    minimum_interval_seconds=30,
+    minimum_interval_seconds=inbox_interval_seconds(),
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Registers each complete plate folder in <data root>/imaging/inbox as a plate "
     f"partition and requests its run, once per content. Complete: a {COMPLETE_MARKER} file in "

@@ -26,3 +26,8 @@ def notifier_from_env() -> Notifier:
         smtp_password=env("PLATFORM_SMTP_PASSWORD"),
         webhook_url=env("PLATFORM_WEBHOOK_URL"),
     )
+
+
+def inbox_interval_seconds() -> int:
+    """How often the inbox sensors look (``PLATFORM_INBOX_INTERVAL_SECONDS``, default 30)."""
+    return int(os.environ.get("PLATFORM_INBOX_INTERVAL_SECONDS", "30"))

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Production on one host: dagster-daemon (schedules, sensors, run queue, run monitoring) and
+# dagster-webserver (loopback by default) against the Postgres instance, for every code
+# location in workspace.yaml. Stop them with deploy/down.sh.
+#
+#   DAGSTER_POSTGRES_URL=postgresql+psycopg2://USER[:PASSWORD]@HOST:5432/DB deploy/up.sh
+#
+# Optional: DAGSTER_HOME (./.dagster_prod), PLATFORM_DATA_ROOT (./.data),
+# DAGSTER_WEB_HOST (127.0.0.1), DAGSTER_WEB_PORT (3000). Logs and pid files: $DAGSTER_HOME/run/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+: "${DAGSTER_POSTGRES_URL:?set DAGSTER_POSTGRES_URL=postgresql+psycopg2://user[:password]@host:port/db}"
+export DAGSTER_HOME="${DAGSTER_HOME:-$PWD/.dagster_prod}"
+export PLATFORM_DATA_ROOT="${PLATFORM_DATA_ROOT:-$PWD/.data}"
+host="${DAGSTER_WEB_HOST:-127.0.0.1}"
+port="${DAGSTER_WEB_PORT:-3000}"
+run="$DAGSTER_HOME/run"
+mkdir -p "$run"
+cp deploy/dagster.yaml "$DAGSTER_HOME/dagster.yaml"
+
+# Fail early, and say why, when the database is not reachable (the URL is never printed).
+.venv/bin/python - <<'PY'
+import os, sys
+import sqlalchemy
+try:
+    with sqlalchemy.create_engine(os.environ["DAGSTER_POSTGRES_URL"]).connect():
+        pass
+except Exception as exc:
+    sys.exit(f"error: cannot connect to DAGSTER_POSTGRES_URL: {type(exc).__name__}")
+PY
+
+start() {  # name, command...: one process group per service, so down.sh stops its children
+  local name="$1"; shift
+  if [[ -f "$run/$name.pid" ]] && kill -0 "$(cat "$run/$name.pid")" 2>/dev/null; then
+    echo "$name already running (pid $(cat "$run/$name.pid"))"
+    return
+  fi
+  setsid "$@" >"$run/$name.log" 2>&1 < /dev/null &
+  echo $! >"$run/$name.pid"
+}
+start daemon .venv/bin/dagster-daemon run -w workspace.yaml
+start webserver .venv/bin/dagster-webserver -w workspace.yaml -h "$host" -p "$port"
+
+for _ in $(seq 1 120); do
+  if .venv/bin/python -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)" \
+      "http://$host:$port/server_info" 2>/dev/null; then
+    echo "web UI: http://$host:$port (daemon log: $run/daemon.log)"
+    exit 0
+  fi
+  kill -0 "$(cat "$run/webserver.pid")" 2>/dev/null || { tail -20 "$run/webserver.log" >&2; exit 1; }
+  sleep 1
+done
+echo "error: the webserver did not answer within 120 s (see $run/webserver.log)" >&2
+exit 1
