@@ -1,13 +1,17 @@
 """Production-mode fixtures: a fresh database on the local Postgres server per test module."""
 
 import os
+import socket
+import subprocess
 import uuid
-from contextlib import closing
 from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
 
 import psycopg2
 import pytest
 
+ROOT = Path(__file__).resolve().parents[2]
 SERVER = os.environ.get("PLATFORM_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
 
 
@@ -29,3 +33,39 @@ def postgres_url() -> Iterator[str]:
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
         )
         cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def deploy(script: str, env: dict[str, str]) -> None:
+    result = subprocess.run(
+        [str(ROOT / "deploy" / script)], env=env, capture_output=True, text=True, timeout=180
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.fixture
+def production(tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch):
+    """deploy/up.sh on a fresh Postgres database (daemon + web UI), stopped afterwards;
+    yields (root folder, environment). Inbox sensors look every 5 s here."""
+    env = {
+        "DAGSTER_HOME": str(tmp_path / "home"),
+        "PLATFORM_DATA_ROOT": str(tmp_path / "data"),
+        "DAGSTER_POSTGRES_URL": postgres_url,
+        "DAGSTER_WEB_PORT": str(free_port()),
+        "PLATFORM_INBOX_INTERVAL_SECONDS": "5",
+        "ECOD_INBOX_SETTLE_SECONDS": "0",
+        "IMAGING_INBOX_SETTLE_SECONDS": "0",
+    }
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    full_env = {**os.environ, **env}
+    deploy("up.sh", full_env)
+    try:
+        yield tmp_path, full_env
+    finally:
+        deploy("down.sh", full_env)

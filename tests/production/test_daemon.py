@@ -1,34 +1,16 @@
 """Postgres instance + deploy/up.sh: the daemon's inbox sensors start real runs, once each,
 also across a daemon restart."""
 
-import os
 import shutil
-import socket
-import subprocess
 import time
-from pathlib import Path
 
 import dagster as dg
-import pytest
 
 from ecod_assets.cli import main as ecod
 from imaging_assets.cli import main as hcs
+from tests.production.conftest import deploy
 
-ROOT = Path(__file__).resolve().parents[2]
 SENSORS = {"ecod_inbox_sensor": "ecod_full", "plate_inbox_sensor": "imaging_plate"}
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _deploy(script: str, env: dict[str, str]) -> None:
-    result = subprocess.run(
-        [str(ROOT / "deploy" / script)], env=env, capture_output=True, text=True, timeout=180
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def _sensor_runs(inst: dg.DagsterInstance) -> dict[str, list[dg.RunRecord]]:
@@ -49,27 +31,6 @@ def _wait_for_success(inst: dg.DagsterInstance, timeout: float) -> dict[str, lis
             return runs
         time.sleep(2)
     raise AssertionError(f"sensor runs did not succeed within {timeout}s: {_sensor_runs(inst)}")
-
-
-@pytest.fixture
-def production(tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch):
-    env = {
-        "DAGSTER_HOME": str(tmp_path / "home"),
-        "PLATFORM_DATA_ROOT": str(tmp_path / "data"),
-        "DAGSTER_POSTGRES_URL": postgres_url,
-        "DAGSTER_WEB_PORT": str(_free_port()),
-        "PLATFORM_INBOX_INTERVAL_SECONDS": "5",
-        "ECOD_INBOX_SETTLE_SECONDS": "0",
-        "IMAGING_INBOX_SETTLE_SECONDS": "0",
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    full_env = {**os.environ, **env}
-    _deploy("up.sh", full_env)
-    try:
-        yield tmp_path, full_env
-    finally:
-        _deploy("down.sh", full_env)
 
 
 def test_inbox_sensors_run_once_under_the_daemon_on_postgres(production) -> None:
@@ -103,8 +64,8 @@ def test_inbox_sensors_run_once_under_the_daemon_on_postgres(production) -> None
     assert (root / "data" / "imaging" / "stitched_plate" / "p1.ome.zarr" / "zarr.json").exists()
 
     # a daemon restart re-reads the sensors' cursors: nothing runs twice
-    _deploy("down.sh", env)
-    _deploy("up.sh", env)
+    deploy("down.sh", env)
+    deploy("up.sh", env)
     time.sleep(20)  # four sensor intervals
     again = _sensor_runs(inst)
     assert {s: len(r) for s, r in again.items()} == {s: 1 for s in SENSORS}

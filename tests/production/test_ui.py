@@ -1,0 +1,143 @@
+"""The web UI in a real browser (Debian chromium, driven by Playwright): every code location
+loaded, each asset graph drawn, a partition materialized from the UI, a CLI run opened.
+Screenshots go to test-artifacts/ui/."""
+
+import re
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+from playwright.sync_api import Page, expect, sync_playwright
+
+from imaging_assets.cli import main as hcs
+from tests.production.conftest import ROOT
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = ROOT / "test-artifacts" / "ui"
+UI_PARTITION = ("economic_data", "2018-06-01")
+
+
+def _groups() -> dict[str, list[str]]:
+    """location -> its asset groups, from workspace.yaml and each location's definitions."""
+    import importlib
+
+    workspace = yaml.safe_load((ROOT / "workspace.yaml").read_text())
+    groups = {}
+    for entry in workspace["load_from"]:
+        module = importlib.import_module(entry["python_module"]["module_name"])
+        graph = module.defs.resolve_asset_graph()
+        names = {graph.get(k).group_name for k in graph.get_all_asset_keys()}
+        groups[entry["python_module"]["location_name"]] = sorted(names)
+    return groups
+
+
+def _wait_for_run(inst: dg.DagsterInstance, tags: dict[str, str], timeout: float) -> dg.RunRecord:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        records = inst.get_run_records(dg.RunsFilter(tags=tags), limit=1)
+        if records and records[0].dagster_run.status in (
+            dg.DagsterRunStatus.SUCCESS,
+            dg.DagsterRunStatus.FAILURE,
+        ):
+            return records[0]
+        time.sleep(2)
+    raise AssertionError(f"no finished run with {tags} within {timeout}s")
+
+
+def _dismiss_newsletter(page: Page) -> None:
+    """The UI's one-time community pop-up may cover the page at any moment: skip it whenever
+    it shows up before an action."""
+    page.add_locator_handler(
+        page.get_by_text("Join the Dagster community"),
+        lambda: page.get_by_role("button", name="Skip").click(),
+    )
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is installed by run.sh")
+def test_ui_shows_locations_graphs_and_runs(production) -> None:
+    root, env = production
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    url = f"http://127.0.0.1:{env['DAGSTER_WEB_PORT']}"
+    inst = dg.DagsterInstance.get()
+    plate = root / "plates"
+    assert (
+        hcs(["demo", "--out", str(plate), "--name", "ui_plate", "--wells", "1", "--tile", "256"])
+        == 0
+    )
+    assert hcs(["run", str(plate / "ui_plate"), "--workers", "1"]) == 0
+    cli_run = inst.get_run_records(dg.RunsFilter(job_name="imaging_plate"), limit=1)[0].dagster_run
+    groups = _groups()
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.set_default_timeout(60_000)
+
+        _dismiss_newsletter(page)
+        page.goto(f"{url}/locations")
+        expect(page.get_by_text(f"{len(groups)} code locations")).to_be_visible()
+        expect(page.get_by_text("Loaded", exact=True)).to_have_count(len(groups))
+        page.screenshot(path=ARTIFACTS / "locations.png")
+
+        for location, names in groups.items():
+            for group in names:
+                page.goto(f"{url}/locations/{location}/asset-groups/{group}")
+                names = _assets_of(location, group)
+                expect(page.get_by_text(names[0], exact=True).first).to_be_visible()
+                page.wait_for_load_state("networkidle")
+                text = page.inner_text("body")
+                # every node is drawn (long names are shortened in the middle: "hhse…_registration")
+                missing = [
+                    n for n in names if n not in text and not (n[:4] in text and n[-10:] in text)
+                ]
+                assert not missing, f"{location}/{group}: nodes not drawn: {missing}"
+                page.screenshot(path=ARTIFACTS / f"graph_{location}_{group}.png")
+
+        asset, partition = UI_PARTITION
+        page.goto(f"{url}/assets/{asset}")
+        page.get_by_role("button", name="Materialize…").click()
+        dialog = page.get_by_role("dialog").filter(has_text="Launch runs to materialize")
+        expect(dialog).to_be_visible()
+        # the dialog first offers the last 90 days; the partition is older
+        dialog.get_by_role("button", name="Show all partitions").click()
+        expect(dialog.get_by_text("All time")).to_be_visible()
+        box = dialog.locator("input[type=text]").first
+        box.fill(partition)
+        box.press("Enter")
+        expect(dialog.get_by_text("1 partition", exact=True)).to_be_visible()
+        page.screenshot(path=ARTIFACTS / "launch_dialog.png")
+        dialog.get_by_role("button", name=re.compile(r"^Launch 1 run")).click()
+        expect(page.get_by_text(re.compile(r"Launched run"))).to_be_visible()
+
+        ui_run = _wait_for_run(
+            inst, {"dagster/from_ui": "true", "dagster/partition": partition}, 180
+        )
+        assert ui_run.dagster_run.status == dg.DagsterRunStatus.SUCCESS
+        materialized = inst.get_materialized_partitions(dg.AssetKey(asset))
+        assert partition in materialized
+
+        page.goto(f"{url}/runs/{cli_run.run_id}")
+        expect(page.get_by_text(cli_run.run_id[:8]).first).to_be_visible()
+        expect(page.get_by_text("Success", exact=True).first).to_be_visible()
+        expect(page.get_by_text("Loading run logs…")).to_have_count(0)
+        expect(page.get_by_text("stitched_plate").first).to_be_visible()
+        expect(page.get_by_text("RUN_SUCCESS", exact=True)).to_be_visible()
+        page.screenshot(path=ARTIFACTS / "cli_run.png")
+        browser.close()
+
+
+def _assets_of(location: str, group: str) -> list[str]:
+    import importlib
+
+    workspace = yaml.safe_load((ROOT / "workspace.yaml").read_text())
+    module_name = next(
+        e["python_module"]["module_name"]
+        for e in workspace["load_from"]
+        if e["python_module"]["location_name"] == location
+    )
+    graph = importlib.import_module(module_name).defs.resolve_asset_graph()
+    return sorted(
+        k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).group_name == group
+    )
