@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-from dagster._core.definitions.reconstruct import ReconstructableRepository
 
 from ecod_assets.batches import TRUTH_SUFFIX, BatchExistsError, default_batch_id, register_batch
 from ecod_assets.demo import demo_batch
@@ -140,23 +139,9 @@ def _last_run(inst: dg.DagsterInstance, batch_id: str) -> dg.RunRecord | None:
 def cmd_resume(args: argparse.Namespace) -> int:
     inst = _instance()
     batch_id = _require_batch(inst, args.batch)
-    last = _last_run(inst, batch_id)
-    if last is None:
-        raise cli.CliError(f"batch {batch_id} has never run; use 'ecod run'")
-    if last.dagster_run.status != dg.DagsterRunStatus.FAILURE:
-        raise cli.CliError(
-            f"the last run of batch {batch_id} ({last.dagster_run.run_id[:8]}) is "
-            f"{last.dagster_run.status.value}, not failed: nothing to resume"
-        )
-    repository = ReconstructableRepository.for_module("ecod_assets.definitions", "defs")
-    job = repository.get_reconstructable_job(last.dagster_run.job_name)
-    options = dg.ReexecutionOptions.from_failure(last.dagster_run.run_id, inst)
-    # The parent's tags (partition, mode) are not carried over by execute_job: pass them.
-    tags = {k: v for k, v in last.dagster_run.tags.items() if not k.startswith("dagster/run")}
-    with dg.execute_job(job, inst, tags=tags, reexecution_options=options) as result:
-        code = cli.report(
-            result, f"batch {batch_id} resumed from run {last.dagster_run.run_id[:8]}"
-        )
+    code = cli.resume(
+        inst, "ecod_assets.definitions", _last_run(inst, batch_id), f"batch {batch_id}"
+    )
     _print_status(inst, batch_id, as_json=False)
     return code
 

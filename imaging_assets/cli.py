@@ -2,6 +2,7 @@
 
     hcs run PLATE_DIR [--plate NAME] [--workers N] [--wells A01,B02] [--overlap F]
                                       register the plate folder (read-only) and run it
+    hcs resume --plate P              re-execute the plate's last failed run from its failed step
     hcs status [--plate P] [--json]   per plate: last run, wells ok / failed, position error
     hcs positions --plate P --out FILE.csv   tile positions (well, site, x, y; pixels)
     hcs open --plate P                print the plate's OME-Zarr path
@@ -91,12 +92,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     return code
 
 
-def plate_status(inst: dg.DagsterInstance, plate: str) -> dict[str, Any]:
-    """What a user asks about a plate, from the instance and the stored tables."""
+def _last_run(inst: dg.DagsterInstance, plate: str) -> dg.RunRecord | None:
     records = inst.get_run_records(
         dg.RunsFilter(job_name=plate_job.name, tags={"dagster/partition": plate}), limit=1
     )
-    row: dict[str, Any] = {"plate": plate, **cli.run_summary(records[0] if records else None)}
+    return records[0] if records else None
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    inst = cli.instance()
+    plate = _require_plate(inst, args.plate)
+    code = cli.resume(inst, "imaging_assets.definitions", _last_run(inst, plate), f"plate {plate}")
+    _print_status(inst, [plate], as_json=False)
+    return code
+
+
+def plate_status(inst: dg.DagsterInstance, plate: str) -> dict[str, Any]:
+    """What a user asks about a plate, from the instance and the stored tables."""
+    row: dict[str, Any] = {"plate": plate, **cli.run_summary(_last_run(inst, plate))}
     validation = _stored("plate_validation", plate)
     positions = _stored("tile_positions", plate)
     stitched = _stored("stitched_plate", plate)
@@ -198,6 +211,9 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--pixel-size-um", type=float, help="pixel size when the metadata lacks it")
     p.set_defaults(func=cmd_run)
+    p = commands.add_parser("resume", help="re-execute the last failed run from its failed step")
+    p.add_argument("--plate", required=True)
+    p.set_defaults(func=cmd_resume)
     p = commands.add_parser("status", help="per plate: last run, wells, position error")
     p.add_argument("--plate")
     p.add_argument("--json", action="store_true")

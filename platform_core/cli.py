@@ -21,6 +21,7 @@ from typing import Any, NoReturn
 
 import dagster as dg
 import yaml
+from dagster._core.definitions.reconstruct import ReconstructableRepository
 from dagster._core.instance.ref import InstanceRef
 from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_END_TAG,
@@ -202,6 +203,25 @@ def report(result: dg.ExecuteInProcessResult | dg.JobExecutionResult, what: str)
     )
     print(f"{what}: FAILED (run {result.run_id}): {message}", file=sys.stderr)
     return 1
+
+
+def resume(inst: dg.DagsterInstance, module: str, last: dg.RunRecord | None, what: str) -> int:
+    """Re-execute ``last`` (a failed run of a job in ``<module>.defs``) from its failed
+    steps: steps that succeeded are not run again. Its tags (partition, mode) are kept."""
+    if last is None:
+        raise CliError(f"{what} has never run")
+    if last.dagster_run.status != dg.DagsterRunStatus.FAILURE:
+        raise CliError(
+            f"the last run of {what} ({last.dagster_run.run_id[:8]}) is "
+            f"{last.dagster_run.status.value}, not failed: nothing to resume"
+        )
+    repository = ReconstructableRepository.for_module(module, "defs")
+    job = repository.get_reconstructable_job(last.dagster_run.job_name)
+    options = dg.ReexecutionOptions.from_failure(last.dagster_run.run_id, inst)
+    # execute_job does not carry the parent's tags over: pass them (not run-lineage tags)
+    tags = {k: v for k, v in last.dagster_run.tags.items() if not k.startswith("dagster/run")}
+    with dg.execute_job(job, inst, tags=tags, reexecution_options=options) as result:
+        return report(result, f"{what} resumed from run {last.dagster_run.run_id[:8]}")
 
 
 def last_run(inst: dg.DagsterInstance, job_names: Iterable[str]) -> dg.RunRecord | None:

@@ -50,10 +50,13 @@ def pyramid(image: np.ndarray) -> list[np.ndarray]:
 
 def prepare_plate(store: Path, wells: list[tuple[str, int]]) -> None:
     """Create the plate and well groups (before workers write wells in parallel, so no two
-    processes ever write the same group metadata)."""
+    processes ever write the same group metadata) and remove what a killed writer left:
+    hidden temporary or retired images, which no reader ever opens."""
     root = zarr.open_group(store, mode="a")
     for row, column in wells:
         root.require_group(row).require_group(str(column))
+        for leftover in well_path(store, row, column).glob(f".{FIELD}.*"):
+            shutil.rmtree(leftover, ignore_errors=True)
 
 
 def write_well(
