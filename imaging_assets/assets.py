@@ -23,7 +23,13 @@ from imaging_assets.science.layouts import LayoutError, parse_plate, row_number,
 from imaging_assets.science.qc import montage_png
 from imaging_assets.science.registration import position_errors
 from imaging_assets.science.stitch import nominal_shape
-from imaging_assets.science.tiles import TileError, TileHeader, tile_header, validate_wells
+from imaging_assets.science.tiles import (
+    TileError,
+    TileHeader,
+    reference_header,
+    tile_header,
+    validate_wells,
+)
 from imaging_assets.wells import WellTiles, qc_well, register_well, run_wells, stitch_well
 from platform_core.checkpoint import fingerprint
 from platform_core.keys import InvalidKeyError
@@ -147,19 +153,15 @@ def plate_validation(
         except TileError as exc:
             headers[path] = exc
     try:
-        readable = [h for h in headers.values() if isinstance(h, TileHeader)]
-        if not readable:
-            raise TileError(f"none of the {len(headers)} tiles is a readable TIFF")
-        shape, dtype = pd.Series([(h.shape, h.dtype) for h in readable]).mode().iloc[0]
-        header = TileHeader(shape, dtype)
-        grid = (
-            int(plate_manifest["grid_row"].max()) + 1,
-            int(plate_manifest["grid_col"].max()) + 1,
-        )
-        step = _step(plate_manifest, header, imaging)
-        wells = validate_wells(plate_manifest, grid, headers, max(step), imaging.worker_memory_mb)
+        header = reference_header(headers)
     except TileError as exc:
         raise dg.Failure(f"plate {context.partition_key}: {exc}") from exc
+    grid = (int(plate_manifest["grid_row"].max()) + 1, int(plate_manifest["grid_col"].max()) + 1)
+    step = _step(plate_manifest, header, imaging)
+    wells = validate_wells(
+        plate_manifest, grid, headers, header, max(step), imaging.worker_memory_mb
+    )
+    shape, dtype = header.shape, header.dtype
     wells["tile_height"], wells["tile_width"], wells["dtype"] = shape[0], shape[1], dtype
     invalid = wells[wells["status"] != "ok"]
     for _, row in invalid.iterrows():

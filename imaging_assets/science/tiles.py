@@ -55,23 +55,25 @@ def well_memory_mb(header: TileHeader, planes: int, grid: tuple[int, int], step:
     return (tiles + mosaic * planes * (4 + 4 + itemsize)) / 2**20
 
 
+def reference_header(headers: dict[str, TileHeader | TileError]) -> TileHeader:
+    """The plate's tile shape and dtype: the most common among its readable tiles."""
+    readable = [h for h in headers.values() if isinstance(h, TileHeader)]
+    if not readable:
+        raise TileError(f"none of the {len(headers)} tiles is a readable TIFF")
+    return TileHeader(*pd.Series([(h.shape, h.dtype) for h in readable]).mode().iloc[0])
+
+
 def validate_wells(
     tiles: pd.DataFrame,
     grid: tuple[int, int],
     headers: dict[str, TileHeader | TileError],
+    reference: TileHeader,
     step: float,
     worker_memory_mb: float,
 ) -> pd.DataFrame:
     """One row per well: status ``ok`` or ``invalid`` with the reason (missing tiles per
-    site and channel, unreadable or mismatched tiles, memory over the worker limit).
-
-    ``headers`` maps each tile path to its header or the error reading it. The expected
-    shape and dtype are the most common among readable tiles of the plate."""
-    readable = [h for h in headers.values() if isinstance(h, TileHeader)]
-    if not readable:
-        raise TileError(f"none of the {len(headers)} tiles is a readable TIFF")
-    expected = pd.Series([(h.shape, h.dtype) for h in readable]).mode().iloc[0]
-    reference = TileHeader(*expected)
+    site and channel, unreadable tiles, tiles unlike ``reference``, memory over the worker
+    limit). ``headers`` maps each tile path to its header or the error reading it."""
     channels = sorted(tiles["channel"].unique())
     zs = sorted(tiles["z"].unique())
     sites = range(1, grid[0] * grid[1] + 1)
