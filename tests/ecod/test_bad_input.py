@@ -11,7 +11,8 @@ from ecod_assets.cli import main
 from ecod_assets.partitions import ecod_batches
 from ecod_assets.sensors import ecod_inbox_sensor
 from platform_core.io import data_root
-from tests.ecod.support import latest_metadata, write_demo_batch
+from tests.ecod.support import write_demo_batch
+from tests.support import latest_metadata
 
 PROTEIN = "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQAPILSRVGDGTQDNLSGAEKAVQVKVKALPDAQ"
 BAD_FASTA = {

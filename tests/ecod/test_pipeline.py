@@ -15,7 +15,8 @@ from ecod_assets.science.accuracy import score
 from ecod_assets.science.classify import EXPORT_COLUMNS
 from platform_core.alerts import Notifier
 from platform_core.io import data_root
-from tests.ecod.support import latest_metadata, write_demo_batch
+from tests.ecod.support import write_demo_batch
+from tests.support import latest_metadata
 
 TOOL_STAGES = ["blast_chain_hits", "blast_domain_hits", "hhsearch_profiles", "hhsearch_hits"]
 

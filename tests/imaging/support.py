@@ -8,14 +8,6 @@ import pandas as pd
 from dagster._core.event_api import PartitionKeyFilter
 
 
-def latest_metadata(inst: dg.DagsterInstance, asset: str, plate: str) -> dict:
-    records = inst.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[plate]), limit=1
-    ).records
-    assert records, f"{asset} has no materialization for {plate}"
-    return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
-
-
 def materialization_count(inst: dg.DagsterInstance, asset: str, plate: str) -> int:
     return len(
         inst.fetch_materializations(

@@ -13,7 +13,8 @@ import tifffile
 from imaging_assets.cli import main
 from imaging_assets.plates import registry_dir, stitched_store
 from imaging_assets.resources import plates
-from tests.imaging.support import folder_digest, latest_check, latest_metadata
+from tests.imaging.support import folder_digest, latest_check
+from tests.support import latest_metadata
 
 
 def _code(argv: list[str]) -> int:

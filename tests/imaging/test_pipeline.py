@@ -17,7 +17,8 @@ from imaging_assets.resources import plates
 from imaging_assets.science import omezarr
 from imaging_assets.science.registration import position_errors
 from imaging_assets.sensors import plate_inbox_sensor
-from tests.imaging.support import folder_digest, latest_check, latest_metadata, truth
+from tests.imaging.support import folder_digest, latest_check, truth
+from tests.support import latest_metadata
 
 
 def test_imagexpress_plate_is_stitched_into_a_valid_ome_zarr(

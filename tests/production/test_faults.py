@@ -17,7 +17,8 @@ from imaging_assets.demo import plate_wells, write_demo_plate
 from imaging_assets.plates import register_plate, stitched_store
 from imaging_assets.resources import plates
 from imaging_assets.science.synthetic import TileGrid
-from tests.imaging.support import latest_check, latest_metadata
+from tests.imaging.support import latest_check
+from tests.support import latest_metadata
 
 WELLS = 24
 
