@@ -211,7 +211,7 @@ def tile_positions(
     header, params = _header(plate_validation), imaging.registration()
     step = _step(plate_manifest, header, imaging)
     previous = STORAGE.read_partition(context.asset_key, plate)
-    keep, jobs, prints = [], [], {}
+    keep, jobs, prints, reused = [], [], {}, []
     for well in valid:
         prints[well] = fingerprint(
             POSITIONS_VERSION,
@@ -232,8 +232,9 @@ def tile_positions(
                 imaging.registration_channel,
             )
             jobs.append((well, job_args))
-        elif len(old):
+        elif len(old):  # reused, or left as it was (not selected this run)
             keep.append(old)
+            reused += [well] if reusable else []
     started = time.perf_counter()
     results = run_wells(register_well, jobs, imaging.workers())
     elapsed = time.perf_counter() - started
@@ -271,7 +272,7 @@ def tile_positions(
     failed = sorted({r["well"] for r in results if r["error"]})
     metadata: dict = {
         "wells_registered": len(results) - len(failed),
-        "wells_reused": len({*table["well"]} - {r["well"] for r in results}),
+        "wells_reused": len(reused),
         "wells_failed": len(failed),
         "failed_wells": ", ".join(failed),
         "tiles_per_second": round(
