@@ -7,15 +7,13 @@
 #
 # Optional: DAGSTER_HOME (./.dagster_prod), PLATFORM_DATA_ROOT (./.data),
 # DAGSTER_WEB_HOST (127.0.0.1), DAGSTER_WEB_PORT (3000). Logs and pid files: $DAGSTER_HOME/run/.
+# With DAGSTER_CELERY_BROKER_URL set, steps run on Celery workers (deploy/worker.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 : "${DAGSTER_POSTGRES_URL:?set DAGSTER_POSTGRES_URL=postgresql+psycopg2://user[:password]@host:port/db}"
-export DAGSTER_HOME="${DAGSTER_HOME:-$PWD/.dagster_prod}"
-export PLATFORM_DATA_ROOT="${PLATFORM_DATA_ROOT:-$PWD/.data}"
+source deploy/lib.sh
 host="${DAGSTER_WEB_HOST:-127.0.0.1}"
 port="${DAGSTER_WEB_PORT:-3000}"
-run="$DAGSTER_HOME/run"
-mkdir -p "$run"
 cp deploy/dagster.yaml "$DAGSTER_HOME/dagster.yaml"
 
 # Fail early, and say why, when the database is not reachable (the URL is never printed).
@@ -29,15 +27,6 @@ except Exception as exc:
     sys.exit(f"error: cannot connect to DAGSTER_POSTGRES_URL: {type(exc).__name__}")
 PY
 
-start() {  # name, command...: one process group per service, so down.sh stops its children
-  local name="$1"; shift
-  if [[ -f "$run/$name.pid" ]] && kill -0 "$(cat "$run/$name.pid")" 2>/dev/null; then
-    echo "$name already running (pid $(cat "$run/$name.pid"))"
-    return
-  fi
-  setsid "$@" >"$run/$name.log" 2>&1 < /dev/null &
-  echo $! >"$run/$name.pid"
-}
 start daemon .venv/bin/dagster-daemon run -w workspace.yaml
 start webserver .venv/bin/dagster-webserver -w workspace.yaml -h "$host" -p "$port"
 

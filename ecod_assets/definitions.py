@@ -10,6 +10,7 @@ from ecod_assets.jobs import ALL_JOBS
 from ecod_assets.resources import STORAGE, EcodTools, OrchestrationConfig
 from ecod_assets.sensors import SENSORS
 from platform_core.alerts import Notifier
+from platform_core.executors import step_executor
 from platform_core.settings import notifier_from_env
 
 
@@ -29,6 +30,7 @@ def build_definitions(orchestration: OrchestrationConfig, notifier: Notifier) ->
         assets=dg.load_assets_from_modules([reference, search, analysis]),
         asset_checks=CHECKS,
         jobs=ALL_JOBS,
+        executor=step_executor(dg.multiprocess_executor),
         sensors=SENSORS,
         resources={
             "io_manager": STORAGE,

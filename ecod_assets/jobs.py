@@ -6,6 +6,7 @@ import dagster as dg
 
 from ecod_assets.partitions import BATCH_GROUP, ecod_batches
 from ecod_assets.resources import MODE_TAG
+from platform_core.executors import step_executor
 
 HHSEARCH_STAGES = ("hhsearch_profiles", "hhsearch_hits", "hhsearch_registration")
 ANALYSIS_STAGES = ("domain_summary", "domain_partition", "classification")
@@ -14,8 +15,9 @@ ANALYSIS_STAGES = ("domain_summary", "domain_partition", "classification")
 TOTAL_TIMEOUT_SECONDS = int(os.environ.get("ECOD_TOTAL_TIMEOUT", "86400"))
 # Steps run one after another in the run's process: the tool steps hold the one-slot
 # ecod_tools pool and parallelise inside (workers), so a process per step would only add
-# start-up time (~3 s each) to runs launched by the daemon (inbox sensor, UI).
-EXECUTOR = dg.in_process_executor
+# start-up time (~3 s each) to runs launched by the daemon (inbox sensor, UI). With a Celery
+# broker set (platform_core.executors) each step goes to a worker instead.
+EXECUTOR = step_executor(dg.in_process_executor)
 
 JOB_BY_MODE = {
     "full": dg.define_asset_job(

@@ -10,6 +10,7 @@ from imaging_assets.jobs import plate_job
 from imaging_assets.resources import STORAGE, ImagingConfig
 from imaging_assets.sensors import SENSORS
 from platform_core.alerts import Notifier
+from platform_core.executors import step_executor
 from platform_core.settings import notifier_from_env
 
 
@@ -24,6 +25,7 @@ def build_definitions(imaging: ImagingConfig, notifier: Notifier) -> dg.Definiti
         assets=dg.load_assets_from_modules([assets]),
         asset_checks=CHECKS,
         jobs=[plate_job],
+        executor=step_executor(dg.multiprocess_executor),
         sensors=SENSORS,
         resources={"io_manager": STORAGE, "imaging": imaging, "notifier": notifier},
     )

@@ -7,6 +7,7 @@ import os
 import dagster as dg
 
 from platform_core.alerts import Notifier
+from platform_core.executors import step_executor
 from platform_core.settings import env_list, notifier_from_env
 from tetra_assets.assets import assessment, data, metrics, scenarios
 from tetra_assets.checks import market_data_freshness, market_data_quality
@@ -33,6 +34,7 @@ def build_definitions(provider: MarketDataProvider, notifier: Notifier) -> dg.De
         assets=dg.load_assets_from_modules([data, scenarios, metrics, assessment]),
         asset_checks=[market_data_quality, *market_data_freshness],
         jobs=ALL_JOBS,
+        executor=step_executor(dg.multiprocess_executor),
         schedules=SCHEDULES,
         sensors=SENSORS,
         resources={"io_manager": STORAGE, "provider": provider, "notifier": notifier},

@@ -49,9 +49,21 @@ def deploy(script: str, env: dict[str, str]) -> None:
 
 
 @pytest.fixture
-def production(tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch):
-    """deploy/up.sh on a fresh Postgres database (daemon + web UI), stopped afterwards;
-    yields (root folder, environment). Inbox sensors look every 5 s here."""
+def deployment_env() -> dict[str, str]:
+    """Extra environment of a module's deployment (test modules override this fixture)."""
+    return {}
+
+
+@pytest.fixture
+def production(
+    tmp_path: Path,
+    postgres_url: str,
+    deployment_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """deploy/up.sh on a fresh Postgres database (daemon + web UI), stopped afterwards (with
+    any Celery workers started by deploy/worker.sh); yields (root folder, environment).
+    Inbox sensors look every 5 s here."""
     env = {
         "DAGSTER_HOME": str(tmp_path / "home"),
         "PLATFORM_DATA_ROOT": str(tmp_path / "data"),
@@ -60,6 +72,7 @@ def production(tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatc
         "PLATFORM_INBOX_INTERVAL_SECONDS": "5",
         "ECOD_INBOX_SETTLE_SECONDS": "0",
         "IMAGING_INBOX_SETTLE_SECONDS": "0",
+        **deployment_env,
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
