@@ -1,7 +1,8 @@
-"""Scale-out on Celery: with DAGSTER_CELERY_BROKER_URL set (RabbitMQ on 127.0.0.1:5672), runs
-launched by the daemon send every step to two dagster-celery workers started with
-deploy/worker.sh. Both workers take steps, every step of every run goes through a worker, and
-the stored results equal those of the same partitions run locally by the CLIs."""
+"""Scale-out on Celery: with DAGSTER_CELERY_BROKER_URL set, runs launched by the daemon send
+every step to two dagster-celery workers started with deploy/worker.sh. Both workers take
+steps, every step of every run goes through a worker, and the stored results equal those of
+the same partitions run locally by the CLIs. RabbitMQ (127.0.0.1:5672) carries a run of each
+location; Redis (127.0.0.1:6379, broker and result backend) a Tetra run."""
 
 import os
 import subprocess
@@ -22,12 +23,22 @@ from imaging_assets.demo import write_demo_plate
 from imaging_assets.plates import register_plate
 from imaging_assets.resources import plates
 from imaging_assets.science.synthetic import TileGrid
-from platform_core.executors import BROKER_ENV
+from platform_core.executors import BACKEND_ENV, BROKER_ENV
 from tests.production.conftest import ROOT, deploy
 
-BROKER = os.environ.get("PLATFORM_TEST_AMQP", "pyamqp://guest:guest@127.0.0.1:5672//")
+RABBITMQ = {
+    BROKER_ENV: os.environ.get("PLATFORM_TEST_AMQP", "pyamqp://guest:guest@127.0.0.1:5672//")
+}
+REDIS_URL = os.environ.get("PLATFORM_TEST_REDIS", "redis://127.0.0.1:6379/7")
+REDIS = {BROKER_ENV: REDIS_URL, BACKEND_ENV: REDIS_URL}
 WORKERS = ("w1", "w2")
 DATE = "2018-06-01"
+# location -> (job, partition) launched through the webserver
+LAUNCHES = {
+    "tetra": ("tetra_data", DATE),
+    "ecod": ("ecod_full", "b1"),
+    "imaging": ("imaging_plate", "p1"),
+}
 # The science results of each location (tool logs and timings are not results).
 RESULTS = {
     "tetra": ["market_data", "market_events", "economic_data"],
@@ -41,8 +52,8 @@ RUN_DEPENDENT_COLUMNS = {"seconds", "peak_mb"}  # how long a well took, on which
 
 
 @pytest.fixture
-def deployment_env() -> dict[str, str]:
-    return {BROKER_ENV: BROKER}
+def deployment_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    return request.param
 
 
 def _celery(*args: str, env: dict[str, str]) -> None:
@@ -65,20 +76,23 @@ def _start_workers(env: dict[str, str]) -> None:
         time.sleep(0.5)
 
 
-def _run_locally(root: Path, plate_dir: Path, fasta: Path) -> Path:
+def _run_locally(root: Path, locations: tuple[str, ...], plate_dir: Path, fasta: Path) -> Path:
     """The same partitions through the CLIs (in-process executor, embedded SQLite)."""
+    commands = {
+        "tetra": [["tetra", "run", "--pipeline", "data", "--date", DATE]],
+        "ecod": [
+            ["ecod", "reference"],
+            ["ecod", "submit", str(fasta), "--batch-id", "b1"],
+            ["ecod", "run", "--batch", "b1"],
+        ],
+        "imaging": [["hcs", "run", str(plate_dir), "--workers", "1"]],
+    }
     local = root / "local"
     env = {k: v for k, v in os.environ.items() if not k.startswith("DAGSTER_")}
     env |= {"DAGSTER_HOME": str(local / "home"), "PLATFORM_DATA_ROOT": str(local / "data")}
     (local / "home").mkdir(parents=True)
     bin_dir = Path(sys.executable).parent
-    for command in (
-        ["tetra", "run", "--pipeline", "data", "--date", DATE],
-        ["ecod", "reference"],
-        ["ecod", "submit", str(fasta), "--batch-id", "b1"],
-        ["ecod", "run", "--batch", "b1"],
-        ["hcs", "run", str(plate_dir), "--workers", "1"],
-    ):
+    for command in (c for location in locations for c in commands[location]):
         result = subprocess.run(
             [str(bin_dir / command[0]), *command[1:]], env=env, capture_output=True, text=True
         )
@@ -111,27 +125,37 @@ def _celery_steps(inst: dg.DagsterInstance, run_id: str) -> dict[str, str]:
     return steps
 
 
-def test_steps_run_on_two_celery_workers_with_local_results(production) -> None:
+@pytest.mark.parametrize(
+    ("deployment_env", "locations"),
+    [(RABBITMQ, ("tetra", "ecod", "imaging")), (REDIS, ("tetra",))],
+    ids=["rabbitmq", "redis"],
+    indirect=["deployment_env"],
+)
+def test_steps_run_on_two_celery_workers_with_local_results(
+    production, locations: tuple[str, ...]
+) -> None:
     root, env = production
     inst = dg.DagsterInstance.get()
     _start_workers(env)
     fasta = root / "b1.fasta"
-    assert ecod(["reference"]) == 0
-    assert ecod(["demo", "--out", str(fasta), "--chains", "4", "--seed", "3"]) == 0
-    assert ecod(["submit", str(fasta), "--batch-id", "b1"]) == 0
-    plate_dir = write_demo_plate(root / "plates", "p1", "generic", 2, TileGrid(tile=128), 1, 0)
-    plate = register_plate(plate_dir)
-    inst.add_dynamic_partitions(plates.name, [plate])
-
+    if "ecod" in locations:
+        assert ecod(["reference"]) == 0
+        assert ecod(["demo", "--out", str(fasta), "--chains", "4", "--seed", "3"]) == 0
+        assert ecod(["submit", str(fasta), "--batch-id", "b1"]) == 0
+    plate = LAUNCHES["imaging"][1]
+    plate_dir = root / "plates" / plate
+    if "imaging" in locations:
+        write_demo_plate(plate_dir.parent, plate, "generic", 2, TileGrid(tile=128), 1, 0)
+        inst.add_dynamic_partitions(plates.name, [register_plate(plate_dir)])
     client = DagsterGraphQLClient("127.0.0.1", port_number=int(env["DAGSTER_WEB_PORT"]))
-    launches = [
-        ("tetra_data", "tetra", DATE),
-        ("ecod_full", "ecod", "b1"),
-        ("imaging_plate", "imaging", plate),
-    ]
     run_ids = [
-        client.submit_job_execution(job, location, "__repository__", tags={"dagster/partition": p})
-        for job, location, p in launches
+        client.submit_job_execution(
+            LAUNCHES[location][0],
+            location,
+            "__repository__",
+            tags={"dagster/partition": LAUNCHES[location][1]},
+        )
+        for location in locations
     ]
     deadline = time.monotonic() + 420
     while not all(inst.get_run_by_id(r).is_finished for r in run_ids):
@@ -151,13 +175,15 @@ def test_steps_run_on_two_celery_workers_with_local_results(production) -> None:
         hostname_by_step |= {f"{run_id}:{k}": v for k, v in on_workers.items()}
     used = {hostname.split("@")[0] for hostname in hostname_by_step.values()}
     assert used == set(WORKERS), hostname_by_step  # both workers took steps
+    deploy("down.sh", env)  # workers are stopped with the rest
+    assert not list((Path(env["DAGSTER_HOME"]) / "run").glob("celery-*.pid"))
 
-    local = _run_locally(root, plate_dir, fasta)
+    local = _run_locally(root, locations, plate_dir, fasta)
     celery = root / "data"
-    for location, assets in RESULTS.items():
-        partition = {"tetra": DATE, "ecod": "b1", "imaging": plate}[location]
+    for location in locations:
+        partition = LAUNCHES[location][1]
         rows = 0
-        for asset in assets:
+        for asset in RESULTS[location]:
             on_celery = _stored(celery, location, asset, partition)
             on_local = _stored(local, location, asset, partition)
             if isinstance(on_celery, pd.DataFrame):
@@ -166,6 +192,8 @@ def test_steps_run_on_two_celery_workers_with_local_results(production) -> None:
             else:
                 assert on_celery == on_local, f"{location}/{asset}"
         assert rows > 0, f"{location}: no result rows to compare"
+    if "imaging" not in locations:
+        return
     pixels = {
         name: _all_arrays(zarr.open_group(data / "imaging/stitched_plate" / f"{plate}.ome.zarr"))
         for name, data in (("celery", celery), ("local", local))
@@ -173,5 +201,3 @@ def test_steps_run_on_two_celery_workers_with_local_results(production) -> None:
     assert pixels["celery"].keys() == pixels["local"].keys() and len(pixels["celery"]) >= 2
     for path, array in pixels["celery"].items():
         np.testing.assert_array_equal(array, pixels["local"][path], err_msg=path)
-    deploy("down.sh", env)  # workers are stopped with the rest
-    assert not list((Path(env["DAGSTER_HOME"]) / "run").glob("celery-*.pid"))
