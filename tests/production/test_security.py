@@ -147,8 +147,13 @@ def test_no_secret_in_logs_events_or_run_config_and_no_pickle(production, webhoo
     hostile = client.submit_job_execution(
         "ecod_full", "ecod", "__repository__", tags={"dagster/partition": HOSTILE_BATCH}
     )
+
+    def ecod_alerts() -> list[dict]:  # other alerts may come (e.g. a run of the module's
+        # earlier deployment, stopped mid-run by its down.sh, found failed by monitoring)
+        return [body for body in webhook[1] if "ecod_full failed" in body["text"]]
+
     deadline = time.monotonic() + 240
-    while not (all(inst.get_run_by_id(r).is_finished for r in (good, hostile)) and webhook[1]):
+    while not (all(inst.get_run_by_id(r).is_finished for r in (good, hostile)) and ecod_alerts()):
         assert time.monotonic() < deadline, ("runs or the failure alert did not arrive", webhook)
         time.sleep(2)
     assert inst.get_run_by_id(good).status == dg.DagsterRunStatus.SUCCESS
@@ -159,8 +164,8 @@ def test_no_secret_in_logs_events_or_run_config_and_no_pickle(production, webhoo
     ]
     assert failures and all("invalid key '../escape'" in f for f in failures), failures
     assert not (root / "escape").exists() and not (root / "data" / "escape").exists()
-    [alert] = webhook[1]
-    assert "ecod_full failed" in alert["text"] and alert["path"].endswith(CANARIES["webhook"])
+    [alert] = ecod_alerts()
+    assert hostile[:8] in alert["text"] and alert["path"].endswith(CANARIES["webhook"])
 
     texts: dict[str, str] = {}
     for folder in (Path(env["DAGSTER_HOME"]), root / "data"):
