@@ -47,8 +47,10 @@ def _wait_for_run(inst: dg.DagsterInstance, tags: dict[str, str], timeout: float
 
 
 def _dismiss_newsletter(page: Page) -> None:
-    """The UI's one-time community pop-up may cover the page at any moment: skip it whenever
-    it shows up before an action."""
+    """The UI's one-time community pop-up may cover the page at any moment (and swallow a
+    click): mark it dismissed in the browser's storage before any page loads, as its Skip
+    button does, and still skip it whenever it shows up before an action."""
+    page.add_init_script("window.localStorage.setItem('communityNux', JSON.stringify('1'))")
     page.add_locator_handler(
         page.get_by_text("Join the Dagster community"),
         lambda: page.get_by_role("button", name="Skip").click(),
