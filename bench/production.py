@@ -206,21 +206,24 @@ def queued_throughput(deployment: Deployment, count: int) -> dict[str, float]:
     return {"submit_s": submitted, "wall_s": wall, "per_run_s": wall / count}
 
 
+def materialize_command(*selection: str) -> list[str]:
+    """The plain ``dagster asset materialize`` CLI on the bench location."""
+    trivial_location = str(ROOT / "bench" / "trivial_location.py")
+    return [str(BIN / "dagster"), "asset", "materialize", "-f", trivial_location, *selection]
+
+
 def cli_materialize(deployment: Deployment, count: int) -> float:
     """Median wall seconds of one ``dagster asset materialize`` process."""
     times = []
-    command = [
-        str(BIN / "dagster"),
-        "asset",
-        "materialize",
-        "-f",
-        str(ROOT / "bench" / "trivial_location.py"),
-        "--select",
-        "trivial",
-    ]
     for _ in range(count):
         started = time.monotonic()
-        subprocess.run(command, env=deployment.env, cwd=ROOT, check=True, capture_output=True)
+        subprocess.run(
+            materialize_command("--select", "trivial"),
+            env=deployment.env,
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
         times.append(time.monotonic() - started)
     return statistics.median(times)
 
@@ -258,17 +261,7 @@ def ui_timings(deployment: Deployment, repeats: int) -> dict[str, list[float]]:
     from playwright.sync_api import expect, sync_playwright
 
     subprocess.run(
-        [
-            str(BIN / "dagster"),
-            "asset",
-            "materialize",
-            "-f",
-            str(ROOT / "bench" / "trivial_location.py"),
-            "--select",
-            "daily_marker",
-            "--partition-range",
-            PARTITION_RANGE,
-        ],
+        materialize_command("--select", "daily_marker", "--partition-range", PARTITION_RANGE),
         env=deployment.env,
         cwd=ROOT,
         check=True,
