@@ -3,8 +3,9 @@
 import os
 import socket
 import subprocess
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
 
@@ -15,24 +16,40 @@ ROOT = Path(__file__).resolve().parents[2]
 SERVER = os.environ.get("PLATFORM_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
 
 
-def _admin() -> "psycopg2.extensions.connection":
-    connection = psycopg2.connect(f"{SERVER}/postgres")
+def _admin(server: str) -> "psycopg2.extensions.connection":
+    connection = psycopg2.connect(f"{server}/postgres")
     connection.autocommit = True
     return connection
+
+
+def create_database(server: str, name: str) -> str:
+    """``CREATE DATABASE`` on ``server`` (``postgresql://user@host:port``); returns its
+    DAGSTER_POSTGRES_URL."""
+    with closing(_admin(server)) as connection, connection.cursor() as cursor:
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    return f"{server.replace('postgresql://', 'postgresql+psycopg2://')}/{name}"
 
 
 @pytest.fixture(scope="module")
 def postgres_url() -> Iterator[str]:
     """A new, empty database (dropped afterwards) as a DAGSTER_POSTGRES_URL."""
     name = f"dagster_test_{uuid.uuid4().hex[:10]}"
-    with closing(_admin()) as connection, connection.cursor() as cursor:
-        cursor.execute(f'CREATE DATABASE "{name}"')
-    yield f"{SERVER.replace('postgresql://', 'postgresql+psycopg2://')}/{name}"
-    with closing(_admin()) as connection, connection.cursor() as cursor:
+    yield create_database(SERVER, name)
+    with closing(_admin(SERVER)) as connection, connection.cursor() as cursor:
         cursor.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
         )
         cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+def wait_until(
+    condition: Callable[[], object], timeout: float, what: str, interval: float = 0.5
+) -> None:
+    """Poll ``condition`` until it is true; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out after {timeout}s waiting for {what}"
+        time.sleep(interval)
 
 
 def free_port() -> int:

@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from imaging_assets.plates import register_plate
 from imaging_assets.resources import plates
 from imaging_assets.science.synthetic import TileGrid
 from platform_core.executors import BACKEND_ENV, BROKER_ENV
-from tests.production.conftest import ROOT, deploy
+from tests.production.conftest import ROOT, deploy, wait_until
 
 RABBITMQ = {
     BROKER_ENV: os.environ.get("PLATFORM_TEST_AMQP", "pyamqp://guest:guest@127.0.0.1:5672//")
@@ -72,10 +71,11 @@ def _start_workers(env: dict[str, str]) -> None:
         )
         assert deploy_worker.returncode == 0, deploy_worker.stderr
     logs = [Path(env["DAGSTER_HOME"]) / "run" / f"celery-{name}.log" for name in WORKERS]
-    deadline = time.monotonic() + 60
-    while not all(log.exists() and " ready." in log.read_text() for log in logs):
-        assert time.monotonic() < deadline, [log.read_text()[-2000:] for log in logs]
-        time.sleep(0.5)
+    wait_until(
+        lambda: all(log.exists() and " ready." in log.read_text() for log in logs),
+        60,
+        f"both workers to be ready (logs: {logs})",
+    )
 
 
 def _run_locally(root: Path, locations: tuple[str, ...], plate_dir: Path, fasta: Path) -> Path:
@@ -159,10 +159,9 @@ def test_steps_run_on_two_celery_workers_with_local_results(
         )
         for location in locations
     ]
-    deadline = time.monotonic() + 420
-    while not all(inst.get_run_by_id(r).is_finished for r in run_ids):
-        assert time.monotonic() < deadline, "Celery runs did not finish in time"
-        time.sleep(2)
+    wait_until(
+        lambda: all(inst.get_run_by_id(r).is_finished for r in run_ids), 420, "the Celery runs", 2
+    )
     for run_id in run_ids:
         run = inst.get_run_by_id(run_id)
         assert run.status == dg.DagsterRunStatus.SUCCESS, (run.job_name, run.status)

@@ -7,7 +7,6 @@ retries are off; tests/ecod covers that path.)"""
 import os
 import re
 import signal
-import time
 from pathlib import Path
 
 import dagster as dg
@@ -18,6 +17,7 @@ from imaging_assets.plates import register_plate, stitched_store
 from imaging_assets.resources import plates
 from imaging_assets.science.synthetic import TileGrid
 from tests.imaging.support import latest_check
+from tests.production.conftest import wait_until
 from tests.support import latest_metadata
 
 WELLS = 24
@@ -30,15 +30,6 @@ def _process_of(inst: dg.DagsterInstance, run_id: str) -> int:
         if match:
             return int(match.group(1))
     raise AssertionError(f"no process start recorded for {run_id}")
-
-
-def _wait(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def test_kill_9_mid_stage_then_resume(production) -> None:
@@ -63,23 +54,23 @@ def test_kill_9_mid_stage_then_resume(production) -> None:
     def done() -> list[tuple[str, str]]:
         return [w for w in wells if (store / w[0] / w[1] / "0" / "zarr.json").exists()]
 
-    _wait(lambda: len(done()) >= 2, 300, "the first stitched wells")
+    wait_until(lambda: len(done()) >= 2, 300, "the first stitched wells", interval=0.05)
     os.kill(_process_of(inst, run_id), signal.SIGKILL)
     finished_before_kill = done()
     assert len(finished_before_kill) < WELLS, "the run finished before it could be killed"
 
-    _wait(
+    wait_until(
         lambda: inst.get_run_by_id(run_id).status == dg.DagsterRunStatus.FAILURE, 120, "monitoring"
     )
     alerts = Path(env["PLATFORM_DATA_ROOT"]) / "alerts.log"
-    _wait(lambda: alerts.exists() and run_id in alerts.read_text(), 120, "the failure alert")
+    wait_until(lambda: alerts.exists() and run_id in alerts.read_text(), 120, "the failure alert")
 
     # the instance's run retries (dagster.yaml) resume it from the failed step
     def retry() -> dg.DagsterRun | None:
         found = inst.get_runs(dg.RunsFilter(tags={"dagster/parent_run_id": run_id}), limit=1)
         return found[0] if found and found[0].is_finished else None
 
-    _wait(lambda: retry() is not None, 300, "the retry run")
+    wait_until(lambda: retry() is not None, 300, "the retry run")
     resumed = retry()
     assert resumed.status == dg.DagsterRunStatus.SUCCESS
     assert resumed.tags.get("dagster/retry_strategy", "FROM_FAILURE") == "FROM_FAILURE"

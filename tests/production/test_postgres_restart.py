@@ -18,7 +18,7 @@ import psycopg2
 import pytest
 
 from imaging_assets.cli import main as hcs
-from tests.production.conftest import free_port
+from tests.production.conftest import create_database, free_port, wait_until
 
 PG_BIN = next(Path("/usr/lib/postgresql").glob("*/bin"), None)
 OUTAGE_SECONDS = 20
@@ -52,8 +52,9 @@ class PrivatePostgres:
             return
         self._pg("pg_ctl", "-D", str(self.folder / "data"), "-m", "fast", "-w", "stop")
 
-    def url(self, database: str) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+    @property
+    def server(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}"
 
 
 @pytest.fixture(scope="module")
@@ -72,29 +73,17 @@ def private_postgres() -> Iterator[PrivatePostgres]:
 @pytest.fixture(scope="module")
 def postgres_url(private_postgres: PrivatePostgres) -> str:
     """The deployment's database on the private server (overrides conftest's)."""
-    connection = psycopg2.connect(private_postgres.url("postgres"))
-    connection.autocommit = True
-    with connection.cursor() as cursor:
-        cursor.execute("CREATE DATABASE dagster")
-    connection.close()
-    return private_postgres.url("dagster").replace("postgresql://", "postgresql+psycopg2://")
+    return create_database(private_postgres.server, "dagster")
 
 
 def _heartbeats(inst: dg.DagsterInstance) -> dict[str, float]:
     return {kind: beat.timestamp for kind, beat in inst.get_daemon_heartbeats().items()}
 
 
-def _wait(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(1)
-
-
 def test_daemon_recovers_from_a_postgres_restart(private_postgres, production) -> None:
     root, env = production
     inst = dg.DagsterInstance.get()
-    _wait(lambda: len(_heartbeats(inst)) >= 4, 90, "the daemons' first heartbeats")
+    wait_until(lambda: len(_heartbeats(inst)) >= 4, 90, "the daemons' first heartbeats")
     daemons = set(_heartbeats(inst))
     pids = {
         name: int((Path(env["DAGSTER_HOME"]) / "run" / f"{name}.pid").read_text())
@@ -103,14 +92,14 @@ def test_daemon_recovers_from_a_postgres_restart(private_postgres, production) -
 
     private_postgres.stop()
     with pytest.raises(psycopg2.OperationalError):  # really down
-        psycopg2.connect(private_postgres.url("dagster"))
+        psycopg2.connect(f"{private_postgres.server}/dagster")
     time.sleep(OUTAGE_SECONDS)  # the daemons' queries fail meanwhile
     private_postgres.start()
     restarted = time.time()
 
     for name, pid in pids.items():
         assert Path(f"/proc/{pid}").exists(), f"the {name} exited during the outage"
-    _wait(
+    wait_until(
         lambda: (
             set(_heartbeats(inst)) == daemons
             and all(t > restarted for t in _heartbeats(inst).values())
@@ -132,6 +121,6 @@ def test_daemon_recovers_from_a_postgres_restart(private_postgres, production) -
         records = inst.get_run_records(sensor)
         return bool(records) and all(r.dagster_run.is_finished for r in records)
 
-    _wait(finished, 180, "the inbox run after the restart")
+    wait_until(finished, 180, "the inbox run after the restart")
     [record] = inst.get_run_records(sensor)
     assert record.dagster_run.status == dg.DagsterRunStatus.SUCCESS

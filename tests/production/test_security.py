@@ -8,7 +8,6 @@ webhook URL token, all given only through the environment as deploy/README.md sa
 import ast
 import json
 import threading
-import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from ipaddress import IPv4Address, IPv6Address, ip_address
@@ -19,7 +18,7 @@ import pytest
 from dagster._serdes import serialize_value
 from dagster_graphql import DagsterGraphQLClient
 
-from tests.production.conftest import ROOT
+from tests.production.conftest import ROOT, wait_until
 
 CANARIES = {
     "postgres": "pg-canary-5f1d0c",
@@ -152,10 +151,12 @@ def test_no_secret_in_logs_events_or_run_config_and_no_pickle(production, webhoo
         # earlier deployment, stopped mid-run by its down.sh, found failed by monitoring)
         return [body for body in webhook[1] if "ecod_full failed" in body["text"]]
 
-    deadline = time.monotonic() + 240
-    while not (all(inst.get_run_by_id(r).is_finished for r in (good, hostile)) and ecod_alerts()):
-        assert time.monotonic() < deadline, ("runs or the failure alert did not arrive", webhook)
-        time.sleep(2)
+    wait_until(
+        lambda: all(inst.get_run_by_id(r).is_finished for r in (good, hostile)) and ecod_alerts(),
+        240,
+        "both runs and the ECOD failure alert",
+        2,
+    )
     assert inst.get_run_by_id(good).status == dg.DagsterRunStatus.SUCCESS
     assert inst.get_run_by_id(hostile).status == dg.DagsterRunStatus.FAILURE
     failures = [
