@@ -161,7 +161,7 @@ def assessment_report(
                 for name in backtest.STRATEGIES
             }
         )
-        png = report.equity_plot_png(curves, f"Realized last {horizon} sessions, week {window.key}")
+        png = report.equity_plot_png(curves, f"Realized scenario: the last {horizon} sessions")
         kinds = by_kind.loc[window.key]
         ranking_table = week_rankings.drop(columns="week")
         markdown = report.report_markdown(window.key, ranking_table, kinds, png)

@@ -8,12 +8,12 @@ import io
 import threading
 from collections.abc import Sequence
 
+import numpy as np
 import pandas as pd
-from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
+from PIL import Image
 
 
 def rank_strategies(results: pd.DataFrame, by: Sequence[str] = ()) -> pd.DataFrame:
@@ -51,38 +51,61 @@ def rank_strategies(results: pd.DataFrame, by: Sequence[str] = ()) -> pd.DataFra
     return table.reset_index(drop=True)
 
 
-@functools.cache
-def _equity_figure(labels: tuple[str, ...]) -> tuple[Figure, Axes, list[Line2D]]:
-    """One figure per set of series, redrawn for every plot: building a matplotlib figure
-    costs about as much as rendering it, and a backfill renders one plot per week."""
-    fig = Figure(figsize=(7, 3.2), dpi=80)
-    fig.subplots_adjust(left=0.09, right=0.98, top=0.9, bottom=0.15)
-    ax = fig.add_subplot()
-    lines = [ax.plot([], [], label=label, linewidth=1.4)[0] for label in labels]
-    ax.axhline(1.0, color="grey", linewidth=0.8, linestyle=":")
-    for axis in (ax.xaxis, ax.yaxis):  # tick labels are most of the drawing time
-        axis.set_major_locator(MaxNLocator(5))
-    ax.set_xlabel("session")
-    ax.set_ylabel("equity (start = 1)")
-    ax.legend(fontsize=8, loc="upper left")
-    return fig, ax, lines
+class _EquityCanvas:
+    """One figure per (title, series labels, curve length), drawn in full once without the
+    parts that change between plots; each plot then restores that background and draws only the
+    lines, the y axis and the start line (matplotlib blitting). Text layout is most of a full
+    draw, so a backfill that renders one plot per week pays for it once."""
+
+    def __init__(self, title: str, labels: tuple[str, ...], length: int) -> None:
+        self.fig = Figure(figsize=(7, 3.2), dpi=80)
+        self.fig.subplots_adjust(left=0.1, right=0.78, top=0.9, bottom=0.15)
+        self.canvas = FigureCanvasAgg(self.fig)
+        self.ax = self.fig.add_subplot()
+        self.lines = [self.ax.plot([], [], label=label, linewidth=1.4)[0] for label in labels]
+        self.start_line = self.ax.axhline(1.0, color="grey", linewidth=0.8, linestyle=":")
+        span = max(length - 1, 1)
+        self.ax.set_xlim(-0.03 * span, 1.03 * span)
+        for axis in (self.ax.xaxis, self.ax.yaxis):
+            axis.set_major_locator(MaxNLocator(5))
+        self.ax.set_xlabel("session")
+        self.ax.set_ylabel("equity (start = 1)")
+        self.ax.set_title(title, fontsize=10)
+        # outside the axes: the legend is background and never hides a curve
+        self.ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+        self.changing = [*self.lines, self.start_line, self.ax.yaxis]
+        for artist in self.changing:
+            artist.set_visible(False)
+        self.canvas.draw()
+        self.background = self.canvas.copy_from_bbox(self.fig.bbox)
+        for artist in self.changing:
+            artist.set_visible(True)
+
+    def png(self, curves: pd.DataFrame) -> bytes:
+        self.canvas.restore_region(self.background)
+        for line, column in zip(self.lines, curves.columns, strict=True):
+            line.set_data(np.arange(len(curves)), curves[column].to_numpy())
+        self.ax.relim()
+        self.ax.autoscale_view(scalex=False)
+        for artist in self.changing:
+            self.ax.draw_artist(artist)
+        rgb = np.asarray(self.canvas.buffer_rgba())[..., :3]
+        buffer = io.BytesIO()
+        Image.fromarray(rgb).save(buffer, format="png")
+        return buffer.getvalue()
 
 
+_equity_canvas = functools.lru_cache(maxsize=8)(_EquityCanvas)
 _PLOT_LOCK = threading.Lock()
 
 
 def equity_plot_png(curves: pd.DataFrame, title: str) -> bytes:
-    """Line plot of equity curves (one column per strategy) as PNG bytes."""
+    """Line plot of equity curves (one column per strategy, one row per session) as PNG bytes.
+    Plots that share a title, strategies and length reuse one figure: keep ``title`` free of
+    what changes from plot to plot (the report's heading names the week)."""
     with _PLOT_LOCK:
-        fig, ax, lines = _equity_figure(tuple(map(str, curves.columns)))
-        for line, column in zip(lines, curves.columns, strict=True):
-            line.set_data(curves.index, curves[column])
-        ax.relim()
-        ax.autoscale_view()
-        ax.set_title(title, fontsize=10)
-        buffer = io.BytesIO()
-        FigureCanvasAgg(fig).print_png(buffer)
-    return buffer.getvalue()
+        canvas = _equity_canvas(title, tuple(map(str, curves.columns)), len(curves))
+        return canvas.png(curves)
 
 
 def report_markdown(week: str, rankings: pd.DataFrame, by_kind: pd.DataFrame, png: bytes) -> str:
