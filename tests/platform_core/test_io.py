@@ -5,7 +5,14 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from platform_core.io import AssetStorageIOManager, atomic_write, write_frame
+from platform_core.io import (
+    AssetStorageIOManager,
+    atomic_write,
+    atomic_write_bytes,
+    frames_to_tables,
+    parquet_bytes,
+    write_frame,
+)
 from platform_core.keys import InvalidKeyError, validate_partition_key
 
 
@@ -19,6 +26,8 @@ def test_atomic_write_failure_keeps_previous_file_and_leaves_no_temp(tmp_path: P
 
     with pytest.raises(OSError, match="disk full"):
         atomic_write(target, crash)
+    with pytest.raises(TypeError):  # the in-memory variant fails mid-write the same way
+        atomic_write_bytes(target, 12345)  # type: ignore[arg-type]
     assert pd.read_parquet(target)["x"].tolist() == [1, 2, 3]
     assert sorted(p.name for p in target.parent.iterdir()) == ["2018-01-02.parquet"]
 
@@ -81,3 +90,22 @@ def test_loading_a_missing_partition_names_it(tmp_path: Path) -> None:
     assert io.read_partition(dg.AssetKey("frames"), "2018-01-05") is None
     with pytest.raises(dg.Failure, match=r"frames partition 2018-01-05 has not been materialized"):
         io._load_one(dg.AssetKey("frames"), "2018-01-05")
+
+
+def test_frames_of_one_schema_are_converted_together_and_read_back_alike(tmp_path: Path) -> None:
+    """A backfill's partitions share one Arrow conversion (sliced); each file still holds
+    exactly its own frame, and a frame of another schema is converted on its own."""
+    same = [
+        pd.DataFrame({"day": pd.to_datetime([f"2018-01-0{i}"] * i), "v": list(range(i))})
+        for i in (1, 2, 3)
+    ]
+    empty = pd.DataFrame({"day": pd.Series([], dtype=object), "v": pd.Series([], dtype=object)})
+    tables = frames_to_tables(same)
+    assert [t.num_rows for t in tables] == [1, 2, 3]
+    assert tables[2].to_pandas()["v"].tolist() == [0, 1, 2]
+    for frames in (same, [*same, empty]):
+        for i, table in enumerate(frames_to_tables(frames)):
+            path = tmp_path / f"{len(frames)}" / f"{i}.parquet"
+            path.parent.mkdir(exist_ok=True)
+            atomic_write_bytes(path, parquet_bytes(table))
+            pd.testing.assert_frame_equal(pd.read_parquet(path), frames[i])

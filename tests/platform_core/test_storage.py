@@ -61,7 +61,7 @@ def record(home: Path, storage: dict | None) -> dict:
         asset_record = instance.get_asset_records([key])[0].asset_entry
         logs = instance.all_logs(runs[-1])
         check_history = instance.event_log_storage.get_asset_check_execution_history(
-            dg.AssetCheckKey(key, "numbers_present"), limit=10
+            dg.AssetCheckKey(key, "numbers_present"), limit=1000
         )
         return {
             "storage": type(instance.event_log_storage).__name__,
@@ -70,7 +70,10 @@ def record(home: Path, storage: dict | None) -> dict:
             "last_partition": asset_record.last_materialization_record.partition_key,
             "last_run_is_second": asset_record.last_run_id == runs[-1],
             "event_types": [e.dagster_event_type for e in logs if e.is_dagster_event],
-            "checks": [(c.status, c.run_id == runs[-1]) for c in check_history],
+            "checks": [(c.status, c.run_id == runs[-1], c.partition) for c in check_history],
+            "check_events": Counter(
+                (c.status, c.event.dagster_event_type if c.event else None) for c in check_history
+            ),
         }
 
 
@@ -106,6 +109,10 @@ def test_batched_storage_records_what_stock_storage_records(
     assert batched["last_partition"] == "2024-02-29"
     assert batched["last_run_is_second"]
     assert sum(batched["materializations"].values()) == 120
+    # the check is planned per partition in both runs (one row each)
+    planned = [partition for *_, partition in batched["checks"] if partition is not None]
+    assert len(planned) == 120
+    assert set(planned) == set(batched["materialized"])
     assert 25 in batches and 10 in batches  # 60 planned / materialized events = 25 + 25 + 10
     for field in stock:
         if field != "storage":
