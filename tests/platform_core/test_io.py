@@ -11,6 +11,7 @@ from platform_core.io import (
     atomic_write_bytes,
     frames_to_tables,
     parquet_bytes,
+    read_table,
     write_frame,
 )
 from platform_core.keys import InvalidKeyError, validate_partition_key
@@ -109,3 +110,12 @@ def test_frames_of_one_schema_are_converted_together_and_read_back_alike(tmp_pat
             path.parent.mkdir(exist_ok=True)
             atomic_write_bytes(path, parquet_bytes(table))
             pd.testing.assert_frame_equal(pd.read_parquet(path), frames[i])
+
+
+def test_a_rewritten_partition_is_read_anew_not_from_the_table_cache(tmp_path: Path) -> None:
+    path = tmp_path / "asset" / "2018-01-02.parquet"
+    write_frame(path, pd.DataFrame({"x": [1, 2, 3]}))
+    assert read_table(path).to_pandas()["x"].tolist() == [1, 2, 3]
+    assert read_table(path) is read_table(path)  # unchanged: served from memory
+    write_frame(path, pd.DataFrame({"x": [4, 5, 6]}))  # same size, atomically replaced
+    assert read_table(path).to_pandas()["x"].tolist() == [4, 5, 6]
