@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tetra_assets.assets.scenarios import long_paths
 from tetra_assets.science import backtest, stats
 from tetra_assets.science.ohlcv import synthetic, synthetic_symbols, to_wide
 from tetra_assets.science.scenarios import (
@@ -157,3 +158,21 @@ def test_scenario_panel_compounds_from_the_anchor_and_right_aligns() -> None:
 def test_too_little_history_is_a_clear_error(returns: pd.DataFrame) -> None:
     with pytest.raises(ValueError, match="need at least 63 sessions of history, found 10"):
         build_scenarios(returns.iloc[:10], "2017-06-19")
+
+
+def test_long_paths_keep_each_scenarios_step_symbol_and_return() -> None:
+    paths = {
+        "realized": pd.DataFrame({"A": [0.01, 0.02], "B": [0.03, 0.04]}),
+        "stress": pd.DataFrame({"B": [-0.1], "A": [-0.2], "C": [0.5]}),  # other order, new symbol
+    }
+    rows = long_paths(paths)
+    assert list(rows.columns) == ["scenario_id", "step", "symbol", "return"]
+    assert len(rows) == 4 + 3
+    got = {(r.scenario_id, r.step, r.symbol): r["return"] for _, r in rows.iterrows()}
+    want = {
+        (sid, step, symbol): path.loc[step, symbol]
+        for sid, path in paths.items()
+        for step in path.index
+        for symbol in path.columns
+    }
+    assert got == want

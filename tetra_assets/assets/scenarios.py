@@ -93,12 +93,25 @@ def scenarios(
 
 
 def long_paths(paths: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """{scenario_id: step x symbol returns} -> rows (scenario_id, step, symbol, return)."""
-    parts = {"scenario_id": [], "step": [], "symbol": [], "return": []}
-    for sid, path in paths.items():
-        steps, symbols = path.shape
-        parts["scenario_id"].append(np.full(steps * symbols, sid, dtype=object))
-        parts["step"].append(np.repeat(np.arange(steps), symbols))
-        parts["symbol"].append(np.tile(path.columns.to_numpy(dtype=object), steps))
+    """{scenario_id: step x symbol returns} (at least one) -> rows (scenario_id, step, symbol,
+    return). The id and symbol columns are taken from small indexes by position rather than
+    built from Python strings (a week's ~25,000 rows: 10 -> 2 ms)."""
+    ids = pd.Index(list(paths), dtype="str")
+    every_symbol = np.concatenate([path.columns.to_numpy(dtype=object) for path in paths.values()])
+    symbols = pd.Index(pd.unique(every_symbol), dtype="str")
+    parts: dict[str, list[np.ndarray]] = {"scenario_id": [], "step": [], "symbol": [], "return": []}
+    for code, path in enumerate(paths.values()):
+        steps, width = path.shape
+        parts["scenario_id"].append(np.full(steps * width, code))
+        parts["step"].append(np.repeat(np.arange(steps), width))
+        parts["symbol"].append(np.tile(symbols.get_indexer(path.columns), steps))
         parts["return"].append(path.to_numpy(dtype=float).ravel())
-    return pd.DataFrame({name: np.concatenate(chunks) for name, chunks in parts.items()})
+    column = {name: np.concatenate(chunks) for name, chunks in parts.items()}
+    return pd.DataFrame(
+        {
+            "scenario_id": ids.take(column["scenario_id"]),
+            "step": column["step"],
+            "symbol": symbols.take(column["symbol"]),
+            "return": column["return"],
+        }
+    )

@@ -69,7 +69,8 @@ class _EquityCanvas:
         for axis in (self.ax.xaxis, self.ax.yaxis):
             axis.set_major_locator(MaxNLocator(5))
         self.ax.set_xlabel("session")
-        self.ax.set_ylabel("equity (start = 1)")
+        # a figure text, not the axis label: the y axis is redrawn per plot, its label need not
+        self.fig.text(0.01, 0.52, "equity (start = 1)", rotation=90, va="center")
         self.ax.set_title(title, fontsize=10)
         # outside the axes: the legend is background and never hides a curve
         self.ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
@@ -91,7 +92,7 @@ class _EquityCanvas:
             self.ax.draw_artist(artist)
         rgb = np.asarray(self.canvas.buffer_rgba())[..., :3]
         buffer = io.BytesIO()
-        Image.fromarray(rgb).save(buffer, format="png")
+        Image.fromarray(rgb).save(buffer, format="png", compress_level=1)  # ~2.5 ms less
         return buffer.getvalue()
 
 

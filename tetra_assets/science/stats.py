@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -9,15 +11,27 @@ TRADING_DAYS = 252
 RISK_FREE = 0.02
 
 
+def _columns(returns: pd.DataFrame, values: np.ndarray) -> pd.Series:
+    return pd.Series(values, index=returns.columns)
+
+
 def annualised_return(returns: pd.DataFrame) -> pd.Series:
-    """Geometric annualised return from daily simple returns."""
-    growth = (1.0 + returns.fillna(0.0)).prod()
-    periods = returns.notna().sum().replace(0, np.nan)
-    return growth ** (TRADING_DAYS / periods) - 1.0
+    """Geometric annualised return from daily simple returns (missing days skipped)."""
+    x = returns.to_numpy(dtype=float)
+    growth = np.prod(1.0 + np.nan_to_num(x), axis=0)
+    periods = (~np.isnan(x)).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return _columns(
+            returns, growth ** (TRADING_DAYS / np.where(periods > 0, periods, np.nan)) - 1.0
+        )
 
 
 def annualised_volatility(returns: pd.DataFrame) -> pd.Series:
-    return returns.std(ddof=1) * np.sqrt(TRADING_DAYS)
+    """Sample standard deviation (ddof=1) of daily returns times sqrt(252); NaN below 2 days."""
+    x = returns.to_numpy(dtype=float)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # columns with fewer than 2 days
+        return _columns(returns, np.nanstd(x, axis=0, ddof=1) * np.sqrt(TRADING_DAYS))
 
 
 def sharpe_ratio(returns: pd.DataFrame, risk_free: float = RISK_FREE) -> pd.Series:
@@ -27,9 +41,9 @@ def sharpe_ratio(returns: pd.DataFrame, risk_free: float = RISK_FREE) -> pd.Seri
 
 def max_drawdown(returns: pd.DataFrame) -> pd.Series:
     """Largest peak-to-trough loss of the compounded equity curve, as a negative fraction."""
-    equity = (1.0 + returns.fillna(0.0)).cumprod()
-    peak = np.maximum(equity.cummax(), 1.0)
-    return (equity / peak - 1.0).min()
+    equity = np.cumprod(1.0 + np.nan_to_num(returns.to_numpy(dtype=float)), axis=0)
+    peak = np.maximum(np.maximum.accumulate(equity, axis=0), 1.0)
+    return _columns(returns, (equity / peak - 1.0).min(axis=0, initial=0.0))
 
 
 def beta_and_correlation(
@@ -55,11 +69,12 @@ def beta_and_correlation(
 def summary(returns: pd.DataFrame, benchmark: pd.Series | pd.DataFrame) -> pd.DataFrame:
     """One row per column: return, volatility, Sharpe, drawdown, beta, correlation."""
     beta, corr = beta_and_correlation(returns, benchmark)
+    ann_return, ann_volatility = annualised_return(returns), annualised_volatility(returns)
     return pd.DataFrame(
         {
-            "annualised_return": annualised_return(returns),
-            "annualised_volatility": annualised_volatility(returns),
-            "sharpe": sharpe_ratio(returns),
+            "annualised_return": ann_return,
+            "annualised_volatility": ann_volatility,
+            "sharpe": (ann_return - RISK_FREE) / ann_volatility,  # sharpe_ratio, reusing both
             "max_drawdown": max_drawdown(returns),
             "beta": beta,
             "correlation": corr,
