@@ -13,6 +13,7 @@ from tetra_assets.science.scenarios import (
     STRESS_EPISODES,
     ScenarioConfig,
     build_scenarios,
+    rows_before_scenarios,
     scenario_panel,
     worst_windows,
 )
@@ -176,3 +177,21 @@ def test_long_paths_keep_each_scenarios_step_symbol_and_return() -> None:
         for symbol in path.columns
     }
     assert got == want
+
+
+@pytest.mark.parametrize("strategy", list(backtest.STRATEGIES))
+def test_scenarios_reuse_the_observed_histories_signal(strategy: str) -> None:
+    """A week's scenario backtests with the signal carried in from the observed history (as
+    the backtest_results asset runs them) equal the backtests over every panel row."""
+    closes = to_wide(synthetic(synthetic_symbols(30), "2018-01-01", "2019-03-01"), "close")
+    observed = closes.iloc[-280:]
+    definitions, paths = build_scenarios(observed.pct_change(fill_method=None).iloc[1:], "w")
+    panel, starts = scenario_panel(observed, definitions, long_paths(paths))
+    assert definitions["anchor_offset"].nunique() == 2 and starts.nunique() > 1  # mixed shapes
+    params = {"mean_reversion": {"window": 10, "entry_z": 0.8}}.get(strategy, {})
+    before = rows_before_scenarios(len(observed), definitions, observed.shape[1])
+    carry = backtest.signal_array(observed.to_numpy(), strategy, params)[before]
+    shared = backtest.performance(panel, strategy, starts, params, carry=carry)
+    every_row = backtest.performance(panel, strategy, starts, params)
+    assert shared["trades"].sum() > 0 or strategy == "buy_and_hold"
+    pd.testing.assert_frame_equal(shared, every_row, rtol=1e-12)

@@ -16,7 +16,7 @@ from tetra_assets.assets.windows import latest, per_partition, run_windows
 from tetra_assets.partitions import weekly_partitions
 from tetra_assets.science import backtest, report
 from tetra_assets.science.ohlcv import to_wide
-from tetra_assets.science.scenarios import scenario_panel
+from tetra_assets.science.scenarios import rows_before_scenarios, scenario_panel
 
 WEEKLY = {
     "group_name": "assessment",
@@ -74,11 +74,19 @@ def backtest_results(
 
     def build(window) -> pd.DataFrame:
         definitions = definitions_by_week[window.key]
-        panel, starts = scenario_panel(
-            history(closes, window), definitions, paths_by_week[window.key]
-        )
+        observed = history(closes, window)
+        panel, starts = scenario_panel(observed, definitions, paths_by_week[window.key])
+        # every scenario replays the observed history up to its anchor: signals there once
+        before = rows_before_scenarios(len(observed), definitions, observed.shape[1])
+        observed_prices = observed.to_numpy(dtype=float)
         parts = [
-            backtest.performance(panel, name, starts, params[name]).assign(strategy=name)
+            backtest.performance(
+                panel,
+                name,
+                starts,
+                params[name],
+                carry=backtest.signal_array(observed_prices, name, params[name])[before],
+            ).assign(strategy=name)
             for name in backtest.STRATEGIES
         ]
         table = pd.concat(parts).reset_index()

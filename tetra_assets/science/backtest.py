@@ -3,8 +3,16 @@
 Every strategy maps prices to a target signal in {0, 1}; the position held on day t is the
 signal at the close of day t-1 (``position = signal.shift(1)``), so no strategy trades on
 information it does not have. Equity = capital * cumprod(1 + position * daily return).
+
+A strategy is a *decision* function: 1 (be long) or 0 (be flat) where the close decides, NaN
+where it keeps the previous signal (only mean reversion's band does); the signal is the
+decisions carried forward, flat before the first. Every decision looks back a fixed number of
+sessions (``WARM_UP``), so the signal from some row on follows from the rows a warm-up before
+it and the signal in force just before it (``carry``): scenarios that share their observed
+history compute it once (see ``performance``).
 """
 
+import inspect
 import warnings
 from collections.abc import Callable
 
@@ -50,11 +58,10 @@ def mean_reversion(
     x: np.ndarray, window: int = 20, entry_z: float = 1.0, exit_z: float = 0.0
 ) -> np.ndarray:
     """Enter long when the z-score vs the ``window``-day mean falls below ``-entry_z``;
-    exit when it rises above ``exit_z``; hold in between."""
+    exit when it rises above ``exit_z``; hold in between (NaN: keep the signal)."""
     with np.errstate(invalid="ignore", divide="ignore"):
         z = (x - rolling_mean_array(x, window)) / rolling_std_array(x, window)
-        state = np.where(z < -entry_z, 1.0, np.where(z > exit_z, 0.0, np.nan))
-    return np.nan_to_num(_ffill(state), nan=0.0)
+        return np.where(z < -entry_z, 1.0, np.where(z > exit_z, 0.0, np.nan))
 
 
 STRATEGIES: dict[str, SignalFn] = {
@@ -64,10 +71,28 @@ STRATEGIES: dict[str, SignalFn] = {
     "mean_reversion": mean_reversion,
 }
 
+# Sessions before a row that its decision reads, from the strategy's parameters.
+WARM_UP: dict[str, Callable[[dict[str, float]], int]] = {
+    "buy_and_hold": lambda p: 0,
+    "sma_crossover": lambda p: int(p["slow"]) - 1,
+    "momentum": lambda p: int(p["lookback"]),
+    "mean_reversion": lambda p: int(p["window"]) - 1,
+}
+
+
+def _with_defaults(strategy: str, params: dict[str, float]) -> dict[str, float]:
+    defaults = inspect.signature(STRATEGIES[strategy]).parameters.items()
+    return {n: p.default for n, p in defaults if p.default is not p.empty} | params
+
+
+def signal_array(x: np.ndarray, strategy: str, params: dict[str, float]) -> np.ndarray:
+    """Signal at each row of a 2-D price array: decisions carried forward, flat before."""
+    return np.nan_to_num(_ffill(STRATEGIES[strategy](x, **params)), nan=0.0)
+
 
 def signal(close: pd.DataFrame, strategy: str, **params: float) -> pd.DataFrame:
     """Target signal at each close (DataFrame in, DataFrame out)."""
-    values = STRATEGIES[strategy](close.to_numpy(dtype=float), **params)
+    values = signal_array(close.to_numpy(dtype=float), strategy, params)
     return pd.DataFrame(values, index=close.index, columns=close.columns)
 
 
@@ -78,23 +103,47 @@ def _held(signal_rows: np.ndarray) -> np.ndarray:
 
 def positions(close: pd.DataFrame, strategy: str, **params: float) -> pd.DataFrame:
     """Position held each day (yesterday's signal); ``params`` override strategy defaults."""
-    held = _held(STRATEGIES[strategy](close.to_numpy(dtype=float), **params))
+    held = _held(signal_array(close.to_numpy(dtype=float), strategy, params))
     return pd.DataFrame(held, index=close.index, columns=close.columns)
 
 
+def _signal_from(
+    x: np.ndarray, first: np.ndarray, lo: int, carry: np.ndarray, strategy: str, params: dict
+) -> np.ndarray:
+    """Rows ``lo:`` of the signal when ``carry`` (per column) is the signal at row
+    ``first - 1``: decisions on the rows from the warm-up before the earliest ``first`` only,
+    those before each column's ``first`` replaced by its carry. Equals the signal computed on
+    all rows up to the rounding of the rolling sums."""
+    params = _with_defaults(strategy, params)
+    top = max(int(first.min()) - 1 - WARM_UP[strategy](params), 0)
+    decisions = STRATEGIES[strategy](x[top:], **params)
+    rows = np.arange(top, len(x))[:, None]
+    decisions = np.where(rows < first[None, :], np.nan, decisions)
+    decisions = np.where(rows == first[None, :] - 1, carry[None, :], decisions)
+    return np.nan_to_num(_ffill(decisions), nan=0.0)[lo - top :]
+
+
 def _evaluated(
-    close: pd.DataFrame, strategy: str, start: pd.Series | int, params: dict[str, float]
+    close: pd.DataFrame,
+    strategy: str,
+    start: pd.Series | int,
+    params: dict[str, float],
+    carry: np.ndarray | None = None,
 ) -> tuple[int, np.ndarray, np.ndarray]:
     """Daily strategy returns and positions from row ``lo`` (the row before the earliest
     evaluated one) on, NaN before each column's first evaluated row. Signals are computed on
-    all rows (warm-up); returns and positions only where they can matter."""
+    all rows (warm-up), or, given ``carry``, from the warm-up before the evaluated rows."""
     x = close.to_numpy(dtype=float)
     first = np.full(x.shape[1], start) if np.isscalar(start) else start.to_numpy()
     lo = max(int(first.min()) - 1, 0) if len(first) else 0
     tail = x[lo:]
     with np.errstate(invalid="ignore", divide="ignore"):
         returns = np.nan_to_num(tail / _shift(tail, 1) - 1.0)
-    held = _held(STRATEGIES[strategy](x, **params)[lo:])
+    if carry is None or not len(first) or first.min() < 1:
+        signals = signal_array(x, strategy, params)[lo:]
+    else:
+        signals = _signal_from(x, first, lo, carry, strategy, params)
+    held = _held(signals)
     outside = np.arange(lo, len(x))[:, None] < first[None, :]
     return lo, np.where(outside, np.nan, held * returns), np.where(outside, np.nan, held)
 
@@ -119,9 +168,13 @@ def performance(
     strategy: str,
     start: pd.Series | int = 0,
     params: dict[str, float] | None = None,
+    carry: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Per column: total and annualised return, volatility, Sharpe, drawdown, trades."""
-    _, daily, held = _evaluated(close, strategy, start, params or {})
+    """Per column: total and annualised return, volatility, Sharpe, drawdown, trades, over the
+    rows from ``start`` on. ``carry``: the signal at row ``start - 1`` per column, when the
+    caller has it (scenarios replaying one observed history: ``signal_array`` of that history
+    once, instead of again under every scenario)."""
+    _, daily, held = _evaluated(close, strategy, start, params or {}, carry)
     equity = np.cumprod(1.0 + np.nan_to_num(daily), axis=0)
     days = (~np.isnan(daily)).sum(axis=0)
     total = equity[-1] - 1.0

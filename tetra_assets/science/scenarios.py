@@ -195,3 +195,14 @@ def scenario_panel(
     )
     starts = np.repeat(length - definitions["horizon"].to_numpy(dtype=int), n)
     return pd.DataFrame(panel, columns=columns), pd.Series(starts, index=columns)
+
+
+def rows_before_scenarios(
+    observed_rows: int, definitions: pd.DataFrame, symbols: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each ``scenario_panel`` column: the row of the observed closes just before the
+    scenario's first day (its anchor) and the symbol's column, to look up what a causal
+    computation on the observed history had reached there."""
+    anchors = definitions["anchor_offset"].to_numpy(dtype=int)
+    rows = np.repeat(observed_rows - anchors - 1, symbols)
+    return rows, np.tile(np.arange(symbols), len(anchors))
