@@ -13,6 +13,7 @@ from tetra_assets.science.scenarios import (
     STRESS_EPISODES,
     ScenarioConfig,
     build_scenarios,
+    path_cube,
     rows_before_scenarios,
     scenario_panel,
     worst_windows,
@@ -195,3 +196,22 @@ def test_scenarios_reuse_the_observed_histories_signal(strategy: str) -> None:
     every_row = backtest.performance(panel, strategy, starts, params)
     assert shared["trades"].sum() > 0 or strategy == "buy_and_hold"
     pd.testing.assert_frame_equal(shared, every_row, rtol=1e-12)
+
+
+def test_path_cube_is_the_pivot_of_the_long_rows_by_position() -> None:
+    rows = pd.DataFrame(
+        {
+            "scenario_id": ["b", "a", "a", "b", "a"],
+            "step": [0, 1, 0, 1, 2],
+            "symbol": ["X", "Y", "X", "Y", "X"],
+            "return": [0.1, 0.2, 0.3, 0.4, 0.5],
+        }
+    )
+    ids, symbols = pd.Index(["a", "b"]), pd.Index(["X", "Y"])
+    cube = path_cube(rows, ids, symbols)
+    pivot = rows.pivot(index="step", columns=["scenario_id", "symbol"], values="return")
+    for i, sid in enumerate(ids):
+        for j, symbol in enumerate(symbols):
+            expected = pivot.get((sid, symbol), pd.Series(np.nan, index=pivot.index))
+            np.testing.assert_array_equal(cube[i, :, j], expected.reindex(range(3)).to_numpy())
+    assert np.isnan(cube[1, 2]).all() and np.isnan(cube[0, 0, 1])  # absent rows stay NaN

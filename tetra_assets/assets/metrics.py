@@ -1,6 +1,9 @@
 """Metrics pipeline (weekly, Sunday 21:00): indicators, statistics and ML features."""
 
+import warnings
+
 import dagster as dg
+import numpy as np
 import pandas as pd
 
 from tetra_assets.assets.weekly import (
@@ -16,6 +19,7 @@ from tetra_assets.partitions import weekly_partitions
 from tetra_assets.science import stats
 from tetra_assets.science.indicators import indicator_table
 from tetra_assets.science.ohlcv import to_wide
+from tetra_assets.science.scenarios import path_cube
 
 WEEKLY = {
     "group_name": "metrics",
@@ -76,12 +80,17 @@ def statistical_metrics(
         observed = stats.summary(trailing, trailing.mean(axis=1)).rename_axis("symbol")
         # every scenario at once: columns (scenario_id, symbol), benchmark = that scenario's
         # equal-weighted market
-        paths = paths_by_week[window.key].pivot(
-            index="step", columns=["scenario_id", "symbol"], values="return"
+        week_paths = paths_by_week[window.key]
+        ids, symbols = (pd.Index(week_paths[c].unique()) for c in ("scenario_id", "symbol"))
+        cube = path_cube(week_paths, ids, symbols)  # (scenario, step, symbol)
+        paths = pd.DataFrame(
+            cube.transpose(1, 0, 2).reshape(cube.shape[1], -1),
+            columns=pd.MultiIndex.from_product([ids, symbols], names=["scenario_id", "symbol"]),
         )
-        market = paths.T.groupby(level="scenario_id").mean()
-        benchmark = market.reindex(paths.columns.get_level_values("scenario_id")).T
-        benchmark.columns = paths.columns
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # steps after a shorter path ends
+            market = np.nanmean(cube, axis=2)  # (scenario, step)
+        benchmark = pd.DataFrame(np.repeat(market.T, len(symbols), axis=1), columns=paths.columns)
         table = pd.concat(
             [
                 observed.reset_index().assign(scope="trailing_252d"),

@@ -158,6 +158,19 @@ def build_scenarios(
     return pd.DataFrame(rows), paths
 
 
+def path_cube(paths: pd.DataFrame, scenario_ids: pd.Index, symbols: pd.Index) -> np.ndarray:
+    """Long path rows (scenario_id, step, symbol, return) as a (scenario, step, symbol) array in
+    the given id and symbol order, NaN where a row is missing or names an id or symbol not
+    asked for: a pivot by position, several times cheaper than pandas' pivot or unstack."""
+    steps = paths["step"].to_numpy(dtype=int)
+    cube = np.full((len(scenario_ids), steps.max() + 1 if len(steps) else 0, len(symbols)), np.nan)
+    sid = scenario_ids.get_indexer(paths["scenario_id"])
+    sym = symbols.get_indexer(paths["symbol"])
+    keep = (sid >= 0) & (sym >= 0)
+    cube[sid[keep], steps[keep], sym[keep]] = paths["return"].to_numpy(dtype=float)[keep]
+    return cube
+
+
 def scenario_panel(
     closes: pd.DataFrame, definitions: pd.DataFrame, paths: pd.DataFrame
 ) -> tuple[pd.DataFrame, pd.Series]:
@@ -169,30 +182,27 @@ def scenario_panel(
     on the last row (NaN above a shorter block). Also returns each column's first scenario
     row (where evaluation starts; the rows above only warm up the signals).
 
-    ``paths``: long rows (scenario_id, step, symbol, return); a missing return counts as 0.
+    ``paths``: long rows (scenario_id, step, symbol, return), ``horizon`` steps per scenario;
+    a missing return counts as 0.
     """
     symbols = closes.columns
     observed = closes.to_numpy(dtype=float)
     last_close = closes.ffill().to_numpy(dtype=float)
-    wide = (
-        paths.set_index(["scenario_id", "step", "symbol"])["return"]
-        .unstack("symbol")
-        .reindex(columns=symbols)
-        .fillna(0.0)
-    )
+    ids = pd.Index(definitions["scenario_id"])
+    cube = np.nan_to_num(path_cube(paths, ids, symbols))
     blocks = []
-    for sid, anchor in zip(definitions["scenario_id"], definitions["anchor_offset"], strict=True):
+    for i, (anchor, horizon) in enumerate(
+        zip(definitions["anchor_offset"], definitions["horizon"], strict=True)
+    ):
         base = len(observed) - int(anchor)
-        growth = np.cumprod(1.0 + wide.loc[sid].to_numpy(dtype=float), axis=0)
+        growth = np.cumprod(1.0 + cube[i, : int(horizon)], axis=0)
         blocks.append(np.vstack([observed[:base], last_close[base - 1] * growth]))
     length = max(len(block) for block in blocks)
     n = len(symbols)
     panel = np.full((length, n * len(blocks)), np.nan)
     for i, block in enumerate(blocks):
         panel[length - len(block) :, i * n : (i + 1) * n] = block
-    columns = pd.MultiIndex.from_product(
-        [definitions["scenario_id"], symbols], names=["scenario_id", "symbol"]
-    )
+    columns = pd.MultiIndex.from_product([ids, symbols], names=["scenario_id", "symbol"])
     starts = np.repeat(length - definitions["horizon"].to_numpy(dtype=int), n)
     return pd.DataFrame(panel, columns=columns), pd.Series(starts, index=columns)
 
