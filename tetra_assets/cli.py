@@ -22,8 +22,9 @@ from tetra_assets.partitions import FIRST_DAY, HISTORY_WEEKS, TIMEZONE
 PIPELINES = list(PIPELINE_GROUPS)
 # A weekly range at least this long is split into one concurrent run per core.
 PARALLEL_MIN_PARTITIONS = 26
-# Data assets that read none of the others' outputs: a long data backfill runs them side by side.
-DATA_RUNS_APART = (("market_data", "market_events"), ("economic_data",))
+# Data assets in the order a long backfill runs them (each phase per core, side by side):
+# market_events reads the earlier days of market_data, so it follows it.
+DATA_PHASES = (("market_data", "economic_data"), ("market_events",))
 JOBS_BY_PIPELINE = {
     "data": ["tetra_data"],
     "scenarios": ["tetra_scenarios", "tetra_weekly"],
@@ -131,27 +132,22 @@ def _print_plan(steps: list[PlannedStep], as_json: bool) -> None:
     cli.print_table(rows, ["asset", "partitions", "first", "last", "why"])
 
 
-def side_by_side_runs(
+def backfill_phases(
     job_name: str, partitions: Sequence[str], selected: Sequence[dg.AssetKey], workers: int
-) -> list[tuple[str, str, list[dg.AssetKey]]]:
-    """How a long range is cut into runs that go at once: the weeks into one contiguous range
-    per core (weeks do not read each other; each run loads its own data window), the data
-    assets by DATA_RUNS_APART (days of market_events read earlier days of market_data). No
-    selection means the whole job. One run when the range is short or there is one core."""
-    whole = [(partitions[0], partitions[-1], list(selected))]
+) -> list[list[tuple[str, str, list[dg.AssetKey]]]]:
+    """How a long range is cut into runs: phases one after the other, the runs of a phase at
+    once, one contiguous range per core. Weeks do not read each other (each run loads its own
+    data window); neither do data days, except that market_events reads earlier days of
+    market_data, so it gets the phase after (DATA_PHASES). No selection means the whole job.
+    One run when the range is short or there is one core."""
     if workers < 2 or len(partitions) < PARALLEL_MIN_PARTITIONS:
-        return whole
-    if job_name == "tetra_weekly":
-        return [
-            (first, last, list(selected))
-            for first, last in cli.contiguous_ranges(partitions, workers)
-        ]
-    names = {key.to_user_string() for key in selected} or {a for g in DATA_RUNS_APART for a in g}
-    groups = [[dg.AssetKey(a) for a in group if a in names] for group in DATA_RUNS_APART]
-    groups = [group for group in groups if group]
-    return (
-        [(partitions[0], partitions[-1], group) for group in groups] if len(groups) > 1 else whole
-    )
+        return [[(partitions[0], partitions[-1], list(selected))]]
+    ranges = cli.contiguous_ranges(partitions, workers)
+    if job_name != "tetra_data":
+        return [[(first, last, list(selected)) for first, last in ranges]]
+    names = {key.to_user_string() for key in selected} or {a for p in DATA_PHASES for a in p}
+    phases = [[dg.AssetKey(a) for a in phase if a in names] for phase in DATA_PHASES]
+    return [[(first, last, keys) for first, last in ranges] for keys in phases if keys]
 
 
 def backfill_job(
@@ -162,22 +158,28 @@ def backfill_job(
     selected: Sequence[dg.AssetKey],
     tags: dict[str, str],
 ) -> list[dict]:
-    """Run ``job_name`` over ``partitions`` (sorted), as side_by_side_runs cuts it.
-    Returns per run: run_id, partitions, success, error."""
-    runs = side_by_side_runs(job_name, partitions, selected, os.cpu_count() or 1)
-    if len(runs) > 1:
-        return cli.run_side_by_side("tetra_assets.definitions", job_name, inst, runs, tags)
-    result = cli.run_partition_range(
-        defs.resolve_job_def(job_name), inst, partitions[0], partitions[-1], selected, tags
-    )
-    return [
-        {
-            "run_id": result.run_id,
-            "partitions": f"{partitions[0]}..{partitions[-1]}",
-            "success": result.success,
-            "error": "" if result.success else cli.failure_summary(result),
-        }
-    ]
+    """Run ``job_name`` over ``partitions`` (sorted), as backfill_phases cuts it; a failed
+    phase stops the next. Returns per run: run_id, partitions, success, error."""
+    reports: list[dict] = []
+    for runs in backfill_phases(job_name, partitions, selected, os.cpu_count() or 1):
+        if len(runs) > 1:
+            reports += cli.run_side_by_side("tetra_assets.definitions", job_name, inst, runs, tags)
+        else:
+            ((first, last, keys),) = runs
+            result = cli.run_partition_range(
+                defs.resolve_job_def(job_name), inst, first, last, keys, tags
+            )
+            reports.append(
+                {
+                    "run_id": result.run_id,
+                    "partitions": f"{first}..{last}",
+                    "success": result.success,
+                    "error": "" if result.success else cli.failure_summary(result),
+                }
+            )
+        if not all(report["success"] for report in reports):
+            break
+    return reports
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -29,11 +29,16 @@ def year(env: dict[str, str]) -> tuple[str, str]:
     result = tetra(env, "backfill", "--start", str(first), "--end", str(last), "--json")
     assert result.returncode == 0, result.stderr
     runs = json.loads(result.stdout)
-    # side by side: the data as two runs (market data + events, economic data), a year of
-    # weeks as one run per core
+    # one contiguous range per core, side by side: the data in two phases (market data and
+    # economic data, then market events, which read earlier market data), then the weeks
     cores = os.cpu_count() or 1
-    assert [r["job"] for r in runs] == ["tetra_data"] * min(cores, 2) + ["tetra_weekly"] * cores
+    data_runs = 2 * cores if cores > 1 else 1
+    assert [r["job"] for r in runs] == ["tetra_data"] * data_runs + ["tetra_weekly"] * cores
     assert all(r["status"] == "SUCCESS" for r in runs)
+    ranges = [r["partitions"].split("..") for r in runs]
+    for phase in (ranges[:cores], ranges[cores : 2 * cores], ranges[2 * cores :]):
+        # each phase covers the range once, in order, without overlap
+        assert all(a[1] < b[0] for a, b in zip(phase, phase[1:], strict=False))
     return str(first), str(last)
 
 
