@@ -215,3 +215,17 @@ def test_path_cube_is_the_pivot_of_the_long_rows_by_position() -> None:
             expected = pivot.get((sid, symbol), pd.Series(np.nan, index=pivot.index))
             np.testing.assert_array_equal(cube[i, :, j], expected.reindex(range(3)).to_numpy())
     assert np.isnan(cube[1, 2]).all() and np.isnan(cube[0, 0, 1])  # absent rows stay NaN
+    odd = pd.concat(
+        [
+            rows,
+            pd.DataFrame(
+                {
+                    "scenario_id": ["c", None],
+                    "step": [0, 0],
+                    "symbol": ["X", "Y"],
+                    "return": [9.0, 9.0],
+                }
+            ),
+        ]
+    )
+    np.testing.assert_array_equal(path_cube(odd, ids, symbols), cube)  # unknown or no id: left out
