@@ -189,7 +189,10 @@ def test_scenarios_reuse_the_observed_histories_signal(strategy: str) -> None:
     definitions, paths = build_scenarios(observed.pct_change(fill_method=None).iloc[1:], "w")
     panel, starts = scenario_panel(observed, definitions, long_paths(paths))
     assert definitions["anchor_offset"].nunique() == 2 and starts.nunique() > 1  # mixed shapes
-    params = {"mean_reversion": {"window": 10, "entry_z": 0.8}}.get(strategy, {})
+    params = {
+        "mean_reversion": {"window": 10, "entry_z": 0.8},
+        "sma_crossover": {"fast": 60, "slow": 20},  # the longer window is the warm-up
+    }.get(strategy, {})
     before = rows_before_scenarios(len(observed), definitions, observed.shape[1])
     carry = backtest.signal_array(observed.to_numpy(), strategy, params)[before]
     shared = backtest.performance(panel, strategy, starts, params, carry=carry)

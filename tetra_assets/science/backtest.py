@@ -74,7 +74,7 @@ STRATEGIES: dict[str, SignalFn] = {
 # Sessions before a row that its decision reads, from the strategy's parameters.
 WARM_UP: dict[str, Callable[[dict[str, float]], int]] = {
     "buy_and_hold": lambda p: 0,
-    "sma_crossover": lambda p: int(p["slow"]) - 1,
+    "sma_crossover": lambda p: max(int(p["fast"]), int(p["slow"])) - 1,
     "momentum": lambda p: int(p["lookback"]),
     "mean_reversion": lambda p: int(p["window"]) - 1,
 }
