@@ -3,11 +3,11 @@
     uv run python bench/tetra_backfill.py [--symbols 100] [--sample-days 8] [--sample-weeks 4]
 
 Backfills 2019-01-01 .. 2023-12-29 for N synthetic symbols exactly as
-``tetra backfill --start 2019-01-01 --end 2023-12-29`` does (data partitions from 56 weeks
-earlier for warm-up, then every week): the data job as ONE run over its partition range, the
-weekly chain as one run per core over contiguous week ranges, at the same time. Then, in
-a fresh instance holding the same warm-up data, runs a sample of partitions one run each and
-extrapolates to the full partition count. Prints the figures and their ratio.
+``tetra backfill --start 2019-01-01 --end 2023-12-29`` does (data partitions from the widest
+history mapping earlier, for warm-up, then every week): the data job as ONE run over its
+partition range, the weekly chain as one run per core over contiguous week ranges, at the same
+time. Then, in a fresh instance holding the same warm-up data, runs a sample of partitions one
+run each and extrapolates to the full partition count. Prints the figures and their ratio.
 """
 
 import argparse
@@ -54,11 +54,11 @@ def main() -> None:
     parser.add_argument("--sample-weeks", type=int, default=4)
     args = parser.parse_args()
     first, last = date.fromisoformat(START), date.fromisoformat(END)
-    days = trading_day_keys(with_warm_up(first), last)
-    weeks = week_keys(first, last)
     defs = build_definitions(
         MarketDataProvider(kind="synthetic", synthetic_count=args.symbols), Notifier()
     )
+    days = trading_day_keys(with_warm_up(defs, first), last)
+    weeks = week_keys(first, last)
     # the weekly backfill's worker processes load tetra_assets.definitions from the environment
     os.environ.update({"TETRA_PROVIDER": "synthetic", "TETRA_SYNTHETIC_COUNT": str(args.symbols)})
     with tempfile.TemporaryDirectory() as scratch:
@@ -71,7 +71,7 @@ def main() -> None:
 
         os.environ["PLATFORM_DATA_ROOT"] = str(Path(scratch, "per_partition"))
         with scratch_instance(tempfile.mkdtemp(dir=scratch)) as instance:
-            warm = trading_day_keys(with_warm_up(first), first)
+            warm = trading_day_keys(with_warm_up(defs, first), first)
             timed_run(defs, instance, "tetra_data", warm[0], warm[-1])  # warm-up, not timed
             step_d = max(1, len(days) // args.sample_days)
             sample_days = days[len(warm) :: step_d][: args.sample_days]
@@ -80,7 +80,7 @@ def main() -> None:
             sample_weeks = weeks[:: max(1, len(weeks) // args.sample_weeks)][: args.sample_weeks]
             for week in sample_weeks:
                 monday = date.fromisoformat(week)
-                history = trading_day_keys(with_warm_up(monday), monday + timedelta(days=6))
+                history = trading_day_keys(with_warm_up(defs, monday), monday + timedelta(days=6))
                 timed_run(defs, instance, "tetra_data", history[0], history[-1])
             per_week = [timed_run(defs, instance, "tetra_weekly", w, w) for w in sample_weeks]
     day_avg, week_avg = sum(per_day) / len(per_day), sum(per_week) / len(per_week)

@@ -17,7 +17,7 @@ from dagster._utils.schedules import cron_string_iterator
 from platform_core import cli
 from platform_core.plan import PlannedStep, plan
 from tetra_assets.jobs import PIPELINE_GROUPS
-from tetra_assets.partitions import FIRST_DAY, HISTORY_WEEKS, TIMEZONE
+from tetra_assets.partitions import FIRST_DAY, TIMEZONE, weekly_partitions
 
 PIPELINES = list(PIPELINE_GROUPS)
 # A weekly range at least this long is split into one concurrent run per core.
@@ -79,10 +79,18 @@ def week_keys(first: date, last: date) -> list[str]:
     return [d.strftime("%Y-%m-%d") for d in pd.date_range(monday, days[-1], freq="W-MON")]
 
 
-def with_warm_up(first: date) -> date:
-    """Data for the weekly chain starts HISTORY_WEEKS earlier (indicator and scenario
-    warm-up), never before the first partition."""
-    earlier = (pd.Timestamp(first) - pd.Timedelta(weeks=HISTORY_WEEKS)).date()
+def with_warm_up(defs: dg.Definitions, first: date) -> date:
+    """First data day that weeks from ``first`` read: the widest history partition mapping of
+    a weekly asset onto its daily inputs (indicator and scenario warm-up), never before the
+    first partition."""
+    weeks = max(
+        -dep.partition_mapping.start_offset
+        for spec in defs.resolve_all_asset_specs()
+        if spec.partitions_def == weekly_partitions
+        for dep in spec.deps
+        if isinstance(dep.partition_mapping, dg.TimeWindowPartitionMapping)
+    )
+    earlier = (pd.Timestamp(first) - pd.Timedelta(weeks=weeks)).date()
     return max(earlier, date.fromisoformat(FIRST_DAY))
 
 
@@ -97,7 +105,7 @@ def partitions_for(
 ) -> dict[dg.AssetKey, list[str]]:
     graph = defs.resolve_asset_graph()
     groups = {graph.get(k).group_name for k in keys}
-    data_first = with_warm_up(first) if groups - {"data"} and "data" in groups else first
+    data_first = with_warm_up(defs, first) if groups - {"data"} and "data" in groups else first
     days, weeks = trading_day_keys(data_first, last), week_keys(first, last)
     out = {}
     for key in keys:

@@ -1,6 +1,7 @@
 """The whole Tetra chain on real bundled data, checked against independent computations."""
 
 import json
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
@@ -8,10 +9,14 @@ import pandas as pd
 import pytest
 
 from platform_core.alerts import Notifier
+from platform_core.cli import scratch_instance
+from tests.support import latest_metadata
 from tests.tetra.conftest import run_job, stored
+from tests.tetra.test_indicators import assert_equals_talib, talib_indicators
+from tetra_assets.cli import with_warm_up
 from tetra_assets.definitions import build_definitions
 from tetra_assets.resources import MarketDataProvider
-from tetra_assets.science.ohlcv import load_bundled
+from tetra_assets.science.ohlcv import load_bundled, to_wide
 
 BUNDLED = MarketDataProvider(kind="bundled")
 WEEKS = ("2018-12-03", "2018-12-10", "2018-12-17")
@@ -19,13 +24,15 @@ WEEKS = ("2018-12-03", "2018-12-10", "2018-12-17")
 
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """Data 2017-11 .. 2018-12 in one run, then three weeks of the weekly chain in one run."""
+    """Data from the weeks' warm-up (~11 years, as `tetra backfill` reads it from the
+    definitions) .. 2018-12 in one run, then three weeks of the weekly chain in one run."""
     root = tmp_path_factory.mktemp("chain")
     patch = pytest.MonkeyPatch()
     patch.setenv("PLATFORM_DATA_ROOT", str(root / "data"))
     (root / "home").mkdir()
-    with dg.instance_for_test(temp_dir=str(root / "home")) as instance:
-        data = run_job(instance, "tetra_data", "2017-11-01", "2018-12-21", BUNDLED)
+    first_day = with_warm_up(build_definitions(BUNDLED, Notifier()), date.fromisoformat(WEEKS[0]))
+    with scratch_instance(str(root / "home")) as instance:
+        data = run_job(instance, "tetra_data", str(first_day), "2018-12-21", BUNDLED)
         weekly = run_job(instance, "tetra_weekly", WEEKS[0], WEEKS[-1], BUNDLED)
         yield {"root": root / "data", "instance": instance, "data": data, "weekly": weekly}
     patch.undo()
@@ -53,8 +60,22 @@ def test_indicators_match_independent_pandas_over_the_stored_history(chain) -> N
     close = history.set_index("date")["close"]
     assert row["sma_200"] == pytest.approx(close.iloc[-200:].mean(), rel=1e-9)
     window = close.iloc[-20:]
-    assert row["bb_upper"] == pytest.approx(window.mean() + 2 * window.std(), rel=1e-9)
+    assert row["bb_upper"] == pytest.approx(window.mean() + 2 * window.std(ddof=0), rel=1e-9)
     assert row["close"] == close.iloc[-1]
+
+
+@pytest.mark.parametrize("symbol", ["SP500", "NASDAQ"])
+def test_stored_indicators_equal_talib_on_the_full_history(chain, symbol) -> None:
+    """TA-Lib on 1999-2018, the stored weeks computed from the warm-up the definitions read."""
+    full = load_bundled(["SP500", "NASDAQ"], "1999-01-01", "2018-12-31")
+    reference = talib_indicators(
+        {c: to_wide(full, c) for c in ("close", "high", "low", "volume")}, symbol
+    )
+    for week in WEEKS:
+        assert_equals_talib(stored(chain["root"], "technical_indicators", week), reference, symbol)
+    metadata = latest_metadata(chain["instance"], "technical_indicators", WEEKS[-1])
+    assert metadata["ema_200_seed_weight"] < 1e-12
+    assert metadata["warm_up_sessions"] >= 2764
 
 
 def test_backtests_cover_every_scenario_symbol_and_strategy(chain) -> None:

@@ -90,13 +90,13 @@ def test_dry_run_explains_missing_partitions_and_runs_nothing(env, year) -> None
         "--pipeline",
         "data",
         "--start",
-        "2015-03-02",
+        "2010-03-01",
         "--end",
-        "2015-03-06",
+        "2010-03-05",
         "--dry-run",
     )
     assert plan.returncode == 0
-    assert "market_data    5           2015-03-02  2015-03-06  5 never materialized" in plan.stdout
+    assert "market_data    5           2010-03-01  2010-03-05  5 never materialized" in plan.stdout
     assert json.loads(tetra(env, "status", "--json").stdout)[0]["last_run"] == before
 
 

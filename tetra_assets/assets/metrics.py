@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from tetra_assets.assets.weekly import (
+    INDICATOR_HISTORY,
     MARKET_HISTORY,
     WEEKLY_CHAIN_FRESHNESS,
     by_week,
@@ -17,7 +18,13 @@ from tetra_assets.assets.weekly import (
 from tetra_assets.assets.windows import latest, per_partition, run_windows, split_by_window
 from tetra_assets.partitions import weekly_partitions
 from tetra_assets.science import stats
-from tetra_assets.science.indicators import indicator_table
+from tetra_assets.science.indicators import (
+    EMA_SPANS,
+    RECURSIVE_WARM_UP_SESSIONS,
+    ema_alpha,
+    indicator_table,
+    seed_weight,
+)
 from tetra_assets.science.ohlcv import to_wide
 from tetra_assets.science.scenarios import path_cube
 
@@ -33,21 +40,27 @@ STAT_WINDOW = 252
 
 
 @dg.asset(
-    ins={"market_data": MARKET_HISTORY},
-    description="SMA 5-200, EMA 12/26/50/200, RSI 14, MACD 12/26/9, Bollinger 20/2, ATR 14, "
-    "OBV, historical volatility 20/252 per (date, symbol) of the week. Recursive indicators "
-    "(EMA, RSI, ATR, MACD, OBV) start at the first loaded session.",
-    **WEEKLY,
+    ins={"market_data": INDICATOR_HISTORY},
+    description="SMA 5-200, EMA 12/26/50/200, RSI 14, MACD 12/26/9, Bollinger 20/2 "
+    "(population std), ATR 14, OBV, historical volatility 20/252 per (date, symbol) of the "
+    f"week, in TA-Lib's conventions. Recursive indicators read {RECURSIVE_WARM_UP_SESSIONS:,} "
+    "sessions of warm-up, after which EMA-200's seed keeps < 1e-12 of its weight "
+    "(metadata ema_200_seed_weight); OBV's level starts at the first loaded session.",
+    **{**WEEKLY, "code_version": "2"},
 )
 def technical_indicators(context: dg.AssetExecutionContext, market_data: pd.DataFrame):
     market_data = require_clean(market_data)
     windows = run_windows(context)
     require_weeks(market_data, windows)
     wide = {c: to_wide(market_data, c) for c in ("close", "high", "low", "volume")}
-    table = indicator_table(**wide, since=min(w.start for w in windows))
+    first = min(w.start for w in windows)
+    table = indicator_table(**wide, since=first)
     value = split_by_window(table, windows)
+    warm_up = int((wide["close"].index < first).sum())
     context.add_output_metadata(
         {
+            "warm_up_sessions": warm_up,
+            "ema_200_seed_weight": seed_weight(ema_alpha(max(EMA_SPANS)), warm_up),
             "symbols": int(table["symbol"].nunique()),
             "missing_fraction": float(table.isna().mean().mean()),
             "latest_rsi_mean": float(latest(value, windows)["rsi_14"].mean()),

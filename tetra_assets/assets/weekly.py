@@ -4,7 +4,7 @@ import dagster as dg
 import pandas as pd
 
 from tetra_assets.assets.windows import Window
-from tetra_assets.partitions import HISTORY_WEEKS, history_mapping
+from tetra_assets.partitions import HISTORY_WEEKS, history_mapping, indicator_history_mapping
 from tetra_assets.science import quality
 
 WEEKLY_CHAIN_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=pd.Timedelta(days=8))
@@ -12,6 +12,8 @@ WEEKLY_CHAIN_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=pd.Timedelta
 # The week's own trading days plus HISTORY_WEEKS of warm-up; warm-up days that were never
 # materialized (before the first backfilled day) are tolerated, the week's own are not.
 MARKET_HISTORY = dg.AssetIn("market_data", partition_mapping=history_mapping)
+# Recursive indicators read INDICATOR_HISTORY_WEEKS instead, so their seed is forgotten.
+INDICATOR_HISTORY = dg.AssetIn("market_data", partition_mapping=indicator_history_mapping)
 
 
 def history(wide: pd.DataFrame, window: Window) -> pd.DataFrame:

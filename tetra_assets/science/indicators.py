@@ -1,13 +1,18 @@
 """Technical indicators on wide price frames (index: date, one column per symbol).
 
-Conventions (as in the Tetra metrics pipeline): EMA uses ``span`` with ``adjust=False``
-(recursive, seeded with the first value); RSI and ATR use Wilder smoothing
-(``alpha = 1/n``, recursive, defined once ``n`` observations exist); Bollinger bands use the
-sample standard deviation (``ddof=1``) over ``n`` days;
-historical volatility is the sample std of daily log returns times sqrt(252).
+Conventions (those of TA-Lib and the charting platforms): EMA uses ``span`` with
+``adjust=False`` (recursive, ``alpha = 2/(span+1)``, seeded with the first value); RSI and ATR
+use Wilder smoothing (``alpha = 1/n``, recursive, defined once ``n`` observations exist);
+Bollinger bands use the population standard deviation (``ddof=0``) over ``n`` days, as
+Bollinger defined them; historical volatility is the sample std (``ddof=1``) of daily log
+returns times sqrt(252). A recursive indicator equals TA-Lib's on the full history once the
+seed's remaining weight ``(1 - alpha)**sessions`` is negligible: see ``warm_up_sessions``.
+OBV is a running sum: its level depends on where the loaded history starts, its changes do not.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import pandas as pd
@@ -15,6 +20,26 @@ import pandas as pd
 TRADING_DAYS = 252
 SMA_WINDOWS = (5, 10, 20, 50, 100, 200)
 EMA_SPANS = (12, 26, 50, 200)
+SEED_RESIDUAL = 1e-12  # remaining weight of a recursion's seed below which it is forgotten
+
+
+def ema_alpha(span: int) -> float:
+    return 2.0 / (span + 1.0)
+
+
+def warm_up_sessions(alpha: float, residual: float = SEED_RESIDUAL) -> int:
+    """Sessions of history after which a recursion ``y = alpha*x + (1-alpha)*y`` keeps less
+    than ``residual`` of its seed, so its value no longer depends on where history starts."""
+    return math.ceil(math.log(residual) / math.log1p(-alpha))
+
+
+def seed_weight(alpha: float, sessions: int) -> float:
+    """Weight left on the seed of a recursion after ``sessions`` more sessions (0..1)."""
+    return (1.0 - alpha) ** sessions
+
+
+# The slowest recursion of the table (EMA-200) sets the warm-up history: 2,764 sessions.
+RECURSIVE_WARM_UP_SESSIONS = warm_up_sessions(ema_alpha(max(EMA_SPANS)))
 
 
 def _like(frame: pd.DataFrame, values: np.ndarray) -> pd.DataFrame:
@@ -43,20 +68,21 @@ def rolling_mean_array(x: np.ndarray, window: int) -> np.ndarray:
     return out
 
 
-def rolling_std_array(x: np.ndarray, window: int) -> np.ndarray:
-    """Sample standard deviation (ddof=1) of the last ``window`` rows, NaN if any is missing.
+def rolling_std_array(x: np.ndarray, window: int, ddof: int = 1) -> np.ndarray:
+    """Standard deviation (``ddof`` 1: sample, 0: population) of the last ``window`` rows,
+    NaN if any is missing.
 
     Two passes: deviations from the (accurate) rolling mean, summed over the ``window``
     offsets, so the work is ``window`` whole-array operations rather than a strided view."""
     out = np.full(x.shape, np.nan)
     n = len(x)
-    if n >= window > 1:
+    if n >= window > ddof:
         mean = rolling_mean_array(x, window)[window - 1 :]
         squares = np.zeros_like(mean)
         for k in range(window):
             deviation = x[k : n - window + 1 + k] - mean
             squares += deviation * deviation
-        out[window - 1 :] = np.sqrt(squares / (window - 1))
+        out[window - 1 :] = np.sqrt(squares / (window - ddof))
     return out
 
 
@@ -64,8 +90,8 @@ def rolling_mean(frame: pd.DataFrame, window: int) -> pd.DataFrame:
     return _like(frame, rolling_mean_array(frame.to_numpy(dtype=float), window))
 
 
-def rolling_std(frame: pd.DataFrame, window: int) -> pd.DataFrame:
-    return _like(frame, rolling_std_array(frame.to_numpy(dtype=float), window))
+def rolling_std(frame: pd.DataFrame, window: int, ddof: int = 1) -> pd.DataFrame:
+    return _like(frame, rolling_std_array(frame.to_numpy(dtype=float), window, ddof))
 
 
 def sma(close: pd.DataFrame, window: int) -> pd.DataFrame:
@@ -73,7 +99,7 @@ def sma(close: pd.DataFrame, window: int) -> pd.DataFrame:
 
 
 def ema(close: pd.DataFrame, span: int) -> pd.DataFrame:
-    return close.ewm(span=span, adjust=False).mean()
+    return close.ewm(alpha=ema_alpha(span), adjust=False).mean()
 
 
 def wilder(values: pd.DataFrame, n: int) -> pd.DataFrame:
@@ -99,7 +125,7 @@ def bollinger(
     close: pd.DataFrame, n: int = 20, k: float = 2.0
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     mid = sma(close, n)
-    std = rolling_std(close, n)
+    std = rolling_std(close, n, ddof=0)
     return mid, mid + k * std, mid - k * std
 
 
