@@ -6,7 +6,9 @@
     ecod resume --batch ID                   re-execute the last failed run from its failed step
     ecod status --batch ID [--json]          per stage: completed / in progress / failed, items
     ecod export --batch ID --out FILE.tsv    one row per domain
-    ecod demo --out FILE.fasta [--chains N]  a demo batch with its true domains beside it
+    ecod demo --out FILE.fasta [--chains N] [--tier standard|remote]
+                                             a demo batch with its true domains beside it (the
+                                             remote tier also writes its reference library)
 
 Exit codes: 0 ok, 1 a run failed, 2 bad arguments or input. Runs are recorded in the instance
 at ``$DAGSTER_HOME``, so they show in the web UI.
@@ -21,7 +23,7 @@ from typing import Any
 import dagster as dg
 
 from ecod_assets.batches import TRUTH_SUFFIX, BatchExistsError, default_batch_id, register_batch
-from ecod_assets.demo import demo_batch
+from ecod_assets.demo import TIERS, demo_batch, write_demo_library
 from ecod_assets.jobs import JOB_BY_MODE
 from ecod_assets.partitions import ecod_batches
 from ecod_assets.resources import MODES, STORAGE, TOOL_POOL
@@ -223,11 +225,18 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     out = Path(args.out)
-    fasta, truth = demo_batch(args.chains, args.seed, prefix=args.prefix)
+    fasta, truth = demo_batch(args.chains, args.seed, prefix=args.prefix, tier=args.tier)
     atomic_write(out, lambda tmp: tmp.write_text(fasta))
-    truth_path = out.with_name(out.name.removesuffix(out.suffix) + TRUTH_SUFFIX)
+    stem = out.name.removesuffix(out.suffix)
+    truth_path = out.with_name(stem + TRUTH_SUFFIX)
     atomic_write(truth_path, lambda tmp: truth.to_csv(tmp, sep="\t", index=False))
-    print(f"{args.chains} demo chains -> {out} (true domains: {truth_path})")
+    print(f"{args.chains} {args.tier} demo chains -> {out} (true domains: {truth_path})")
+    if args.tier != "standard":  # the standard tier's library is the default reference
+        library = write_demo_library(out.with_name(f"{stem}.library"), tier=args.tier)
+        print(
+            f"its reference library: ecod reference --domains {library.domains_path} "
+            f"--fasta {library.fasta_path}"
+        )
     return 0
 
 
@@ -263,6 +272,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--chains", type=int, default=100)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--prefix", default="chain", help="chain id prefix")
+    p.add_argument(
+        "--tier",
+        choices=TIERS,
+        default="standard",
+        help="remote: conserved-core families and ~20-25%% identical queries (profile regime)",
+    )
     p.set_defaults(func=cmd_demo)
     return root
 

@@ -12,6 +12,11 @@ A query batch has chains of 1-4 domains: copies of reference domains with 5-35% 
 (a quarter: 70-80%, remote homologs) and occasional 1-3 residue indels, joined by 5-20 residue
 linkers, plus 10% chains made of a decoy protein (no known domain). The truth table gives each
 domain's boundaries and f_id.
+
+The ``remote`` tier is the regime profiles exist for: each family is a conserved core (a
+quarter of the positions) in a freely varying rest, with 6 members ~35-45% identical to each
+other and with indels (2% per residue); every query domain descends from the family's
+ancestor (never in the library) and is ~20-25% identical to any single member.
 """
 
 from __future__ import annotations
@@ -19,7 +24,9 @@ from __future__ import annotations
 import gzip
 import tempfile
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -43,6 +50,12 @@ _GROUP_OF = {a: g for g in _GROUPS for a in g}
 # pairwise search often misses and family profiles (HHsearch) still recognise.
 CLOSE, REMOTE, REMOTE_SHARE = (0.05, 0.35), (0.70, 0.80), 0.25
 TRUTH_COLUMNS = ["chain_id", "domain_number", "start", "end", "f_id"]
+Tier = Literal["standard", "remote"]
+TIERS: tuple[Tier, ...] = ("standard", "remote")
+# Remote tier: substitution rates (core, rest) of library members and of query domains.
+REMOTE_CORE_FRACTION, REMOTE_MEMBERS = 0.3, 6
+REMOTE_MEMBER_RATES, REMOTE_QUERY_RATES = (0.25, 0.6), (0.6, 0.97)
+REMOTE_MEMBER_INDEL, REMOTE_QUERY_INDEL = 0.02, 0.01
 
 
 @dataclass(frozen=True)
@@ -113,15 +126,15 @@ def _substitute(rng: np.random.Generator, residue: str) -> str:
 def mutate(
     rng: np.random.Generator,
     sequence: str,
-    substitution: float,
+    substitution: float | np.ndarray,
     indel: float = 0.0,
     conserved: np.ndarray | None = None,
 ) -> str:
     """A homolog of ``sequence``: an average fraction ``substitution`` of residues replaced
     (conserved positions ``CONSERVED_RATE`` times as often as the others, replacements mostly
     by similar amino acids), and at rate ``indel`` per residue 1-3 residues inserted or
-    deleted."""
-    rates = np.full(len(sequence), substitution)
+    deleted. An array ``substitution`` gives the rate of each position of ``sequence``."""
+    rates = np.broadcast_to(np.asarray(substitution, dtype=float), (len(sequence),))
     if conserved is not None:
         variable = substitution / (1 - CONSERVED_FRACTION * (1 - CONSERVED_RATE))
         rates = np.where(conserved[: len(sequence)], variable * CONSERVED_RATE, min(variable, 0.97))
@@ -152,8 +165,10 @@ class _Family:
     names: tuple[str, str, str, str]
     members: tuple[str, ...]
     conserved: np.ndarray
+    ancestor: str = ""  # remote tier: the sequence query domains descend from
 
 
+@cache
 def _families_and_decoys(seed: int) -> tuple[list[_Family], list[str]]:
     rng = np.random.default_rng(seed)
     sources = _source_sequences()
@@ -190,10 +205,33 @@ def _families_and_decoys(seed: int) -> tuple[list[_Family], list[str]]:
     return families, kept[n_families:]
 
 
-def write_demo_library(out_dir: Path, seed: int = DEMO_SEED) -> DemoLibrary:
-    """Write ``demo.domains.txt`` and ``demo.fasta`` (ECOD formats) into ``out_dir``."""
+def _remote_families(seed: int) -> list[_Family]:
+    """The remote tier: the standard families' roots as ancestors of core-conserved families."""
+    rng = np.random.default_rng(seed + 2)
+    families = []
+    for family in _families_and_decoys(seed)[0]:
+        ancestor = family.members[0]
+        core = rng.random(len(ancestor)) < REMOTE_CORE_FRACTION
+        rates = np.where(core, *REMOTE_MEMBER_RATES)
+        members = tuple(
+            mutate(rng, ancestor, rates, indel=REMOTE_MEMBER_INDEL) for _ in range(REMOTE_MEMBERS)
+        )
+        families.append(_Family(family.f_id, family.names, members, core, ancestor))
+    return families
+
+
+def _tier_families(tier: Tier, seed: int) -> list[_Family]:
+    if tier not in TIERS:
+        raise ValueError(f"unknown demo tier {tier!r}; one of {', '.join(TIERS)}")
+    return _families_and_decoys(seed)[0] if tier == "standard" else _remote_families(seed)
+
+
+def write_demo_library(
+    out_dir: Path, seed: int = DEMO_SEED, tier: Tier = "standard"
+) -> DemoLibrary:
+    """Write ``demo.domains.txt`` and ``demo.fasta`` (ECOD formats) of a tier into ``out_dir``."""
     rng = np.random.default_rng(seed + 1)
-    families, _ = _families_and_decoys(seed)
+    families = _tier_families(tier, seed)
     domains = [(fam, k, seq) for fam in families for k, seq in enumerate(fam.members)]
     order = rng.permutation(len(domains))
     rows, fasta = [], []
@@ -238,7 +276,7 @@ def write_demo_library(out_dir: Path, seed: int = DEMO_SEED) -> DemoLibrary:
     domains_path = out_dir / "demo.domains.txt"
     header = [
         "# ECOD demo release: real UniProt sequences (Debian mmseqs2-examples), demo hierarchy",
-        f"# generated by ecod_assets.demo, seed {seed}",
+        f"# generated by ecod_assets.demo, tier {tier}, seed {seed}",
         "#" + "\t".join(DOMAIN_COLUMNS),
     ]
     domains_path.write_text("\n".join(header + ["\t".join(r) for r in rows]) + "\n")
@@ -247,9 +285,11 @@ def write_demo_library(out_dir: Path, seed: int = DEMO_SEED) -> DemoLibrary:
     return DemoLibrary(domains_path, fasta_path)
 
 
-def demo_batch(n_chains: int, seed: int, prefix: str = "chain") -> tuple[str, pd.DataFrame]:
-    """(FASTA text, truth table) of a query batch drawn from the demo library's families."""
-    families, decoys = _families_and_decoys(DEMO_SEED)
+def demo_batch(
+    n_chains: int, seed: int, prefix: str = "chain", tier: Tier = "standard"
+) -> tuple[str, pd.DataFrame]:
+    """(FASTA text, truth table) of a query batch drawn from a tier's library families."""
+    families, decoys = _tier_families(tier, DEMO_SEED), _families_and_decoys(DEMO_SEED)[1]
     rng = np.random.default_rng(seed)
     records, truth = [], []
     for number in range(1, n_chains + 1):
@@ -264,10 +304,14 @@ def demo_batch(n_chains: int, seed: int, prefix: str = "chain") -> tuple[str, pd
         n_domains = int(rng.choice([1, 2, 3, 4], p=[0.35, 0.35, 0.2, 0.1]))
         for domain_number in range(1, n_domains + 1):
             family = families[int(rng.integers(len(families)))]
-            member = family.members[int(rng.integers(len(family.members)))]
-            divergence = REMOTE if rng.random() < REMOTE_SHARE else CLOSE
-            rate = float(rng.uniform(*divergence))
-            domain = mutate(rng, member, rate, indel=0.01, conserved=family.conserved)
+            if tier == "remote":
+                rates = np.where(family.conserved, *REMOTE_QUERY_RATES)
+                domain = mutate(rng, family.ancestor, rates, indel=REMOTE_QUERY_INDEL)
+            else:
+                member = family.members[int(rng.integers(len(family.members)))]
+                divergence = REMOTE if rng.random() < REMOTE_SHARE else CLOSE
+                rate = float(rng.uniform(*divergence))
+                domain = mutate(rng, member, rate, indel=0.01, conserved=family.conserved)
             truth.append(
                 [chain_id, domain_number, position + 1, position + len(domain), family.f_id]
             )

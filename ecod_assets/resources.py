@@ -8,6 +8,8 @@ from pathlib import Path
 import dagster as dg
 from pydantic import field_validator
 
+from ecod_assets.science.blast import CONFIDENT_EVALUE, CONFIDENT_IDENTITY, RELEASE_DB_RESIDUES
+from ecod_assets.science.hhsuite import RELEASE_DB_PROFILES
 from ecod_assets.science.tools import Limits, Programs, ToolError, run_tool
 from platform_core.io import AssetStorageIOManager
 
@@ -33,8 +35,13 @@ class OrchestrationConfig(dg.ConfigurableResource):
     - ``workers``: tool processes (BLAST) or threads (hhsearch_omp) at once (default: the
       machine's cores); the seed's ``hhsearch_threads``.
     - ``hhsearch_memory``: HH-suite memory cap, e.g. ``16G`` (``-maxmem``).
-    - ``hhsearch_coverage_threshold``: HHsearch runs only for chains whose BLAST coverage is
-      below this (ECOD production: 0.9).
+    - ``hhsearch_coverage_threshold``: HHsearch runs only for chains whose *confident* BLAST
+      coverage is below this (ECOD production: 0.9). A hit is confident at E-value <=
+      ``blast_confident_evalue`` and identity >= ``blast_confident_identity``; a chain "covered"
+      by weak hits still gets profile evidence, and the partition prefers that evidence.
+    - ``blast_dbsize`` (residues) and ``hhsearch_db_profiles``: the database size E-values are
+      stated for, a real ECOD release by default, so a small library does not make weak hits
+      look significant; ``hhsearch_max_hits``: HHsearch ``-Z``/``-B`` (ECOD: 5000).
     - ``query_profile``: ``blast`` (profile from the domain-BLAST alignments) or ``hhblits``.
     - ``stage_timeout`` (seconds) caps every tool call; ``tool_retries`` retries a crashed or
       timed-out call. The seed's ``total_timeout`` is the jobs' ``dagster/max_runtime`` tag
@@ -48,6 +55,11 @@ class OrchestrationConfig(dg.ConfigurableResource):
     workers: int = 0
     hhsearch_memory: str = "16G"
     hhsearch_coverage_threshold: float = 0.9
+    blast_confident_evalue: float = CONFIDENT_EVALUE
+    blast_confident_identity: float = CONFIDENT_IDENTITY
+    blast_dbsize: int = RELEASE_DB_RESIDUES
+    hhsearch_db_profiles: int = RELEASE_DB_PROFILES
+    hhsearch_max_hits: int = 5000
     query_profile: str = "blast"
     stage_timeout: int = 3600
     tool_retries: int = 2

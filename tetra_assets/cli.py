@@ -90,7 +90,8 @@ def with_warm_up(defs: dg.Definitions, first: date) -> date:
         for dep in spec.deps
         if isinstance(dep.partition_mapping, dg.TimeWindowPartitionMapping)
     )
-    earlier = (pd.Timestamp(first) - pd.Timedelta(weeks=weeks)).date()
+    monday = pd.Timestamp(first) - pd.Timedelta(days=first.weekday())  # the mapping's origin
+    earlier = (monday - pd.Timedelta(weeks=weeks)).date()
     return max(earlier, date.fromisoformat(FIRST_DAY))
 
 

@@ -7,11 +7,11 @@ from ecod_assets.assets.reference import library_domains
 from ecod_assets.assets.stages import failed_chains, succeeded
 from ecod_assets.batches import batch_truth
 from ecod_assets.partitions import BATCH_GROUP, ecod_batches
-from ecod_assets.resources import MODE_TAG, STORAGE
+from ecod_assets.resources import MODE_TAG, STORAGE, OrchestrationConfig
 from ecod_assets.science.accuracy import score
 from ecod_assets.science.classify import classify
 from ecod_assets.science.evidence import summarize_evidence
-from ecod_assets.science.partition import partition_domains
+from ecod_assets.science.partition import PartitionRules, partition_domains
 from ecod_assets.science.report import summary_markdown
 
 HHSEARCH_REGISTRATION = dg.AssetKey("hhsearch_registration")
@@ -73,15 +73,21 @@ def domain_summary(
 @dg.asset(
     group_name=BATCH_GROUP,
     partitions_def=ecod_batches,
-    code_version="1",
-    description="Non-overlapping domain boundaries per chain from the evidence (best first, "
-    "extended over unaligned reference ends), with chain coverage and a quality label: good "
-    ">= 0.80, low_coverage >= 0.50, fragmentary, no_domains.",
+    code_version="2",
+    description="Non-overlapping domain boundaries per chain from the evidence (confident "
+    "BLAST, then HHsearch, then weak BLAST; best first within each; extended over unaligned "
+    "reference ends), with chain coverage and a quality label: good >= 0.80, low_coverage "
+    ">= 0.50, fragmentary, no_domains.",
 )
 def domain_partition(
-    domain_summary: pd.DataFrame, batch_chains: pd.DataFrame
+    domain_summary: pd.DataFrame, batch_chains: pd.DataFrame, orchestration: OrchestrationConfig
 ) -> dg.Output[pd.DataFrame]:
-    partition = partition_domains(domain_summary, batch_chains.set_index("chain_id")["length"])
+    rules = PartitionRules(
+        confident_evalue=orchestration.blast_confident_evalue,
+        confident_identity=orchestration.blast_confident_identity,
+    )
+    lengths = batch_chains.set_index("chain_id")["length"]
+    partition = partition_domains(domain_summary, lengths, rules)
     chains = partition.drop_duplicates("chain_id")
     quality = chains["quality"].value_counts()
     return dg.Output(

@@ -16,7 +16,7 @@ from ecod_assets.science.tools import ToolError
 from platform_core.checkpoint import fingerprint
 from platform_core.io import data_root, write_frame
 
-LIBRARY_CODE_VERSION = "1"
+LIBRARY_CODE_VERSION = "2"  # 2: family profiles from a multiple alignment (mafft)
 
 
 class ReferenceConfig(dg.Config):

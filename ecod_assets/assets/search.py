@@ -18,12 +18,12 @@ from ecod_assets.batches import batch_fasta
 from ecod_assets.partitions import BATCH_GROUP, ecod_batches
 from ecod_assets.resources import TOOL_POOL, EcodTools, OrchestrationConfig, tool_version
 from ecod_assets.science import search
-from ecod_assets.science.blast import query_coverage
+from ecod_assets.science.blast import confident, query_coverage
 from ecod_assets.science.fasta import FastaError, read_fasta, validate_chains
 from ecod_assets.science.hhsuite import HhrError, parse_hhr
 from platform_core.checkpoint import fingerprint
 
-SEARCH_CODE_VERSION = "1"
+SEARCH_CODE_VERSION = "2"  # 2: release-sized E-values, gating on confident BLAST coverage
 
 
 @dg.asset(
@@ -62,9 +62,10 @@ def batch_chains(context: dg.AssetExecutionContext) -> dg.Output[pd.DataFrame]:
 
 BLAST_DESCRIPTIONS = {
     "blast_chain_hits": "blastp HSPs of every chain against the reference chains (ECOD chain "
-    "BLAST, E <= 0.002; the aligned strings transfer domain boundaries).",
+    "BLAST, E <= 0.002 at a release-sized database; the aligned strings transfer domain "
+    "boundaries).",
     "blast_domain_hits": "blastp HSPs of every chain against the reference domains (ECOD "
-    "domain BLAST, E <= 0.002).",
+    "domain BLAST, E <= 0.002 at a release-sized database).",
 }
 
 
@@ -91,9 +92,10 @@ def blast_hits(
     paths = library_paths(reference_library)
     databases = {"blast_chain_hits": paths.chain_db, "blast_domain_hits": paths.domain_db}
     chains = batch_chains[["chain_id", "sequence"]]
-    key = fingerprint(SEARCH_CODE_VERSION, chains, reference_library["fingerprint"])
+    dbsize = orchestration.blast_dbsize
+    key = fingerprint(SEARCH_CODE_VERSION, chains, reference_library["fingerprint"], dbsize)
     programs = ecod_tools.programs()
-    metadata = {"blastp_version": tool_version(programs.blastp)}
+    metadata = {"blastp_version": tool_version(programs.blastp), "blast_dbsize": dbsize}
     items = len(batch_chains)
     todo = {}
     for name in sorted(context.op_execution_context.selected_output_names):
@@ -106,7 +108,12 @@ def blast_hits(
         return
     started = time.perf_counter()
     results = search.blast_chains(
-        batch_chains, todo, programs, orchestration.limits(), orchestration.blast_batch_size
+        batch_chains,
+        todo,
+        programs,
+        orchestration.limits(),
+        orchestration.blast_batch_size,
+        dbsize,
     )
     wall = time.perf_counter() - started
     failure: dg.Failure | None = None
@@ -124,9 +131,9 @@ def blast_hits(
     partitions_def=ecod_batches,
     pool=TOOL_POOL,
     code_version=SEARCH_CODE_VERSION,
-    description="Query profiles (A3M) of the chains whose BLAST coverage is below the "
-    "threshold (ECOD runs HHsearch only for those): from the domain-BLAST alignments, or by "
-    "hhblits against the family database.",
+    description="Query profiles (A3M) of the chains whose confident BLAST coverage (strong "
+    "E-value and identity) is below the threshold (ECOD runs HHsearch only for those): from "
+    "the domain-BLAST alignments, or by hhblits against the family database.",
 )
 def hhsearch_profiles(
     context: dg.AssetExecutionContext,
@@ -140,7 +147,12 @@ def hhsearch_profiles(
     paths = library_paths(reference_library)
     domain_hits = succeeded(blast_domain_hits)
     hits = pd.concat([succeeded(blast_chain_hits), domain_hits], ignore_index=True)
-    coverage = query_coverage(hits, batch_chains.set_index("chain_id")["length"])
+    strong = hits[
+        confident(
+            hits, orchestration.blast_confident_evalue, orchestration.blast_confident_identity
+        )
+    ]
+    coverage = query_coverage(strong, batch_chains.set_index("chain_id")["length"])
     threshold = orchestration.hhsearch_coverage_threshold
     needed = batch_chains[batch_chains["chain_id"].map(coverage) < threshold]
     source = orchestration.query_profile
@@ -164,6 +176,8 @@ def hhsearch_profiles(
             "chains_needing_hhsearch": len(needed),
             "chains_covered_by_blast": len(batch_chains) - len(needed),
             "coverage_threshold": threshold,
+            "confident_blast": f"E <= {orchestration.blast_confident_evalue:g}, identity >= "
+            f"{orchestration.blast_confident_identity:g}",
         },
     )
 
@@ -174,7 +188,7 @@ def hhsearch_profiles(
     pool=TOOL_POOL,
     code_version=SEARCH_CODE_VERSION,
     description="hhsearch of each query profile against the family-profile database "
-    "(-p 50 -e 0.001 -Z 5000 -B 5000): the raw .hhr text per chain.",
+    "(-p 50 -e 0.001 -alt 20 -Z 5000 -B 5000): the raw .hhr text per chain.",
 )
 def hhsearch_hits(
     context: dg.AssetExecutionContext,
@@ -190,12 +204,20 @@ def hhsearch_hits(
         context,
         orchestration,
         SEARCH_CODE_VERSION,
-        [profiles, reference_library["fingerprint"]],
+        [profiles, reference_library["fingerprint"], orchestration.hhsearch_max_hits],
         len(profiles),
         lambda: search.hhsearch_chains(
-            profiles, paths.hh_db, programs, orchestration.limits(), orchestration.memory_gb()
+            profiles,
+            paths.hh_db,
+            programs,
+            orchestration.limits(),
+            orchestration.memory_gb(),
+            orchestration.hhsearch_max_hits,
         ),
-        metadata={"hhsearch_version": tool_version(programs.hhsearch)},
+        metadata={
+            "hhsearch_version": tool_version(programs.hhsearch),
+            "hhsearch_max_hits": orchestration.hhsearch_max_hits,
+        },
     )
 
 
@@ -203,8 +225,9 @@ def hhsearch_hits(
     group_name=BATCH_GROUP,
     partitions_def=ecod_batches,
     code_version=SEARCH_CODE_VERSION,
-    description="The .hhr results parsed into one hit table (probability, E-value, score, "
-    "aligned columns, identity, query and template ranges).",
+    description="The .hhr results parsed into one hit table (probability, E-value at a "
+    "release-sized database of hhsearch_db_profiles profiles, score, aligned columns, "
+    "identity, query and template ranges).",
 )
 def hhsearch_registration(
     context: dg.AssetExecutionContext,
@@ -212,12 +235,13 @@ def hhsearch_registration(
     orchestration: OrchestrationConfig,
 ) -> dg.Output[pd.DataFrame]:
     results = succeeded(hhsearch_hits)
+    profiles = orchestration.hhsearch_db_profiles
 
     def register() -> search.StageResult:
         tables, failures = [], []
         for chain_id, text in zip(results["chain_id"], results["hhr"], strict=True):
             try:
-                tables.append(parse_hhr(text, chain_id))
+                tables.append(parse_hhr(text, chain_id, profiles))
             except HhrError as error:
                 failures.append((chain_id, str(error)))
         table = pd.concat(tables, ignore_index=True) if tables else parse_hhr("No Hit\n", "")
@@ -225,4 +249,12 @@ def hhsearch_registration(
             table, pd.DataFrame(failures, columns=search.FAILURE_COLUMNS), 0.0
         )
 
-    return run_stage(context, orchestration, SEARCH_CODE_VERSION, [results], len(results), register)
+    return run_stage(
+        context,
+        orchestration,
+        SEARCH_CODE_VERSION,
+        [results, profiles],
+        len(results),
+        register,
+        metadata={"hhsearch_db_profiles": profiles},
+    )

@@ -44,6 +44,12 @@ HIT_COLUMNS = {
 }
 EVALUE = 0.002
 MAX_ALIGNMENTS = 5000
+# E-values depend on the database size: on a small library they are far smaller than on a real
+# ECOD release. Searches state the size of a release (~1.1M domains of ~180 residues).
+RELEASE_DB_RESIDUES = 200_000_000
+# A BLAST hit is confident (its region needs no profile evidence) at or below this E-value
+# (at the release's database size) and at or above this identity.
+CONFIDENT_EVALUE, CONFIDENT_IDENTITY = 1e-10, 0.40
 
 
 def makeblastdb_argv(program: str, fasta: Path, out: Path, title: str) -> list[str]:
@@ -61,7 +67,12 @@ def makeblastdb_argv(program: str, fasta: Path, out: Path, title: str) -> list[s
     ]
 
 
-def blastp_argv(program: str, query: Path, database: Path, threads: int = 1) -> list[str]:
+def blastp_argv(
+    program: str, query: Path, database: Path, threads: int = 1, dbsize: int | None = None
+) -> list[str]:
+    """blastp as ECOD runs it; ``dbsize`` (residues) sets the effective database size the
+    E-values refer to (default: the database's own)."""
+    size = ["-dbsize", str(dbsize)] if dbsize else []
     return [
         program,
         "-query",
@@ -76,6 +87,7 @@ def blastp_argv(program: str, query: Path, database: Path, threads: int = 1) -> 
         str(threads),
         "-seg",
         "no",
+        *size,
         "-outfmt",
         "6 " + " ".join(HIT_FIELDS),
     ]
@@ -94,6 +106,13 @@ def parse_hits(text: str) -> pd.DataFrame:
     for column in ("q_start", "q_end", "t_start", "t_end", "query_length", "target_length"):
         frame[column] = frame[column].astype(np.int64)
     return frame
+
+
+def confident(
+    hits: pd.DataFrame, evalue: float = CONFIDENT_EVALUE, identity: float = CONFIDENT_IDENTITY
+) -> pd.Series:
+    """Mask of the hits strong enough that no profile search is needed where they align."""
+    return (hits["evalue"] <= evalue) & (hits["identity"] >= identity)
 
 
 def query_coverage(hits: pd.DataFrame, lengths: pd.Series) -> pd.Series:

@@ -1,9 +1,10 @@
 """HH-suite: profiles (A3M), the family-profile database, search command lines, ``.hhr``.
 
-A profile is a query-anchored A3M: the first row is the sequence itself, each further row one
-pairwise alignment to it (match columns upper case or ``-``, insertions lower case). The same
-function builds the reference family profiles (members aligned to the representative) and the
-query profiles (reference hits aligned to a chain by BLAST).
+A profile is an A3M: match columns upper case or ``-``, insertions lower case (and absent from
+rows that lack them), so rows differ in length wherever a member has an indel. Query profiles
+are query-anchored (each row one BLAST alignment to the chain, ``a3m_profile``); reference
+family profiles come from a multiple alignment of every member of the F-group
+(``a3m_from_msa``: columns with fewer than half gaps are match states, as ``hhmake -M 50``).
 
 A searchable database ``<db>`` is the ffindex pairs ``<db>_a3m``, ``<db>_hhm`` and
 ``<db>_cs219`` (``hhmake`` per profile, ``ffindex_build -s``, ``cstranslate``).
@@ -12,14 +13,19 @@ A searchable database ``<db>`` is the ffindex pairs ``<db>_a3m``, ``<db>_hhm`` a
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-# ECOD production search parameters.
-HHSEARCH_ARGS = ["-p", "50", "-e", "0.001", "-Z", "5000", "-B", "5000"]
+# Profiles in a release-sized HH-suite database (one per F-group of a current ECOD release);
+# HHsearch E-values are stated for it (P-value x profiles).
+RELEASE_DB_PROFILES = 16_000
+# ECOD production search parameters; -alt: a repeated domain (six fn3 repeats in one chain) is
+# one template hit several times, so report up to this many alignments per template.
+HHSEARCH_ARGS = ["-p", "50", "-e", "0.001", "-alt", "20"]
+MATCH_GAP_FRACTION = 0.5
 REGISTRATION_COLUMNS = [
     "chain_id",
     "hit_number",
@@ -64,8 +70,38 @@ def a3m_profile(name: str, sequence: str, alignments: Iterable[PairwiseAlignment
     return "\n".join(rows) + "\n"
 
 
+def a3m_from_msa(
+    rows: Sequence[tuple[str, str]], max_gap_fraction: float = MATCH_GAP_FRACTION
+) -> str:
+    """A3M text of a multiple alignment (``(name, aligned)`` rows of equal length): columns
+    with fewer than ``max_gap_fraction`` gaps are match states (upper case or ``-``), the
+    others insertions (lower case, gaps dropped). The first row names the profile."""
+    if not rows:
+        raise ValueError("an alignment needs at least one row")
+    width = len(rows[0][1])
+    uneven = [name for name, aligned in rows if len(aligned) != width]
+    if uneven:
+        raise ValueError(f"alignment rows differ in length ({uneven[0]} is not {width} columns)")
+    gaps = [sum(aligned[c] in "-." for _, aligned in rows) / len(rows) for c in range(width)]
+    match = [fraction < max_gap_fraction for fraction in gaps]
+    lines = []
+    for name, aligned in rows:
+        row = (
+            (a.upper() if a not in "-." else "-") if m else ("" if a in "-." else a.lower())
+            for a, m in zip(aligned, match, strict=True)
+        )
+        lines += [f">{name}", "".join(row)]
+    return "\n".join(lines) + "\n"
+
+
 def hhmake_argv(program: str, a3m: Path, hhm: Path, name: str) -> list[str]:
-    return [program, "-i", str(a3m), "-o", str(hhm), "-name", name, "-M", "first", "-v", "0"]
+    """``hhmake`` on an A3M (its upper/lower case marks the match states)."""
+    return [program, "-i", str(a3m), "-o", str(hhm), "-name", name, "-v", "0"]
+
+
+def hhsearch_options(max_hits: int) -> list[str]:
+    """HHSEARCH_ARGS plus the summary (``-Z``) and alignment (``-B``) list lengths."""
+    return [*HHSEARCH_ARGS, "-Z", str(max_hits), "-B", str(max_hits)]
 
 
 def ffindex_build_argv(program: str, prefix: Path, folder: Path) -> list[str]:
@@ -95,11 +131,19 @@ def cstranslate_argv(program: str, data_dir: Path, database: Path) -> list[str]:
 
 
 def hhsearch_argv(
-    program: str, queries: Path, database: Path, results: Path, threads: int, max_mem_gb: float
+    program: str,
+    queries: Path,
+    database: Path,
+    results: Path,
+    threads: int,
+    max_mem_gb: float,
+    max_hits: int = 5000,
 ) -> list[str]:
     """``hhsearch_omp`` over the ffindex ``queries`` (A3M entries), writing the ``.hhr`` of
-    each query into the ffindex ``results`` under the query's name."""
-    options = ["-cpu", str(threads), "-maxmem", f"{max_mem_gb:g}", "-v", "0", *HHSEARCH_ARGS]
+    each query into the ffindex ``results`` under the query's name; ``max_hits`` hits listed
+    and aligned per query (ECOD production: ``-Z 5000 -B 5000``)."""
+    options = ["-cpu", str(threads), "-maxmem", f"{max_mem_gb:g}", "-v", "0"]
+    options += hhsearch_options(max_hits)
     return [program, "-i", str(queries), "-d", str(database), "-o", str(results), *options]
 
 
@@ -153,8 +197,10 @@ class HhrError(ValueError):
     """An ``.hhr`` file that does not have the expected layout."""
 
 
-def parse_hhr(text: str, chain_id: str) -> pd.DataFrame:
-    """The hit table of an ``.hhr`` result with identities from the alignment blocks."""
+def parse_hhr(text: str, chain_id: str, db_profiles: int | None = None) -> pd.DataFrame:
+    """The hit table of an ``.hhr`` result with identities from the alignment blocks.
+    ``db_profiles``: E-values as P-value x this many profiles (a release-sized database)
+    instead of the searched database's own size."""
     lines = text.splitlines()
     try:
         start = next(i for i, line in enumerate(lines) if line.lstrip().startswith("No Hit"))
@@ -189,4 +235,7 @@ def parse_hhr(text: str, chain_id: str) -> pd.DataFrame:
     identities = [float(m.group(1)) / 100.0 for m in _IDENTITY.finditer(text)]
     for row, identity in zip(rows, identities, strict=False):
         row[8] = identity
-    return pd.DataFrame(rows, columns=REGISTRATION_COLUMNS)
+    table = pd.DataFrame(rows, columns=REGISTRATION_COLUMNS)
+    if db_profiles:
+        table["evalue"] = table["pvalue"] * db_profiles
+    return table

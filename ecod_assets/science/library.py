@@ -7,22 +7,23 @@ Layout under ``out``::
     hh/a3m/<rep>.a3m, hh/hhm/<rep>.hhm one profile per F-group, named by its representative
     hh/families_{a3m,hhm,cs219}.ff*   the HH-suite database ``hh/families``
 
-A family profile aligns every member of the F-group to the representative with BLAST
-(query-anchored A3M), so the profile carries the family's variation.
+A family profile is a multiple alignment of every member of the F-group (``mafft``, the
+representative first), so it carries the variation of the divergent members too, indels
+included; a one-member family is the bare sequence.
 """
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from ecod_assets.science.blast import blastp_argv, makeblastdb_argv, parse_hits
-from ecod_assets.science.fasta import format_fasta
+from ecod_assets.science.blast import makeblastdb_argv
+from ecod_assets.science.fasta import format_fasta, parse_fasta
 from ecod_assets.science.hhsuite import (
-    PairwiseAlignment,
-    a3m_profile,
+    a3m_from_msa,
     cstranslate_argv,
     ffindex_build_argv,
     hhmake_argv,
@@ -52,22 +53,35 @@ class LibraryPaths:
         return self.root / "domains.parquet"
 
 
-def family_alignments(
-    reps: pd.DataFrame, hits: pd.DataFrame, domains: pd.DataFrame
-) -> dict[str, list[PairwiseAlignment]]:
-    """Per representative, its BLAST alignments to the other members of its F-group."""
-    family_of = domains.set_index("ecod_domain_id")["f_id"]
-    rep_family = reps.set_index("ecod_domain_id")["f_id"]
-    same = hits[
-        (hits["chain_id"] != hits["target"])
-        & (hits["target"].map(family_of) == hits["chain_id"].map(rep_family))
-    ].drop_duplicates(["chain_id", "target"])  # best HSP per member
-    alignments: dict[str, list[PairwiseAlignment]] = {rep: [] for rep in reps["ecod_domain_id"]}
-    for row in same.itertuples(index=False):
-        alignments[row.chain_id].append(
-            PairwiseAlignment(row.target, row.q_start, row.qseq, row.sseq)
-        )
-    return alignments
+def mafft_argv(program: str, fasta: Path) -> list[str]:
+    """``mafft`` (accuracy chosen by family size, input order kept) writing the alignment to
+    stdout as FASTA."""
+    return [program, "--auto", "--quiet", "--anysymbol", "--thread", "1", str(fasta)]
+
+
+def family_members(domains: pd.DataFrame, reps: pd.DataFrame) -> dict[str, list[tuple[str, str]]]:
+    """Per representative, (ecod_domain_id, sequence) of its F-group's members, itself first."""
+    members: dict[str, list[tuple[str, str]]] = {}
+    by_family = dict(iter(domains.groupby("f_id", sort=False)))
+    for rep, f_id in zip(reps["ecod_domain_id"], reps["f_id"], strict=True):
+        group = by_family[f_id]
+        first = (group["ecod_domain_id"] != rep).to_numpy().argsort(kind="stable")
+        ordered = group.iloc[first]
+        members[rep] = list(zip(ordered["ecod_domain_id"], ordered["sequence"], strict=True))
+    return members
+
+
+def family_profile(
+    members: list[tuple[str, str]], workdir: Path, programs: Programs, limits: Limits
+) -> tuple[str, float]:
+    """(A3M text, CPU seconds) of one F-group: its members aligned by mafft."""
+    if len(members) == 1:
+        return a3m_from_msa(members), 0.0
+    fasta = workdir / "members.fasta"
+    fasta.write_text(format_fasta(members))
+    result = limits.run(mafft_argv(programs.mafft, fasta))
+    aligned = {r.id: r.sequence for r in parse_fasta(result.stdout, "mafft output")}
+    return a3m_from_msa([(name, aligned[name]) for name, _ in members]), result.cpu_seconds
 
 
 def build_library(domains: pd.DataFrame, out: Path, programs: Programs, limits: Limits) -> float:
@@ -87,25 +101,26 @@ def build_library(domains: pd.DataFrame, out: Path, programs: Programs, limits: 
     ).cpu_seconds
 
     reps = family_representatives(domains)
-    rep_fasta = out / "representatives.fasta"
-    rep_fasta.write_text(
-        format_fasta(list(zip(reps["ecod_domain_id"], reps["sequence"], strict=True)))
-    )
-    search = limits.run(blastp_argv(programs.blastp, rep_fasta, paths.domain_db, limits.workers))
-    cpu += search.cpu_seconds
-    alignments = family_alignments(reps, parse_hits(search.stdout), domains)
-
+    members = family_members(domains, reps)
     a3m_dir, hhm_dir = out / "hh" / "a3m", out / "hh" / "hhm"
     a3m_dir.mkdir(parents=True, exist_ok=True)
     hhm_dir.mkdir(parents=True, exist_ok=True)
-    for rep, sequence in zip(reps["ecod_domain_id"], reps["sequence"], strict=True):
-        (a3m_dir / f"{rep}.a3m").write_text(a3m_profile(rep, sequence, alignments[rep]))
 
     def make(rep: str) -> float:
+        with tempfile.TemporaryDirectory(prefix="ecod-family-") as tmp:
+            a3m, used = family_profile(members[rep], Path(tmp), programs, limits)
+        (a3m_dir / f"{rep}.a3m").write_text(a3m)
         argv = hhmake_argv(programs.hhmake, a3m_dir / f"{rep}.a3m", hhm_dir / f"{rep}.hhm", rep)
-        return limits.run(argv).cpu_seconds
+        return used + limits.run(argv).cpu_seconds
 
-    cpu += sum(map_parallel(make, list(reps["ecod_domain_id"]), limits.workers))
+    cpu += sum(
+        map_parallel(
+            make,
+            list(reps["ecod_domain_id"]),
+            limits.workers,
+            cost=lambda rep: sum(len(seq) for _, seq in members[rep]),
+        )
+    )
     cpu += limits.run(
         ffindex_build_argv(programs.ffindex_build, Path(f"{paths.hh_db}_a3m"), a3m_dir)
     ).cpu_seconds

@@ -1,19 +1,25 @@
 """Domain boundaries from evidence: non-overlapping domains per chain, and their quality.
 
-Evidence is taken best first (lowest E-value; chain BLAST before domain BLAST before HHsearch
-on ties). A piece of evidence becomes a domain when it covers at least ``min_coverage`` of its
-reference domain, HHsearch hits need ``min_probability``, and it overlaps the domains already
-placed by at most ``max_overlap`` of its length (the overlap is trimmed off). Finally each domain
-is extended over the reference residues its alignment left out at either end, never into a
-neighbour or past the chain. Quality follows ECOD: ``good`` at chain coverage >= 0.80,
-``low_coverage`` at >= 0.50, ``fragmentary`` below, ``no_domains`` when nothing was placed.
+Evidence is taken best first in three tiers: confident BLAST hits (strong E-value and
+identity), then HHsearch hits, then the weak BLAST hits, so profile evidence wins where
+pairwise evidence is weak; within a tier by lowest E-value (chain BLAST before domain BLAST
+before HHsearch on ties). A piece of evidence becomes a domain when it covers at least
+``min_coverage`` of its reference domain, HHsearch hits need ``min_probability``, and it
+overlaps the domains already placed by at most ``max_overlap`` of its length (the overlap is
+trimmed off). Finally each domain is extended over the reference residues its alignment left
+out at either end, never into a neighbour or past the chain. Quality follows ECOD: ``good`` at
+chain coverage >= 0.80, ``low_coverage`` at >= 0.50, ``fragmentary`` below, ``no_domains`` when
+nothing was placed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
+
+from ecod_assets.science.blast import CONFIDENT_EVALUE, CONFIDENT_IDENTITY
 
 GOOD_COVERAGE = 0.80
 LOW_COVERAGE = 0.50
@@ -44,6 +50,17 @@ class PartitionRules:
     min_probability: float = 0.9  # HHsearch
     max_overlap: float = 0.3  # of the candidate's length
     min_length: int = 25  # residues, after trimming
+    confident_evalue: float = CONFIDENT_EVALUE  # BLAST evidence this strong ranks first
+    confident_identity: float = CONFIDENT_IDENTITY
+
+
+def evidence_tier(evidence: pd.DataFrame, rules: PartitionRules) -> np.ndarray:
+    """0 for confident BLAST evidence, 1 for HHsearch, 2 for weak BLAST evidence."""
+    blast = evidence["type"] != "hhsearch"
+    strong = (evidence["evalue"] <= rules.confident_evalue) & (
+        evidence["identity"] >= rules.confident_identity
+    )
+    return np.where(blast & strong, 0, np.where(blast, 2, 1))
 
 
 def quality_label(coverage: float, domains: int) -> str:
@@ -90,12 +107,13 @@ def partition_domains(
 ) -> pd.DataFrame:
     """One row per placed domain (PARTITION_COLUMNS) carrying its chain's length, coverage
     and quality; a chain without domains is one row with ``domain_number`` 0.
-    ``evidence`` is taken in its order (best first, as ``summarize_evidence`` sorts it);
-    ``chain_lengths`` is indexed by chain id."""
+    ``evidence`` is taken by tier (``evidence_tier``), then in its order (best first, as
+    ``summarize_evidence`` sorts it); ``chain_lengths`` is indexed by chain id."""
     usable = evidence[
         (evidence["coverage"] >= rules.min_coverage)
         & ((evidence["type"] != "hhsearch") | (evidence["probability"] >= rules.min_probability))
     ]
+    usable = usable.iloc[np.argsort(evidence_tier(usable, rules), kind="stable")]
     by_chain: dict[str, list[dict]] = {}
     for record in usable.to_dict("records"):
         by_chain.setdefault(record["chain_id"], []).append(record)

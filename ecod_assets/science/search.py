@@ -49,10 +49,12 @@ def blast_chains(
     programs: Programs,
     limits: Limits,
     chunk_size: int,
+    dbsize: int | None = None,
 ) -> dict[str, StageResult]:
     """blastp of every chain (columns chain_id, sequence) against each named database, in
     chunks of ``chunk_size`` chains; the chunks of all databases share the workers. A chunk
-    whose blastp fails marks its chains failed for that database."""
+    whose blastp fails marks its chains failed for that database. ``dbsize``: the effective
+    database size (residues) of the E-values."""
     records = list(zip(chains["chain_id"], chains["sequence"], strict=True))
     # At least two tasks per worker, so searches of unequal cost still end together.
     size = max(1, min(chunk_size, -(-len(records) * len(databases) // (2 * limits.workers))))
@@ -65,7 +67,8 @@ def blast_chains(
             query = Path(tmp) / "query.fasta"
             query.write_text(format_fasta(chunk))
             try:
-                result = limits.run(blastp_argv(programs.blastp, query, databases[name]))
+                argv = blastp_argv(programs.blastp, query, databases[name], dbsize=dbsize)
+                result = limits.run(argv)
             except ToolError as error:
                 return parse_hits(""), [(c, str(error)) for c, _ in chunk], 0.0
         return parse_hits(result.stdout), [], result.cpu_seconds
@@ -133,7 +136,12 @@ HHSEARCH_CHUNK = 100  # queries per hhsearch_omp call: a crash costs at most thi
 
 
 def hhsearch_chains(
-    profiles: pd.DataFrame, database: Path, programs: Programs, limits: Limits, max_mem_gb: float
+    profiles: pd.DataFrame,
+    database: Path,
+    programs: Programs,
+    limits: Limits,
+    max_mem_gb: float,
+    max_hits: int = 5000,
 ) -> StageResult:
     """HHsearch of every query profile (chain_id, a3m) against ``database``: a table of
     chain_id and the raw ``.hhr`` text.
@@ -151,7 +159,7 @@ def hhsearch_chains(
             for number, (_, a3m) in enumerate(chunk):
                 (folder / f"q{number}.a3m").write_text(a3m)
             argv = hhsearch_argv(
-                programs.hhsearch, queries, database, results, limits.workers, max_mem_gb
+                programs.hhsearch, queries, database, results, limits.workers, max_mem_gb, max_hits
             )
             try:
                 cpu += limits.run(

@@ -1,4 +1,4 @@
-"""Running external programs (BLAST+, HH-suite): timeouts, retries, CPU accounting.
+"""Running external programs (BLAST+, HH-suite, MAFFT): timeouts, retries, CPU accounting.
 
 Every tool call goes through :func:`run_tool`, which never uses a shell, kills the program
 when it overruns its timeout, retries with exponential backoff, and raises :class:`ToolError`
@@ -177,6 +177,7 @@ class Programs:
     hhsearch: str
     hhblits: str
     hhmake: str
+    mafft: str
     ffindex_build: str
     cstranslate: str
     hh_data: Path
@@ -189,6 +190,7 @@ class Programs:
             hhsearch=require_program("hhsearch_omp"),
             hhblits=require_program("hhblits"),
             hhmake=require_program("hhmake"),
+            mafft=require_program("mafft"),
             ffindex_build=require_program("ffindex_build"),
             cstranslate=find_cstranslate(),
             hh_data=HHSUITE_DATA,
