@@ -34,7 +34,7 @@ def _hhsearch_evidence(context: dg.AssetExecutionContext, mode: str) -> pd.DataF
 @dg.asset(
     group_name=BATCH_GROUP,
     partitions_def=ecod_batches,
-    code_version="1",
+    code_version="2",
     deps=[HHSEARCH_REGISTRATION],
     description="All evidence per chain, as in ECOD's domain summary: type (chain_blast, "
     "domain_blast, hhsearch), target domain, E-value, bitscore, identity, coverage, query and "
@@ -73,7 +73,7 @@ def domain_summary(
 @dg.asset(
     group_name=BATCH_GROUP,
     partitions_def=ecod_batches,
-    code_version="2",
+    code_version="3",
     description="Non-overlapping domain boundaries per chain from the evidence (confident "
     "BLAST, then HHsearch, then weak BLAST; best first within each; extended over unaligned "
     "reference ends), with chain coverage and a quality label: good >= 0.80, low_coverage "

@@ -3,7 +3,8 @@
 One row per (chain, piece of evidence), mirroring ECOD's domain-summary evidence: type
 (``chain_blast`` | ``domain_blast`` | ``hhsearch``), target (reference ecod_domain_id), evalue,
 bitscore (HHsearch: its score), identity, coverage (fraction of the reference domain aligned),
-query and target ranges, X/H/T/F groups, probability (HHsearch only), and how many residues of
+query and target ranges, X/H/T/F groups, probability and P-value (HHsearch only: the chance of
+the alignment's score against one profile), and how many residues of
 the reference domain lie beyond each end of the alignment (used to extend boundaries).
 
 Chain BLAST hits are turned into one row per reference domain of the hit chain: the domain's
@@ -23,7 +24,7 @@ EVIDENCE_TYPES = ("chain_blast", "domain_blast", "hhsearch")
 # What each hit contributes; the summary adds printable ranges and the X/H/T/F hierarchy.
 HIT_EVIDENCE_COLUMNS = [
     "chain_id", "type", "target", "evalue", "bitscore", "identity", "coverage", "probability",
-    "q_start", "q_end", "t_start", "t_end", "n_unaligned", "c_unaligned",
+    "pvalue", "q_start", "q_end", "t_start", "t_end", "n_unaligned", "c_unaligned",
 ]  # fmt: skip
 GROUP_COLUMNS = ["x_group", "h_group", "t_group"]
 EVIDENCE_COLUMNS = [
@@ -60,6 +61,7 @@ def _domain_rows(hits: pd.DataFrame, evidence_type: str) -> pd.DataFrame:
             "identity": hits["identity"],
             "coverage": (hits["t_end"] - hits["t_start"] + 1) / hits["target_length"],
             "probability": hits.get("probability", np.nan),
+            "pvalue": hits.get("pvalue", np.nan),
             "q_start": hits["q_start"],
             "q_end": hits["q_end"],
             "t_start": hits["t_start"],
@@ -101,6 +103,7 @@ def _chain_rows(hits: pd.DataFrame, domains: pd.DataFrame) -> pd.DataFrame:
                     "identity": hit.identity,
                     "coverage": inside.sum() / length,
                     "probability": np.nan,
+                    "pvalue": np.nan,
                     "q_start": int(q_pos[inside].min()),
                     "q_end": int(q_pos[inside].max()),
                     "t_start": int(t_in.min()),

@@ -22,9 +22,11 @@ import pandas as pd
 # Profiles in a release-sized HH-suite database (one per F-group of a current ECOD release);
 # HHsearch E-values are stated for it (P-value x profiles).
 RELEASE_DB_PROFILES = 16_000
-# ECOD production search parameters; -alt: a repeated domain (six fn3 repeats in one chain) is
-# one template hit several times, so report up to this many alignments per template.
-HHSEARCH_ARGS = ["-p", "50", "-e", "0.001", "-alt", "20"]
+# ECOD production search parameters, except: -alt, a repeated domain (six fn3 repeats in one
+# chain) is one template hit several times, so report up to 20 alignments per template; -p 5
+# (ECOD: 50), so the weaker copies of a repeat reach the partition, which accepts them only
+# beside a confident copy of the family.
+HHSEARCH_ARGS = ["-p", "5", "-e", "0.001", "-alt", "20"]
 MATCH_GAP_FRACTION = 0.5
 REGISTRATION_COLUMNS = [
     "chain_id",

@@ -6,9 +6,13 @@ pairwise evidence is weak; within a tier by lowest E-value (chain BLAST before d
 before HHsearch on ties). A piece of evidence becomes a domain when it covers at least
 ``min_coverage`` of its reference domain, HHsearch hits need ``min_probability``, and it
 overlaps the domains already placed by at most ``max_overlap`` of its length (the overlap is
-trimmed off). Finally each domain is extended over the reference residues its alignment left
-out at either end, never into a neighbour or past the chain. Quality follows ECOD: ``good`` at
-chain coverage >= 0.80, ``low_coverage`` at >= 0.50, ``fragmentary`` below, ``no_domains`` when
+trimmed off). A further copy of a repeated domain (six fn3 repeats in one chain) is judged as
+HMMER judges domains of a sequence already known to hold the family: an HHsearch alignment of
+an F-group with confident evidence elsewhere in the chain needs only a P-value (a conditional
+E-value for that one profile) <= ``repeat_max_pvalue`` (HMMER's domain inclusion, 0.01).
+Finally each domain is extended over the reference residues its alignment left out at either
+end, never into a neighbour or past the chain. Quality follows ECOD: ``good`` at chain
+coverage >= 0.80, ``low_coverage`` at >= 0.50, ``fragmentary`` below, ``no_domains`` when
 nothing was placed.
 """
 
@@ -52,6 +56,7 @@ class PartitionRules:
     min_length: int = 25  # residues, after trimming
     confident_evalue: float = CONFIDENT_EVALUE  # BLAST evidence this strong ranks first
     confident_identity: float = CONFIDENT_IDENTITY
+    repeat_max_pvalue: float = 0.01  # further copies of a family confidently in the chain
 
 
 def evidence_tier(evidence: pd.DataFrame, rules: PartitionRules) -> np.ndarray:
@@ -61,6 +66,21 @@ def evidence_tier(evidence: pd.DataFrame, rules: PartitionRules) -> np.ndarray:
         evidence["identity"] >= rules.confident_identity
     )
     return np.where(blast & strong, 0, np.where(blast, 2, 1))
+
+
+def usable_evidence(evidence: pd.DataFrame, rules: PartitionRules) -> pd.DataFrame:
+    """The evidence that may become a domain: covering ``min_coverage`` of its reference
+    domain and, for HHsearch, probable (``min_probability``) or a further copy of an F-group
+    with confident evidence in the chain (P-value <= ``repeat_max_pvalue``)."""
+    covering = evidence[evidence["coverage"] >= rules.min_coverage]
+    hhsearch = covering["type"] == "hhsearch"
+    probable = covering["probability"] >= rules.min_probability
+    confident = (~hhsearch & (evidence_tier(covering, rules) == 0)) | (hhsearch & probable)
+    anchored = pd.MultiIndex.from_frame(covering.loc[confident, ["chain_id", "f_id"]])
+    repeat = pd.MultiIndex.from_frame(covering[["chain_id", "f_id"]]).isin(anchored) & (
+        covering["pvalue"] <= rules.repeat_max_pvalue
+    )
+    return covering[~hhsearch | probable | repeat]
 
 
 def quality_label(coverage: float, domains: int) -> str:
@@ -109,10 +129,7 @@ def partition_domains(
     and quality; a chain without domains is one row with ``domain_number`` 0.
     ``evidence`` is taken by tier (``evidence_tier``), then in its order (best first, as
     ``summarize_evidence`` sorts it); ``chain_lengths`` is indexed by chain id."""
-    usable = evidence[
-        (evidence["coverage"] >= rules.min_coverage)
-        & ((evidence["type"] != "hhsearch") | (evidence["probability"] >= rules.min_probability))
-    ]
+    usable = usable_evidence(evidence, rules)
     usable = usable.iloc[np.argsort(evidence_tier(usable, rules), kind="stable")]
     by_chain: dict[str, list[dict]] = {}
     for record in usable.to_dict("records"):

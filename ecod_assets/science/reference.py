@@ -10,8 +10,11 @@ unp_acc, arch_name, x_name, h_name, t_name, f_name, asm_status, ligand). ``f_id`
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from ecod_assets.science.fasta import FastaError, FastaRecord
@@ -126,6 +129,39 @@ def reference_chains(domains: pd.DataFrame) -> dict[str, str]:
             residues.update(zip(positions, sequence, strict=True))
         chains[str(chain_id)] = "".join(residues.get(p, "X") for p in range(1, max(residues) + 1))
     return chains
+
+
+@dataclass(frozen=True)
+class ReleaseDomain:
+    """A domain to write into a release: its family, names (X, H, T, F) and sequence."""
+
+    f_id: str
+    names: tuple[str, str, str, str]
+    sequence: str
+    representative: bool = False
+
+
+def format_release(
+    chains: Sequence[Sequence[ReleaseDomain]], comments: Sequence[str], first_uid: int = 100001
+) -> tuple[str, list[tuple[str, str]]]:
+    """(domains-file text, FASTA records) of a release whose reference chains hold the given
+    domains in order; chain ``n`` is pdb ``9xxx`` (base 36), chain A, domains ``e<pdb>A<k>``."""
+    rows, fasta = [], []
+    uid = first_uid
+    for chain_number, domains in enumerate(chains, start=1):
+        pdb = f"9{np.base_repr(chain_number, 36).lower():0>3}"
+        start = 1
+        for number, domain in enumerate(domains, start=1):
+            domain_id, end = f"e{pdb}A{number}", start + len(domain.sequence) - 1
+            rep = "MANUAL_REP" if domain.representative else "NOT_REP"
+            span = f"A:{start}-{end}"
+            location = [pdb, "A", span, span, "NA", "demo architecture"]
+            tail = ["NOT_DOMAIN_ASSEMBLY", "NO_LIGANDS_4A"]
+            rows.append([str(uid), domain_id, rep, domain.f_id, *location, *domain.names, *tail])
+            fasta.append((f"{uid}|{domain_id}|{domain.f_id}", domain.sequence))
+            uid, start = uid + 1, end + 1
+    header = [f"# {line}" for line in comments] + ["#" + "\t".join(DOMAIN_COLUMNS)]
+    return "\n".join(header + ["\t".join(r) for r in rows]) + "\n", fasta
 
 
 def family_representatives(domains: pd.DataFrame) -> pd.DataFrame:
