@@ -1,6 +1,7 @@
 """Benchmark: the ECOD pipeline on demo batches (real BLAST+ and HH-suite).
 
     uv run python bench/ecod_pipeline.py [--chains 100] [--accuracy-chains 200]
+                                         [--remote-chains 100]
 
 In a scratch instance and data root, builds the demo reference library, then reports:
 1. FULL on a fresh batch of N chains: run wall time vs the physical limit, the sum of the
@@ -8,7 +9,10 @@ In a scratch instance and data root, builds the demo reference library, then rep
 2. the same batch re-run with nothing changed: wall time and tool CPU (should be zero);
 3. BLAST_ONLY on a fresh copy of the batch, side by side with FULL;
 4. FULL on an M-chain batch (wall vs limit again: the fixed orchestration cost amortizes),
-   and boundary and F-group accuracy of FULL and BLAST_ONLY on M-chain batches.
+   and boundary and F-group accuracy of FULL and BLAST_ONLY on M-chain batches;
+5. the remote tier (``ecod demo --tier remote``: its own library of conserved-core families
+   with indels, queries ~25% identical to any member): library build time, then FULL and
+   BLAST_ONLY side by side, wall time and accuracy.
 """
 
 import argparse
@@ -21,7 +25,7 @@ import dagster as dg
 
 from ecod_assets.batches import register_batch
 from ecod_assets.definitions import build_definitions, orchestration_from_env
-from ecod_assets.demo import demo_batch
+from ecod_assets.demo import Tier, demo_batch, write_demo_library
 from ecod_assets.jobs import JOB_BY_MODE
 from ecod_assets.partitions import ecod_batches
 from platform_core.alerts import Notifier
@@ -38,9 +42,14 @@ STAGES = (
 
 
 def submit(
-    instance: dg.DagsterInstance, folder: Path, batch_id: str, chains: int, seed: int
+    instance: dg.DagsterInstance,
+    folder: Path,
+    batch_id: str,
+    chains: int,
+    seed: int,
+    tier: Tier = "standard",
 ) -> None:
-    fasta, truth = demo_batch(chains, seed)
+    fasta, truth = demo_batch(chains, seed, tier=tier)
     path = folder / f"{batch_id}.fasta"
     path.write_text(fasta)
     truth.to_csv(folder / f"{batch_id}.truth.tsv", sep="\t", index=False)
@@ -74,24 +83,36 @@ def accuracy(instance: dg.DagsterInstance, batch_id: str) -> tuple[float, float]
     return metadata["boundary_accuracy"].value, metadata["f_group_accuracy"].value
 
 
+def build_reference(
+    defs: dg.Definitions, instance: dg.DagsterInstance, domains: str = "", fasta: str = ""
+) -> float:
+    """Materialize reference_library (the demo library when no files are given); seconds."""
+    started = time.perf_counter()
+    config = {"domains_path": domains, "fasta_path": fasta}
+    result = run_job(
+        defs.resolve_implicit_global_asset_job_def(),
+        instance,
+        asset_selection=[dg.AssetKey("reference_library")],
+        run_config={"ops": {"reference_library": {"config": config}}},
+    )
+    if not result.success:
+        raise SystemExit("building the reference library failed")
+    return time.perf_counter() - started
+
+
 def main() -> None:
     quiet_warnings()
     parser = argparse.ArgumentParser()
     parser.add_argument("--chains", type=int, default=100)
     parser.add_argument("--accuracy-chains", type=int, default=200)
+    parser.add_argument("--remote-chains", type=int, default=100)
     args = parser.parse_args()
     cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["PLATFORM_DATA_ROOT"] = str(Path(tmp) / "data")
         defs = build_definitions(orchestration_from_env(), Notifier())
         with scratch_instance(tmp) as instance:
-            started = time.perf_counter()
-            run_job(
-                defs.resolve_implicit_global_asset_job_def(),
-                instance,
-                asset_selection=[dg.AssetKey("reference_library")],
-            )
-            print(f"reference library (demo, build): {time.perf_counter() - started:.1f} s")
+            print(f"reference library (demo, build): {build_reference(defs, instance):.1f} s")
             folder = Path(tmp)
             submit(instance, folder, "full", args.chains, seed=7)
             submit(instance, folder, "blast", args.chains, seed=7)
@@ -124,6 +145,20 @@ def main() -> None:
                 print(
                     f"accuracy, {args.accuracy_chains} chains, {mode}: boundary {boundary:.3f}, "
                     f"F-group {family:.3f}"
+                )
+            library = write_demo_library(folder / "remote-library", tier="remote")
+            seconds = build_reference(
+                defs, instance, str(library.domains_path), str(library.fasta_path)
+            )
+            print(f"reference library (remote tier, 48 families x 6, build): {seconds:.1f} s")
+            n = args.remote_chains
+            for mode, batch in (("full", "remote-full"), ("blast-only", "remote-blast")):
+                submit(instance, folder, batch, n, seed=13, tier="remote")
+                wall, cpu = run(defs, instance, mode, batch)
+                boundary, family = accuracy(instance, batch)
+                print(
+                    f"remote tier, {n} chains, {mode.upper()}: wall {wall:.1f} s (tool CPU "
+                    f"{cpu:.1f} s); boundary {boundary:.3f}, F-group {family:.3f}"
                 )
 
 

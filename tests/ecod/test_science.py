@@ -175,7 +175,9 @@ def test_chain_blast_carries_each_reference_domain_onto_the_query() -> None:
     assert second.coverage == pytest.approx(9 / 10)
 
 
-def _evidence(rows: list[tuple]) -> pd.DataFrame:
+def evidence_table(rows: list[tuple]) -> pd.DataFrame:
+    """Evidence rows (columns below); each target is its own F-group, no HHsearch P-value
+    unless a ``pvalue`` column is added."""
     columns = [
         "chain_id",
         "type",
@@ -189,11 +191,12 @@ def _evidence(rows: list[tuple]) -> pd.DataFrame:
         "n_unaligned",
         "c_unaligned",
     ]
-    return pd.DataFrame(rows, columns=columns)
+    table = pd.DataFrame(rows, columns=columns)
+    return table.assign(f_id=table["target"], pvalue=np.nan)
 
 
 def test_partition_trims_overlaps_and_extends_to_neighbours() -> None:
-    evidence = _evidence(
+    evidence = evidence_table(
         [
             ("q", "domain_blast", "A", 1e-30, np.nan, 0.9, 0.95, 10, 100, 5, 5),
             # overlaps A by 11 of 81 residues: trimmed to 101-170, then extended by 8 at the
@@ -217,7 +220,7 @@ def test_partition_trims_overlaps_and_extends_to_neighbours() -> None:
 
 
 def test_partition_respects_minimum_reference_coverage() -> None:
-    evidence = _evidence([("q", "domain_blast", "A", 1e-30, np.nan, 0.9, 0.4, 1, 60, 0, 0)])
+    evidence = evidence_table([("q", "domain_blast", "A", 1e-30, np.nan, 0.9, 0.4, 1, 60, 0, 0)])
     assert partition_domains(evidence, pd.Series({"q": 100}))["domain_number"].tolist() == [0]
     relaxed = PartitionRules(min_coverage=0.3)
     assert partition_domains(evidence, pd.Series({"q": 100}), relaxed)[
