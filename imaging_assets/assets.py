@@ -7,9 +7,11 @@ well's input fingerprint is stored with its result).
 """
 
 import base64
+import math
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 
 import dagster as dg
 import numpy as np
@@ -21,8 +23,14 @@ from imaging_assets.resources import GROUP, STORAGE, ImagingConfig, plates
 from imaging_assets.science import omezarr
 from imaging_assets.science.layouts import LayoutError, parse_plate, row_number, split_well
 from imaging_assets.science.qc import montage_png
-from imaging_assets.science.registration import position_errors
-from imaging_assets.science.stitch import nominal_shape
+from imaging_assets.science.registration import (
+    RegistrationParams,
+    StepEstimate,
+    consensus_step,
+    flat_field,
+    position_errors,
+)
+from imaging_assets.science.stitch import mosaic_shape, nominal_shape
 from imaging_assets.science.tiles import (
     TileError,
     TileHeader,
@@ -30,11 +38,19 @@ from imaging_assets.science.tiles import (
     tile_header,
     validate_wells,
 )
-from imaging_assets.wells import WellTiles, qc_well, register_well, run_wells, stitch_well
+from imaging_assets.wells import (
+    WellTiles,
+    qc_well,
+    register_well,
+    run_wells,
+    stitch_well,
+    survey_well,
+)
 from platform_core.checkpoint import fingerprint
 from platform_core.keys import InvalidKeyError
 
-POSITIONS_VERSION = "1"
+POSITIONS_VERSION = "2"  # 2: overlap estimated from the data, flat field, NCC refinement
+OVERLAP_WARNING = 0.02  # estimated vs stated overlap (fraction of a tile) worth a warning
 STITCH_VERSION = "1"
 THUMBNAIL_SIZE = 256
 
@@ -76,6 +92,54 @@ def _step(
     if pd.notna(step_px):
         return float(step_px), float(step_px)
     return header.shape[0] * (1 - imaging.overlap), header.shape[1] * (1 - imaging.overlap)
+
+
+def _plate_step(
+    context: dg.AssetExecutionContext,
+    manifest: pd.DataFrame,
+    header: TileHeader,
+    imaging: ImagingConfig,
+    wells: list[str],
+) -> tuple[tuple[float, float] | StepEstimate, RegistrationParams, np.ndarray | None, dict]:
+    """The step the wells are registered with, the search it allows, the flat field and
+    what to report: estimated from up to ``survey_wells`` wells spread over the plate
+    (``estimate_overlap``), else the stated one."""
+    stated, params = _step(manifest, header, imaging), imaging.registration()
+    overlap_stated = (1 - stated[0] / header.shape[0], 1 - stated[1] / header.shape[1])
+    metadata: dict = {"stated_overlap": round(overlap_stated[1], 4)}
+    if not (imaging.estimate_overlap or imaging.flat_field) or not wells:
+        return stated, params, None, metadata
+    sample = wells[:: max(1, len(wells) // max(1, imaging.survey_wells))][: imaging.survey_wells]
+    channel = imaging.registration_channel
+    jobs = [(w, (_well_tiles(manifest, w, header), params, channel)) for w in sample]
+    surveys = [r for r in run_wells(survey_well, jobs, imaging.workers()) if not r["error"]]
+    flat = flat_field([r["median"] for r in surveys]) if imaging.flat_field and surveys else None
+    if flat is not None:
+        metadata["flat_field_range"] = round(float(flat.max() / flat.min()), 3)
+    if not imaging.estimate_overlap:
+        return stated, params, flat, metadata
+    estimate = consensus_step([o for r in surveys for o in r["offsets"]], params.min_quality)
+    if estimate is None:
+        context.log.warning(
+            f"plate {context.partition_key}: no neighbour pair of the {len(sample)} surveyed "
+            f"wells correlates; registered with the stated overlap {overlap_stated[1]:.1%}"
+        )
+        return stated, params, flat, metadata | {"estimated_overlap": "not found"}
+    overlap = estimate.overlap(header.shape)
+    metadata |= {
+        "estimated_overlap_x": round(overlap[1], 4),
+        "estimated_overlap_y": round(overlap[0], 4),
+        "stage_repeatability_px": round(estimate.repeatability, 2),
+        "overlap_pairs_used": estimate.pairs,
+    }
+    if max(abs(a - b) for a, b in zip(overlap, overlap_stated, strict=True)) > OVERLAP_WARNING:
+        context.log.warning(
+            f"plate {context.partition_key}: the tiles overlap {overlap[1]:.1%} (x) and "
+            f"{overlap[0]:.1%} (y), not the stated {overlap_stated[1]:.1%}; registered with "
+            "the estimated overlap"
+        )
+    reach = min(params.max_shift, math.ceil(2 * estimate.repeatability + 2))
+    return estimate, replace(params, max_shift=reach), flat, metadata
 
 
 def _well_tiles(manifest: pd.DataFrame, well: str, header: TileHeader) -> WellTiles:
@@ -208,15 +272,19 @@ def tile_positions(
         )
     valid = plate_validation.loc[plate_validation["status"] == "ok", "well"].tolist()
     selected = _selected_wells(valid, imaging.wells)
-    header, params = _header(plate_validation), imaging.registration()
-    step = _step(plate_manifest, header, imaging)
+    header = _header(plate_validation)
+    step, params, flat, survey = _plate_step(context, plate_manifest, header, imaging, valid)
     previous = STORAGE.read_partition(context.asset_key, plate)
     keep, jobs, prints, reused = [], [], {}, []
     for well in valid:
         prints[well] = fingerprint(
             POSITIONS_VERSION,
-            params,
-            step,
+            imaging.registration(),
+            # the stated step, or that it is estimated: an estimate only centres and bounds
+            # each pair's search (the tiles decide), so a re-run that surveys one more well
+            # redoes no well whose tiles are unchanged
+            "estimated" if imaging.estimate_overlap else _step(plate_manifest, header, imaging),
+            imaging.flat_field,
             imaging.registration_channel,
             _signature(plate_manifest, well, imaging.registration_channel),
         )
@@ -230,6 +298,7 @@ def tile_positions(
                 step,
                 params,
                 imaging.registration_channel,
+                flat,
             )
             jobs.append((well, job_args))
         elif len(old):  # reused, or left as it was (not selected this run)
@@ -271,6 +340,7 @@ def tile_positions(
     table = table.sort_values(["well", "site"]).reset_index(drop=True)
     failed = sorted({r["well"] for r in results if r["error"]})
     metadata: dict = {
+        **survey,
         "wells_registered": len(results) - len(failed),
         "wells_reused": len(reused),
         "wells_failed": len(failed),
@@ -325,10 +395,22 @@ def stitched_plate(
     selected = set(_selected_wells(wells, imaging.wells))
     omezarr.prepare_plate(store, [split_well(w) for w in wells])
     validation_header = _header(plate_validation)
+    # every well the same size: that of the wells already written, else the median
+    # registered extent (the stage's intent, whatever the overlap really is)
+    written = [omezarr.well_provenance(store, *split_well(w)) for w in wells]
+    sizes = [p["size"] for p in written if p and "size" in p]
+    extents = [
+        mosaic_shape(p[["y", "x"]].to_numpy(), validation_header.shape)
+        for _, p in tile_positions.dropna(subset=["x"]).groupby("well")
+    ]
     grid = (int(tile_positions["grid_row"].max()) + 1, int(tile_positions["grid_col"].max()) + 1)
-    shape = nominal_shape(
-        grid, _step(plate_manifest, validation_header, imaging), validation_header.shape
-    )
+    if sizes:
+        shape = (int(sizes[0]["height"]), int(sizes[0]["width"]))
+    elif extents:
+        shape = (int(np.median([e[0] for e in extents])), int(np.median([e[1] for e in extents])))
+    else:
+        stated = _step(plate_manifest, validation_header, imaging)
+        shape = nominal_shape(grid, stated, validation_header.shape)
     rows, jobs = [], []
     for well, positions in tile_positions.groupby("well"):
         row, column = split_well(well)

@@ -21,8 +21,15 @@ class ImagingConfig(dg.ConfigurableResource):
     - ``overlap``: fraction of a tile shared with its neighbour, when the plate's metadata
       does not say (ImageXpress, generic); Opera Phenix plates use Index.xml positions.
     - ``registration_channel``: channel the positions are computed from (maximum over z).
-    - ``max_shift_px``, ``min_quality``, ``upsample``, ``highpass_sigma``: registration
-      (see science/registration.py).
+    - ``max_shift_px``, ``min_quality``, ``highpass_sigma``: registration (see
+      science/registration.py); ``max_shift_px`` bounds the search around the stated step,
+      or around the estimated step when ``estimate_overlap`` (then the stage repeatability
+      found in the data bounds it, plus 2 pixels).
+    - ``estimate_overlap``: estimate the overlap and the stage repeatability from the tiles
+      of up to ``survey_wells`` wells (MIST-style; ``overlap`` is then only compared with it,
+      and a difference over 2 % of a tile is logged as a warning).
+    - ``flat_field``: divide the tiles by the plate's illumination profile (per-pixel median
+      of the surveyed tiles, smoothed) before registration.
     - ``worker_memory_mb``: a well needing more memory than this is not processed.
     - ``max_failed_fraction``: a step fails when more than this fraction of its wells failed;
       below it, failed wells are recorded and the rest go on.
@@ -35,8 +42,10 @@ class ImagingConfig(dg.ConfigurableResource):
     registration_channel: int = 1
     max_shift_px: float = 30.0
     min_quality: float = 0.3
-    upsample: int = 20
     highpass_sigma: float = 8.0
+    estimate_overlap: bool = True
+    flat_field: bool = True
+    survey_wells: int = 8
     worker_memory_mb: float = 4096.0
     max_failed_fraction: float = 0.5
     pixel_size_um: float = 0.0
@@ -48,6 +57,5 @@ class ImagingConfig(dg.ConfigurableResource):
         return RegistrationParams(
             max_shift=self.max_shift_px,
             min_quality=self.min_quality,
-            upsample=self.upsample,
             highpass_sigma=self.highpass_sigma,
         )

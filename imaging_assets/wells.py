@@ -21,7 +21,13 @@ import threadpoolctl
 
 from imaging_assets.science import omezarr
 from imaging_assets.science.qc import focus_score, intensity_stats
-from imaging_assets.science.registration import RegistrationParams, register_tiles
+from imaging_assets.science.registration import (
+    RegistrationParams,
+    StepEstimate,
+    neighbour_pairs,
+    register_tiles,
+    wide_pair_offset,
+)
 from imaging_assets.science.stitch import stitch
 from imaging_assets.science.tiles import TileHeader, read_tile
 
@@ -76,13 +82,37 @@ def _guarded(function: Callable[..., dict], well: str, *args: Any) -> dict:
     return result
 
 
-def register_well(
-    well: WellTiles, step: tuple[float, float], params: RegistrationParams, channel: int
-) -> dict:
-    """Positions of one well's sites, from ``channel`` (maximum projection over z)."""
+def registration_images(well: WellTiles, channel: int) -> tuple[pd.DataFrame, list[np.ndarray]]:
+    """The well's sites and, per site, ``channel`` as a maximum projection over z."""
     sites = well.sites()
     _, zs = well.planes()
-    images = [well.stack(site, [channel], zs)[0].max(axis=0) for site in sites["site"]]
+    return sites, [well.stack(site, [channel], zs)[0].max(axis=0) for site in sites["site"]]
+
+
+def survey_well(well: WellTiles, params: RegistrationParams, channel: int) -> dict:
+    """What the plate's step and flat field are estimated from: the wide-window offset of
+    every neighbour pair (direction, dy, dx, NCC) and the per-pixel median of the tiles."""
+    sites, images = registration_images(well, channel)
+    offsets = [
+        (direction, *wide_pair_offset(images[a], images[b], direction, params))
+        for a, b, direction in neighbour_pairs(sites)
+    ]
+    median = np.median(np.stack(images).astype(np.float32), axis=0)
+    return {"offsets": offsets, "median": median}
+
+
+def register_well(
+    well: WellTiles,
+    step: tuple[float, float] | StepEstimate,
+    params: RegistrationParams,
+    channel: int,
+    flat: np.ndarray | None = None,
+) -> dict:
+    """Positions of one well's sites, from ``channel`` (maximum projection over z), each
+    tile divided by the plate's ``flat`` field first when there is one."""
+    sites, images = registration_images(well, channel)
+    if flat is not None:
+        images = [image / flat for image in images]
     positions, pairs = register_tiles(images, sites, step, params)
     return {
         "positions": positions[["site", "grid_row", "grid_col", "x", "y", "quality"]],

@@ -3,11 +3,19 @@
 Units: pixels; ``y`` down, ``x`` right; a position is a tile's top-left corner in the well
 mosaic (the smallest position is 0 on each axis).
 
-1. Each pair of grid neighbours is correlated on the region the stage says they share
-   (nominal offset), after a high-pass (background subtraction: uneven illumination would
-   otherwise dominate the peak) and a Hann window. Phase correlation with DFT upsampling gives
-   the sub-pixel residual shift; the normalised cross-correlation (NCC) of the two tiles at
-   the resulting offset is the pair's quality.
+0. Overlap (stage step) and stage repeatability estimated from the data, as MIST does: every
+   pair of a sample of wells is correlated over a wide window (overlaps 2-30 %): the top
+   peaks of the phase correlation of the two edge strips, each read in its possible
+   wrap-arounds, the one of highest NCC kept (``wide_pair_offset``). The plate-wide
+   consensus is the median of the trusted pairs; the repeatability their spread
+   (``consensus_step``). A flat field (``flat_field``) removes the illumination shared by
+   the tiles before anything is correlated.
+1. Each pair of grid neighbours is compared near the offset the step says, after a
+   high-pass (background subtraction: uneven illumination would otherwise dominate): the
+   normalised cross-correlation (NCC) of every whole-pixel placement within ``max_shift``
+   (FFT, overlap-normalised, no window: a window fixed while the content moves pulls the
+   estimate towards the nominal offset), the best refined to sub-pixel by a parabola through
+   the peak. The peak NCC is the pair's quality. Whole-pixel offsets come out whole.
 2. Global solve: weighted least squares over all pair offsets (weight = quality), so every
    tile's position agrees with all its neighbours at once rather than along one path. Pairs
    below ``min_quality`` (an empty overlap, a wrong peak) fall back to the stage offset with
@@ -16,28 +24,46 @@ mosaic (the smallest position is 0 on each axis).
 
 from __future__ import annotations
 
-import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 from scipy import ndimage
-from skimage.registration import phase_cross_correlation
 
 FALLBACK_WEIGHT = 1e-3
+MIN_OVERLAP_PX = 4  # narrowest overlap (pixels) a pair is compared on
+OUTLIER_PX = 1.0  # trusted pairs disagreeing with the solve by more are dropped, worst first
 
 
 @dataclass(frozen=True)
 class RegistrationParams:
     """``max_shift``: largest allowed deviation from the stage offset (pixels);
-    ``min_quality``: NCC below which a pair is not trusted; ``upsample``: sub-pixel
-    precision is 1/upsample; ``highpass_sigma``: the background is a Gaussian blur of this
-    sigma (pixels), subtracted before correlating."""
+    ``min_quality``: NCC below which a pair is not trusted; ``highpass_sigma``: the
+    background is a Gaussian blur of this sigma (pixels), subtracted before correlating;
+    ``min_overlap``..``max_overlap``: the overlaps (fractions of a tile) the wide search
+    considers when the step is estimated from the data."""
 
     max_shift: float = 30.0
     min_quality: float = 0.3
-    upsample: int = 20
     highpass_sigma: float = 8.0
+    min_overlap: float = 0.02  # the wide search's range of overlaps (fractions of a tile)
+    max_overlap: float = 0.30
+
+
+@dataclass(frozen=True)
+class StepEstimate:
+    """Consensus stage step between neighbours (pixels: ``right`` = (dy, dx) of the right
+    neighbour, ``down`` = (dy, dx) of the one below), the stage repeatability (largest
+    deviation of a trusted pair from the consensus, pixels) and the pairs it rests on."""
+
+    right: tuple[float, float]
+    down: tuple[float, float]
+    repeatability: float
+    pairs: int
+
+    def overlap(self, tile_shape: tuple[int, int]) -> tuple[float, float]:
+        """Overlap fractions (vertical, horizontal) the step means for this tile size."""
+        return 1 - self.down[0] / tile_shape[0], 1 - self.right[1] / tile_shape[1]
 
 
 @dataclass(frozen=True)
@@ -86,26 +112,125 @@ def ncc(a: np.ndarray, b: np.ndarray) -> float:
 def pair_offset(
     a: np.ndarray, b: np.ndarray, nominal: tuple[float, float], params: RegistrationParams
 ) -> tuple[float, float, float]:
-    """(dy, dx, quality) of tile ``b`` relative to tile ``a``, near the stage offset
-    ``nominal``. Only the shared region is filtered and correlated."""
+    """(dy, dx, quality) of tile ``b`` relative to tile ``a`` within ``max_shift`` of the
+    offset ``nominal`` (a ``right`` neighbour when ``nominal``'s dx exceeds its dy, else a
+    ``down`` one): the whole-pixel placement of highest NCC (``ncc_surface``) of the
+    high-passed regions that may overlap, refined to sub-pixel by a parabola through the
+    peak and its neighbours on each axis. Quality is the peak NCC; 0 (and ``nominal``)
+    when the overlap is too small or the peak lies on the search window's edge."""
+    if abs(nominal[0]) > abs(nominal[1]):  # a down neighbour: the right case, transposed
+        dx, dy, quality = pair_offset(a.T, b.T, (nominal[1], nominal[0]), params)
+        return dy, dx, quality
+    height, width = a.shape
     ny, nx = round(nominal[0]), round(nominal[1])
-    ay, ax, by, bx = _overlap(a.shape, ny, nx)
-    crop_a = highpass_region(a, ay, ax, params.highpass_sigma)
-    crop_b = highpass_region(b, by, bx, params.highpass_sigma)
-    if min(crop_a.shape) < 8:
+    reach = int(np.ceil(params.max_shift))
+    first = max(0, nx - reach)  # leftmost column of a that b may cover
+    shared = width - first
+    if width - nx < MIN_OVERLAP_PX or shared <= 0:
         return float(nominal[0]), float(nominal[1]), 0.0
-    window = np.outer(np.hanning(crop_a.shape[0]), np.hanning(crop_a.shape[1]))
-    with warnings.catch_warnings():  # a blank crop warns; its NCC of 0 marks it untrusted
-        warnings.simplefilter("ignore", UserWarning)
-        shift, _, _ = phase_cross_correlation(
-            crop_a * window, crop_b * window, upsample_factor=params.upsample
-        )
-    residual_y, residual_x = float(shift[0]), float(shift[1])
-    if max(abs(residual_y), abs(residual_x)) > params.max_shift:
-        return float(nominal[0]), float(nominal[1]), 0.0
-    # quality: the two filtered crops compared where they overlap at the found offset
-    cy, cx, dy_, dx_ = _overlap(crop_a.shape, round(residual_y), round(residual_x))
-    return ny + residual_y, nx + residual_x, ncc(crop_a[cy, cx], crop_b[dy_, dx_])
+    every = slice(0, height)
+    region_a = highpass_region(a, every, slice(first, width), params.highpass_sigma)
+    region_b = highpass_region(b, every, slice(0, min(width, shared)), params.highpass_sigma)
+    surface = ncc_surface(region_a, region_b)
+    shifts_y = np.arange(ny - reach - 1, ny + reach + 2)
+    shifts_x = np.arange(nx - reach - 1, min(nx + reach + 2, width - MIN_OVERLAP_PX + 1)) - first
+    window = surface[np.ix_(shifts_y % surface.shape[0], shifts_x % surface.shape[1])]
+    inner = window[1:-1, 1:-1]
+    row, col = (int(i) + 1 for i in np.unravel_index(int(np.argmax(inner)), inner.shape))
+    if row in (1, window.shape[0] - 2) or col in (1, window.shape[1] - 2):
+        return float(nominal[0]), float(nominal[1]), 0.0  # the best lies beyond max_shift
+
+    def vertex(minus: float, centre: float, plus: float) -> float:
+        curvature = minus - 2 * centre + plus
+        return float(np.clip(0.5 * (minus - plus) / curvature, -0.5, 0.5)) if curvature < 0 else 0.0
+
+    sub_y = vertex(window[row - 1, col], window[row, col], window[row + 1, col])
+    sub_x = vertex(window[row, col - 1], window[row, col], window[row, col + 1])
+    dy, dx = shifts_y[row] + sub_y, shifts_x[col] + first + sub_x
+    return float(dy), float(dx), max(float(window[row, col]), 0.0)
+
+
+def ncc_surface(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """NCC of ``a`` and ``b`` over their overlap for every whole-pixel placement of ``b`` in
+    ``a``'s frame (top-left at (dy, dx)): element ``[dy, dx]`` (negative indices wrap, as
+    in Python), by FFT correlations with zero padding (no wrap-around)."""
+    shape = (a.shape[0] + b.shape[0], a.shape[1] + b.shape[1])
+    spectrum = lambda image: np.fft.rfft2(image, shape)  # noqa: E731
+    conj_b, conj_ones_b = np.conj(spectrum(b)), np.conj(spectrum(np.ones_like(b)))
+    conj_b2 = np.conj(spectrum(b * b))
+    fa, fa2, ones_a = spectrum(a), spectrum(a * a), spectrum(np.ones_like(a))
+
+    def correlate(left: np.ndarray, right_conj: np.ndarray) -> np.ndarray:
+        return np.fft.irfft2(left * right_conj, shape)
+
+    count = np.maximum(np.rint(correlate(ones_a, conj_ones_b)), 1.0)
+    sum_a, sum_b = correlate(fa, conj_ones_b), correlate(ones_a, conj_b)
+    var_a = correlate(fa2, conj_ones_b) - sum_a**2 / count
+    var_b = correlate(ones_a, conj_b2) - sum_b**2 / count
+    covariance = correlate(fa, conj_b) - sum_a * sum_b / count
+    denominator = np.sqrt(np.maximum(var_a * var_b, 0.0))
+    floor = 1e-6 * float(denominator.max() or 1.0)
+    return np.where(denominator > floor, covariance / np.maximum(denominator, floor), 0.0)
+
+
+def wide_pair_offset(
+    a: np.ndarray, b: np.ndarray, direction: str, params: RegistrationParams
+) -> tuple[int, int, float]:
+    """(dy, dx, NCC) of tile ``b`` (the ``right`` or ``down`` neighbour of ``a``) found
+    anywhere in the overlap range ``min_overlap``..``max_overlap`` (and a perpendicular
+    shift up to a quarter tile), to the whole pixel: the placement of the two high-passed
+    edge strips with the highest NCC over their overlap."""
+    if direction == "down":
+        dx, dy, quality = wide_pair_offset(a.T, b.T, "right", params)
+        return dy, dx, quality
+    height, width = a.shape
+    strip = min(width, int(np.ceil(params.max_overlap * width)))
+    every = slice(0, height)
+    strip_a = highpass_region(a, every, slice(width - strip, width), params.highpass_sigma)
+    strip_b = highpass_region(b, every, slice(0, strip), params.highpass_sigma)
+    least = max(8, int(np.floor(params.min_overlap * width)))
+    surface = ncc_surface(strip_a, strip_b)
+    reach = height // 4
+    shifts_y = np.arange(-reach, reach + 1)
+    shifts_x = np.arange(0, strip - least + 1)  # b's left edge inside a's strip
+    window = surface[np.ix_(shifts_y % surface.shape[0], shifts_x)]
+    row, col = np.unravel_index(int(np.argmax(window)), window.shape)
+    quality = float(window[row, col])
+    return int(shifts_y[row]), int(width - strip + shifts_x[col]), max(quality, 0.0)
+
+
+def consensus_step(
+    offsets: list[tuple[str, float, float, float]], min_quality: float
+) -> StepEstimate | None:
+    """The step of each direction as the median of the trusted pairs (``direction``, dy, dx,
+    NCC), and the repeatability as the largest deviation from it once pairs beyond 1.5
+    inter-quartile ranges are set aside (MIST). None when a direction has no trusted pair."""
+    table = pd.DataFrame(offsets, columns=["direction", "dy", "dx", "quality"])
+    trusted = table[table["quality"] >= min_quality]
+    medians, deviations = {}, []
+    for direction in ("right", "down"):
+        rows = trusted[trusted["direction"] == direction]
+        if rows.empty:
+            return None
+        medians[direction] = (float(rows["dy"].median()), float(rows["dx"].median()))
+        for axis, centre in zip(("dy", "dx"), medians[direction], strict=True):
+            values = rows[axis].to_numpy(dtype=float)
+            q1, q3 = np.percentile(values, [25, 75])
+            spread = 1.5 * (q3 - q1)
+            inliers = values[(values >= q1 - spread) & (values <= q3 + spread)]
+            deviations.append(float(np.abs(inliers - centre).max()))
+    return StepEstimate(medians["right"], medians["down"], max(deviations), len(trusted))
+
+
+def flat_field(images: list[np.ndarray], smoothing: float = 1 / 8) -> np.ndarray:
+    """Illumination shared by ``images`` (tiles of one plate, or per-well medians of them):
+    the per-pixel median, smoothed by a Gaussian of ``smoothing`` x the tile size (content
+    averages out, the illumination profile stays), scaled to mean 1."""
+    median = np.median(np.stack([i.astype(np.float32) for i in images]), axis=0)
+    sigma = smoothing * min(median.shape)
+    profile = ndimage.gaussian_filter(median, sigma, mode="nearest")
+    profile = np.maximum(profile, 1e-6 * max(float(profile.max()), 1e-12))
+    return (profile / profile.mean()).astype(np.float32)
 
 
 def neighbour_pairs(grid: pd.DataFrame) -> list[tuple[int, int, str]]:
@@ -143,21 +268,36 @@ def solve_positions(count: int, pairs: list[PairOffset]) -> np.ndarray:
 def register_tiles(
     tiles: list[np.ndarray],
     grid: pd.DataFrame,
-    step: tuple[float, float],
+    step: tuple[float, float] | StepEstimate,
     params: RegistrationParams,
 ) -> tuple[pd.DataFrame, list[PairOffset]]:
-    """Positions of ``tiles`` (same order as ``grid`` rows) given the stage step (dy, dx)
-    between neighbours. Returns ``grid`` with x, y, quality (best pair NCC of each tile)
-    and the pair offsets."""
-    pairs = []
+    """Positions of ``tiles`` (same order as ``grid`` rows) given the stage step between
+    neighbours: (dy, dx) of a regular grid, or an estimate (``consensus_step``). Returns
+    ``grid`` with x, y, quality (best pair NCC of each tile) and the pair offsets."""
+    if not isinstance(step, StepEstimate):
+        step = StepEstimate((0.0, step[1]), (step[0], 0.0), params.max_shift, 0)
+    pairs, nominals = [], []
     for a, b, direction in neighbour_pairs(grid):
-        nominal = (0.0, step[1]) if direction == "right" else (step[0], 0.0)
+        nominal = step.right if direction == "right" else step.down
+        nominals.append(nominal)
         dy, dx, quality = pair_offset(tiles[a], tiles[b], nominal, params)
         trusted = quality >= params.min_quality
         if not trusted:
             dy, dx = nominal
         pairs.append(PairOffset(a, b, dy, dx, quality, trusted))
     positions = solve_positions(len(tiles), pairs)
+    while True:  # a wrong peak (an empty overlap) disagrees with the rest: drop the worst
+        residuals = [
+            float(np.hypot(*(positions[p.b] - positions[p.a] - (p.dy, p.dx)))) if p.trusted else 0.0
+            for p in pairs
+        ]
+        limit = max(OUTLIER_PX, 3 * float(np.median([r for r in residuals if r] or [0.0])))
+        worst = int(np.argmax(residuals))
+        if residuals[worst] <= limit:
+            break
+        nominal = nominals[worst]
+        pairs[worst] = replace(pairs[worst], dy=nominal[0], dx=nominal[1], trusted=False)
+        positions = solve_positions(len(tiles), pairs)
     quality = np.zeros(len(tiles))
     for pair in pairs:
         quality[pair.a] = max(quality[pair.a], pair.quality)
