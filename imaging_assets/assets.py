@@ -7,7 +7,6 @@ well's input fingerprint is stored with its result).
 """
 
 import base64
-import math
 import os
 import time
 from collections.abc import Sequence
@@ -138,7 +137,7 @@ def _plate_step(
             f"{overlap[0]:.1%} (y), not the stated {overlap_stated[1]:.1%}; registered with "
             "the estimated overlap"
         )
-    reach = min(params.max_shift, math.ceil(2 * estimate.repeatability + 2))
+    reach = min(params.max_shift, estimate.search_reach())
     return estimate, replace(params, max_shift=reach), flat, metadata
 
 

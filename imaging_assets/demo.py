@@ -86,11 +86,17 @@ def _opera_index(grid: TileGrid, pixel_size_um: float) -> str:
 
 
 def _write_well(
-    plate: Path, microscope: str, grid: TileGrid, channels: int, seed: int, well: tuple[str, int]
+    plate: Path,
+    microscope: str,
+    grid: TileGrid,
+    channels: int,
+    seed: int,
+    well: tuple[str, int],
+    image: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Write one well's tiles; returns its true positions (well, site, x, y)."""
     row, column = well
-    tiles, positions = synthetic_well(grid, channels, seed=seed)
+    tiles, positions = synthetic_well(grid, channels, seed=seed, image=image)
     for site, stack in tiles.items():
         for channel in range(channels):
             path = plate / _tile_name(microscope, row, column, site, channel + 1)
@@ -109,14 +115,16 @@ def write_demo_plate(
     seed: int = 0,
     pixel_size_um: float = 0.65,
     workers: int = 1,
+    image: np.ndarray | None = None,
 ) -> Path:
     """Write a synthetic plate folder ``out/name`` and its truth table (``workers`` wells at
-    once); returns the folder."""
+    once); returns the folder. With ``image``, every well's tiles are cut from that real
+    image (at its own jittered positions) instead of a generated field."""
     if microscope not in MICROSCOPES:
         raise ValueError(f"microscope must be one of {MICROSCOPES}, not {microscope!r}")
     plate = out / validate_partition_key(name)
     jobs = [
-        (plate, microscope, grid, channels, seed * 1000 + index, well)
+        (plate, microscope, grid, channels, seed * 1000 + index, well, image)
         for index, well in enumerate(plate_wells(wells))
     ]
     if workers > 1:

@@ -24,6 +24,7 @@ mosaic (the smallest position is 0 on each axis).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -60,6 +61,11 @@ class StepEstimate:
     down: tuple[float, float]
     repeatability: float
     pairs: int
+
+    def search_reach(self) -> int:
+        """How far (pixels) from the step a pair is searched: twice the repeatability (two
+        tiles' stage errors add up) plus 2."""
+        return math.ceil(2 * self.repeatability + 2)
 
     def overlap(self, tile_shape: tuple[int, int]) -> tuple[float, float]:
         """Overlap fractions (vertical, horizontal) the step means for this tile size."""

@@ -2,8 +2,11 @@
 
 A well is a cell-like field (nuclei as small bright blobs in channel 1, cytoplasm as larger
 dim blobs around them in channel 2, fine texture, a background level) cut into an overlapping
-grid of tiles at known, sub-pixel jittered positions. Each tile then gets what a microscope
-adds: uneven illumination (vignetting, the same in every tile) and shot + read noise.
+grid of tiles at known, sub-pixel jittered positions (or whole pixels: the bias test). Instead
+of the generated field, a real image can be cut (e.g. a micrograph shipped with scikit-image),
+so the content is nobody's assumption. Each tile then gets what a microscope adds: uneven
+illumination (vignetting and, optionally, a linear ramp, the same in every tile) and shot +
+read noise.
 Positions are pixels, the top-left corner of each tile in the field.
 """
 
@@ -21,13 +24,16 @@ SATURATION = 65535
 @dataclass(frozen=True)
 class TileGrid:
     """``overlap``: fraction of a tile shared with each neighbour; ``jitter``: largest stage
-    error in pixels (uniform, sub-pixel)."""
+    error in pixels (uniform, sub-pixel unless ``whole_pixels``); ``ramp``: illumination
+    rising linearly by this fraction across each tile (left to right), on top of vignetting."""
 
     rows: int = 3
     cols: int = 3
     tile: int = 256
     overlap: float = 0.1
     jitter: float = 3.0
+    whole_pixels: bool = False
+    ramp: float = 0.0
 
     @property
     def step(self) -> float:
@@ -40,6 +46,8 @@ def true_positions(grid: TileGrid, rng: np.random.Generator) -> pd.DataFrame:
     for row in range(grid.rows):
         for col in range(grid.cols):
             dy, dx = rng.uniform(-grid.jitter, grid.jitter, 2)
+            if grid.whole_pixels:
+                dy, dx = round(dy), round(dx)
             rows.append(
                 {
                     "site": row * grid.cols + col + 1,
@@ -51,6 +59,8 @@ def true_positions(grid: TileGrid, rng: np.random.Generator) -> pd.DataFrame:
             )
     positions = pd.DataFrame(rows)
     positions[["y", "x"]] -= positions[["y", "x"]].min()
+    if grid.whole_pixels:
+        positions[["y", "x"]] = positions[["y", "x"]].round()
     return positions
 
 
@@ -71,10 +81,11 @@ def cell_field(shape: tuple[int, int], channels: int, rng: np.random.Generator) 
     return np.clip(field, 0, None)
 
 
-def vignetting(shape: tuple[int, int], strength: float = 0.35) -> np.ndarray:
-    """Illumination falling off towards the tile corners (1 at the centre)."""
+def vignetting(shape: tuple[int, int], strength: float = 0.35, ramp: float = 0.0) -> np.ndarray:
+    """Illumination falling off towards the tile corners (1 at the centre), times a linear
+    ramp of ``ramp`` (fraction) from the left edge to the right."""
     yy, xx = np.meshgrid(np.linspace(-1, 1, shape[0]), np.linspace(-1, 1, shape[1]), indexing="ij")
-    return (1 - strength * (yy**2 + xx**2) / 2).astype(np.float32)
+    return ((1 - strength * (yy**2 + xx**2) / 2) * (1 + ramp * xx / 2)).astype(np.float32)
 
 
 def cut_tile(field: np.ndarray, y: float, x: float, size: int) -> np.ndarray:
@@ -88,16 +99,28 @@ def cut_tile(field: np.ndarray, y: float, x: float, size: int) -> np.ndarray:
 
 
 def synthetic_well(
-    grid: TileGrid, channels: int, seed: int, scale: float = 30000.0
+    grid: TileGrid,
+    channels: int,
+    seed: int,
+    scale: float = 30000.0,
+    image: np.ndarray | None = None,
 ) -> tuple[dict[int, np.ndarray], pd.DataFrame]:
-    """Tiles (site -> (channels, tile, tile) uint16) and their true positions."""
+    """Tiles (site -> (channels, tile, tile) uint16) and their true positions, cut from the
+    generated cell field or from ``image`` (2-D, any range; every channel the same)."""
     rng = np.random.default_rng(seed)
     positions = true_positions(grid, rng)
     margin = 2
     height = int(np.ceil(positions["y"].max())) + grid.tile + 2 * margin
     width = int(np.ceil(positions["x"].max())) + grid.tile + 2 * margin
-    field = cell_field((height, width), channels, rng)
-    light = vignetting((grid.tile, grid.tile))
+    if image is None:
+        field = cell_field((height, width), channels, rng)
+    elif image.shape[0] < height or image.shape[1] < width:
+        raise ValueError(f"image {image.shape} is smaller than the {height} x {width} well")
+    else:
+        pixels = image[:height, :width].astype(np.float32)
+        unit = (pixels - pixels.min()) / max(float(np.ptp(pixels)), 1e-12)
+        field = np.repeat(unit[None], channels, axis=0)
+    light = vignetting((grid.tile, grid.tile), ramp=grid.ramp)
     tiles = {}
     for site, y, x in zip(positions["site"], positions["y"], positions["x"], strict=True):
         signal = cut_tile(field, y + margin, x + margin, grid.tile) * light * scale
