@@ -47,6 +47,26 @@ def _tile_name(microscope: str, row: str, column: int, site: int, channel: int) 
     return f"{row}{column:02d}_s{site}_c{channel}.tif"
 
 
+def field_ids(microscope: str, grid: TileGrid) -> dict[tuple[int, int], int]:
+    """(grid row, grid col) -> site number in the file names: row-major, except Opera
+    Phenix, which numbers fields in a spiral from the centre (right, down, left, up, ...)."""
+    if microscope != "opera":
+        return {(r, c): r * grid.cols + c + 1 for r in range(grid.rows) for c in range(grid.cols)}
+    row, col = (grid.rows - 1) // 2, (grid.cols - 1) // 2
+    ids, run, turn = {(row, col): 1}, 1, 0
+    moves = ((0, 1), (1, 0), (0, -1), (-1, 0))
+    while len(ids) < grid.rows * grid.cols:
+        for _ in range(2):  # each run length is walked twice before it grows
+            dr, dc = moves[turn % 4]
+            for _ in range(run):
+                row, col = row + dr, col + dc
+                if 0 <= row < grid.rows and 0 <= col < grid.cols:
+                    ids[(row, col)] = len(ids) + 1
+            turn += 1
+        run += 1
+    return ids
+
+
 def _htd(name: str, grid: TileGrid, channels: int) -> str:
     lines = [
         '"HTSInfoFile", Version 1.0',
@@ -67,11 +87,12 @@ def _htd(name: str, grid: TileGrid, channels: int) -> str:
 def _opera_index(grid: TileGrid, pixel_size_um: float) -> str:
     metres = pixel_size_um * 1e-6
     images = []
+    fields = field_ids("opera", grid)
     for row in range(grid.rows):
         for col in range(grid.cols):
             images.append(
                 "<Image>"
-                f"<FieldID>{row * grid.cols + col + 1}</FieldID>"
+                f"<FieldID>{fields[(row, col)]}</FieldID>"
                 f'<PositionX Unit="m">{col * grid.step * metres:.9e}</PositionX>'
                 f'<PositionY Unit="m">{-row * grid.step * metres:.9e}</PositionY>'
                 f'<ImageResolutionX Unit="m">{metres:.9e}</ImageResolutionX>'
@@ -97,12 +118,16 @@ def _write_well(
     """Write one well's tiles; returns its true positions (well, site, x, y)."""
     row, column = well
     tiles, positions = synthetic_well(grid, channels, seed=seed, image=image)
-    for site, stack in tiles.items():
+    fields = field_ids(microscope, grid)
+    cells = zip(positions["grid_row"], positions["grid_col"], strict=True)
+    named = [fields[cell] for cell in cells]
+    rename = dict(zip(positions["site"], named, strict=True))
+    for generated, stack in tiles.items():
         for channel in range(channels):
-            path = plate / _tile_name(microscope, row, column, site, channel + 1)
+            path = plate / _tile_name(microscope, row, column, rename[generated], channel + 1)
             path.parent.mkdir(parents=True, exist_ok=True)
             tifffile.imwrite(path, stack[channel])
-    return positions.assign(well=f"{row}{column:02d}")[["well", "site", "x", "y"]]
+    return positions.assign(well=f"{row}{column:02d}", site=named)[["well", "site", "x", "y"]]
 
 
 def write_demo_plate(

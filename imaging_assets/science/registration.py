@@ -29,6 +29,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
+from scipy import fft as sp_fft
 from scipy import ndimage
 
 FALLBACK_WEIGHT = 1e-3
@@ -120,7 +121,7 @@ def pair_offset(
 ) -> tuple[float, float, float]:
     """(dy, dx, quality) of tile ``b`` relative to tile ``a`` within ``max_shift`` of the
     offset ``nominal`` (a ``right`` neighbour when ``nominal``'s dx exceeds its dy, else a
-    ``down`` one): the whole-pixel placement of highest NCC (``ncc_surface``) of the
+    ``down`` one): the whole-pixel placement of highest NCC (``ncc_window``) of the
     high-passed regions that may overlap, refined to sub-pixel by a parabola through the
     peak and its neighbours on each axis. Quality is the peak NCC; 0 (and ``nominal``)
     when the overlap is too small or the peak lies on the search window's edge."""
@@ -137,10 +138,9 @@ def pair_offset(
     every = slice(0, height)
     region_a = highpass_region(a, every, slice(first, width), params.highpass_sigma)
     region_b = highpass_region(b, every, slice(0, min(width, shared)), params.highpass_sigma)
-    surface = ncc_surface(region_a, region_b)
     shifts_y = np.arange(ny - reach - 1, ny + reach + 2)
     shifts_x = np.arange(nx - reach - 1, min(nx + reach + 2, width - MIN_OVERLAP_PX + 1)) - first
-    window = surface[np.ix_(shifts_y % surface.shape[0], shifts_x % surface.shape[1])]
+    window = ncc_window(region_a, region_b, shifts_y, shifts_x)
     inner = window[1:-1, 1:-1]
     row, col = (int(i) + 1 for i in np.unravel_index(int(np.argmax(inner)), inner.shape))
     if row in (1, window.shape[0] - 2) or col in (1, window.shape[1] - 2):
@@ -156,27 +156,47 @@ def pair_offset(
     return float(dy), float(dx), max(float(window[row, col]), 0.0)
 
 
-def ncc_surface(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """NCC of ``a`` and ``b`` over their overlap for every whole-pixel placement of ``b`` in
-    ``a``'s frame (top-left at (dy, dx)): element ``[dy, dx]`` (negative indices wrap, as
-    in Python), by FFT correlations with zero padding (no wrap-around)."""
-    shape = (a.shape[0] + b.shape[0], a.shape[1] + b.shape[1])
-    spectrum = lambda image: np.fft.rfft2(image, shape)  # noqa: E731
-    conj_b, conj_ones_b = np.conj(spectrum(b)), np.conj(spectrum(np.ones_like(b)))
-    conj_b2 = np.conj(spectrum(b * b))
-    fa, fa2, ones_a = spectrum(a), spectrum(a * a), spectrum(np.ones_like(a))
+def _integral(image: np.ndarray) -> np.ndarray:
+    """Summed-area table with a leading zero row and column (float64)."""
+    table = np.zeros((image.shape[0] + 1, image.shape[1] + 1))
+    np.cumsum(np.cumsum(image, axis=0, dtype=np.float64), axis=1, out=table[1:, 1:])
+    return table
 
-    def correlate(left: np.ndarray, right_conj: np.ndarray) -> np.ndarray:
-        return np.fft.irfft2(left * right_conj, shape)
 
-    count = np.maximum(np.rint(correlate(ones_a, conj_ones_b)), 1.0)
-    sum_a, sum_b = correlate(fa, conj_ones_b), correlate(ones_a, conj_b)
-    var_a = correlate(fa2, conj_ones_b) - sum_a**2 / count
-    var_b = correlate(ones_a, conj_b2) - sum_b**2 / count
-    covariance = correlate(fa, conj_b) - sum_a * sum_b / count
+def _box(table: np.ndarray, top, bottom, left, right) -> np.ndarray:
+    """Sums of the rectangles [top, bottom) x [left, right) from a summed-area table."""
+    return table[bottom, right] - table[top, right] - table[bottom, left] + table[top, left]
+
+
+def ncc_window(a: np.ndarray, b: np.ndarray, ys: np.ndarray, xs: np.ndarray) -> np.ndarray:
+    """NCC of ``a`` and ``b`` over their overlap when ``b``'s top-left corner sits at (y, x)
+    in ``a``'s frame, for every y of ``ys`` and x of ``xs`` (a (len(ys), len(xs)) array; 0
+    where they do not overlap or either side is flat there). The products come from one FFT
+    correlation padded just enough for these placements (no wrap-around), the sums of each
+    overlap from summed-area tables: no window, every placement judged on its own overlap."""
+    (ha, wa), (hb, wb) = a.shape, b.shape
+    size = (
+        sp_fft.next_fast_len(max(ha, hb) + int(np.abs(ys).max()) + 1, real=True),
+        sp_fft.next_fast_len(max(wa, wb) + int(np.abs(xs).max()) + 1, real=True),
+    )
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    spectrum = sp_fft.rfft2(a64, size) * np.conj(sp_fft.rfft2(b64, size))
+    cross = sp_fft.irfft2(spectrum, size)[np.ix_(ys % size[0], xs % size[1])]
+    y, x = ys[:, None], xs[None, :]
+    top, bottom = np.clip(y, 0, ha), np.clip(y + hb, 0, ha)  # the overlap, in a's frame
+    left, right = np.clip(x, 0, wa), np.clip(x + wb, 0, wa)
+    count = np.maximum((bottom - top) * (right - left), 0).astype(np.float64)
+    sums_a, squares_a = _integral(a64), _integral(a64 * a64)
+    sums_b, squares_b = _integral(b64), _integral(b64 * b64)
+    corners = (top, bottom, left, right)
+    in_b = (top - y, bottom - y, left - x, right - x)  # the same overlap, in b's frame
+    safe = np.maximum(count, 1.0)
+    sum_a, sum_b = _box(sums_a, *corners), _box(sums_b, *in_b)
+    var_a = _box(squares_a, *corners) - sum_a**2 / safe
+    var_b = _box(squares_b, *in_b) - sum_b**2 / safe
     denominator = np.sqrt(np.maximum(var_a * var_b, 0.0))
-    floor = 1e-6 * float(denominator.max() or 1.0)
-    return np.where(denominator > floor, covariance / np.maximum(denominator, floor), 0.0)
+    valid = (count > 0) & (denominator > 1e-9 * max(float(denominator.max()), 1e-300))
+    return np.where(valid, (cross - sum_a * sum_b / safe) / np.where(valid, denominator, 1), 0.0)
 
 
 def wide_pair_offset(
@@ -195,11 +215,10 @@ def wide_pair_offset(
     strip_a = highpass_region(a, every, slice(width - strip, width), params.highpass_sigma)
     strip_b = highpass_region(b, every, slice(0, strip), params.highpass_sigma)
     least = max(8, int(np.floor(params.min_overlap * width)))
-    surface = ncc_surface(strip_a, strip_b)
     reach = height // 4
     shifts_y = np.arange(-reach, reach + 1)
     shifts_x = np.arange(0, strip - least + 1)  # b's left edge inside a's strip
-    window = surface[np.ix_(shifts_y % surface.shape[0], shifts_x)]
+    window = ncc_window(strip_a, strip_b, shifts_y, shifts_x)
     row, col = np.unravel_index(int(np.argmax(window)), window.shape)
     quality = float(window[row, col])
     return int(shifts_y[row]), int(width - strip + shifts_x[col]), max(quality, 0.0)

@@ -8,16 +8,13 @@ import pytest
 
 from ecod_assets.cli import main
 from platform_core.cli import instance
+from tests.support import isolated_home
 
 
 @pytest.fixture(scope="module")
 def ecod_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """``$DAGSTER_HOME`` and ``$PLATFORM_DATA_ROOT`` under one folder; demo library built."""
-    root = tmp_path_factory.mktemp("ecod")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DAGSTER_HOME", str(root / "home"))
-        patch.setenv("PLATFORM_DATA_ROOT", str(root / "data"))
-        patch.setenv("ECOD_INBOX_SETTLE_SECONDS", "0")
+    with isolated_home(tmp_path_factory.mktemp("ecod"), ECOD_INBOX_SETTLE_SECONDS="0") as root:
         assert main(["reference"]) == 0
         yield root
 

@@ -14,7 +14,7 @@ from ecod_assets.demo import write_seed_library
 from ecod_assets.science.accuracy import score
 from ecod_assets.science.fasta import format_fasta, read_fasta
 from platform_core.io import data_root
-from tests.support import latest_metadata
+from tests.support import isolated_home, latest_metadata
 
 TUTORIAL = Path("/usr/share/doc/hmmer/examples/tutorial")
 SEED_FAMILIES = {"1.1.1.1": TUTORIAL / "fn3.sto", "2.1.1.1": TUTORIAL / "Pkinase.sto"}
@@ -23,10 +23,7 @@ FAMILY_OF_MODEL = {"fn3": "1.1.1.1", "Pkinase": "2.1.1.1"}
 
 @pytest.fixture(scope="module")
 def home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    root = tmp_path_factory.mktemp("ecod-remote")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DAGSTER_HOME", str(root / "home"))
-        patch.setenv("PLATFORM_DATA_ROOT", str(root / "data"))
+    with isolated_home(tmp_path_factory.mktemp("ecod-remote")) as root:
         yield root
 
 

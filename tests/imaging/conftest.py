@@ -9,6 +9,7 @@ import pytest
 from imaging_assets.demo import write_demo_plate
 from imaging_assets.science.synthetic import TileGrid
 from platform_core.cli import instance
+from tests.support import isolated_home
 
 # 3 x 3 sites of 384 px, 10 % overlap (the run's default), 2 channels
 TEST_GRID = TileGrid(tile=384)
@@ -17,11 +18,7 @@ TEST_GRID = TileGrid(tile=384)
 @pytest.fixture(scope="module")
 def hcs_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """``$DAGSTER_HOME`` and ``$PLATFORM_DATA_ROOT`` under one folder."""
-    root = tmp_path_factory.mktemp("hcs")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("DAGSTER_HOME", str(root / "home"))
-        patch.setenv("PLATFORM_DATA_ROOT", str(root / "data"))
-        patch.setenv("IMAGING_INBOX_SETTLE_SECONDS", "0")
+    with isolated_home(tmp_path_factory.mktemp("hcs"), IMAGING_INBOX_SETTLE_SECONDS="0") as root:
         yield root
 
 
