@@ -140,6 +140,8 @@ def pair_offset(
     region_b = highpass_region(b, every, slice(0, min(width, shared)), params.highpass_sigma)
     shifts_y = np.arange(ny - reach - 1, ny + reach + 2)
     shifts_x = np.arange(nx - reach - 1, min(nx + reach + 2, width - MIN_OVERLAP_PX + 1)) - first
+    if len(shifts_x) < 3:  # no room to search: the overlap is too narrow
+        return float(nominal[0]), float(nominal[1]), 0.0
     window = ncc_window(region_a, region_b, shifts_y, shifts_x)
     inner = window[1:-1, 1:-1]
     row, col = (int(i) + 1 for i in np.unravel_index(int(np.argmax(inner)), inner.shape))
