@@ -39,6 +39,7 @@ from imaging_assets.science.tiles import (
 )
 from imaging_assets.wells import (
     WellTiles,
+    channel_medians,
     qc_well,
     register_well,
     run_wells,
@@ -93,6 +94,25 @@ def _step(
     return header.shape[0] * (1 - imaging.overlap), header.shape[1] * (1 - imaging.overlap)
 
 
+def _survey_sample(wells: list[str], imaging: ImagingConfig) -> list[str]:
+    """Up to ``survey_wells`` wells spread evenly over the plate."""
+    return wells[:: max(1, len(wells) // max(1, imaging.survey_wells))][: imaging.survey_wells]
+
+
+def _channel_flats(
+    manifest: pd.DataFrame, header: TileHeader, imaging: ImagingConfig, wells: list[str]
+) -> dict[int, np.ndarray] | None:
+    """Each channel's flat field from the surveyed wells (``flat_field_blend``), else None."""
+    if not imaging.flat_field_blend or not wells:
+        return None
+    jobs = [(w, (_well_tiles(manifest, w, header),)) for w in _survey_sample(wells, imaging)]
+    surveys = [r for r in run_wells(channel_medians, jobs, imaging.workers()) if not r["error"]]
+    if not surveys:
+        return None
+    channels = surveys[0]["medians"].keys()
+    return {c: flat_field([r["medians"][c] for r in surveys]) for c in channels}
+
+
 def _plate_step(
     context: dg.AssetExecutionContext,
     manifest: pd.DataFrame,
@@ -108,7 +128,7 @@ def _plate_step(
     metadata: dict = {"stated_overlap": round(overlap_stated[1], 4)}
     if not (imaging.estimate_overlap or imaging.flat_field) or not wells:
         return stated, params, None, metadata
-    sample = wells[:: max(1, len(wells) // max(1, imaging.survey_wells))][: imaging.survey_wells]
+    sample = _survey_sample(wells, imaging)
     channel = imaging.registration_channel
     jobs = [(w, (_well_tiles(manifest, w, header), params, channel)) for w in sample]
     surveys = [r for r in run_wells(survey_well, jobs, imaging.workers()) if not r["error"]]
@@ -410,6 +430,8 @@ def stitched_plate(
     else:
         stated = _step(plate_manifest, validation_header, imaging)
         shape = nominal_shape(grid, stated, validation_header.shape)
+    registered = sorted(tile_positions.loc[tile_positions["error"] == "", "well"].unique())
+    flats = _channel_flats(plate_manifest, validation_header, imaging, registered)
     rows, jobs = [], []
     for well, positions in tile_positions.groupby("well"):
         row, column = split_well(well)
@@ -429,6 +451,7 @@ def stitched_plate(
             _signature(plate_manifest, well),
             pixel_size,
             shape,
+            imaging.flat_field_blend,
         )
         stored = omezarr.well_provenance(store, row, column)
         if stored is not None and stored.get("fingerprint") == stamp:
@@ -449,6 +472,7 @@ def stitched_plate(
                         store,
                         pixel_size,
                         provenance,
+                        flats,
                     ),
                 )
             )
@@ -478,6 +502,7 @@ def stitched_plate(
     context.add_output_metadata(
         {
             "ome_zarr": dg.MetadataValue.path(str(store)),
+            "flat_field_blend": flats is not None,
             "wells_written": int((table["status"] == "written").sum()),
             "wells_reused": int((table["status"] == "reused").sum()),
             "wells_failed": len(failed),

@@ -1,6 +1,7 @@
 """``hcs``: microscopy plates as a thin wrapper over Dagster.
 
     hcs run PLATE_DIR [--plate NAME] [--workers N] [--wells A01,B02] [--overlap F]
+            [--flat-field-blend]
                                       register the plate folder (read-only) and run it
     hcs resume --plate P              re-execute the plate's last failed run from its failed step
     hcs status [--plate P] [--json]   per plate: last run, wells ok / failed, position error
@@ -71,6 +72,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     inst = cli.instance()
     inst.add_dynamic_partitions(plates.name, [plate])
     config: dict[str, Any] = {"wells": _wells(args.wells)}
+    if args.flat_field_blend:
+        config["flat_field_blend"] = True
     for option, key in (
         ("workers", "num_workers"),
         ("overlap", "overlap"),
@@ -210,6 +213,11 @@ def parser() -> argparse.ArgumentParser:
         "--overlap", type=float, help="tile overlap fraction (default 0.1; Opera: Index.xml)"
     )
     p.add_argument("--pixel-size-um", type=float, help="pixel size when the metadata lacks it")
+    p.add_argument(
+        "--flat-field-blend",
+        action="store_true",
+        help="divide each channel by its flat field before blending (even mosaic intensity)",
+    )
     p.set_defaults(func=cmd_run)
     p = commands.add_parser("resume", help="re-execute the last failed run from its failed step")
     p.add_argument("--plate", required=True)

@@ -30,6 +30,9 @@ class ImagingConfig(dg.ConfigurableResource):
       and a difference over 2 % of a tile is logged as a warning).
     - ``flat_field``: divide the tiles by the plate's illumination profile (per-pixel median
       of the surveyed tiles, smoothed) before registration.
+    - ``flat_field_blend``: also divide every channel's tiles by that channel's flat field
+      before blending (even intensity across the mosaic; off: the stitched pixels are the
+      microscope's).
     - ``worker_memory_mb``: a well needing more memory than this is not processed.
     - ``max_failed_fraction``: a step fails when more than this fraction of its wells failed;
       below it, failed wells are recorded and the rest go on.
@@ -45,6 +48,7 @@ class ImagingConfig(dg.ConfigurableResource):
     highpass_sigma: float = 8.0
     estimate_overlap: bool = True
     flat_field: bool = True
+    flat_field_blend: bool = False
     survey_wells: int = 8
     worker_memory_mb: float = 4096.0
     max_failed_fraction: float = 0.5

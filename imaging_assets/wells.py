@@ -101,6 +101,15 @@ def survey_well(well: WellTiles, params: RegistrationParams, channel: int) -> di
     return {"offsets": offsets, "median": median}
 
 
+def channel_medians(well: WellTiles) -> dict:
+    """Per channel, the per-pixel median over the well's sites (each a maximum over z): what
+    a channel's flat field is estimated from."""
+    channels, zs = well.planes()
+    stacks = np.stack([well.stack(site, channels, zs).max(axis=1) for site in well.sites()["site"]])
+    medians = np.median(stacks.astype(np.float32), axis=0)
+    return {"medians": dict(zip(channels, medians, strict=True))}
+
+
 def register_well(
     well: WellTiles,
     step: tuple[float, float] | StepEstimate,
@@ -127,12 +136,16 @@ def stitch_well(
     store: Path,
     pixel_size_um: float | None,
     provenance: dict,
+    flats: dict[int, np.ndarray] | None = None,
 ) -> dict:
     """Stitch every channel and z plane of one well into a ``shape`` mosaic and write it into
-    the plate store."""
+    the plate store; with ``flats`` (channel -> flat field) each channel's tiles are divided
+    by its flat field first, in the tiles' own dtype."""
     channels, zs = well.planes()
     ordered = positions.sort_values("site")
     stacks = [well.stack(int(site), channels, zs) for site in ordered["site"]]
+    if flats is not None:
+        stacks = [_flattened(stack, [flats[c] for c in channels]) for stack in stacks]
     image = stitch(stacks, ordered[["y", "x"]].to_numpy(), shape)
     size = {"height": image.shape[-2], "width": image.shape[-1], "tiles": len(stacks)}
     names = [f"ch{c}" for c in channels]
@@ -140,6 +153,16 @@ def stitch_well(
         store, well.row, well.column, image, pixel_size_um, names, {**provenance, "size": size}
     )
     return size
+
+
+def _flattened(stack: np.ndarray, flats: list[np.ndarray]) -> np.ndarray:
+    """(channels, z, H, W) ``stack`` divided channel by channel, rounded and clipped back to
+    its dtype."""
+    corrected = stack / np.stack(flats)[:, None]
+    if np.issubdtype(stack.dtype, np.integer):
+        limits = np.iinfo(stack.dtype)
+        corrected = np.clip(np.rint(corrected), limits.min, limits.max)
+    return corrected.astype(stack.dtype)
 
 
 def run_wells(

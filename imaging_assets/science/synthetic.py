@@ -106,7 +106,9 @@ def synthetic_well(
     image: np.ndarray | None = None,
 ) -> tuple[dict[int, np.ndarray], pd.DataFrame]:
     """Tiles (site -> (channels, tile, tile) uint16) and their true positions, cut from the
-    generated cell field or from ``image`` (2-D, any range; every channel the same)."""
+    generated cell field or from ``image`` (2-D, any range; every channel the same). From an
+    image, the well is a random window of it (each well its own field of view) and the
+    positions are in the image's frame."""
     rng = np.random.default_rng(seed)
     positions = true_positions(grid, rng)
     margin = 2
@@ -117,7 +119,9 @@ def synthetic_well(
     elif image.shape[0] < height or image.shape[1] < width:
         raise ValueError(f"image {image.shape} is smaller than the {height} x {width} well")
     else:
-        pixels = image[:height, :width].astype(np.float32)
+        top = int(rng.integers(0, image.shape[0] - height + 1))
+        left = int(rng.integers(0, image.shape[1] - width + 1))
+        pixels = image[top : top + height, left : left + width].astype(np.float32)
         unit = (pixels - pixels.min()) / max(float(np.ptp(pixels)), 1e-12)
         field = np.repeat(unit[None], channels, axis=0)
     light = vignetting((grid.tile, grid.tile), ramp=grid.ramp)
@@ -126,4 +130,8 @@ def synthetic_well(
         signal = cut_tile(field, y + margin, x + margin, grid.tile) * light * scale
         noisy = rng.poisson(signal).astype(np.float32) + rng.normal(0, 20, signal.shape)
         tiles[int(site)] = np.clip(np.rint(noisy), 0, SATURATION).astype(np.uint16)
+    if image is not None:  # in the image's frame
+        positions = positions.assign(
+            y=positions["y"] + top + margin, x=positions["x"] + left + margin
+        )
     return tiles, positions

@@ -12,6 +12,8 @@ from skimage import data
 
 from imaging_assets.cli import main
 from imaging_assets.demo import write_demo_plate
+from imaging_assets.plates import stitched_store
+from imaging_assets.science import omezarr
 from imaging_assets.science.registration import (
     RegistrationParams,
     StepEstimate,
@@ -120,3 +122,32 @@ def test_a_plate_of_real_tiles_run_at_the_default_overlap(hcs_home: Path, hcs_in
     assert meta["estimated_overlap_x"] == pytest.approx(0.15, abs=0.012)
     assert meta["estimated_overlap_y"] == pytest.approx(0.15, abs=0.012)
     assert meta["median_error_px"] <= 0.5 and meta["max_error_px"] <= 1.5
+
+
+def test_flat_field_before_blending_restores_the_real_image(hcs_home: Path) -> None:
+    """With `--flat-field-blend` the stitched mosaic of vignetted real tiles follows the
+    picture they were cut from (each well its own window of it) more closely than the mosaic
+    of the raw tiles."""
+    grid = TileGrid(rows=2, cols=2, tile=320, overlap=0.15)
+    image = REAL_IMAGES["retina"]()
+    agreement = {}
+    for blend in (False, True):
+        name = f"real_blend_{blend}".lower()
+        plate = write_demo_plate(
+            hcs_home / "plates", name, "imagexpress", 8, grid, 1, seed=9, image=image
+        )
+        assert main(["run", str(plate), *(["--flat-field-blend"] if blend else [])]) == 0
+        truth = pd.read_csv(plate.with_name(f"{name}.truth.csv"))
+        scores = []
+        for well, where in truth.groupby("well"):
+            mosaic = omezarr.read_well(stitched_store(name), well[0], int(well[1:]))[0, 0]
+            top, left = round(where["y"].min()), round(where["x"].min())
+            window = image[top : top + mosaic.shape[0], left : left + mosaic.shape[1]]
+            covered = mosaic[: window.shape[0], : window.shape[1]] > 0
+            scores.append(
+                np.corrcoef(mosaic[: window.shape[0], : window.shape[1]][covered], window[covered])[
+                    0, 1
+                ]
+            )
+        agreement[blend] = float(np.median(scores))
+    assert agreement[True] > agreement[False] + 0.01, agreement
