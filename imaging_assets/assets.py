@@ -270,11 +270,13 @@ def plate_validation(
     partitions_def=plates,
     group_name=GROUP,
     code_version=POSITIONS_VERSION,
-    kinds={"scikit-image", "pandas"},
-    description="Per well, the pixel position of every tile (top-left, y down): phase "
-    "correlation of neighbouring tiles, then a weighted least-squares solve. Columns well, "
-    "site, x, y, quality (best neighbour NCC), error; error_px against the true positions "
-    "when the plate has them.",
+    kinds={"scipy", "pandas"},
+    description="Per well, the pixel position of every tile (top-left, y down): the overlap "
+    "and stage repeatability estimated from a sample of wells (MIST-style, reported beside "
+    "the stated overlap), a flat field, the NCC of neighbouring tiles near the estimated step "
+    "with a sub-pixel peak, then a weighted least-squares solve. Columns well, site, x, y, "
+    "quality (best neighbour NCC), error; error_px against the true positions when the plate "
+    "has them.",
 )
 def tile_positions(
     context: dg.AssetExecutionContext,

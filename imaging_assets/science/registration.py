@@ -1,25 +1,27 @@
-"""Tile positions of one well: pairwise phase correlation of neighbours, then a global solve.
+"""Tile positions of one well: NCC of neighbouring tiles, then a global solve.
 
 Units: pixels; ``y`` down, ``x`` right; a position is a tile's top-left corner in the well
 mosaic (the smallest position is 0 on each axis).
 
 0. Overlap (stage step) and stage repeatability estimated from the data, as MIST does: every
-   pair of a sample of wells is correlated over a wide window (overlaps 2-30 %): the top
-   peaks of the phase correlation of the two edge strips, each read in its possible
-   wrap-arounds, the one of highest NCC kept (``wide_pair_offset``). The plate-wide
+   pair of a sample of wells is compared over a wide window (overlaps 2-30 %, perpendicular
+   shifts up to a quarter tile): the placement of the two high-passed edge strips with the
+   highest overlap-normalised cross-correlation (NCC, ``wide_pair_offset``). The plate-wide
    consensus is the median of the trusted pairs; the repeatability their spread
-   (``consensus_step``). A flat field (``flat_field``) removes the illumination shared by
-   the tiles before anything is correlated.
+   (``consensus_step``). A flat field (``flat_field``) removes the illumination shared by the
+   tiles before they are registered.
 1. Each pair of grid neighbours is compared near the offset the step says, after a
-   high-pass (background subtraction: uneven illumination would otherwise dominate): the
-   normalised cross-correlation (NCC) of every whole-pixel placement within ``max_shift``
-   (FFT, overlap-normalised, no window: a window fixed while the content moves pulls the
-   estimate towards the nominal offset), the best refined to sub-pixel by a parabola through
-   the peak. The peak NCC is the pair's quality. Whole-pixel offsets come out whole.
+   high-pass (background subtraction: uneven illumination would otherwise dominate): the NCC
+   of every whole-pixel placement within ``max_shift`` (``ncc_window``: overlap-normalised,
+   no window function: a window fixed while the content moves pulls the estimate towards the
+   offset the crops were cut at), the best refined to sub-pixel by a parabola through the
+   peak. The peak NCC is the pair's quality. Whole-pixel offsets come out whole.
 2. Global solve: weighted least squares over all pair offsets (weight = quality), so every
    tile's position agrees with all its neighbours at once rather than along one path. Pairs
-   below ``min_quality`` (an empty overlap, a wrong peak) fall back to the stage offset with
-   a tiny weight: they only anchor tiles that no good pair reaches.
+   below ``min_quality`` (an empty overlap, a wrong peak) fall back to the step with a tiny
+   weight: they only anchor tiles that no good pair reaches. A trusted pair that disagrees
+   with the solve by more than ``OUTLIER_PX`` (or 3 x the median disagreement) is a wrong
+   peak: the worst is dropped and the solve repeated.
 """
 
 from __future__ import annotations
