@@ -273,13 +273,13 @@ def write_seed_library(
     for number, (f_id, path) in enumerate(families.items(), start=1):
         members = [m for m in read_stockholm(path) if not m[0].startswith(exclude)]
         family = path.stem
+        if not members:
+            raise ValueError(f"{path}: no member left of family {number} ({family})")
         names = (f"{family} fold", f"{family} homology", f"{family} topology", family)
         chains += [
             [ReleaseDomain(f_id, names, sequence, representative=k == 0)]
             for k, (_, sequence) in enumerate(members)
         ]
-        if not members:
-            raise ValueError(f"{path}: no member left of family {number} ({family})")
     comments = ["seed families: " + ", ".join(f"{p.name} as {f}" for f, p in families.items())]
     return write_release(out_dir, chains, comments)
 

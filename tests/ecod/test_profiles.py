@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ecod_assets.demo import write_seed_library
 from ecod_assets.science.blast import blastp_argv
 from ecod_assets.science.hhsuite import a3m_from_msa, parse_hhr
 from ecod_assets.science.partition import PartitionRules, partition_domains
@@ -83,3 +84,11 @@ def test_a_repeat_copy_needs_a_confident_copy_of_its_family_in_the_chain() -> No
     assert placed.loc[placed["chain_id"] == "r", "domain_number"].tolist() == [0]
     strict = PartitionRules(repeat_max_pvalue=1e-4)
     assert len(partition_domains(evidence, pd.Series({"q": 300, "r": 100}), strict)) == 2
+
+
+def test_a_seed_library_without_members_left_is_refused(tmp_path: Path) -> None:
+    seed = tmp_path / "fam.sto"
+    seed.write_text("# STOCKHOLM 1.0\nQ/1-4 ACDE\nQ/9-12 ACDF\n//\n")
+    with pytest.raises(ValueError, match=r"fam\.sto: no member left of family 1 \(fam\)"):
+        write_seed_library({"1.1.1.1": seed}, tmp_path / "lib", exclude=("Q/",))
+    assert not (tmp_path / "lib").exists()

@@ -151,3 +151,18 @@ def test_flat_field_before_blending_restores_the_real_image(hcs_home: Path) -> N
             )
         agreement[blend] = float(np.median(scores))
     assert agreement[True] > agreement[False] + 0.01, agreement
+
+
+def test_blank_tiles_give_no_estimate_rather_than_a_wrong_one() -> None:
+    """Tiles of noise alone (an empty well): no pair is trusted, so no step is estimated and
+    the plate falls back to the stated overlap (with a warning in the asset)."""
+    rng = np.random.default_rng(3)
+    tiles = [rng.normal(1000, 20, (128, 128)).astype(np.float32) for _ in range(9)]
+    grid = pd.DataFrame(
+        {"grid_row": [i // 3 for i in range(9)], "grid_col": [i % 3 for i in range(9)]}
+    )
+    offsets = [
+        (d, *wide_pair_offset(tiles[a], tiles[b], d, PARAMS)) for a, b, d in neighbour_pairs(grid)
+    ]
+    assert max(q for *_, q in offsets) < PARAMS.min_quality
+    assert consensus_step(offsets, PARAMS.min_quality) is None
