@@ -10,12 +10,12 @@ import base64
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import replace
 
 import dagster as dg
 import numpy as np
 import pandas as pd
 
+from imaging_assets import survey
 from imaging_assets.demo import read_truth
 from imaging_assets.plates import plate_source, stitched_store
 from imaging_assets.resources import GROUP, STORAGE, ImagingConfig, plates
@@ -23,10 +23,6 @@ from imaging_assets.science import omezarr
 from imaging_assets.science.layouts import LayoutError, parse_plate, row_number, split_well
 from imaging_assets.science.qc import montage_png
 from imaging_assets.science.registration import (
-    RegistrationParams,
-    StepEstimate,
-    consensus_step,
-    flat_field,
     position_errors,
 )
 from imaging_assets.science.stitch import mosaic_shape, nominal_shape
@@ -38,19 +34,15 @@ from imaging_assets.science.tiles import (
     validate_wells,
 )
 from imaging_assets.wells import (
-    WellTiles,
-    channel_medians,
     qc_well,
     register_well,
     run_wells,
     stitch_well,
-    survey_well,
 )
 from platform_core.checkpoint import fingerprint
 from platform_core.keys import InvalidKeyError
 
 POSITIONS_VERSION = "2"  # 2: overlap estimated from the data, flat field, NCC refinement
-OVERLAP_WARNING = 0.02  # estimated vs stated overlap (fraction of a tile) worth a warning
 STITCH_VERSION = "1"
 THUMBNAIL_SIZE = 256
 
@@ -77,106 +69,6 @@ def _fail_past_threshold(failed: int, total: int, imaging: ImagingConfig, what: 
             f"{failed} of {total} wells failed {what}, more than max_failed_fraction="
             f"{imaging.max_failed_fraction}; see the step log for each well's error"
         )
-
-
-def _header(validation: pd.DataFrame) -> TileHeader:
-    first = validation.iloc[0]
-    return TileHeader((int(first["tile_height"]), int(first["tile_width"])), str(first["dtype"]))
-
-
-def _step(
-    manifest: pd.DataFrame, header: TileHeader, imaging: ImagingConfig
-) -> tuple[float, float]:
-    """Stage distance between neighbouring sites (y, x), pixels."""
-    step_px = manifest["step_px"].iloc[0]
-    if pd.notna(step_px):
-        return float(step_px), float(step_px)
-    return header.shape[0] * (1 - imaging.overlap), header.shape[1] * (1 - imaging.overlap)
-
-
-def _survey_sample(wells: list[str], imaging: ImagingConfig) -> list[str]:
-    """Up to ``survey_wells`` wells spread evenly over the plate."""
-    return wells[:: max(1, len(wells) // max(1, imaging.survey_wells))][: imaging.survey_wells]
-
-
-def _channel_flats(
-    manifest: pd.DataFrame, header: TileHeader, imaging: ImagingConfig, wells: list[str]
-) -> dict[int, np.ndarray] | None:
-    """Each channel's flat field from the surveyed wells (``flat_field_blend``), else None."""
-    if not imaging.flat_field_blend or not wells:
-        return None
-    jobs = [(w, (_well_tiles(manifest, w, header),)) for w in _survey_sample(wells, imaging)]
-    surveys = [r for r in run_wells(channel_medians, jobs, imaging.workers()) if not r["error"]]
-    if not surveys:
-        return None
-    channels = surveys[0]["medians"].keys()
-    return {c: flat_field([r["medians"][c] for r in surveys]) for c in channels}
-
-
-def _plate_step(
-    context: dg.AssetExecutionContext,
-    manifest: pd.DataFrame,
-    header: TileHeader,
-    imaging: ImagingConfig,
-    wells: list[str],
-) -> tuple[tuple[float, float] | StepEstimate, RegistrationParams, np.ndarray | None, dict]:
-    """The step the wells are registered with, the search it allows, the flat field and
-    what to report: estimated from up to ``survey_wells`` wells spread over the plate
-    (``estimate_overlap``), else the stated one."""
-    stated, params = _step(manifest, header, imaging), imaging.registration()
-    overlap_stated = (1 - stated[0] / header.shape[0], 1 - stated[1] / header.shape[1])
-    metadata: dict = {"stated_overlap": round(overlap_stated[1], 4)}
-    if not (imaging.estimate_overlap or imaging.flat_field) or not wells:
-        return stated, params, None, metadata
-    sample = _survey_sample(wells, imaging)
-    channel = imaging.registration_channel
-    jobs = [(w, (_well_tiles(manifest, w, header), params, channel)) for w in sample]
-    surveys = [r for r in run_wells(survey_well, jobs, imaging.workers()) if not r["error"]]
-    flat = flat_field([r["median"] for r in surveys]) if imaging.flat_field and surveys else None
-    if flat is not None:
-        metadata["flat_field_range"] = round(float(flat.max() / flat.min()), 3)
-    if not imaging.estimate_overlap:
-        return stated, params, flat, metadata
-    estimate = consensus_step([o for r in surveys for o in r["offsets"]], params.min_quality)
-    if estimate is None:
-        context.log.warning(
-            f"plate {context.partition_key}: no neighbour pair of the {len(sample)} surveyed "
-            f"wells correlates; registered with the stated overlap {overlap_stated[1]:.1%}"
-        )
-        return stated, params, flat, metadata | {"estimated_overlap": "not found"}
-    overlap = estimate.overlap(header.shape)
-    metadata |= {
-        "estimated_overlap_x": round(overlap[1], 4),
-        "estimated_overlap_y": round(overlap[0], 4),
-        "stage_repeatability_px": round(estimate.repeatability, 2),
-        "overlap_pairs_used": estimate.pairs,
-    }
-    if max(abs(a - b) for a, b in zip(overlap, overlap_stated, strict=True)) > OVERLAP_WARNING:
-        context.log.warning(
-            f"plate {context.partition_key}: the tiles overlap {overlap[1]:.1%} (x) and "
-            f"{overlap[0]:.1%} (y), not the stated {overlap_stated[1]:.1%}; registered with "
-            "the estimated overlap"
-        )
-    reach = min(params.max_shift, estimate.search_reach())
-    return estimate, replace(params, max_shift=reach), flat, metadata
-
-
-def _well_tiles(manifest: pd.DataFrame, well: str, header: TileHeader) -> WellTiles:
-    rows = manifest[manifest["well"] == well]
-    columns = ["site", "channel", "z", "grid_row", "grid_col", "path"]
-    records = [
-        {k: (v if isinstance(v, str) else int(v)) for k, v in r.items()}
-        for r in rows[columns].to_dict("records")
-    ]
-    row, column = split_well(well)
-    return WellTiles(well, row, column, records, header)
-
-
-def _signature(manifest: pd.DataFrame, well: str, channel: int | None = None) -> list:
-    rows = manifest[manifest["well"] == well]
-    if channel is not None:
-        rows = rows[rows["channel"] == channel]
-    return rows[["path", "bytes", "mtime_ns"]].values.tolist()
 
 
 @dg.asset(
@@ -240,7 +132,7 @@ def plate_validation(
     except TileError as exc:
         raise dg.Failure(f"plate {context.partition_key}: {exc}") from exc
     grid = (int(plate_manifest["grid_row"].max()) + 1, int(plate_manifest["grid_col"].max()) + 1)
-    step = _step(plate_manifest, header, imaging)
+    step = survey.step(plate_manifest, header, imaging)
     wells = validate_wells(
         plate_manifest, grid, headers, header, max(step), imaging.worker_memory_mb
     )
@@ -293,8 +185,10 @@ def tile_positions(
         )
     valid = plate_validation.loc[plate_validation["status"] == "ok", "well"].tolist()
     selected = _selected_wells(valid, imaging.wells)
-    header = _header(plate_validation)
-    step, params, flat, survey = _plate_step(context, plate_manifest, header, imaging, valid)
+    header = survey.header(plate_validation)
+    step, params, flat, surveyed = survey.plate_step(
+        context, plate_manifest, header, imaging, valid
+    )
     previous = STORAGE.read_partition(context.asset_key, plate)
     keep, jobs, prints, reused = [], [], {}, []
     for well in valid:
@@ -304,10 +198,12 @@ def tile_positions(
             # the stated step, or that it is estimated: an estimate only centres and bounds
             # each pair's search (the tiles decide), so a re-run that surveys one more well
             # redoes no well whose tiles are unchanged
-            "estimated" if imaging.estimate_overlap else _step(plate_manifest, header, imaging),
+            "estimated"
+            if imaging.estimate_overlap
+            else survey.step(plate_manifest, header, imaging),
             imaging.flat_field,
             imaging.registration_channel,
-            _signature(plate_manifest, well, imaging.registration_channel),
+            survey.signature(plate_manifest, well, imaging.registration_channel),
         )
         old = previous[previous["well"] == well] if previous is not None else pd.DataFrame()
         reusable = (
@@ -315,7 +211,7 @@ def tile_positions(
         )
         if well in selected and not reusable:
             job_args = (
-                _well_tiles(plate_manifest, well, header),
+                survey.well_tiles(plate_manifest, well, header),
                 step,
                 params,
                 imaging.registration_channel,
@@ -361,7 +257,7 @@ def tile_positions(
     table = table.sort_values(["well", "site"]).reset_index(drop=True)
     failed = sorted({r["well"] for r in results if r["error"]})
     metadata: dict = {
-        **survey,
+        **surveyed,
         "wells_registered": len(results) - len(failed),
         "wells_reused": len(reused),
         "wells_failed": len(failed),
@@ -415,7 +311,7 @@ def stitched_plate(
     wells = sorted(tile_positions["well"].unique())
     selected = set(_selected_wells(wells, imaging.wells))
     omezarr.prepare_plate(store, [split_well(w) for w in wells])
-    validation_header = _header(plate_validation)
+    validation_header = survey.header(plate_validation)
     # every well the same size: that of the wells already written, else the median
     # registered extent (the stage's intent, whatever the overlap really is)
     written = [omezarr.well_provenance(store, *split_well(w)) for w in wells]
@@ -430,10 +326,10 @@ def stitched_plate(
     elif extents:
         shape = (int(np.median([e[0] for e in extents])), int(np.median([e[1] for e in extents])))
     else:
-        stated = _step(plate_manifest, validation_header, imaging)
+        stated = survey.step(plate_manifest, validation_header, imaging)
         shape = nominal_shape(grid, stated, validation_header.shape)
     registered = sorted(tile_positions.loc[tile_positions["error"] == "", "well"].unique())
-    flats = _channel_flats(plate_manifest, validation_header, imaging, registered)
+    flats = survey.channel_flats(plate_manifest, validation_header, imaging, registered)
     rows, jobs = [], []
     for well, positions in tile_positions.groupby("well"):
         row, column = split_well(well)
@@ -450,7 +346,7 @@ def stitched_plate(
         stamp = fingerprint(
             STITCH_VERSION,
             positions[["site", "x", "y"]].round(3).values.tolist(),
-            _signature(plate_manifest, well),
+            survey.signature(plate_manifest, well),
             pixel_size,
             shape,
             imaging.flat_field_blend,
@@ -468,7 +364,7 @@ def stitched_plate(
                 (
                     well,
                     (
-                        _well_tiles(plate_manifest, well, validation_header),
+                        survey.well_tiles(plate_manifest, well, validation_header),
                         positions,
                         shape,
                         store,
