@@ -132,7 +132,7 @@ def plate_validation(
     except TileError as exc:
         raise dg.Failure(f"plate {context.partition_key}: {exc}") from exc
     grid = (int(plate_manifest["grid_row"].max()) + 1, int(plate_manifest["grid_col"].max()) + 1)
-    step = survey.step(plate_manifest, header, imaging)
+    step = survey.stated_step(plate_manifest, header, imaging)
     wells = validate_wells(
         plate_manifest, grid, headers, header, max(step), imaging.worker_memory_mb
     )
@@ -185,7 +185,7 @@ def tile_positions(
         )
     valid = plate_validation.loc[plate_validation["status"] == "ok", "well"].tolist()
     selected = _selected_wells(valid, imaging.wells)
-    header = survey.header(plate_validation)
+    header = survey.validated_header(plate_validation)
     step, params, flat, surveyed = survey.plate_step(
         context, plate_manifest, header, imaging, valid
     )
@@ -200,7 +200,7 @@ def tile_positions(
             # redoes no well whose tiles are unchanged
             "estimated"
             if imaging.estimate_overlap
-            else survey.step(plate_manifest, header, imaging),
+            else survey.stated_step(plate_manifest, header, imaging),
             imaging.flat_field,
             imaging.registration_channel,
             survey.signature(plate_manifest, well, imaging.registration_channel),
@@ -311,7 +311,7 @@ def stitched_plate(
     wells = sorted(tile_positions["well"].unique())
     selected = set(_selected_wells(wells, imaging.wells))
     omezarr.prepare_plate(store, [split_well(w) for w in wells])
-    validation_header = survey.header(plate_validation)
+    validation_header = survey.validated_header(plate_validation)
     # every well the same size: that of the wells already written, else the median
     # registered extent (the stage's intent, whatever the overlap really is)
     written = [omezarr.well_provenance(store, *split_well(w)) for w in wells]
@@ -326,7 +326,7 @@ def stitched_plate(
     elif extents:
         shape = (int(np.median([e[0] for e in extents])), int(np.median([e[1] for e in extents])))
     else:
-        stated = survey.step(plate_manifest, validation_header, imaging)
+        stated = survey.stated_step(plate_manifest, validation_header, imaging)
         shape = nominal_shape(grid, stated, validation_header.shape)
     registered = sorted(tile_positions.loc[tile_positions["error"] == "", "well"].unique())
     flats = survey.channel_flats(plate_manifest, validation_header, imaging, registered)

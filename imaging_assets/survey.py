@@ -22,12 +22,15 @@ from imaging_assets.wells import WellTiles, channel_medians, run_wells, survey_w
 OVERLAP_WARNING = 0.02  # estimated vs stated overlap (fraction of a tile) worth a warning
 
 
-def header(validation: pd.DataFrame) -> TileHeader:
+def validated_header(validation: pd.DataFrame) -> TileHeader:
+    """Tile shape and dtype every valid well of the plate shares (from plate_validation)."""
     first = validation.iloc[0]
     return TileHeader((int(first["tile_height"]), int(first["tile_width"])), str(first["dtype"]))
 
 
-def step(manifest: pd.DataFrame, header: TileHeader, imaging: ImagingConfig) -> tuple[float, float]:
+def stated_step(
+    manifest: pd.DataFrame, header: TileHeader, imaging: ImagingConfig
+) -> tuple[float, float]:
     """Stage distance between neighbouring sites (y, x), pixels."""
     step_px = manifest["step_px"].iloc[0]
     if pd.notna(step_px):
@@ -64,7 +67,7 @@ def plate_step(
     """The step the wells are registered with, the search it allows, the flat field and
     what to report: estimated from up to ``survey_wells`` wells spread over the plate
     (``estimate_overlap``), else the stated one."""
-    stated, params = step(manifest, header, imaging), imaging.registration()
+    stated, params = stated_step(manifest, header, imaging), imaging.registration()
     overlap_stated = (1 - stated[0] / header.shape[0], 1 - stated[1] / header.shape[1])
     metadata: dict = {"stated_overlap": round(overlap_stated[1], 4)}
     if not (imaging.estimate_overlap or imaging.flat_field) or not wells:
@@ -103,6 +106,7 @@ def plate_step(
 
 
 def well_tiles(manifest: pd.DataFrame, well: str, header: TileHeader) -> WellTiles:
+    """What a worker needs to read one well's tiles."""
     rows = manifest[manifest["well"] == well]
     columns = ["site", "channel", "z", "grid_row", "grid_col", "path"]
     records = [
@@ -114,6 +118,7 @@ def well_tiles(manifest: pd.DataFrame, well: str, header: TileHeader) -> WellTil
 
 
 def signature(manifest: pd.DataFrame, well: str, channel: int | None = None) -> list:
+    """Path, size and mtime of a well's tiles (of one channel): a well's input fingerprint."""
     rows = manifest[manifest["well"] == well]
     if channel is not None:
         rows = rows[rows["channel"] == channel]
