@@ -188,7 +188,7 @@ def hhsearch_profiles(
     pool=TOOL_POOL,
     code_version=SEARCH_CODE_VERSION,
     description="hhsearch of each query profile against the family-profile database "
-    "(-p 50 -e 0.001 -alt 20 -Z 5000 -B 5000): the raw .hhr text per chain.",
+    "(-p 5 -e 0.001 -alt 20 -Z 5000 -B 5000): the raw .hhr text per chain.",
 )
 def hhsearch_hits(
     context: dg.AssetExecutionContext,
