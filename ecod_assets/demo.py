@@ -13,10 +13,11 @@ A query batch has chains of 1-4 domains: copies of reference domains with 5-35% 
 linkers, plus 10% chains made of a decoy protein (no known domain). The truth table gives each
 domain's boundaries and f_id.
 
-The ``remote`` tier is the regime profiles exist for: each family is a conserved core (a
-quarter of the positions) in a freely varying rest, with 6 members ~35-45% identical to each
-other and with indels (2% per residue); every query domain descends from the family's
-ancestor (never in the library) and is ~20-25% identical to any single member.
+The ``remote`` tier is the regime profiles exist for: each family is a conserved core (30% of
+the positions) in a freely varying rest, with 6 members ~39% identical to each other and with
+indels (2% per residue); every query domain descends from the family's ancestor (never in the
+library) and is ~25% identical to any single member (position identity, measured without
+indels).
 """
 
 from __future__ import annotations

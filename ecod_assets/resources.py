@@ -9,7 +9,7 @@ import dagster as dg
 from pydantic import field_validator
 
 from ecod_assets.science.blast import CONFIDENT_EVALUE, CONFIDENT_IDENTITY, RELEASE_DB_RESIDUES
-from ecod_assets.science.hhsuite import RELEASE_DB_PROFILES
+from ecod_assets.science.hhsuite import MAX_HITS, RELEASE_DB_PROFILES
 from ecod_assets.science.tools import Limits, Programs, ToolError, run_tool
 from platform_core.io import AssetStorageIOManager
 
@@ -59,7 +59,7 @@ class OrchestrationConfig(dg.ConfigurableResource):
     blast_confident_identity: float = CONFIDENT_IDENTITY
     blast_dbsize: int = RELEASE_DB_RESIDUES
     hhsearch_db_profiles: int = RELEASE_DB_PROFILES
-    hhsearch_max_hits: int = 5000
+    hhsearch_max_hits: int = MAX_HITS
     query_profile: str = "blast"
     stage_timeout: int = 3600
     tool_retries: int = 2

@@ -22,9 +22,7 @@ from imaging_assets.resources import GROUP, STORAGE, ImagingConfig, plates
 from imaging_assets.science import omezarr
 from imaging_assets.science.layouts import LayoutError, parse_plate, row_number, split_well
 from imaging_assets.science.qc import montage_png
-from imaging_assets.science.registration import (
-    position_errors,
-)
+from imaging_assets.science.registration import position_errors
 from imaging_assets.science.stitch import mosaic_shape, nominal_shape
 from imaging_assets.science.tiles import (
     TileError,
@@ -33,12 +31,7 @@ from imaging_assets.science.tiles import (
     tile_header,
     validate_wells,
 )
-from imaging_assets.wells import (
-    qc_well,
-    register_well,
-    run_wells,
-    stitch_well,
-)
+from imaging_assets.wells import qc_well, register_well, run_wells, stitch_well
 from platform_core.checkpoint import fingerprint
 from platform_core.keys import InvalidKeyError
 

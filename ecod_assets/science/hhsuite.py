@@ -27,6 +27,7 @@ RELEASE_DB_PROFILES = 16_000
 # (ECOD: 50), so the weaker copies of a repeat reach the partition, which accepts them only
 # beside a confident copy of the family.
 HHSEARCH_ARGS = ["-p", "5", "-e", "0.001", "-alt", "20"]
+MAX_HITS = 5000  # hits listed (-Z) and aligned (-B) per query, as ECOD production
 MATCH_GAP_FRACTION = 0.5
 REGISTRATION_COLUMNS = [
     "chain_id",
@@ -101,11 +102,6 @@ def hhmake_argv(program: str, a3m: Path, hhm: Path, name: str) -> list[str]:
     return [program, "-i", str(a3m), "-o", str(hhm), "-name", name, "-v", "0"]
 
 
-def hhsearch_options(max_hits: int) -> list[str]:
-    """HHSEARCH_ARGS plus the summary (``-Z``) and alignment (``-B``) list lengths."""
-    return [*HHSEARCH_ARGS, "-Z", str(max_hits), "-B", str(max_hits)]
-
-
 def ffindex_build_argv(program: str, prefix: Path, folder: Path) -> list[str]:
     return [program, "-s", f"{prefix}.ffdata", f"{prefix}.ffindex", str(folder)]
 
@@ -139,13 +135,13 @@ def hhsearch_argv(
     results: Path,
     threads: int,
     max_mem_gb: float,
-    max_hits: int = 5000,
+    max_hits: int = MAX_HITS,
 ) -> list[str]:
     """``hhsearch_omp`` over the ffindex ``queries`` (A3M entries), writing the ``.hhr`` of
     each query into the ffindex ``results`` under the query's name; ``max_hits`` hits listed
     and aligned per query (ECOD production: ``-Z 5000 -B 5000``)."""
-    options = ["-cpu", str(threads), "-maxmem", f"{max_mem_gb:g}", "-v", "0"]
-    options += hhsearch_options(max_hits)
+    options = ["-cpu", str(threads), "-maxmem", f"{max_mem_gb:g}", "-v", "0", *HHSEARCH_ARGS]
+    options += ["-Z", str(max_hits), "-B", str(max_hits)]
     return [program, "-i", str(queries), "-d", str(database), "-o", str(results), *options]
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ecod_assets.science.blast import CONFIDENT_EVALUE, CONFIDENT_IDENTITY
+from ecod_assets.science.blast import CONFIDENT_EVALUE, CONFIDENT_IDENTITY, confident
 
 GOOD_COVERAGE = 0.80
 LOW_COVERAGE = 0.50
@@ -62,9 +62,7 @@ class PartitionRules:
 def evidence_tier(evidence: pd.DataFrame, rules: PartitionRules) -> np.ndarray:
     """0 for confident BLAST evidence, 1 for HHsearch, 2 for weak BLAST evidence."""
     blast = evidence["type"] != "hhsearch"
-    strong = (evidence["evalue"] <= rules.confident_evalue) & (
-        evidence["identity"] >= rules.confident_identity
-    )
+    strong = confident(evidence, rules.confident_evalue, rules.confident_identity)
     return np.where(blast & strong, 0, np.where(blast, 2, 1))
 
 
@@ -75,8 +73,8 @@ def usable_evidence(evidence: pd.DataFrame, rules: PartitionRules) -> pd.DataFra
     covering = evidence[evidence["coverage"] >= rules.min_coverage]
     hhsearch = covering["type"] == "hhsearch"
     probable = covering["probability"] >= rules.min_probability
-    confident = (~hhsearch & (evidence_tier(covering, rules) == 0)) | (hhsearch & probable)
-    anchored = pd.MultiIndex.from_frame(covering.loc[confident, ["chain_id", "f_id"]])
+    anchors = (evidence_tier(covering, rules) == 0) | (hhsearch & probable)
+    anchored = pd.MultiIndex.from_frame(covering.loc[anchors, ["chain_id", "f_id"]])
     repeat = pd.MultiIndex.from_frame(covering[["chain_id", "f_id"]]).isin(anchored) & (
         covering["pvalue"] <= rules.repeat_max_pvalue
     )

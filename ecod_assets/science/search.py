@@ -18,6 +18,7 @@ import pandas as pd
 from ecod_assets.science.blast import blastp_argv, parse_hits
 from ecod_assets.science.fasta import format_fasta
 from ecod_assets.science.hhsuite import (
+    MAX_HITS,
     PairwiseAlignment,
     a3m_profile,
     ffindex_build_argv,
@@ -141,7 +142,7 @@ def hhsearch_chains(
     programs: Programs,
     limits: Limits,
     max_mem_gb: float,
-    max_hits: int = 5000,
+    max_hits: int = MAX_HITS,
 ) -> StageResult:
     """HHsearch of every query profile (chain_id, a3m) against ``database``: a table of
     chain_id and the raw ``.hhr`` text.
