@@ -276,7 +276,7 @@ def parser() -> argparse.ArgumentParser:
         "--tier",
         choices=TIERS,
         default="standard",
-        help="remote: conserved-core families and ~20-25%% identical queries (profile regime)",
+        help="remote: conserved-core families and queries ~25%% identical to any member",
     )
     p.set_defaults(func=cmd_demo)
     return root
