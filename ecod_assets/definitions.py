@@ -1,7 +1,5 @@
 """The ECOD code location: the only place its Definitions are built."""
 
-import os
-
 import dagster as dg
 
 from ecod_assets.assets import analysis, reference, search
@@ -11,16 +9,19 @@ from ecod_assets.resources import STORAGE, EcodTools, OrchestrationConfig
 from ecod_assets.sensors import SENSORS
 from platform_core.alerts import Notifier
 from platform_core.executors import step_executor
-from platform_core.settings import notifier_from_env
+from platform_core.settings import notifier_from_env, resource_from_env
 
 
 def orchestration_from_env() -> OrchestrationConfig:
     """``ECOD_WORKERS`` (tool processes, default: cores), ``ECOD_STAGE_TIMEOUT`` (s),
     ``ECOD_TOOL_RETRIES``; everything else from run config."""
-    return OrchestrationConfig(
-        workers=int(os.environ.get("ECOD_WORKERS", "0")),
-        stage_timeout=int(os.environ.get("ECOD_STAGE_TIMEOUT", "3600")),
-        tool_retries=int(os.environ.get("ECOD_TOOL_RETRIES", "2")),
+    return resource_from_env(
+        OrchestrationConfig,
+        {
+            "workers": "ECOD_WORKERS",
+            "stage_timeout": "ECOD_STAGE_TIMEOUT",
+            "tool_retries": "ECOD_TOOL_RETRIES",
+        },
     )
 
 

@@ -1,7 +1,5 @@
 """The imaging code location: the only place its Definitions are built."""
 
-import os
-
 import dagster as dg
 
 from imaging_assets import assets
@@ -11,12 +9,12 @@ from imaging_assets.resources import STORAGE, ImagingConfig
 from imaging_assets.sensors import SENSORS
 from platform_core.alerts import Notifier
 from platform_core.executors import step_executor
-from platform_core.settings import notifier_from_env
+from platform_core.settings import notifier_from_env, resource_from_env
 
 
 def imaging_from_env() -> ImagingConfig:
     """``IMAGING_WORKERS`` (wells at once, default: cores); everything else from run config."""
-    return ImagingConfig(num_workers=int(os.environ.get("IMAGING_WORKERS", "0")))
+    return resource_from_env(ImagingConfig, {"num_workers": "IMAGING_WORKERS"})
 
 
 def build_definitions(imaging: ImagingConfig, notifier: Notifier) -> dg.Definitions:

@@ -26,15 +26,19 @@ from platform_core.io import data_root
 CHANNELS = ("log", "email", "webhook")
 
 
+def _items(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
 class Notifier(dg.ConfigurableResource):
     """Send an alert on every configured channel; one failing channel does not stop the others."""
 
-    channels: list[str] = ["log"]
+    channels: str = "log"  # comma list of CHANNELS
     log_path: str | None = None
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 25
     smtp_sender: str = "dagster@localhost"
-    smtp_recipients: list[str] = []
+    smtp_recipients: str = ""  # comma list of addresses
     smtp_user: str | None = None
     smtp_password: str | None = None
     webhook_url: str | None = None
@@ -47,7 +51,7 @@ class Notifier(dg.ConfigurableResource):
         """Deliver the alert; returns ``{channel: "ok" | "error: ..."}``."""
         outcome: dict[str, str] = {}
         senders = {"log": self._to_log, "email": self._to_email, "webhook": self._to_webhook}
-        for channel in self.channels:
+        for channel in _items(self.channels):
             try:
                 if channel not in senders:
                     raise ValueError(f"unknown channel {channel!r}; use one of {CHANNELS}")
@@ -70,12 +74,13 @@ class Notifier(dg.ConfigurableResource):
             fh.write(json.dumps(record) + "\n")
 
     def _to_email(self, subject: str, body: str, severity: str) -> None:
-        if not self.smtp_recipients:
+        recipients = _items(self.smtp_recipients)
+        if not recipients:
             raise ValueError("email channel enabled but smtp_recipients is empty")
         msg = EmailMessage()
         msg["Subject"] = f"[{severity.upper()}] {subject}"
         msg["From"] = self.smtp_sender
-        msg["To"] = ", ".join(self.smtp_recipients)
+        msg["To"] = ", ".join(recipients)
         msg.set_content(body)
         with smtplib.SMTP(self.smtp_host, self.smtp_port, timeout=self.timeout_seconds) as smtp:
             if self.smtp_user:

@@ -3,29 +3,46 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from typing import TypeVar
+
+import dagster as dg
 
 from platform_core.alerts import Notifier
 
+# Notifier field -> the environment variable that sets it.
+NOTIFIER_ENV = {
+    "channels": "PLATFORM_ALERT_CHANNELS",
+    "log_path": "PLATFORM_ALERT_LOG",
+    "smtp_host": "PLATFORM_SMTP_HOST",
+    "smtp_port": "PLATFORM_SMTP_PORT",
+    "smtp_sender": "PLATFORM_SMTP_SENDER",
+    "smtp_recipients": "PLATFORM_SMTP_RECIPIENTS",
+    "smtp_user": "PLATFORM_SMTP_USER",
+    "smtp_password": "PLATFORM_SMTP_PASSWORD",
+    "webhook_url": "PLATFORM_WEBHOOK_URL",
+}
 
-def env_list(name: str, default: str = "") -> list[str]:
-    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+Resource = TypeVar("Resource", bound=dg.ConfigurableResource)
+
+
+def resource_from_env(cls: type[Resource], env: Mapping[str, str]) -> Resource:
+    """``cls`` with each field whose variable (``env``: field -> variable) is set given as a
+    ``dg.EnvVar``: the value is read at run time where the step or sensor runs, and the UI and
+    GraphQL show only the variable's name, so a secret (SMTP password, webhook URL with its
+    token) never leaves the process. Unset fields keep the resource's defaults."""
+    fields = {}
+    for field, name in env.items():
+        if os.environ.get(name):
+            is_int = cls.model_fields[field].annotation is int
+            fields[field] = dg.EnvVar.int(name) if is_int else dg.EnvVar(name)
+    return cls(**fields)
 
 
 def notifier_from_env() -> Notifier:
-    """``PLATFORM_ALERT_CHANNELS`` (log,email,webhook; default log), ``PLATFORM_ALERT_LOG``,
-    ``PLATFORM_SMTP_HOST/PORT/SENDER/RECIPIENTS/USER/PASSWORD``, ``PLATFORM_WEBHOOK_URL``."""
-    env = os.environ.get
-    return Notifier(
-        channels=env_list("PLATFORM_ALERT_CHANNELS", "log"),
-        log_path=env("PLATFORM_ALERT_LOG"),
-        smtp_host=env("PLATFORM_SMTP_HOST", "127.0.0.1"),
-        smtp_port=int(env("PLATFORM_SMTP_PORT", "25")),
-        smtp_sender=env("PLATFORM_SMTP_SENDER", "dagster@localhost"),
-        smtp_recipients=env_list("PLATFORM_SMTP_RECIPIENTS"),
-        smtp_user=env("PLATFORM_SMTP_USER"),
-        smtp_password=env("PLATFORM_SMTP_PASSWORD"),
-        webhook_url=env("PLATFORM_WEBHOOK_URL"),
-    )
+    """The Notifier of ``NOTIFIER_ENV`` (default: the ``log`` channel)."""
+    return resource_from_env(Notifier, NOTIFIER_ENV)
 
 
 def inbox_interval_seconds() -> int:

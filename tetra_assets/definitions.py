@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
 
 from platform_core.alerts import Notifier
 from platform_core.executors import step_executor
-from platform_core.settings import env_list, notifier_from_env
+from platform_core.settings import notifier_from_env, resource_from_env
 from tetra_assets.assets import assessment, data, metrics, scenarios
 from tetra_assets.checks import market_data_freshness, market_data_quality
 from tetra_assets.jobs import ALL_JOBS
@@ -19,12 +17,15 @@ from tetra_assets.sensors import SENSORS
 
 def provider_from_env() -> MarketDataProvider:
     """``TETRA_PROVIDER`` (bundled | csv | synthetic), ``TETRA_CSV_DIR``, ``TETRA_SYMBOLS``,
-    ``TETRA_SYNTHETIC_COUNT``."""
-    return MarketDataProvider(
-        kind=os.environ.get("TETRA_PROVIDER", "bundled"),
-        csv_dir=os.environ.get("TETRA_CSV_DIR"),
-        symbols=env_list("TETRA_SYMBOLS"),
-        synthetic_count=int(os.environ.get("TETRA_SYNTHETIC_COUNT", "20")),
+    ``TETRA_SYNTHETIC_COUNT``, read at run time."""
+    return resource_from_env(
+        MarketDataProvider,
+        {
+            "kind": "TETRA_PROVIDER",
+            "csv_dir": "TETRA_CSV_DIR",
+            "symbols": "TETRA_SYMBOLS",
+            "synthetic_count": "TETRA_SYNTHETIC_COUNT",
+        },
     )
 
 

@@ -26,7 +26,7 @@ class MarketDataProvider(dg.ConfigurableResource):
 
     kind: str = "bundled"
     csv_dir: str | None = None
-    symbols: list[str] = []
+    symbols: str = ""  # comma list
     synthetic_count: int = 20
     seed: int = 7
 
@@ -38,12 +38,15 @@ class MarketDataProvider(dg.ConfigurableResource):
 
     def universe(self) -> list[str]:
         if self.symbols:
-            return list(self.symbols)
+            return self._symbols()
         if self.kind == "bundled":
             return list(ohlcv.BUNDLED_SYMBOLS)
         if self.kind == "synthetic":
             return ohlcv.synthetic_symbols(self.synthetic_count)
         return ohlcv.csv_symbols(self._csv_dir())
+
+    def _symbols(self) -> list[str]:
+        return [s.strip() for s in self.symbols.split(",") if s.strip()]
 
     def _csv_dir(self) -> Path:
         if not self.csv_dir:
@@ -57,7 +60,7 @@ class MarketDataProvider(dg.ConfigurableResource):
             return ohlcv.load_bundled(self.universe(), start, end)
         if self.kind == "synthetic":
             return ohlcv.synthetic(self.universe(), start, end, seed=self.seed)
-        return ohlcv.load_csv_directory(self._csv_dir(), list(self.symbols), start, end)
+        return ohlcv.load_csv_directory(self._csv_dir(), self._symbols(), start, end)
 
     def fetch_economic(self, start: str, end: str) -> pd.DataFrame:
         """Macro series as known on each session (``economics.ECONOMIC_COLUMNS``)."""

@@ -66,10 +66,10 @@ def test_all_channels_deliver(tmp_path: Path, smtp_server, webhook_server) -> No
     port, inbox = smtp_server
     url, posted = webhook_server
     notifier = Notifier(
-        channels=["log", "email", "webhook"],
+        channels="log,email,webhook",
         log_path=str(tmp_path / "alerts.log"),
         smtp_port=port,
-        smtp_recipients=["ops@example.org"],
+        smtp_recipients="ops@example.org",
         webhook_url=url,
     )
     outcome = notifier.notify("market_data stale", "partition 2018-01-02 missing", "warn")
@@ -91,9 +91,9 @@ def test_all_channels_deliver(tmp_path: Path, smtp_server, webhook_server) -> No
 def test_a_failing_channel_does_not_stop_the_others(tmp_path: Path, webhook_server) -> None:
     url, posted = webhook_server
     notifier = Notifier(
-        channels=["email", "webhook", "pager"],
+        channels="email,webhook,pager",
         smtp_port=1,  # nothing listens: connection refused
-        smtp_recipients=["ops@example.org"],
+        smtp_recipients="ops@example.org",
         webhook_url=url,
     )
     outcome = notifier.notify("s", "b")

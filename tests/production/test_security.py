@@ -8,6 +8,7 @@ webhook URL token, all given only through the environment as deploy/README.md sa
 import ast
 import json
 import threading
+import urllib.request
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from ipaddress import IPv4Address, IPv6Address, ip_address
@@ -15,8 +16,10 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+import yaml
 from dagster._serdes import serialize_value
 from dagster_graphql import DagsterGraphQLClient
+from playwright.sync_api import expect, sync_playwright
 
 from tests.production.conftest import ROOT, wait_until
 
@@ -30,6 +33,11 @@ PICKLE_MODULES = {"pickle", "cloudpickle", "dill", "joblib", "shelve", "marshal"
 HOSTILE_BATCH = "../escape"
 PICKLE_HEADERS = {bytes([0x80, protocol]) for protocol in range(2, 6)}
 IPAddress = IPv4Address | IPv6Address
+CHROMIUM = "/usr/bin/chromium"
+
+
+def _workspace() -> dict:
+    return yaml.safe_load((ROOT / "workspace.yaml").read_text())
 
 
 class _Receiver(BaseHTTPRequestHandler):
@@ -110,7 +118,35 @@ def _socket_inodes(pid: int) -> set[int]:
     return inodes
 
 
-def test_listeners_of_the_deployment_are_loopback_only(production) -> None:
+RESOURCES_QUERY = """
+query Resources($location: String!) {
+  allTopLevelResourceDetailsOrError(
+    repositorySelector: {repositoryLocationName: $location, repositoryName: "__repository__"}
+  ) {
+    ... on ResourceDetailsList { results { name configuredValues { key value type } } }
+    ... on PythonError { message }
+  }
+}"""
+SECRET_FIELDS = {"smtp_password": "PLATFORM_SMTP_PASSWORD", "webhook_url": "PLATFORM_WEBHOOK_URL"}
+
+
+def _resources(url: str, location: str) -> list[dict]:
+    """Every top-level resource of a location as any client of the UI reads it (GraphQL)."""
+    body = json.dumps({"query": RESOURCES_QUERY, "variables": {"location": location}}).encode()
+    request = urllib.request.Request(
+        f"{url}/graphql", data=body, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        answer = json.loads(response.read())["data"]["allTopLevelResourceDetailsOrError"]
+    assert "results" in answer, answer
+    return answer["results"]
+
+
+@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is installed by run.sh")
+def test_deployment_listens_on_loopback_and_shows_no_secret(production) -> None:
+    """Only loopback listeners; the secrets (given through the environment) reach no client of
+    the web UI: GraphQL serves the notifier's secret fields as environment-variable names, and
+    no page of the UI (resources, deployment configuration) shows a canary."""
     _, env = production
     run = Path(env["DAGSTER_HOME"]) / "run"
     listeners = _listening_sockets()
@@ -122,6 +158,32 @@ def test_listeners_of_the_deployment_are_loopback_only(production) -> None:
     ports = {port for _, _, port in bound}
     assert int(env["DAGSTER_WEB_PORT"]) in ports  # the check sees the webserver's listener
     assert all(_is_loopback(host) for _, host, _ in bound), bound
+
+    url = f"http://127.0.0.1:{env['DAGSTER_WEB_PORT']}"
+    locations = [e["python_module"]["location_name"] for e in _workspace()["load_from"]]
+    served = {location: _resources(url, location) for location in locations}
+    for location, resources in served.items():
+        [notifier] = [r for r in resources if r["name"] == "notifier"]
+        values = {v["key"]: v for v in notifier["configuredValues"]}
+        for field, variable in SECRET_FIELDS.items():
+            assert values[field] == {"key": field, "value": variable, "type": "ENV_VAR"}, location
+    leaks = [s for s in CANARIES.values() if s in json.dumps(served)]
+    assert not leaks, leaks
+
+    pages = [f"/locations/{name}/resources/notifier" for name in locations]
+    pages += ["/deployment/config", "/deployment/daemons"]
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page()
+        page.set_default_timeout(120_000)  # a loaded machine serves the first page slowly
+        for path in pages:
+            page.goto(url + path)
+            page.wait_for_load_state("networkidle")
+            if "resources" in path:  # the page drew the resource, with the variable's name
+                expect(page.get_by_text("PLATFORM_SMTP_PASSWORD").first).to_be_visible()
+            html = page.content()
+            assert not [s for s in CANARIES.values() if s in html], path
+        browser.close()
 
 
 def _python_imports(package: str) -> set[str]:
