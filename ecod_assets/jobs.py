@@ -4,7 +4,7 @@ import os
 
 import dagster as dg
 
-from ecod_assets.partitions import BATCH_GROUP, ecod_batches
+from ecod_assets.partitions import BATCH_GROUP
 from ecod_assets.resources import MODE_TAG
 from platform_core.executors import step_executor
 
@@ -23,7 +23,6 @@ JOB_BY_MODE = {
     "full": dg.define_asset_job(
         "ecod_full",
         selection=dg.AssetSelection.groups(BATCH_GROUP),
-        partitions_def=ecod_batches,
         executor_def=EXECUTOR,
         tags={MODE_TAG: "full", "dagster/max_runtime": str(TOTAL_TIMEOUT_SECONDS)},
         description="FULL: chains, BLAST, HHsearch (chains below the coverage threshold), "
@@ -33,7 +32,6 @@ JOB_BY_MODE = {
         "ecod_blast_only",
         selection=dg.AssetSelection.groups(BATCH_GROUP)
         - dg.AssetSelection.assets(*HHSEARCH_STAGES),
-        partitions_def=ecod_batches,
         executor_def=EXECUTOR,
         tags={MODE_TAG: "blast-only", "dagster/max_runtime": str(TOTAL_TIMEOUT_SECONDS)},
         description="BLAST_ONLY: no HH-suite; the summary uses BLAST evidence only.",
@@ -41,7 +39,6 @@ JOB_BY_MODE = {
     "analysis-only": dg.define_asset_job(
         "ecod_analysis_only",
         selection=dg.AssetSelection.assets(*ANALYSIS_STAGES),
-        partitions_def=ecod_batches,
         executor_def=EXECUTOR,
         tags={MODE_TAG: "analysis-only", "dagster/max_runtime": str(TOTAL_TIMEOUT_SECONDS)},
         description="ANALYSIS_ONLY: summary, partition and classification from the evidence "

@@ -19,7 +19,7 @@ from ecod_assets.batches import (
 from ecod_assets.jobs import JOB_BY_MODE
 from ecod_assets.partitions import ecod_batches
 from ecod_assets.science.fasta import FastaError
-from platform_core.alerts import build_run_failure_sensor
+from platform_core.alerts import alert_sensors
 from platform_core.keys import InvalidKeyError
 from platform_core.settings import inbox_interval_seconds
 
@@ -85,4 +85,4 @@ def ecod_inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     )
 
 
-SENSORS = [ecod_inbox_sensor, build_run_failure_sensor("ecod")]
+SENSORS = [ecod_inbox_sensor, *alert_sensors("ecod")]

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from imaging_assets.resources import GROUP, plates
+from imaging_assets.resources import GROUP
 from platform_core.executors import step_executor
 
 # Steps run one after another in the run's process: each step already spreads its wells
@@ -10,7 +10,6 @@ from platform_core.executors import step_executor
 plate_job = dg.define_asset_job(
     "imaging_plate",
     selection=dg.AssetSelection.groups(GROUP),
-    partitions_def=plates,
     executor_def=step_executor(dg.in_process_executor),
     description="Manifest, validation, tile positions, stitched OME-Zarr plate and QC of one "
     "plate.",

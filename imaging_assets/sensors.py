@@ -11,7 +11,7 @@ import dagster as dg
 from imaging_assets.jobs import plate_job
 from imaging_assets.plates import COMPLETE_MARKER, PlateExistsError, inbox_dir, register_plate
 from imaging_assets.resources import plates
-from platform_core.alerts import build_run_failure_sensor
+from platform_core.alerts import alert_sensors
 from platform_core.checkpoint import fingerprint
 from platform_core.keys import InvalidKeyError
 from platform_core.settings import inbox_interval_seconds
@@ -79,4 +79,4 @@ def plate_inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
     )
 
 
-SENSORS = [plate_inbox_sensor, build_run_failure_sensor("imaging")]
+SENSORS = [plate_inbox_sensor, *alert_sensors("imaging")]

@@ -4,9 +4,9 @@ Channels: ``log`` (append one JSON line per alert to a file; the default), ``ema
 ``webhook`` (HTTP POST of Slack-compatible JSON ``{"text": ...}``). Secrets (SMTP password,
 webhook URL) come only from environment variables via ``dg.EnvVar`` in ``definitions.py``.
 
-Two sensors notify through it: ``build_run_failure_sensor`` (any failed run of the location)
-and ``build_check_failure_sensor`` (any failed asset check, which includes the time-partition
-freshness checks, so a stale partition reaches the notifier).
+Every location registers ``alert_sensors(location)``, three sensors that notify through it:
+any failed run, any failed asset check, and any asset whose ``FreshnessPolicy`` the instance's
+freshness daemon (``freshness: enabled`` in dagster.yaml) finds failing.
 """
 
 import json
@@ -17,6 +17,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import dagster as dg
+from dagster._core.definitions.freshness import FreshnessState
 from dagster._core.events import DagsterEventType
 from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
@@ -174,3 +175,48 @@ def build_check_failure_sensor(
         return None
 
     return check_failure_alert
+
+
+def build_freshness_failure_sensor(
+    location: str, minimum_interval_seconds: int = 60
+) -> dg.SensorDefinition:
+    """A sensor (RUNNING by default) that notifies when an asset of the location turns stale:
+    its freshness state, kept by the daemon from the asset's ``FreshnessPolicy``, is FAIL.
+    The cursor holds, per asset, when the last notified failure began, so each stale spell is
+    notified once."""
+
+    @dg.sensor(
+        name=f"{location}_freshness_alert",
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=minimum_interval_seconds,
+        description="Sends assets whose freshness policy fails (overdue data) to the notifier.",
+    )
+    def freshness_alert(context: dg.SensorEvaluationContext, notifier: Notifier):
+        seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
+        graph = context.repository_def.asset_graph
+        keys = [k for k in graph.get_all_asset_keys() if graph.get(k).freshness_policy]
+        sent = 0
+        for key, record in sorted(context.instance.get_freshness_state_records(keys).items()):
+            name, since = key.to_user_string(), record.updated_at.isoformat()
+            if record.freshness_state != FreshnessState.FAIL or seen.get(name) == since:
+                continue
+            policy = graph.get(key).freshness_policy
+            notifier.notify(
+                subject=f"{location}: {name} is stale",
+                body=f"freshness policy {policy} failing since {since}",
+            )
+            seen[name] = since
+            sent += 1
+        context.update_cursor(json.dumps(seen, sort_keys=True))
+        return None if sent else dg.SkipReason("no asset turned stale")
+
+    return freshness_alert
+
+
+def alert_sensors(location: str) -> list[dg.SensorDefinition]:
+    """The alert sensors every location registers: failed runs, failed checks, stale assets."""
+    return [
+        build_run_failure_sensor(location),
+        build_check_failure_sensor(location),
+        build_freshness_failure_sensor(location),
+    ]

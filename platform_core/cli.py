@@ -29,6 +29,7 @@ from dagster._core.storage.tags import (
     ASSET_PARTITION_RANGE_START_TAG,
 )
 from dagster._serdes import deserialize_value, serialize_value
+from dagster._utils.schedules import cron_string_iterator
 
 from platform_core.errors import root_cause
 
@@ -291,3 +292,18 @@ def run_logs(inst: dg.DagsterInstance, run_id: str, tail: int) -> list[str]:
         message = entry.message or (entry.dagster_event.message if entry.dagster_event else "")
         lines.append(f"{when}  {entry.step_key or '-':<28} {kind:<22} {message}")
     return lines
+
+
+def stale_after(policy: dg.FreshnessPolicy, materialized_at: float) -> float:
+    """When (Unix seconds) an asset last materialized at ``materialized_at`` turns stale under
+    ``policy``, by the rule of Dagster's freshness daemon: a time window fails ``fail_window``
+    after the materialization; a cron policy at the first deadline tick whose window (tick
+    minus ``lower_bound_delta``) starts after it. For CLIs without a daemon."""
+    fail_window = getattr(policy, "fail_window", None)
+    if fail_window is not None:
+        return materialized_at + fail_window.to_timedelta().total_seconds()
+    lower_bound = policy.lower_bound_delta.total_seconds()
+    for tick in cron_string_iterator(materialized_at, policy.deadline_cron, policy.timezone):
+        if tick.timestamp() - lower_bound > materialized_at:
+            return tick.timestamp()
+    raise AssertionError("a cron iterator does not end")

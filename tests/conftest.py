@@ -14,6 +14,13 @@ import pytest
 from platform_core.cli import scratch_instance
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test under tests/production is marked ``production`` (README: test tiers)."""
+    for item in items:
+        if "production" in item.path.parts:
+            item.add_marker(pytest.mark.production)
+
+
 @pytest.fixture
 def data_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     root = tmp_path / "data"

@@ -7,6 +7,8 @@ review the diff of tests/asset_graphs.json.
 import importlib
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -74,3 +76,31 @@ def test_schedules_and_sensors_run_by_default() -> None:
         defs = importlib.import_module(module_name).defs
         for item in [*(defs.schedules or []), *(defs.sensors or [])]:
             assert item.default_status.value == "RUNNING", item.name
+
+
+WARNING_PROBE = """
+import importlib, json, sys, warnings
+warnings.simplefilter("always")
+with warnings.catch_warnings(record=True) as caught:
+    defs = importlib.import_module(sys.argv[1]).defs
+    defs.resolve_asset_graph(); defs.resolve_all_job_defs()
+print(json.dumps([f"{w.category.__name__}: {w.message} ({w.filename}:{w.lineno})" for w in caught]))
+"""
+OUTDATED = ("DeprecationWarning", "SupersessionWarning", "FutureWarning")
+
+
+@pytest.mark.parametrize("location", sorted(locations()))
+def test_location_loads_without_deprecated_or_superseded_apis(location: str) -> None:
+    """A fresh interpreter imports the location with every warning shown: none may say that an
+    API it uses is deprecated or superseded (beta and preview notices are allowed)."""
+    probe = subprocess.run(
+        [sys.executable, "-c", WARNING_PROBE, locations()[location]],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+        check=True,
+    )
+    caught = json.loads(probe.stdout.splitlines()[-1])
+    assert caught, "the probe sees no warning at all: it no longer observes the import"
+    assert not [w for w in caught if w.startswith(OUTDATED)], caught

@@ -59,11 +59,3 @@ def market_data_quality(market_data: pd.DataFrame):
             "missing_by_column": dg.MetadataValue.json({k: int(v) for k, v in missing.items()})
         },
     )
-
-
-market_data_freshness = dg.build_time_partition_freshness_checks(
-    assets=[market_data],
-    deadline_cron="0 20 * * 1-5",
-    timezone="America/New_York",
-    severity=dg.AssetCheckSeverity.ERROR,
-)

@@ -247,15 +247,16 @@ def _freshness(inst: dg.DagsterInstance, defs: dg.Definitions, key: dg.AssetKey)
     event = inst.get_latest_materialization_event(key)
     if event is None:
         return {"asset": key.to_user_string(), "freshness": "never materialized"}
-    age = time.time() - event.timestamp
     policy = node.freshness_policy
-    window = policy.fail_window.to_timedelta().total_seconds() if policy else None
+    stale_at = cli.stale_after(policy, event.timestamp) if policy else None
     partitions = inst.get_materialized_partitions(key)
     return {
         "asset": key.to_user_string(),
-        "freshness": "fresh" if window is None or age <= window else "stale",
-        "age_s": round(age, 1),
-        "fail_window_s": window,
+        "freshness": "fresh" if stale_at is None or time.time() < stale_at else "stale",
+        "age_s": round(time.time() - event.timestamp, 1),
+        "stale_after": datetime.fromtimestamp(stale_at, UTC).isoformat(timespec="seconds")
+        if stale_at
+        else None,
         "latest_partition": max(partitions) if partitions else None,
         "partitions": len(partitions),
     }

@@ -8,7 +8,7 @@ from platform_core.alerts import Notifier
 from platform_core.executors import step_executor
 from platform_core.settings import notifier_from_env, resource_from_env
 from tetra_assets.assets import assessment, data, metrics, scenarios
-from tetra_assets.checks import market_data_freshness, market_data_quality
+from tetra_assets.checks import market_data_quality
 from tetra_assets.jobs import ALL_JOBS
 from tetra_assets.resources import STORAGE, MarketDataProvider
 from tetra_assets.schedules import SCHEDULES
@@ -33,7 +33,7 @@ def build_definitions(provider: MarketDataProvider, notifier: Notifier) -> dg.De
     """The location's Definitions with the given provider and notifier (tests swap them)."""
     return dg.Definitions(
         assets=dg.load_assets_from_modules([data, scenarios, metrics, assessment]),
-        asset_checks=[market_data_quality, *market_data_freshness],
+        asset_checks=[market_data_quality],
         jobs=ALL_JOBS,
         executor=step_executor(dg.multiprocess_executor),
         schedules=SCHEDULES,

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import dagster as dg
 
-from tetra_assets.partitions import trading_day_partitions, weekly_partitions
-
 PIPELINE_GROUPS = {
     "data": "data",
     "scenarios": "scenarios",
@@ -16,26 +14,20 @@ PIPELINE_GROUPS = {
 data_job = dg.define_asset_job(
     "tetra_data",
     selection=dg.AssetSelection.groups("data"),
-    partitions_def=trading_day_partitions,
     description="Market bars, macro series and events for trading days (daily 19:00).",
 )
 scenarios_job = dg.define_asset_job(
     "tetra_scenarios",
     selection=dg.AssetSelection.groups("scenarios"),
-    partitions_def=weekly_partitions,
 )
-metrics_job = dg.define_asset_job(
-    "tetra_metrics", selection=dg.AssetSelection.groups("metrics"), partitions_def=weekly_partitions
-)
+metrics_job = dg.define_asset_job("tetra_metrics", selection=dg.AssetSelection.groups("metrics"))
 assessment_job = dg.define_asset_job(
     "tetra_assessment",
     selection=dg.AssetSelection.groups("assessment"),
-    partitions_def=weekly_partitions,
 )
 weekly_chain_job = dg.define_asset_job(
     "tetra_weekly",
     selection=dg.AssetSelection.groups("scenarios", "metrics", "assessment"),
-    partitions_def=weekly_partitions,
     description="Scenarios, metrics and assessment for a week, in dependency order (Sunday 20:00).",
 )
 

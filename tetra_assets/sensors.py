@@ -1,20 +1,5 @@
-"""Alerting sensors: failed runs, failed checks and overdue market-data partitions."""
+"""Alerting sensors: failed runs, failed checks and stale assets reach the notifier."""
 
-from __future__ import annotations
+from platform_core.alerts import alert_sensors
 
-import dagster as dg
-
-from platform_core.alerts import build_check_failure_sensor, build_run_failure_sensor
-from tetra_assets.checks import market_data_freshness
-
-freshness_check_sensor = dg.build_sensor_for_freshness_checks(
-    freshness_checks=market_data_freshness,
-    name="tetra_freshness_checks",
-    default_status=dg.DefaultSensorStatus.RUNNING,
-)
-
-SENSORS = [
-    freshness_check_sensor,
-    build_run_failure_sensor("tetra"),
-    build_check_failure_sensor("tetra"),
-]
+SENSORS = alert_sensors("tetra")

@@ -12,12 +12,17 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
+import warnings
 from pathlib import Path
 
 import numpy as np
 import zarr
-from ome_zarr.writer import write_multiscale, write_plate_metadata, write_well_metadata
 from zarr.codecs import ZstdCodec
+
+with warnings.catch_warnings():  # ome-zarr builds a deprecated Scaler as a default argument of
+    # write_labels when its writer module loads; we never call it (pyramid() downsamples)
+    warnings.filterwarnings("ignore", "Call to deprecated class Scaler", DeprecationWarning)
+    from ome_zarr.writer import write_multiscale, write_plate_metadata, write_well_metadata
 
 FIELD = "0"
 MIN_LEVEL_SIZE = 256

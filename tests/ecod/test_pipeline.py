@@ -18,6 +18,8 @@ from platform_core.io import data_root
 from tests.ecod.support import write_demo_batch
 from tests.support import latest_metadata
 
+pytestmark = pytest.mark.slow  # real tools or a year of data: minutes (README: test tiers)
+
 TOOL_STAGES = ["blast_chain_hits", "blast_domain_hits", "hhsearch_profiles", "hhsearch_hits"]
 
 

@@ -16,6 +16,8 @@ from ecod_assets.science.fasta import format_fasta, read_fasta
 from platform_core.io import data_root
 from tests.support import isolated_home, latest_metadata
 
+pytestmark = pytest.mark.slow  # real tools or a year of data: minutes (README: test tiers)
+
 TUTORIAL = Path("/usr/share/doc/hmmer/examples/tutorial")
 SEED_FAMILIES = {"1.1.1.1": TUTORIAL / "fn3.sto", "2.1.1.1": TUTORIAL / "Pkinase.sto"}
 FAMILY_OF_MODEL = {"fn3": "1.1.1.1", "Pkinase": "2.1.1.1"}

@@ -3,7 +3,9 @@
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
+from datetime import timedelta
 from email import message_from_bytes
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
@@ -13,7 +15,12 @@ import pytest
 from aiosmtpd.controller import Controller
 from dagster._core.events import DagsterEventType
 
-from platform_core.alerts import Notifier, build_check_failure_sensor, build_run_failure_sensor
+from platform_core.alerts import (
+    Notifier,
+    build_check_failure_sensor,
+    build_freshness_failure_sensor,
+    build_run_failure_sensor,
+)
 
 
 class _Inbox:
@@ -152,3 +159,52 @@ def test_check_failure_sensor_notifies_each_failure_once(
     )
     sensor(context)  # nothing new: no second alert
     assert len(log.read_text().splitlines()) == 1
+
+
+def test_freshness_sensor_notifies_each_stale_spell_once(
+    tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    """The daemon records a FreshnessStateChange when a policy starts failing (reported here as
+    the daemon does; the private event class is pinned by this import): one alert per spell,
+    none for an asset that is fresh again or has no policy."""
+    from dagster._core.definitions.freshness import FreshnessState, FreshnessStateChange
+
+    policy = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=1))
+
+    @dg.asset(freshness_policy=policy)
+    def prices() -> None: ...
+
+    @dg.asset(freshness_policy=policy)
+    def volumes() -> None: ...
+
+    def change(key: str, new: FreshnessState, old: FreshnessState, at: float) -> None:
+        instance.report_runless_asset_event(
+            FreshnessStateChange(
+                key=dg.AssetKey(key), new_state=new, previous_state=old, state_change_timestamp=at
+            )
+        )
+
+    now = time.time()
+    change("prices", FreshnessState.FAIL, FreshnessState.PASS, now - 60)
+    change("volumes", FreshnessState.PASS, FreshnessState.UNKNOWN, now - 60)
+    log = tmp_path / "alerts.log"
+    sensor = build_freshness_failure_sensor("test")
+    resources = {"notifier": Notifier(log_path=str(log))}
+    repo = dg.Definitions(assets=[prices, volumes], sensors=[sensor]).get_repository_def()
+
+    def evaluate(cursor: str | None) -> str | None:
+        context = dg.build_sensor_context(
+            instance=instance, resources=resources, repository_def=repo, cursor=cursor
+        )
+        sensor(context)
+        return context.cursor
+
+    def subjects() -> list[str]:
+        return [json.loads(line)["subject"] for line in log.read_text().splitlines()]
+
+    cursor = evaluate(evaluate(None))  # the second tick sees the same spell: no new alert
+    assert subjects() == ["test: prices is stale"]
+    change("prices", FreshnessState.PASS, FreshnessState.FAIL, now - 30)
+    change("prices", FreshnessState.FAIL, FreshnessState.PASS, now)  # a new stale spell
+    evaluate(cursor)
+    assert subjects() == ["test: prices is stale"] * 2

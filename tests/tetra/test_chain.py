@@ -18,6 +18,8 @@ from tetra_assets.definitions import build_definitions
 from tetra_assets.resources import MarketDataProvider
 from tetra_assets.science.ohlcv import load_bundled, to_wide
 
+pytestmark = pytest.mark.slow  # real tools or a year of data: minutes (README: test tiers)
+
 BUNDLED = MarketDataProvider(kind="bundled")
 WEEKS = ("2018-12-03", "2018-12-10", "2018-12-17")
 
@@ -126,26 +128,6 @@ def test_one_week_alone_equals_the_same_week_in_a_range(chain, tmp_path: Path, m
         alone = pd.read_parquet(tmp_path / "tetra" / asset / "2018-12-10.parquet")
         in_range = stored(chain["root"], asset, "2018-12-10")
         pd.testing.assert_frame_equal(alone, in_range)
-
-
-def test_missing_freshness_reaches_the_notifier(chain, tmp_path: Path) -> None:
-    """Data ends in 2018: the per-day freshness check fails and the alert sensor sends it."""
-    instance = chain["instance"]
-    failed = [
-        c for c in chain["data"].get_asset_check_evaluations() if c.check_name == "freshness_check"
-    ]
-    assert failed and not failed[0].passed
-    log = tmp_path / "alerts.log"
-    defs = build_definitions(BUNDLED, Notifier(log_path=str(log)))
-    sensor = defs.resolve_sensor_def("tetra_check_failure_alert")
-    context = dg.build_sensor_context(
-        instance=instance,
-        repository_def=defs.get_repository_def(),
-        resources={"notifier": Notifier(log_path=str(log))},
-    )
-    sensor(context)
-    subjects = [json.loads(line)["subject"] for line in log.read_text().splitlines()]
-    assert "tetra: check freshness_check failed on market_data" in subjects
 
 
 def test_rerun_plan_is_empty_then_upstream_change_makes_downstream_stale(chain) -> None:

@@ -10,6 +10,8 @@ import pytest
 
 from tests.tetra.conftest import tetra
 
+pytestmark = pytest.mark.slow  # real tools or a year of data: minutes (README: test tiers)
+
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:

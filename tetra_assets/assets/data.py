@@ -8,7 +8,7 @@ import dagster as dg
 import pandas as pd
 
 from tetra_assets.assets.windows import per_partition, run_windows, span, split_by_window
-from tetra_assets.partitions import trading_day_partitions
+from tetra_assets.partitions import TIMEZONE, trading_day_partitions
 from tetra_assets.resources import STORAGE, MarketDataProvider
 from tetra_assets.science import events
 from tetra_assets.science.ohlcv import DataFormatError, ProviderUnavailable
@@ -20,8 +20,9 @@ FETCH_RETRY_POLICY = dg.RetryPolicy(
     backoff=dg.Backoff.EXPONENTIAL,
     jitter=dg.Jitter.PLUS_MINUS,
 )
-DATA_FRESHNESS = dg.FreshnessPolicy.time_window(
-    fail_window=timedelta(hours=30), warn_window=timedelta(hours=26)
+# The daily run (19:00 New York, weekdays) must have materialized by 20:00 each weekday.
+DATA_FRESHNESS = dg.FreshnessPolicy.cron(
+    deadline_cron="0 20 * * 1-5", lower_bound_delta=timedelta(hours=2), timezone=TIMEZONE
 )
 EVENT_LOOKBACK_DAYS = 70  # sessions of history for 60-day return statistics
 
