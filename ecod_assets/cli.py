@@ -26,7 +26,7 @@ from ecod_assets.batches import TRUTH_SUFFIX, BatchExistsError, default_batch_id
 from ecod_assets.demo import TIERS, demo_batch, write_demo_library
 from ecod_assets.jobs import JOB_BY_MODE
 from ecod_assets.partitions import ecod_batches
-from ecod_assets.resources import MODES, STORAGE, TOOL_POOL
+from ecod_assets.resources import MODES, STORAGE
 from ecod_assets.science.classify import EXPORT_COLUMNS
 from ecod_assets.science.fasta import FastaError
 from platform_core import cli
@@ -59,15 +59,6 @@ def _defs() -> dg.Definitions:
     return defs
 
 
-def _instance() -> dg.DagsterInstance:
-    """The instance, with the tool pool limited to one step at a time (each step uses every
-    core through its worker processes)."""
-    inst = cli.instance()
-    if inst.event_log_storage.get_concurrency_info(TOOL_POOL).slot_count != 1:
-        inst.event_log_storage.set_concurrency_slots(TOOL_POOL, 1)
-    return inst
-
-
 def _require_batch(inst: dg.DagsterInstance, batch_id: str) -> str:
     try:
         validate_partition_key(batch_id)
@@ -95,7 +86,7 @@ def cmd_reference(args: argparse.Namespace) -> int:
             raise cli.CliError(f"{path}: no such file")
     domains = str(Path(args.domains).resolve()) if args.domains else ""
     fasta = str(Path(args.fasta).resolve()) if args.fasta else ""
-    return _build_reference(_instance(), domains, fasta)
+    return _build_reference(cli.instance(), domains, fasta)
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
@@ -108,14 +99,14 @@ def cmd_submit(args: argparse.Namespace) -> int:
         chains = register_batch(fasta, batch_id)
     except (InvalidKeyError, FastaError, BatchExistsError) as error:
         raise cli.CliError(str(error)) from None
-    _instance().add_dynamic_partitions(ecod_batches.name, [batch_id])
+    cli.instance().add_dynamic_partitions(ecod_batches.name, [batch_id])
     print(batch_id)
     print(f"{chains} chains registered", file=sys.stderr)
     return 0
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    inst = _instance()
+    inst = cli.instance()
     batch_id = _require_batch(inst, args.batch)
     if inst.get_latest_materialization_event(REFERENCE) is None:
         print("no reference library yet: building the demo library first", file=sys.stderr)
@@ -139,7 +130,7 @@ def _last_run(inst: dg.DagsterInstance, batch_id: str) -> dg.RunRecord | None:
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
-    inst = _instance()
+    inst = cli.instance()
     batch_id = _require_batch(inst, args.batch)
     code = cli.resume(
         inst, "ecod_assets.definitions", _last_run(inst, batch_id), f"batch {batch_id}"
@@ -204,13 +195,13 @@ def _print_status(inst: dg.DagsterInstance, batch_id: str, as_json: bool) -> Non
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    inst = _instance()
+    inst = cli.instance()
     _print_status(inst, _require_batch(inst, args.batch), args.json)
     return 0
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    inst = _instance()
+    inst = cli.instance()
     batch_id = _require_batch(inst, args.batch)
     table = STORAGE.read_partition(dg.AssetKey("classification"), batch_id)
     if table is None:

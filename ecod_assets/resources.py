@@ -14,8 +14,9 @@ from ecod_assets.science.tools import Limits, Programs, ToolError, run_tool
 from platform_core.io import AssetStorageIOManager
 
 STORAGE = AssetStorageIOManager(location="ecod")
-# BLAST and HH-suite steps claim a slot of this pool; its limit is 1 (set by ``ecod``), and
-# each step runs ``workers`` tool processes, so the cores are never oversubscribed.
+# BLAST and HH-suite steps claim a slot of this pool; its limit is 1 (``pools: default_limit``
+# in dagster.yaml), and each step runs ``workers`` tool processes, so the cores are never
+# oversubscribed.
 TOOL_POOL = "ecod_tools"
 # Run tag naming the mode (full | blast-only | analysis-only); set by each mode's job.
 MODE_TAG = "ecod/mode"

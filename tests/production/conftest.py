@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
 
+import dagster as dg
 import psycopg2
 import pytest
 
@@ -50,6 +51,46 @@ def wait_until(
     while not condition():
         assert time.monotonic() < deadline, f"timed out after {timeout}s waiting for {what}"
         time.sleep(interval)
+
+
+def run_failure(inst: "dg.DagsterInstance", run_id: str) -> str:
+    """Why a run did not succeed, in one line per failed step (or the run's own failure)."""
+    steps = [
+        f"{e.step_key}: {e.dagster_event.step_failure_data.error.message.strip()}"
+        for e in inst.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
+        if e.dagster_event.step_failure_data.error
+    ]
+    runs = [e.message for e in inst.all_logs(run_id, of_type=dg.DagsterEventType.RUN_FAILURE)]
+    return "; ".join(steps or runs) or "no failure event"
+
+
+def wait_for_runs(
+    inst: "dg.DagsterInstance", run_ids: list[str], timeout: float
+) -> list["dg.RunRecord"]:
+    """Wait until every run has finished; then each must have succeeded. A failure names the
+    runs that did not finish in time (with their status) or did not succeed (and why).
+    ``timeout`` is a ceiling sized for a machine under load, not an expected duration."""
+    deadline = time.monotonic() + timeout
+    while True:
+        records = [inst.get_run_record_by_id(run_id) for run_id in run_ids]
+        if all(r.dagster_run.is_finished for r in records):
+            break
+        if time.monotonic() > deadline:
+            unfinished = {
+                f"{r.dagster_run.job_name} {r.dagster_run.run_id[:8]}": r.dagster_run.status.value
+                for r in records
+                if not r.dagster_run.is_finished
+            }
+            raise AssertionError(f"runs unfinished after {timeout}s: {unfinished}")
+        time.sleep(2)
+    failed = {
+        f"{r.dagster_run.job_name} {r.dagster_run.run_id[:8]} "
+        f"({r.dagster_run.status.value})": run_failure(inst, r.dagster_run.run_id)
+        for r in records
+        if r.dagster_run.status != dg.DagsterRunStatus.SUCCESS
+    }
+    assert not failed, failed
+    return records
 
 
 def free_port() -> int:

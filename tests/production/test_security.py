@@ -34,6 +34,9 @@ HOSTILE_BATCH = "../escape"
 PICKLE_HEADERS = {bytes([0x80, protocol]) for protocol in range(2, 6)}
 IPAddress = IPv4Address | IPv6Address
 CHROMIUM = "/usr/bin/chromium"
+# Playwright's expect() waits 5 s by default; a loaded 2-core machine serves the UI's first
+# pages (and loads three code locations) far slower. Conditions, so no cost when it is quick.
+expect.set_options(timeout=180_000)
 
 
 def _workspace() -> dict:
