@@ -11,8 +11,6 @@ from pathlib import Path
 from platform_core.io import data_root, write_json
 from platform_core.keys import validate_partition_key
 
-COMPLETE_MARKER = ".complete"
-
 
 class PlateExistsError(ValueError):
     """A plate name is registered for a different folder."""

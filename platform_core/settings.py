@@ -43,8 +43,3 @@ def resource_from_env(cls: type[Resource], env: Mapping[str, str]) -> Resource:
 def notifier_from_env() -> Notifier:
     """The Notifier of ``NOTIFIER_ENV`` (default: the ``log`` channel)."""
     return resource_from_env(Notifier, NOTIFIER_ENV)
-
-
-def inbox_interval_seconds() -> int:
-    """How often the inbox sensors look (``PLATFORM_INBOX_INTERVAL_SECONDS``, default 30)."""
-    return int(os.environ.get("PLATFORM_INBOX_INTERVAL_SECONDS", "30"))

@@ -12,11 +12,12 @@ from ome_zarr.io import parse_url
 from ome_zarr.reader import Reader
 
 from imaging_assets.cli import main
-from imaging_assets.plates import COMPLETE_MARKER, inbox_dir, stitched_store
+from imaging_assets.plates import inbox_dir, stitched_store
 from imaging_assets.resources import plates
 from imaging_assets.science import omezarr
 from imaging_assets.science.registration import position_errors
 from imaging_assets.sensors import plate_inbox_sensor
+from platform_core.inbox import MARKER
 from tests.imaging.support import folder_digest, latest_check, truth
 from tests.support import latest_metadata
 
@@ -136,7 +137,7 @@ def test_inbox_sensor_waits_for_a_complete_plate_and_requests_one_run(
     # a marker file makes a plate complete at once; a half-copied one waits
     half = inbox / "marked_plate"
     shutil.copytree(copied, half)
-    (half / COMPLETE_MARKER).touch()
+    (half / MARKER).touch()
     fourth = plate_inbox_sensor(dg.build_sensor_context(instance=hcs_instance, cursor=third.cursor))
     assert [r.partition_key for r in fourth.run_requests] == ["marked_plate"]
     assert plates.name == "plate"

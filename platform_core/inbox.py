@@ -1,0 +1,155 @@
+"""One inbox sensor for every location: a complete file or folder dropped into a folder becomes
+a partition and one run of its content.
+
+Complete means a marker (``<name>.complete`` beside a file, ``.complete`` inside a folder) or
+an unchanged signature (names, sizes, mtimes) across two ticks with the newest change at least
+the settle age old: never a half-copied item. Each item is registered by the location's
+``register`` function; the partition is added and one run requested, with a run key of the
+content, so the same content never runs twice (also across daemon restarts: the cursor and the
+run keys are in the instance). An item ``register`` refuses moves to ``rejected/`` with a
+``<name>.error.txt`` saying why.
+"""
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+import dagster as dg
+
+from platform_core.checkpoint import fingerprint
+
+if TYPE_CHECKING:  # what define_asset_job returns (its class is not exported)
+    from dagster._core.definitions.unresolved_asset_job_definition import (
+        UnresolvedAssetJobDefinition,
+    )
+
+MARKER = ".complete"
+REJECTED = "rejected"
+PROCESSED = "processed"
+
+
+def inbox_interval_seconds() -> int:
+    """How often the inbox sensors look (``PLATFORM_INBOX_INTERVAL_SECONDS``, default 30)."""
+    return int(os.environ.get("PLATFORM_INBOX_INTERVAL_SECONDS", "30"))
+
+
+def signature(path: Path) -> tuple[str, float]:
+    """(hash of every file's relative path, size and mtime; newest mtime) of a file or folder.
+    Symbolic links are left out: an inbox item is what was copied in, nothing it points to."""
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    entries, newest = [], 0.0
+    for file in files:
+        if file.is_symlink():
+            continue
+        stat = file.stat()
+        entries.append([str(file.relative_to(path)) if file != path else "", stat.st_size])
+        entries[-1].append(stat.st_mtime_ns)
+        newest = max(newest, stat.st_mtime)
+    return fingerprint(entries), newest
+
+
+def content_key(path: Path) -> str:
+    """What a run key names: a file's bytes; a folder's signature (a plate is gigabytes)."""
+    if path.is_dir():
+        return signature(path)[0]
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _is_marked(path: Path) -> bool:
+    marker = path / MARKER if path.is_dir() else path.with_name(path.name + MARKER)
+    return marker.exists()
+
+
+def _move(path: Path, folder: str) -> Path:
+    target = path.parent / folder / path.name
+    target.parent.mkdir(exist_ok=True)
+    if target.exists():  # an earlier item of the same name: keep both
+        target = target.with_name(f"{path.name}.{int(time.time())}")
+    shutil.move(path, target)
+    return target
+
+
+def build_inbox_sensor(
+    name: str,
+    job: "UnresolvedAssetJobDefinition",
+    partitions_def: dg.DynamicPartitionsDefinition,
+    inbox: Callable[[], Path],
+    register: Callable[[Path], str],
+    refused: Sequence[type[Exception]],
+    kind: Literal["file", "folder"],
+    settle_seconds: Callable[[], float],
+    suffixes: Sequence[str] = (),
+    after: Literal["move", "keep"] = "keep",
+    description: str = "",
+) -> dg.SensorDefinition:
+    """The inbox sensor of a location (RUNNING by default).
+
+    - ``inbox()``: the folder to watch (read at each tick: the data root may change).
+    - ``register(path)``: validates and registers an item, returns its partition key; an
+      exception of a ``refused`` type rejects the item with its message.
+    - ``kind``: items are files (with one of ``suffixes``) or folders.
+    - ``after``: ``move`` processed items to ``processed/``, or ``keep`` them in place (a plate
+      folder is read where it lies; the cursor remembers its signature).
+    """
+
+    @dg.sensor(
+        name=name,
+        job=job,
+        minimum_interval_seconds=inbox_interval_seconds(),
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=description,
+    )
+    def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        state: dict = json.loads(context.cursor) if context.cursor else {}
+        seen: dict[str, str] = state.get("pending", {})
+        done: dict[str, str] = state.get("done", {})
+        pending: dict[str, str] = {}
+        keys, requests = [], []
+        folder = inbox()
+        items = sorted(folder.iterdir()) if folder.is_dir() else []
+        items = [p for p in items if p.name not in (REJECTED, PROCESSED)]
+        for path in items:
+            wanted = path.is_dir() if kind == "folder" else path.is_file()
+            if path.name.startswith(".") or path.name.endswith(MARKER) or not wanted:
+                continue
+            if kind == "file" and suffixes and path.suffix not in suffixes:
+                continue
+            current, newest = signature(path)
+            if done.get(path.name) == current:
+                continue
+            settled = seen.get(path.name) == current and time.time() - newest >= settle_seconds()
+            if not (_is_marked(path) or settled):
+                pending[path.name] = current  # still being written, or not yet seen twice
+                continue
+            try:
+                key = register(path)
+            except tuple(refused) as error:
+                rejected = _move(path, REJECTED)
+                rejected.with_name(rejected.name + ".error.txt").write_text(f"{error}\n")
+                context.log.warning(f"rejected {path.name}: {error}")
+                continue
+            content = content_key(path)
+            if after == "move":
+                _move(path, PROCESSED)
+            else:
+                done[path.name] = current
+            context.log.info(f"registered partition {key} from {path.name}")
+            keys.append(key)
+            requests.append(dg.RunRequest(partition_key=key, run_key=f"{key}:{content[:16]}"))
+        present = {p.name for p in items}
+        return dg.SensorResult(
+            run_requests=requests,
+            dynamic_partitions_requests=[partitions_def.build_add_request(keys)] if keys else [],
+            cursor=json.dumps(
+                {"pending": pending, "done": {k: v for k, v in done.items() if k in present}},
+                sort_keys=True,
+            ),
+        )
+
+    return inbox_sensor

@@ -1,0 +1,84 @@
+"""The shared inbox sensor on a toy location: complete items only, one run per content,
+refused items quarantined with the reason, for files and for folders."""
+
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from platform_core.inbox import MARKER, REJECTED, build_inbox_sensor
+
+items = dg.DynamicPartitionsDefinition(name="item")
+
+
+@dg.asset(partitions_def=items)
+def item_asset() -> None: ...
+
+
+job = dg.define_asset_job("item_job", selection=[item_asset])
+
+
+def _register(path: Path) -> str:
+    if "bad" in path.name:
+        raise ValueError(f"{path.name}: not a valid item")
+    return path.name.split(".")[0]
+
+
+def _sensor(inbox: Path, kind: str, after: str) -> dg.SensorDefinition:
+    return build_inbox_sensor(
+        f"{kind}_inbox",
+        job,
+        items,
+        lambda: inbox,
+        _register,
+        refused=(ValueError,),
+        kind=kind,
+        settle_seconds=lambda: 0.0,
+        suffixes=(".txt",),
+        after=after,
+    )
+
+
+def _tick(sensor: dg.SensorDefinition, cursor: str | None, inst: dg.DagsterInstance):
+    return sensor(dg.build_sensor_context(instance=inst, cursor=cursor))
+
+
+@pytest.mark.parametrize("kind", ["file", "folder"])
+def test_inbox_runs_each_complete_item_once_and_rejects_bad_ones(
+    kind: str, tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+
+    def drop(name: str, text: str = "x") -> Path:
+        if kind == "file":
+            (inbox / f"{name}.txt").write_text(text)
+            return inbox / f"{name}.txt"
+        (inbox / name).mkdir(exist_ok=True)
+        (inbox / name / "data.txt").write_text(text)
+        return inbox / name
+
+    sensor = _sensor(inbox, kind, "move" if kind == "file" else "keep")
+    drop("alpha")
+    marked = drop("beta")
+    (marked / MARKER if kind == "folder" else inbox / f"{marked.name}{MARKER}").touch()
+    bad = drop("bad_one")
+    first = _tick(sensor, None, instance)
+    assert [r.partition_key for r in first.run_requests] == ["beta"]  # marked: complete at once
+    second = _tick(sensor, first.cursor, instance)  # alpha unchanged across two ticks
+    assert [r.partition_key for r in second.run_requests] == ["alpha"]
+    assert second.dynamic_partitions_requests[0].partition_keys == ["alpha"]
+    assert not bad.exists()
+    reason = (inbox / REJECTED / f"{bad.name}.error.txt").read_text()
+    assert "bad_one" in reason and "not a valid item" in reason
+    third = _tick(sensor, second.cursor, instance)  # nothing new: no second run
+    assert third.run_requests == []
+    if kind == "folder":  # kept in place: new content of the same folder runs again
+        drop("alpha", "changed")
+        fourth = _tick(
+            _sensor(inbox, kind, "keep"), _tick(sensor, third.cursor, instance).cursor, instance
+        )
+        [again] = fourth.run_requests
+        assert again.partition_key == "alpha" and again.run_key != second.run_requests[0].run_key
+    else:
+        assert (inbox / "processed" / "alpha.txt").exists()
