@@ -31,15 +31,6 @@ from ecod_assets.partitions import ecod_batches
 from platform_core.alerts import Notifier
 from platform_core.cli import quiet_warnings, run_job, scratch_instance
 
-STAGES = (
-    "reference_library",
-    "blast_chain_hits",
-    "blast_domain_hits",
-    "hhsearch_profiles",
-    "hhsearch_hits",
-    "hhsearch_registration",
-)
-
 
 def submit(
     instance: dg.DagsterInstance,

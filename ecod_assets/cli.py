@@ -25,7 +25,7 @@ import dagster as dg
 from ecod_assets.batches import TRUTH_SUFFIX, BatchExistsError, default_batch_id, register_batch
 from ecod_assets.demo import TIERS, demo_batch, write_demo_library
 from ecod_assets.jobs import JOB_BY_MODE
-from ecod_assets.partitions import ecod_batches
+from ecod_assets.partitions import BATCH_GROUP, ecod_batches
 from ecod_assets.resources import MODES, STORAGE
 from ecod_assets.science.classify import EXPORT_COLUMNS
 from ecod_assets.science.fasta import FastaError
@@ -33,17 +33,6 @@ from platform_core import cli
 from platform_core.io import atomic_write
 from platform_core.keys import InvalidKeyError, validate_partition_key
 
-STAGES = [
-    "batch_chains",
-    "blast_chain_hits",
-    "blast_domain_hits",
-    "hhsearch_profiles",
-    "hhsearch_hits",
-    "hhsearch_registration",
-    "domain_summary",
-    "domain_partition",
-    "classification",
-]
 REFERENCE = dg.AssetKey("reference_library")
 ACTIVE = {
     dg.DagsterRunStatus.QUEUED,
@@ -60,13 +49,8 @@ def _defs() -> dg.Definitions:
 
 
 def _require_batch(inst: dg.DagsterInstance, batch_id: str) -> str:
-    try:
-        validate_partition_key(batch_id)
-    except InvalidKeyError as error:
-        raise cli.CliError(f"--batch: {error}") from None
-    if not inst.has_dynamic_partition(ecod_batches.name, batch_id):
-        raise cli.CliError(f"unknown batch {batch_id!r}; register it with 'ecod submit FASTA'")
-    return batch_id
+    hint = "register it with 'ecod submit FASTA'"
+    return cli.require_partition(inst, ecod_batches, batch_id, "--batch", hint)
 
 
 def _build_reference(inst: dg.DagsterInstance, domains: str = "", fasta: str = "") -> int:
@@ -124,9 +108,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _last_run(inst: dg.DagsterInstance, batch_id: str) -> dg.RunRecord | None:
     """The latest run of a mode job on this batch."""
-    names = {job.name for job in JOB_BY_MODE.values()}
-    records = inst.get_run_records(dg.RunsFilter(tags={"dagster/partition": batch_id}), limit=20)
-    return next((r for r in records if r.dagster_run.job_name in names), None)
+    return cli.last_partition_run(inst, batch_id, [job.name for job in JOB_BY_MODE.values()])
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -148,7 +130,7 @@ def batch_status(inst: dg.DagsterInstance, batch_id: str) -> dict[str, Any]:
     active = last is not None and last.dagster_run.status in ACTIVE
     defs = _defs()
     stages = {}
-    for stage in STAGES:
+    for stage in (key.to_user_string() for key in cli.group_assets(defs, [BATCH_GROUP])):
         records = inst.fetch_materializations(
             dg.AssetRecordsFilter(asset_key=dg.AssetKey(stage), asset_partitions=[batch_id]),
             limit=1,

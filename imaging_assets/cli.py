@@ -32,9 +32,7 @@ from imaging_assets.science.layouts import LayoutError, split_well
 from imaging_assets.science.synthetic import TileGrid
 from platform_core import cli
 from platform_core.io import atomic_write
-from platform_core.keys import InvalidKeyError, validate_partition_key
-
-STAGES = ["plate_manifest", "plate_validation", "tile_positions", "stitched_plate", "plate_qc"]
+from platform_core.keys import InvalidKeyError
 
 
 def _stored(asset: str, plate: str) -> pd.DataFrame | None:
@@ -42,13 +40,8 @@ def _stored(asset: str, plate: str) -> pd.DataFrame | None:
 
 
 def _require_plate(inst: dg.DagsterInstance, plate: str) -> str:
-    try:
-        validate_partition_key(plate)
-    except InvalidKeyError as error:
-        raise cli.CliError(f"--plate: {error}") from None
-    if not inst.has_dynamic_partition(plates.name, plate):
-        raise cli.CliError(f"unknown plate {plate!r}; run it first with 'hcs run PLATE_DIR'")
-    return plate
+    hint = "run it first with 'hcs run PLATE_DIR'"
+    return cli.require_partition(inst, plates, plate, "--plate", hint)
 
 
 def _wells(text: str | None) -> list[str]:
@@ -96,10 +89,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _last_run(inst: dg.DagsterInstance, plate: str) -> dg.RunRecord | None:
-    records = inst.get_run_records(
-        dg.RunsFilter(job_name=plate_job.name, tags={"dagster/partition": plate}), limit=1
-    )
-    return records[0] if records else None
+    return cli.last_partition_run(inst, plate, [plate_job.name])
 
 
 def cmd_resume(args: argparse.Namespace) -> int:

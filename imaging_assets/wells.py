@@ -3,14 +3,10 @@ recorded with its error and never stops the others. No Dagster here: the assets 
 
 from __future__ import annotations
 
-import atexit
-import multiprocessing
 import resource
 import time
 import traceback
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,6 +26,7 @@ from imaging_assets.science.registration import (
 )
 from imaging_assets.science.stitch import stitch
 from imaging_assets.science.tiles import TileHeader, read_tile
+from platform_core.pool import map_in_pool
 
 
 @dataclass(frozen=True)
@@ -171,19 +168,12 @@ def run_wells(
     """``function(*args)`` for each (well, args), ``workers`` processes at once (in this
     process when 1). Each result has well, error ('' if none), seconds and peak_mb (of the
     worker process)."""
-    jobs = list(jobs)
-    if workers <= 1 or len(jobs) <= 1:
-        return [_guarded(function, well, *args) for well, args in jobs]
-    pool = _pool(workers)
-    try:
-        futures = [pool.submit(_guarded, function, well, *args) for well, args in jobs]
-        return [future.result() for future in futures]
-    except BrokenProcessPool:  # a worker died (e.g. killed for memory): a fresh pool next time
-        _POOLS.pop(workers, None)
-        raise
+    calls = [(function, well, *args) for well, args in jobs]
+    if workers <= 1 or len(calls) <= 1:
+        return [_guarded(*call) for call in calls]
+    return map_in_pool(_guarded, calls, workers, initializer=_one_thread_each)
 
 
-_POOLS: dict[int, ProcessPoolExecutor] = {}
 _THREAD_LIMITS: list[threadpoolctl.threadpool_limits] = []
 
 
@@ -192,18 +182,6 @@ def _one_thread_each() -> None:
     every core; a multi-threaded BLAS in each (e.g. in the sub-pixel DFT) made two workers
     slower than one."""
     _THREAD_LIMITS.append(threadpoolctl.threadpool_limits(limits=1))
-
-
-def _pool(workers: int) -> ProcessPoolExecutor:
-    """One pool per worker count, kept for the process's life: the steps of a run share
-    it, so each worker imports the imaging stack once, not once per step."""
-    if workers not in _POOLS:
-        context = multiprocessing.get_context("spawn")  # no forked copies of open connections
-        _POOLS[workers] = ProcessPoolExecutor(
-            max_workers=workers, mp_context=context, initializer=_one_thread_each
-        )
-        atexit.register(_POOLS[workers].shutdown)
-    return _POOLS[workers]
 
 
 def qc_well(store: Path, row: str, column: int, thumbnail_level: int) -> dict:

@@ -7,14 +7,11 @@ the web UI reads, so every CLI run appears in the UI with its logs and materiali
 import argparse
 import importlib
 import json
-import multiprocessing
 import os
 import shutil
 import sys
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +29,8 @@ from dagster._serdes import deserialize_value, serialize_value
 from dagster._utils.schedules import cron_string_iterator
 
 from platform_core.errors import root_cause
+from platform_core.keys import InvalidKeyError, validate_partition_key
+from platform_core.pool import map_in_pool
 
 DEFAULT_DAGSTER_HOME = ".dagster_home"
 # The full event log is in the instance (``logs`` command, web UI); the console shows problems.
@@ -156,25 +155,6 @@ def contiguous_ranges(partitions: Sequence[str], parts: int) -> list[tuple[str, 
     ]
 
 
-_POOLS: dict[tuple[int, str, tuple[tuple[str, str], ...]], ProcessPoolExecutor] = {}
-
-
-def worker_pool(size: int) -> ProcessPoolExecutor:
-    """``size`` spawned worker processes kept for later side-by-side runs of this process (a
-    backfill's weekly chain after its data job skips ~2.5 s of starting Python and importing
-    Dagster). Workers see the environment and working directory of their spawn, so a pool is
-    reused only while both are unchanged; otherwise it is replaced."""
-    key = (size, os.getcwd(), tuple(sorted(os.environ.items())))
-    if key not in _POOLS:
-        for stale in _POOLS.values():
-            stale.shutdown()
-        _POOLS.clear()
-        # spawn: no forked copies of open connections
-        context = multiprocessing.get_context("spawn")
-        _POOLS[key] = ProcessPoolExecutor(max_workers=size, mp_context=context)
-    return _POOLS[key]
-
-
 def run_side_by_side(
     module: str,
     job_name: str,
@@ -186,25 +166,19 @@ def run_side_by_side(
     process, all at once: a backfill on every core. Only for runs that do not read each other's
     outputs. The job comes from ``<module>.defs``; the runs go to ``inst`` (not ephemeral)."""
     ref = serialize_value(inst.get_ref())
-    pool = worker_pool(len(runs))
-    futures = [
-        pool.submit(
-            _run_range_worker,
+    calls = [
+        (
             module,
             job_name,
             ref,
             first,
             last,
-            [key.to_user_string() for key in selection],
+            [k.to_user_string() for k in selection],
             dict(tags or {}),
         )
         for first, last, selection in runs
     ]
-    try:
-        return [future.result() for future in futures]
-    except BrokenProcessPool:
-        _POOLS.clear()  # a worker died (killed, out of memory): the next call starts afresh
-        raise
+    return map_in_pool(_run_range_worker, calls, len(runs))
 
 
 def failure_summary(result: dg.ExecuteInProcessResult) -> str:
@@ -246,6 +220,44 @@ def resume(inst: dg.DagsterInstance, module: str, last: dg.RunRecord | None, wha
     tags = {k: v for k, v in last.dagster_run.tags.items() if not k.startswith("dagster/run")}
     with dg.execute_job(job, inst, tags=tags, reexecution_options=options) as result:
         return report(result, f"{what} resumed from run {last.dagster_run.run_id[:8]}")
+
+
+def group_assets(defs: dg.Definitions, groups: Iterable[str]) -> list[dg.AssetKey]:
+    """The assets of ``groups`` in dependency order, as the definitions declare them."""
+    graph, wanted = defs.resolve_asset_graph(), set(groups)
+    return [k for k in graph.toposorted_asset_keys if graph.get(k).group_name in wanted]
+
+
+def require_partition(
+    inst: dg.DagsterInstance,
+    partitions_def: dg.DynamicPartitionsDefinition,
+    key: str,
+    flag: str,
+    hint: str,
+) -> str:
+    """``key`` if it is a safe, registered partition; otherwise a CliError naming ``flag`` and
+    what to do (``hint``)."""
+    try:
+        validate_partition_key(key)
+    except InvalidKeyError as error:
+        raise CliError(f"{flag}: {error}") from None
+    if not inst.has_dynamic_partition(partitions_def.name, key):
+        raise CliError(f"unknown {flag.lstrip('-')} {key!r}; {hint}")
+    return key
+
+
+def last_partition_run(
+    inst: dg.DagsterInstance, key: str, job_names: Iterable[str]
+) -> dg.RunRecord | None:
+    """The latest run of one of ``job_names`` on partition ``key``."""
+    records = [
+        record
+        for name in job_names
+        for record in inst.get_run_records(
+            dg.RunsFilter(job_name=name, tags={"dagster/partition": key}), limit=1
+        )
+    ]
+    return max(records, key=lambda r: r.create_timestamp, default=None)
 
 
 def last_run(inst: dg.DagsterInstance, job_names: Iterable[str]) -> dg.RunRecord | None:

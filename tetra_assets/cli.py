@@ -96,9 +96,7 @@ def with_warm_up(defs: dg.Definitions, first: date) -> date:
 
 
 def pipeline_assets(defs: dg.Definitions, pipelines: Sequence[str]) -> list[dg.AssetKey]:
-    graph = defs.resolve_asset_graph()
-    groups = {PIPELINE_GROUPS[p] for p in pipelines}
-    return [k for k in graph.toposorted_asset_keys if graph.get(k).group_name in groups]
+    return cli.group_assets(defs, [PIPELINE_GROUPS[p] for p in pipelines])
 
 
 def partitions_for(
