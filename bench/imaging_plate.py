@@ -25,8 +25,8 @@ from scipy import ndimage
 
 from imaging_assets.definitions import defs
 from imaging_assets.demo import read_truth, write_demo_plate
+from imaging_assets.partitions import plates
 from imaging_assets.plates import register_plate
-from imaging_assets.resources import plates
 from imaging_assets.science.registration import position_errors
 from imaging_assets.science.synthetic import TileGrid
 from platform_core.cli import quiet_warnings, run_job, scratch_instance

@@ -7,8 +7,8 @@ import pandas as pd
 from ome_zarr.io import parse_url
 from ome_zarr.reader import Reader
 
+from imaging_assets.partitions import plates
 from imaging_assets.plates import stitched_store
-from imaging_assets.resources import plates
 from imaging_assets.science.layouts import split_well
 
 MEDIAN_ERROR_PX = 0.5

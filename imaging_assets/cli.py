@@ -26,8 +26,9 @@ import pandas as pd
 
 from imaging_assets.demo import MICROSCOPES, truth_path, write_demo_plate
 from imaging_assets.jobs import plate_job
+from imaging_assets.partitions import plates
 from imaging_assets.plates import PlateExistsError, register_plate, stitched_store
-from imaging_assets.resources import STORAGE, plates
+from imaging_assets.resources import STORAGE
 from imaging_assets.science.layouts import LayoutError, split_well
 from imaging_assets.science.synthetic import TileGrid
 from platform_core import cli

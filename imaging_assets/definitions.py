@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from imaging_assets import assets
+from imaging_assets.assets import plate, positions, qc, stitching
 from imaging_assets.checks import CHECKS
 from imaging_assets.jobs import plate_job
 from imaging_assets.resources import STORAGE, ImagingConfig
@@ -20,7 +20,7 @@ def imaging_from_env() -> ImagingConfig:
 def build_definitions(imaging: ImagingConfig, notifier: Notifier) -> dg.Definitions:
     """The location's Definitions with the given settings and notifier (tests swap them)."""
     return dg.Definitions(
-        assets=dg.load_assets_from_modules([assets]),
+        assets=dg.load_assets_from_modules([plate, positions, stitching, qc]),
         asset_checks=CHECKS,
         jobs=[plate_job],
         executor=step_executor(dg.multiprocess_executor),

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from imaging_assets.resources import GROUP
+from imaging_assets.partitions import GROUP
 from platform_core.executors import step_executor
 
 # Steps run one after another in the run's process: each step already spreads its wells

@@ -8,8 +8,6 @@ from imaging_assets.science.registration import RegistrationParams
 from platform_core.io import AssetStorageIOManager
 
 STORAGE = AssetStorageIOManager(location="imaging")
-plates = dg.DynamicPartitionsDefinition(name="plate")
-GROUP = "imaging"
 
 
 class ImagingConfig(dg.ConfigurableResource):

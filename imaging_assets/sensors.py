@@ -4,8 +4,8 @@ alerting."""
 import os
 
 from imaging_assets.jobs import plate_job
+from imaging_assets.partitions import plates
 from imaging_assets.plates import PlateExistsError, inbox_dir, register_plate
-from imaging_assets.resources import plates
 from platform_core.alerts import alert_sensors
 from platform_core.inbox import MARKER, build_inbox_sensor
 from platform_core.keys import InvalidKeyError

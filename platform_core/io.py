@@ -233,3 +233,13 @@ class AssetStorageIOManager(dg.ConfigurableIOManager):
         if present and all(p.suffix == ".parquet" for p in present):
             return read_frames(present)
         return {k: self._load_one(asset_key, k) for k, p in paths.items() if p is not None}
+
+
+def stored_partition(
+    context: dg.AssetExecutionContext, asset_key: dg.AssetKey, partition: str | None
+) -> Any | None:
+    """An asset partition as stored earlier (None if absent), read through the run's IO
+    manager, the one that wrote it: a step reuses or falls back on earlier results without
+    knowing where they live."""
+    storage: AssetStorageIOManager = context.resources.io_manager
+    return storage.read_partition(asset_key, partition)

@@ -7,12 +7,13 @@ from ecod_assets.assets.reference import library_domains
 from ecod_assets.assets.stages import failed_chains, succeeded
 from ecod_assets.batches import batch_truth
 from ecod_assets.partitions import BATCH_GROUP, ecod_batches
-from ecod_assets.resources import MODE_TAG, STORAGE, OrchestrationConfig
+from ecod_assets.resources import MODE_TAG, OrchestrationConfig
 from ecod_assets.science.accuracy import score
 from ecod_assets.science.classify import classify
 from ecod_assets.science.evidence import summarize_evidence
 from ecod_assets.science.partition import PartitionRules, partition_domains
 from ecod_assets.science.report import summary_markdown
+from platform_core.io import stored_partition
 
 HHSEARCH_REGISTRATION = dg.AssetKey("hhsearch_registration")
 
@@ -22,7 +23,7 @@ def _hhsearch_evidence(context: dg.AssetExecutionContext, mode: str) -> pd.DataF
     already materialized in analysis-only."""
     if mode == "blast-only":
         return None
-    stored = STORAGE.read_partition(HHSEARCH_REGISTRATION, context.partition_key)
+    stored = stored_partition(context, HHSEARCH_REGISTRATION, context.partition_key)
     if stored is None and mode == "full":
         raise dg.Failure(
             f"hhsearch_registration is not materialized for batch {context.partition_key}; "

@@ -7,9 +7,10 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from ecod_assets.resources import STORAGE, OrchestrationConfig
+from ecod_assets.resources import OrchestrationConfig
 from ecod_assets.science.search import StageResult
 from platform_core.checkpoint import FINGERPRINT_KEY, fingerprint, stored_fingerprint
+from platform_core.io import stored_partition
 
 ERROR_COLUMN = "error"
 
@@ -26,7 +27,7 @@ def stored_result(
         return None
     if stored_fingerprint(context.instance, asset_key, context.partition_key) != key:
         return None
-    stored = STORAGE.read_partition(asset_key, context.partition_key)
+    stored = stored_partition(context, asset_key, context.partition_key)
     if stored is not None:
         context.log.info(
             f"{asset_key.to_user_string()}: inputs, parameters and code unchanged: "

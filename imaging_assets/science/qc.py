@@ -8,6 +8,8 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
+from imaging_assets.science.layouts import row_number, split_well
+
 
 def focus_score(image: np.ndarray) -> float:
     """Variance of the Laplacian divided by the squared mean intensity: high for sharp
@@ -42,16 +44,20 @@ def intensity_stats(image: np.ndarray) -> dict[str, float]:
     }
 
 
-def montage_png(
-    thumbnails: dict[tuple[int, int], np.ndarray], plate_shape: tuple[int, int], cell: int = 64
-) -> bytes:
-    """Grey PNG of the plate: each well's thumbnail in its (row, column) cell (0-based),
-    contrast stretched over the whole plate (1st-99.5th percentile); empty wells stay black."""
-    rows, cols = plate_shape
+def plate_montage_png(thumbnails: dict[str, np.ndarray], cell: int = 64) -> bytes:
+    """Grey PNG of the plate: each well's thumbnail (by well name, e.g. ``B03``) in its cell of
+    a plate of at least 8 x 12 wells, contrast stretched over the whole plate (1st-99.5th
+    percentile); empty wells stay black."""
+    cells = {}
+    for well, thumb in thumbnails.items():
+        row, column = split_well(well)
+        cells[(row_number(row) - 1, column - 1)] = thumb
+    rows = max([8, *[r + 1 for r, _ in cells]])
+    cols = max([12, *[c + 1 for _, c in cells]])
     canvas = np.zeros((rows * (cell + 2), cols * (cell + 2)), np.float32)
-    values = np.concatenate([t.ravel() for t in thumbnails.values()]) if thumbnails else [0, 1]
+    values = np.concatenate([t.ravel() for t in cells.values()]) if cells else [0, 1]
     low, high = np.percentile(values, [1, 99.5])
-    for (row, col), thumb in thumbnails.items():
+    for (row, col), thumb in cells.items():
         image = Image.fromarray(thumb.astype(np.float32)).resize((cell, cell), Image.BILINEAR)
         scaled = (np.asarray(image) - low) / max(high - low, 1e-9)
         top, left = row * (cell + 2) + 1, col * (cell + 2) + 1

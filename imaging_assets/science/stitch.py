@@ -29,6 +29,25 @@ def nominal_shape(
     )
 
 
+def common_well_shape(
+    written: list[tuple[int, int]],
+    positions: list[np.ndarray],
+    tile_shape: tuple[int, int],
+    grid: tuple[int, int],
+    stated_step: tuple[float, float],
+) -> tuple[int, int]:
+    """One mosaic size (pixels) for every well of a plate, so wells line up in a viewer: that
+    of the wells already ``written``, else the median extent of the wells' registered tile
+    ``positions`` (the stage's intent, whatever the overlap really is), else the size the
+    stated step gives."""
+    if written:
+        return written[0]
+    if positions:
+        extents = np.array([mosaic_shape(p, tile_shape) for p in positions])
+        return int(np.median(extents[:, 0])), int(np.median(extents[:, 1]))
+    return nominal_shape(grid, stated_step, tile_shape)
+
+
 def stitch(
     tiles: list[np.ndarray], positions: np.ndarray, shape: tuple[int, int] | None = None
 ) -> np.ndarray:

@@ -11,8 +11,8 @@ import pytest
 import tifffile
 
 from imaging_assets.cli import main
+from imaging_assets.partitions import plates
 from imaging_assets.plates import registry_dir, stitched_store
-from imaging_assets.resources import plates
 from tests.imaging.support import folder_digest, latest_check
 from tests.support import latest_metadata
 

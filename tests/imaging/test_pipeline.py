@@ -12,8 +12,8 @@ from ome_zarr.io import parse_url
 from ome_zarr.reader import Reader
 
 from imaging_assets.cli import main
+from imaging_assets.partitions import plates
 from imaging_assets.plates import inbox_dir, stitched_store
-from imaging_assets.resources import plates
 from imaging_assets.science import omezarr
 from imaging_assets.science.registration import position_errors
 from imaging_assets.sensors import plate_inbox_sensor

@@ -21,8 +21,8 @@ from dagster_graphql import DagsterGraphQLClient
 
 from ecod_assets.cli import main as ecod
 from imaging_assets.demo import write_demo_plate
+from imaging_assets.partitions import plates
 from imaging_assets.plates import register_plate
-from imaging_assets.resources import plates
 from imaging_assets.science.synthetic import TileGrid
 from platform_core.executors import BACKEND_ENV, BROKER_ENV
 from tests.production.conftest import ROOT, deploy, wait_until

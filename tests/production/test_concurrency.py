@@ -11,8 +11,8 @@ from dagster_graphql import DagsterGraphQLClient
 from ecod_assets.cli import main as ecod
 from ecod_assets.resources import TOOL_POOL
 from imaging_assets.demo import write_demo_plate
+from imaging_assets.partitions import plates
 from imaging_assets.plates import register_plate
-from imaging_assets.resources import plates
 from imaging_assets.science.synthetic import TileGrid
 from tests.production.conftest import wait_for_runs
 

@@ -13,8 +13,8 @@ import dagster as dg
 from dagster_graphql import DagsterGraphQLClient
 
 from imaging_assets.demo import plate_wells, write_demo_plate
+from imaging_assets.partitions import plates
 from imaging_assets.plates import register_plate, stitched_store
-from imaging_assets.resources import plates
 from imaging_assets.science.synthetic import TileGrid
 from tests.imaging.support import latest_check
 from tests.production.conftest import wait_until

@@ -7,9 +7,10 @@ from datetime import timedelta
 import dagster as dg
 import pandas as pd
 
+from platform_core.io import stored_partition
 from tetra_assets.assets.windows import per_partition, run_windows, span, split_by_window
 from tetra_assets.partitions import TIMEZONE, trading_day_partitions
-from tetra_assets.resources import STORAGE, MarketDataProvider
+from tetra_assets.resources import MarketDataProvider
 from tetra_assets.science import events
 from tetra_assets.science.ohlcv import DataFormatError, ProviderUnavailable
 
@@ -41,7 +42,7 @@ def _fetch_or_fallback(
     except ProviderUnavailable as exc:
         if context.retry_number < FETCH_RETRIES:
             raise
-        cached = {w.key: STORAGE.read_partition(context.asset_key, w.key) for w in windows}
+        cached = {w.key: stored_partition(context, context.asset_key, w.key) for w in windows}
         absent = [k for k, v in cached.items() if v is None]
         if absent:
             raise dg.Failure(
