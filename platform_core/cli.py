@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import sys
+import time
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -47,6 +48,29 @@ def quiet_warnings() -> None:
 
 
 quiet_warnings()  # before any location module is imported by a CLI
+
+
+class Progress:
+    """Progress of long CLI work on stderr: one updating line on a terminal, plain lines
+    otherwise (logs, CI), nothing with ``quiet``. Each line carries the elapsed time."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet, self.started = quiet, time.monotonic()
+        self.tty = sys.stderr.isatty()
+
+    def __call__(self, message: str) -> None:
+        if self.quiet:
+            return
+        line = f"[{time.monotonic() - self.started:7.1f} s] {message}"
+        if self.tty:
+            print(f"\r\033[K{line}", end="", file=sys.stderr, flush=True)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    def done(self) -> None:
+        """End the updating line (before other output)."""
+        if self.tty and not self.quiet:
+            print(file=sys.stderr, flush=True)
 
 
 class CliError(Exception):

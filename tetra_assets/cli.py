@@ -4,27 +4,22 @@ Exit codes: 0 ok (or nothing to do), 1 a run failed, 2 bad arguments or input.
 """
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pandas as pd
 from dagster._utils.schedules import cron_string_iterator
 
-from platform_core import cli
+from platform_core import backfill, cli
 from platform_core.plan import PlannedStep, plan
 from tetra_assets.jobs import PIPELINE_GROUPS
-from tetra_assets.partitions import FIRST_DAY, TIMEZONE, weekly_partitions
+from tetra_assets.partitions import FIRST_DAY, TIMEZONE, trading_day_partitions, weekly_partitions
 
 PIPELINES = list(PIPELINE_GROUPS)
-# A weekly range at least this long is split into one concurrent run per core.
-PARALLEL_MIN_PARTITIONS = 26
-# Data assets in the order a long backfill runs them (each phase per core, side by side):
-# market_events reads the earlier days of market_data, so it follows it.
-DATA_PHASES = (("market_data", "economic_data"), ("market_events",))
 JOBS_BY_PIPELINE = {
     "data": ["tetra_data"],
     "scenarios": ["tetra_scenarios", "tetra_weekly"],
@@ -66,33 +61,42 @@ def date_range(day: str | None, start: str | None, end: str | None) -> tuple[dat
     return first, last
 
 
-def trading_day_keys(first: date, last: date) -> list[str]:
-    return [d.strftime("%Y-%m-%d") for d in pd.bdate_range(first, last)]
-
-
-def week_keys(first: date, last: date) -> list[str]:
-    """Monday keys of the weeks holding a weekday of [first, last]."""
-    days = pd.bdate_range(first, last)
-    if days.empty:
-        return []
-    monday = days[0] - pd.Timedelta(days=days[0].weekday())
-    return [d.strftime("%Y-%m-%d") for d in pd.date_range(monday, days[-1], freq="W-MON")]
-
-
-def with_warm_up(defs: dg.Definitions, first: date) -> date:
-    """First data day that weeks from ``first`` read: the widest history partition mapping of
-    a weekly asset onto its daily inputs (indicator and scenario warm-up), never before the
-    first partition."""
-    weeks = max(
-        -dep.partition_mapping.start_offset
-        for spec in defs.resolve_all_asset_specs()
-        if spec.partitions_def == weekly_partitions
-        for dep in spec.deps
-        if isinstance(dep.partition_mapping, dg.TimeWindowPartitionMapping)
+def _window(first: date, last: date) -> dg.TimeWindow:
+    """[first 00:00, the day after last 00:00) in New York time."""
+    zone = ZoneInfo(TIMEZONE)
+    start = datetime.combine(first, datetime.min.time(), zone)
+    return dg.TimeWindow(
+        start, datetime.combine(last + timedelta(days=1), datetime.min.time(), zone)
     )
-    monday = pd.Timestamp(first) - pd.Timedelta(days=first.weekday())  # the mapping's origin
-    earlier = (monday - pd.Timedelta(weeks=weeks)).date()
-    return max(earlier, date.fromisoformat(FIRST_DAY))
+
+
+def trading_day_keys(first: date, last: date) -> list[str]:
+    """The trading-day partitions starting in [first, last]."""
+    return list(trading_day_partitions.get_partition_keys_in_time_window(_window(first, last)))
+
+
+def week_keys(days: Sequence[str]) -> list[str]:
+    """The weekly partitions holding the trading days ``days``."""
+    starts = (trading_day_partitions.time_window_for_partition_key(d).start for d in days)
+    return sorted(
+        {weekly_partitions.get_partition_key_for_timestamp(t.timestamp()) for t in starts}
+    )
+
+
+def history_start(defs: dg.Definitions, week: str) -> str:
+    """The first data partition that ``week``'s assets read, by their partition mappings
+    (indicator and scenario warm-up), never before the first partition."""
+    graph = defs.resolve_asset_graph()
+    return min(
+        key
+        for child in graph.get_all_asset_keys()
+        if graph.get(child).partitions_def == weekly_partitions
+        for parent in graph.get(child).parent_keys
+        if graph.get(parent).partitions_def == trading_day_partitions
+        for key in graph.get_parent_partition_keys_for_child(
+            week, parent, child
+        ).partitions_subset.get_partition_keys()
+    )
 
 
 def pipeline_assets(defs: dg.Definitions, pipelines: Sequence[str]) -> list[dg.AssetKey]:
@@ -102,16 +106,17 @@ def pipeline_assets(defs: dg.Definitions, pipelines: Sequence[str]) -> list[dg.A
 def partitions_for(
     defs: dg.Definitions, keys: Sequence[dg.AssetKey], first: date, last: date
 ) -> dict[dg.AssetKey, list[str]]:
+    """Per asset, its partitions for [first, last]: trading days for data, the weeks holding
+    them for the rest; with both, the data reaches back as far as the first week reads."""
     graph = defs.resolve_asset_graph()
-    groups = {graph.get(k).group_name for k in keys}
-    data_first = with_warm_up(defs, first) if groups - {"data"} and "data" in groups else first
-    days, weeks = trading_day_keys(data_first, last), week_keys(first, last)
-    out = {}
-    for key in keys:
-        out[key] = days if graph.get(key).group_name == "data" else weeks
-    if any(v == [] for v in out.values()):
+    days = trading_day_keys(first, last)
+    if not days:
         raise cli.CliError(f"no trading-day partition between {first} and {last} (weekend?)")
-    return out
+    weeks = week_keys(days)
+    groups = {graph.get(k).group_name for k in keys}
+    if groups - {"data"} and "data" in groups:
+        days = trading_day_keys(date.fromisoformat(history_start(defs, weeks[0])), last)
+    return {key: days if graph.get(key).group_name == "data" else weeks for key in keys}
 
 
 def _print_plan(steps: list[PlannedStep], as_json: bool) -> None:
@@ -139,56 +144,6 @@ def _print_plan(steps: list[PlannedStep], as_json: bool) -> None:
     cli.print_table(rows, ["asset", "partitions", "first", "last", "why"])
 
 
-def backfill_phases(
-    job_name: str, partitions: Sequence[str], selected: Sequence[dg.AssetKey], workers: int
-) -> list[list[tuple[str, str, list[dg.AssetKey]]]]:
-    """How a long range is cut into runs: phases one after the other, the runs of a phase at
-    once, one contiguous range per core. Weeks do not read each other (each run loads its own
-    data window); neither do data days, except that market_events reads earlier days of
-    market_data, so it gets the phase after (DATA_PHASES). No selection means the whole job.
-    One run when the range is short or there is one core."""
-    if workers < 2 or len(partitions) < PARALLEL_MIN_PARTITIONS:
-        return [[(partitions[0], partitions[-1], list(selected))]]
-    ranges = cli.contiguous_ranges(partitions, workers)
-    if job_name != "tetra_data":
-        return [[(first, last, list(selected)) for first, last in ranges]]
-    names = {key.to_user_string() for key in selected} or {a for p in DATA_PHASES for a in p}
-    phases = [[dg.AssetKey(a) for a in phase if a in names] for phase in DATA_PHASES]
-    return [[(first, last, keys) for first, last in ranges] for keys in phases if keys]
-
-
-def backfill_job(
-    defs: dg.Definitions,
-    inst: dg.DagsterInstance,
-    job_name: str,
-    partitions: Sequence[str],
-    selected: Sequence[dg.AssetKey],
-    tags: dict[str, str],
-) -> list[dict]:
-    """Run ``job_name`` over ``partitions`` (sorted), as backfill_phases cuts it; a failed
-    phase stops the next. Returns per run: run_id, partitions, success, error."""
-    reports: list[dict] = []
-    for runs in backfill_phases(job_name, partitions, selected, os.cpu_count() or 1):
-        if len(runs) > 1:
-            reports += cli.run_side_by_side("tetra_assets.definitions", job_name, inst, runs, tags)
-        else:
-            ((first, last, keys),) = runs
-            result = cli.run_partition_range(
-                defs.resolve_job_def(job_name), inst, first, last, keys, tags
-            )
-            reports.append(
-                {
-                    "run_id": result.run_id,
-                    "partitions": f"{first}..{last}",
-                    "success": result.success,
-                    "error": "" if result.success else cli.failure_summary(result),
-                }
-            )
-        if not all(report["success"] for report in reports):
-            break
-    return reports
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     first, last = date_range(args.date, args.start, args.end)
     pipelines = PIPELINES if args.pipeline == "all" else [args.pipeline]
@@ -200,21 +155,30 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.dry_run or not steps:
         _print_plan(steps, args.json)
         return 0
-    todo: dict[str, list[str]] = {}
+    todo: dict[dg.AssetKey, list[str]] = {}
     for step in steps:
-        todo.setdefault(step.asset, []).append(step.partition)
+        todo.setdefault(dg.AssetKey(step.asset), []).append(step.partition)
+    progress = cli.Progress(args.quiet)
+    tags = {"tetra/cli": args.command}
+    if backfill.daemon_serves(inst) and not args.in_process:
+        first = min(min(v) for v in todo.values())
+        last = max(max(v) for v in todo.values())
+        title = f"tetra {args.command} {first}..{last}"
+        return backfill.submit_and_report(inst, defs, todo, tags, title, args, progress)
     graph = defs.resolve_asset_graph()
     reports = []
     for job_name, groups in (
         ("tetra_data", {"data"}),
         ("tetra_weekly", {"scenarios", "metrics", "assessment"}),
     ):
-        selected = [dg.AssetKey(a) for a in todo if graph.get(dg.AssetKey(a)).group_name in groups]
+        selected = [k for k in todo if graph.get(k).group_name in groups]
         if not selected:
             continue
-        partitions = sorted({p for a in selected for p in todo[a.to_user_string()]})
+        partitions = sorted({p for k in selected for p in todo[k]})
         started = time.monotonic()
-        runs = backfill_job(defs, inst, job_name, partitions, selected, {"tetra/cli": args.command})
+        runs = backfill.run_in_process(
+            "tetra_assets.definitions", defs, inst, job_name, partitions, selected, tags, progress
+        )
         for run in runs:
             reports.append(
                 {
@@ -229,6 +193,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             )
         if not all(run["success"] for run in runs):
             break
+    progress.done()
     if args.json:
         cli.print_json(reports)
     else:
@@ -360,6 +325,15 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument("--dry-run", action="store_true", help="print what would run and why")
         p.add_argument("--force", action="store_true", help="recompute even if up to date")
         p.add_argument("--json", action="store_true")
+        p.add_argument("--quiet", action="store_true", help="no progress lines")
+        p.add_argument(
+            "--in-process",
+            action="store_true",
+            help="run here even when a daemon serves the instance (default: submit a backfill)",
+        )
+        p.add_argument(
+            "--no-wait", action="store_true", help="submit the backfill and return at once"
+        )
 
     run = sub.add_parser("run", help="run one pipeline (or all) for a day or a range")
     run.add_argument("--pipeline", choices=[*PIPELINES, "all"], default="all")

@@ -1,7 +1,5 @@
 """The reference library: an ECOD release made searchable (BLAST databases, family profiles)."""
 
-import shutil
-import tempfile
 from pathlib import Path
 
 import dagster as dg
@@ -9,12 +7,12 @@ import pandas as pd
 
 from ecod_assets.demo import write_demo_library
 from ecod_assets.resources import TOOL_POOL, EcodTools, OrchestrationConfig
-from ecod_assets.science.fasta import FastaError, read_fasta
-from ecod_assets.science.library import LibraryPaths, build_library
-from ecod_assets.science.reference import ReferenceError, attach_sequences, read_domains
+from ecod_assets.science.fasta import FastaError
+from ecod_assets.science.library import LibraryPaths, build_once
+from ecod_assets.science.reference import ReferenceError, read_release
 from ecod_assets.science.tools import ToolError
 from platform_core.checkpoint import fingerprint
-from platform_core.io import data_root, write_frame
+from platform_core.io import data_root
 
 LIBRARY_CODE_VERSION = "2"  # 2: family profiles from a multiple alignment (mafft)
 
@@ -60,26 +58,15 @@ def reference_library(
         if not path.is_file():
             raise dg.Failure(f"reference file {path} does not exist")
     try:
-        domains = attach_sequences(
-            read_domains(domains_path), read_fasta(fasta_path), str(fasta_path)
-        )
+        domains = read_release(domains_path, fasta_path)
     except (FastaError, ReferenceError) as error:
         raise dg.Failure(f"invalid reference library: {error}", allow_retries=False) from None
     key = fingerprint(LIBRARY_CODE_VERSION, domains)
     root = library_dir() / key
-    cpu = 0.0
-    if not (root / "complete").exists():
-        programs = ecod_tools.programs()
-        library_dir().mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix=".build-", dir=library_dir()) as tmp:
-            try:
-                cpu = build_library(domains, Path(tmp) / "lib", programs, orchestration.limits())
-            except ToolError as error:
-                raise dg.Failure(f"building the reference library failed: {error}") from None
-            write_frame(Path(tmp) / "lib" / "domains.parquet", domains)
-            (Path(tmp) / "lib" / "complete").write_text(key)
-            shutil.rmtree(root, ignore_errors=True)
-            Path(tmp, "lib").rename(root)
+    try:
+        cpu = build_once(domains, root, ecod_tools.programs(), orchestration.limits())
+    except ToolError as error:
+        raise dg.Failure(f"building the reference library failed: {error}") from None
     families = domains["f_id"].nunique()
     value = {
         "root": str(root),

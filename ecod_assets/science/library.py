@@ -14,6 +14,7 @@ included; a one-member family is the bare sequence.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,4 +131,22 @@ def build_library(domains: pd.DataFrame, out: Path, programs: Programs, limits: 
     cpu += limits.run(
         cstranslate_argv(programs.cstranslate, programs.hh_data, paths.hh_db)
     ).cpu_seconds
+    return cpu
+
+
+def build_once(domains: pd.DataFrame, root: Path, programs: Programs, limits: Limits) -> float:
+    """The library of ``domains`` in ``root`` (named by the release's content, so a new
+    release never disturbs the old one), built unless ``root`` is already complete: into a
+    hidden folder beside it, marked complete, then renamed into place, so a killed build never
+    looks finished. Returns the tools' CPU seconds (0.0 when it was already built)."""
+    if (root / "complete").exists():
+        return 0.0
+    root.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".build-", dir=root.parent) as tmp:
+        build = Path(tmp) / "lib"
+        cpu = build_library(domains, build, programs, limits)
+        domains.to_parquet(build / "domains.parquet", index=False)
+        (build / "complete").write_text(root.name)
+        shutil.rmtree(root, ignore_errors=True)
+        build.rename(root)
     return cpu

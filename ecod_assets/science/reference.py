@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ecod_assets.science.fasta import FastaError, FastaRecord
+from ecod_assets.science.fasta import FastaError, FastaRecord, read_fasta
 from ecod_assets.science.ranges import parse_range, range_length
 
 DOMAIN_COLUMNS = [
@@ -115,6 +115,11 @@ def attach_sequences(
             f"seqid_range {row.seqid_range} covers {row.length} ({len(wrong)} such domain(s))"
         )
     return table
+
+
+def read_release(domains_path: Path, fasta_path: Path) -> pd.DataFrame:
+    """An ECOD release: its domains file with each domain's sequence from its FASTA."""
+    return attach_sequences(read_domains(domains_path), read_fasta(fasta_path), str(fasta_path))
 
 
 def reference_chains(domains: pd.DataFrame) -> dict[str, str]:

@@ -2,7 +2,10 @@
 loaded, each asset graph drawn, a partition materialized from the UI, a CLI run opened.
 Screenshots go to test-artifacts/ui/."""
 
+import json
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -20,6 +23,7 @@ CHROMIUM = "/usr/bin/chromium"
 expect.set_options(timeout=180_000)
 ARTIFACTS = ROOT / "test-artifacts" / "ui"
 UI_PARTITION = ("economic_data", "2018-06-01")
+BACKFILL_ARGS = ["backfill", "--start", "2018-06-04", "--end", "2018-06-08", "--json", "--quiet"]
 
 
 def _groups() -> dict[str, list[str]]:
@@ -130,6 +134,28 @@ def test_ui_shows_locations_graphs_and_runs(production) -> None:
         expect(page.get_by_text("stitched_plate").first).to_be_visible()
         expect(page.get_by_text("RUN_SUCCESS", exact=True)).to_be_visible()
         page.screenshot(path=ARTIFACTS / "cli_run.png")
+
+        # with a daemon serving the instance, `tetra backfill` submits a Dagster backfill:
+        # the daemon runs it (cut by the backfill policies) and the Backfills page lists it
+        cli = subprocess.run(
+            [sys.executable, "-m", "tetra_assets.cli", *BACKFILL_ARGS],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=1200,
+            check=False,
+        )
+        assert cli.returncode == 0, cli.stdout + cli.stderr
+        report = json.loads(cli.stdout[cli.stdout.index("{") :])
+        backfill = inst.get_backfill(report["backfill"])
+        assert backfill.status.value in ("COMPLETED_SUCCESS", "COMPLETED"), backfill.status
+        runs = inst.get_run_records(dg.RunsFilter(tags={"dagster/backfill": backfill.backfill_id}))
+        assert len(runs) >= 2  # the data, then the weekly chain
+        assert all(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+        assert "2018-06-04" in inst.get_materialized_partitions(dg.AssetKey("strategy_rankings"))
+        page.goto(f"{url}/overview/backfills")
+        expect(page.get_by_text(backfill.backfill_id).first).to_be_visible()
+        page.screenshot(path=ARTIFACTS / "backfills.png")
         browser.close()
 
 

@@ -6,13 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tetra_assets.assets.scenarios import long_paths
 from tetra_assets.science import backtest, stats
 from tetra_assets.science.ohlcv import synthetic, synthetic_symbols, to_wide
 from tetra_assets.science.scenarios import (
     STRESS_EPISODES,
     ScenarioConfig,
     build_scenarios,
+    long_paths,
     path_cube,
     rows_before_scenarios,
     scenario_panel,

@@ -1,7 +1,6 @@
 """The whole Tetra chain on real bundled data, checked against independent computations."""
 
 import json
-from datetime import date
 from pathlib import Path
 
 import dagster as dg
@@ -13,7 +12,7 @@ from platform_core.cli import scratch_instance
 from tests.support import latest_metadata
 from tests.tetra.conftest import run_job, stored
 from tests.tetra.test_indicators import assert_equals_talib, talib_indicators
-from tetra_assets.cli import with_warm_up
+from tetra_assets.cli import history_start
 from tetra_assets.definitions import build_definitions
 from tetra_assets.resources import MarketDataProvider
 from tetra_assets.science.ohlcv import load_bundled, to_wide
@@ -32,7 +31,7 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> dict:
     patch = pytest.MonkeyPatch()
     patch.setenv("PLATFORM_DATA_ROOT", str(root / "data"))
     (root / "home").mkdir()
-    first_day = with_warm_up(build_definitions(BUNDLED, Notifier()), date.fromisoformat(WEEKS[0]))
+    first_day = history_start(build_definitions(BUNDLED, Notifier()), WEEKS[0])
     with scratch_instance(str(root / "home")) as instance:
         data = run_job(instance, "tetra_data", str(first_day), "2018-12-21", BUNDLED)
         weekly = run_job(instance, "tetra_weekly", WEEKS[0], WEEKS[-1], BUNDLED)

@@ -6,6 +6,7 @@ import pandas as pd
 from platform_core.io import atomic_write, data_root
 from tetra_assets.assets.weekly import (
     MARKET_HISTORY,
+    WEEKLY_BACKFILL,
     WEEKLY_CHAIN_FRESHNESS,
     by_week,
     history,
@@ -21,7 +22,7 @@ from tetra_assets.science.scenarios import rows_before_scenarios, scenario_panel
 WEEKLY = {
     "group_name": "assessment",
     "partitions_def": weekly_partitions,
-    "backfill_policy": dg.BackfillPolicy.single_run(),
+    "backfill_policy": WEEKLY_BACKFILL,
     "freshness_policy": WEEKLY_CHAIN_FRESHNESS,
     "code_version": "1",
 }
@@ -160,15 +161,7 @@ def assessment_report(
         closes = history(all_closes, window)
         horizon = int(week_results.loc[week_results["kind"] == "realized", "days"].max())
         start = len(closes) - horizon
-        curves = pd.DataFrame(
-            {
-                name: backtest.equity_curves(closes, name, start, params=params[name])
-                .iloc[start - 1 :]
-                .mean(axis=1)
-                .to_numpy()
-                for name in backtest.STRATEGIES
-            }
-        )
+        curves = backtest.mean_equity_curves(closes, start, params)
         png = report.equity_plot_png(curves, f"Realized scenario: the last {horizon} sessions")
         kinds = by_kind.loc[window.key]
         ranking_table = week_rankings.drop(columns="week")

@@ -1,14 +1,12 @@
 """Metrics pipeline (weekly, Sunday 21:00): indicators, statistics and ML features."""
 
-import warnings
-
 import dagster as dg
-import numpy as np
 import pandas as pd
 
 from tetra_assets.assets.weekly import (
     INDICATOR_HISTORY,
     MARKET_HISTORY,
+    WEEKLY_BACKFILL,
     WEEKLY_CHAIN_FRESHNESS,
     by_week,
     history,
@@ -17,7 +15,7 @@ from tetra_assets.assets.weekly import (
 )
 from tetra_assets.assets.windows import latest, per_partition, run_windows, split_by_window
 from tetra_assets.partitions import weekly_partitions
-from tetra_assets.science import stats
+from tetra_assets.science import features, stats
 from tetra_assets.science.indicators import (
     EMA_SPANS,
     RECURSIVE_WARM_UP_SESSIONS,
@@ -26,12 +24,12 @@ from tetra_assets.science.indicators import (
     seed_weight,
 )
 from tetra_assets.science.ohlcv import to_wide
-from tetra_assets.science.scenarios import path_cube
+from tetra_assets.science.scenarios import paths_with_market
 
 WEEKLY = {
     "group_name": "metrics",
     "partitions_def": weekly_partitions,
-    "backfill_policy": dg.BackfillPolicy.single_run(),
+    "backfill_policy": WEEKLY_BACKFILL,
     "freshness_policy": WEEKLY_CHAIN_FRESHNESS,
     "code_version": "1",
     "kinds": {"pandas", "parquet"},
@@ -93,17 +91,7 @@ def statistical_metrics(
         observed = stats.summary(trailing, trailing.mean(axis=1)).rename_axis("symbol")
         # every scenario at once: columns (scenario_id, symbol), benchmark = that scenario's
         # equal-weighted market
-        week_paths = paths_by_week[window.key]
-        ids, symbols = (pd.Index(week_paths[c].unique()) for c in ("scenario_id", "symbol"))
-        cube = path_cube(week_paths, ids, symbols)  # (scenario, step, symbol)
-        paths = pd.DataFrame(
-            cube.transpose(1, 0, 2).reshape(cube.shape[1], -1),
-            columns=pd.MultiIndex.from_product([ids, symbols], names=["scenario_id", "symbol"]),
-        )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # steps after a shorter path ends
-            market = np.nanmean(cube, axis=2)  # (scenario, step)
-        benchmark = pd.DataFrame(np.repeat(market.T, len(symbols), axis=1), columns=paths.columns)
+        paths, benchmark = paths_with_market(paths_by_week[window.key])
         table = pd.concat(
             [
                 observed.reset_index().assign(scope="trailing_252d"),
@@ -128,21 +116,6 @@ def statistical_metrics(
     return value
 
 
-FEATURES = [
-    "ret_1d",
-    "ret_5d",
-    "ret_21d",
-    "vol_21d",
-    "rsi_14",
-    "macd_hist_pct",
-    "dist_sma_50",
-    "dist_sma_200",
-    "bb_position",
-    "atr_pct",
-    "volume_z_20",
-]
-
-
 @dg.asset(
     ins={"market_data": MARKET_HISTORY},
     description="Model-ready features per (date, symbol) of the week, scale-free: returns over "
@@ -157,33 +130,8 @@ def ml_features(
 ):
     market_data = require_clean(market_data)
     windows = run_windows(context)
-    close = to_wide(market_data, "close")
-    volume = to_wide(market_data, "volume")
-    returns = close.pct_change(fill_method=None)
-    volume_z = (volume - volume.rolling(20).mean()) / volume.rolling(20).std()
-    derived = (
-        pd.DataFrame(
-            {
-                "ret_1d": returns.stack(),
-                "ret_5d": (close / close.shift(5) - 1.0).stack(),
-                "ret_21d": (close / close.shift(21) - 1.0).stack(),
-                "vol_21d": returns.rolling(21).std().stack(),
-                "volume_z_20": volume_z.stack(),
-            }
-        )
-        .rename_axis(["date", "symbol"])
-        .reset_index()
-    )
-    ind = technical_indicators
-    table = ind[["date", "symbol"]].copy()
-    table["rsi_14"] = ind["rsi_14"]
-    table["macd_hist_pct"] = ind["macd_hist"] / ind["close"]
-    table["dist_sma_50"] = ind["close"] / ind["sma_50"] - 1.0
-    table["dist_sma_200"] = ind["close"] / ind["sma_200"] - 1.0
-    table["bb_position"] = (ind["close"] - ind["bb_lower"]) / (ind["bb_upper"] - ind["bb_lower"])
-    table["atr_pct"] = ind["atr_14"] / ind["close"]
-    table = table.merge(derived, on=["date", "symbol"], how="left")[["date", "symbol", *FEATURES]]
+    table = features.model_features(market_data, technical_indicators)
     context.add_output_metadata(
-        {"features": len(FEATURES), "complete_rows": int(table.dropna().shape[0])}
+        {"features": len(features.FEATURES), "complete_rows": int(table.dropna().shape[0])}
     )
     return split_by_window(table, windows)

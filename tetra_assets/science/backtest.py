@@ -200,3 +200,20 @@ def performance(
         },
         index=close.columns,
     )
+
+
+def mean_equity_curves(
+    closes: pd.DataFrame, start: int, params: dict[str, dict[str, float]]
+) -> pd.DataFrame:
+    """Per strategy of ``STRATEGIES`` (with its ``params``), the equal-weighted mean over the
+    symbols of ``closes`` of the equity curve from row ``start`` on (1.0 the session before,
+    so each curve starts at its capital): the report's realized-scenario plot."""
+    return pd.DataFrame(
+        {
+            name: equity_curves(closes, name, start, params=params[name])
+            .iloc[start - 1 :]
+            .mean(axis=1)
+            .to_numpy()
+            for name in STRATEGIES
+        }
+    )

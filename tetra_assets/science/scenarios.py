@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -222,3 +223,46 @@ def rows_before_scenarios(
     anchors = definitions["anchor_offset"].to_numpy(dtype=int)
     rows = np.repeat(observed_rows - anchors - 1, symbols)
     return rows, np.tile(np.arange(symbols), len(anchors))
+
+
+def long_paths(paths: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """{scenario_id: step x symbol returns} (at least one) -> rows (scenario_id, step, symbol,
+    return). The id and symbol columns are taken from small indexes by position rather than
+    built from Python strings (a week's ~25,000 rows: 10 -> 2 ms)."""
+    ids = pd.Index(list(paths), dtype="str")
+    every_symbol = np.concatenate([path.columns.to_numpy(dtype=object) for path in paths.values()])
+    symbols = pd.Index(pd.unique(every_symbol), dtype="str")
+    parts: dict[str, list[np.ndarray]] = {"scenario_id": [], "step": [], "symbol": [], "return": []}
+    for code, path in enumerate(paths.values()):
+        steps, width = path.shape
+        parts["scenario_id"].append(np.full(steps * width, code))
+        parts["step"].append(np.repeat(np.arange(steps), width))
+        parts["symbol"].append(np.tile(symbols.get_indexer(path.columns), steps))
+        parts["return"].append(path.to_numpy(dtype=float).ravel())
+    column = {name: np.concatenate(chunks) for name, chunks in parts.items()}
+    return pd.DataFrame(
+        {
+            "scenario_id": ids.take(column["scenario_id"]),
+            "step": column["step"],
+            "symbol": symbols.take(column["symbol"]),
+            "return": column["return"],
+        }
+    )
+
+
+def paths_with_market(week_paths: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A week's scenario paths (rows scenario_id, step, symbol, return) as one wide frame of
+    step x (scenario_id, symbol) returns, and beside it each scenario's equal-weighted market
+    return (the benchmark of its symbols), in the same shape: every scenario's statistics in
+    one vectorised call. Steps after a shorter path ends are NaN."""
+    ids, symbols = (pd.Index(week_paths[c].unique()) for c in ("scenario_id", "symbol"))
+    cube = path_cube(week_paths, ids, symbols)  # (scenario, step, symbol)
+    paths = pd.DataFrame(
+        cube.transpose(1, 0, 2).reshape(cube.shape[1], -1),
+        columns=pd.MultiIndex.from_product([ids, symbols], names=["scenario_id", "symbol"]),
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN steps after a path ends
+        market = np.nanmean(cube, axis=2)  # (scenario, step)
+    benchmark = pd.DataFrame(np.repeat(market.T, len(symbols), axis=1), columns=paths.columns)
+    return paths, benchmark

@@ -1,0 +1,237 @@
+"""Backfills for every location's CLI: a real Dagster backfill when a daemon serves the
+instance (it shows on the UI's Backfills page, can be cancelled there, and its failed
+partitions re-executed), otherwise the same work in this process. Both cut the work the same
+way, from the definitions alone:
+
+- phases: an asset that reads *other* partitions of an upstream asset of the same backfill
+  (a partition mapping that is not the identity, e.g. market events reading 70 earlier days)
+  waits for that asset's whole range; everything else runs together;
+- runs: each phase's partition range in chunks of the assets' ``BackfillPolicy``
+  (``max_partitions_per_run``), as many at once as there are cores (the run queue's limit
+  under a daemon).
+"""
+
+import argparse
+import os
+import sys
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import dagster as dg
+from dagster._core.definitions.selector import (
+    PartitionRangeSelector,
+    PartitionsByAssetSelector,
+    PartitionsSelector,
+)
+from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
+from dagster._core.storage.tags import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
+
+from platform_core.cli import (
+    failure_summary,
+    print_json,
+    print_table,
+    run_partition_range,
+    run_side_by_side,
+)
+
+BACKFILL_DAEMON = "BACKFILL"
+HEARTBEAT_FRESH_SECONDS = 120.0  # the daemon beats every ~30 s
+ACTIVE = {BulkActionStatus.REQUESTED, BulkActionStatus.CANCELING, BulkActionStatus.FAILING}
+SUCCEEDED = {BulkActionStatus.COMPLETED.value, BulkActionStatus.COMPLETED_SUCCESS.value}
+
+
+def daemon_serves(inst: dg.DagsterInstance) -> bool:
+    """Whether a backfill daemon heartbeat on this instance is recent (``dagster dev``,
+    ``deploy/up.sh``): then a submitted backfill will be worked on."""
+    beat = inst.get_daemon_heartbeats().get(BACKFILL_DAEMON)
+    return beat is not None and time.time() - beat.timestamp < HEARTBEAT_FRESH_SECONDS
+
+
+def run_phases(graph: Any, selection: Sequence[dg.AssetKey]) -> list[list[dg.AssetKey]]:
+    """``selection`` (in dependency order) in phases: an asset goes one phase after a selected
+    parent whose *other* partitions it reads, in the parent's phase otherwise."""
+    selected, phase = set(selection), {}
+    for key in selection:
+        node = graph.get(key)
+        phase[key] = max(
+            (
+                phase[parent] + (0 if _identity(node.partition_mappings.get(parent)) else 1)
+                for parent in node.parent_keys
+                if parent in selected
+            ),
+            default=0,
+        )
+    return [[k for k in selection if phase[k] == p] for p in range(max(phase.values()) + 1)]
+
+
+def _identity(mapping: dg.PartitionMapping | None) -> bool:
+    if mapping is None or isinstance(mapping, dg.IdentityPartitionMapping):
+        return True
+    return isinstance(mapping, dg.TimeWindowPartitionMapping) and (
+        mapping.start_offset == mapping.end_offset == 0
+    )
+
+
+def policy_chunks(
+    graph: Any, keys: Sequence[dg.AssetKey], partitions: Sequence[str]
+) -> list[tuple[str, str]]:
+    """``partitions`` (sorted) as contiguous (first, last) runs of at most the smallest
+    ``max_partitions_per_run`` of the assets' backfill policies (one run if none sets it)."""
+    sizes = [
+        policy.max_partitions_per_run
+        for policy in (graph.get(k).backfill_policy for k in keys)
+        if policy and policy.max_partitions_per_run
+    ]
+    size = min(sizes, default=len(partitions)) or 1
+    return [
+        (partitions[i], partitions[min(i + size, len(partitions)) - 1])
+        for i in range(0, len(partitions), size)
+    ]
+
+
+def run_in_process(
+    module: str,
+    defs: dg.Definitions,
+    inst: dg.DagsterInstance,
+    job_name: str,
+    partitions: Sequence[str],
+    selection: Sequence[dg.AssetKey],
+    tags: Mapping[str, str],
+    progress: Callable[[str], None],
+) -> list[dict[str, Any]]:
+    """``job_name`` over ``partitions`` here, phase after phase, each phase's chunks as runs
+    on every core; a failed phase stops the next. Per run: run_id, partitions, success,
+    error."""
+    graph = defs.resolve_asset_graph()
+    reports: list[dict[str, Any]] = []
+    workers = os.cpu_count() or 1
+    plan = [
+        (phase, policy_chunks(graph, phase, partitions)) for phase in run_phases(graph, selection)
+    ]
+    if all(len(chunks) == 1 for _, chunks in plan):  # one run: Dagster orders its steps
+        plan = [(list(selection), [(partitions[0], partitions[-1])])]
+    for number, (phase, chunks) in enumerate(plan, 1):
+        for start in range(0, len(chunks), workers):
+            batch = chunks[start : start + workers]
+            started = time.monotonic()
+            if len(batch) > 1:
+                reports += run_side_by_side(
+                    module, job_name, inst, [(a, b, phase) for a, b in batch], tags
+                )
+            else:
+                ((first, last),) = batch
+                job = defs.resolve_job_def(job_name)
+                result = run_partition_range(job, inst, first, last, phase, tags)
+                reports.append(
+                    {
+                        "run_id": result.run_id,
+                        "partitions": f"{first}..{last}",
+                        "success": result.success,
+                        "error": "" if result.success else failure_summary(result),
+                    }
+                )
+            progress(
+                f"{job_name} phase {number}: runs {start + len(batch)}/{len(chunks)} "
+                f"({len(batch)} at once, {time.monotonic() - started:.1f} s)"
+            )
+            if not all(report["success"] for report in reports):
+                return reports
+    return reports
+
+
+def submit_backfill(
+    inst: dg.DagsterInstance,
+    defs: dg.Definitions,
+    partitions: Mapping[dg.AssetKey, Sequence[str]],
+    tags: Mapping[str, str],
+    title: str,
+) -> str:
+    """An asset backfill of ``partitions`` (per asset, a sorted list of keys) for the daemon;
+    returns its id. Dagster has no public call for this: ``PartitionBackfill`` is pinned by
+    tests/platform_core/test_backfill.py."""
+    backfill_id = uuid.uuid4().hex[:8]
+    backfill = PartitionBackfill.from_partitions_by_assets(
+        backfill_id=backfill_id,
+        asset_graph=defs.resolve_asset_graph(),
+        backfill_timestamp=time.time(),
+        tags=dict(tags),
+        dynamic_partitions_store=inst,
+        partitions_by_assets=[
+            PartitionsByAssetSelector(
+                asset_key=key,
+                partitions=PartitionsSelector(ranges=[PartitionRangeSelector(keys[0], keys[-1])]),
+            )
+            for key, keys in partitions.items()
+        ],
+        title=title,
+        description=f"submitted by {os.path.basename(sys.argv[0]) or 'a CLI'}",
+        run_config=None,
+    )
+    inst.add_backfill(backfill)
+    return backfill_id
+
+
+def wait_for_backfill(
+    inst: dg.DagsterInstance,
+    backfill_id: str,
+    progress: Callable[[str], None],
+    poll_seconds: float = 2.0,
+) -> tuple[str, list[dg.RunRecord]]:
+    """Wait until the daemon has finished the backfill (completed, failed or cancelled);
+    returns its final status and its runs. Progress: runs finished / launched."""
+    last_line = ""
+    while True:
+        backfill = inst.get_backfill(backfill_id)
+        runs = list(inst.get_run_records(dg.RunsFilter(tags={"dagster/backfill": backfill_id})))
+        finished = [r for r in runs if r.dagster_run.is_finished]
+        line = f"backfill {backfill_id}: {backfill.status.value}, runs {len(finished)}/{len(runs)}"
+        if line != last_line:
+            progress(line)
+            last_line = line
+        if backfill.status not in ACTIVE and len(finished) == len(runs):
+            return backfill.status.value, runs
+        time.sleep(poll_seconds)
+
+
+def submit_and_report(
+    inst: dg.DagsterInstance,
+    defs: dg.Definitions,
+    partitions: Mapping[dg.AssetKey, Sequence[str]],
+    tags: Mapping[str, str],
+    title: str,
+    args: argparse.Namespace,
+    progress: Callable[[str], None],
+) -> int:
+    """The CLI's work as one Dagster backfill; unless ``args.no_wait``, wait for it and print
+    its runs (``args.json``: as JSON). Exit code 0 when every run succeeded, else 1."""
+    backfill_id = submit_backfill(inst, defs, partitions, tags, title)
+    print(f"backfill {backfill_id} submitted ({title}); the UI shows it under Backfills")
+    if args.no_wait:
+        return 0
+    status, runs = wait_for_backfill(inst, backfill_id, progress)
+    getattr(progress, "done", lambda: None)()
+    rows = [
+        {
+            "job": r.dagster_run.job_name,
+            "status": r.dagster_run.status.value,
+            "partitions": "..".join(
+                r.dagster_run.tags.get(tag, "")
+                for tag in (ASSET_PARTITION_RANGE_START_TAG, ASSET_PARTITION_RANGE_END_TAG)
+            ),
+            "run_id": r.dagster_run.run_id,
+        }
+        for r in sorted(runs, key=lambda r: r.create_timestamp)
+    ]
+    if args.json:
+        print_json({"backfill": backfill_id, "status": status, "runs": rows})
+    else:
+        print_table(rows, ["job", "status", "partitions", "run_id"])
+    if status not in SUCCEEDED or any(r["status"] != "SUCCESS" for r in rows):
+        print(f"error: backfill {backfill_id} ended {status}", file=sys.stderr)
+        return 1
+    return 0

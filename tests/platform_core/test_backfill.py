@@ -1,0 +1,69 @@
+"""How CLIs cut a backfill (from the definitions alone) and submit it to the daemon."""
+
+import dagster as dg
+
+from platform_core.alerts import Notifier
+from platform_core.backfill import policy_chunks, run_phases, submit_backfill
+from tetra_assets.cli import history_start, partitions_for, pipeline_assets
+from tetra_assets.definitions import build_definitions
+from tetra_assets.resources import MarketDataProvider
+
+DEFS = build_definitions(MarketDataProvider(kind="synthetic"), Notifier())
+GRAPH = DEFS.resolve_asset_graph()
+
+
+def _names(phases: list[list[dg.AssetKey]]) -> list[list[str]]:
+    return [sorted(k.to_user_string() for k in phase) for phase in phases]
+
+
+def test_phases_follow_partition_mappings_and_chunks_the_backfill_policy() -> None:
+    data = pipeline_assets(DEFS, ["data"])
+    # market events read 70 earlier days of market data: a phase after it
+    assert _names(run_phases(GRAPH, data)) == [["economic_data", "market_data"], ["market_events"]]
+    weekly = pipeline_assets(DEFS, ["scenarios", "metrics", "assessment"])
+    assert len(run_phases(GRAPH, weekly)) == 1  # a week reads only its own upstream weeks
+    weeks = [f"w{i:03d}" for i in range(261)]
+    chunks = policy_chunks(GRAPH, weekly, weeks)
+    assert [(a, b) for a, b in chunks] == [
+        ("w000", "w065"),
+        ("w066", "w131"),
+        ("w132", "w197"),
+        ("w198", "w260"),
+    ]
+    assert policy_chunks(GRAPH, data, weeks) == [("w000", "w260")]  # single_run
+
+
+def test_a_backfill_reaches_back_as_far_as_its_first_week_reads() -> None:
+    from datetime import date
+
+    keys = pipeline_assets(DEFS, ["data", "assessment"])
+    partitions = partitions_for(DEFS, keys, date(2018, 6, 4), date(2018, 6, 29))
+    market = partitions[dg.AssetKey("market_data")]
+    weeks = partitions[dg.AssetKey("strategy_rankings")]
+    assert weeks == ["2018-06-04", "2018-06-11", "2018-06-18", "2018-06-25"]
+    assert (
+        market[0] == history_start(DEFS, "2018-06-04") < "2007-06-01" and market[-1] == "2018-06-29"
+    )
+    # the indicators' own mapping: EMA-200 warm-up, 577 weeks before the week
+    upstream = GRAPH.get_parent_partition_keys_for_child(
+        "2018-06-04", dg.AssetKey("market_data"), dg.AssetKey("technical_indicators")
+    ).partitions_subset.get_partition_keys()
+    assert market[0] == min(upstream)
+
+
+def test_submitted_backfill_targets_exactly_the_requested_partitions(
+    instance: dg.DagsterInstance,
+) -> None:
+    """Pins Dagster's private PartitionBackfill: the daemon must see what the CLI meant."""
+    wanted = {
+        dg.AssetKey("market_data"): ["2018-06-01", "2018-06-04", "2018-06-05"],
+        dg.AssetKey("scenario_definitions"): ["2018-06-04"],
+    }
+    backfill_id = submit_backfill(instance, DEFS, wanted, {"tetra/cli": "backfill"}, "a title")
+    stored = instance.get_backfill(backfill_id)
+    assert stored.status.value == "REQUESTED" and stored.title == "a title"
+    assert stored.tags == {"tetra/cli": "backfill"}
+    target = stored.get_asset_backfill_data(GRAPH).target_subset
+    assert {
+        key: sorted(target.get_partitions_subset(key).get_partition_keys()) for key in wanted
+    } == wanted
