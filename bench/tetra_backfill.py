@@ -1,102 +1,197 @@
-"""Benchmark: 5-year single-run backfill of the whole Tetra chain vs one run per partition.
+"""Benchmark: the 5-year, N-symbol Tetra backfill through the real ``tetra backfill`` CLI, in
+its modes, side by side in one run (the machine is shared: compare ratios).
 
-    uv run python bench/tetra_backfill.py [--symbols 100] [--sample-days 8] [--sample-weeks 4]
+    .venv/bin/python bench/tetra_backfill.py [--symbols 100] [--previous COMMIT]
+        [--modes in-process,daemon,previous,science]
 
-Backfills 2019-01-01 .. 2023-12-29 for N synthetic symbols exactly as
-``tetra backfill --start 2019-01-01 --end 2023-12-29`` does (data partitions from the widest
-history mapping earlier, for warm-up, then every week): the data job as ONE run over its
-partition range, the weekly chain as one run per core over contiguous week ranges, at the same
-time. Then, in a fresh instance holding the same warm-up data, runs a sample of partitions one
-run each and extrapolates to the full partition count. Prints the figures and their ratio.
+- ``in-process``: no daemon serves the instance, the CLI runs the backfill itself (cut by the
+  partition mappings and backfill policies, runs side by side on every core);
+- ``daemon``: ``dagster-daemon`` serves the same kind of instance (SQLite, the repository's
+  dagster.yaml), the CLI submits a Dagster backfill and waits for it;
+- ``stock``: in-process on Dagster's stock SQLite storage with its own event batching
+  (``DAGSTER_EVENT_BATCH_SIZE``), against platform_core.storage's batched event log;
+- ``previous``: the CLI of ``--previous`` (a git commit, checked out into a temporary
+  worktree) in-process, as the figure this change is compared with;
+- ``science``: the same science functions on the same data in a plain Python loop, no Dagster
+  (``bench/tetra_science.py``): the orchestration cost is in-process / science.
+
+Every mode starts from an empty instance and data root, 2019-01-01 .. 2023-12-29, synthetic
+symbols (the data of every mode is identical).
 """
 
 import argparse
+import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
-from datetime import date, timedelta
 from pathlib import Path
 
-import dagster as dg
+import yaml
 
-from platform_core.alerts import Notifier
-from platform_core.cli import quiet_warnings, run_partition_range, scratch_instance
-from tetra_assets.cli import backfill_job, trading_day_keys, week_keys, with_warm_up
-from tetra_assets.definitions import build_definitions
-from tetra_assets.resources import MarketDataProvider
-
+ROOT = Path(__file__).resolve().parent.parent
 START, END = "2019-01-01", "2023-12-29"
+sys.path.insert(0, str(ROOT))
 
 
-def timed_run(defs: dg.Definitions, instance, job: str, first: str, last: str) -> float:
+def environment(scratch: Path, symbols: int, stock_storage: bool = False) -> dict[str, str]:
+    """A fresh instance with the repository's dagster.yaml (``stock_storage``: Dagster's own
+    SQLite storage instead of platform_core.storage, with Dagster's event batching on)."""
+    home = scratch / "home"
+    home.mkdir(parents=True)
+    config = yaml.safe_load((ROOT / "dagster.yaml").read_text())
+    if stock_storage:
+        config["storage"] = {"sqlite": {"base_dir": str(home / "storage")}}
+    (home / "dagster.yaml").write_text(yaml.safe_dump(config))
+    return {
+        **os.environ,
+        "DAGSTER_HOME": str(home),
+        "PLATFORM_DATA_ROOT": str(scratch / "data"),
+        "TETRA_PROVIDER": "synthetic",
+        "TETRA_SYNTHETIC_COUNT": str(symbols),
+        **({"DAGSTER_EVENT_BATCH_SIZE": "1000"} if stock_storage else {}),
+    }
+
+
+def backfill(checkout: Path, env: dict[str, str], *flags: str) -> tuple[float, dict | list]:
+    """Wall seconds of ``tetra backfill`` over the 5 years and its JSON report."""
     started = time.perf_counter()
-    result = run_partition_range(defs.resolve_job_def(job), instance, first, last)
-    if not result.success:
-        raise SystemExit(f"{job} {first}..{last} failed")
-    return time.perf_counter() - started
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tetra_assets.cli",
+            "backfill",
+            "--start",
+            START,
+            "--end",
+            END,
+            "--json",
+            *flags,
+        ],
+        cwd=checkout,
+        env={**env, "PYTHONPATH": str(checkout)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    seconds = time.perf_counter() - started
+    if result.returncode:
+        raise SystemExit(f"backfill failed in {checkout}:\n{result.stdout}\n{result.stderr}")
+    return seconds, json.loads(result.stdout[result.stdout.index("[") :])
 
 
-def timed_backfill(
-    defs: dg.Definitions, instance, job: str, partitions: list[str]
-) -> tuple[float, list[dict]]:
-    started = time.perf_counter()
-    runs = backfill_job(defs, instance, job, partitions, (), {})
-    if not all(run["success"] for run in runs):
-        raise SystemExit(f"{job} backfill failed: {runs}")
-    return time.perf_counter() - started, runs
+def with_daemon(env: dict[str, str]) -> tuple[float, dict]:
+    """The backfill submitted to a dagster-daemon serving the instance."""
+    daemon = subprocess.Popen(
+        [str(ROOT / ".venv/bin/dagster-daemon"), "run", "-w", str(ROOT / "workspace.yaml")],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        import dagster as dg
+
+        os.environ["DAGSTER_HOME"] = env["DAGSTER_HOME"]
+        with dg.DagsterInstance.get() as inst:
+            from platform_core.backfill import daemon_serves
+
+            deadline = time.monotonic() + 180
+            while not daemon_serves(inst):
+                if time.monotonic() > deadline:
+                    raise SystemExit("the daemon never sent a heartbeat")
+                time.sleep(1)
+        started = time.perf_counter()
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "tetra_assets.cli",
+                "backfill",
+                "--start",
+                START,
+                "--end",
+                END,
+                "--json",
+                "--quiet",
+            ],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        seconds = time.perf_counter() - started
+        if result.returncode:
+            raise SystemExit(f"daemon backfill failed:\n{result.stdout}\n{result.stderr}")
+        return seconds, json.loads(result.stdout[result.stdout.index("{") :])
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=60)
+
+
+def previous_checkout(commit: str, scratch: Path) -> Path:
+    tree = scratch / "previous"
+    subprocess.run(
+        ["git", "worktree", "add", "--detach", str(tree), commit],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    return tree
 
 
 def main() -> None:
-    quiet_warnings()
     parser = argparse.ArgumentParser()
     parser.add_argument("--symbols", type=int, default=100)
-    parser.add_argument("--sample-days", type=int, default=8)
-    parser.add_argument("--sample-weeks", type=int, default=4)
+    parser.add_argument("--previous", default="7680637", help="commit to compare with")
+    parser.add_argument("--modes", default="in-process,stock,daemon,previous,science")
     args = parser.parse_args()
-    first, last = date.fromisoformat(START), date.fromisoformat(END)
-    defs = build_definitions(
-        MarketDataProvider(kind="synthetic", synthetic_count=args.symbols), Notifier()
-    )
-    days = trading_day_keys(with_warm_up(defs, first), last)
-    weeks = week_keys(first, last)
-    # the weekly backfill's worker processes load tetra_assets.definitions from the environment
-    os.environ.update({"TETRA_PROVIDER": "synthetic", "TETRA_SYNTHETIC_COUNT": str(args.symbols)})
-    with tempfile.TemporaryDirectory() as scratch:
-        os.environ["PLATFORM_DATA_ROOT"] = str(Path(scratch, "single"))
-        with scratch_instance(tempfile.mkdtemp(dir=scratch)) as instance:
-            # as `tetra backfill`: each job's range as runs side by side (backfill_job)
-            data_s, data_runs = timed_backfill(defs, instance, "tetra_data", days)
-            weekly_s, runs = timed_backfill(defs, instance, "tetra_weekly", weeks)
-        single = data_s + weekly_s
+    modes = args.modes.split(",")
+    figures: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        scratch = Path(tmp)
+        if "science" in modes:
+            from bench.tetra_science import bare_backfill
 
-        os.environ["PLATFORM_DATA_ROOT"] = str(Path(scratch, "per_partition"))
-        with scratch_instance(tempfile.mkdtemp(dir=scratch)) as instance:
-            warm = trading_day_keys(with_warm_up(defs, first), first)
-            timed_run(defs, instance, "tetra_data", warm[0], warm[-1])  # warm-up, not timed
-            step_d = max(1, len(days) // args.sample_days)
-            sample_days = days[len(warm) :: step_d][: args.sample_days]
-            per_day = [timed_run(defs, instance, "tetra_data", d, d) for d in sample_days]
-            # the sampled weeks need their own days: materialize them in one untimed run
-            sample_weeks = weeks[:: max(1, len(weeks) // args.sample_weeks)][: args.sample_weeks]
-            for week in sample_weeks:
-                monday = date.fromisoformat(week)
-                history = trading_day_keys(with_warm_up(defs, monday), monday + timedelta(days=6))
-                timed_run(defs, instance, "tetra_data", history[0], history[-1])
-            per_week = [timed_run(defs, instance, "tetra_weekly", w, w) for w in sample_weeks]
-    day_avg, week_avg = sum(per_day) / len(per_day), sum(per_week) / len(per_week)
-    extrapolated = day_avg * len(days) + week_avg * len(weeks)
-    print(f"symbols={args.symbols} data partitions={len(days)} weekly partitions={len(weeks)}")
-    print(
-        f"backfill (runs at once: data {len(data_runs)}, weekly chain {len(runs)}): "
-        f"data {data_s:.1f}s "
-        f"+ weekly chain {weekly_s:.1f}s = {single:.1f}s"
-    )
-    print(
-        f"one run per partition: {day_avg:.2f}s/day x {len(days)} + {week_avg:.2f}s/week x "
-        f"{len(weeks)} = {extrapolated:.0f}s (extrapolated from {len(per_day)} days, "
-        f"{len(per_week)} weeks)"
-    )
-    print(f"speed-up: {extrapolated / single:.1f}x")
+            started = time.perf_counter()
+            bare_backfill(args.symbols, START, END)
+            figures["science"] = time.perf_counter() - started
+            print(f"science only (no Dagster): {figures['science']:.1f} s")
+        if "in-process" in modes:
+            seconds, runs = backfill(
+                ROOT, environment(scratch / "local", args.symbols), "--in-process"
+            )
+            figures["in-process"] = seconds
+            jobs = [r["job"] for r in runs]
+            print(
+                f"in-process: {seconds:.1f} s ({jobs.count('tetra_data')} data runs, "
+                f"{jobs.count('tetra_weekly')} weekly runs)"
+            )
+        if "stock" in modes:
+            env = environment(scratch / "stock", args.symbols, stock_storage=True)
+            figures["stock"], _ = backfill(ROOT, env, "--in-process")
+            print(f"in-process, stock SQLite storage + event batching: {figures['stock']:.1f} s")
+        if "daemon" in modes:
+            seconds, report = with_daemon(environment(scratch / "daemon", args.symbols))
+            figures["daemon"] = seconds
+            print(
+                f"daemon backfill {report['backfill']}: {seconds:.1f} s, {len(report['runs'])} runs"
+            )
+        if "previous" in modes:
+            tree = previous_checkout(args.previous, scratch)
+            try:
+                seconds, runs = backfill(tree, environment(scratch / "previous_run", args.symbols))
+            finally:
+                subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT)
+            figures["previous"] = seconds
+            print(f"previous ({args.previous}) in-process: {seconds:.1f} s, {len(runs)} runs")
+    if "in-process" in figures:
+        for other in ("daemon", "previous", "stock", "science"):
+            if other in figures:
+                print(f"in-process / {other}: {figures['in-process'] / figures[other]:.2f}")
 
 
 if __name__ == "__main__":

@@ -100,7 +100,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     config: dict[str, Any] = {}
     if args.force_restart:
         config = {"resources": {"orchestration": {"config": {"checkpoint_enabled": False}}}}
-    result = cli.run_job(job, inst, partition_key=batch_id, run_config=config)
+    progress = cli.Progress(args.quiet)
+    result = cli.run_job(job, inst, partition_key=batch_id, run_config=config, progress=progress)
     code = cli.report(result, f"batch {batch_id} ({args.mode})")
     _print_status(inst, batch_id, as_json=False)
     return code
@@ -228,6 +229,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", required=True)
     p.add_argument("--mode", choices=MODES, default="full")
     p.add_argument("--force-restart", action="store_true", help="recompute every stage")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=cmd_run)
     p = commands.add_parser("resume", help="re-execute the last failed run from its failed step")
     p.add_argument("--batch", required=True)

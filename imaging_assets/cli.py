@@ -83,6 +83,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         partition_key=plate,
         run_config={"resources": {"imaging": {"config": config}}},
         tags={"hcs/cli": "run"},
+        progress=cli.Progress(args.quiet),
     )
     code = cli.report(result, f"plate {plate}")
     _print_status(inst, [plate], as_json=False)
@@ -209,6 +210,7 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="divide each channel by its flat field before blending (even mosaic intensity)",
     )
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=cmd_run)
     p = commands.add_parser("resume", help="re-execute the last failed run from its failed step")
     p.add_argument("--plate", required=True)

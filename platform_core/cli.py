@@ -10,7 +10,9 @@ import json
 import os
 import shutil
 import sys
+import threading
 import time
+import uuid
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -114,17 +116,50 @@ def run_job(
     asset_selection: Sequence[dg.AssetKey] | None = None,
     tags: Mapping[str, str] | None = None,
     run_config: Mapping[str, Any] | None = None,
+    progress: "Progress | None" = None,
 ) -> dg.ExecuteInProcessResult:
-    """One in-process run recorded in ``inst`` (so it shows in the UI); console shows problems."""
+    """One in-process run recorded in ``inst`` (so it shows in the UI); console shows problems.
+    With ``progress``, a line every second: steps done / total and the steps running."""
     quiet_console = {"loggers": {"console": {"config": {"log_level": CONSOLE_LOG_LEVEL}}}}
-    return job.execute_in_process(
-        instance=inst,
-        partition_key=partition_key,
-        tags=dict(tags or {}),
-        asset_selection=list(asset_selection) if asset_selection else None,
-        run_config={**quiet_console, **(run_config or {})},
-        raise_on_error=False,
+    run_id = str(uuid.uuid4())
+    stop = threading.Event()
+    watcher = threading.Thread(
+        target=_watch_steps,
+        args=(inst, run_id, len(asset_selection or job.graph.node_dict), progress, stop),
+        daemon=True,
     )
+    if progress is not None:
+        watcher.start()
+    try:
+        return job.execute_in_process(
+            instance=inst,
+            partition_key=partition_key,
+            tags=dict(tags or {}),
+            asset_selection=list(asset_selection) if asset_selection else None,
+            run_config={**quiet_console, **(run_config or {})},
+            raise_on_error=False,
+            run_id=run_id,
+        )
+    finally:
+        stop.set()
+        if watcher.is_alive():
+            watcher.join()
+            progress.done()
+
+
+def _watch_steps(
+    inst: dg.DagsterInstance,
+    run_id: str,
+    total: int,
+    progress: "Progress",
+    stop: threading.Event,
+) -> None:
+    """Report a run's steps (read from the instance, as the UI does) until ``stop``."""
+    while not stop.wait(1.0):
+        stats = inst.get_run_step_stats(run_id)
+        done = sum(1 for s in stats if s.end_time)
+        running = ", ".join(s.step_key for s in stats if not s.end_time)
+        progress(f"steps {done}/{total} done" + (f", running {running}" if running else ""))
 
 
 def run_partition_range(

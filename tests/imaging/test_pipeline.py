@@ -108,7 +108,12 @@ def test_opera_plate_uses_index_xml_layout_and_pixel_size(
 def test_status_reports_each_plate(make_plate, hcs_instance, capsys) -> None:
     plate_dir = make_plate("status_plate", "generic", wells=1, seed=3)
     assert main(["run", str(plate_dir)]) == 0
-    capsys.readouterr()
+    # progress while it ran (plain lines: not a terminal), read from the instance's steps
+    lines = [line for line in capsys.readouterr().err.splitlines() if " s] steps " in line]
+    steps = 5 + 4  # the plate's five assets and four checks
+    assert lines and all(f"/{steps} done" in line for line in lines), lines
+    assert main(["run", str(plate_dir), "--quiet"]) == 0
+    assert " s] steps " not in capsys.readouterr().err
     assert main(["status", "--plate", "status_plate", "--json"]) == 0
     [row] = json.loads(capsys.readouterr().out)
     assert row["status"] == "SUCCESS" and row["microscope"] == "generic"
