@@ -4,6 +4,7 @@ nothing. bench/tetra_backfill.py times it beside the platform: their ratio is th
 orchestration (runs, storage, events, metadata)."""
 
 import math
+import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from datetime import date
 
@@ -41,9 +42,10 @@ def _window(week: str) -> tuple[pd.Timestamp, pd.Timestamp]:
     return pd.Timestamp(tw.start.date()), pd.Timestamp(tw.end.date())
 
 
-def _weeks(provider: MarketDataProvider, weeks: list[str], first_day: str) -> int:
+def _weeks(symbols: int, weeks: list[str], first_day: str) -> int:
     """The weekly chain for ``weeks``: scenarios, indicators, metrics, features, backtests,
     rankings and the report's plot, as the assets compute them; returns rows produced."""
+    provider = MarketDataProvider(kind="synthetic", synthetic_count=symbols)
     start, _ = _window(weeks[0])
     _, end = _window(weeks[-1])
     bars = provider.fetch(first_day, (end - pd.Timedelta(days=1)).date().isoformat())
@@ -103,8 +105,8 @@ def bare_backfill(symbols: int, first: str, last: str, workers: int = 2) -> int:
     found = events.detect(bars, since=pd.Timestamp(first_day))
     size = math.ceil(len(weeks) / workers)
     parts = [weeks[i : i + size] for i in range(0, len(weeks), size)]
-    with ProcessPoolExecutor(workers) as pool:
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
         # each process loads the indicators' warm-up for its own first week, as a run does
         starts = [history_start(defs, part[0]) for part in parts]
-        rows = sum(pool.map(_weeks, [provider] * len(parts), parts, starts))
+        rows = sum(pool.map(_weeks, [symbols] * len(parts), parts, starts))
     return rows + len(bars) + len(economic) + len(found)

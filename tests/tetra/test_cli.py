@@ -34,13 +34,13 @@ def year(env: dict[str, str]) -> tuple[str, str]:
     runs = json.loads(result.stdout)
     # no daemon serves this instance: the work runs here, cut as the backfill policies say:
     # every data asset backfills in one run (Dagster orders market events after market data
-    # inside it), the weekly chain in contiguous runs of at most 66 weeks
+    # inside it), the weekly chain in contiguous runs of at most 131 weeks
     assert runs[0]["job"] == "tetra_data" and all(r["status"] == "SUCCESS" for r in runs)
     data = [r["partitions"].split("..") for r in runs if r["job"] == "tetra_data"]
     weekly = [r["partitions"].split("..") for r in runs if r["job"] == "tetra_weekly"]
     assert len(data) == 1 and data[0][0] < str(first)  # reaches back for the warm-up
     weeks = (last - first).days // 7 + 1
-    assert len(weekly) == -(-weeks // 66) or len(weekly) == -(-(weeks + 1) // 66)
+    assert len(weekly) == -(-weeks // 131) or len(weekly) == -(-(weeks + 1) // 131)
     assert all(a[1] < b[0] for a, b in itertools.pairwise(weekly))  # contiguous, in order
     return str(first), str(last)
 

@@ -7,9 +7,10 @@ from tetra_assets.assets.windows import Window
 from tetra_assets.partitions import HISTORY_WEEKS, history_mapping, indicator_history_mapping
 from tetra_assets.science import quality
 
-# A backfill runs the weekly chain in runs of at most 66 weeks (five years: four runs, two at a
-# time on two cores); each run loads its weeks' history once. Data assets backfill in one run.
-WEEKLY_BACKFILL = dg.BackfillPolicy.multi_run(max_partitions_per_run=66)
+# A backfill runs the weekly chain in runs of at most 131 weeks (five years: two runs, one per
+# core): each run loads its weeks' history (11 years for the indicators) once, so fewer, longer
+# runs do less. Data assets backfill in one run.
+WEEKLY_BACKFILL = dg.BackfillPolicy.multi_run(max_partitions_per_run=131)
 WEEKLY_CHAIN_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=pd.Timedelta(days=8))
 
 # The week's own trading days plus HISTORY_WEEKS of warm-up; warm-up days that were never
