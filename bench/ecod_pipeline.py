@@ -1,11 +1,13 @@
 """Benchmark: the ECOD pipeline on demo batches (real BLAST+ and HH-suite).
 
-    uv run python bench/ecod_pipeline.py [--chains 100] [--accuracy-chains 200]
-                                         [--remote-chains 100]
+    .venv/bin/python bench/ecod_pipeline.py [--chains 100] [--accuracy-chains 200]
+                                            [--remote-chains 100] [--quick]
 
 In a scratch instance and data root, builds the demo reference library, then reports:
 1. FULL on a fresh batch of N chains: run wall time vs the physical limit, the sum of the
-   tools' CPU time (user + system, from wait4) divided by the cores;
+   tools' CPU time (user + system, from wait4) divided by the cores, and the same science
+   in a plain loop without Dagster (bench/ecod_science.py): platform / science is the cost
+   of orchestration (``--quick`` stops here);
 2. the same batch re-run with nothing changed: wall time and tool CPU (should be zero);
 3. BLAST_ONLY on a fresh copy of the batch, side by side with FULL;
 4. FULL on an M-chain batch (wall vs limit again: the fixed orchestration cost amortizes),
@@ -23,6 +25,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from bench.ecod_science import bare_batch
 from ecod_assets.batches import register_batch
 from ecod_assets.definitions import build_definitions, orchestration_from_env
 from ecod_assets.demo import Tier, demo_batch, write_demo_library
@@ -97,6 +100,7 @@ def main() -> None:
     parser.add_argument("--chains", type=int, default=100)
     parser.add_argument("--accuracy-chains", type=int, default=200)
     parser.add_argument("--remote-chains", type=int, default=100)
+    parser.add_argument("--quick", action="store_true", help="stop after the orchestration cost")
     args = parser.parse_args()
     cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as tmp:
@@ -113,6 +117,17 @@ def main() -> None:
                 f"FULL, {args.chains} chains: wall {full_wall:.1f} s; tool CPU {full_cpu:.1f} s "
                 f"/ {cores} cores = {limit:.1f} s; wall / limit = {full_wall / limit:.2f}"
             )
+            library = instance.fetch_materializations(dg.AssetKey("reference_library"), limit=1)
+            root = Path(library.records[0].asset_materialization.metadata["library"].value)
+            started = time.perf_counter()
+            bare_batch(folder / "full.fasta", root, orchestration_from_env())
+            bare = time.perf_counter() - started
+            print(
+                f"the same science, no Dagster: {bare:.1f} s; platform / science = "
+                f"{full_wall / bare:.2f}"
+            )
+            if args.quick:
+                return
             rerun_wall, rerun_cpu = run(defs, instance, "full", "full")
             print(
                 f"FULL re-run, nothing changed: wall {rerun_wall:.1f} s, tool CPU {rerun_cpu:.1f} s"

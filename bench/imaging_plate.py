@@ -4,6 +4,11 @@ estimate and the flat field off (the stated overlap, as before they existed), an
 (MIST algorithm) on the same wells.
 
     .venv/bin/python bench/imaging_plate.py [--wells 96] [--m2stitch-wells 8] [--cache DIR]
+                                            [--quick]
+
+First the orchestration cost: the plate job with 2 workers against the same science in a
+plain loop without Dagster (bench/imaging_science.py), platform / science (``--quick`` stops
+there).
 
 Prints wall time, tiles/s of the registration and stitching steps, peak memory per worker,
 position errors against the truth, and m2stitch's time and errors (raw tiles, and tiles
@@ -23,6 +28,7 @@ import pandas as pd
 import tifffile
 from scipy import ndimage
 
+from bench.imaging_science import bare_plate
 from imaging_assets.definitions import defs
 from imaging_assets.demo import read_truth, write_demo_plate
 from imaging_assets.partitions import plates
@@ -48,7 +54,7 @@ def run_ours(plate_dir: Path, workers: int, scratch: Path, estimate: bool = True
     os.environ["PLATFORM_DATA_ROOT"] = str(scratch / f"data_{label}")
     plate = register_plate(plate_dir)
     home = scratch / f"home_{label}"
-    home.mkdir()
+    home.mkdir(parents=True)
     with scratch_instance(str(home)) as instance:
         instance.add_dynamic_partitions(plates.name, [plate])
         job = defs.resolve_job_def("imaging_plate")
@@ -160,6 +166,7 @@ def main() -> None:
     parser.add_argument("--wells", type=int, default=96)
     parser.add_argument("--m2stitch-wells", type=int, default=8)
     parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "imaging_bench"))
+    parser.add_argument("--quick", action="store_true", help="stop after the orchestration cost")
     args = parser.parse_args()
     plate_dir = Path(args.cache) / f"bench_{args.wells}w"
     if read_truth(plate_dir) is None:
@@ -173,6 +180,16 @@ def main() -> None:
         )
     tiles = args.wells * 9 * 2
     with tempfile.TemporaryDirectory() as scratch:
+        platform = run_ours(plate_dir, 2, Path(scratch) / "orchestration")
+        started = time.perf_counter()
+        bare_plate(plate_dir, Path(scratch) / "bare.ome.zarr", 2)
+        bare = time.perf_counter() - started
+        print(
+            f"plate job, 2 workers: {platform['wall_s']:.1f} s; the same science without "
+            f"Dagster: {bare:.1f} s; platform / science = {platform['wall_s'] / bare:.2f}"
+        )
+        if args.quick:
+            return
         ours = [run_ours(plate_dir, workers, Path(scratch)) for workers in (1, 2)]
         ours.append(run_ours(plate_dir, 2, Path(scratch), estimate=False))
     print(f"plate: {args.wells} wells, 3 x 3 sites, 2 channels, 1024 x 1024 uint16 ({tiles} tiles)")

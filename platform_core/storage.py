@@ -12,6 +12,12 @@ tables exist, and runs SQLite in WAL mode with ``synchronous=NORMAL``: a commit 
 for an fsync. That keeps the database consistent on a crash or power loss; a power loss can
 drop the last commits (an application crash cannot). For production use Postgres (deploy/).
 
+Kept by measurement (docs/benchmarks.md): the 5-year Tetra backfill takes 5.6x as long on the
+stock SQLite storage with Dagster's own event batching. It overrides private Dagster members,
+so on every Dagster upgrade run ``pytest tests/platform_core/test_storage.py`` (it compares
+every row and column of every event-log table after a real partitioned backfill with the
+stock storage's) and ``bench/tetra_backfill.py --modes in-process,stock`` (is it still needed).
+
 Configured in the repository's ``dagster.yaml``; setting it up also turns batching on for the
 process (``DAGSTER_EVENT_BATCH_SIZE``, unless already set)::
 

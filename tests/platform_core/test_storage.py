@@ -1,7 +1,13 @@
-"""The batched SQLite event log records exactly what Dagster's stock SQLite event log records."""
+"""The batched SQLite event log records exactly what Dagster's stock SQLite event log records:
+the same answers through the instance's API, and the same rows in every table of the event
+log's index and run shards. Run on every Dagster upgrade (platform_core/storage.py)."""
 
+import json
 import os
+import re
+import sqlite3
 from collections import Counter
+from contextlib import closing
 from pathlib import Path
 
 import dagster as dg
@@ -35,9 +41,75 @@ class DictIOManager(dg.IOManager):
 job = dg.Definitions(
     assets=[daily_numbers],
     asset_checks=[numbers_present],
-    jobs=[dg.define_asset_job("numbers", selection=[daily_numbers], partitions_def=days)],
+    jobs=[dg.define_asset_job("numbers", selection=[daily_numbers])],
     resources={"io_manager": DictIOManager()},
 ).resolve_job_def("numbers")
+
+
+VOLATILE_KEYS = {"timestamp", "pid", "duration_ms", "storage_id", "event_id", "id", "log_key"}
+VOLATILE_COLUMNS = {"migration_completed"}  # a time
+# in messages: "in 12ms", "(pid: 4242)", "in 1.2s": how long, and which process
+VOLATILE_TEXT = re.compile(r"\b\d+(\.\d+)?\s?(ms|s)\b|pid: \d+")
+# a data version without a code version hashes what differs between two instances (run ids)
+DATA_VERSION = "data_version"
+
+
+def _normal(value: object, runs: list[str]) -> object:
+    """A stored value with what must differ between two instances taken out: run ids become
+    their order, JSON is parsed and its timings, process ids and row ids are dropped."""
+    if isinstance(value, str):
+        for number, run_id in enumerate(runs):
+            value = value.replace(run_id, f"<run {number}>")
+        value = VOLATILE_TEXT.sub("<volatile>", value)
+        if value[:1] in "{[":
+            try:
+                return _normal(json.loads(value), runs)
+            except ValueError:
+                return value
+        return value
+    if isinstance(value, dict):
+        if DATA_VERSION in str(value.get("key", "")):  # a tag row: its value is the version
+            value = {**value, "value": "<data version>"}
+        return {
+            k: "<data version>" if DATA_VERSION in k else _normal(v, runs)
+            for k, v in sorted(value.items())
+            if k not in VOLATILE_KEYS
+        }
+    if isinstance(value, list):
+        return [_normal(v, runs) for v in value]
+    return value
+
+
+def database_rows(storage: Path, runs: list[str]) -> dict[str, Counter]:
+    """Every row of every table of the event log's index shard and run shards, normalized
+    (row ids, timestamps and run ids aside), as a multiset per shard and table."""
+    shards = {"index": storage / "history" / "runs" / "index.db"}
+    shards |= {f"run {n}": storage / "history" / "runs" / f"{r}.db" for n, r in enumerate(runs)}
+    found: dict[str, Counter] = {}
+    for shard, path in shards.items():
+        with closing(sqlite3.connect(path)) as connection:
+            names = connection.execute("SELECT name FROM sqlite_master WHERE type='table'")
+            for (table,) in names.fetchall():
+                cursor = connection.execute(f'SELECT * FROM "{table}"')
+                columns = [c[0] for c in cursor.description]
+                found[f"{shard}.{table}"] = Counter(
+                    json.dumps(
+                        _normal(
+                            {
+                                column: value
+                                for column, value in zip(columns, row, strict=True)
+                                if "timestamp" not in column
+                                and column not in VOLATILE_COLUMNS
+                                and not (column.endswith("_id") and isinstance(value, int))
+                            },
+                            runs,
+                        ),
+                        sort_keys=True,
+                        default=str,
+                    )
+                    for row in cursor.fetchall()
+                )
+    return found
 
 
 def record(home: Path, storage: dict | None) -> dict:
@@ -65,6 +137,7 @@ def record(home: Path, storage: dict | None) -> dict:
         )
         return {
             "storage": type(instance.event_log_storage).__name__,
+            "tables": database_rows(home / "storage", runs),
             "materialized": sorted(instance.get_materialized_partitions(key)),
             "materializations": Counter((r.run_id == runs[-1], r.partition_key) for r in records),
             "last_partition": asset_record.last_materialization_record.partition_key,
@@ -90,7 +163,9 @@ def test_batched_storage_records_what_stock_storage_records(
     monkeypatch.setattr(BatchedSqliteEventLogStorage, "store_event_batch", counting)
     os.environ[BATCH_SIZE_ENV] = "25"  # several batches per output, one partial
     try:
-        stock = record(tmp_path / "stock", None)
+        stock = record(
+            tmp_path / "stock", {"sqlite": {"base_dir": str(tmp_path / "stock" / "storage")}}
+        )
         batched = record(
             tmp_path / "batched",
             {
