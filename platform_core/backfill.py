@@ -99,44 +99,57 @@ def run_in_process(
     defs: dg.Definitions,
     inst: dg.DagsterInstance,
     job_name: str,
-    partitions: Sequence[str],
-    selection: Sequence[dg.AssetKey],
+    partitions: Mapping[dg.AssetKey, Sequence[str]],
     tags: Mapping[str, str],
     progress: Callable[[str], None],
 ) -> list[dict[str, Any]]:
-    """``job_name`` over ``partitions`` here, phase after phase, each phase's chunks as runs
-    on every core; a failed phase stops the next. Per run: run_id, partitions, success,
-    error."""
+    """``job_name`` over each asset's sorted ``partitions`` here:
+    phase after phase, a phase's assets grouped by their partitions, each group in chunks of
+    its backfill policy, the runs of a phase on every core; a failed phase stops the next.
+    Per run: run_id, partitions, assets (how many), success, error."""
     graph = defs.resolve_asset_graph()
+    selection = [k for k in graph.toposorted_asset_keys if k in partitions]
+    plan = []
+    for phase in run_phases(graph, selection):
+        groups: dict[tuple[str, ...], list[dg.AssetKey]] = {}
+        for key in phase:
+            groups.setdefault(tuple(partitions[key]), []).append(key)
+        plan.append(
+            [
+                (a, b, keys)
+                for span, keys in groups.items()
+                for a, b in policy_chunks(graph, keys, span)
+            ]
+        )
+    if len({tuple(v) for v in partitions.values()}) == 1 and all(len(r) == 1 for r in plan):
+        keys = partitions[selection[0]]  # one run: Dagster orders its steps
+        plan = [[(keys[0], keys[-1], selection)]]
     reports: list[dict[str, Any]] = []
     workers = os.cpu_count() or 1
-    plan = [
-        (phase, policy_chunks(graph, phase, partitions)) for phase in run_phases(graph, selection)
-    ]
-    if all(len(chunks) == 1 for _, chunks in plan):  # one run: Dagster orders its steps
-        plan = [(list(selection), [(partitions[0], partitions[-1])])]
-    for number, (phase, chunks) in enumerate(plan, 1):
-        for start in range(0, len(chunks), workers):
-            batch = chunks[start : start + workers]
+    for number, runs in enumerate(plan, 1):
+        for start in range(0, len(runs), workers):
+            batch = runs[start : start + workers]
             started = time.monotonic()
             if len(batch) > 1:
-                reports += run_side_by_side(
-                    module, job_name, inst, [(a, b, phase) for a, b in batch], tags
-                )
+                ran = run_side_by_side(module, job_name, inst, batch, tags)
+                reports += [
+                    r | {"assets": len(keys)} for r, (*_, keys) in zip(ran, batch, strict=True)
+                ]
             else:
-                ((first, last),) = batch
+                ((first, last, keys),) = batch
                 job = defs.resolve_job_def(job_name)
-                result = run_partition_range(job, inst, first, last, phase, tags)
+                result = run_partition_range(job, inst, first, last, keys, tags)
                 reports.append(
                     {
                         "run_id": result.run_id,
                         "partitions": f"{first}..{last}",
+                        "assets": len(keys),
                         "success": result.success,
                         "error": "" if result.success else failure_summary(result),
                     }
                 )
             progress(
-                f"{job_name} phase {number}: runs {start + len(batch)}/{len(chunks)} "
+                f"{job_name} phase {number}/{len(plan)}: runs {start + len(batch)}/{len(runs)} "
                 f"({len(batch)} at once, {time.monotonic() - started:.1f} s)"
             )
             if not all(report["success"] for report in reports):

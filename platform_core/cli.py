@@ -53,16 +53,18 @@ quiet_warnings()  # before any location module is imported by a CLI
 
 
 class Progress:
-    """Progress of long CLI work on stderr: one updating line on a terminal, plain lines
-    otherwise (logs, CI), nothing with ``quiet``. Each line carries the elapsed time."""
+    """Progress of long CLI work on stderr: one updating line on a terminal, otherwise (logs,
+    CI) a plain line whenever the message changes; nothing with ``quiet``. Each line carries
+    the elapsed time."""
 
     def __init__(self, quiet: bool = False) -> None:
         self.quiet, self.started = quiet, time.monotonic()
-        self.tty = sys.stderr.isatty()
+        self.tty, self.last = sys.stderr.isatty(), ""
 
     def __call__(self, message: str) -> None:
-        if self.quiet:
+        if self.quiet or (message == self.last and not self.tty):  # logs: changes only
             return
+        self.last = message
         line = f"[{time.monotonic() - self.started:7.1f} s] {message}"
         if self.tty:
             print(f"\r\033[K{line}", end="", file=sys.stderr, flush=True)
@@ -121,11 +123,11 @@ def run_job(
     """One in-process run recorded in ``inst`` (so it shows in the UI); console shows problems.
     With ``progress``, a line every second: steps done / total and the steps running."""
     quiet_console = {"loggers": {"console": {"config": {"log_level": CONSOLE_LOG_LEVEL}}}}
-    run_id = str(uuid.uuid4())
+    run_id, total = str(uuid.uuid4()), len(asset_selection or job.graph.node_dict)
     stop = threading.Event()
     watcher = threading.Thread(
-        target=_watch_steps,
-        args=(inst, run_id, len(asset_selection or job.graph.node_dict), progress, stop),
+        target=_watch_steps,  # every second until the run ends
+        args=(inst, run_id, total, progress, stop),
         daemon=True,
     )
     if progress is not None:
@@ -144,22 +146,23 @@ def run_job(
         stop.set()
         if watcher.is_alive():
             watcher.join()
+            _report_steps(inst, run_id, total, progress)  # how it ended
             progress.done()
 
 
+def _report_steps(inst: dg.DagsterInstance, run_id: str, total: int, progress: "Progress") -> None:
+    """A run's steps done and running, read from the instance as the UI reads them."""
+    stats = inst.get_run_step_stats(run_id)
+    done = sum(1 for s in stats if s.end_time)
+    running = ", ".join(s.step_key for s in stats if not s.end_time)
+    progress(f"steps {done}/{total} done" + (f", running {running}" if running else ""))
+
+
 def _watch_steps(
-    inst: dg.DagsterInstance,
-    run_id: str,
-    total: int,
-    progress: "Progress",
-    stop: threading.Event,
+    inst: dg.DagsterInstance, run_id: str, total: int, progress: "Progress", stop: threading.Event
 ) -> None:
-    """Report a run's steps (read from the instance, as the UI does) until ``stop``."""
     while not stop.wait(1.0):
-        stats = inst.get_run_step_stats(run_id)
-        done = sum(1 for s in stats if s.end_time)
-        running = ", ".join(s.step_key for s in stats if not s.end_time)
-        progress(f"steps {done}/{total} done" + (f", running {running}" if running else ""))
+        _report_steps(inst, run_id, total, progress)
 
 
 def run_partition_range(

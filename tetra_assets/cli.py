@@ -107,16 +107,28 @@ def partitions_for(
     defs: dg.Definitions, keys: Sequence[dg.AssetKey], first: date, last: date
 ) -> dict[dg.AssetKey, list[str]]:
     """Per asset, its partitions for [first, last]: trading days for data, the weeks holding
-    them for the rest; with both, the data reaches back as far as the first week reads."""
+    them for the rest. With both, the data the weeks read (market data) reaches back as far as
+    the first week reads and on to the end of the last week (never past today), so every week
+    finds all its days; the other data assets keep [first, last]."""
     graph = defs.resolve_asset_graph()
     days = trading_day_keys(first, last)
     if not days:
         raise cli.CliError(f"no trading-day partition between {first} and {last} (weekend?)")
     weeks = week_keys(days)
-    groups = {graph.get(k).group_name for k in keys}
-    if groups - {"data"} and "data" in groups:
-        days = trading_day_keys(date.fromisoformat(history_start(defs, weeks[0])), last)
-    return {key: days if graph.get(key).group_name == "data" else weeks for key in keys}
+    weekly = [k for k in keys if graph.get(k).group_name != "data"]
+    read_by_weeks = {p for k in weekly for p in graph.get(k).parent_keys}
+    week_end = weekly_partitions.time_window_for_partition_key(weeks[-1]).end.date()
+    history = trading_day_keys(
+        date.fromisoformat(history_start(defs, weeks[0])),
+        min(week_end - timedelta(days=1), datetime.now(UTC).date()),
+    )
+    out = {}
+    for key in keys:
+        if graph.get(key).group_name != "data":
+            out[key] = weeks
+        else:
+            out[key] = history if weekly and key in read_by_weeks else days
+    return out
 
 
 def _print_plan(steps: list[PlannedStep], as_json: bool) -> None:
@@ -171,13 +183,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         ("tetra_data", {"data"}),
         ("tetra_weekly", {"scenarios", "metrics", "assessment"}),
     ):
-        selected = [k for k in todo if graph.get(k).group_name in groups]
+        selected = {k: sorted(v) for k, v in todo.items() if graph.get(k).group_name in groups}
         if not selected:
             continue
-        partitions = sorted({p for k in selected for p in todo[k]})
         started = time.monotonic()
         runs = backfill.run_in_process(
-            "tetra_assets.definitions", defs, inst, job_name, partitions, selected, tags, progress
+            "tetra_assets.definitions", defs, inst, job_name, selected, tags, progress
         )
         for run in runs:
             reports.append(
@@ -185,7 +196,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                     "job": job_name,
                     "run_id": run["run_id"],
                     "partitions": run["partitions"],
-                    "assets": len(selected),
+                    "assets": run["assets"],
                     "status": "SUCCESS" if run["success"] else "FAILURE",
                     "seconds": round(time.monotonic() - started, 2),
                     **({} if run["success"] else {"error": run["error"]}),

@@ -112,6 +112,7 @@ def test_status_reports_each_plate(make_plate, hcs_instance, capsys) -> None:
     lines = [line for line in capsys.readouterr().err.splitlines() if " s] steps " in line]
     steps = 5 + 4  # the plate's five assets and four checks
     assert lines and all(f"/{steps} done" in line for line in lines), lines
+    assert lines[-1].endswith(f"steps {steps}/{steps} done")  # the last line: how it ended
     assert main(["run", str(plate_dir), "--quiet"]) == 0
     assert " s] steps " not in capsys.readouterr().err
     assert main(["status", "--plate", "status_plate", "--json"]) == 0
