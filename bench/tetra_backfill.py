@@ -55,7 +55,8 @@ def environment(scratch: Path, symbols: int, stock_storage: bool = False) -> dic
 
 
 def backfill(checkout: Path, env: dict[str, str], *flags: str) -> tuple[float, dict | list]:
-    """Wall seconds of ``tetra backfill`` over the 5 years and its JSON report."""
+    """Wall seconds of ``tetra backfill`` over the 5 years (the CLI of ``checkout``) and its
+    JSON report: the runs (in-process), or the backfill and its runs (daemon)."""
     started = time.perf_counter()
     result = subprocess.run(
         [
@@ -79,7 +80,8 @@ def backfill(checkout: Path, env: dict[str, str], *flags: str) -> tuple[float, d
     seconds = time.perf_counter() - started
     if result.returncode:
         raise SystemExit(f"backfill failed in {checkout}:\n{result.stdout}\n{result.stderr}")
-    return seconds, json.loads(result.stdout[result.stdout.index("[") :])
+    report = next(i for i, char in enumerate(result.stdout) if char in "[{")  # after any notice
+    return seconds, json.loads(result.stdout[report:])
 
 
 def with_daemon(env: dict[str, str]) -> tuple[float, dict]:
@@ -103,30 +105,7 @@ def with_daemon(env: dict[str, str]) -> tuple[float, dict]:
                 if time.monotonic() > deadline:
                     raise SystemExit("the daemon never sent a heartbeat")
                 time.sleep(1)
-        started = time.perf_counter()
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "tetra_assets.cli",
-                "backfill",
-                "--start",
-                START,
-                "--end",
-                END,
-                "--json",
-                "--quiet",
-            ],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        seconds = time.perf_counter() - started
-        if result.returncode:
-            raise SystemExit(f"daemon backfill failed:\n{result.stdout}\n{result.stderr}")
-        return seconds, json.loads(result.stdout[result.stdout.index("{") :])
+        return backfill(ROOT, env, "--quiet")
     finally:
         daemon.terminate()
         daemon.wait(timeout=60)

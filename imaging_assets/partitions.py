@@ -4,3 +4,5 @@ import dagster as dg
 
 plates = dg.DynamicPartitionsDefinition(name="plate")
 GROUP = "imaging"
+# What every plate asset declares: one partition per plate, the location's group.
+PLATE_ASSET = {"partitions_def": plates, "group_name": GROUP}

@@ -8,7 +8,7 @@ import pandas as pd
 
 from imaging_assets.assets import survey
 from imaging_assets.assets.wells import table_md
-from imaging_assets.partitions import GROUP, plates
+from imaging_assets.partitions import PLATE_ASSET
 from imaging_assets.plates import plate_source
 from imaging_assets.resources import ImagingConfig
 from imaging_assets.science.layouts import LayoutError, parse_plate
@@ -23,8 +23,7 @@ from platform_core.keys import InvalidKeyError
 
 
 @dg.asset(
-    partitions_def=plates,
-    group_name=GROUP,
+    **PLATE_ASSET,
     code_version="1",
     kinds={"tiff", "pandas"},
     description="Every tile of the plate folder: microscope detected from the file names "
@@ -61,8 +60,7 @@ def plate_manifest(context: dg.AssetExecutionContext, imaging: ImagingConfig) ->
 
 
 @dg.asset(
-    partitions_def=plates,
-    group_name=GROUP,
+    **PLATE_ASSET,
     code_version="1",
     kinds={"pandas"},
     description="The seed's compile phase, per well: the full site grid for every channel and "

@@ -9,7 +9,7 @@ import pandas as pd
 from imaging_assets.assets import survey
 from imaging_assets.assets.wells import fail_past_threshold, selected_wells
 from imaging_assets.demo import read_truth
-from imaging_assets.partitions import GROUP, plates
+from imaging_assets.partitions import PLATE_ASSET
 from imaging_assets.plates import plate_source
 from imaging_assets.resources import ImagingConfig
 from imaging_assets.science.registration import position_errors
@@ -21,8 +21,7 @@ POSITIONS_VERSION = "2"  # 2: overlap estimated from the data, flat field, NCC r
 
 
 @dg.asset(
-    partitions_def=plates,
-    group_name=GROUP,
+    **PLATE_ASSET,
     code_version=POSITIONS_VERSION,
     kinds={"scipy", "pandas"},
     description="Per well, the pixel position of every tile (top-left, y down): the overlap "

@@ -6,7 +6,7 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from imaging_assets.partitions import GROUP, plates
+from imaging_assets.partitions import PLATE_ASSET
 from imaging_assets.plates import stitched_store
 from imaging_assets.resources import ImagingConfig
 from imaging_assets.science.layouts import split_well
@@ -17,8 +17,7 @@ THUMBNAIL_SIZE = 256
 
 
 @dg.asset(
-    partitions_def=plates,
-    group_name=GROUP,
+    **PLATE_ASSET,
     code_version="1",
     kinds={"pandas"},
     description="Per well and channel of the stitched plate: focus score (variance of the "

@@ -8,7 +8,7 @@ import pandas as pd
 from imaging_assets.assets import survey
 from imaging_assets.assets.positions import POSITIONS_VERSION
 from imaging_assets.assets.wells import fail_past_threshold, selected_wells, table_md
-from imaging_assets.partitions import GROUP, plates
+from imaging_assets.partitions import PLATE_ASSET
 from imaging_assets.plates import stitched_store
 from imaging_assets.resources import ImagingConfig
 from imaging_assets.science import omezarr
@@ -21,8 +21,7 @@ STITCH_VERSION = "1"
 
 
 @dg.asset(
-    partitions_def=plates,
-    group_name=GROUP,
+    **PLATE_ASSET,
     code_version=STITCH_VERSION,
     kinds={"zarr", "pandas"},
     description="Each well stitched for every channel and z plane (feathered blending) and "
