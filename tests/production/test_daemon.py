@@ -1,14 +1,16 @@
 """Postgres instance + deploy/up.sh: the daemon's inbox sensors start real runs, once each,
 also across a daemon restart."""
 
+import json
 import shutil
 import time
+import urllib.request
 
 import dagster as dg
 
 from ecod_assets.cli import main as ecod
 from imaging_assets.cli import main as hcs
-from tests.production.conftest import deploy
+from tests.production.conftest import deploy, wait_until
 
 SENSORS = {"ecod_inbox_sensor": "ecod_full", "plate_inbox_sensor": "imaging_plate"}
 
@@ -31,6 +33,29 @@ def _wait_for_success(inst: dg.DagsterInstance, timeout: float) -> dict[str, lis
             return runs
         time.sleep(2)
     raise AssertionError(f"sensor runs did not succeed within {timeout}s: {_sensor_runs(inst)}")
+
+
+INBOX_SENSORS = (("ecod", "ecod_inbox_sensor"), ("imaging", "plate_inbox_sensor"))
+TICKS = """
+query Ticks($selector: SensorSelector!) {
+  sensorOrError(sensorSelector: $selector) {
+    ... on Sensor { sensorState { ticks(limit: 10) { timestamp } } }
+  }
+}"""
+
+
+def _ticks(url: str, location: str, sensor: str) -> list[float]:
+    """When the daemon evaluated a sensor (newest ten), as the UI's GraphQL API tells."""
+    selector = {
+        "repositoryLocationName": location,
+        "repositoryName": "__repository__",
+        "sensorName": sensor,
+    }
+    body = json.dumps({"query": TICKS, "variables": {"selector": selector}}).encode()
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        answer = json.loads(response.read())["data"]["sensorOrError"]
+    return [tick["timestamp"] for tick in answer.get("sensorState", {}).get("ticks", [])]
 
 
 def test_inbox_sensors_run_once_under_the_daemon_on_postgres(production) -> None:
@@ -63,9 +88,22 @@ def test_inbox_sensors_run_once_under_the_daemon_on_postgres(production) -> None
     assert (root / "data" / "ecod" / "classification" / "b1.parquet").exists()
     assert (root / "data" / "imaging" / "stitched_plate" / "p1.ome.zarr" / "zarr.json").exists()
 
-    # a daemon restart re-reads the sensors' cursors: nothing runs twice
+    # a daemon restart re-reads the sensors' cursors: nothing runs twice, however many ticks
     deploy("down.sh", env)
     deploy("up.sh", env)
-    time.sleep(20)  # four sensor intervals
+    restarted = time.time()
+    url = f"http://127.0.0.1:{env['DAGSTER_WEB_PORT']}/graphql"
+    wait_until(
+        lambda: all(
+            len([t for t in _ticks(url, location, sensor) if t > restarted]) >= 3
+            for location, sensor in (
+                ("ecod", "ecod_inbox_sensor"),
+                ("imaging", "plate_inbox_sensor"),
+            )
+        ),
+        300,
+        "three ticks of each inbox sensor after the restart",
+        1,
+    )
     again = _sensor_runs(inst)
     assert {s: len(r) for s, r in again.items()} == {s: 1 for s in SENSORS}
