@@ -17,7 +17,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 from dagster._core.definitions.selector import (
@@ -39,8 +39,11 @@ from platform_core.cli import (
     run_side_by_side,
 )
 
+if TYPE_CHECKING:  # what Definitions.resolve_asset_graph returns
+    from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
+
 BACKFILL_DAEMON = "BACKFILL"
-HEARTBEAT_FRESH_SECONDS = 120.0  # the daemon beats every ~30 s
+HEARTBEAT_FRESH_SECONDS = 60.0  # the daemon beats every 30 s: one beat may be late
 ACTIVE = {BulkActionStatus.REQUESTED, BulkActionStatus.CANCELING, BulkActionStatus.FAILING}
 SUCCEEDED = {BulkActionStatus.COMPLETED.value, BulkActionStatus.COMPLETED_SUCCESS.value}
 
@@ -52,7 +55,7 @@ def daemon_serves(inst: dg.DagsterInstance) -> bool:
     return beat is not None and time.time() - beat.timestamp < HEARTBEAT_FRESH_SECONDS
 
 
-def run_phases(graph: Any, selection: Sequence[dg.AssetKey]) -> list[list[dg.AssetKey]]:
+def run_phases(graph: "AssetGraph", selection: Sequence[dg.AssetKey]) -> list[list[dg.AssetKey]]:
     """``selection`` (in dependency order) in phases: an asset goes one phase after a selected
     parent whose *other* partitions it reads, in the parent's phase otherwise."""
     selected, phase = set(selection), {}
@@ -78,7 +81,7 @@ def _identity(mapping: dg.PartitionMapping | None) -> bool:
 
 
 def policy_chunks(
-    graph: Any, keys: Sequence[dg.AssetKey], partitions: Sequence[str]
+    graph: "AssetGraph", keys: Sequence[dg.AssetKey], partitions: Sequence[str]
 ) -> list[tuple[str, str]]:
     """``partitions`` (sorted) as contiguous (first, last) runs of at most the smallest
     ``max_partitions_per_run`` of the assets' backfill policies (one run if none sets it)."""
