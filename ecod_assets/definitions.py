@@ -7,9 +7,9 @@ from ecod_assets.checks import CHECKS
 from ecod_assets.jobs import ALL_JOBS
 from ecod_assets.resources import STORAGE, EcodTools, OrchestrationConfig
 from ecod_assets.sensors import SENSORS
-from platform_core.alerts import Notifier
+from platform_core.alerts import Notifier, notifier_from_env
 from platform_core.executors import step_executor
-from platform_core.settings import notifier_from_env, resource_from_env
+from platform_core.settings import resource_from_env
 
 
 def orchestration_from_env() -> OrchestrationConfig:

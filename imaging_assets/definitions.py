@@ -7,9 +7,9 @@ from imaging_assets.checks import CHECKS
 from imaging_assets.jobs import plate_job
 from imaging_assets.resources import STORAGE, ImagingConfig
 from imaging_assets.sensors import SENSORS
-from platform_core.alerts import Notifier
+from platform_core.alerts import Notifier, notifier_from_env
 from platform_core.executors import step_executor
-from platform_core.settings import notifier_from_env, resource_from_env
+from platform_core.settings import resource_from_env
 
 
 def imaging_from_env() -> ImagingConfig:

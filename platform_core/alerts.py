@@ -2,7 +2,7 @@
 
 Channels: ``log`` (append one JSON line per alert to a file; the default), ``email`` (SMTP) and
 ``webhook`` (HTTP POST of Slack-compatible JSON ``{"text": ...}``). Secrets (SMTP password,
-webhook URL) come only from environment variables via ``dg.EnvVar`` in ``definitions.py``.
+webhook URL) come only from environment variables, as ``dg.EnvVar`` (``notifier_from_env``).
 
 Every location registers ``alert_sensors(location)``, three sensors that notify through it:
 any failed run, any failed asset check, and any asset whose ``FreshnessPolicy`` the instance's
@@ -23,12 +23,21 @@ from dagster._core.storage.asset_check_execution_record import AssetCheckExecuti
 
 from platform_core.errors import root_cause
 from platform_core.io import data_root
+from platform_core.settings import comma_list, resource_from_env
 
 CHANNELS = ("log", "email", "webhook")
-
-
-def _items(text: str) -> list[str]:
-    return [item.strip() for item in text.split(",") if item.strip()]
+# Notifier field -> the environment variable that sets it.
+NOTIFIER_ENV = {
+    "channels": "PLATFORM_ALERT_CHANNELS",
+    "log_path": "PLATFORM_ALERT_LOG",
+    "smtp_host": "PLATFORM_SMTP_HOST",
+    "smtp_port": "PLATFORM_SMTP_PORT",
+    "smtp_sender": "PLATFORM_SMTP_SENDER",
+    "smtp_recipients": "PLATFORM_SMTP_RECIPIENTS",
+    "smtp_user": "PLATFORM_SMTP_USER",
+    "smtp_password": "PLATFORM_SMTP_PASSWORD",
+    "webhook_url": "PLATFORM_WEBHOOK_URL",
+}
 
 
 class Notifier(dg.ConfigurableResource):
@@ -52,7 +61,7 @@ class Notifier(dg.ConfigurableResource):
         """Deliver the alert; returns ``{channel: "ok" | "error: ..."}``."""
         outcome: dict[str, str] = {}
         senders = {"log": self._to_log, "email": self._to_email, "webhook": self._to_webhook}
-        for channel in _items(self.channels):
+        for channel in comma_list(self.channels):
             try:
                 if channel not in senders:
                     raise ValueError(f"unknown channel {channel!r}; use one of {CHANNELS}")
@@ -75,7 +84,7 @@ class Notifier(dg.ConfigurableResource):
             fh.write(json.dumps(record) + "\n")
 
     def _to_email(self, subject: str, body: str, severity: str) -> None:
-        recipients = _items(self.smtp_recipients)
+        recipients = comma_list(self.smtp_recipients)
         if not recipients:
             raise ValueError("email channel enabled but smtp_recipients is empty")
         msg = EmailMessage()
@@ -102,6 +111,11 @@ class Notifier(dg.ConfigurableResource):
         with urllib.request.urlopen(request, timeout=self.timeout_seconds) as response:
             if response.status >= 300:
                 raise RuntimeError(f"webhook answered HTTP {response.status}")
+
+
+def notifier_from_env() -> Notifier:
+    """The Notifier of ``NOTIFIER_ENV`` (default: the ``log`` channel)."""
+    return resource_from_env(Notifier, NOTIFIER_ENV)
 
 
 def build_run_failure_sensor(location: str) -> dg.SensorDefinition:

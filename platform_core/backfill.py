@@ -32,9 +32,10 @@ from dagster._core.storage.tags import (
 )
 
 from platform_core.cli import (
-    failure_summary,
+    Progress,
     print_json,
     print_table,
+    range_report,
     run_partition_range,
     run_side_by_side,
 )
@@ -135,22 +136,12 @@ def run_in_process(
             started = time.monotonic()
             if len(batch) > 1:
                 ran = run_side_by_side(module, job_name, inst, batch, tags)
-                reports += [
-                    r | {"assets": len(keys)} for r, (*_, keys) in zip(ran, batch, strict=True)
-                ]
             else:
                 ((first, last, keys),) = batch
                 job = defs.resolve_job_def(job_name)
                 result = run_partition_range(job, inst, first, last, keys, tags)
-                reports.append(
-                    {
-                        "run_id": result.run_id,
-                        "partitions": f"{first}..{last}",
-                        "assets": len(keys),
-                        "success": result.success,
-                        "error": "" if result.success else failure_summary(result),
-                    }
-                )
+                ran = [range_report(result, first, last)]
+            reports += [r | {"assets": len(k)} for r, (*_, k) in zip(ran, batch, strict=True)]
             progress(
                 f"{job_name} phase {number}/{len(plan)}: runs {start + len(batch)}/{len(runs)} "
                 f"({len(batch)} at once, {time.monotonic() - started:.1f} s)"
@@ -221,7 +212,7 @@ def submit_and_report(
     tags: Mapping[str, str],
     title: str,
     args: argparse.Namespace,
-    progress: Callable[[str], None],
+    progress: Progress,
 ) -> int:
     """The CLI's work as one Dagster backfill; unless ``args.no_wait``, wait for it and print
     its runs (``args.json``: as JSON). Exit code 0 when every run succeeded, else 1."""
@@ -230,7 +221,7 @@ def submit_and_report(
     if args.no_wait:
         return 0
     status, runs = wait_for_backfill(inst, backfill_id, progress)
-    getattr(progress, "done", lambda: None)()
+    progress.done()
     rows = [
         {
             "job": r.dagster_run.job_name,

@@ -125,12 +125,11 @@ def run_job(
     quiet_console = {"loggers": {"console": {"config": {"log_level": CONSOLE_LOG_LEVEL}}}}
     run_id, total = str(uuid.uuid4()), len(asset_selection or job.graph.node_dict)
     stop = threading.Event()
-    watcher = threading.Thread(
-        target=_watch_steps,  # every second until the run ends
-        args=(inst, run_id, total, progress, stop),
-        daemon=True,
-    )
-    if progress is not None:
+    watcher = None
+    if progress is not None:  # a line every second until the run ends
+        watcher = threading.Thread(
+            target=_watch_steps, args=(inst, run_id, total, progress, stop), daemon=True
+        )
         watcher.start()
     try:
         return job.execute_in_process(
@@ -144,7 +143,7 @@ def run_job(
         )
     finally:
         stop.set()
-        if watcher.is_alive():
+        if watcher is not None and progress is not None:
             watcher.join()
             _report_steps(inst, run_id, total, progress)  # how it ended
             progress.done()
@@ -200,21 +199,7 @@ def _run_range_worker(
             [dg.AssetKey.from_user_string(a) for a in asset_selection] or None,
             tags,
         )
-        return {
-            "run_id": result.run_id,
-            "partitions": f"{first}..{last}",
-            "success": result.success,
-            "error": "" if result.success else failure_summary(result),
-        }
-
-
-def contiguous_ranges(partitions: Sequence[str], parts: int) -> list[tuple[str, str]]:
-    """``partitions`` (sorted) cut into at most ``parts`` contiguous (first, last) ranges."""
-    size = -(-len(partitions) // parts)
-    return [
-        (partitions[i], partitions[min(i + size, len(partitions)) - 1])
-        for i in range(0, len(partitions), size)
-    ]
+        return range_report(result, first, last)
 
 
 def run_side_by_side(
@@ -241,6 +226,16 @@ def run_side_by_side(
         for first, last, selection in runs
     ]
     return map_in_pool(_run_range_worker, calls, len(runs))
+
+
+def range_report(result: dg.ExecuteInProcessResult, first: str, last: str) -> dict[str, Any]:
+    """How a partition-range run ended: run_id, partitions, success, error (one line)."""
+    return {
+        "run_id": result.run_id,
+        "partitions": f"{first}..{last}",
+        "success": result.success,
+        "error": "" if result.success else failure_summary(result),
+    }
 
 
 def failure_summary(result: dg.ExecuteInProcessResult) -> str:

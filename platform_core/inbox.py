@@ -47,16 +47,14 @@ def signature(path: Path) -> tuple[str, float]:
         if file.is_symlink():
             continue
         stat = file.stat()
-        entries.append([str(file.relative_to(path)) if file != path else "", stat.st_size])
-        entries[-1].append(stat.st_mtime_ns)
+        name = str(file.relative_to(path)) if file != path else ""
+        entries.append([name, stat.st_size, stat.st_mtime_ns])
         newest = max(newest, stat.st_mtime)
     return fingerprint(entries), newest
 
 
-def content_key(path: Path) -> str:
-    """What a run key names: a file's bytes; a folder's signature (a plate is gigabytes)."""
-    if path.is_dir():
-        return signature(path)[0]
+def file_digest(path: Path) -> str:
+    """sha256 of a file's bytes."""
     with path.open("rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()
 
@@ -134,7 +132,8 @@ def build_inbox_sensor(
                 rejected.with_name(rejected.name + ".error.txt").write_text(f"{error}\n")
                 context.log.warning(f"rejected {path.name}: {error}")
                 continue
-            content = content_key(path)
+            # what the run key names: a file's bytes; a folder's signature (gigabytes of tiles)
+            content = current if path.is_dir() else file_digest(path)
             if after == "move":
                 _move(path, PROCESSED)
             else:

@@ -8,20 +8,10 @@ from typing import TypeVar
 
 import dagster as dg
 
-from platform_core.alerts import Notifier
 
-# Notifier field -> the environment variable that sets it.
-NOTIFIER_ENV = {
-    "channels": "PLATFORM_ALERT_CHANNELS",
-    "log_path": "PLATFORM_ALERT_LOG",
-    "smtp_host": "PLATFORM_SMTP_HOST",
-    "smtp_port": "PLATFORM_SMTP_PORT",
-    "smtp_sender": "PLATFORM_SMTP_SENDER",
-    "smtp_recipients": "PLATFORM_SMTP_RECIPIENTS",
-    "smtp_user": "PLATFORM_SMTP_USER",
-    "smtp_password": "PLATFORM_SMTP_PASSWORD",
-    "webhook_url": "PLATFORM_WEBHOOK_URL",
-}
+def comma_list(text: str) -> list[str]:
+    """``"a, b,,c"`` -> ``["a", "b", "c"]``: list settings held in one environment variable."""
+    return [item.strip() for item in text.split(",") if item.strip()]
 
 
 Resource = TypeVar("Resource", bound=dg.ConfigurableResource)
@@ -38,8 +28,3 @@ def resource_from_env(cls: type[Resource], env: Mapping[str, str]) -> Resource:
             is_int = cls.model_fields[field].annotation is int
             fields[field] = dg.EnvVar.int(name) if is_int else dg.EnvVar(name)
     return cls(**fields)
-
-
-def notifier_from_env() -> Notifier:
-    """The Notifier of ``NOTIFIER_ENV`` (default: the ``log`` channel)."""
-    return resource_from_env(Notifier, NOTIFIER_ENV)

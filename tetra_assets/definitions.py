@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import dagster as dg
 
-from platform_core.alerts import Notifier
+from platform_core.alerts import Notifier, notifier_from_env
 from platform_core.executors import step_executor
-from platform_core.settings import notifier_from_env, resource_from_env
+from platform_core.settings import resource_from_env
 from tetra_assets.assets import assessment, data, metrics, scenarios
 from tetra_assets.checks import market_data_quality
 from tetra_assets.jobs import ALL_JOBS

@@ -8,6 +8,7 @@ import dagster as dg
 import pandas as pd
 
 from platform_core.io import AssetStorageIOManager
+from platform_core.settings import comma_list
 from tetra_assets.science import economics, ohlcv
 
 STORAGE = AssetStorageIOManager(location="tetra")
@@ -38,15 +39,12 @@ class MarketDataProvider(dg.ConfigurableResource):
 
     def universe(self) -> list[str]:
         if self.symbols:
-            return self._symbols()
+            return comma_list(self.symbols)
         if self.kind == "bundled":
             return list(ohlcv.BUNDLED_SYMBOLS)
         if self.kind == "synthetic":
             return ohlcv.synthetic_symbols(self.synthetic_count)
         return ohlcv.csv_symbols(self._csv_dir())
-
-    def _symbols(self) -> list[str]:
-        return [s.strip() for s in self.symbols.split(",") if s.strip()]
 
     def _csv_dir(self) -> Path:
         if not self.csv_dir:
@@ -60,7 +58,7 @@ class MarketDataProvider(dg.ConfigurableResource):
             return ohlcv.load_bundled(self.universe(), start, end)
         if self.kind == "synthetic":
             return ohlcv.synthetic(self.universe(), start, end, seed=self.seed)
-        return ohlcv.load_csv_directory(self._csv_dir(), self._symbols(), start, end)
+        return ohlcv.load_csv_directory(self._csv_dir(), comma_list(self.symbols), start, end)
 
     def fetch_economic(self, start: str, end: str) -> pd.DataFrame:
         """Macro series as known on each session (``economics.ECONOMIC_COLUMNS``)."""
