@@ -97,6 +97,24 @@ def write_json(path: Path, value: Any) -> None:
     atomic_write_bytes(path, json.dumps(value, indent=1, sort_keys=True, default=str).encode())
 
 
+def write_array(path: Path, array: np.ndarray) -> None:
+    """An array as ``.npy`` (numeric or boolean dtypes only: never pickled objects),
+    atomically."""
+    if array.dtype.hasobject:
+        raise TypeError(f"{path.name}: object arrays are not stored (they would need pickle)")
+
+    def save(tmp: Path) -> None:
+        with tmp.open("wb") as handle:
+            np.save(handle, array, allow_pickle=False)
+
+    atomic_write(path, save)
+
+
+def read_array(path: Path) -> np.ndarray:
+    """An array written by ``write_array`` (pickle refused)."""
+    return np.load(path, allow_pickle=False)
+
+
 class _TableCache:
     """Parquet tables read recently, up to ``limit`` bytes, keyed by path, inode, size and
     modification time (an atomic replace is a new inode): the assets of one run that read the

@@ -1,0 +1,1 @@
+"""Cardiology studies (seed 002) as study-partitioned assets."""

@@ -1,0 +1,1 @@
+"""The cardio assets, one per state of the seed's state machine."""

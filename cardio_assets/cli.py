@@ -1,0 +1,195 @@
+"""``cardio``: cardiology studies as a thin wrapper over Dagster.
+
+    cardio run STUDY_DIR [--study NAME]     register the study folder (read-only) and run it
+    cardio submit STUDY_DIR [--study NAME]  register it only (the next run, the UI or the
+                                            inbox sensor runs it)
+    cardio status [--study S] [--json]      per study: last run, mode, HR, EF, error code
+    cardio report --study S --out FILE.json the report JSON (for a hard stop: error.code)
+    cardio resume --study S                 re-execute the last failed run from its failed step
+    cardio demo --out DIR [--preset default|bench|ecg-only] [--count N]
+
+The study's partition key is its folder name (letters, digits, '.', '_', '-'). Exit codes:
+0 ok (a degraded, ECG-only or echo-only study included), 1 the run failed (the hard-stop code
+or the reason is printed), 2 bad arguments or input.
+"""
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from cardio_assets.demo import demo
+from cardio_assets.jobs import study_job
+from cardio_assets.partitions import studies
+from cardio_assets.resources import STORAGE
+from cardio_assets.studies import STUDIES
+from platform_core import cli
+from platform_core.io import write_json
+from platform_core.keys import InvalidKeyError
+from platform_core.registry import RegisteredElsewhereError
+
+MODULE = "cardio_assets.definitions"
+
+
+def _register(args: argparse.Namespace) -> tuple[dg.DagsterInstance, str]:
+    try:
+        study = STUDIES.register(Path(args.study_dir), args.study)
+    except (InvalidKeyError, RegisteredElsewhereError, FileNotFoundError) as error:
+        raise cli.CliError(str(error)) from None
+    inst = cli.instance()
+    inst.add_dynamic_partitions(studies.name, [study])
+    return inst, study
+
+
+def _require_study(inst: dg.DagsterInstance, study: str) -> str:
+    return cli.require_partition(
+        inst, studies, study, "--study", "register it with 'cardio run STUDY_DIR'"
+    )
+
+
+def _last_run(inst: dg.DagsterInstance, study: str) -> dg.RunRecord | None:
+    return cli.last_partition_run(inst, study, [study_job.name])
+
+
+def hard_stop(inst: dg.DagsterInstance, record: dg.RunRecord | None) -> dict[str, Any] | None:
+    """The failure of a failed run: the step, its message and its E_HARD code if any."""
+    if record is None or record.dagster_run.status != dg.DagsterRunStatus.FAILURE:
+        return None
+    for entry in inst.all_logs(record.dagster_run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
+        data = entry.dagster_event.step_failure_data
+        metadata = {k: v.value for k, v in (data.user_failure_data.metadata if data.user_failure_data else {}).items()}
+        return {
+            "code": metadata.get("code"),
+            "message": data.user_failure_data.description if data.user_failure_data
+            else data.error.message.strip() if data.error else "step failed",
+            "step": entry.step_key,
+            **({"file": metadata["file"]} if "file" in metadata else {}),
+        }
+    return {"code": None, "message": "run failed (see the run's events)", "step": None}
+
+
+def study_report(inst: dg.DagsterInstance, study: str) -> dict[str, Any]:
+    """The stored report, or for a study whose last run failed its error; ``mode`` None when
+    there is no complete report."""
+    record = _last_run(inst, study)
+    error = hard_stop(inst, record)
+    if error is None:
+        report = STORAGE.read_partition(dg.AssetKey("cardio_report"), study)
+        if report is not None:
+            return report
+    return {"study": study, "mode": None, "results": None,
+            "error": error or {"code": None, "message": "never run", "step": None}}
+
+
+def study_status(inst: dg.DagsterInstance, study: str) -> dict[str, Any]:
+    report = study_report(inst, study)
+    results = report.get("results") or {}
+    return {
+        "study": study,
+        **cli.run_summary(_last_run(inst, study)),
+        "mode": report["mode"],
+        "heart_rate_bpm": round(results["ecg"]["heart_rate_bpm"], 1) if results.get("ecg") else None,
+        "ef_percent": round(results["echo"]["ef_percent"], 1) if results.get("echo") else None,
+        "degradations": len(report.get("degradations", [])),
+        "error": (report["error"] or {}).get("code") or (report["error"] or {}).get("message"),
+    }
+
+
+def _print_status(inst: dg.DagsterInstance, names: Sequence[str], as_json: bool) -> None:
+    rows = [study_status(inst, s) for s in names]
+    if as_json:
+        cli.print_json(rows)
+        return
+    cli.print_table(rows, ["study", "status", "mode", "heart_rate_bpm", "ef_percent",
+                           "degradations", "error", "last_run"])
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    inst, study = _register(args)
+    from cardio_assets.definitions import defs
+
+    result = cli.run_job(defs.resolve_job_def(study_job.name), inst, partition_key=study,
+                         tags={"cardio/cli": "run"}, progress=cli.Progress(args.quiet))
+    if result.success:
+        print(f"study {study}: succeeded, mode {study_report(inst, study)['mode']} "
+              f"(run {result.run_id})")
+        return 0
+    error = hard_stop(inst, _last_run(inst, study)) or {}
+    print(f"study {study}: FAILED (run {result.run_id}): {error.get('message')}", file=sys.stderr)
+    return 1
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    _, study = _register(args)
+    print(study)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    inst = cli.instance()
+    names = [_require_study(inst, args.study)] if args.study else sorted(
+        inst.get_dynamic_partitions(studies.name)
+    )
+    _print_status(inst, names, args.json)
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    inst = cli.instance()
+    study = _require_study(inst, args.study)
+    report = study_report(inst, study)
+    write_json(Path(args.out), report)
+    print(f"study {study}: mode {report['mode']} -> {args.out}")
+    return 0 if report["mode"] else 1
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    inst = cli.instance()
+    study = _require_study(inst, args.study)
+    return cli.resume(inst, MODULE, _last_run(inst, study), f"study {study}")
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    made = demo(Path(args.out), args.preset, args.count)
+    print(f"{len(made)} demo studies -> {args.out}")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="cardio", description=__doc__.split("\n\n")[0])
+    commands = root.add_subparsers(dest="command", required=True)
+    for name, func, text in (("run", cmd_run, "register a study folder and run it"),
+                             ("submit", cmd_submit, "register a study folder")):
+        p = commands.add_parser(name, help=text)
+        p.add_argument("study_dir")
+        p.add_argument("--study", help="partition key (default: the folder's name)")
+        p.add_argument("--quiet", action="store_true", help="no progress lines")
+        p.set_defaults(func=func)
+    p = commands.add_parser("status", help="per study: last run, mode, results, error")
+    p.add_argument("--study")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_status)
+    p = commands.add_parser("report", help="write the study's report JSON")
+    p.add_argument("--study", required=True)
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=cmd_report)
+    p = commands.add_parser("resume", help="re-execute the last failed run from its failed step")
+    p.add_argument("--study", required=True)
+    p.set_defaults(func=cmd_resume)
+    p = commands.add_parser("demo", help="write demo study folders")
+    p.add_argument("--out", required=True)
+    p.add_argument("--preset", choices=["default", "bench", "ecg-only"], default="default")
+    p.add_argument("--count", type=int, default=100, help="studies (bench, ecg-only)")
+    p.set_defaults(func=cmd_demo)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return cli.dispatch(parser().parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
