@@ -3,35 +3,48 @@ thresholds file's quality stops there, and nothing downstream runs on it."""
 
 import dagster as dg
 
+from cardio_assets.assets.common import models
 from cardio_assets.assets.ecg import ecg_preprocessed
 from cardio_assets.assets.echo import echo_preprocessed
 from cardio_assets.partitions import studies
 from cardio_assets.resources import CardioConfig
-from cardio_assets.science.models import load_models
 
 
-@dg.asset_check(asset=ecg_preprocessed, blocking=True, partitions_def=studies, description="ECG quality gate: "
-                "beat quality (similarity to the average beat) at least the threshold.")
+@dg.asset_check(
+    asset=ecg_preprocessed,
+    blocking=True,
+    partitions_def=studies,
+    description="ECG quality gate: "
+    "beat quality (similarity to the average beat) at least the threshold.",
+)
 def ecg_quality_gate(ecg_preprocessed: dict, cardio: CardioConfig) -> dg.AssetCheckResult:
     if ecg_preprocessed["status"] != "ok":
         return dg.AssetCheckResult(passed=True, metadata={"status": "no ECG"})
-    minimum = load_models(cardio.models_path())["thresholds"]["ecg"]["min_quality"]
+    minimum = models(cardio)["thresholds"]["ecg"]["min_quality"]
     quality = ecg_preprocessed["quality"]
     return dg.AssetCheckResult(
         passed=quality >= minimum,
-        metadata={"quality": round(quality, 3), "minimum": minimum,
-                  "beats": len(ecg_preprocessed["peaks"])},
-        description=None if quality >= minimum else
-        f"ECG quality {quality:.2f} below {minimum}: too noisy to analyse",
+        metadata={
+            "quality": round(quality, 3),
+            "minimum": minimum,
+            "beats": len(ecg_preprocessed["peaks"]),
+        },
+        description=None
+        if quality >= minimum
+        else f"ECG quality {quality:.2f} below {minimum}: too noisy to analyse",
     )
 
 
-@dg.asset_check(asset=echo_preprocessed, blocking=True, partitions_def=studies, description="Echo frame quality "
-                "gate: tissue contrast and the share of blank frames.")
+@dg.asset_check(
+    asset=echo_preprocessed,
+    blocking=True,
+    partitions_def=studies,
+    description="Echo frame quality gate: tissue contrast and the share of blank frames.",
+)
 def echo_quality_gate(echo_preprocessed: dict, cardio: CardioConfig) -> dg.AssetCheckResult:
     if echo_preprocessed["status"] != "ok":
         return dg.AssetCheckResult(passed=True, metadata={"status": "no echo"})
-    limits = load_models(cardio.models_path())["thresholds"]["echo"]
+    limits = models(cardio)["thresholds"]["echo"]
     quality = echo_preprocessed["quality"]
     problems = []
     if quality["median_contrast"] < limits["min_contrast"]:

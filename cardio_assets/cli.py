@@ -60,11 +60,17 @@ def hard_stop(inst: dg.DagsterInstance, record: dg.RunRecord | None) -> dict[str
         return None
     for entry in inst.all_logs(record.dagster_run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
         data = entry.dagster_event.step_failure_data
-        metadata = {k: v.value for k, v in (data.user_failure_data.metadata if data.user_failure_data else {}).items()}
+        metadata = {
+            k: v.value
+            for k, v in (data.user_failure_data.metadata if data.user_failure_data else {}).items()
+        }
         return {
             "code": metadata.get("code"),
-            "message": data.user_failure_data.description if data.user_failure_data
-            else data.error.message.strip() if data.error else "step failed",
+            "message": data.user_failure_data.description
+            if data.user_failure_data
+            else data.error.message.strip()
+            if data.error
+            else "step failed",
             "step": entry.step_key,
             **({"file": metadata["file"]} if "file" in metadata else {}),
         }
@@ -80,8 +86,12 @@ def study_report(inst: dg.DagsterInstance, study: str) -> dict[str, Any]:
         report = STORAGE.read_partition(dg.AssetKey("cardio_report"), study)
         if report is not None:
             return report
-    return {"study": study, "mode": None, "results": None,
-            "error": error or {"code": None, "message": "never run", "step": None}}
+    return {
+        "study": study,
+        "mode": None,
+        "results": None,
+        "error": error or {"code": None, "message": "never run", "step": None},
+    }
 
 
 def study_status(inst: dg.DagsterInstance, study: str) -> dict[str, Any]:
@@ -91,7 +101,9 @@ def study_status(inst: dg.DagsterInstance, study: str) -> dict[str, Any]:
         "study": study,
         **cli.run_summary(_last_run(inst, study)),
         "mode": report["mode"],
-        "heart_rate_bpm": round(results["ecg"]["heart_rate_bpm"], 1) if results.get("ecg") else None,
+        "heart_rate_bpm": round(results["ecg"]["heart_rate_bpm"], 1)
+        if results.get("ecg")
+        else None,
         "ef_percent": round(results["echo"]["ef_percent"], 1) if results.get("echo") else None,
         "degradations": len(report.get("degradations", [])),
         "error": (report["error"] or {}).get("code") or (report["error"] or {}).get("message"),
@@ -103,19 +115,37 @@ def _print_status(inst: dg.DagsterInstance, names: Sequence[str], as_json: bool)
     if as_json:
         cli.print_json(rows)
         return
-    cli.print_table(rows, ["study", "status", "mode", "heart_rate_bpm", "ef_percent",
-                           "degradations", "error", "last_run"])
+    cli.print_table(
+        rows,
+        [
+            "study",
+            "status",
+            "mode",
+            "heart_rate_bpm",
+            "ef_percent",
+            "degradations",
+            "error",
+            "last_run",
+        ],
+    )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     inst, study = _register(args)
     from cardio_assets.definitions import defs
 
-    result = cli.run_job(defs.resolve_job_def(study_job.name), inst, partition_key=study,
-                         tags={"cardio/cli": "run"}, progress=cli.Progress(args.quiet))
+    result = cli.run_job(
+        defs.resolve_job_def(study_job.name),
+        inst,
+        partition_key=study,
+        tags={"cardio/cli": "run"},
+        progress=cli.Progress(args.quiet),
+    )
     if result.success:
-        print(f"study {study}: succeeded, mode {study_report(inst, study)['mode']} "
-              f"(run {result.run_id})")
+        print(
+            f"study {study}: succeeded, mode {study_report(inst, study)['mode']} "
+            f"(run {result.run_id})"
+        )
         return 0
     error = hard_stop(inst, _last_run(inst, study)) or {}
     print(f"study {study}: FAILED (run {result.run_id}): {error.get('message')}", file=sys.stderr)
@@ -130,8 +160,10 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 def cmd_status(args: argparse.Namespace) -> int:
     inst = cli.instance()
-    names = [_require_study(inst, args.study)] if args.study else sorted(
-        inst.get_dynamic_partitions(studies.name)
+    names = (
+        [_require_study(inst, args.study)]
+        if args.study
+        else sorted(inst.get_dynamic_partitions(studies.name))
     )
     _print_status(inst, names, args.json)
     return 0
@@ -161,8 +193,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="cardio", description=__doc__.split("\n\n")[0])
     commands = root.add_subparsers(dest="command", required=True)
-    for name, func, text in (("run", cmd_run, "register a study folder and run it"),
-                             ("submit", cmd_submit, "register a study folder")):
+    for name, func, text in (
+        ("run", cmd_run, "register a study folder and run it"),
+        ("submit", cmd_submit, "register a study folder"),
+    ):
         p = commands.add_parser(name, help=text)
         p.add_argument("study_dir")
         p.add_argument("--study", help="partition key (default: the folder's name)")

@@ -16,8 +16,11 @@ def cardio_from_env() -> CardioConfig:
     """``CARDIO_MAX_INPUT_MB``, ``CARDIO_MEMORY_LIMIT_MB``, ``CARDIO_MODELS_DIR``."""
     return resource_from_env(
         CardioConfig,
-        {"max_input_mb": "CARDIO_MAX_INPUT_MB", "memory_limit_mb": "CARDIO_MEMORY_LIMIT_MB",
-         "models_dir": "CARDIO_MODELS_DIR"},
+        {
+            "max_input_mb": "CARDIO_MAX_INPUT_MB",
+            "memory_limit_mb": "CARDIO_MEMORY_LIMIT_MB",
+            "models_dir": "CARDIO_MODELS_DIR",
+        },
     )
 
 

@@ -40,14 +40,29 @@ def median_beat() -> tuple[np.ndarray, int, float, tuple[str, ...]]:
         str(c.ChannelSourceSequence[0].CodeMeaning).replace(" (Einthoven)", "")
         for c in group.ChannelDefinitionSequence
     )
-    return np.asarray(ds.waveform_array(1), dtype=float), r_index, float(group.SamplingFrequency), names
+    return (
+        np.asarray(ds.waveform_array(1), dtype=float),
+        r_index,
+        float(group.SamplingFrequency),
+        names,
+    )
 
 
-def write_ecg_wfdb(folder: Path, name: str, signal: np.ndarray, hz: float, leads: tuple[str, ...]) -> None:
+def write_ecg_wfdb(
+    folder: Path, name: str, signal: np.ndarray, hz: float, leads: tuple[str, ...]
+) -> None:
     """The ECG as a WFDB record (``name.hea`` / ``name.dat``, 16-bit, mV)."""
-    wfdb.wrsamp(name, fs=hz, units=["mV"] * len(leads), sig_name=list(leads),
-                p_signal=signal / 1000.0, fmt=["16"] * len(leads), adc_gain=[1000.0] * len(leads),
-                baseline=[0] * len(leads), write_dir=str(folder))
+    wfdb.wrsamp(
+        name,
+        fs=hz,
+        units=["mV"] * len(leads),
+        sig_name=list(leads),
+        p_signal=signal / 1000.0,
+        fmt=["16"] * len(leads),
+        adc_gain=[1000.0] * len(leads),
+        baseline=[0] * len(leads),
+        write_dir=str(folder),
+    )
 
 
 def write_ecg_csv(path: Path, signal: np.ndarray, hz: float, leads: tuple[str, ...]) -> None:
@@ -65,7 +80,10 @@ def write_cine_dicom(path: Path, frames: np.ndarray, frame_time_ms: float, pixel
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
     ds = Dataset()
     ds.file_meta = meta
-    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
+    ds.SOPClassUID, ds.SOPInstanceUID = (
+        meta.MediaStorageSOPClassUID,
+        meta.MediaStorageSOPInstanceUID,
+    )
     ds.Modality = "US"
     ds.NumberOfFrames = len(frames)
     ds.Rows, ds.Columns = frames.shape[1:]
@@ -75,7 +93,10 @@ def write_cine_dicom(path: Path, frames: np.ndarray, frame_time_ms: float, pixel
     region = Dataset()
     region.RegionSpatialFormat, region.RegionDataType, region.RegionFlags = 1, 1, 0
     region.RegionLocationMinX0, region.RegionLocationMinY0 = 0, 0
-    region.RegionLocationMaxX1, region.RegionLocationMaxY1 = frames.shape[2] - 1, frames.shape[1] - 1
+    region.RegionLocationMaxX1, region.RegionLocationMaxY1 = (
+        frames.shape[2] - 1,
+        frames.shape[1] - 1,
+    )
     region.PhysicalUnitsXDirection = region.PhysicalUnitsYDirection = 3
     region.PhysicalDeltaX = region.PhysicalDeltaY = pixel_cm
     ds.SequenceOfUltrasoundRegions = Sequence([region])
@@ -108,9 +129,15 @@ def make_study(
         truth["r_peak_times_s"] = (peaks / hz).tolist()
         hr = 60.0 * hz / float(np.mean(np.diff(peaks)))
     if echo:
-        cine, echo_truth = lv_phantom(heart_rate_bpm=hr, ef_percent=ef_percent,
-                                      hypokinetic_sector=hypokinetic_sector, seed=seed)
-        write_cine_dicom(folder / "echo.dcm", cine, echo_truth["frame_time_ms"], echo_truth["pixel_cm"])
+        cine, echo_truth = lv_phantom(
+            heart_rate_bpm=hr,
+            ef_percent=ef_percent,
+            hypokinetic_sector=hypokinetic_sector,
+            seed=seed,
+        )
+        write_cine_dicom(
+            folder / "echo.dcm", cine, echo_truth["frame_time_ms"], echo_truth["pixel_cm"]
+        )
         truth["echo"] = echo_truth
     if metadata is not None:
         (folder / "metadata.json").write_text(json.dumps(metadata))
@@ -150,7 +177,11 @@ def demo(out: Path, preset: Preset = "default", count: int = 100) -> list[Path]:
     else:
         for i in range(count):
             folder = out / f"study-{i:05d}"
-            make_study(folder, echo=preset == "bench", seed=i,
-                       profile=("sinus", "brady", "tachy", "irregular")[i % 4])
+            make_study(
+                folder,
+                echo=preset == "bench",
+                seed=i,
+                profile=("sinus", "brady", "tachy", "irregular")[i % 4],
+            )
             made.append(folder)
     return made

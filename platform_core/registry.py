@@ -56,7 +56,5 @@ class FolderRegistry:
         """The folder a registered key reads from."""
         entry = self.registry_dir() / f"{validate_partition_key(key)}.json"
         if not entry.exists():
-            raise FileNotFoundError(
-                f"{self.kind} {key!r} is not registered (run `{self.command}`)"
-            )
+            raise FileNotFoundError(f"{self.kind} {key!r} is not registered (run `{self.command}`)")
         return Path(json.loads(entry.read_text())["source"])

@@ -59,7 +59,7 @@ def recoverable(context: dg.AssetExecutionContext) -> Iterator[None]:
         raise dg.RetryRequested(max_retries=retries, seconds_to_wait=seconds) from error
 
 
-def models(context: dg.AssetExecutionContext, cardio: CardioConfig) -> dict[str, dict]:
+def models(cardio: CardioConfig) -> dict[str, dict]:
     """The thresholds and LV template, checked against their manifest before use: a corrupted
     file is E_HARD_003; an unreadable one is retried (``recoverable``)."""
     try:

@@ -33,8 +33,14 @@ def ecg_preprocessed(context: dg.AssetExecutionContext, validated_study: dict) -
         signal = array_path("ecg_preprocessed", context.partition_key, "cleaned")
         write_array(signal, result["cleaned"].astype(np.float32))
         lead = record.leads[result["rhythm_lead"]]
-        meta.update({"status": "ok", "rhythm_lead": lead, "beats": len(result["peaks"]),
-                     "quality": round(result["quality"], 3)})
+        meta.update(
+            {
+                "status": "ok",
+                "rhythm_lead": lead,
+                "beats": len(result["peaks"]),
+                "quality": round(result["quality"], 3),
+            }
+        )
     return {
         "status": "ok",
         "signal_path": str(signal),
@@ -62,7 +68,7 @@ def ecg_features(
         if ecg_preprocessed["status"] != "ok":
             meta["status"] = ecg_preprocessed["status"]
             return {"status": ecg_preprocessed["status"]}
-        thresholds = models(context, cardio)["thresholds"]["ecg"]
+        thresholds = models(cardio)["thresholds"]["ecg"]
         cleaned = read_array(Path(ecg_preprocessed["signal_path"]))
         rhythm = cleaned[:, ecg_preprocessed["leads"].index(ecg_preprocessed["rhythm_lead"])]
         fs = ecg_preprocessed["sampling_hz"]
@@ -71,19 +77,26 @@ def ecg_features(
         )
         seconds = min(len(rhythm) / fs, 10.0)
         strip = plots.ecg_strip_png(
-            rhythm[: int(seconds * fs)], fs,
+            rhythm[: int(seconds * fs)],
+            fs,
             [t for t in result["r_peak_times_s"] if t < seconds],
             ecg_preprocessed["rhythm_lead"],
         )
-        meta.update({
-            "heart_rate_bpm": round(result["heart_rate_bpm"], 1),
-            "sdnn_ms": round(result["sdnn_ms"], 1),
-            "rmssd_ms": round(result["rmssd_ms"], 1),
-            "qtc_bazett_ms": round(result["qtc_bazett_ms"], 1),
-            "ectopic_beats": result["ectopic_beats"],
-            "detector_agreement_f1": round(result["detector_agreement_f1"], 3),
-            "flags": ", ".join(result["flags"]) or "none",
-            "strip": dg.MetadataValue.md(plots.markdown_image(strip, "ECG strip, R peaks")),
-        })
-    return {"status": "ok", "rhythm_lead": ecg_preprocessed["rhythm_lead"],
-            "quality": ecg_preprocessed["quality"], **result}
+        meta.update(
+            {
+                "heart_rate_bpm": round(result["heart_rate_bpm"], 1),
+                "sdnn_ms": round(result["sdnn_ms"], 1),
+                "rmssd_ms": round(result["rmssd_ms"], 1),
+                "qtc_bazett_ms": round(result["qtc_bazett_ms"], 1),
+                "ectopic_beats": result["ectopic_beats"],
+                "detector_agreement_f1": round(result["detector_agreement_f1"], 3),
+                "flags": ", ".join(result["flags"]) or "none",
+                "strip": dg.MetadataValue.md(plots.markdown_image(strip, "ECG strip, R peaks")),
+            }
+        )
+    return {
+        "status": "ok",
+        "rhythm_lead": ecg_preprocessed["rhythm_lead"],
+        "quality": ecg_preprocessed["quality"],
+        **result,
+    }

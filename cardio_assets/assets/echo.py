@@ -60,17 +60,27 @@ def echo_preprocessed(
         try:
             frames = _decode(path, header, batch, cardio.max_batch_mb)
         except (ValueError, RuntimeError, pydicom.errors.InvalidDicomError) as error:
-            raise dg.Failure(f"study {context.partition_key}: {path.name}: pixel data cannot "
-                             f"be decoded ({error})", allow_retries=False) from error
-        scale = frames.shape[2] / (header.region[2] - header.region[0] + 1 if header.region
-                                   else header.columns)
+            raise dg.Failure(
+                f"study {context.partition_key}: {path.name}: pixel data cannot "
+                f"be decoded ({error})",
+                allow_retries=False,
+            ) from error
+        scale = frames.shape[2] / (
+            header.region[2] - header.region[0] + 1 if header.region else header.columns
+        )
         fan = echo.fan_mask(frames)
         quality = echo.frame_quality(frames, fan)
         store = array_path("echo_preprocessed", context.partition_key, "frames")
         write_array(store, frames.astype(np.float32))
         write_array(array_path("echo_preprocessed", context.partition_key, "fan"), fan)
-        meta.update({"status": "ok", "frames": len(frames), "batch_frames": batch,
-                     **{k: round(v, 3) for k, v in quality.items()}})
+        meta.update(
+            {
+                "status": "ok",
+                "frames": len(frames),
+                "batch_frames": batch,
+                **{k: round(v, 3) for k, v in quality.items()},
+            }
+        )
     return {
         "status": "ok",
         "frames_path": str(store),
@@ -96,7 +106,7 @@ def echo_lv_detection(
         if echo_preprocessed["status"] != "ok":
             meta["status"] = echo_preprocessed["status"]
             return {"status": echo_preprocessed["status"]}
-        template = models(context, cardio)["lv_template"]
+        template = models(cardio)["lv_template"]
         frames = read_array(Path(echo_preprocessed["frames_path"]))
         fan = read_array(Path(echo_preprocessed["fan_path"]))
         try:
@@ -107,8 +117,13 @@ def echo_lv_detection(
             return {"status": "failed", "reason": f"LV detection failed: {error}"}
         masks = array_path("echo_lv_detection", context.partition_key, "masks")
         write_array(masks, found.masks)
-        meta.update({"status": "ok", "confidence": round(found.confidence, 3),
-                     "reason": found.reason or "none"})
+        meta.update(
+            {
+                "status": "ok",
+                "confidence": round(found.confidence, 3),
+                "reason": found.reason or "none",
+            }
+        )
     return {
         "status": "ok",
         "masks_path": str(masks),
@@ -137,11 +152,13 @@ def echo_function(
         if echo_lv_detection["status"] != "ok":
             meta["status"] = echo_lv_detection["status"]
             return {k: v for k, v in echo_lv_detection.items() if k in ("status", "reason")}
-        thresholds = models(context, cardio)["thresholds"]["echo"]
+        thresholds = models(cardio)["thresholds"]["echo"]
         if echo_lv_detection["confidence"] < thresholds["min_detection_confidence"]:
-            reason = (f"low-confidence LV detection ({echo_lv_detection['confidence']:.2f} < "
-                      f"{thresholds['min_detection_confidence']}): "
-                      f"{echo_lv_detection['reason']}")
+            reason = (
+                f"low-confidence LV detection ({echo_lv_detection['confidence']:.2f} < "
+                f"{thresholds['min_detection_confidence']}): "
+                f"{echo_lv_detection['reason']}"
+            )
             meta.update({"status": "skipped", "reason": reason})
             return {"status": "skipped", "reason": reason}
         found = echo.LvDetection(
@@ -161,17 +178,25 @@ def echo_function(
         sectors = echo.wall_motion(
             found.masks[result["ed_frame"]], found.masks[result["es_frame"]], thresholds
         )
-        curve = result["volume_curve_ml"] or echo.volume_ml(
-            found.areas_px, found.long_axis_px, 1.0
-        ).tolist()
-        png = plots.volume_curve_png(curve, echo_preprocessed["frame_time_ms"],
-                                     result["ed_frame"], result["es_frame"],
-                                     "mL" if pixel_cm else "pixel units")
-        meta.update({
-            "ef_percent": round(result["ef_percent"], 1),
-            "cycle_length_s": round(result["cycle_length_s"], 3),
-            "ed_frame": result["ed_frame"], "es_frame": result["es_frame"],
-            "wall_motion": ", ".join(f"{s['sector']}:{s['motion']}" for s in sectors),
-            "lv_volume_curve": dg.MetadataValue.md(plots.markdown_image(png, "LV volume")),
-        })
+        curve = (
+            result["volume_curve_ml"]
+            or echo.volume_ml(found.areas_px, found.long_axis_px, 1.0).tolist()
+        )
+        png = plots.volume_curve_png(
+            curve,
+            echo_preprocessed["frame_time_ms"],
+            result["ed_frame"],
+            result["es_frame"],
+            "mL" if pixel_cm else "pixel units",
+        )
+        meta.update(
+            {
+                "ef_percent": round(result["ef_percent"], 1),
+                "cycle_length_s": round(result["cycle_length_s"], 3),
+                "ed_frame": result["ed_frame"],
+                "es_frame": result["es_frame"],
+                "wall_motion": ", ".join(f"{s['sector']}:{s['motion']}" for s in sectors),
+                "lv_volume_curve": dg.MetadataValue.md(plots.markdown_image(png, "LV volume")),
+            }
+        )
     return {"status": "ok", "confidence": found.confidence, **result, "wall_motion": sectors}

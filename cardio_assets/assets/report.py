@@ -19,8 +19,15 @@ STATES: dict[str, tuple[str, ...]] = {
     "SCORING": ("risk_score",),
     "FORMATTING": ("cardio_report",),
 }
-CHECKPOINTS = ("validated_study", "ecg_preprocessed", "echo_preprocessed", "metadata_normalized",
-               "echo_lv_detection", "ecg_features", "echo_function")
+CHECKPOINTS = (
+    "validated_study",
+    "ecg_preprocessed",
+    "echo_preprocessed",
+    "metadata_normalized",
+    "echo_lv_detection",
+    "ecg_features",
+    "echo_function",
+)
 
 
 def _analysed(result: dict) -> bool:
@@ -48,15 +55,20 @@ def fused_features(
         if ecg is None and echo is None:
             reasons = [r.get("reason") or r["status"] for r in (ecg_features, echo_function)]
             raise hard_stop(
-                "E_HARD_001", f"study {context.partition_key}: no modality could be analysed "
-                f"(ECG: {reasons[0]}; echo: {reasons[1]})"
+                "E_HARD_001",
+                f"study {context.partition_key}: no modality could be analysed "
+                f"(ECG: {reasons[0]}; echo: {reasons[1]})",
             )
-        tolerance = models(context, cardio)["thresholds"]["fusion"]["cycle_tolerance"]
+        tolerance = models(cardio)["thresholds"]["fusion"]["cycle_tolerance"]
         try:
             fused = {"status": "ok", **clinical.fuse(ecg, echo, tolerance)}
         except (KeyError, TypeError, ValueError, ZeroDivisionError) as error:
-            fused = {"status": "failed", "reason": f"fusion failed: {error}", "ecg": ecg,
-                     "echo": echo}
+            fused = {
+                "status": "failed",
+                "reason": f"fusion failed: {error}",
+                "ecg": ecg,
+                "echo": echo,
+            }
         meta["status"] = fused["status"]
         if "cycle_vs_rr" in fused:
             meta["cycle_vs_rr_consistent"] = fused["cycle_vs_rr"]["consistent"]
@@ -78,7 +90,7 @@ def risk_score(
     cardio: CardioConfig,
 ) -> dict:
     with stage_timer(context) as meta:
-        limits = models(context, cardio)["thresholds"]["risk"]["qtc_limit_ms"]
+        limits = models(cardio)["thresholds"]["risk"]["qtc_limit_ms"]
         metadata = metadata_normalized if metadata_normalized["status"] == "ok" else None
         result = clinical.risk(fused_features, metadata, limits)
         meta["demo_flags"] = ", ".join(result["demo_flags"]) or "none"
@@ -89,7 +101,9 @@ def risk_score(
 
 def _latest(context: dg.AssetExecutionContext, asset: str) -> dg.EventLogRecord | None:
     records = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[context.partition_key]),
+        dg.AssetRecordsFilter(
+            asset_key=dg.AssetKey(asset), asset_partitions=[context.partition_key]
+        ),
         limit=1,
     ).records
     return records[0] if records else None
@@ -125,16 +139,26 @@ def cardio_report(
     for state, assets in STATES.items():
         found = [records[a] for a in assets if records.get(a) is not None]
         runs.update(r.run_id for r in found)
-        timings[state] = round(sum(
-            float(r.asset_materialization.metadata["elapsed_ms"].value)
-            for r in found if "elapsed_ms" in r.asset_materialization.metadata
-        ))
+        timings[state] = round(
+            sum(
+                float(r.asset_materialization.metadata["elapsed_ms"].value)
+                for r in found
+                if "elapsed_ms" in r.asset_materialization.metadata
+            )
+        )
     retries = sum(
         len(context.instance.all_logs(run, of_type=dg.DagsterEventType.STEP_UP_FOR_RETRY))
         for run in sorted(runs)
     )
-    branches = [m for m, r in (("echo", echo_function), ("ecg", ecg_features),
-                               ("metadata", metadata_normalized)) if r["status"] != "absent"]
+    branches = [
+        m
+        for m, r in (
+            ("echo", echo_function),
+            ("ecg", ecg_features),
+            ("metadata", metadata_normalized),
+        )
+        if r["status"] != "absent"
+    ]
     degradations = [
         {"branch": name, "status": r["status"], "reason": r.get("reason", "")}
         for name, r in (("echo", echo_function), ("ecg", ecg_features), ("fusion", fused_features))
@@ -163,10 +187,12 @@ def cardio_report(
         },
         "error": None,
     }
-    context.add_output_metadata({
-        "mode": report["mode"],
-        "degradations": len(degradations),
-        "retries_performed": retries,
-        "report": dg.MetadataValue.json({k: v for k, v in report.items() if k != "results"}),
-    })
+    context.add_output_metadata(
+        {
+            "mode": report["mode"],
+            "degradations": len(degradations),
+            "retries_performed": retries,
+            "report": dg.MetadataValue.json({k: v for k, v in report.items() if k != "results"}),
+        }
+    )
     return report

@@ -15,8 +15,13 @@ from cardio_assets.studies import STUDIES
 from platform_core.inbox import MARKER
 from platform_core.keys import InvalidKeyError
 
-MODALITY = {"ecg-dicom": "ecg", "ecg-wfdb": "ecg", "ecg-csv": "ecg", "echo-dicom": "echo",
-            "metadata": "metadata"}
+MODALITY = {
+    "ecg-dicom": "ecg",
+    "ecg-wfdb": "ecg",
+    "ecg-csv": "ecg",
+    "echo-dicom": "echo",
+    "metadata": "metadata",
+}
 
 
 def _sha256(path: Path) -> str:
@@ -40,7 +45,8 @@ def study_receipt(context: dg.AssetExecutionContext, cardio: CardioConfig) -> di
         except (FileNotFoundError, InvalidKeyError) as error:
             raise dg.Failure(f"study {study}: {error}", allow_retries=False) from error
         paths = sorted(
-            p for p in folder.iterdir()
+            p
+            for p in folder.iterdir()
             if p.is_file() and not p.name.startswith(".") and p.name != MARKER
         )
         limit = cardio.max_input_mb * 1e6
@@ -52,11 +58,14 @@ def study_receipt(context: dg.AssetExecutionContext, cardio: CardioConfig) -> di
                     f"study {study}: {path.name} is {size / 1e6:.1f} MB, over the "
                     f"{cardio.max_input_mb:g} MB input limit (not read)",
                 )
-        files = [
-            {"name": p.name, "bytes": p.stat().st_size, "sha256": _sha256(p)} for p in paths
-        ]
-        meta.update({"files": len(files), "source": dg.MetadataValue.path(str(folder)),
-                     "megabytes": round(sum(f["bytes"] for f in files) / 1e6, 3)})
+        files = [{"name": p.name, "bytes": p.stat().st_size, "sha256": _sha256(p)} for p in paths]
+        meta.update(
+            {
+                "files": len(files),
+                "source": dg.MetadataValue.path(str(folder)),
+                "megabytes": round(sum(f["bytes"] for f in files) / 1e6, 3),
+            }
+        )
     return {"study": study, "source": str(folder), "files": files}
 
 
@@ -92,19 +101,25 @@ def validated_study(
                 record = {"file": entry["name"], "kind": kind, "sha256": entry["sha256"]}
                 if modality == "ecg":
                     ecg = formats.read_ecg(path, kind)
-                    record.update(sampling_hz=ecg.sampling_hz, leads=list(ecg.leads),
-                                  seconds=ecg.seconds)
+                    record.update(
+                        sampling_hz=ecg.sampling_hz, leads=list(ecg.leads), seconds=ecg.seconds
+                    )
                     decoded += ecg.signal.nbytes
                 elif modality == "echo":
                     header = formats.echo_header(path)
                     if header.frames < formats.MIN_ECHO_FRAMES:
                         raise formats.StudyInputError(
-                            path, f"{header.frames} frames; at least "
-                            f"{formats.MIN_ECHO_FRAMES} needed for a cardiac cycle"
+                            path,
+                            f"{header.frames} frames; at least "
+                            f"{formats.MIN_ECHO_FRAMES} needed for a cardiac cycle",
                         )
-                    record.update(frames=header.frames, rows=header.rows,
-                                  columns=header.columns, frame_time_ms=header.frame_time_ms,
-                                  pixel_spacing_cm=header.pixel_spacing_cm)
+                    record.update(
+                        frames=header.frames,
+                        rows=header.rows,
+                        columns=header.columns,
+                        frame_time_ms=header.frame_time_ms,
+                        pixel_spacing_cm=header.pixel_spacing_cm,
+                    )
                     decoded += header.decoded_bytes * 4  # float32 grey frames
                 found[modality] = record
             except formats.StudyInputError as error:
@@ -120,8 +135,9 @@ def validated_study(
             raise hard_stop(
                 "E_HARD_001", f"study {study}: neither an ECG nor an echo among {names}"
             )
-        meta.update({"modalities": ", ".join(sorted(found)),
-                     "decoded_megabytes": round(decoded / 1e6, 1)})
+        meta.update(
+            {"modalities": ", ".join(sorted(found)), "decoded_megabytes": round(decoded / 1e6, 1)}
+        )
     return {"study": study, "source": str(folder), "modalities": sorted(found), **found}
 
 

@@ -25,9 +25,7 @@ def normalize_metadata(raw: dict[str, Any]) -> dict[str, Any]:
     unknown keys and out-of-range values are refused, missing ones listed."""
     unknown = sorted(set(raw) - KNOWN_KEYS)
     if unknown:
-        raise MetadataError(
-            f"unknown keys {unknown}; allowed: {sorted(KNOWN_KEYS)}"
-        )
+        raise MetadataError(f"unknown keys {unknown}; allowed: {sorted(KNOWN_KEYS)}")
     out: dict[str, Any] = {}
     if "age" in raw:
         age = raw["age"]
@@ -66,8 +64,12 @@ def cha2ds2_vasc(metadata: dict[str, Any]) -> dict[str, Any]:
         "Sc": int(metadata.get("sex") == "female"),
     }
     missing = list(metadata.get("missing", []))
-    return {"score": sum(points.values()), "points": points, "lower_bound": bool(missing),
-            "missing": missing}
+    return {
+        "score": sum(points.values()),
+        "points": points,
+        "lower_bound": bool(missing),
+        "missing": missing,
+    }
 
 
 def ef_category(ef_percent: float) -> str:

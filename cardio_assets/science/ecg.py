@@ -148,7 +148,9 @@ def hrv_time(peaks: np.ndarray, sampling_hz: float, ectopic: np.ndarray) -> dict
         "mean_nn_ms": float(np.mean(nn)),
         "sdnn_ms": float(np.std(nn, ddof=1)) if len(nn) > 1 else 0.0,
         "rmssd_ms": float(np.sqrt(np.mean(successive**2))) if len(successive) else 0.0,
-        "pnn50_percent": float(np.mean(np.abs(successive) > 50.0) * 100) if len(successive) else 0.0,
+        "pnn50_percent": float(np.mean(np.abs(successive) > 50.0) * 100)
+        if len(successive)
+        else 0.0,
     }
 
 

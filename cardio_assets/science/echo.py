@@ -6,6 +6,7 @@ length and six-sector wall motion.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,9 +54,9 @@ def frame_quality(frames: np.ndarray, fan: np.ndarray) -> dict[str, float]:
     deviation inside the fan), fraction of blank frames (no contrast) and of repeated frames."""
     inside = frames[:, fan] if fan.any() else frames.reshape(len(frames), -1)
     contrast = inside.std(axis=1)
-    repeats = np.mean([np.array_equal(a, b) for a, b in zip(frames[:-1], frames[1:], strict=True)])
+    repeats = np.mean([np.array_equal(a, b) for a, b in itertools.pairwise(frames)])
     return {
-        "frames": int(len(frames)),
+        "frames": len(frames),
         "fan_fraction": float(fan.mean()),
         "median_contrast": float(np.median(contrast)),
         "blank_frame_fraction": float(np.mean(contrast < 0.01)),
@@ -73,7 +74,8 @@ def _seed(mean: np.ndarray, fan: np.ndarray, prior: dict[str, float], sigma: flo
         closed = ndi.binary_closing(bright, structure=morphology.disk(max(1, int(sigma))))
         labels = measure.label(ndi.binary_fill_holes(closed) & ~closed)
         candidates = [
-            r for r in measure.regionprops(labels)
+            r
+            for r in measure.regionprops(labels)
             if prior["min_area_fraction"] <= r.area / fan_area <= prior["max_area_fraction"]
             and r.eccentricity <= prior["max_eccentricity"]
         ]
@@ -155,20 +157,26 @@ def cycle_frames(curve: np.ndarray, frame_s: float, bounds_s: tuple[float, float
 
 
 def function(
-    detection: LvDetection, frame_time_ms: float, pixel_cm: float, cycle_bounds_s: tuple[float, float]
+    detection: LvDetection,
+    frame_time_ms: float,
+    pixel_cm: float,
+    cycle_bounds_s: tuple[float, float],
 ) -> dict:
     """ED / ES frames, EDV, ESV (mL), EF (%) and cycle length (s). With a full cycle in the
-    cine (else ``{"skipped": reason}``), EDV and ESV are the maximum and minimum of the volume curve within each cycle and
-    EF the median over cycles; the ED and ES frames are those of the first cycle. With an
-    unknown pixel size (``pixel_cm`` 0) volumes are not given; EF, a ratio, still is."""
+    cine (else ``{"skipped": reason}``), EDV and ESV are the maximum and minimum of the volume
+    curve within each cycle and EF the median over cycles; the ED and ES frames are those of
+    the first cycle. With an unknown pixel size (``pixel_cm`` 0) volumes are not given; EF, a
+    ratio, still is."""
     volumes = volume_ml(detection.areas_px, detection.long_axis_px, pixel_cm or 1.0)
     volumes = ndi.median_filter(volumes, size=5, mode="nearest")  # one-frame dropouts out
     frame_s = frame_time_ms / 1000.0
     period = cycle_frames(volumes, frame_s, cycle_bounds_s)
     if not period:
         seconds = len(volumes) * frame_s
-        return {"skipped": f"no full cardiac cycle found in {seconds:.1f} s of cine: ED and ES "
-                "of one beat cannot be paired"}
+        return {
+            "skipped": f"no full cardiac cycle found in {seconds:.1f} s of cine: ED and ES "
+            "of one beat cannot be paired"
+        }
     span = period
     efs, first = [], None
     for start in range(0, len(volumes) - span + 1, span):
@@ -209,7 +217,9 @@ def wall_motion(
         angle = (np.arctan2(xs - cx, ys - cy) - axis) % (2 * np.pi)
         sector = (angle // (np.pi / 3)).astype(int) % 6
         distance = np.hypot(ys - cy, xs - cx)
-        return np.array([distance[sector == k].mean() if (sector == k).any() else np.nan for k in range(6)])
+        return np.array(
+            [distance[sector == k].mean() if (sector == k).any() else np.nan for k in range(6)]
+        )
 
     shortening = 1 - radii(es_mask) / radii(ed_mask)
     out = []
@@ -222,5 +232,11 @@ def wall_motion(
             label = "hypokinetic"
         else:
             label = "normal"
-        out.append({"sector": k + 1, "shortening": None if not np.isfinite(value) else round(float(value), 3), "motion": label})
+        out.append(
+            {
+                "sector": k + 1,
+                "shortening": None if not np.isfinite(value) else round(float(value), 3),
+                "motion": label,
+            }
+        )
     return out

@@ -69,8 +69,12 @@ class EchoHeader:
     @property
     def decoded_bytes(self) -> int:
         return (
-            self.frames * self.rows * self.columns * self.samples_per_pixel
-            * self.bits_allocated // 8
+            self.frames
+            * self.rows
+            * self.columns
+            * self.samples_per_pixel
+            * self.bits_allocated
+            // 8
         )
 
 
@@ -118,9 +122,11 @@ def identify(path: Path) -> Kind | None:
 
 def _looks_like_wfdb_header(text: str) -> bool:
     fields = text.splitlines()[0].split() if text.strip() else []
-    return len(fields) >= 3 and fields[1].isdigit() and fields[2].split("/")[0].replace(
-        ".", "", 1
-    ).isdigit()
+    return (
+        len(fields) >= 3
+        and fields[1].isdigit()
+        and fields[2].split("/")[0].replace(".", "", 1).isdigit()
+    )
 
 
 def check_ecg(record: EcgRecord, path: Path) -> EcgRecord:
@@ -156,7 +162,10 @@ def read_ecg(path: Path, kind: Kind) -> EcgRecord:
             signal = wfdb.rdrecord(str(path.with_suffix("")))
             scale = [1000.0 if (u or "mV").lower() == "mv" else 1.0 for u in signal.units]
             record = EcgRecord(
-                signal.p_signal * np.array(scale), float(signal.fs), tuple(signal.sig_name), path.name
+                signal.p_signal * np.array(scale),
+                float(signal.fs),
+                tuple(signal.sig_name),
+                path.name,
             )
         elif kind == "ecg-csv":
             record = _read_csv_ecg(path)
@@ -177,7 +186,9 @@ def _read_dicom_ecg(path: Path) -> EcgRecord:
         for c in group.ChannelDefinitionSequence
     )
     return EcgRecord(
-        np.asarray(ds.waveform_array(0), dtype=float), float(group.SamplingFrequency), names,
+        np.asarray(ds.waveform_array(0), dtype=float),
+        float(group.SamplingFrequency),
+        names,
         path.name,
     )
 
@@ -190,7 +201,9 @@ def _read_csv_ecg(path: Path) -> EcgRecord:
     try:
         rate = float(first.replace(":", "=").split("=", 1)[1])
     except (IndexError, ValueError) as error:
-        raise StudyInputError(path, f"first line {first!r} does not give a sampling rate") from error
+        raise StudyInputError(
+            path, f"first line {first!r} does not give a sampling rate"
+        ) from error
     rows = list(csv.reader(io.StringIO(body)))
     if len(rows) < 2:
         raise StudyInputError(path, "no samples")
@@ -212,8 +225,10 @@ def echo_header(path: Path) -> EchoHeader:
     region, spacing = None, 0.0
     for r in ds.get("SequenceOfUltrasoundRegions", []):
         region = (
-            int(r.RegionLocationMinX0), int(r.RegionLocationMinY0),
-            int(r.RegionLocationMaxX1), int(r.RegionLocationMaxY1),
+            int(r.RegionLocationMinX0),
+            int(r.RegionLocationMinY0),
+            int(r.RegionLocationMaxX1),
+            int(r.RegionLocationMaxY1),
         )
         spacing = float(r.PhysicalDeltaX) if int(r.get("PhysicalUnitsXDirection", 0)) == 3 else 0.0
         break

@@ -9,8 +9,8 @@ import io
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
 
 def _png(figure: plt.Figure) -> bytes:
@@ -32,7 +32,9 @@ def ecg_strip_png(signal: np.ndarray, sampling_hz: float, peaks_s: list[float], 
     return _png(figure)
 
 
-def volume_curve_png(volumes: list[float], frame_time_ms: float, ed: int, es: int, unit: str) -> bytes:
+def volume_curve_png(
+    volumes: list[float], frame_time_ms: float, ed: int, es: int, unit: str
+) -> bytes:
     """LV volume (or area-length units) per frame, ED and ES frames marked."""
     figure, axis = plt.subplots(figsize=(7, 2.6))
     t = np.arange(len(volumes)) * frame_time_ms / 1000.0

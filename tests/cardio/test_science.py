@@ -24,23 +24,32 @@ ECHO_LIMITS = MODELS["thresholds"]["echo"]
 
 def annotated_r_peaks(ds: pydicom.Dataset) -> np.ndarray:
     """The cart's per-beat fiducial points (annotation groups >= 100) of waveform 0."""
-    return np.array([
-        int(a.ReferencedSamplePositions) for a in ds.WaveformAnnotationSequence
-        if a.get("AnnotationGroupNumber", 0) >= 100
-        and a.ConceptNameCodeSequence[0].CodeMeaning == "Fiducial Point"
-    ])
+    return np.array(
+        [
+            int(a.ReferencedSamplePositions)
+            for a in ds.WaveformAnnotationSequence
+            if a.get("AnnotationGroupNumber", 0) >= 100
+            and a.ConceptNameCodeSequence[0].CodeMeaning == "Fiducial Point"
+        ]
+    )
 
 
 def annotated_value(ds: pydicom.Dataset, name: str) -> float:
-    return next(float(a.NumericValue) for a in ds.WaveformAnnotationSequence
-                if "NumericValue" in a and a.ConceptNameCodeSequence[0].CodeMeaning == name)
+    return next(
+        float(a.NumericValue)
+        for a in ds.WaveformAnnotationSequence
+        if "NumericValue" in a and a.ConceptNameCodeSequence[0].CodeMeaning == name
+    )
 
 
 def ecg_features(signal: np.ndarray, hz: float, leads: tuple[str, ...]) -> dict:
     pre = ecg.preprocess(signal, hz, leads)
     rhythm = pre["cleaned"][:, pre["rhythm_lead"]]
-    return {**ecg.features(rhythm, pre["peaks"], hz, ECG_LIMITS), "quality": pre["quality"],
-            "peaks": pre["peaks"]}
+    return {
+        **ecg.features(rhythm, pre["peaks"], hz, ECG_LIMITS),
+        "quality": pre["quality"],
+        "peaks": pre["peaks"],
+    }
 
 
 def test_real_12_lead_r_peaks_match_the_carts_annotations(tmp_path: Path) -> None:
@@ -57,9 +66,13 @@ def test_real_12_lead_r_peaks_match_the_carts_annotations(tmp_path: Path) -> Non
     assert match.max_abs_error_ms <= 10.0
     # the cart's own measurements: RR 982 ms, QT 368 ms, QTc 370 ms
     original = pydicom.dcmread(get_testdata_file("waveform_ecg.dcm"))
-    assert found["heart_rate_bpm"] == pytest.approx(60_000 / annotated_value(original, "RR Interval"), abs=1.0)
+    assert found["heart_rate_bpm"] == pytest.approx(
+        60_000 / annotated_value(original, "RR Interval"), abs=1.0
+    )
     assert found["qt_ms"] == pytest.approx(annotated_value(original, "QT Interval"), abs=20)
-    assert found["qtc_bazett_ms"] == pytest.approx(annotated_value(original, "QTc Interval"), abs=20)
+    assert found["qtc_bazett_ms"] == pytest.approx(
+        annotated_value(original, "QTc Interval"), abs=20
+    )
     assert found["detector_agreement_f1"] == 1.0
     assert found["flags"] == []
 
@@ -85,8 +98,12 @@ def test_synthetic_profiles_recover_the_true_beats_and_intervals(profile: str) -
     assert found["heart_rate_bpm"] == pytest.approx(60_000.0 / rr.mean(), abs=1.0)
     assert found["sdnn_ms"] == pytest.approx(rr.std(ddof=1), abs=1.0)
     assert found["rmssd_ms"] == pytest.approx(np.sqrt(np.mean(np.diff(rr) ** 2)), abs=1.0)
-    expected = {"sinus": set(), "brady": {"bradycardia"}, "tachy": {"tachycardia"},
-                "irregular": {"irregular rhythm, review"}}[profile]
+    expected = {
+        "sinus": set(),
+        "brady": {"bradycardia"},
+        "tachy": {"tachycardia"},
+        "irregular": {"irregular rhythm, review"},
+    }[profile]
     assert set(found["flags"]) - {"ectopic beats"} == expected
     assert found["ectopic_beats"] == 0
 
@@ -95,10 +112,14 @@ def _echo(frames: np.ndarray, frame_ms: float, pixel_cm: float) -> tuple[echo.Lv
     small, scale = echo.downsample(frames)
     fan = echo.fan_mask(small)
     found = echo.segment_lv(small, fan, MODELS["lv_template"])
-    return found, echo.function(found, frame_ms, pixel_cm / scale, tuple(ECHO_LIMITS["cycle_bounds_s"]))
+    return found, echo.function(
+        found, frame_ms, pixel_cm / scale, tuple(ECHO_LIMITS["cycle_bounds_s"])
+    )
 
 
-@pytest.mark.parametrize("ef, heart_rate, seed", [(60.0, 70.0, 0), (35.0, 95.0, 1), (50.0, 55.0, 2)])
+@pytest.mark.parametrize(
+    "ef, heart_rate, seed", [(60.0, 70.0, 0), (35.0, 95.0, 1), (50.0, 55.0, 2)]
+)
 def test_lv_phantom_ef_and_end_systole(ef: float, heart_rate: float, seed: int) -> None:
     cine, truth = synthetic.lv_phantom(ef_percent=ef, heart_rate_bpm=heart_rate, seed=seed)
     found, result = _echo(cine / 255.0, truth["frame_time_ms"], truth["pixel_cm"])
@@ -112,14 +133,25 @@ def test_lv_phantom_ef_and_end_systole(ef: float, heart_rate: float, seed: int) 
 def test_hypokinetic_sector_is_found() -> None:
     cine, truth = synthetic.lv_phantom(hypokinetic_sector=2, seed=4)
     found, result = _echo(cine / 255.0, truth["frame_time_ms"], truth["pixel_cm"])
-    sectors = echo.wall_motion(found.masks[result["ed_frame"]], found.masks[result["es_frame"]], ECHO_LIMITS)
-    assert [s["motion"] for s in sectors] == ["normal", "hypokinetic", "normal", "normal", "normal", "normal"]
+    sectors = echo.wall_motion(
+        found.masks[result["ed_frame"]], found.masks[result["es_frame"]], ECHO_LIMITS
+    )
+    assert [s["motion"] for s in sectors] == [
+        "normal",
+        "hypokinetic",
+        "normal",
+        "normal",
+        "normal",
+        "normal",
+    ]
 
 
 def test_real_four_chamber_cine_is_plausible() -> None:
     path = Path(get_testdata_file("color3d_jpeg_baseline.dcm"))
     header = formats.echo_header(path)
-    found, result = _echo(formats.read_echo(path, header), header.frame_time_ms, header.pixel_spacing_cm)
+    found, result = _echo(
+        formats.read_echo(path, header), header.frame_time_ms, header.pixel_spacing_cm
+    )
     assert found.confidence >= ECHO_LIMITS["min_detection_confidence"]
     assert 40.0 <= result["ef_percent"] <= 75.0
     assert 0.6 <= result["cycle_length_s"] <= 1.2
@@ -136,19 +168,37 @@ def test_one_second_cine_is_not_given_an_ef() -> None:
 
 
 def test_cha2ds2_vasc_scores_and_lower_bound() -> None:
-    full = clinical.normalize_metadata({"age": 76, "sex": "F", "hypertension": True,
-                                        "diabetes": True, "prior_stroke_tia": False,
-                                        "vascular_disease": False, "heart_failure": False})
+    full = clinical.normalize_metadata(
+        {
+            "age": 76,
+            "sex": "F",
+            "hypertension": True,
+            "diabetes": True,
+            "prior_stroke_tia": False,
+            "vascular_disease": False,
+            "heart_failure": False,
+        }
+    )
     assert clinical.cha2ds2_vasc(full) == {
-        "score": 5, "points": {"C": 0, "H": 1, "A2": 2, "D": 1, "S2": 0, "V": 0, "A": 0, "Sc": 1},
-        "lower_bound": False, "missing": []}
+        "score": 5,
+        "points": {"C": 0, "H": 1, "A2": 2, "D": 1, "S2": 0, "V": 0, "A": 0, "Sc": 1},
+        "lower_bound": False,
+        "missing": [],
+    }
     partial = clinical.cha2ds2_vasc(clinical.normalize_metadata({"age": 70}))
     assert partial["score"] == 1 and partial["lower_bound"]
     assert "hypertension" in partial["missing"]
 
 
-@pytest.mark.parametrize("raw, message", [({"age": 250}, "age 250"), ({"weight": 80}, "unknown keys"),
-                                          ({"sex": "x"}, "sex"), ({"diabetes": "yes"}, "diabetes")])
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ({"age": 250}, "age 250"),
+        ({"weight": 80}, "unknown keys"),
+        ({"sex": "x"}, "sex"),
+        ({"diabetes": "yes"}, "diabetes"),
+    ],
+)
 def test_bad_metadata_is_refused_naming_the_field(raw: dict, message: str) -> None:
     with pytest.raises(clinical.MetadataError, match=message):
         clinical.normalize_metadata(raw)
@@ -157,7 +207,9 @@ def test_bad_metadata_is_refused_naming_the_field(raw: dict, message: str) -> No
 def test_fusion_checks_echo_cycle_against_rr() -> None:
     fused = clinical.fuse({"mean_nn_ms": 800.0}, {"cycle_length_s": 0.84}, 0.15)
     assert fused["cycle_vs_rr"]["consistent"]
-    assert not clinical.fuse({"mean_nn_ms": 800.0}, {"cycle_length_s": 1.2}, 0.15)["cycle_vs_rr"]["consistent"]
+    assert not clinical.fuse({"mean_nn_ms": 800.0}, {"cycle_length_s": 1.2}, 0.15)["cycle_vs_rr"][
+        "consistent"
+    ]
 
 
 def test_a_changed_model_file_is_refused(tmp_path: Path) -> None:
@@ -166,5 +218,5 @@ def test_a_changed_model_file_is_refused(tmp_path: Path) -> None:
     values = json.loads(path.read_text())
     values["ecg"]["min_quality"] = 0.0
     path.write_text(json.dumps(values))
-    with pytest.raises(ModelCorruptedError, match="thresholds.json.*does not match the manifest"):
+    with pytest.raises(ModelCorruptedError, match=r"thresholds\.json.*does not match the manifest"):
         load_models(tmp_path / "models")

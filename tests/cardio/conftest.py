@@ -1,0 +1,15 @@
+"""Cardio fixtures: one data root + instance per test module."""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import isolated_home
+
+
+@pytest.fixture(scope="module")
+def cardio_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """``$DAGSTER_HOME`` and ``$PLATFORM_DATA_ROOT`` under one folder."""
+    with isolated_home(tmp_path_factory.mktemp("cardio"), CARDIO_INBOX_SETTLE_SECONDS="0") as root:
+        yield root

@@ -1,0 +1,183 @@
+"""The cardio location end to end through the ``cardio`` CLI: modes, report, plots, hard
+stops, degradation, retries, resume and the inbox sensor."""
+
+import json
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pydicom
+import pytest
+
+from cardio_assets.cli import main
+from cardio_assets.definitions import build_definitions
+from cardio_assets.demo import demo, make_study, write_cine_dicom
+from cardio_assets.jobs import study_job
+from cardio_assets.resources import PACKAGED_MODELS, CardioConfig
+from cardio_assets.sensors import study_inbox_sensor
+from platform_core import cli
+from platform_core.alerts import Notifier
+from tests.support import latest_metadata
+
+
+def report(home: Path, study: str) -> dict:
+    out = home / f"{study}.report.json"
+    main(["report", "--study", study, "--out", str(out)])
+    return json.loads(out.read_text())
+
+
+def test_demo_studies_run_in_every_mode(cardio_home: Path) -> None:
+    folders = demo(cardio_home / "demo")
+    for folder in folders:
+        assert main(["run", str(folder), "--quiet"]) == 0, folder.name
+    modes = {f.name: report(cardio_home, f.name) for f in folders}
+    assert {k: v["mode"] for k, v in modes.items()} == {
+        "study-sinus": "full",
+        "study-irregular": "full",
+        "study-brady": "ecg-only",
+        "study-tachy": "full",
+        "study-real": "full",
+    }
+    sinus = modes["study-sinus"]
+    assert sinus["error"] is None
+    assert sinus["pipeline_execution"]["branches_executed"] == ["echo", "ecg", "metadata"]
+    assert sinus["pipeline_execution"]["states_traversed"][-1] == "COMPLETE"
+    assert sinus["pipeline_execution"]["checkpoints_saved"] == 7
+    assert sinus["pipeline_execution"]["retries_performed"] == 0
+    assert set(sinus["stage_timings"]) >= {
+        "RECEIPT",
+        "VALIDATION",
+        "PREPROCESSING",
+        "DETECTION",
+        "ANALYSIS",
+        "FUSION",
+        "SCORING",
+    }
+    assert 65 < sinus["results"]["ecg"]["heart_rate_bpm"] < 80
+    assert 55 < sinus["results"]["echo"]["ef_percent"] < 65
+    assert sinus["results"]["fusion"]["cycle_vs_rr"]["consistent"]
+    real = modes["study-real"]
+    assert real["results"]["ecg"]["r_peak_times_s"][0] == pytest.approx(0.527, abs=0.01)
+    assert 40 <= real["results"]["echo"]["ef_percent"] <= 75
+    irregular = modes["study-irregular"]
+    assert "irregular rhythm, review" in irregular["results"]["ecg"]["flags"]
+    assert irregular["results"]["risk"]["cha2ds2_vasc"]["score"] == 4  # H, A2 (78), Sc
+    assert irregular["results"]["risk"]["cha2ds2_vasc"]["lower_bound"]
+    assert "brady" in modes["study-brady"]["results"]["ecg"]["flags"][0]
+    assert modes["study-brady"]["results"]["echo"] is None
+    inst = cli.instance()
+    assert "data:image/png;base64," in latest_metadata(inst, "ecg_features", "study-sinus")["strip"]
+    assert (
+        "data:image/png;base64,"
+        in latest_metadata(inst, "echo_function", "study-sinus")["lv_volume_curve"]
+    )
+
+
+def test_unusable_echo_degrades_to_ecg_only_with_the_reason(cardio_home: Path) -> None:
+    folder = cardio_home / "noisy-echo"
+    make_study(folder, echo=False, seed=5)
+    speckle = np.random.default_rng(0).rayleigh(60, size=(40, 128, 128)).clip(0, 255)
+    write_cine_dicom(folder / "echo.dcm", speckle.astype(np.uint8), 33.3, 0.08)
+    assert main(["run", str(folder), "--quiet"]) == 0
+    result = report(cardio_home, "noisy-echo")
+    assert result["mode"] == "ecg-only"
+    assert result["results"]["echo"] is None
+    [degraded] = result["degradations"]
+    assert degraded["branch"] == "echo" and degraded["status"] == "skipped"
+    # speckle with no heart: either no trustworthy cavity or no cardiac cycle in its area
+    assert degraded["reason"].startswith(("low-confidence LV detection", "no full cardiac cycle"))
+
+
+def _run(folder: Path, cardio: CardioConfig) -> bool:
+    """Register and run a study with these settings (the CLI reads them from the environment
+    at start-up; a test swaps the resource)."""
+    assert main(["submit", str(folder)]) == 0
+    defs = build_definitions(cardio, Notifier())
+    job = defs.resolve_job_def(study_job.name)
+    return cli.run_job(job, cli.instance(), partition_key=folder.name).success
+
+
+def _expect_hard_stop(
+    home: Path, folder: Path, code: str, cardio: CardioConfig | None = None
+) -> dict:
+    if cardio is None:
+        assert main(["run", str(folder), "--quiet"]) == 1
+    else:
+        assert not _run(folder, cardio)
+    result = report(home, folder.name)
+    assert result["mode"] is None
+    assert result["error"]["code"] == code
+    return result
+
+
+def test_nothing_usable_is_e_hard_001(cardio_home: Path) -> None:
+    folder = cardio_home / "only-metadata"
+    folder.mkdir()
+    (folder / "metadata.json").write_text('{"age": 50}')
+    assert (
+        "neither an ECG nor an echo"
+        in _expect_hard_stop(cardio_home, folder, "E_HARD_001")["error"]["message"]
+    )
+
+
+def test_limits_are_hard_stops_before_reading(cardio_home: Path) -> None:
+    big = cardio_home / "big-echo"
+    make_study(big, profile=None, seed=6)
+    result = _expect_hard_stop(cardio_home, big, "E_HARD_004", CardioConfig(max_input_mb=1))
+    assert "echo.dcm" in result["error"]["message"] and result["error"]["step"] == "study_receipt"
+    huge = cardio_home / "huge-echo"
+    make_study(huge, profile=None, seed=7)
+    result = _expect_hard_stop(cardio_home, huge, "E_HARD_002", CardioConfig(memory_limit_mb=10))
+    assert result["error"]["step"] == "validated_study"
+
+
+def test_corrupted_model_file_is_e_hard_003_and_not_retried(cardio_home: Path) -> None:
+    models = cardio_home / "models"
+    shutil.copytree(PACKAGED_MODELS, models)
+    (models / "lv_template.json").write_text('{"smoothing_fraction": 0.5}')
+    folder = cardio_home / "model-check"
+    make_study(folder, seed=8)
+    result = _expect_hard_stop(
+        cardio_home, folder, "E_HARD_003", CardioConfig(models_dir=str(models))
+    )
+    assert "lv_template.json" in result["error"]["message"]
+    inst = cli.instance()
+    run = cli.last_partition_run(inst, "model-check", [study_job.name])
+    assert not inst.all_logs(run.dagster_run.run_id, of_type=dg.DagsterEventType.STEP_UP_FOR_RETRY)
+
+
+def test_memory_error_retries_with_smaller_batches(cardio_home: Path) -> None:
+    folder = cardio_home / "batches"
+    make_study(folder, seed=9)
+    # a 256 x 256 grey frame is 0.52 MB as float64: 64 frames exceed 10 MB, 16 do not
+    assert _run(folder, CardioConfig(max_batch_mb=10.0))
+    inst = cli.instance()
+    assert report(cardio_home, "batches")["pipeline_execution"]["retries_performed"] == 2
+    assert latest_metadata(inst, "echo_preprocessed", "batches")["batch_frames"] == 16
+
+
+def test_inbox_runs_a_complete_study_once(cardio_home: Path) -> None:
+    inbox = cardio_home / "data" / "cardio" / "inbox"
+    make_study(inbox / "inbox-study", echo=False, seed=10)
+    (inbox / "inbox-study" / ".complete").touch()
+    bad = inbox / "bad..name"
+    bad.mkdir(parents=True)
+    (bad / ".complete").touch()
+    inst = cli.instance()
+    context = dg.build_sensor_context(instance=inst)
+    first = study_inbox_sensor(context)
+    assert [r.partition_key for r in first.run_requests] == ["inbox-study"]
+    assert (inbox / "rejected" / "bad..name.error.txt").exists()
+    again = study_inbox_sensor(dg.build_sensor_context(instance=inst, cursor=first.cursor))
+    assert again.run_requests == []
+
+
+def test_dicom_ecg_header_is_read_by_content(cardio_home: Path) -> None:
+    """A DICOM ECG named like anything is recognised by its SOP class."""
+    source = pydicom.dcmread(pydicom.data.get_testdata_file("waveform_ecg.dcm"))
+    folder = cardio_home / "renamed"
+    folder.mkdir()
+    source.save_as(folder / "recording.bin")
+    assert main(["run", str(folder), "--quiet"]) == 0
+    assert report(cardio_home, "renamed")["mode"] == "ecg-only"
