@@ -17,7 +17,7 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.sequence import Sequence
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from cardio_assets.science.formats import ECHO_SOP_CLASSES
+from cardio_assets.science.formats import ECHO_SOP_CLASSES, lead_names
 from cardio_assets.science.synthetic import Profile, lv_phantom, synthetic_ecg
 
 Preset = Literal["default", "bench", "ecg-only"]
@@ -36,10 +36,7 @@ def median_beat() -> tuple[np.ndarray, int, float, tuple[str, ...]]:
         if a.get("AnnotationGroupNumber") == 2
         and a.ConceptNameCodeSequence[0].CodeMeaning == "Fiducial Point"
     )
-    names = tuple(
-        str(c.ChannelSourceSequence[0].CodeMeaning).replace(" (Einthoven)", "")
-        for c in group.ChannelDefinitionSequence
-    )
+    names = lead_names(group)
     return (
         np.asarray(ds.waveform_array(1), dtype=float),
         r_index,

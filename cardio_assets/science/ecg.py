@@ -12,7 +12,7 @@ import neurokit2 as nk
 import numpy as np
 import sleepecg
 
-RHYTHM_LEADS = ("II", "Lead II", "MLII", "I", "Lead I", "V1")
+RHYTHM_LEADS = ("II", "MLII", "I", "V1")
 BEAT_WINDOW_S = (0.10, 0.15)  # before and after the R peak: the QRS morphology compared
 
 

@@ -178,13 +178,21 @@ def read_ecg(path: Path, kind: Kind) -> EcgRecord:
     return check_ecg(record, path)
 
 
+def lead_names(group: pydicom.Dataset) -> tuple[str, ...]:
+    """A DICOM waveform group's channel names as leads are written: 'Lead II' -> 'II',
+    'Lead I (Einthoven)' -> 'I'."""
+    return tuple(
+        str(c.ChannelSourceSequence[0].CodeMeaning)
+        .replace(" (Einthoven)", "")
+        .removeprefix("Lead ")
+        for c in group.ChannelDefinitionSequence
+    )
+
+
 def _read_dicom_ecg(path: Path) -> EcgRecord:
     ds = pydicom.dcmread(path)
     group = ds.WaveformSequence[0]
-    names = tuple(
-        str(c.ChannelSourceSequence[0].CodeMeaning).replace(" (Einthoven)", "")
-        for c in group.ChannelDefinitionSequence
-    )
+    names = lead_names(group)
     return EcgRecord(
         np.asarray(ds.waveform_array(0), dtype=float),
         float(group.SamplingFrequency),
