@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The two set-up commands of the README. Each installs everything first (idempotent):
 #   ./run.sh demo   install, backfill the Tetra demo (bundled S&P 500 / NASDAQ bars, 2018),
-#                   run a 100-chain ECOD demo batch (real BLAST+/HH-suite) and stitch a 4-well
+#                   run a 100-chain ECOD demo batch (real BLAST+/HH-suite), stitch a 4-well
 #                   synthetic microscopy plate into OME-Zarr, all into the embedded SQLite
 #                   instance, then serve the UI on http://127.0.0.1:3000
 #   ./run.sh test   install, start the test servers that are down (PostgreSQL, Redis,
@@ -76,6 +76,10 @@ case "${1:-}" in
     demo_plate="$PLATFORM_DATA_ROOT/imaging/demo/demo_plate"
     [[ -d "$demo_plate" ]] || .venv/bin/hcs demo --out "$(dirname "$demo_plate")" --name demo_plate --wells 4
     .venv/bin/hcs run "$demo_plate"
+    demo_studies="$PLATFORM_DATA_ROOT/cardio/demo"
+    [[ -d "$demo_studies" ]] || .venv/bin/cardio demo --out "$demo_studies"
+    for study in "$demo_studies"/study-*; do .venv/bin/cardio run "$study"; done
+    .venv/bin/cardio status
     [[ "${2:-}" == "--no-ui" ]] && exit 0
     exec .venv/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
     ;;
