@@ -30,6 +30,7 @@ from ecod_assets.resources import MODES, STORAGE
 from ecod_assets.science.classify import EXPORT_COLUMNS
 from ecod_assets.science.fasta import FastaError
 from platform_core import cli
+from platform_core.checkpoint import latest_materialization
 from platform_core.io import atomic_write
 from platform_core.keys import InvalidKeyError, validate_partition_key
 
@@ -132,19 +133,12 @@ def batch_status(inst: dg.DagsterInstance, batch_id: str) -> dict[str, Any]:
     defs = _defs()
     stages = {}
     for stage in (key.to_user_string() for key in cli.group_assets(defs, [BATCH_GROUP])):
-        records = inst.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=dg.AssetKey(stage), asset_partitions=[batch_id]),
-            limit=1,
-        ).records
-        meta = (
-            records[0].asset_materialization.metadata
-            if records and records[0].asset_materialization
-            else {}
-        )
+        record = latest_materialization(inst, dg.AssetKey(stage), batch_id)
+        meta = record.asset_materialization.metadata if record else {}
         step = steps.get(defs.resolve_assets_def(dg.AssetKey(stage)).op.name)
         status = step.status.value if step and step.status else None
         stages[stage] = {
-            "completed": bool(records) and status != "FAILURE",
+            "completed": record is not None and status != "FAILURE",
             "in_progress": bool(active and step and step.end_time is None),
             "failed": status == "FAILURE",
             "stats": {

@@ -40,17 +40,26 @@ def fingerprint(*parts: Any) -> str:
     return digest.hexdigest()[:32]
 
 
-def stored_fingerprint(
+def latest_materialization(
     instance: dg.DagsterInstance, asset_key: dg.AssetKey, partition: str | None
-) -> str | None:
-    """The fingerprint recorded by the latest materialization of this asset partition."""
+) -> dg.EventLogRecord | None:
+    """The latest materialization record of this asset partition (of the asset when
+    ``partition`` is None), or None."""
     records = instance.fetch_materializations(
         dg.AssetRecordsFilter(
             asset_key=asset_key, asset_partitions=[partition] if partition else None
         ),
         limit=1,
     ).records
-    if not records or records[0].asset_materialization is None:
+    return records[0] if records and records[0].asset_materialization else None
+
+
+def stored_fingerprint(
+    instance: dg.DagsterInstance, asset_key: dg.AssetKey, partition: str | None
+) -> str | None:
+    """The fingerprint recorded by the latest materialization of this asset partition."""
+    record = latest_materialization(instance, asset_key, partition)
+    if record is None:
         return None
-    value = records[0].asset_materialization.metadata.get(FINGERPRINT_KEY)
+    value = record.asset_materialization.metadata.get(FINGERPRINT_KEY)
     return value.value if isinstance(value, dg.TextMetadataValue) else None

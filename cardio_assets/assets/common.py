@@ -77,3 +77,13 @@ def stage_timer(context: dg.AssetExecutionContext) -> Iterator[dict[str, Any]]:
     yield metadata
     metadata["elapsed_ms"] = round((time.perf_counter() - started) * 1000, 1)
     context.add_output_metadata(metadata)
+
+
+def not_analysed(upstream: dict, meta: dict[str, Any]) -> dict | None:
+    """When the upstream branch record is not ``ok`` (absent, failed, skipped): its status and
+    reason, carried on unchanged (and into this stage's metadata); else None."""
+    if upstream["status"] == "ok":
+        return None
+    carried = {k: v for k, v in upstream.items() if k in ("status", "reason")}
+    meta.update(carried)
+    return carried

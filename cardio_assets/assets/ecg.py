@@ -5,7 +5,7 @@ from pathlib import Path
 import dagster as dg
 import numpy as np
 
-from cardio_assets.assets.common import models, recoverable, stage_timer
+from cardio_assets.assets.common import models, not_analysed, recoverable, stage_timer
 from cardio_assets.partitions import STUDY_ASSET
 from cardio_assets.resources import CardioConfig
 from cardio_assets.science import ecg, formats, plots
@@ -65,9 +65,8 @@ def ecg_features(
     context: dg.AssetExecutionContext, ecg_preprocessed: dict, cardio: CardioConfig
 ) -> dict:
     with stage_timer(context) as meta, recoverable(context):
-        if ecg_preprocessed["status"] != "ok":
-            meta["status"] = ecg_preprocessed["status"]
-            return {"status": ecg_preprocessed["status"]}
+        if (carried := not_analysed(ecg_preprocessed, meta)) is not None:
+            return carried
         thresholds = models(cardio)["thresholds"]["ecg"]
         cleaned = read_array(Path(ecg_preprocessed["signal_path"]))
         rhythm = cleaned[:, ecg_preprocessed["leads"].index(ecg_preprocessed["rhythm_lead"])]

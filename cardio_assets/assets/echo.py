@@ -9,7 +9,7 @@ import numpy as np
 import pydicom
 from pydicom.pixels import iter_pixels
 
-from cardio_assets.assets.common import models, recoverable, stage_timer
+from cardio_assets.assets.common import models, not_analysed, recoverable, stage_timer
 from cardio_assets.partitions import STUDY_ASSET
 from cardio_assets.resources import CardioConfig
 from cardio_assets.science import echo, formats, plots
@@ -71,8 +71,9 @@ def echo_preprocessed(
         fan = echo.fan_mask(frames)
         quality = echo.frame_quality(frames, fan)
         store = array_path("echo_preprocessed", context.partition_key, "frames")
+        fan_store = array_path("echo_preprocessed", context.partition_key, "fan")
         write_array(store, frames.astype(np.float32))
-        write_array(array_path("echo_preprocessed", context.partition_key, "fan"), fan)
+        write_array(fan_store, fan)
         meta.update(
             {
                 "status": "ok",
@@ -84,7 +85,7 @@ def echo_preprocessed(
     return {
         "status": "ok",
         "frames_path": str(store),
-        "fan_path": str(array_path("echo_preprocessed", context.partition_key, "fan")),
+        "fan_path": str(fan_store),
         "frame_time_ms": header.frame_time_ms,
         "pixel_cm": header.pixel_spacing_cm / scale if header.pixel_spacing_cm else 0.0,
         "quality": quality,
@@ -103,9 +104,8 @@ def echo_lv_detection(
     context: dg.AssetExecutionContext, echo_preprocessed: dict, cardio: CardioConfig
 ) -> dict:
     with stage_timer(context) as meta, recoverable(context):
-        if echo_preprocessed["status"] != "ok":
-            meta["status"] = echo_preprocessed["status"]
-            return {"status": echo_preprocessed["status"]}
+        if (carried := not_analysed(echo_preprocessed, meta)) is not None:
+            return carried
         template = models(cardio)["lv_template"]
         frames = read_array(Path(echo_preprocessed["frames_path"]))
         fan = read_array(Path(echo_preprocessed["fan_path"]))
@@ -149,9 +149,8 @@ def echo_function(
     cardio: CardioConfig,
 ) -> dict:
     with stage_timer(context) as meta, recoverable(context):
-        if echo_lv_detection["status"] != "ok":
-            meta["status"] = echo_lv_detection["status"]
-            return {k: v for k, v in echo_lv_detection.items() if k in ("status", "reason")}
+        if (carried := not_analysed(echo_lv_detection, meta)) is not None:
+            return carried
         thresholds = models(cardio)["thresholds"]["echo"]
         if echo_lv_detection["confidence"] < thresholds["min_detection_confidence"]:
             reason = (

@@ -7,6 +7,7 @@ from cardio_assets.assets.common import hard_stop, models, recoverable, stage_ti
 from cardio_assets.partitions import STUDY_ASSET
 from cardio_assets.resources import CardioConfig
 from cardio_assets.science import clinical
+from platform_core.checkpoint import latest_materialization
 
 # Seed state -> the assets that implement it; checkpoints are the seed's checkpointed stages.
 STATES: dict[str, tuple[str, ...]] = {
@@ -99,16 +100,6 @@ def risk_score(
     return result
 
 
-def _latest(context: dg.AssetExecutionContext, asset: str) -> dg.EventLogRecord | None:
-    records = context.instance.fetch_materializations(
-        dg.AssetRecordsFilter(
-            asset_key=dg.AssetKey(asset), asset_partitions=[context.partition_key]
-        ),
-        limit=1,
-    ).records
-    return records[0] if records else None
-
-
 def _mode(ecg: dict, echo: dict) -> str:
     if _analysed(ecg) and _analysed(echo):
         return "full"
@@ -133,7 +124,10 @@ def cardio_report(
     risk_score: dict,
 ) -> dict:
     records = {
-        a: _latest(context, a) for states in STATES.values() for a in states if a != "cardio_report"
+        a: latest_materialization(context.instance, dg.AssetKey(a), context.partition_key)
+        for states in STATES.values()
+        for a in states
+        if a != "cardio_report"
     }
     timings, runs = {}, {context.run_id}
     for state, assets in STATES.items():

@@ -1,7 +1,6 @@
 """Receipt, validation and metadata: what the study folder holds, whether it can be analysed,
 and the clinical metadata normalised."""
 
-import hashlib
 from pathlib import Path
 
 import dagster as dg
@@ -12,7 +11,7 @@ from cardio_assets.resources import CardioConfig
 from cardio_assets.science import formats
 from cardio_assets.science.clinical import MetadataError, normalize_metadata
 from cardio_assets.studies import STUDIES
-from platform_core.inbox import MARKER
+from platform_core.inbox import MARKER, file_digest
 from platform_core.keys import InvalidKeyError
 
 MODALITY = {
@@ -22,11 +21,6 @@ MODALITY = {
     "echo-dicom": "echo",
     "metadata": "metadata",
 }
-
-
-def _sha256(path: Path) -> str:
-    with path.open("rb") as handle:
-        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 @dg.asset(
@@ -58,7 +52,9 @@ def study_receipt(context: dg.AssetExecutionContext, cardio: CardioConfig) -> di
                     f"study {study}: {path.name} is {size / 1e6:.1f} MB, over the "
                     f"{cardio.max_input_mb:g} MB input limit (not read)",
                 )
-        files = [{"name": p.name, "bytes": p.stat().st_size, "sha256": _sha256(p)} for p in paths]
+        files = [
+            {"name": p.name, "bytes": p.stat().st_size, "sha256": file_digest(p)} for p in paths
+        ]
         meta.update(
             {
                 "files": len(files),
@@ -106,13 +102,7 @@ def validated_study(
                     )
                     decoded += ecg.signal.nbytes
                 elif modality == "echo":
-                    header = formats.echo_header(path)
-                    if header.frames < formats.MIN_ECHO_FRAMES:
-                        raise formats.StudyInputError(
-                            path,
-                            f"{header.frames} frames; at least "
-                            f"{formats.MIN_ECHO_FRAMES} needed for a cardiac cycle",
-                        )
+                    header = formats.check_echo(path, formats.echo_header(path))
                     record.update(
                         frames=header.frames,
                         rows=header.rows,

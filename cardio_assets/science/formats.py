@@ -266,13 +266,19 @@ def grey_frames(pixels: np.ndarray, header: EchoHeader) -> np.ndarray:
     return grey
 
 
+def check_echo(path: Path, header: EchoHeader) -> EchoHeader:
+    """Refuse a cine too short to hold a cardiac cycle (below ``MIN_ECHO_FRAMES`` frames)."""
+    if header.frames < MIN_ECHO_FRAMES:
+        raise StudyInputError(
+            path, f"{header.frames} frames; at least {MIN_ECHO_FRAMES} needed for a cardiac cycle"
+        )
+    return header
+
+
 def read_echo(path: Path, header: EchoHeader) -> np.ndarray:
     """The whole cine as grey frames (float32 0..1) cropped to its ultrasound region; refused
     below ``MIN_ECHO_FRAMES`` frames."""
-    if header.frames < MIN_ECHO_FRAMES:
-        raise StudyInputError(
-            path, f"{header.frames} frames; at least {MIN_ECHO_FRAMES} needed for a cycle"
-        )
+    check_echo(path, header)
     try:
         grey = grey_frames(pydicom.dcmread(path).pixel_array, header)
     except (ValueError, OSError, RuntimeError, AttributeError) as error:
