@@ -55,9 +55,10 @@ def r_peaks(cleaned: np.ndarray, sampling_hz: float) -> np.ndarray:
     return np.asarray(info["ECG_R_Peaks"], dtype=int)
 
 
-def r_peaks_crosscheck(raw: np.ndarray, sampling_hz: float) -> np.ndarray:
-    """R-peak sample indices from an independent detector (sleepecg's Pan-Tompkins variant)."""
-    return np.asarray(sleepecg.detect_heartbeats(raw, sampling_hz), dtype=int)
+def r_peaks_crosscheck(signal: np.ndarray, sampling_hz: float) -> np.ndarray:
+    """R-peak sample indices from an independent detector (sleepecg's Pan-Tompkins variant,
+    which filters ``signal`` itself)."""
+    return np.asarray(sleepecg.detect_heartbeats(signal, sampling_hz), dtype=int)
 
 
 def match_beats(
@@ -138,7 +139,8 @@ def ectopic_beats(
 
 def hrv_time(peaks: np.ndarray, sampling_hz: float, ectopic: np.ndarray) -> dict[str, float]:
     """Heart rate (bpm) and time-domain HRV (ms, %) over normal-to-normal intervals: intervals
-    touching an ectopic beat are left out (neurokit2's ``hrv_time`` on the NN series)."""
+    touching an ectopic beat are left out. Heart rate is over all RR intervals; SDNN (sample
+    standard deviation), RMSSD and pNN50 follow the Task Force definitions."""
     rr_ms = np.diff(peaks) * 1000.0 / sampling_hz
     normal = ~(ectopic[1:] | ectopic[:-1])
     nn = rr_ms[normal] if normal.sum() >= 2 else rr_ms
