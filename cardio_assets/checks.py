@@ -14,8 +14,8 @@ from cardio_assets.resources import CardioConfig
     asset=ecg_preprocessed,
     blocking=True,
     partitions_def=studies,
-    description="ECG quality gate: "
-    "beat quality (similarity to the average beat) at least the threshold.",
+    description="ECG quality gate: the R-peak detectors (neurokit2, sleepecg) agree on the "
+    "rhythm lead's beats (F1) at least the threshold.",
 )
 def ecg_quality_gate(ecg_preprocessed: dict, cardio: CardioConfig) -> dg.AssetCheckResult:
     if ecg_preprocessed["status"] != "ok":

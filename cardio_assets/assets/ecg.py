@@ -18,8 +18,9 @@ from platform_core.io import read_array, write_array
     code_version="1",
     kinds={"json", "numpy"},
     description="PREPROCESSING, ECG branch: every lead cleaned (baseline wander, mains hum, "
-    "noise; neurokit2), the rhythm lead (II where present), its R peaks and the beat quality "
-    "the quality gate checks. The cleaned leads are kept as an array beside the record.",
+    "noise; neurokit2), the rhythm lead (II where present), its R peaks and their quality "
+    "(agreement with a second detector, sleepecg) the quality gate checks. The cleaned "
+    "leads are kept as an array beside the record.",
 )
 def ecg_preprocessed(context: dg.AssetExecutionContext, validated_study: dict) -> dict:
     entry = validated_study.get("ecg")
@@ -58,8 +59,7 @@ def ecg_preprocessed(context: dg.AssetExecutionContext, validated_study: dict) -
     kinds={"json"},
     description="ANALYSIS, ECG: HR, SDNN, RMSSD, pNN50 over normal beats, QT with QTc "
     "(Bazett, Fridericia), ectopic beats, brady/tachycardia and 'irregular rhythm, review' "
-    "(never a diagnosis of AF); a second detector (sleepecg) cross-checks the R peaks. The "
-    "UI shows the strip with its R peaks.",
+    "(never a diagnosis of AF). The UI shows the strip with its R peaks.",
 )
 def ecg_features(
     context: dg.AssetExecutionContext, ecg_preprocessed: dict, cardio: CardioConfig
@@ -88,7 +88,7 @@ def ecg_features(
                 "rmssd_ms": round(result["rmssd_ms"], 1),
                 "qtc_bazett_ms": round(result["qtc_bazett_ms"], 1),
                 "ectopic_beats": result["ectopic_beats"],
-                "detector_agreement_f1": round(result["detector_agreement_f1"], 3),
+                "detector_agreement_f1": round(ecg_preprocessed["quality"], 3),
                 "flags": ", ".join(result["flags"]) or "none",
                 "strip": dg.MetadataValue.md(plots.markdown_image(strip, "ECG strip, R peaks")),
             }
