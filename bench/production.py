@@ -53,29 +53,30 @@ IMAGING_ASSETS = ["plate_manifest", "plate_validation", "tile_positions", "stitc
 class Deployment:
     """Daemon + webserver for one instance, each in its own process group."""
 
-    def __init__(self, kind: str, folder: Path, postgres_url: str | None) -> None:
+    def __init__(
+        self,
+        kind: str,
+        folder: Path,
+        postgres_url: str | None,
+        locations: dict[str, str] | None = None,
+    ) -> None:
+        """``locations``: name -> definitions module (default: the trivial bench location,
+        from its file, and imaging)."""
         self.kind = kind
         self.home = folder / "home"
         self.data = folder / "data"
         self.home.mkdir(parents=True)
         config = ROOT / ("deploy/dagster.yaml" if postgres_url else "dagster.yaml")
         shutil.copy(config, self.home / "dagster.yaml")
-        workspace = {
-            "load_from": [
-                {
-                    "python_file": {
-                        "relative_path": str(ROOT / "bench" / "trivial_location.py"),
-                        "location_name": "bench",
-                    }
-                },
-                {
-                    "python_module": {
-                        "module_name": "imaging_assets.definitions",
-                        "location_name": "imaging",
-                    }
-                },
-            ]
-        }
+        modules = locations or {"imaging": "imaging_assets.definitions"}
+        entries: list[dict] = [
+            {"python_module": {"module_name": module, "location_name": name}}
+            for name, module in modules.items()
+        ]
+        if locations is None:
+            trivial = str(ROOT / "bench" / "trivial_location.py")
+            entries.insert(0, {"python_file": {"relative_path": trivial, "location_name": "bench"}})
+        workspace = {"load_from": entries}
         self.workspace = folder / "workspace.yaml"
         self.workspace.write_text(yaml.safe_dump(workspace))
         self.port = _free_port()

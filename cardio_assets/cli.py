@@ -1,8 +1,11 @@
 """``cardio``: cardiology studies as a thin wrapper over Dagster.
 
-    cardio run STUDY_DIR [--study NAME]     register the study folder (read-only) and run it
-    cardio submit STUDY_DIR [--study NAME]  register it only (the next run, the UI or the
-                                            inbox sensor runs it)
+    cardio run STUDY_DIR... [--study NAME]  register the study folders (read-only) and run
+                                            them: a Dagster backfill when a daemon serves the
+                                            instance, else here on every core
+    cardio submit STUDY_DIR... [--study NAME]
+                                            register them only (the next run, the UI or the
+                                            inbox sensor runs them)
     cardio status [--study S] [--json]      per study: last run, mode, HR, EF, error code
     cardio report --study S --out FILE.json the report JSON (for a hard stop: error.code)
     cardio resume --study S                 re-execute the last failed run from its failed step
@@ -23,10 +26,10 @@ import dagster as dg
 
 from cardio_assets.demo import demo
 from cardio_assets.jobs import study_job
-from cardio_assets.partitions import studies
+from cardio_assets.partitions import GROUP, studies
 from cardio_assets.resources import STORAGE
 from cardio_assets.studies import STUDIES
-from platform_core import cli
+from platform_core import backfill, cli
 from platform_core.io import write_json
 from platform_core.keys import InvalidKeyError
 from platform_core.registry import RegisteredElsewhereError
@@ -34,14 +37,19 @@ from platform_core.registry import RegisteredElsewhereError
 MODULE = "cardio_assets.definitions"
 
 
-def _register(args: argparse.Namespace) -> tuple[dg.DagsterInstance, str]:
+def _register(args: argparse.Namespace) -> tuple[dg.DagsterInstance, list[str]]:
+    """Every folder registered as a study (all checked before any is added)."""
+    if args.study and len(args.study_dir) > 1:
+        raise cli.CliError("--study names one study: give one STUDY_DIR with it")
     try:
-        study = STUDIES.register(Path(args.study_dir), args.study)
+        names = [STUDIES.register(Path(folder), args.study) for folder in args.study_dir]
     except (InvalidKeyError, RegisteredElsewhereError, FileNotFoundError) as error:
         raise cli.CliError(str(error)) from None
+    if len(set(names)) < len(names):
+        raise cli.CliError("two STUDY_DIRs have the same folder name: one study each")
     inst = cli.instance()
-    inst.add_dynamic_partitions(studies.name, [study])
-    return inst, study
+    inst.add_dynamic_partitions(studies.name, names)
+    return inst, names
 
 
 def _require_study(inst: dg.DagsterInstance, study: str) -> str:
@@ -131,30 +139,43 @@ def _print_status(inst: dg.DagsterInstance, names: Sequence[str], as_json: bool)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    inst, study = _register(args)
+    inst, names = _register(args)
     from cardio_assets.definitions import defs
 
-    result = cli.run_job(
-        defs.resolve_job_def(study_job.name),
-        inst,
-        partition_key=study,
-        tags={"cardio/cli": "run"},
-        progress=cli.Progress(args.quiet),
-    )
-    if result.success:
-        print(
-            f"study {study}: succeeded, mode {study_report(inst, study)['mode']} "
-            f"(run {result.run_id})"
-        )
-        return 0
-    error = hard_stop(inst, _last_run(inst, study)) or {}
-    print(f"study {study}: FAILED (run {result.run_id}): {error.get('message')}", file=sys.stderr)
-    return 1
+    progress = cli.Progress(args.quiet)
+    tags = {"cardio/cli": "run"}
+    assets = {key: names for key in cli.group_assets(defs, [GROUP])}
+    if len(names) == 1:  # one run, its steps as progress
+        job = defs.resolve_job_def(study_job.name)
+        cli.run_job(job, inst, names[0], tags=tags, progress=progress)
+    elif backfill.daemon_serves(inst) and not args.in_process:
+        title = f"cardio run, {len(names)} studies"
+        return backfill.submit_and_report(inst, defs, assets, tags, title, args, progress)
+    else:
+        backfill.run_in_process(MODULE, defs, inst, study_job.name, assets, tags, progress)
+        progress.done()
+    rows = [study_status(inst, name) for name in names]
+    if args.json:
+        cli.print_json(rows)
+    elif len(names) > 1:
+        _print_status(inst, names, False)
+    for row in rows:
+        if row["status"] != "SUCCESS":
+            error = study_report(inst, row["study"])["error"] or {}
+            code = f"{error['code']}: " if error.get("code") else ""
+            print(
+                f"study {row['study']}: FAILED (run {row['last_run']}): "
+                f"{code}{error.get('message')}",
+                file=sys.stderr,
+            )
+        elif len(rows) == 1 and not args.json:
+            print(f"study {row['study']}: succeeded, mode {row['mode']} (run {row['last_run']})")
+    return 0 if all(row["status"] == "SUCCESS" for row in rows) else 1
 
 
 def cmd_submit(args: argparse.Namespace) -> int:
-    _, study = _register(args)
-    print(study)
+    _, names = _register(args)
+    print("\n".join(names))
     return 0
 
 
@@ -194,14 +215,24 @@ def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="cardio", description=__doc__.split("\n\n")[0])
     commands = root.add_subparsers(dest="command", required=True)
     for name, func, text in (
-        ("run", cmd_run, "register a study folder and run it"),
-        ("submit", cmd_submit, "register a study folder"),
+        ("run", cmd_run, "register study folders and run them"),
+        ("submit", cmd_submit, "register study folders"),
     ):
         p = commands.add_parser(name, help=text)
-        p.add_argument("study_dir")
-        p.add_argument("--study", help="partition key (default: the folder's name)")
-        p.add_argument("--quiet", action="store_true", help="no progress lines")
+        p.add_argument("study_dir", nargs="+")
+        p.add_argument("--study", help="partition key of a single STUDY_DIR (default: its name)")
         p.set_defaults(func=func)
+        if func is cmd_run:
+            p.add_argument("--quiet", action="store_true", help="no progress lines")
+            p.add_argument("--json", action="store_true", help="per study, as JSON")
+            p.add_argument(
+                "--in-process",
+                action="store_true",
+                help="run here on every core even when a daemon serves the instance",
+            )
+            p.add_argument(
+                "--no-wait", action="store_true", help="submit the backfill and return at once"
+            )
     p = commands.add_parser("status", help="per study: last run, mode, results, error")
     p.add_argument("--study")
     p.add_argument("--json", action="store_true")

@@ -30,7 +30,7 @@ def build_definitions(cardio: CardioConfig, notifier: Notifier) -> dg.Definition
         assets=dg.load_assets_from_modules([study, ecg, echo, report]),
         asset_checks=CHECKS,
         jobs=[study_job],
-        executor=step_executor(dg.multiprocess_executor),
+        executor=step_executor(dg.in_process_executor),
         sensors=SENSORS,
         resources={"io_manager": STORAGE, "cardio": cardio, "notifier": notifier},
     )

@@ -85,11 +85,11 @@ def policy_chunks(
     graph: "AssetGraph", keys: Sequence[dg.AssetKey], partitions: Sequence[str]
 ) -> list[tuple[str, str]]:
     """``partitions`` (sorted) as contiguous (first, last) runs of at most the smallest
-    ``max_partitions_per_run`` of the assets' backfill policies (one run if none sets it)."""
+    ``max_partitions_per_run`` of the assets' backfill policies, as Dagster cuts them: a
+    single-run policy takes every partition, an asset without a policy one per run."""
     sizes = [
-        policy.max_partitions_per_run
+        1 if policy is None else policy.max_partitions_per_run or len(partitions)
         for policy in (graph.get(k).backfill_policy for k in keys)
-        if policy and policy.max_partitions_per_run
     ]
     size = min(sizes, default=len(partitions)) or 1
     return [
@@ -129,26 +129,32 @@ def run_in_process(
         keys = partitions[selection[0]]  # one run: Dagster orders its steps
         plan = [[(keys[0], keys[-1], selection)]]
     reports: list[dict[str, Any]] = []
-    workers = os.cpu_count() or 1
     for number, runs in enumerate(plan, 1):
-        for start in range(0, len(runs), workers):
-            batch = runs[start : start + workers]
-            started = time.monotonic()
-            if len(batch) > 1:
-                ran = run_side_by_side(module, job_name, inst, batch, tags)
-            else:
-                ((first, last, keys),) = batch
-                job = defs.resolve_job_def(job_name)
-                result = run_partition_range(job, inst, first, last, keys, tags)
-                ran = [range_report(result, first, last)]
-            reports += [r | {"assets": len(k)} for r, (*_, k) in zip(ran, batch, strict=True)]
-            progress(
-                f"{job_name} phase {number}/{len(plan)}: runs {start + len(batch)}/{len(runs)} "
-                f"({len(batch)} at once, {time.monotonic() - started:.1f} s)"
+        started, what = time.monotonic(), f"{job_name} phase {number}/{len(plan)}"
+        if len(runs) > 1:  # on every core, the next run as soon as a core is free
+            counter = _counter(progress, what, len(runs), started)
+            ran = run_side_by_side(module, job_name, inst, runs, tags, os.cpu_count(), counter)
+        else:
+            ((first, last, keys),) = runs
+            result = run_partition_range(
+                defs.resolve_job_def(job_name), inst, first, last, keys, tags
             )
-            if not all(report["success"] for report in reports):
-                return reports
+            ran = [range_report(result, first, last)]
+            progress(f"{what}: 1 run ({time.monotonic() - started:.1f} s)")
+        reports += [r | {"assets": len(k)} for r, (*_, k) in zip(ran, runs, strict=True)]
+        if not all(report["success"] for report in reports):
+            return reports
     return reports
+
+
+def _counter(
+    progress: Callable[[str], None], what: str, total: int, started: float
+) -> Callable[[int], None]:
+    def done(count: int) -> None:
+        elapsed = time.monotonic() - started
+        progress(f"{what}: runs {count}/{total} ({elapsed:.1f} s, {os.cpu_count() or 1} at once)")
+
+    return done
 
 
 def submit_backfill(
@@ -161,17 +167,16 @@ def submit_backfill(
     """An asset backfill of ``partitions`` (per asset, a sorted list of keys) for the daemon;
     returns its id. Dagster has no public call for this: ``PartitionBackfill`` is pinned by
     tests/platform_core/test_backfill.py."""
-    backfill_id = uuid.uuid4().hex[:8]
+    backfill_id, graph = uuid.uuid4().hex[:8], defs.resolve_asset_graph()
     backfill = PartitionBackfill.from_partitions_by_assets(
         backfill_id=backfill_id,
-        asset_graph=defs.resolve_asset_graph(),
+        asset_graph=graph,
         backfill_timestamp=time.time(),
         tags=dict(tags),
         dynamic_partitions_store=inst,
         partitions_by_assets=[
             PartitionsByAssetSelector(
-                asset_key=key,
-                partitions=PartitionsSelector(ranges=[PartitionRangeSelector(keys[0], keys[-1])]),
+                asset_key=key, partitions=PartitionsSelector(ranges=_ranges(graph, key, keys))
             )
             for key, keys in partitions.items()
         ],
@@ -181,6 +186,16 @@ def submit_backfill(
     )
     inst.add_backfill(backfill)
     return backfill_id
+
+
+def _ranges(
+    graph: "AssetGraph", key: dg.AssetKey, keys: Sequence[str]
+) -> list[PartitionRangeSelector]:
+    """One range from the first to the last key; for dynamic partitions (kept in the order
+    they were added, not sorted) a range per key, so no other partition falls inside."""
+    if isinstance(graph.get(key).partitions_def, dg.DynamicPartitionsDefinition):
+        return [PartitionRangeSelector(k, k) for k in keys]
+    return [PartitionRangeSelector(keys[0], keys[-1])]
 
 
 def wait_for_backfill(

@@ -14,7 +14,7 @@ import threading
 import time
 import uuid
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -173,7 +173,10 @@ def run_partition_range(
     tags: Mapping[str, str] | None = None,
     run_config: Mapping[str, Any] | None = None,
 ) -> dg.ExecuteInProcessResult:
-    """One run over the partition range [first, last] (single-run backfill)."""
+    """One run over the partition range [first, last] (single-run backfill); a range of one
+    partition is a plain run of that partition, as Dagster's backfill launches it."""
+    if first == last:
+        return run_job(job, inst, first, asset_selection, tags, run_config)
     range_tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
     return run_job(job, inst, None, asset_selection, {**range_tags, **(tags or {})}, run_config)
 
@@ -208,10 +211,13 @@ def run_side_by_side(
     inst: dg.DagsterInstance,
     runs: Sequence[tuple[str, str, Sequence[dg.AssetKey]]],
     tags: Mapping[str, str] | None = None,
+    workers: int | None = None,
+    on_result: Callable[[int], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Each (first, last, asset selection) as one partition-range run in its own worker
-    process, all at once: a backfill on every core. Only for runs that do not read each other's
-    outputs. The job comes from ``<module>.defs``; the runs go to ``inst`` (not ephemeral)."""
+    """Each (first, last, asset selection) as one partition-range run in a worker process,
+    ``workers`` at once (default: all of them): a backfill on every core. Only for runs that
+    do not read each other's outputs. The job comes from ``<module>.defs``; the runs go to
+    ``inst`` (not ephemeral); ``on_result(done)`` after each run (progress)."""
     ref = serialize_value(inst.get_ref())
     calls = [
         (
@@ -225,7 +231,7 @@ def run_side_by_side(
         )
         for first, last, selection in runs
     ]
-    return map_in_pool(_run_range_worker, calls, len(runs))
+    return map_in_pool(_run_range_worker, calls, workers or len(runs), on_result=on_result)
 
 
 def range_report(result: dg.ExecuteInProcessResult, first: str, last: str) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import atexit
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
@@ -37,13 +37,17 @@ def map_in_pool(
     calls: Iterable[tuple[Any, ...]],
     size: int,
     initializer: Callable[[], None] | None = None,
+    on_result: Callable[[int], None] | None = None,
 ) -> list[Result]:
-    """``function(*args)`` for each args, ``size`` worker processes at once, results in order.
-    A pool whose worker died (killed, out of memory) is dropped, so the next call starts
-    afresh, and the error is raised."""
+    """``function(*args)`` for each args, ``size`` worker processes at once, results in order;
+    ``on_result(done)`` after each call finishes (progress). A pool whose worker died (killed,
+    out of memory) is dropped, so the next call starts afresh, and the error is raised."""
     pool = process_pool(size, initializer)
     futures = [pool.submit(function, *args) for args in calls]
     try:
+        if on_result is not None:
+            for done, _ in enumerate(as_completed(futures), 1):
+                on_result(done)
         return [future.result() for future in futures]
     except BrokenProcessPool:
         for key in [k for k, v in _POOLS.items() if v is pool]:

@@ -167,10 +167,12 @@ def function(
     curve within each cycle and EF the median over cycles; the ED and ES frames are those of
     the first cycle. With an unknown pixel size (``pixel_cm`` 0) volumes are not given; EF, a
     ratio, still is."""
-    volumes = volume_ml(detection.areas_px, detection.long_axis_px, pixel_cm or 1.0)
-    volumes = ndi.median_filter(volumes, size=5, mode="nearest")  # one-frame dropouts out
+    raw = volume_ml(detection.areas_px, detection.long_axis_px, pixel_cm or 1.0)
     frame_s = frame_time_ms / 1000.0
-    period = cycle_frames(volumes, frame_s, cycle_bounds_s)
+    period = cycle_frames(ndi.median_filter(raw, size=3, mode="nearest"), frame_s, cycle_bounds_s)
+    # dropouts out with a median over at most a fifth of the cycle: wider would fill the
+    # end-systolic trough (systole is about a third of the cycle)
+    volumes = ndi.median_filter(raw, size=max(3, (period // 5) | 1), mode="nearest")
     if not period:
         seconds = len(volumes) * frame_s
         return {

@@ -152,13 +152,26 @@ def _echo(frames: np.ndarray, frame_ms: float, pixel_cm: float) -> tuple[echo.Lv
 
 
 @pytest.mark.parametrize(
-    "ef, heart_rate, seed", [(60.0, 70.0, 0), (35.0, 95.0, 1), (50.0, 55.0, 2)]
+    "ef, heart_rate, seed, tolerance",
+    [
+        (60.0, 70.0, 0, 2.0),
+        (35.0, 95.0, 1, 2.0),
+        (50.0, 55.0, 2, 2.0),
+        (60.0, 45.0, 5, 2.0),
+        (25.0, 110.0, 6, 2.0),
+        # at 30 frames/s a 125-140 bpm cycle is 13-14 frames and systole 5: the 3-frame
+        # temporal median the segmentation needs on real cines fills the end-systolic trough
+        (60.0, 125.0, 3, 2.5),
+        (40.0, 140.0, 4, 2.5),
+    ],
 )
-def test_lv_phantom_ef_and_end_systole(ef: float, heart_rate: float, seed: int) -> None:
+def test_lv_phantom_ef_and_end_systole(
+    ef: float, heart_rate: float, seed: int, tolerance: float
+) -> None:
     cine, truth = synthetic.lv_phantom(ef_percent=ef, heart_rate_bpm=heart_rate, seed=seed)
     found, result = _echo(cine / 255.0, truth["frame_time_ms"], truth["pixel_cm"])
     assert found.confidence >= ECHO_LIMITS["min_detection_confidence"]
-    assert result["ef_percent"] == pytest.approx(ef, abs=2.0)
+    assert result["ef_percent"] == pytest.approx(ef, abs=tolerance)
     assert min(abs(result["es_frame"] - f) for f in truth["es_frames"]) <= 1
     assert result["cycle_length_s"] == pytest.approx(truth["cycle_length_s"], rel=0.05)
     assert result["edv_ml"] == pytest.approx(truth["edv_ml"], rel=0.15)
