@@ -17,6 +17,7 @@ marker) in the cardio inbox of a fresh SQLite instance, then:
 
 import argparse
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -107,6 +108,7 @@ def main() -> None:
     parser.add_argument("--studies", type=int, default=10_000)
     parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
+    logging.getLogger("dagster").setLevel(logging.WARNING)  # not a line per registered study
     with tempfile.TemporaryDirectory() as tmp:
         deployment = Deployment("sqlite", Path(tmp), None, {"cardio": "cardio_assets.definitions"})
         env = {**deployment.env, "CARDIO_INBOX_SETTLE_SECONDS": "0"}

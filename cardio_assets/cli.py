@@ -85,10 +85,11 @@ def hard_stop(inst: dg.DagsterInstance, record: dg.RunRecord | None) -> dict[str
     return {"code": None, "message": "run failed (see the run's events)", "step": None}
 
 
-def study_report(inst: dg.DagsterInstance, study: str) -> dict[str, Any]:
-    """The stored report, or for a study whose last run failed its error; ``mode`` None when
-    there is no complete report."""
-    record = _last_run(inst, study)
+def study_report(
+    inst: dg.DagsterInstance, study: str, record: dg.RunRecord | None
+) -> dict[str, Any]:
+    """The stored report, or for a study whose last run (``record``) failed its error;
+    ``mode`` None when there is no complete report."""
     error = hard_stop(inst, record)
     if error is None:
         report = STORAGE.read_partition(dg.AssetKey("cardio_report"), study)
@@ -102,12 +103,14 @@ def study_report(inst: dg.DagsterInstance, study: str) -> dict[str, Any]:
     }
 
 
-def study_status(inst: dg.DagsterInstance, study: str) -> dict[str, Any]:
-    report = study_report(inst, study)
+def study_status(
+    inst: dg.DagsterInstance, study: str, record: dg.RunRecord | None
+) -> dict[str, Any]:
+    report = study_report(inst, study, record)
     results = report.get("results") or {}
     return {
         "study": study,
-        **cli.run_summary(_last_run(inst, study)),
+        **cli.run_summary(record),
         "mode": report["mode"],
         "heart_rate_bpm": round(results["ecg"]["heart_rate_bpm"], 1)
         if results.get("ecg")
@@ -118,8 +121,7 @@ def study_status(inst: dg.DagsterInstance, study: str) -> dict[str, Any]:
     }
 
 
-def _print_status(inst: dg.DagsterInstance, names: Sequence[str], as_json: bool) -> None:
-    rows = [study_status(inst, s) for s in names]
+def _print_status(rows: Sequence[dict[str, Any]], as_json: bool) -> None:
     if as_json:
         cli.print_json(rows)
         return
@@ -154,14 +156,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         backfill.run_in_process(MODULE, defs, inst, study_job.name, assets, tags, progress)
         progress.done()
-    rows = [study_status(inst, name) for name in names]
-    if args.json:
-        cli.print_json(rows)
-    elif len(names) > 1:
-        _print_status(inst, names, False)
+    last = cli.last_partition_runs(inst, [study_job.name])  # one query, not one per study
+    rows = [study_status(inst, name, last.get(name)) for name in names]
+    if args.json or len(names) > 1:
+        _print_status(rows, args.json)
     for row in rows:
         if row["status"] != "SUCCESS":
-            error = study_report(inst, row["study"])["error"] or {}
+            error = study_report(inst, row["study"], last.get(row["study"]))["error"] or {}
             code = f"{error['code']}: " if error.get("code") else ""
             print(
                 f"study {row['study']}: FAILED (run {row['last_run']}): "
@@ -186,14 +187,15 @@ def cmd_status(args: argparse.Namespace) -> int:
         if args.study
         else sorted(inst.get_dynamic_partitions(studies.name))
     )
-    _print_status(inst, names, args.json)
+    last = cli.last_partition_runs(inst, [study_job.name])
+    _print_status([study_status(inst, s, last.get(s)) for s in names], args.json)
     return 0
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     inst = cli.instance()
     study = _require_study(inst, args.study)
-    report = study_report(inst, study)
+    report = study_report(inst, study, _last_run(inst, study))
     write_json(Path(args.out), report)
     print(f"study {study}: mode {report['mode']} -> {args.out}")
     return 0 if report["mode"] else 1
