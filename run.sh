@@ -78,8 +78,7 @@ case "${1:-}" in
     .venv/bin/hcs run "$demo_plate"
     demo_studies="$PLATFORM_DATA_ROOT/cardio/demo"
     [[ -d "$demo_studies" ]] || .venv/bin/cardio demo --out "$demo_studies"
-    for study in "$demo_studies"/study-*; do .venv/bin/cardio run "$study"; done
-    .venv/bin/cardio status
+    .venv/bin/cardio run "$demo_studies"/study-*  # one run per study, on every core
     [[ "${2:-}" == "--no-ui" ]] && exit 0
     exec .venv/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
     ;;

@@ -65,32 +65,35 @@ def _peak_mb(pid: int) -> float | None:
     return None
 
 
-def _role(pid: int, root: int) -> str:
-    """What a process of the command is: the CLI, a pool worker (runs studies), or a helper
-    (multiprocessing's resource tracker, a shell)."""
+def _role(pid: int, root: int, root_role: str) -> str:
+    """What a process is: the CLI, a worker (a pool worker or a run process of the daemon:
+    runs studies), or a helper (resource tracker, code server, the daemon)."""
     if pid == root:
-        return "cli"
+        return root_role
     try:
         command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return "helper"
-    return "worker" if "spawn_main" in command else "helper"
+    return "worker" if "spawn_main" in command or "execute_run" in command else "helper"
 
 
-def watch_memory(pid: int, peaks: dict[tuple[str, int], float], stop: threading.Event) -> None:
+def watch_memory(
+    pid: int, root_role: str, peaks: dict[tuple[str, int], float], stop: threading.Event
+) -> None:
     """Every 0.2 s, the peak memory (MB) of ``pid`` and each of its descendants, by role."""
     roles: dict[int, str] = {}
     while not stop.wait(0.2):
         for p in [pid, *_descendants(pid)]:
-            role = roles.setdefault(p, _role(p, pid))
+            role = roles.setdefault(p, _role(p, pid, root_role))
             if (mb := _peak_mb(p)) is not None:
                 peaks[role, p] = max(peaks.get((role, p), 0.0), mb)
 
 
 def cardio_run(
-    env: dict[str, str], folders: list[Path], *flags: str
+    env: dict[str, str], folders: list[Path], *flags: str, daemon: int | None = None
 ) -> tuple[float, list | dict, dict]:
-    """(wall seconds, JSON output, peak MB per process) of ``cardio run`` on ``folders``."""
+    """(wall seconds, JSON output, peak MB per process) of ``cardio run`` on ``folders``; the
+    processes watched are the CLI's, and the ``daemon`` process's when given."""
     started = time.perf_counter()
     process = subprocess.Popen(
         [sys.executable, "-m", "cardio_assets.cli", "run", *map(str, folders), "--json", *flags],
@@ -102,11 +105,17 @@ def cardio_run(
     )
     peaks: dict[tuple[str, int], float] = {}
     stop = threading.Event()
-    watcher = threading.Thread(target=watch_memory, args=(process.pid, peaks, stop))
-    watcher.start()
+    watchers = [
+        threading.Thread(target=watch_memory, args=(pid, role, peaks, stop))
+        for pid, role in ((process.pid, "cli"), (daemon, "daemon"))
+        if pid
+    ]
+    for watcher in watchers:
+        watcher.start()
     out, err = process.communicate()
     stop.set()
-    watcher.join()
+    for watcher in watchers:
+        watcher.join()
     seconds = time.perf_counter() - started
     if process.returncode:
         raise SystemExit(f"cardio run failed:\n{out[-2000:]}\n{err[-2000:]}")
@@ -155,8 +164,7 @@ def with_daemon(env: dict[str, str], folders: list[Path]) -> tuple[float, list, 
                 if time.monotonic() > deadline:
                     raise SystemExit("the daemon never sent a heartbeat")
                 time.sleep(1)
-        seconds, report, _ = cardio_run(env, folders, "--quiet")
-        return seconds, report, {}
+        return cardio_run(env, folders, "--quiet", daemon=daemon.pid)
     finally:
         daemon.terminate()
         daemon.wait(timeout=60)
@@ -219,7 +227,10 @@ def main() -> None:
             print(f"  {step:22} median {median(values):7.1f} ms, total {sum(values) / 1000:6.1f} s")
         for role in ("cli", "worker"):
             if mbs := [mb for (r, _), mb in peaks.items() if r == role]:
-                print(f"peak memory, {role}: " + ", ".join(f"{mb:.0f} MB" for mb in mbs))
+                print(
+                    f"peak memory, {role}: {len(mbs)} processes, median {median(mbs):.0f} MB, "
+                    f"max {max(mbs):.0f} MB"
+                )
     per_core, with_plot = ecg_real_time(folders)
     print(
         f"\nECG on one core: {per_core:.0f}x real time (science), {with_plot:.0f}x with the "

@@ -94,7 +94,7 @@ def partitions_page(deployment: Deployment, studies: int, repeats: int) -> list[
             page.goto("about:blank")
             started = time.monotonic()
             page.goto(f"{deployment.url}/assets/study_receipt?view=partitions", wait_until="commit")
-            expect(page.get_by_text(f"Materialized ({studies})")).to_be_visible()
+            expect(page.get_by_text(f"Materialized ({studies})")).to_be_visible(timeout=600_000)
             timings.append(time.monotonic() - started)
         shots = ROOT / "test-artifacts" / "bench"
         shots.mkdir(parents=True, exist_ok=True)

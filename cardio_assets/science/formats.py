@@ -6,6 +6,7 @@ Every refusal is a ``StudyInputError`` naming the file and the reason.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -106,18 +107,30 @@ def identify(path: Path) -> Kind | None:
         )
     if path.suffix.lower() == ".dcm":
         raise StudyInputError(path, "not DICOM (no 'DICM' marker at byte 128)")
-    text = head.decode("utf-8", errors="replace")
-    if text.lstrip().startswith("{"):
+    text = _text(head)
+    if text is not None and text.lstrip().startswith("{"):
         return "metadata"
-    if path.suffix.lower() == ".hea" or _looks_like_wfdb_header(text):
+    if path.suffix.lower() == ".hea" or (text is not None and _looks_like_wfdb_header(text)):
         return "ecg-wfdb"
-    if text.lstrip().lower().startswith(("# sampling_rate", "sampling_rate")):
+    if text is not None and text.lstrip().lower().startswith(("# sampling_rate", "sampling_rate")):
         return "ecg-csv"
     if path.with_suffix(".hea").exists():
         return "wfdb-signal"
     raise StudyInputError(
         path, "not a DICOM file, a WFDB header, a CSV ECG with a sampling-rate line or JSON"
     )
+
+
+def _text(head: bytes) -> str | None:
+    """The start of a file as text, or None for binary data (NUL bytes or invalid UTF-8; a
+    character cut at the end of ``head`` is fine): samples whose first byte happens to be '{'
+    are not JSON."""
+    if b"\0" in head:
+        return None
+    try:
+        return codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:
+        return None
 
 
 def _looks_like_wfdb_header(text: str) -> bool:

@@ -12,7 +12,7 @@ import pytest
 
 from cardio_assets.cli import main
 from cardio_assets.definitions import build_definitions
-from cardio_assets.demo import demo, make_study, write_cine_dicom
+from cardio_assets.demo import demo, make_study, write_cine_dicom, write_ecg_csv
 from cardio_assets.jobs import study_job
 from cardio_assets.resources import PACKAGED_MODELS, CardioConfig
 from cardio_assets.sensors import study_inbox_sensor
@@ -181,3 +181,68 @@ def test_dicom_ecg_header_is_read_by_content(cardio_home: Path) -> None:
     source.save_as(folder / "recording.bin")
     assert main(["run", str(folder), "--quiet"]) == 0
     assert report(cardio_home, "renamed")["mode"] == "ecg-only"
+
+
+def test_failed_step_resumes_without_redoing_the_steps_before_it(cardio_home: Path) -> None:
+    """A corrupted model file stops the study at the first step that loads it; once the
+    operator fixes the settings, ``cardio resume`` re-executes from that step only."""
+    models = cardio_home / "models-resume"
+    shutil.copytree(PACKAGED_MODELS, models)
+    (models / "thresholds.json").write_text("{}")
+    folder = cardio_home / "resumable"
+    make_study(folder, seed=11)
+    assert not _run(folder, CardioConfig(models_dir=str(models)))
+    inst = cli.instance()
+    failed = cli.last_partition_run(inst, "resumable", [study_job.name])
+    done_before = {s.step_key for s in inst.get_run_step_stats(failed.dagster_run.run_id)}
+    assert {"study_receipt", "validated_study", "ecg_preprocessed"} <= done_before
+    # the location's own settings (the packaged models) are the fix
+    assert main(["resume", "--study", "resumable"]) == 0
+    resumed = cli.last_partition_run(inst, "resumable", [study_job.name])
+    assert resumed.dagster_run.parent_run_id == failed.dagster_run.run_id
+    redone = {s.step_key for s in inst.get_run_step_stats(resumed.dagster_run.run_id)}
+    assert "cardio_report" in redone
+    assert not redone & {"study_receipt", "validated_study", "ecg_preprocessed"}
+    assert report(cardio_home, "resumable")["mode"] == "full"
+    assert main(["resume", "--study", "resumable"]) == 2  # nothing failed: nothing to resume
+
+
+def test_noisy_ecg_stops_at_the_quality_gate(cardio_home: Path) -> None:
+    """No ECG in the signal (muscle-band noise in every lead): the blocking gate fails, the
+    ECG is not analysed, the run fails and says why."""
+    folder = cardio_home / "noise-only"
+    folder.mkdir()
+    noise = np.random.default_rng(12).normal(0, 300, (10_000, 3))
+    write_ecg_csv(folder / "ecg.csv", noise, 1000.0, ("I", "II", "III"))
+    assert main(["run", str(folder), "--quiet"]) == 1
+    inst = cli.instance()
+    run = cli.last_partition_run(inst, "noise-only", [study_job.name])
+    (gate,) = inst.all_logs(
+        run.dagster_run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    )
+    evaluation = gate.dagster_event.event_specific_data
+    assert evaluation.check_name == "ecg_quality_gate" and not evaluation.passed
+    assert "too noisy" in evaluation.description
+    features = dg.AssetRecordsFilter(dg.AssetKey("ecg_features"), asset_partitions=["noise-only"])
+    assert not inst.fetch_materializations(features, limit=1).records
+    assert report(cardio_home, "noise-only")["mode"] is None
+
+
+def test_many_studies_run_as_one_run_each(cardio_home: Path, capsys) -> None:
+    """``cardio run A B C``: each study its own partition run, side by side; one failing study
+    fails the command and leaves the others' results."""
+    folders = [cardio_home / "many" / f"many-{i}" for i in range(3)]
+    for i, folder in enumerate(folders[:2]):
+        make_study(folder, echo=False, seed=20 + i)
+    folders[2].mkdir()
+    (folders[2] / "metadata.json").write_text('{"age": 50}')  # nothing usable: E_HARD_001
+    capsys.readouterr()
+    assert main(["run", *map(str, folders), "--quiet", "--json"]) == 1
+    rows = {row["study"]: row for row in json.loads(capsys.readouterr().out)}
+    assert [rows[f"many-{i}"]["status"] for i in range(3)] == ["SUCCESS", "SUCCESS", "FAILURE"]
+    assert [rows[f"many-{i}"]["mode"] for i in range(2)] == ["ecg-only", "ecg-only"]
+    assert rows["many-2"]["error"] == "E_HARD_001"
+    runs = {rows[f"many-{i}"]["last_run"] for i in range(3)}
+    assert len(runs) == 3
+    for run_id in runs:
+        assert cli.instance().get_run_by_id(run_id).tags["dagster/partition"].startswith("many-")

@@ -267,3 +267,16 @@ def test_a_changed_model_file_is_refused(tmp_path: Path) -> None:
     path.write_text(json.dumps(values))
     with pytest.raises(ModelCorruptedError, match=r"thresholds\.json.*does not match the manifest"):
         load_models(tmp_path / "models")
+
+
+def test_binary_samples_are_never_taken_for_text(tmp_path: Path) -> None:
+    """WFDB samples whose first byte is '{' (0x7B) or '#' are signal data, not JSON or CSV:
+    found by the 100-study benchmark (seeds 56 and 61)."""
+    for first in (b"{", b" {", b"# sampling_rate"):
+        record = tmp_path / "ecg.dat"
+        record.write_bytes(first + bytes([0x82, 0x9D, 0x00, 0x01]) * 64)
+        (tmp_path / "ecg.hea").write_text("ecg 1 1000 10\n")
+        assert formats.identify(record) == "wfdb-signal"
+    metadata = tmp_path / "metadata.json"
+    metadata.write_text('{"age": 71, "note": "réadmission"}', encoding="utf-8")
+    assert formats.identify(metadata) == "metadata"

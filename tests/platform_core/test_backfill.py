@@ -62,3 +62,26 @@ def test_submitted_backfill_targets_exactly_the_requested_partitions(
     assert {
         key: sorted(target.get_partitions_subset(key).get_partition_keys()) for key in wanted
     } == wanted
+
+
+def test_dynamic_partitions_are_submitted_key_by_key_one_run_each(
+    instance: dg.DagsterInstance,
+) -> None:
+    """Dynamic partitions keep the order they were added in: a backfill of two studies must
+    not take in a study registered between them; without a policy, one study per run."""
+    from cardio_assets.definitions import defs as cardio
+    from cardio_assets.partitions import studies
+
+    instance.add_dynamic_partitions(studies.name, ["b-study", "other", "a-study"])
+    graph = cardio.resolve_asset_graph()
+    receipt = dg.AssetKey("study_receipt")
+    assert policy_chunks(graph, [receipt], ["a-study", "b-study"]) == [
+        ("a-study", "a-study"),
+        ("b-study", "b-study"),
+    ]
+    backfill_id = submit_backfill(instance, cardio, {receipt: ["a-study", "b-study"]}, {}, "two")
+    target = instance.get_backfill(backfill_id).get_asset_backfill_data(graph).target_subset
+    assert sorted(target.get_partitions_subset(receipt).get_partition_keys()) == [
+        "a-study",
+        "b-study",
+    ]
