@@ -13,7 +13,8 @@ in one run (the machine is shared: compare ratios).
 Per mode: wall time of the command, studies per minute, per-stage time (each asset's
 ``elapsed_ms``, the compute inside the step), the peak memory (VmHWM) of each process the
 command started, and the orchestration cost: wall time x cores / the sum of the stage compute
-(1.0 would be every core busy with science all the time). Then ECG processing speed: the ECG
+(1.0 would be every core busy with science all the time), and per run: the runs' durations
+over their stage compute. Then ECG processing speed: the ECG
 branch's science on one core against the records' duration (real time factor).
 """
 
@@ -54,6 +55,19 @@ def _descendants(pid: int) -> list[int]:
     return found + [d for c in found for d in _descendants(c)]
 
 
+def _run_processes() -> list[int]:
+    """Every ``dagster api execute_run`` process (the daemon's code server launches them in
+    a session of their own)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and b"execute_run" in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
 def _peak_mb(pid: int) -> float | None:
     """A process's peak resident memory so far (VmHWM), MB."""
     try:
@@ -83,7 +97,7 @@ def watch_memory(
     """Every 0.2 s, the peak memory (MB) of ``pid`` and each of its descendants, by role."""
     roles: dict[int, str] = {}
     while not stop.wait(0.2):
-        for p in [pid, *_descendants(pid)]:
+        for p in [pid, *_descendants(pid), *(_run_processes() if root_role == "daemon" else [])]:
             role = roles.setdefault(p, _role(p, pid, root_role))
             if (mb := _peak_mb(p)) is not None:
                 peaks[role, p] = max(peaks.get((role, p), 0.0), mb)
@@ -122,21 +136,24 @@ def cardio_run(
     return seconds, json.loads(out[next(i for i, c in enumerate(out) if c in "[{") :]), peaks
 
 
-def stage_compute(env: dict[str, str]) -> dict[str, list[float]]:
-    """Each asset's ``elapsed_ms`` per study, from the instance's materializations."""
+def stage_compute(env: dict[str, str]) -> tuple[dict[str, list[float]], float, float]:
+    """(each asset's ``elapsed_ms`` per study, the sum of the runs' durations and the sum of
+    their steps' durations in s), from the instance."""
     import dagster as dg
 
     os.environ["DAGSTER_HOME"] = env["DAGSTER_HOME"]
     stages: dict[str, list[float]] = {}
+    runs = steps = 0.0
     with dg.DagsterInstance.get() as inst:
         for record in inst.get_run_records():
-            for entry in inst.all_logs(
-                record.dagster_run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
-            ):
+            run_id = record.dagster_run.run_id
+            runs += record.end_time - record.start_time
+            steps += sum(s.end_time - s.start_time for s in inst.get_run_step_stats(run_id))
+            for entry in inst.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION):
                 metadata = entry.dagster_event.step_materialization_data.materialization.metadata
                 if "elapsed_ms" in metadata:
                     stages.setdefault(entry.step_key, []).append(metadata["elapsed_ms"].value)
-    return stages
+    return stages, runs, steps
 
 
 def with_daemon(env: dict[str, str], folders: list[Path]) -> tuple[float, list, dict]:
@@ -214,14 +231,21 @@ def main() -> None:
                 seconds, report, peaks = with_daemon(env, folders)
             else:
                 seconds, report, peaks = cardio_run(env, folders, "--in-process", "--quiet")
-            stages = stage_compute(env)
+            stages, in_runs, in_steps = stage_compute(env)
         compute = sum(map(sum, stages.values())) / 1000.0
         runs = report["runs"] if isinstance(report, dict) else report
         print(f"\n== {mode}: {len(folders)} studies, {len(runs)} runs, {cores} cores")
         print(f"wall {seconds:.1f} s, {len(folders) / seconds * 60:.1f} studies/min")
         print(
-            f"stage compute {compute:.1f} s; wall x cores / compute = "
+            f"stage compute {compute:.1f} s; per run, duration / its stage compute = "
+            f"{in_runs / compute:.2f}; the whole command, wall x cores / compute = "
             f"{seconds * cores / compute:.2f}"
+        )
+        print(
+            f"  where the core-seconds went: {seconds * cores:.0f} = {compute:.0f} stage compute"
+            f" + {in_steps - compute:.0f} in steps around it (inputs, outputs, events)"
+            f" + {in_runs - in_steps:.0f} in runs between steps"
+            f" + {seconds * cores - in_runs:.0f} outside runs (start-up, launching, idle cores)"
         )
         for step, values in sorted(stages.items(), key=lambda kv: -sum(kv[1])):
             print(f"  {step:22} median {median(values):7.1f} ms, total {sum(values) / 1000:6.1f} s")

@@ -17,6 +17,7 @@ or the reason is printed), 2 bad arguments or input.
 """
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -32,6 +33,7 @@ from cardio_assets.studies import STUDIES
 from platform_core import backfill, cli
 from platform_core.io import write_json
 from platform_core.keys import InvalidKeyError
+from platform_core.pool import preload
 from platform_core.registry import RegisteredElsewhereError
 
 MODULE = "cardio_assets.definitions"
@@ -142,6 +144,9 @@ def _print_status(rows: Sequence[dict[str, Any]], as_json: bool) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     inst, names = _register(args)
+    in_process = len(names) > 1 and (args.in_process or not backfill.daemon_serves(inst))
+    if in_process:  # the workers import the location while this process does
+        preload(MODULE, os.cpu_count() or 1)
     from cardio_assets.definitions import defs
 
     progress = cli.Progress(args.quiet)
@@ -150,12 +155,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     if len(names) == 1:  # one run, its steps as progress
         job = defs.resolve_job_def(study_job.name)
         cli.run_job(job, inst, names[0], tags=tags, progress=progress)
-    elif backfill.daemon_serves(inst) and not args.in_process:
-        title = f"cardio run, {len(names)} studies"
-        return backfill.submit_and_report(inst, defs, assets, tags, title, args, progress)
-    else:
+    elif in_process:
         backfill.run_in_process(MODULE, defs, inst, study_job.name, assets, tags, progress)
         progress.done()
+    else:
+        title = f"cardio run, {len(names)} studies"
+        return backfill.submit_and_report(inst, defs, assets, tags, title, args, progress)
     last = cli.last_partition_runs(inst, [study_job.name])  # one query, not one per study
     rows = [study_status(inst, name, last.get(name)) for name in names]
     if args.json or len(names) > 1:

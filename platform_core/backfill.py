@@ -168,22 +168,23 @@ def submit_backfill(
     returns its id. Dagster has no public call for this: ``PartitionBackfill`` is pinned by
     tests/platform_core/test_backfill.py."""
     backfill_id, graph = uuid.uuid4().hex[:8], defs.resolve_asset_graph()
-    backfill = PartitionBackfill.from_partitions_by_assets(
-        backfill_id=backfill_id,
-        asset_graph=graph,
-        backfill_timestamp=time.time(),
-        tags=dict(tags),
-        dynamic_partitions_store=inst,
-        partitions_by_assets=[
-            PartitionsByAssetSelector(
-                asset_key=key, partitions=PartitionsSelector(ranges=_ranges(graph, key, keys))
-            )
-            for key, keys in partitions.items()
-        ],
-        title=title,
-        description=f"submitted by {os.path.basename(sys.argv[0]) or 'a CLI'}",
-        run_config=None,
-    )
+    with dg.partition_loading_context(dynamic_partitions_store=inst):  # dynamic keys
+        backfill = PartitionBackfill.from_partitions_by_assets(
+            backfill_id=backfill_id,
+            asset_graph=graph,
+            backfill_timestamp=time.time(),
+            tags=dict(tags),
+            dynamic_partitions_store=inst,
+            partitions_by_assets=[
+                PartitionsByAssetSelector(
+                    asset_key=key, partitions=PartitionsSelector(ranges=_ranges(graph, key, keys))
+                )
+                for key, keys in partitions.items()
+            ],
+            title=title,
+            description=f"submitted by {os.path.basename(sys.argv[0]) or 'a CLI'}",
+            run_config=None,
+        )
     inst.add_backfill(backfill)
     return backfill_id
 

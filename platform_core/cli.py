@@ -193,16 +193,27 @@ def _run_range_worker(
     """One partition-range run in a worker process (see run_side_by_side)."""
     quiet_warnings()
     defs = importlib.import_module(module).defs
-    with dg.DagsterInstance.from_ref(deserialize_value(instance_ref, InstanceRef)) as inst:
-        result = run_partition_range(
-            defs.resolve_job_def(job_name),
-            inst,
-            first,
-            last,
-            [dg.AssetKey.from_user_string(a) for a in asset_selection] or None,
-            tags,
-        )
-        return range_report(result, first, last)
+    result = run_partition_range(
+        defs.resolve_job_def(job_name),
+        _worker_instance(instance_ref),
+        first,
+        last,
+        [dg.AssetKey.from_user_string(a) for a in asset_selection] or None,
+        tags,
+    )
+    return range_report(result, first, last)
+
+
+_WORKER_INSTANCES: dict[str, dg.DagsterInstance] = {}
+
+
+def _worker_instance(instance_ref: str) -> dg.DagsterInstance:
+    """The instance of a serialized ref, opened once per worker process: opening one costs
+    ~0.13 s, a tenth of a short run."""
+    if instance_ref not in _WORKER_INSTANCES:
+        ref = deserialize_value(instance_ref, InstanceRef)
+        _WORKER_INSTANCES[instance_ref] = dg.DagsterInstance.from_ref(ref)
+    return _WORKER_INSTANCES[instance_ref]
 
 
 def run_side_by_side(
