@@ -17,7 +17,6 @@ or the reason is printed), 2 bad arguments or input.
 """
 
 import argparse
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,7 +32,6 @@ from cardio_assets.studies import STUDIES
 from platform_core import backfill, cli
 from platform_core.io import write_json
 from platform_core.keys import InvalidKeyError
-from platform_core.pool import preload
 from platform_core.registry import RegisteredElsewhereError
 
 MODULE = "cardio_assets.definitions"
@@ -145,8 +143,6 @@ def _print_status(rows: Sequence[dict[str, Any]], as_json: bool) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     inst, names = _register(args)
     in_process = len(names) > 1 and (args.in_process or not backfill.daemon_serves(inst))
-    if in_process:  # the workers import the location while this process does
-        preload(MODULE, os.cpu_count() or 1)
     from cardio_assets.definitions import defs
 
     progress = cli.Progress(args.quiet)

@@ -4,7 +4,6 @@ and imports; replaced when the environment or working directory it was spawned w
 and dropped when a worker dies."""
 
 import atexit
-import importlib
 import multiprocessing
 import os
 from collections.abc import Callable, Iterable
@@ -54,18 +53,6 @@ def map_in_pool(
         for key in [k for k, v in _POOLS.items() if v is pool]:
             _POOLS.pop(key)
         raise
-
-
-def _import(module: str) -> None:
-    importlib.import_module(module)
-
-
-def preload(module: str, size: int) -> None:
-    """Start ``size`` pool workers importing ``module`` now, while this process does its own
-    start-up: the pool's first calls find it imported (seconds for a science stack)."""
-    pool = process_pool(size)
-    for _ in range(size):
-        pool.submit(_import, module)
 
 
 def _shutdown_all() -> None:
