@@ -28,7 +28,7 @@ def ecg_strip_png(signal: np.ndarray, sampling_hz: float, peaks_s: list[float], 
     index = np.clip(np.round(np.asarray(peaks_s) * sampling_hz).astype(int), 0, len(signal) - 1)
     axis.plot(index / sampling_hz, signal[index], "o", color="tab:red", ms=4, label="R peaks")
     axis.set(xlabel="time (s)", ylabel=f"{lead} (uV)")
-    axis.legend(loc="upper right")
+    axis.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), frameon=False)  # above the trace
     return _png(figure)
 
 

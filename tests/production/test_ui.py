@@ -14,6 +14,7 @@ import pytest
 import yaml
 from playwright.sync_api import Page, expect, sync_playwright
 
+from cardio_assets.demo import make_study
 from imaging_assets.cli import main as hcs
 from tests.production.conftest import ROOT, wait_for_runs
 
@@ -158,6 +159,33 @@ def test_ui_shows_locations_graphs_and_runs(production) -> None:
         page.goto(f"{url}/overview/backfills")
         expect(page.get_by_text(backfill.backfill_id).first).to_be_visible()
         page.screenshot(path=ARTIFACTS / "backfills.png")
+
+        # `cardio run A B` with the daemon serving: one backfill of two study partitions,
+        # one run each; the UI shows the ECG strip of a study as an image
+        folders = [root / "studies" / f"ui-study-{i}" for i in range(2)]
+        for i, folder in enumerate(folders):
+            make_study(folder, echo=False, seed=40 + i)
+        cli = subprocess.run(
+            [sys.executable, "-m", "cardio_assets.cli", "run", *map(str, folders), "--json"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=1200,
+            check=False,
+        )
+        assert cli.returncode == 0, cli.stdout + cli.stderr
+        report = json.loads(cli.stdout[cli.stdout.index("{") :])
+        runs = inst.get_run_records(dg.RunsFilter(tags={"dagster/backfill": report["backfill"]}))
+        assert sorted(r.dagster_run.tags["dagster/partition"] for r in runs) == [
+            "ui-study-0",
+            "ui-study-1",
+        ]
+        page.goto(f"{url}/assets/ecg_features?partition=ui-study-1")
+        page.get_by_text("[Show Markdown]").first.click()
+        strip = page.get_by_role("dialog").locator("img[src^='data:image/png']")
+        expect(strip).to_be_visible()
+        assert strip.evaluate("image => image.naturalWidth") > 300  # a decoded PNG, not a stub
+        page.screenshot(path=ARTIFACTS / "cardio_ecg_strip.png")
         browser.close()
 
 
