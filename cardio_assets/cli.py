@@ -63,19 +63,29 @@ def _last_run(inst: dg.DagsterInstance, study: str) -> dg.RunRecord | None:
 
 
 def hard_stop(inst: dg.DagsterInstance, record: dg.RunRecord | None) -> dict[str, Any] | None:
-    """The failure of a failed run: the step, its message and its E_HARD code if any."""
+    """The failure of a failed run: the step, its message and its E_HARD code if any; for a
+    study stopped by a quality gate, the gate and its reason."""
     if record is None or record.dagster_run.status != dg.DagsterRunStatus.FAILURE:
         return None
-    for entry in inst.all_logs(record.dagster_run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
+    run_id = record.dagster_run.run_id
+    for entry in inst.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
         data = entry.dagster_event.step_failure_data
-        metadata = {
-            k: v.value
-            for k, v in (data.user_failure_data.metadata if data.user_failure_data else {}).items()
-        }
+        user = data.user_failure_data
+        metadata = {k: v.value for k, v in (user.metadata if user else {}).items()}
+        if user is None:  # not a hard stop: a failed quality gate says more than the error
+            for check in inst.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
+                evaluation = check.dagster_event.event_specific_data
+                if not evaluation.passed:
+                    return {
+                        "code": None,
+                        "message": f"quality gate {evaluation.check_name}: "
+                        f"{evaluation.description}",
+                        "step": check.step_key,
+                    }
         return {
             "code": metadata.get("code"),
-            "message": data.user_failure_data.description
-            if data.user_failure_data
+            "message": user.description
+            if user
             else data.error.message.strip()
             if data.error
             else "step failed",

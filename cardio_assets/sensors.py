@@ -27,11 +27,12 @@ study_inbox_sensor = build_inbox_sensor(
     refused=(InvalidKeyError, RegisteredElsewhereError, OSError),
     kind="folder",
     settle_seconds=settle_seconds,
-    after="keep",
-    description="Registers each complete study folder in <data root>/cardio/inbox as a study "
-    f"partition and requests its run, once per content. Complete: a {MARKER} file in the "
-    "folder, or files unchanged across two ticks. A folder that cannot be registered moves to "
-    "inbox/rejected/ with a .error.txt saying why.",
+    after="adopt",
+    description="Moves each complete study folder in <data root>/cardio/inbox to "
+    "inbox/processed/, registers it there as a study partition and requests its run. "
+    f"Complete: a {MARKER} file in the folder, or files unchanged across two ticks. A folder "
+    "that cannot be registered, or whose name was received before, moves to inbox/rejected/ "
+    "with a .error.txt saying why. A tick looks only at what is new.",
 )
 
 SENSORS = [study_inbox_sensor, *alert_sensors("cardio")]

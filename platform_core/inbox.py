@@ -64,13 +64,17 @@ def _is_marked(path: Path) -> bool:
     return marker.exists()
 
 
-def _move(path: Path, folder: str) -> Path:
-    target = path.parent / folder / path.name
+def _move(path: Path, destination: Path) -> Path:
+    target = destination / path.name
     target.parent.mkdir(exist_ok=True)
     if target.exists():  # an earlier item of the same name: keep both
         target = target.with_name(f"{path.name}.{int(time.time())}")
     shutil.move(path, target)
     return target
+
+
+class _Refused(Exception):
+    """An item the inbox itself refuses (a name received before)."""
 
 
 def build_inbox_sensor(
@@ -83,7 +87,7 @@ def build_inbox_sensor(
     kind: Literal["file", "folder"],
     settle_seconds: Callable[[], float],
     suffixes: Sequence[str] = (),
-    after: Literal["move", "keep"] = "keep",
+    after: Literal["move", "keep", "adopt"] = "keep",
     description: str = "",
 ) -> dg.SensorDefinition:
     """The inbox sensor of a location (RUNNING by default).
@@ -92,8 +96,11 @@ def build_inbox_sensor(
     - ``register(path)``: validates and registers an item, returns its partition key; an
       exception of a ``refused`` type rejects the item with its message.
     - ``kind``: items are files (with one of ``suffixes``) or folders.
-    - ``after``: ``move`` processed items to ``processed/``, or ``keep`` them in place (a plate
-      folder is read where it lies; the cursor remembers its signature).
+    - ``after``: ``move`` processed items to ``processed/`` once registered (``register``
+      copies what it needs); ``keep`` them in place (a plate folder is read where it lies;
+      the cursor remembers its signature, and every tick looks at every item ever dropped);
+      ``adopt``: move an item to ``processed/`` first and register it there, where it is then
+      read (a tick costs what is new; an item whose name was received before is rejected).
     """
 
     @dg.sensor(
@@ -125,18 +132,25 @@ def build_inbox_sensor(
             if not (_is_marked(path) or settled):
                 pending[path.name] = current  # still being written, or not yet seen twice
                 continue
+            # what the run key names: a file's bytes; a folder's signature (gigabytes of tiles)
+            content = current if path.is_dir() else file_digest(path)
             try:
+                if after == "adopt":
+                    if (folder / PROCESSED / path.name).exists():
+                        raise _Refused(
+                            f"{path.name!r} was received before ({PROCESSED}/{path.name}); "
+                            "rename it to send it as a new item"
+                        )
+                    path = _move(path, folder / PROCESSED)
                 key = register(path)
-            except tuple(refused) as error:
-                rejected = _move(path, REJECTED)
+            except (_Refused, *refused) as error:
+                rejected = _move(path, folder / REJECTED)
                 rejected.with_name(rejected.name + ".error.txt").write_text(f"{error}\n")
                 context.log.warning(f"rejected {path.name}: {error}")
                 continue
-            # what the run key names: a file's bytes; a folder's signature (gigabytes of tiles)
-            content = current if path.is_dir() else file_digest(path)
             if after == "move":
-                _move(path, PROCESSED)
-            else:
+                _move(path, folder / PROCESSED)
+            elif after == "keep":
                 done[path.name] = current
             context.log.info(f"registered partition {key} from {path.name}")
             keys.append(key)

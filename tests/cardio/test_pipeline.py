@@ -16,6 +16,7 @@ from cardio_assets.demo import demo, make_study, write_cine_dicom, write_ecg_csv
 from cardio_assets.jobs import study_job
 from cardio_assets.resources import PACKAGED_MODELS, CardioConfig
 from cardio_assets.sensors import study_inbox_sensor
+from cardio_assets.studies import STUDIES
 from platform_core import cli
 from platform_core.alerts import Notifier
 from tests.support import latest_metadata
@@ -171,6 +172,9 @@ def test_inbox_runs_a_complete_study_once(cardio_home: Path) -> None:
     assert (inbox / "rejected" / "bad..name.error.txt").exists()
     again = study_inbox_sensor(dg.build_sensor_context(instance=inst, cursor=first.cursor))
     assert again.run_requests == []
+    # the study left the inbox and is read where it landed
+    assert STUDIES.source("inbox-study") == inbox / "processed" / "inbox-study"
+    assert sorted(p.name for p in inbox.iterdir()) == ["processed", "rejected"]
 
 
 def test_dicom_ecg_header_is_read_by_content(cardio_home: Path) -> None:
@@ -204,10 +208,12 @@ def test_failed_step_resumes_without_redoing_the_steps_before_it(cardio_home: Pa
     assert "cardio_report" in redone
     assert not redone & {"study_receipt", "validated_study", "ecg_preprocessed"}
     assert report(cardio_home, "resumable")["mode"] == "full"
-    assert main(["resume", "--study", "resumable"]) == 2  # nothing failed: nothing to resume
+    with pytest.raises(SystemExit) as refused:  # nothing failed: nothing to resume
+        main(["resume", "--study", "resumable"])
+    assert refused.value.code == 2
 
 
-def test_noisy_ecg_stops_at_the_quality_gate(cardio_home: Path) -> None:
+def test_noisy_ecg_stops_at_the_quality_gate(cardio_home: Path, capsys) -> None:
     """No ECG in the signal (muscle-band noise in every lead): the blocking gate fails, the
     ECG is not analysed, the run fails and says why."""
     folder = cardio_home / "noise-only"
@@ -215,17 +221,23 @@ def test_noisy_ecg_stops_at_the_quality_gate(cardio_home: Path) -> None:
     noise = np.random.default_rng(12).normal(0, 300, (10_000, 3))
     write_ecg_csv(folder / "ecg.csv", noise, 1000.0, ("I", "II", "III"))
     assert main(["run", str(folder), "--quiet"]) == 1
+    assert "quality gate ecg_quality_gate: ECG quality" in capsys.readouterr().err
     inst = cli.instance()
     run = cli.last_partition_run(inst, "noise-only", [study_job.name])
-    (gate,) = inst.all_logs(
-        run.dagster_run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
-    )
-    evaluation = gate.dagster_event.event_specific_data
-    assert evaluation.check_name == "ecg_quality_gate" and not evaluation.passed
-    assert "too noisy" in evaluation.description
+    gates = {
+        entry.dagster_event.event_specific_data.check_name: entry.dagster_event.event_specific_data
+        for entry in inst.all_logs(
+            run.dagster_run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+        )
+    }
+    assert gates["echo_quality_gate"].passed  # no echo: nothing to gate
+    assert not gates["ecg_quality_gate"].passed
+    assert "too noisy" in gates["ecg_quality_gate"].description
     features = dg.AssetRecordsFilter(dg.AssetKey("ecg_features"), asset_partitions=["noise-only"])
     assert not inst.fetch_materializations(features, limit=1).records
-    assert report(cardio_home, "noise-only")["mode"] is None
+    failed = report(cardio_home, "noise-only")
+    assert failed["mode"] is None
+    assert failed["error"]["step"] == "ecg_preprocessed_ecg_quality_gate"
 
 
 def test_many_studies_run_as_one_run_each(cardio_home: Path, capsys) -> None:

@@ -1,6 +1,7 @@
 """The shared inbox sensor on a toy location: complete items only, one run per content,
 refused items quarantined with the reason, for files and for folders."""
 
+import json
 from pathlib import Path
 
 import dagster as dg
@@ -82,3 +83,50 @@ def test_inbox_runs_each_complete_item_once_and_rejects_bad_ones(
         assert again.partition_key == "alpha" and again.run_key != second.run_requests[0].run_key
     else:
         assert (inbox / "processed" / "alpha.txt").exists()
+
+
+def test_adopted_folders_leave_the_inbox_and_are_registered_where_they_land(
+    tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    """``adopt``: a complete folder moves to processed/ before it is registered there, so
+    later ticks never look at it again; a second folder of a name received before, and a
+    refused one, end in rejected/ with the reason."""
+    inbox = tmp_path / "inbox"
+    registered: list[Path] = []
+
+    def register(path: Path) -> str:
+        registered.append(path)
+        return _register(path)
+
+    sensor = build_inbox_sensor(
+        "adopting_inbox",
+        job,
+        items,
+        lambda: inbox,
+        register,
+        refused=(ValueError,),
+        kind="folder",
+        settle_seconds=lambda: 0.0,
+        after="adopt",
+    )
+    for name in ("study", "bad_study"):
+        (inbox / name).mkdir(parents=True)
+        (inbox / name / "data.txt").write_text(name)
+        (inbox / name / MARKER).touch()
+    first = _tick(sensor, None, instance)
+    assert [r.partition_key for r in first.run_requests] == ["study"]
+    assert {p.name: p.parent for p in registered} == {  # registered where they now lie
+        "bad_study": inbox / "processed",
+        "study": inbox / "processed",
+    }
+    assert (inbox / "processed" / "study" / "data.txt").read_text() == "study"
+    assert sorted(p.name for p in inbox.iterdir()) == ["processed", REJECTED]
+    assert "not a valid item" in (inbox / REJECTED / "bad_study.error.txt").read_text()
+    assert json.loads(first.cursor) == {"done": {}, "pending": {}}  # nothing to remember
+    (inbox / "study").mkdir()
+    (inbox / "study" / "data.txt").write_text("other content, same name")
+    (inbox / "study" / MARKER).touch()
+    second = _tick(sensor, first.cursor, instance)
+    assert second.run_requests == []
+    assert "received before" in (inbox / REJECTED / "study.error.txt").read_text()
+    assert (inbox / "processed" / "study" / "data.txt").read_text() == "study"  # untouched
