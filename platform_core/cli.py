@@ -5,7 +5,6 @@ the web UI reads, so every CLI run appears in the UI with its logs and materiali
 """
 
 import argparse
-import importlib
 import json
 import os
 import shutil
@@ -14,7 +13,7 @@ import threading
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,17 +22,10 @@ from typing import Any, NoReturn
 import dagster as dg
 import yaml
 from dagster._core.definitions.reconstruct import ReconstructableRepository
-from dagster._core.instance.ref import InstanceRef
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-)
-from dagster._serdes import deserialize_value, serialize_value
 from dagster._utils.schedules import cron_string_iterator
 
 from platform_core.errors import root_cause
 from platform_core.keys import InvalidKeyError, validate_partition_key
-from platform_core.pool import map_in_pool
 
 DEFAULT_DAGSTER_HOME = ".dagster_home"
 # The full event log is in the instance (``logs`` command, web UI); the console shows problems.
@@ -162,97 +154,6 @@ def _watch_steps(
 ) -> None:
     while not stop.wait(1.0):
         _report_steps(inst, run_id, total, progress)
-
-
-def run_partition_range(
-    job: dg.JobDefinition,
-    inst: dg.DagsterInstance,
-    first: str,
-    last: str,
-    asset_selection: Sequence[dg.AssetKey] | None = None,
-    tags: Mapping[str, str] | None = None,
-    run_config: Mapping[str, Any] | None = None,
-) -> dg.ExecuteInProcessResult:
-    """One run over the partition range [first, last] (single-run backfill); a range of one
-    partition is a plain run of that partition, as Dagster's backfill launches it."""
-    if first == last:
-        return run_job(job, inst, first, asset_selection, tags, run_config)
-    range_tags = {ASSET_PARTITION_RANGE_START_TAG: first, ASSET_PARTITION_RANGE_END_TAG: last}
-    return run_job(job, inst, None, asset_selection, {**range_tags, **(tags or {})}, run_config)
-
-
-def _run_range_worker(
-    module: str,
-    job_name: str,
-    instance_ref: str,
-    first: str,
-    last: str,
-    asset_selection: list[str],
-    tags: dict[str, str],
-) -> dict[str, Any]:
-    """One partition-range run in a worker process (see run_side_by_side)."""
-    quiet_warnings()
-    defs = importlib.import_module(module).defs
-    result = run_partition_range(
-        defs.resolve_job_def(job_name),
-        _worker_instance(instance_ref),
-        first,
-        last,
-        [dg.AssetKey.from_user_string(a) for a in asset_selection] or None,
-        tags,
-    )
-    return range_report(result, first, last)
-
-
-_WORKER_INSTANCES: dict[str, dg.DagsterInstance] = {}
-
-
-def _worker_instance(instance_ref: str) -> dg.DagsterInstance:
-    """The instance of a serialized ref, opened once per worker process: opening one costs
-    ~0.13 s, a tenth of a short run."""
-    if instance_ref not in _WORKER_INSTANCES:
-        ref = deserialize_value(instance_ref, InstanceRef)
-        _WORKER_INSTANCES[instance_ref] = dg.DagsterInstance.from_ref(ref)
-    return _WORKER_INSTANCES[instance_ref]
-
-
-def run_side_by_side(
-    module: str,
-    job_name: str,
-    inst: dg.DagsterInstance,
-    runs: Sequence[tuple[str, str, Sequence[dg.AssetKey]]],
-    tags: Mapping[str, str] | None = None,
-    workers: int | None = None,
-    on_result: Callable[[int], None] | None = None,
-) -> list[dict[str, Any]]:
-    """Each (first, last, asset selection) as one partition-range run in a worker process,
-    ``workers`` at once (default: all of them): a backfill on every core. Only for runs that
-    do not read each other's outputs. The job comes from ``<module>.defs``; the runs go to
-    ``inst`` (not ephemeral); ``on_result(done)`` after each run (progress)."""
-    ref = serialize_value(inst.get_ref())
-    calls = [
-        (
-            module,
-            job_name,
-            ref,
-            first,
-            last,
-            [k.to_user_string() for k in selection],
-            dict(tags or {}),
-        )
-        for first, last, selection in runs
-    ]
-    return map_in_pool(_run_range_worker, calls, workers or len(runs), on_result=on_result)
-
-
-def range_report(result: dg.ExecuteInProcessResult, first: str, last: str) -> dict[str, Any]:
-    """How a partition-range run ended: run_id, partitions, success, error (one line)."""
-    return {
-        "run_id": result.run_id,
-        "partitions": f"{first}..{last}",
-        "success": result.success,
-        "error": "" if result.success else failure_summary(result),
-    }
 
 
 def failure_summary(result: dg.ExecuteInProcessResult) -> str:

@@ -10,7 +10,7 @@ import pytest
 from dagster._core.events import DagsterEventType
 
 from platform_core.alerts import Notifier
-from platform_core.cli import run_partition_range
+from platform_core.backfill import run_partition_range
 from tetra_assets.definitions import build_definitions
 from tetra_assets.resources import MarketDataProvider
 from tetra_assets.science.ohlcv import load_bundled
