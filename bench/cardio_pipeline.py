@@ -34,6 +34,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.daemon import serving_daemon  # noqa: E402
 from cardio_assets.demo import demo  # noqa: E402
 from platform_core.cli import quiet_warnings  # noqa: E402
 
@@ -162,29 +163,8 @@ def with_daemon(env: dict[str, str], folders: list[Path]) -> tuple[float, list, 
     locations = yaml.safe_load((ROOT / "workspace.yaml").read_text())["load_from"]
     cardio = [e for e in locations if e["python_module"]["location_name"] == "cardio"]
     workspace.write_text(yaml.safe_dump({"load_from": cardio}))
-    daemon = subprocess.Popen(
-        [str(ROOT / ".venv/bin/dagster-daemon"), "run", "-w", str(workspace)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        import dagster as dg
-
-        from platform_core.backfill import daemon_serves
-
-        os.environ["DAGSTER_HOME"] = env["DAGSTER_HOME"]
-        with dg.DagsterInstance.get() as inst:
-            deadline = time.monotonic() + 180
-            while not daemon_serves(inst):
-                if time.monotonic() > deadline:
-                    raise SystemExit("the daemon never sent a heartbeat")
-                time.sleep(1)
+    with serving_daemon(env, workspace) as daemon:
         return cardio_run(env, folders, "--quiet", daemon=daemon.pid)
-    finally:
-        daemon.terminate()
-        daemon.wait(timeout=60)
 
 
 def ecg_real_time(folders: list[Path]) -> tuple[float, float]:

@@ -34,6 +34,8 @@ ROOT = Path(__file__).resolve().parent.parent
 START, END = "2019-01-01", "2023-12-29"
 sys.path.insert(0, str(ROOT))
 
+from bench.daemon import serving_daemon  # noqa: E402
+
 
 def environment(scratch: Path, symbols: int, stock_storage: bool = False) -> dict[str, str]:
     """A fresh instance with the repository's dagster.yaml (``stock_storage``: Dagster's own
@@ -86,29 +88,8 @@ def backfill(checkout: Path, env: dict[str, str], *flags: str) -> tuple[float, d
 
 def with_daemon(env: dict[str, str]) -> tuple[float, dict]:
     """The backfill submitted to a dagster-daemon serving the instance."""
-    daemon = subprocess.Popen(
-        [str(ROOT / ".venv/bin/dagster-daemon"), "run", "-w", str(ROOT / "workspace.yaml")],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        import dagster as dg
-
-        os.environ["DAGSTER_HOME"] = env["DAGSTER_HOME"]
-        with dg.DagsterInstance.get() as inst:
-            from platform_core.backfill import daemon_serves
-
-            deadline = time.monotonic() + 180
-            while not daemon_serves(inst):
-                if time.monotonic() > deadline:
-                    raise SystemExit("the daemon never sent a heartbeat")
-                time.sleep(1)
+    with serving_daemon(env, ROOT / "workspace.yaml"):
         return backfill(ROOT, env, "--quiet")
-    finally:
-        daemon.terminate()
-        daemon.wait(timeout=60)
 
 
 def previous_checkout(commit: str, scratch: Path) -> Path:

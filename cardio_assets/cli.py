@@ -238,14 +238,7 @@ def parser() -> argparse.ArgumentParser:
         if func is cmd_run:
             p.add_argument("--quiet", action="store_true", help="no progress lines")
             p.add_argument("--json", action="store_true", help="per study, as JSON")
-            p.add_argument(
-                "--in-process",
-                action="store_true",
-                help="run here on every core even when a daemon serves the instance",
-            )
-            p.add_argument(
-                "--no-wait", action="store_true", help="submit the backfill and return at once"
-            )
+            backfill.add_backfill_arguments(p)
     p = commands.add_parser("status", help="per study: last run, mode, results, error")
     p.add_argument("--study")
     p.add_argument("--json", action="store_true")

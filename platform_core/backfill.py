@@ -144,6 +144,19 @@ def range_report(result: dg.ExecuteInProcessResult, first: str, last: str) -> di
     }
 
 
+def add_backfill_arguments(parser: argparse.ArgumentParser) -> None:
+    """A CLI's ``--in-process`` and ``--no-wait``: where its work runs when a daemon serves."""
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run here on every core even when a daemon serves the instance "
+        "(default: submit a Dagster backfill)",
+    )
+    parser.add_argument(
+        "--no-wait", action="store_true", help="submit the backfill and return at once"
+    )
+
+
 def daemon_serves(inst: dg.DagsterInstance) -> bool:
     """Whether a backfill daemon heartbeat on this instance is recent (``dagster dev``,
     ``deploy/up.sh``): then a submitted backfill will be worked on."""

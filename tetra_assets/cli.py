@@ -337,22 +337,15 @@ def parser() -> argparse.ArgumentParser:
         p.add_argument("--force", action="store_true", help="recompute even if up to date")
         p.add_argument("--json", action="store_true")
         p.add_argument("--quiet", action="store_true", help="no progress lines")
-        p.add_argument(
-            "--in-process",
-            action="store_true",
-            help="run here even when a daemon serves the instance (default: submit a backfill)",
-        )
-        p.add_argument(
-            "--no-wait", action="store_true", help="submit the backfill and return at once"
-        )
+        backfill.add_backfill_arguments(p)
 
     run = sub.add_parser("run", help="run one pipeline (or all) for a day or a range")
     run.add_argument("--pipeline", choices=[*PIPELINES, "all"], default="all")
     add_range(run)
     run.set_defaults(func=cmd_run)
-    backfill = sub.add_parser("backfill", help="all pipelines over a date range, one run each")
-    add_range(backfill)
-    backfill.set_defaults(func=cmd_run, pipeline="all")
+    whole = sub.add_parser("backfill", help="all pipelines over a date range, one run each")
+    add_range(whole)
+    whole.set_defaults(func=cmd_run, pipeline="all")
     status = sub.add_parser("status", help="last run, status, duration, freshness per pipeline")
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=cmd_status)

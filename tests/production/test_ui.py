@@ -55,6 +55,20 @@ def _wait_for_run(inst: dg.DagsterInstance, tags: dict[str, str], timeout: float
     raise AssertionError(f"no finished run with {tags} within {timeout}s")
 
 
+def _cli(env: dict[str, str], module: str, *args: str) -> str:
+    """A location CLI's stdout (it must succeed)."""
+    result = subprocess.run(
+        [sys.executable, "-m", module, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=1200,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
 def _dismiss_newsletter(page: Page) -> None:
     """The UI's one-time community pop-up may cover the page at any moment (and swallow a
     click): mark it dismissed in the browser's storage before any page loads, as its Skip
@@ -137,18 +151,16 @@ def test_ui_shows_locations_graphs_and_runs(production) -> None:
         expect(page.get_by_text("RUN_SUCCESS", exact=True)).to_be_visible()
         page.screenshot(path=ARTIFACTS / "cli_run.png")
 
-        # with a daemon serving the instance, `tetra run` over a range (as `tetra backfill`)
-        # submits a Dagster backfill: the daemon runs it and the Backfills page lists it
-        cli = subprocess.run(
-            [sys.executable, "-m", "tetra_assets.cli", *BACKFILL_ARGS, "--json", "--quiet"],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=1200,
-            check=False,
-        )
-        assert cli.returncode == 0, cli.stdout + cli.stderr
-        report = json.loads(cli.stdout[cli.stdout.index("{") :])
+        # with a daemon serving the instance, `cardio run A B` and `tetra run` over a range
+        # (as `tetra backfill`) each submit a Dagster backfill (cardio's first: the daemon
+        # works on both in the same loops); the Backfills page lists them
+        folders = [root / "studies" / f"ui-study-{i}" for i in range(2)]
+        for i, folder in enumerate(folders):
+            make_study(folder, echo=False, seed=40 + i)
+        cardio = _cli(env, "cardio_assets.cli", "run", *map(str, folders), "--no-wait")
+        cardio_backfill = re.search(r"backfill (\w+) submitted", cardio).group(1)
+        tetra = _cli(env, "tetra_assets.cli", *BACKFILL_ARGS, "--json", "--quiet")
+        report = json.loads(tetra[tetra.index("{") :])
         backfill = inst.get_backfill(report["backfill"])
         assert backfill.status.value in ("COMPLETED_SUCCESS", "COMPLETED"), backfill.status
         runs = inst.get_run_records(dg.RunsFilter(tags={"dagster/backfill": backfill.backfill_id}))
@@ -157,29 +169,14 @@ def test_ui_shows_locations_graphs_and_runs(production) -> None:
         week = {"2018-06-04", "2018-06-05", "2018-06-06", "2018-06-07", "2018-06-08"}
         assert week <= inst.get_materialized_partitions(dg.AssetKey("market_events"))
         page.goto(f"{url}/overview/backfills")
-        expect(page.get_by_text(backfill.backfill_id).first).to_be_visible()
+        for listed in (backfill.backfill_id, cardio_backfill):
+            expect(page.get_by_text(listed).first).to_be_visible()
         page.screenshot(path=ARTIFACTS / "backfills.png")
 
-        # `cardio run A B` with the daemon serving: one backfill of two study partitions,
-        # one run each; the UI shows the ECG strip of a study as an image
-        folders = [root / "studies" / f"ui-study-{i}" for i in range(2)]
-        for i, folder in enumerate(folders):
-            make_study(folder, echo=False, seed=40 + i)
-        cli = subprocess.run(
-            [sys.executable, "-m", "cardio_assets.cli", "run", *map(str, folders), "--json"],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=1200,
-            check=False,
-        )
-        assert cli.returncode == 0, cli.stdout + cli.stderr
-        report = json.loads(cli.stdout[cli.stdout.index("{") :])
-        runs = inst.get_run_records(dg.RunsFilter(tags={"dagster/backfill": report["backfill"]}))
-        assert sorted(r.dagster_run.tags["dagster/partition"] for r in runs) == [
-            "ui-study-0",
-            "ui-study-1",
-        ]
+        # one run per study partition; the UI shows the ECG strip of a study as an image
+        for i in range(2):
+            tags = {"dagster/backfill": cardio_backfill, "dagster/partition": f"ui-study-{i}"}
+            assert _wait_for_run(inst, tags, 600).dagster_run.status == dg.DagsterRunStatus.SUCCESS
         page.goto(f"{url}/assets/ecg_features?partition=ui-study-1")
         page.get_by_text("[Show Markdown]").first.click()
         strip = page.get_by_role("dialog").locator("img[src^='data:image/png']")
