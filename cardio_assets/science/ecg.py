@@ -14,6 +14,7 @@ import sleepecg
 
 RHYTHM_LEADS = ("II", "MLII", "I", "V1")
 BEAT_WINDOW_S = (0.10, 0.15)  # before and after the R peak: the QRS morphology compared
+EDGE_S = 0.5  # the record's first and last seconds where sleepecg's beats complete neurokit2's
 
 
 @dataclass(frozen=True)
@@ -88,12 +89,28 @@ def match_beats(
     )
 
 
-def signal_quality(cleaned: np.ndarray, peaks: np.ndarray, sampling_hz: float) -> float:
-    """Quality 0..1: the F1 agreement of ``peaks`` with an independent detector on the same
-    lead (bSQI, Li, Clark and Clifford 2008). Two detectors agree on a readable ECG, ectopic
-    beats included, and disagree on noise. An absolute measure, unlike neurokit2's beat
-    similarity, which is rescaled per record (pure noise scores ~0.75 there)."""
-    return match_beats(peaks, r_peaks_crosscheck(cleaned, sampling_hz), sampling_hz).f1
+def signal_quality(peaks: np.ndarray, check: np.ndarray, sampling_hz: float) -> float:
+    """Quality 0..1: the F1 agreement of ``peaks`` with ``check``, an independent detector's
+    beats on the same lead (bSQI, Li, Clark and Clifford 2008). Two detectors agree on a
+    readable ECG, ectopic beats included, and disagree on noise. An absolute measure, unlike
+    neurokit2's beat similarity, which is rescaled per record (pure noise scores ~0.75 there)."""
+    return match_beats(peaks, check, sampling_hz).f1
+
+
+def with_edge_beats(
+    peaks: np.ndarray, check: np.ndarray, samples: int, sampling_hz: float
+) -> np.ndarray:
+    """``peaks`` with the cross-check detector's beats in the record's first and last
+    ``EDGE_S`` seconds that ``peaks`` lacks (no beat within 150 ms): neurokit2's detector
+    misses beats in its first ~0.3 s of signal, sleepecg's does not."""
+    edge, window = EDGE_S * sampling_hz, 0.15 * sampling_hz
+    extra = [
+        beat
+        for beat in check
+        if (beat < edge or beat >= samples - edge)
+        and (not len(peaks) or np.min(np.abs(peaks - beat)) > window)
+    ]
+    return np.sort(np.concatenate([peaks, np.asarray(extra, dtype=int)])).astype(int)
 
 
 def beat_correlations(cleaned: np.ndarray, peaks: np.ndarray, sampling_hz: float) -> np.ndarray:
@@ -192,16 +209,18 @@ def irregular(peaks: np.ndarray, sampling_hz: float, ectopic: np.ndarray, ratio:
 
 
 def preprocess(signal: np.ndarray, sampling_hz: float, leads: tuple[str, ...]) -> dict:
-    """Every lead cleaned (samples x leads, uV), the rhythm lead, its R peaks (sample indices)
-    and its quality 0..1 (``signal_quality``)."""
+    """Every lead cleaned (samples x leads, uV), the rhythm lead, its R peaks (sample indices;
+    neurokit2's, with sleepecg's at the record's edges) and their quality 0..1 (the two
+    detectors' agreement, ``signal_quality``)."""
     cleaned = np.column_stack([clean(signal[:, k], sampling_hz) for k in range(signal.shape[1])])
     lead = rhythm_lead(leads)
     peaks = r_peaks(cleaned[:, lead], sampling_hz)
+    check = r_peaks_crosscheck(cleaned[:, lead], sampling_hz)
     return {
         "cleaned": cleaned,
         "rhythm_lead": lead,
-        "peaks": peaks,
-        "quality": signal_quality(cleaned[:, lead], peaks, sampling_hz),
+        "peaks": with_edge_beats(peaks, check, len(cleaned), sampling_hz),
+        "quality": signal_quality(peaks, check, sampling_hz),
     }
 
 
