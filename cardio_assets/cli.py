@@ -113,10 +113,8 @@ def study_report(
     }
 
 
-def study_status(
-    inst: dg.DagsterInstance, study: str, record: dg.RunRecord | None
-) -> dict[str, Any]:
-    report = study_report(inst, study, record)
+def study_status(study: str, record: dg.RunRecord | None, report: dict[str, Any]) -> dict[str, Any]:
+    """A status row of a study from its last run and its ``study_report``."""
     results = report.get("results") or {}
     return {
         "study": study,
@@ -168,12 +166,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         title = f"cardio run, {len(names)} studies"
         return backfill.submit_and_report(inst, defs, assets, tags, title, args, progress)
     last = cli.last_partition_runs(inst, [study_job.name])  # one query, not one per study
-    rows = [study_status(inst, name, last.get(name)) for name in names]
+    reports = {name: study_report(inst, name, last.get(name)) for name in names}
+    rows = [study_status(name, last.get(name), reports[name]) for name in names]
     if args.json or len(names) > 1:
         _print_status(rows, args.json)
     for row in rows:
         if row["status"] != "SUCCESS":
-            error = study_report(inst, row["study"], last.get(row["study"]))["error"] or {}
+            error = reports[row["study"]]["error"] or {}
             code = f"{error['code']}: " if error.get("code") else ""
             print(
                 f"study {row['study']}: FAILED (run {row['last_run']}): "
@@ -199,7 +198,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         else sorted(inst.get_dynamic_partitions(studies.name))
     )
     last = cli.last_partition_runs(inst, [study_job.name])
-    _print_status([study_status(inst, s, last.get(s)) for s in names], args.json)
+    rows = [study_status(s, last.get(s), study_report(inst, s, last.get(s))) for s in names]
+    _print_status(rows, args.json)
     return 0
 
 

@@ -110,12 +110,12 @@ def run_side_by_side(
     job_name: str,
     inst: dg.DagsterInstance,
     runs: Sequence[tuple[str, str, Sequence[dg.AssetKey]]],
-    tags: Mapping[str, str] | None = None,
-    workers: int | None = None,
+    tags: Mapping[str, str],
+    workers: int,
     on_result: Callable[[int], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Each (first, last, asset selection) as one partition-range run in a worker process,
-    ``workers`` at once (default: all of them): a backfill on every core. Only for runs that
+    ``workers`` at once: a backfill on every core. Only for runs that
     do not read each other's outputs. The job comes from ``<module>.defs``; the runs go to
     ``inst`` (not ephemeral); ``on_result(done)`` after each run (progress)."""
     ref = serialize_value(inst.get_ref())
@@ -127,11 +127,11 @@ def run_side_by_side(
             first,
             last,
             [k.to_user_string() for k in selection],
-            dict(tags or {}),
+            dict(tags),
         )
         for first, last, selection in runs
     ]
-    return map_in_pool(_run_range_worker, calls, workers or len(runs), on_result=on_result)
+    return map_in_pool(_run_range_worker, calls, workers, on_result=on_result)
 
 
 def range_report(result: dg.ExecuteInProcessResult, first: str, last: str) -> dict[str, Any]:
@@ -241,7 +241,7 @@ def run_in_process(
         started, what = time.monotonic(), f"{job_name} phase {number}/{len(plan)}"
         if len(runs) > 1:  # on every core, the next run as soon as a core is free
             counter = _counter(progress, what, len(runs), started)
-            ran = run_side_by_side(module, job_name, inst, runs, tags, os.cpu_count(), counter)
+            ran = run_side_by_side(module, job_name, inst, runs, tags, os.cpu_count() or 1, counter)
         else:
             ((first, last, keys),) = runs
             result = run_partition_range(

@@ -132,8 +132,6 @@ def build_inbox_sensor(
             if not (_is_marked(path) or settled):
                 pending[path.name] = current  # still being written, or not yet seen twice
                 continue
-            # what the run key names: a file's bytes; a folder's signature (gigabytes of tiles)
-            content = current if path.is_dir() else file_digest(path)
             try:
                 if after == "adopt":
                     if (folder / PROCESSED / path.name).exists():
@@ -148,6 +146,8 @@ def build_inbox_sensor(
                 rejected.with_name(rejected.name + ".error.txt").write_text(f"{error}\n")
                 context.log.warning(f"rejected {path.name}: {error}")
                 continue
+            # what the run key names: a file's bytes; a folder's signature (gigabytes of tiles)
+            content = current if path.is_dir() else file_digest(path)
             if after == "move":
                 _move(path, folder / PROCESSED)
             elif after == "keep":

@@ -170,19 +170,18 @@ def function(
     raw = volume_ml(detection.areas_px, detection.long_axis_px, pixel_cm or 1.0)
     frame_s = frame_time_ms / 1000.0
     period = cycle_frames(ndi.median_filter(raw, size=3, mode="nearest"), frame_s, cycle_bounds_s)
-    # dropouts out with a median over at most a fifth of the cycle: wider would fill the
-    # end-systolic trough (systole is about a third of the cycle)
-    volumes = ndi.median_filter(raw, size=max(3, (period // 5) | 1), mode="nearest")
     if not period:
-        seconds = len(volumes) * frame_s
+        seconds = len(raw) * frame_s
         return {
             "skipped": f"no full cardiac cycle found in {seconds:.1f} s of cine: ED and ES "
             "of one beat cannot be paired"
         }
-    span = period
+    # dropouts out with a median over at most a fifth of the cycle: wider would fill the
+    # end-systolic trough (systole is about a third of the cycle)
+    volumes = ndi.median_filter(raw, size=max(3, (period // 5) | 1), mode="nearest")
     efs, first = [], None
-    for start in range(0, len(volumes) - span + 1, span):
-        window = volumes[start : start + span]
+    for start in range(0, len(volumes) - period + 1, period):
+        window = volumes[start : start + period]
         ed = start + int(np.argmax(window))
         es = start + int(np.argmin(window))
         efs.append((window.max() - window.min()) / window.max() * 100)
