@@ -36,7 +36,7 @@ from ecod_assets.science.blast import blastp_argv, makeblastdb_argv, parse_hits
 from ecod_assets.science.fasta import format_fasta, parse_fasta
 from ecod_assets.science.reference import ReleaseDomain, format_release
 from ecod_assets.science.stockholm import read_stockholm
-from ecod_assets.science.tools import require_program, run_tool
+from platform_core.tools import require_program, run_tool
 
 SOURCE_PROTEINS = Path("/usr/share/doc/mmseqs2/example-data/DB.fasta.gz")
 STANDARD = "ACDEFGHIKLMNPQRSTVWY"

@@ -10,8 +10,9 @@ from pydantic import field_validator
 
 from ecod_assets.science.blast import CONFIDENT_EVALUE, CONFIDENT_IDENTITY, RELEASE_DB_RESIDUES
 from ecod_assets.science.hhsuite import MAX_HITS, RELEASE_DB_PROFILES
-from ecod_assets.science.tools import Limits, Programs, ToolError, run_tool
+from ecod_assets.science.tools import Limits, Programs
 from platform_core.io import AssetStorageIOManager
+from platform_core.tools import ToolError, run_tool
 
 STORAGE = AssetStorageIOManager(location="ecod")
 # BLAST and HH-suite steps claim a slot of this pool; its limit is 1 (``pools: default_limit``

@@ -10,9 +10,9 @@ from ecod_assets.resources import TOOL_POOL, EcodTools, OrchestrationConfig
 from ecod_assets.science.fasta import FastaError
 from ecod_assets.science.library import LibraryPaths, build_once
 from ecod_assets.science.reference import ReferenceError, read_release
-from ecod_assets.science.tools import ToolError
 from platform_core.checkpoint import fingerprint
 from platform_core.io import data_root
+from platform_core.tools import ToolError
 
 LIBRARY_CODE_VERSION = "2"  # 2: family profiles from a multiple alignment (mafft)
 

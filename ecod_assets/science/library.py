@@ -30,7 +30,8 @@ from ecod_assets.science.hhsuite import (
     hhmake_argv,
 )
 from ecod_assets.science.reference import family_representatives, reference_chains
-from ecod_assets.science.tools import Limits, Programs, map_parallel
+from ecod_assets.science.tools import Limits, Programs
+from platform_core.tools import map_parallel
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,8 @@ from ecod_assets.science.hhsuite import (
     hhsearch_argv,
     read_ffindex,
 )
-from ecod_assets.science.tools import Limits, Programs, ToolError, map_parallel
+from ecod_assets.science.tools import Limits, Programs
+from platform_core.tools import ToolError, map_parallel
 
 FAILURE_COLUMNS = ["chain_id", "error"]
 

@@ -24,7 +24,7 @@ from ecod_assets.science.hhsuite import (
 from ecod_assets.science.partition import PartitionRules, partition_domains, quality_label
 from ecod_assets.science.ranges import parse_range, range_length
 from ecod_assets.science.reference import reference_chains
-from ecod_assets.science.tools import ToolError, map_parallel, require_program, run_tool
+from platform_core.tools import ToolError, map_parallel, require_program, run_tool
 
 PROTEIN = "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQAPILSRVGDGTQDNLSGAEKAVQVKVKALPDAQ"
 
