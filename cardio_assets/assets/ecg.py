@@ -10,6 +10,7 @@ from cardio_assets.partitions import STUDY_ASSET
 from cardio_assets.resources import CardioConfig
 from cardio_assets.science import ecg, formats, plots
 from cardio_assets.studies import array_path
+from platform_core.figures import markdown_image
 from platform_core.io import read_array, write_array
 
 
@@ -90,7 +91,7 @@ def ecg_features(
                 "ectopic_beats": result["ectopic_beats"],
                 "detector_agreement_f1": round(ecg_preprocessed["quality"], 3),
                 "flags": ", ".join(result["flags"]) or "none",
-                "strip": dg.MetadataValue.md(plots.markdown_image(strip, "ECG strip, R peaks")),
+                "strip": dg.MetadataValue.md(markdown_image(strip, "ECG strip, R peaks")),
             }
         )
     return {

@@ -14,6 +14,7 @@ from cardio_assets.partitions import STUDY_ASSET
 from cardio_assets.resources import CardioConfig
 from cardio_assets.science import echo, formats, plots
 from cardio_assets.studies import array_path
+from platform_core.figures import markdown_image
 from platform_core.io import read_array, write_array
 
 
@@ -195,7 +196,7 @@ def echo_function(
                 "ed_frame": result["ed_frame"],
                 "es_frame": result["es_frame"],
                 "wall_motion": ", ".join(f"{s['sector']}:{s['motion']}" for s in sectors),
-                "lv_volume_curve": dg.MetadataValue.md(plots.markdown_image(png, "LV volume")),
+                "lv_volume_curve": dg.MetadataValue.md(markdown_image(png, "LV volume")),
             }
         )
     return {"status": "ok", "confidence": found.confidence, **result, "wall_motion": sectors}

@@ -3,21 +3,10 @@ as PNG bytes and as markdown with the image embedded."""
 
 from __future__ import annotations
 
-import base64
-import io
-
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-
-def _png(figure: plt.Figure) -> bytes:
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
-    plt.close(figure)
-    return buffer.getvalue()
+from platform_core.figures import figure_png
 
 
 def ecg_strip_png(signal: np.ndarray, sampling_hz: float, peaks_s: list[float], lead: str) -> bytes:
@@ -29,7 +18,7 @@ def ecg_strip_png(signal: np.ndarray, sampling_hz: float, peaks_s: list[float], 
     axis.plot(index / sampling_hz, signal[index], "o", color="tab:red", ms=4, label="R peaks")
     axis.set(xlabel="time (s)", ylabel=f"{lead} (uV)")
     axis.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), frameon=False)  # above the trace
-    return _png(figure)
+    return figure_png(figure)
 
 
 def volume_curve_png(
@@ -43,8 +32,4 @@ def volume_curve_png(
     axis.plot([t[es]], [volumes[es]], "v", color="tab:red", label="ES")
     axis.set(xlabel="time (s)", ylabel=f"LV volume ({unit})")
     axis.legend(loc="upper right")
-    return _png(figure)
-
-
-def markdown_image(png: bytes, alt: str) -> str:
-    return f"![{alt}](data:image/png;base64,{base64.b64encode(png).decode()})"
+    return figure_png(figure)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import io
 
 import pandas as pd
@@ -10,6 +9,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from ecod_assets.science.partition import QUALITY_LABELS
+from platform_core.figures import markdown_image
 
 
 def summary_png(partition: pd.DataFrame) -> bytes:
@@ -37,5 +37,5 @@ def summary_markdown(partition: pd.DataFrame) -> str:
     """Chains per quality label as a markdown table, followed by the embedded plot."""
     chains = partition.drop_duplicates("chain_id")
     table = chains["quality"].value_counts().rename_axis("quality").reset_index(name="chains")
-    image = base64.b64encode(summary_png(partition)).decode()
-    return f"{table.to_markdown(index=False)}\n\n![batch summary](data:image/png;base64,{image})"
+    image = markdown_image(summary_png(partition), "batch summary")
+    return f"{table.to_markdown(index=False)}\n\n{image}"

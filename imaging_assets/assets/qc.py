@@ -1,7 +1,5 @@
 """Quality of the stitched plate: focus and intensity per well and channel, a montage."""
 
-import base64
-
 import dagster as dg
 import numpy as np
 import pandas as pd
@@ -12,6 +10,7 @@ from imaging_assets.resources import ImagingConfig
 from imaging_assets.science.layouts import split_well
 from imaging_assets.science.qc import plate_montage_png
 from imaging_assets.wells import qc_well, run_wells
+from platform_core.figures import markdown_image
 
 THUMBNAIL_SIZE = 256
 
@@ -55,11 +54,11 @@ def plate_qc(
             "error",
         ],
     )
-    image = base64.b64encode(plate_montage_png(thumbnails)).decode()
+    image = markdown_image(plate_montage_png(thumbnails), "plate montage")
     context.add_output_metadata(
         {
             "wells": len(results),
-            "montage": dg.MetadataValue.md(f"![plate montage](data:image/png;base64,{image})"),
+            "montage": dg.MetadataValue.md(image),
             "median_focus": round(float(table["focus"].median()), 4) if len(table) else 0.0,
             "max_saturated_fraction": float(table["saturated_fraction"].max())
             if len(table)

@@ -15,6 +15,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from PIL import Image
 
+from platform_core.figures import markdown_image
+
 
 def rank_strategies(results: pd.DataFrame, by: Sequence[str] = ()) -> pd.DataFrame:
     """Aggregate backtests over scenarios and symbols; rank by mean Sharpe (1 = best) within
@@ -110,7 +112,6 @@ def equity_plot_png(curves: pd.DataFrame, title: str) -> bytes:
 
 
 def report_markdown(week: str, rankings: pd.DataFrame, by_kind: pd.DataFrame, png: bytes) -> str:
-    image = base64.b64encode(png).decode()
     return "\n\n".join(
         [
             f"# Tetra assessment, week of {week}",
@@ -121,7 +122,7 @@ def report_markdown(week: str, rankings: pd.DataFrame, by_kind: pd.DataFrame, pn
             "## Mean total return by scenario kind",
             by_kind.to_markdown(floatfmt=".3f"),
             "## Equity curves, realized scenario (mean over symbols)",
-            f"![equity curves](data:image/png;base64,{image})",
+            markdown_image(png, "equity curves"),
         ]
     )
 
