@@ -1,0 +1,328 @@
+"""Genome-wide association with plink2 (and optionally GEMMA's LMM): the gwas domain's steps.
+
+genotypes -> qc -> pca -> association -> hits -> report. Every step reads its upstream
+step's files and writes its own; p-values are two-sided, effects (``beta``) are per copy of
+the alternate allele (A1), positions in base pairs.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from omics_assets.science import genotypes as geno
+from omics_assets.science.steps import InputError, SkipStep, StepContext
+from platform_core.figures import figure_png
+from platform_core.tools import ToolError, require_program, run_tool
+
+GENOME_WIDE = 5e-8
+ASSOCIATION_COLUMNS = ["snp", "chrom", "pos", "beta", "se", "p", "n"]
+
+
+@functools.cache
+def tool_version(program: str) -> str:
+    """First line a program prints of its version."""
+    flag = {"gemma": "-h"}.get(Path(program).name, "--version")
+    text = run_tool([program, flag], timeout=30, retries=0).stdout
+    return next((line.strip() for line in text.splitlines() if line.strip()), "unknown")
+
+
+def _plink2(ctx: StepContext, *args: str) -> None:
+    program = require_program("plink2")
+    ctx.tool_versions["plink2"] = tool_version(program)
+    ctx.run([program, "--threads", str(ctx.threads), *args])
+
+
+def _pfile(ctx: StepContext, step: str) -> str:
+    return str(ctx.input_dirs[step] / ctx.inputs[step]["files"]["pgen"]).removesuffix(".pgen")
+
+
+def _count(path: Path) -> int:
+    return sum(1 for line in path.read_text().splitlines() if line and not line.startswith("#"))
+
+
+def stage_genotypes(ctx: StepContext) -> dict[str, Any]:
+    """Validate the genotypes (PLINK set or VCF) and the trait, convert to a plink2 set.
+
+    From a simulation workflow (``input:``) it reads that workflow's VCF and phenotype."""
+    spec = ctx.domain_specific
+    if ctx.has_input("vcf"):
+        source = ctx.input_file("vcf", "vcf")
+        pheno_path: Path | None = ctx.input_file("phenotype", "phenotype")
+        trait = "trait"
+    else:
+        if not spec.get("genotypes"):
+            raise InputError("domain_specific.genotypes is required (a PLINK prefix or a VCF)")
+        source = Path(spec["genotypes"])
+        pheno_path = Path(spec["phenotype"]) if spec.get("phenotype") else None
+        trait = spec.get("trait") or "trait"
+    out = ctx.out
+    if geno.is_vcf(source):
+        if not source.is_file():
+            raise InputError(f"genotypes: {source} does not exist")
+        _plink2(ctx, "--vcf", str(source), "--max-alleles", "2", "--set-missing-var-ids",
+                "@:#", "--make-pgen", "--sort-vars", "--out", str(out / "genotypes"))
+        if pheno_path is None:
+            raise InputError("domain_specific.phenotype is required with VCF genotypes")
+    else:
+        plink = geno.stage_plink(source, out)
+        _plink2(ctx, "--bfile", str(plink.prefix), "--make-pgen", "--sort-vars",
+                "--out", str(out / "genotypes"))
+        for ext in ("bed", "bim", "fam"):
+            Path(f"{plink.prefix}.{ext}").unlink()
+        loaded = _count(out / "genotypes.pvar")
+        if loaded < plink.variants:
+            ctx.warnings.append(
+                f"plink2 left out {plink.variants - loaded} of {plink.variants} variants "
+                f"(e.g. identical alleles; see {out / 'genotypes.log'})"
+            )
+    samples = geno.read_sample_ids(out / "genotypes.psam")
+    if pheno_path is None:
+        table = geno.fam_phenotype(geno.plink_member(source, "fam"))
+        where = f"{source}.fam column 6"
+    else:
+        table = geno.read_phenotype(pheno_path, trait)
+        where = str(pheno_path)
+    merged, warnings = geno.match_phenotype(samples, table, str(source), where, geno.is_vcf(source))
+    ctx.warnings.extend(warnings)
+    ids = [c for c in ("FID", "IID") if c in merged.columns]
+    pheno = merged[[*ids, "trait"]].rename(columns={ids[0]: f"#{ids[0]}"})
+    pheno.to_csv(out / "phenotype.tsv", sep="\t", index=False, na_rep="NA")
+    return {
+        "files": {
+            "pgen": "genotypes.pgen", "pvar": "genotypes.pvar", "psam": "genotypes.psam",
+            "phenotype": "phenotype.tsv",
+        },
+        "metrics": {
+            "samples": len(samples),
+            "variants": _count(out / "genotypes.pvar"),
+            "samples_with_phenotype": int(merged["trait"].notna().sum()),
+        },
+    }
+
+
+def quality_control(ctx: StepContext) -> dict[str, Any]:
+    """plink2 filters: minor allele frequency, per-variant and per-sample missingness, HWE.
+    Allele frequencies are taken over all samples (``--nonfounders``): pedigrees in a
+    ``.fam`` must not leave no founder to count."""
+    cfg = ctx.config
+    pfile = _pfile(ctx, "genotypes")
+    try:
+        _plink2(ctx, "--pfile", pfile, "--nonfounders", "--maf", str(cfg["maf"]),
+                "--geno", str(cfg["geno"]), "--hwe", str(cfg["hwe"]), "--mind", str(cfg["mind"]),
+                "--make-pgen", "--out", str(ctx.out / "qc"))
+    except ToolError as error:
+        if "No samples remaining" in error.stderr_tail or "No variants remaining" in (
+            error.stderr_tail
+        ):
+            raise SkipStep(f"nothing passes QC: {error.stderr_tail.splitlines()[-1]}") from error
+        raise
+    samples, variants = _count(ctx.out / "qc.psam"), _count(ctx.out / "qc.pvar")
+    before = ctx.inputs["genotypes"]["metrics"]
+    return {
+        "files": {"pgen": "qc.pgen", "pvar": "qc.pvar", "psam": "qc.psam", "log": "qc.log"},
+        "metrics": {
+            "samples": samples,
+            "variants": variants,
+            "samples_removed": before["samples"] - samples,
+            "variants_removed": before["variants"] - variants,
+        },
+    }
+
+
+def principal_components(ctx: StepContext) -> dict[str, Any]:
+    """Top principal components of the QC'd genotypes (plink2 ``--pca``; randomized above
+    5,000 samples), for use as covariates against population structure."""
+    count = int(ctx.config["components"])
+    samples = ctx.inputs["qc"]["metrics"]["samples"]
+    if samples <= count + 1:
+        raise SkipStep(f"{samples} samples are too few for {count} principal components")
+    approx = ["approx"] if samples > 5000 else []
+    _plink2(ctx, "--pfile", _pfile(ctx, "qc"), "--nonfounders", "--pca", str(count), *approx,
+            "--out", str(ctx.out / "pca"))
+    eigenval = np.loadtxt(ctx.out / "pca.eigenval", ndmin=1)
+    return {
+        "files": {"eigenvec": "pca.eigenvec", "eigenval": "pca.eigenval"},
+        "metrics": {"components": count, "top_eigenvalue": round(float(eigenval[0]), 3)},
+    }
+
+
+def read_glm(path: Path) -> pd.DataFrame:
+    """plink2 ``--glm`` output as the association table (snp, chrom, pos, beta, se, p, n)."""
+    table = pd.read_csv(path, sep="\t", na_values=["NA", "."])
+    table = table[table["TEST"] == "ADD"] if "TEST" in table.columns else table
+    beta = table["BETA"] if "BETA" in table.columns else np.log(table["OR"])
+    return pd.DataFrame(
+        {
+            "snp": table["ID"].astype(str),
+            "chrom": table["#CHROM"].astype(str),
+            "pos": table["POS"].astype(np.int64),
+            "beta": beta.astype(float),
+            "se": table["SE" if "SE" in table.columns else "LOG(OR)_SE"].astype(float),
+            "p": table["P"].astype(float),
+            "n": table["OBS_CT"].astype(np.int64),
+        }
+    ).dropna(subset=["p"])
+
+
+def lambda_gc(p: np.ndarray) -> float:
+    """Genomic inflation: median association chi-square (1 df) over its null median 0.4549."""
+    chi2 = stats.chi2.isf(np.clip(np.asarray(p, float), 1e-300, 1.0), df=1)
+    return float(np.median(chi2) / stats.chi2.ppf(0.5, df=1))
+
+
+def _gemma(ctx: StepContext, pfile: str, phenotype: Path) -> pd.DataFrame:
+    """GEMMA's univariate LMM (Wald test) with a centred relatedness matrix."""
+    program = require_program("gemma")
+    ctx.tool_versions["gemma"] = tool_version(program)
+    bfile = ctx.out / "lmm_input"
+    pheno = pd.read_csv(phenotype, sep="\t")
+    _plink2(ctx, "--pfile", pfile, "--make-bed", "--out", str(bfile))
+    fam = pd.read_csv(f"{bfile}.fam", sep=r"\s+", header=None, dtype=str)
+    values = fam[1].map(dict(zip(pheno["IID"].astype(str), pheno["trait"], strict=True)))
+    fam[5] = values.fillna("NA").astype(str)
+    fam.to_csv(f"{bfile}.fam", sep=" ", header=False, index=False)
+    ctx.run([program, "-bfile", str(bfile), "-gk", "1", "-o", "kinship"], cwd=ctx.out)
+    ctx.run([program, "-bfile", str(bfile), "-k", "output/kinship.cXX.txt", "-lmm", "1",
+             "-o", "lmm"], cwd=ctx.out)
+    table = pd.read_csv(ctx.out / "output" / "lmm.assoc.txt", sep="\t")
+    for ext in ("bed", "bim", "fam"):
+        Path(f"{bfile}.{ext}").unlink()
+    return pd.DataFrame(
+        {"snp": table["rs"].astype(str), "beta": table["beta"], "p": table["p_wald"]}
+    )
+
+
+def association(ctx: StepContext) -> dict[str, Any]:
+    """Per-variant linear (or, for a 1/2 trait, logistic) regression with plink2 ``--glm``,
+    principal components as covariates when the pca step ran; optionally GEMMA's LMM."""
+    phenotype = ctx.input_file("genotypes", "phenotype")
+    source = "qc" if ctx.has_input("qc") else "genotypes"
+    pfile = _pfile(ctx, source)
+    covariates: list[str] = []
+    if ctx.has_input("pca") and ctx.config["pcs_as_covariates"]:
+        covariates = ["--covar", str(ctx.input_file("pca", "eigenvec")),
+                      "--covar-variance-standardize"]
+    _plink2(ctx, "--pfile", pfile, "--pheno", str(phenotype), "--pheno-name", "trait",
+            "--glm", "hide-covar", "allow-no-covars", *covariates, "--out", str(ctx.out / "glm"))
+    found = sorted(ctx.out.glob("glm.trait.glm.*"))
+    if not found:
+        raise InputError(f"plink2 --glm wrote no result for the trait (see {ctx.out}/glm.log)")
+    table = read_glm(found[0])
+    files = {"association": "association.tsv", "log": "glm.log"}
+    metrics: dict[str, Any] = {
+        "variants_tested": len(table),
+        "lambda_gc": round(lambda_gc(table["p"].to_numpy()), 4),
+        "min_p": float(table["p"].min()),
+        "covariates": "PC1-PCn" if covariates else "none",
+    }
+    if ctx.config["lmm"]:
+        lmm = _gemma(ctx, pfile, phenotype)
+        lmm.to_csv(ctx.out / "lmm.tsv", sep="\t", index=False)
+        files["lmm"] = "lmm.tsv"
+        metrics["lmm_lambda_gc"] = round(lambda_gc(lmm["p"].to_numpy()), 4)
+    table.to_csv(ctx.out / "association.tsv", sep="\t", index=False)
+    for path in found:
+        path.unlink()
+    return {"files": files, "metrics": metrics}
+
+
+def clump_by_distance(table: pd.DataFrame, threshold: float, window_bp: int) -> pd.DataFrame:
+    """Independent hits: variants with p < threshold, strongest first, each dropping weaker
+    ones within ``window_bp`` on its chromosome (a distance clump; no LD needed)."""
+    significant = table[table["p"] < threshold].sort_values("p")
+    kept: list[int] = []
+    taken: dict[str, list[int]] = {}
+    for index, row in significant.iterrows():
+        near = taken.setdefault(row["chrom"], [])
+        if all(abs(row["pos"] - pos) > window_bp for pos in near):
+            kept.append(index)
+            near.append(int(row["pos"]))
+    return significant.loc[kept].reset_index(drop=True)
+
+
+def hits(ctx: StepContext) -> dict[str, Any]:
+    """Genome-wide significant loci (distance-clumped); skipped when there are none."""
+    table = pd.read_csv(ctx.input_file("association", "association"), sep="\t",
+                        dtype={"chrom": str})
+    threshold = float(ctx.config["p_threshold"])
+    loci = clump_by_distance(table, threshold, int(ctx.config["window_kb"]) * 1000)
+    loci.to_csv(ctx.out / "hits.tsv", sep="\t", index=False)
+    if loci.empty:
+        ctx.warnings.append(f"no variant reaches p < {threshold:g}")
+    top = table.loc[table["p"].idxmin()]
+    return {
+        "files": {"hits": "hits.tsv"},
+        "metrics": {
+            "loci": len(loci),
+            "top_snp": str(top["snp"]),
+            "top_chrom": str(top["chrom"]),
+            "top_pos": int(top["pos"]),
+            "top_p": float(top["p"]),
+        },
+    }
+
+
+def _chrom_order(chrom: pd.Series) -> pd.Series:
+    numeric = pd.to_numeric(chrom, errors="coerce")
+    return numeric.fillna(1000 + chrom.astype("category").cat.codes.astype(int))
+
+
+def manhattan_png(table: pd.DataFrame, threshold: float = GENOME_WIDE) -> bytes:
+    """-log10 p along the genome, chromosomes alternating in colour."""
+    table = table.assign(order=_chrom_order(table["chrom"])).sort_values(["order", "pos"])
+    offsets = table.groupby("order", sort=True)["pos"].max().cumsum().shift(fill_value=0)
+    x = table["pos"].to_numpy() + table["order"].map(offsets).to_numpy()
+    figure, axis = plt.subplots(figsize=(10, 3))
+    colours = np.where(table["order"].rank(method="dense").to_numpy() % 2 == 0, "#4c72b0",
+                       "#8faadc")
+    axis.scatter(x, -np.log10(table["p"].clip(lower=1e-300)), s=3, c=colours)
+    axis.axhline(-np.log10(threshold), color="tab:red", lw=0.8)
+    ticks = table.groupby("order")["chrom"].first()
+    centres = [offsets[o] + table.loc[table["order"] == o, "pos"].median() for o in ticks.index]
+    axis.set_xticks(centres, ticks.to_list(), fontsize=7)
+    axis.set(xlabel="chromosome", ylabel="-log10 p")
+    return figure_png(figure)
+
+
+def qq_png(p: np.ndarray) -> bytes:
+    """Observed against expected -log10 p under the null, with the genomic inflation."""
+    observed = -np.log10(np.sort(np.clip(p, 1e-300, 1.0)))
+    expected = -np.log10((np.arange(1, len(p) + 1) - 0.5) / len(p))
+    figure, axis = plt.subplots(figsize=(3.5, 3.5))
+    axis.scatter(expected, observed, s=3, color="#4c72b0")
+    top = max(expected.max(), 1.0)
+    axis.plot([0, top], [0, top], color="tab:red", lw=0.8)
+    axis.set(xlabel="expected -log10 p", ylabel="observed -log10 p",
+             title=f"lambda GC = {lambda_gc(p):.3f}")
+    return figure_png(figure)
+
+
+def report(ctx: StepContext) -> dict[str, Any]:
+    """Manhattan and QQ plots and a markdown summary of the loci."""
+    table = pd.read_csv(ctx.input_file("association", "association"), sep="\t",
+                        dtype={"chrom": str})
+    (ctx.out / "manhattan.png").write_bytes(manhattan_png(table))
+    (ctx.out / "qq.png").write_bytes(qq_png(table["p"].to_numpy()))
+    loci = (
+        pd.read_csv(ctx.input_file("hits", "hits"), sep="\t", dtype={"chrom": str})
+        if ctx.has_input("hits")
+        else clump_by_distance(table, GENOME_WIDE, 500_000)
+    )
+    lines = [
+        f"# GWAS report: {len(table)} variants, lambda GC {lambda_gc(table['p'].to_numpy()):.3f}",
+        f"{len(loci)} loci at p < {GENOME_WIDE:g}" if not ctx.has_input("hits") else
+        f"{len(loci)} loci",
+        loci.head(20).to_markdown(index=False) if len(loci) else "(none)",
+    ]
+    (ctx.out / "report.md").write_text("\n\n".join(lines) + "\n")
+    return {
+        "files": {"manhattan": "manhattan.png", "qq": "qq.png", "report": "report.md"},
+        "metrics": {"loci": len(loci), "variants": len(table)},
+    }
