@@ -10,6 +10,7 @@ callers can report how close a stage came to the machine's limit.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import signal
@@ -146,3 +147,12 @@ def map_parallel(
     for position, index in enumerate(order):
         out[index] = results[position]
     return out
+
+
+@functools.cache
+def program_version(program: str, args: tuple[str, ...] = ("--version",)) -> str:
+    """The line a program prints about its version (whatever its exit status: some tools print
+    it with their usage and exit non-zero), for provenance metadata."""
+    _, stdout, stderr, _, _ = _run_once([program, *args], 30.0, None)
+    lines = [line.strip() for line in (stdout + "\n" + stderr).splitlines() if line.strip()]
+    return next((line for line in lines if "version" in line.lower()), lines[0] if lines else "")

@@ -46,9 +46,9 @@ def _lines(path: Path) -> int:
 
 def _copy_plain(source: Path, target: Path) -> None:
     """Copy a file, decompressing it if it is gzipped."""
-    with gzip.open(source, "rb") if source.suffix == ".gz" else source.open("rb") as src:
-        with target.open("wb") as dst:
-            shutil.copyfileobj(src, dst, 1 << 20)
+    opener = gzip.open if source.suffix == ".gz" else open
+    with opener(source, "rb") as src, target.open("wb") as dst:
+        shutil.copyfileobj(src, dst, 1 << 20)
 
 
 def is_vcf(path: Path) -> bool:
@@ -142,8 +142,7 @@ def match_phenotype(
     if vcf and (extra or len(phenotype) != len(samples)):
         raise InputError(
             f"phenotype: {source} has {len(phenotype)} samples but the VCF {genotypes} has "
-            f"{len(samples)}"
-            + (f"; not in the VCF: {', '.join(extra[:5])}" if extra else "")
+            f"{len(samples)}" + (f"; not in the VCF: {', '.join(extra[:5])}" if extra else "")
         )
     if extra:
         warnings.append(f"{len(extra)} phenotype samples are not genotyped (e.g. {extra[0]})")

@@ -7,7 +7,6 @@ the alternate allele (A1), positions in base pairs.
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Any
 
@@ -19,18 +18,18 @@ from scipy import stats
 from omics_assets.science import genotypes as geno
 from omics_assets.science.steps import InputError, SkipStep, StepContext
 from platform_core.figures import figure_png
-from platform_core.tools import ToolError, require_program, run_tool
+from platform_core.tools import ToolError, program_version, require_program
 
 GENOME_WIDE = 5e-8
 ASSOCIATION_COLUMNS = ["snp", "chrom", "pos", "beta", "se", "p", "n"]
 
 
-@functools.cache
+_VERSION_ARGS = {"gemma": ("-h",), "kallisto": ("version",), "art_illumina": ()}
+
+
 def tool_version(program: str) -> str:
-    """First line a program prints of its version."""
-    flag = {"gemma": "-h"}.get(Path(program).name, "--version")
-    text = run_tool([program, flag], timeout=30, retries=0).stdout
-    return next((line.strip() for line in text.splitlines() if line.strip()), "unknown")
+    """What a program says of its version."""
+    return program_version(program, _VERSION_ARGS.get(Path(program).name, ("--version",)))
 
 
 def _plink2(ctx: StepContext, *args: str) -> None:
@@ -66,14 +65,32 @@ def stage_genotypes(ctx: StepContext) -> dict[str, Any]:
     if geno.is_vcf(source):
         if not source.is_file():
             raise InputError(f"genotypes: {source} does not exist")
-        _plink2(ctx, "--vcf", str(source), "--max-alleles", "2", "--set-missing-var-ids",
-                "@:#", "--make-pgen", "--sort-vars", "--out", str(out / "genotypes"))
+        _plink2(
+            ctx,
+            "--vcf",
+            str(source),
+            "--max-alleles",
+            "2",
+            "--set-missing-var-ids",
+            "@:#",
+            "--make-pgen",
+            "--sort-vars",
+            "--out",
+            str(out / "genotypes"),
+        )
         if pheno_path is None:
             raise InputError("domain_specific.phenotype is required with VCF genotypes")
     else:
         plink = geno.stage_plink(source, out)
-        _plink2(ctx, "--bfile", str(plink.prefix), "--make-pgen", "--sort-vars",
-                "--out", str(out / "genotypes"))
+        _plink2(
+            ctx,
+            "--bfile",
+            str(plink.prefix),
+            "--make-pgen",
+            "--sort-vars",
+            "--out",
+            str(out / "genotypes"),
+        )
         for ext in ("bed", "bim", "fam"):
             Path(f"{plink.prefix}.{ext}").unlink()
         loaded = _count(out / "genotypes.pvar")
@@ -96,7 +113,9 @@ def stage_genotypes(ctx: StepContext) -> dict[str, Any]:
     pheno.to_csv(out / "phenotype.tsv", sep="\t", index=False, na_rep="NA")
     return {
         "files": {
-            "pgen": "genotypes.pgen", "pvar": "genotypes.pvar", "psam": "genotypes.psam",
+            "pgen": "genotypes.pgen",
+            "pvar": "genotypes.pvar",
+            "psam": "genotypes.psam",
             "phenotype": "phenotype.tsv",
         },
         "metrics": {
@@ -114,9 +133,23 @@ def quality_control(ctx: StepContext) -> dict[str, Any]:
     cfg = ctx.config
     pfile = _pfile(ctx, "genotypes")
     try:
-        _plink2(ctx, "--pfile", pfile, "--nonfounders", "--maf", str(cfg["maf"]),
-                "--geno", str(cfg["geno"]), "--hwe", str(cfg["hwe"]), "--mind", str(cfg["mind"]),
-                "--make-pgen", "--out", str(ctx.out / "qc"))
+        _plink2(
+            ctx,
+            "--pfile",
+            pfile,
+            "--nonfounders",
+            "--maf",
+            str(cfg["maf"]),
+            "--geno",
+            str(cfg["geno"]),
+            "--hwe",
+            str(cfg["hwe"]),
+            "--mind",
+            str(cfg["mind"]),
+            "--make-pgen",
+            "--out",
+            str(ctx.out / "qc"),
+        )
     except ToolError as error:
         if "No samples remaining" in error.stderr_tail or "No variants remaining" in (
             error.stderr_tail
@@ -144,8 +177,17 @@ def principal_components(ctx: StepContext) -> dict[str, Any]:
     if samples <= count + 1:
         raise SkipStep(f"{samples} samples are too few for {count} principal components")
     approx = ["approx"] if samples > 5000 else []
-    _plink2(ctx, "--pfile", _pfile(ctx, "qc"), "--nonfounders", "--pca", str(count), *approx,
-            "--out", str(ctx.out / "pca"))
+    _plink2(
+        ctx,
+        "--pfile",
+        _pfile(ctx, "qc"),
+        "--nonfounders",
+        "--pca",
+        str(count),
+        *approx,
+        "--out",
+        str(ctx.out / "pca"),
+    )
     eigenval = np.loadtxt(ctx.out / "pca.eigenval", ndmin=1)
     return {
         "files": {"eigenvec": "pca.eigenvec", "eigenval": "pca.eigenval"},
@@ -189,8 +231,10 @@ def _gemma(ctx: StepContext, pfile: str, phenotype: Path) -> pd.DataFrame:
     fam[5] = values.fillna("NA").astype(str)
     fam.to_csv(f"{bfile}.fam", sep=" ", header=False, index=False)
     ctx.run([program, "-bfile", str(bfile), "-gk", "1", "-o", "kinship"], cwd=ctx.out)
-    ctx.run([program, "-bfile", str(bfile), "-k", "output/kinship.cXX.txt", "-lmm", "1",
-             "-o", "lmm"], cwd=ctx.out)
+    ctx.run(
+        [program, "-bfile", str(bfile), "-k", "output/kinship.cXX.txt", "-lmm", "1", "-o", "lmm"],
+        cwd=ctx.out,
+    )
     table = pd.read_csv(ctx.out / "output" / "lmm.assoc.txt", sep="\t")
     for ext in ("bed", "bim", "fam"):
         Path(f"{bfile}.{ext}").unlink()
@@ -207,10 +251,26 @@ def association(ctx: StepContext) -> dict[str, Any]:
     pfile = _pfile(ctx, source)
     covariates: list[str] = []
     if ctx.has_input("pca") and ctx.config["pcs_as_covariates"]:
-        covariates = ["--covar", str(ctx.input_file("pca", "eigenvec")),
-                      "--covar-variance-standardize"]
-    _plink2(ctx, "--pfile", pfile, "--pheno", str(phenotype), "--pheno-name", "trait",
-            "--glm", "hide-covar", "allow-no-covars", *covariates, "--out", str(ctx.out / "glm"))
+        covariates = [
+            "--covar",
+            str(ctx.input_file("pca", "eigenvec")),
+            "--covar-variance-standardize",
+        ]
+    _plink2(
+        ctx,
+        "--pfile",
+        pfile,
+        "--pheno",
+        str(phenotype),
+        "--pheno-name",
+        "trait",
+        "--glm",
+        "hide-covar",
+        "allow-no-covars",
+        *covariates,
+        "--out",
+        str(ctx.out / "glm"),
+    )
     found = sorted(ctx.out.glob("glm.trait.glm.*"))
     if not found:
         raise InputError(f"plink2 --glm wrote no result for the trait (see {ctx.out}/glm.log)")
@@ -249,8 +309,9 @@ def clump_by_distance(table: pd.DataFrame, threshold: float, window_bp: int) -> 
 
 def hits(ctx: StepContext) -> dict[str, Any]:
     """Genome-wide significant loci (distance-clumped); skipped when there are none."""
-    table = pd.read_csv(ctx.input_file("association", "association"), sep="\t",
-                        dtype={"chrom": str})
+    table = pd.read_csv(
+        ctx.input_file("association", "association"), sep="\t", dtype={"chrom": str}
+    )
     threshold = float(ctx.config["p_threshold"])
     loci = clump_by_distance(table, threshold, int(ctx.config["window_kb"]) * 1000)
     loci.to_csv(ctx.out / "hits.tsv", sep="\t", index=False)
@@ -280,8 +341,9 @@ def manhattan_png(table: pd.DataFrame, threshold: float = GENOME_WIDE) -> bytes:
     offsets = table.groupby("order", sort=True)["pos"].max().cumsum().shift(fill_value=0)
     x = table["pos"].to_numpy() + table["order"].map(offsets).to_numpy()
     figure, axis = plt.subplots(figsize=(10, 3))
-    colours = np.where(table["order"].rank(method="dense").to_numpy() % 2 == 0, "#4c72b0",
-                       "#8faadc")
+    colours = np.where(
+        table["order"].rank(method="dense").to_numpy() % 2 == 0, "#4c72b0", "#8faadc"
+    )
     axis.scatter(x, -np.log10(table["p"].clip(lower=1e-300)), s=3, c=colours)
     axis.axhline(-np.log10(threshold), color="tab:red", lw=0.8)
     ticks = table.groupby("order")["chrom"].first()
@@ -299,15 +361,19 @@ def qq_png(p: np.ndarray) -> bytes:
     axis.scatter(expected, observed, s=3, color="#4c72b0")
     top = max(expected.max(), 1.0)
     axis.plot([0, top], [0, top], color="tab:red", lw=0.8)
-    axis.set(xlabel="expected -log10 p", ylabel="observed -log10 p",
-             title=f"lambda GC = {lambda_gc(p):.3f}")
+    axis.set(
+        xlabel="expected -log10 p",
+        ylabel="observed -log10 p",
+        title=f"lambda GC = {lambda_gc(p):.3f}",
+    )
     return figure_png(figure)
 
 
 def report(ctx: StepContext) -> dict[str, Any]:
     """Manhattan and QQ plots and a markdown summary of the loci."""
-    table = pd.read_csv(ctx.input_file("association", "association"), sep="\t",
-                        dtype={"chrom": str})
+    table = pd.read_csv(
+        ctx.input_file("association", "association"), sep="\t", dtype={"chrom": str}
+    )
     (ctx.out / "manhattan.png").write_bytes(manhattan_png(table))
     (ctx.out / "qq.png").write_bytes(qq_png(table["p"].to_numpy()))
     loci = (
@@ -317,8 +383,9 @@ def report(ctx: StepContext) -> dict[str, Any]:
     )
     lines = [
         f"# GWAS report: {len(table)} variants, lambda GC {lambda_gc(table['p'].to_numpy()):.3f}",
-        f"{len(loci)} loci at p < {GENOME_WIDE:g}" if not ctx.has_input("hits") else
-        f"{len(loci)} loci",
+        f"{len(loci)} loci at p < {GENOME_WIDE:g}"
+        if not ctx.has_input("hits")
+        else f"{len(loci)} loci",
         loci.head(20).to_markdown(index=False) if len(loci) else "(none)",
     ]
     (ctx.out / "report.md").write_text("\n\n".join(lines) + "\n")

@@ -39,6 +39,7 @@ class StepContext:
 
     - ``out``: an empty folder the step writes into (made final only if the step completes);
     - ``inputs``: the outputs of the steps it reads, by step name, with their folders;
+    - ``enabled_steps``: the workflow's steps that run (a step may adapt to its neighbours);
     - ``timeout``: seconds any one tool call may take.
     """
 
@@ -49,6 +50,7 @@ class StepContext:
     out: Path
     inputs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     input_dirs: Mapping[str, Path] = field(default_factory=dict)
+    enabled_steps: frozenset[str] = frozenset()
     timeout: float = 3600.0
     warnings: list[str] = field(default_factory=list)
     tool_seconds: float = 0.0
