@@ -1,0 +1,227 @@
+"""The config hierarchy of a workflow run, each layer over the one before:
+
+1. base defaults of the domain (``omics_assets/defaults/<domain>.yaml``);
+2. the workflow's definition (its component YAML under ``omics_assets/defs/``);
+3. environment overrides ``OMICS_<KEY>``, ``__`` between levels (``OMICS_THREADS=4``,
+   ``OMICS_STEPS__QC__CONFIG__MAF=0.05``); values are YAML scalars;
+4. the user's ``--config FILE.yaml``;
+5. command-line ``--param a.b.c=value``, applied last (the key must exist).
+
+Every layer is checked for unknown keys before it is merged (the error names the key, the
+keys known there, and the file and line, variable or argument it came from); the merged
+config is validated per domain (types and ranges) and errors name where the bad value was set.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from omics_assets.science.domains import Domain, config_model
+
+DEFAULTS_DIR = Path(__file__).parent / "defaults"
+ENV_PREFIX = "OMICS_"
+# OMICS_* variables that are settings of the location, not config keys
+ENV_SETTINGS = frozenset({"OMICS_TOOL_TIMEOUT_SECONDS"})
+Path_ = tuple[str, ...]
+
+
+class ConfigError(ValueError):
+    """A config that cannot be used; the message names the key and where it was set."""
+
+
+@dataclass
+class Layer:
+    """One layer: its values, what it is (shown in errors) and, for a YAML file, where keys
+    sit (``prefix``: the path of the values inside the file, e.g. a component's attributes)."""
+
+    source: str
+    data: dict[str, Any]
+    file: Path | None = None
+    prefix: Path_ = ()
+    origins: dict[Path_, str] = field(default_factory=dict)
+
+    def where(self, path: Path_) -> str:
+        if self.file is None:
+            return self.origins.get(path, self.source)
+        line = yaml_line(self.file, self.prefix + path)
+        return f"{self.file}" + (f" line {line}" if line else "")
+
+
+def yaml_line(file: Path, path: Path_) -> int | None:
+    """1-based line of the key at ``path`` in a YAML mapping file (the deepest one found)."""
+    try:
+        node = yaml.compose(file.read_text())
+    except (yaml.YAMLError, OSError):
+        return None
+    line = None
+    for key in path:
+        if not isinstance(node, yaml.MappingNode):
+            break
+        match = next(((k, v) for k, v in node.value if k.value == key), None)
+        if match is None:
+            break
+        line, node = match[0].start_mark.line + 1, match[1]
+    return line
+
+
+def yaml_file(path: Path, source: str | None = None) -> Layer:
+    """A YAML file as a layer; ConfigError (file and line) if it is not a YAML mapping."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such config file")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{path}{where}: not valid YAML: {error}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config is a YAML mapping, not {type(data).__name__}")
+    return Layer(source or str(path), data, file=path)
+
+
+def defaults(domain: Domain) -> Layer:
+    return yaml_file(DEFAULTS_DIR / f"{domain}.yaml", f"defaults/{domain}.yaml")
+
+
+def _nest(path: Path_, value: Any) -> dict[str, Any]:
+    out: Any = value
+    for key in reversed(path):
+        out = {key: out}
+    return out
+
+
+def env_layer(environ: Mapping[str, str] | None = None) -> Layer:
+    """``OMICS_*`` variables as a layer (keys lower-cased, ``__`` between levels)."""
+    environ = os.environ if environ is None else environ
+    layer = Layer("environment", {})
+    for name in sorted(environ):
+        if not name.startswith(ENV_PREFIX) or name in ENV_SETTINGS:
+            continue
+        path = tuple(name[len(ENV_PREFIX):].lower().split("__"))
+        layer.data = merge(layer.data, _nest(path, yaml.safe_load(environ[name])))
+        layer.origins[path] = f"environment variable {name}"
+    return layer
+
+
+def param_layer(params: Sequence[str], base: Mapping[str, Any]) -> Layer:
+    """``a.b.c=value`` arguments as a layer; each key must exist in ``base`` (the config the
+    lower layers resolved), so a typo never silently adds a key."""
+    layer = Layer("--param", {})
+    for param in params:
+        key, sep, text = param.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--param {param!r}: expected KEY=VALUE (e.g. threads=4)")
+        path = tuple(key.split("."))
+        node: Any = base
+        for depth, part in enumerate(path):
+            if not isinstance(node, Mapping) or part not in node:
+                parent = ".".join(path[:depth]) or "the config"
+                known = ", ".join(sorted(node)) if isinstance(node, Mapping) else "none"
+                raise ConfigError(f"--param {param}: {parent} has no key {part!r} "
+                                  f"(known: {known})")
+            node = node[part]
+        layer.data = merge(layer.data, _nest(path, yaml.safe_load(text)))
+        layer.origins[path] = f"--param {param}"
+    return layer
+
+
+def merge(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """Deep merge: mappings merge key by key, anything else in ``over`` replaces."""
+    out = copy.deepcopy(dict(base))
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    """The model inside ``Model`` or ``Model | None``, else None (a leaf value)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return next(filter(None, map(_model_of, typing.get_args(annotation))), None)
+    return None
+
+
+def check_keys(layer: Layer, model: type[BaseModel], path: Path_ = ()) -> None:
+    """ConfigError for the first key of ``layer`` the model does not know."""
+    node: Any = layer.data
+    for key in path:
+        node = node[key]
+    if not isinstance(node, Mapping):
+        return
+    fields = model.model_fields
+    for key, value in node.items():
+        if key not in fields:
+            where = ".".join((*path, str(key)))
+            raise ConfigError(f"{where}: unknown key ({layer.where((*path, str(key)))}); "
+                              f"known there: {', '.join(fields)}")
+        inner = _model_of(fields[key].annotation)
+        if inner is not None and isinstance(value, Mapping):
+            check_keys(layer, inner, (*path, key))
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A validated config and, per key, the layer that set it last."""
+
+    config: dict[str, Any]
+    origins: dict[Path_, str]
+
+
+def _leaves(data: Mapping[str, Any], path: Path_ = ()) -> list[Path_]:
+    out: list[Path_] = []
+    for key, value in data.items():
+        if isinstance(value, Mapping) and value:
+            out += _leaves(value, (*path, key))
+        else:
+            out.append((*path, key))
+    return out
+
+
+def resolve(domain: Domain, layers: Sequence[Layer]) -> Resolved:
+    """Merge the layers over the domain's defaults and validate the result."""
+    if domain not in ("rnaseq", "gwas", "simulation"):
+        raise ConfigError(f"domain {domain!r} is not one of rnaseq, gwas, simulation")
+    model = config_model(domain)
+    merged: dict[str, Any] = {}
+    origins: dict[Path_, str] = {}
+    for layer in (defaults(domain), *layers):
+        check_keys(layer, model)
+        merged = merge(merged, layer.data)
+        for leaf in _leaves(layer.data):
+            origins[leaf] = layer.where(leaf)
+    try:
+        config = model.model_validate(merged).model_dump(mode="json")
+    except ValidationError as error:
+        problems = []
+        for item in error.errors():
+            loc = tuple(str(part) for part in item["loc"])
+            origin = next((origins[loc[:n]] for n in range(len(loc), 0, -1)
+                           if loc[:n] in origins), "the merged config")
+            shown = f" = {item['input']!r}" if not isinstance(item["input"], dict) else ""
+            problems.append(f"{'.'.join(loc)}{shown} ({origin}): {item['msg']}")
+        raise ConfigError("invalid config:\n  " + "\n  ".join(problems)) from None
+    return Resolved(config, origins)
+
+
+def work_root(config: Mapping[str, Any], data_root: Path) -> Path:
+    """Where a workflow's step outputs go: ``work_dir``, relative to ``<data root>/omics``."""
+    path = Path(config["work_dir"]).expanduser()
+    return path if path.is_absolute() else data_root / "omics" / path
