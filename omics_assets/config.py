@@ -26,7 +26,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from omics_assets.science.domains import Domain, config_model
+from omics_assets.science.domains import Domain, config_model, path_keys
 
 DEFAULTS_DIR = Path(__file__).parent / "defaults"
 ENV_PREFIX = "OMICS_"
@@ -111,7 +111,7 @@ def env_layer(environ: Mapping[str, str] | None = None) -> Layer:
     for name in sorted(environ):
         if not name.startswith(ENV_PREFIX) or name in ENV_SETTINGS:
             continue
-        path = tuple(name[len(ENV_PREFIX):].lower().split("__"))
+        path = tuple(name[len(ENV_PREFIX) :].lower().split("__"))
         layer.data = merge(layer.data, _nest(path, yaml.safe_load(environ[name])))
         layer.origins[path] = f"environment variable {name}"
     return layer
@@ -131,8 +131,7 @@ def param_layer(params: Sequence[str], base: Mapping[str, Any]) -> Layer:
             if not isinstance(node, Mapping) or part not in node:
                 parent = ".".join(path[:depth]) or "the config"
                 known = ", ".join(sorted(node)) if isinstance(node, Mapping) else "none"
-                raise ConfigError(f"--param {param}: {parent} has no key {part!r} "
-                                  f"(known: {known})")
+                raise ConfigError(f"--param {param}: {parent} has no key {part!r} (known: {known})")
             node = node[part]
         layer.data = merge(layer.data, _nest(path, yaml.safe_load(text)))
         layer.origins[path] = f"--param {param}"
@@ -170,8 +169,10 @@ def check_keys(layer: Layer, model: type[BaseModel], path: Path_ = ()) -> None:
     for key, value in node.items():
         if key not in fields:
             where = ".".join((*path, str(key)))
-            raise ConfigError(f"{where}: unknown key ({layer.where((*path, str(key)))}); "
-                              f"known there: {', '.join(fields)}")
+            raise ConfigError(
+                f"{where}: unknown key ({layer.where((*path, str(key)))}); "
+                f"known there: {', '.join(fields)}"
+            )
         inner = _model_of(fields[key].annotation)
         if inner is not None and isinstance(value, Mapping):
             check_keys(layer, inner, (*path, key))
@@ -195,6 +196,25 @@ def _leaves(data: Mapping[str, Any], path: Path_ = ()) -> list[Path_]:
     return out
 
 
+def _absolute_paths(domain: Domain, layer: Layer) -> dict[str, Any]:
+    """The layer's values with relative file paths in ``domain_specific`` made absolute:
+    relative to the YAML file that sets them, else to the working directory."""
+    inputs = layer.data.get("domain_specific")
+    if not isinstance(inputs, Mapping):
+        return layer.data
+    base = layer.file.parent if layer.file else Path.cwd()
+    fixed = {
+        key: str((base / value).resolve())
+        if key in path_keys(domain)
+        and isinstance(value, str)
+        and value
+        and not Path(value).expanduser().is_absolute()
+        else value
+        for key, value in inputs.items()
+    }
+    return {**layer.data, "domain_specific": fixed}
+
+
 def resolve(domain: Domain, layers: Sequence[Layer]) -> Resolved:
     """Merge the layers over the domain's defaults and validate the result."""
     if domain not in ("rnaseq", "gwas", "simulation"):
@@ -204,7 +224,7 @@ def resolve(domain: Domain, layers: Sequence[Layer]) -> Resolved:
     origins: dict[Path_, str] = {}
     for layer in (defaults(domain), *layers):
         check_keys(layer, model)
-        merged = merge(merged, layer.data)
+        merged = merge(merged, _absolute_paths(domain, layer))
         for leaf in _leaves(layer.data):
             origins[leaf] = layer.where(leaf)
     try:
@@ -213,8 +233,10 @@ def resolve(domain: Domain, layers: Sequence[Layer]) -> Resolved:
         problems = []
         for item in error.errors():
             loc = tuple(str(part) for part in item["loc"])
-            origin = next((origins[loc[:n]] for n in range(len(loc), 0, -1)
-                           if loc[:n] in origins), "the merged config")
+            origin = next(
+                (origins[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in origins),
+                "the merged config",
+            )
             shown = f" = {item['input']!r}" if not isinstance(item["input"], dict) else ""
             problems.append(f"{'.'.join(loc)}{shown} ({origin}): {item['msg']}")
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems)) from None

@@ -8,7 +8,7 @@ import hashlib
 import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -16,6 +16,11 @@ from omics_assets.science import gwas, read_simulation, rnaseq, simulation
 from omics_assets.science.steps import StepFunction
 
 Domain = Literal["rnaseq", "gwas", "simulation"]
+
+
+# A file path in a config: relative paths are relative to the file that sets them (or, set by
+# an environment variable or --param, to the working directory).
+FilePath = Annotated[str | None, "path"]
 
 
 class Strict(BaseModel):
@@ -27,10 +32,10 @@ class NoConfig(Strict):
 
 
 class RnaseqInputs(Strict):
-    transcripts: str | None
-    annotation: str | None
-    samplesheet: str | None
-    counts: str | None
+    transcripts: FilePath
+    annotation: FilePath
+    samplesheet: FilePath
+    counts: FilePath
     reference_level: str
     quantifier: Literal["kallisto", "salmon"]
 
@@ -67,8 +72,8 @@ class ReportConfig(Strict):
 
 
 class GwasInputs(Strict):
-    genotypes: str | None
-    phenotype: str | None
+    genotypes: FilePath
+    phenotype: FilePath
     trait: str | None
 
 
@@ -118,6 +123,12 @@ class PhenotypeConfig(Strict):
     seed: int
 
 
+def path_keys(domain: Domain) -> list[str]:
+    """The ``domain_specific`` keys that hold file paths."""
+    fields = INPUTS[domain].model_fields
+    return [name for name, info in fields.items() if "path" in info.metadata]
+
+
 @dataclass(frozen=True)
 class Step:
     """One step: its function, the steps it reads (``needs``), its parameters' model.
@@ -145,28 +156,53 @@ STEPS: dict[Domain, tuple[Step, ...]] = {
     "rnaseq": (
         Step("reference", rnaseq.reference, (), NoConfig),
         Step("samplesheet", rnaseq.samplesheet, (), NoConfig, required=True),
-        Step("simulate_reads", read_simulation.simulate_reads, ("reference", "samplesheet"),
-             SimulateReadsConfig, ("art_illumina",)),
+        Step(
+            "simulate_reads",
+            read_simulation.simulate_reads,
+            ("reference", "samplesheet"),
+            SimulateReadsConfig,
+            ("art_illumina",),
+        ),
         Step("index", rnaseq.build_index, ("reference",), IndexConfig, ("kallisto", "salmon")),
-        Step("quantify", rnaseq.quantify, ("index", "samplesheet", "simulate_reads"),
-             QuantifyConfig, ("kallisto", "salmon")),
+        Step(
+            "quantify",
+            rnaseq.quantify,
+            ("index", "samplesheet", "simulate_reads"),
+            QuantifyConfig,
+            ("kallisto", "salmon"),
+        ),
         Step("gene_counts", rnaseq.gene_counts, ("quantify", "reference"), NoConfig),
-        Step("differential_expression", rnaseq.differential_expression,
-             ("gene_counts", "samplesheet"), DifferentialExpressionConfig),
+        Step(
+            "differential_expression",
+            rnaseq.differential_expression,
+            ("gene_counts", "samplesheet"),
+            DifferentialExpressionConfig,
+        ),
         Step("report", rnaseq.report, ("quantify", "differential_expression"), ReportConfig),
     ),
     "gwas": (
         Step("genotypes", gwas.stage_genotypes, (), NoConfig, ("plink2",), required=True),
         Step("qc", gwas.quality_control, ("genotypes",), QcConfig, ("plink2",)),
         Step("pca", gwas.principal_components, ("qc",), PcaConfig, ("plink2",)),
-        Step("association", gwas.association, ("genotypes", "qc", "pca"), AssociationConfig,
-             ("plink2", "gemma")),
+        Step(
+            "association",
+            gwas.association,
+            ("genotypes", "qc", "pca"),
+            AssociationConfig,
+            ("plink2", "gemma"),
+        ),
         Step("hits", gwas.hits, ("association",), HitsConfig),
         Step("report", gwas.report, ("association", "hits"), NoConfig),
     ),
     "simulation": (
-        Step("tree_sequence", simulation.tree_sequence, (), TreeSequenceConfig, ("msprime",),
-             required=True),
+        Step(
+            "tree_sequence",
+            simulation.tree_sequence,
+            (),
+            TreeSequenceConfig,
+            ("msprime",),
+            required=True,
+        ),
         Step("vcf", simulation.vcf, ("tree_sequence",), NoConfig),
         Step("phenotype", simulation.phenotype, ("tree_sequence",), PhenotypeConfig),
     ),
@@ -187,8 +223,12 @@ def step(domain: Domain, name: str) -> Step:
 def config_model(domain: Domain) -> type[Strict]:
     """The model of a domain's resolved config (the seed's config shape, every key typed)."""
     steps = {
-        s.name: (create_model(f"{s.name}_toggle", __base__=Strict, enabled=(bool, ...),
-                              config=(s.config, ...)), ...)
+        s.name: (
+            create_model(
+                f"{s.name}_toggle", __base__=Strict, enabled=(bool, ...), config=(s.config, ...)
+            ),
+            ...,
+        )
         for s in STEPS[domain]
     }
     steps_model = create_model(f"{domain}_steps", __base__=Strict, **steps)  # type: ignore

@@ -88,12 +88,14 @@ def execute_step(function: StepFunction, ctx: StepContext) -> dict[str, Any]:
     errors: list[str] = []
     output: dict[str, Any] = {}
     reason = ""
+    retryable = False
     try:
         output = function(ctx)
     except SkipStep as skip:
         status, reason = "skipped", str(skip)
     except (InputError, ToolError, FileNotFoundError) as error:
         status, errors = "failed", [str(error)]
+        retryable = isinstance(error, ToolError)  # a tool may fail once; bad input stays bad
     except Exception as error:  # a bug: keep the traceback for whoever reads the failure
         status = "failed"
         errors = [f"{type(error).__name__}: {error}", traceback.format_exc(limit=4)]
@@ -114,4 +116,6 @@ def execute_step(function: StepFunction, ctx: StepContext) -> dict[str, Any]:
     }
     if reason:
         result["reason"] = reason
+    if status == "failed":
+        result["retryable"] = retryable
     return result

@@ -1,0 +1,71 @@
+"""``OmicsWorkflow``: the seed's workflow config as a Dagster component.
+
+Its YAML attributes are exactly the seed's config shape (``name``, ``domain``, ``work_dir``,
+``threads``, ``domain_specific``, ``steps: {<step>: {enabled, config}}``, plus ``input:`` for a
+gwas workflow fed by a simulation workflow). ``build_defs`` makes one asset per enabled step
+(keys ``<name>/<step>``, deps rewired past disabled steps), its status checks, the workflow's
+job and its config inbox sensor.
+"""
+
+from typing import Any, Literal
+
+import dagster as dg
+
+from omics_assets.assets.steps import build_step_asset
+from omics_assets.config import ConfigError, resolve
+from omics_assets.partitions import workflow_partitions
+from omics_assets.science.domains import STEPS, step, wiring
+from omics_assets.sensors import build_config_inbox_sensor
+from omics_assets.workflows import definition_from, upstream_steps
+from platform_core.keys import validate_partition_key
+
+
+class OmicsWorkflow(dg.Component, dg.Model, dg.Resolvable):
+    """A config-driven omics workflow (rnaseq, gwas or simulation); one asset per step."""
+
+    name: str
+    domain: Literal["rnaseq", "gwas", "simulation"]
+    work_dir: str | None = None
+    threads: int | None = None
+    input: str | None = None
+    domain_specific: dict[str, Any] | None = None
+    steps: dict[str, Any] | None = None
+
+    def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
+        file = context.path / "defs.yaml"
+        attributes = self.model_dump(exclude_none=True)
+        definition = definition_from(attributes, file)
+        try:
+            validate_partition_key(self.name)
+            config = resolve(self.domain, [definition.layer()]).config
+            upstream = upstream_steps(definition)
+        except (ConfigError, ValueError) as error:
+            raise ConfigError(f"workflow {self.name!r} ({file}): {error}") from None
+        enabled = {s: toggle["enabled"] for s, toggle in config["steps"].items()}
+        for spec in STEPS[self.domain]:
+            if spec.required and not enabled[spec.name]:
+                raise ConfigError(
+                    f"{file}: step {spec.name} cannot be disabled: the steps after it all read it"
+                )
+        partitions = workflow_partitions(definition)
+        first = STEPS[self.domain][0].name
+        assets = [
+            build_step_asset(
+                definition,
+                step(self.domain, name),
+                reads,
+                upstream if name == first else (),
+                partitions,
+            )
+            for name, reads in wiring(self.domain, enabled).items()
+        ]
+        job = dg.define_asset_job(
+            self.name,
+            selection=dg.AssetSelection.groups(self.name).upstream(),
+            description=f"every enabled step of the {self.domain} workflow {self.name}",
+        )
+        return dg.Definitions(
+            assets=assets,
+            jobs=[job],
+            sensors=[build_config_inbox_sensor(definition, job, partitions)],
+        )
