@@ -24,6 +24,8 @@ from omics_assets.workflows import (
     RESULT_FILE,
     WorkflowDefinition,
     registered_config,
+    step_fingerprint,
+    step_folder,
 )
 from platform_core.checkpoint import FINGERPRINT_KEY
 from platform_core.figures import markdown_image
