@@ -250,3 +250,7 @@ def plan(definition: WorkflowDefinition, config: Mapping[str, Any]) -> list[Plan
         why = "completed before with the same code, config and inputs" if done else "new"
         out.append(PlannedStep(spec.name, action, reads, why, fp))
     return out
+
+
+def is_registered(definition: WorkflowDefinition, key: str) -> bool:
+    return (_registry(definition.partitions_name) / f"{key}.{definition.name}.json").exists()
