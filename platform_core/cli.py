@@ -26,8 +26,8 @@ from dagster._utils.schedules import cron_string_iterator
 
 from platform_core.errors import root_cause
 from platform_core.keys import InvalidKeyError, validate_partition_key
+from platform_core.storage import DEFAULT_DAGSTER_HOME
 
-DEFAULT_DAGSTER_HOME = ".dagster_home"
 # The full event log is in the instance (``logs`` command, web UI); the console shows problems.
 CONSOLE_LOG_LEVEL = os.environ.get("PLATFORM_CONSOLE_LOG_LEVEL", "WARNING")
 REPO_INSTANCE_CONFIG = Path(__file__).resolve().parent.parent / "dagster.yaml"

@@ -57,6 +57,9 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import QueuePool
 
+# The instance folder when $DAGSTER_HOME is unset (the CLIs set it to this; `dg` does not).
+DEFAULT_DAGSTER_HOME = ".dagster_home"
+
 BATCH_SIZE_ENV = "DAGSTER_EVENT_BATCH_SIZE"
 DEFAULT_BATCH_SIZE = 1000
 MAX_CACHED_ENGINES = 64
@@ -253,8 +256,7 @@ class BatchedSqliteStorage(DagsterSqliteStorage):
     def from_config_value(
         cls, inst_data: ConfigurableClassData | None, config_value: Mapping[str, Any]
     ) -> "BatchedSqliteStorage":
-        base_dir = config_value.get("base_dir") or os.path.join(
-            os.environ["DAGSTER_HOME"], "storage"
-        )
+        home = os.environ.get("DAGSTER_HOME") or os.path.abspath(DEFAULT_DAGSTER_HOME)
+        base_dir = config_value.get("base_dir") or os.path.join(home, "storage")
         os.makedirs(base_dir, exist_ok=True)
         return cls(base_dir, config_value["event_batch_size"], inst_data=inst_data)
