@@ -1,0 +1,205 @@
+"""The config hierarchy: each layer, their precedence, and errors that name the key and where
+it was set (file and line, variable or argument)."""
+
+import sys
+import textwrap
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from omics_assets.config import DEFAULTS_DIR, ConfigError, yaml_line
+from omics_assets.workflows import resolve_run, workflow
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(textwrap.dedent(text).lstrip())
+    return path
+
+
+def test_each_layer_overrides_the_one_below(tmp_path: Path) -> None:
+    user = write(
+        tmp_path / "mine.yaml",
+        """
+        name: gwas
+        threads: 3
+        steps:
+          qc:
+            config: {maf: 0.05, geno: 0.2}
+        """,
+    )
+    env = {
+        "OMICS_THREADS": "4",
+        "OMICS_STEPS__QC__CONFIG__MAF": "0.02",
+        "OMICS_STEPS__QC__CONFIG__HWE": "1e-8",
+    }
+    params = ["steps.qc.config.geno=0.3"]
+    defaults_only = resolve_run("gwas", environ={}).config
+    assert defaults_only["threads"] == 2  # the definition
+    assert defaults_only["steps"]["qc"]["config"] == {
+        "maf": 0.01,
+        "geno": 0.1,
+        "hwe": 1e-6,
+        "mind": 0.1,
+    }  # defaults/gwas.yaml
+    assert defaults_only["domain_specific"]["genotypes"].endswith("mouse_hs1940")
+    with_env = resolve_run("gwas", environ=env).config
+    assert with_env["threads"] == 4 and with_env["steps"]["qc"]["config"]["hwe"] == 1e-8
+    resolved = resolve_run("gwas", user, params, environ=env)
+    qc = resolved.config["steps"]["qc"]["config"]
+    assert resolved.config["threads"] == 3  # the file over OMICS_THREADS
+    assert qc == {"maf": 0.05, "geno": 0.3, "hwe": 1e-8, "mind": 0.1}  # --param over the file
+    assert resolved.origins[("threads",)] == f"{user} line 2"
+    assert resolved.origins[("steps", "qc", "config", "hwe")] == (
+        "environment variable OMICS_STEPS__QC__CONFIG__HWE"
+    )
+    assert resolved.origins[("steps", "qc", "config", "geno")] == "--param steps.qc.config.geno=0.3"
+    defaults_file = DEFAULTS_DIR / "gwas.yaml"
+    assert resolved.origins[("steps", "qc", "config", "mind")] == f"{defaults_file} line 12"
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "line"),
+    [
+        ("name: gwas\nthraeds: 2\n", "thraeds", 2),
+        ("name: gwas\ndomain_specific:\n  genotype: x\n", "domain_specific.genotype", 3),
+        ("name: gwas\nsteps:\n  qc:\n    config:\n      mafx: 0.1\n", "steps.qc.config.mafx", 5),
+        ("name: gwas\nsteps:\n  qcc: {enabled: false}\n", "steps.qcc", 3),
+        ("name: gwas\nsteps:\n  qc: {enabeld: false}\n", "steps.qc.enabeld", 3),
+    ],
+)
+def test_an_unknown_key_is_refused_at_every_level(
+    tmp_path: Path, text: str, key: str, line: int
+) -> None:
+    user = write(tmp_path / "typo.yaml", text)
+    with pytest.raises(ConfigError) as error:
+        resolve_run(None, user, environ={})
+    assert f"{key}: unknown key ({user} line {line})" in str(error.value)
+    assert "known there:" in str(error.value)
+
+
+def test_wrong_types_and_ranges_name_where_they_were_set(tmp_path: Path) -> None:
+    user = write(
+        tmp_path / "bad.yaml",
+        """
+        name: gwas
+        steps:
+          qc:
+            config: {maf: lots}
+          pca:
+            config: {components: 0}
+        """,
+    )
+    with pytest.raises(ConfigError) as error:
+        resolve_run(None, user, environ={})
+    message = str(error.value)
+    assert f"steps.qc.config.maf = 'lots' ({user} line 4)" in message
+    assert f"steps.pca.config.components = 0 ({user} line 6)" in message
+    with pytest.raises(ConfigError, match="environment variable OMICS_THREADS"):
+        resolve_run("gwas", environ={"OMICS_THREADS": "many"})
+    with pytest.raises(ConfigError, match=r"unknown key \(environment"):
+        resolve_run("gwas", environ={"OMICS_THREDS": "2"})
+
+
+def test_param_must_name_an_existing_key() -> None:
+    with pytest.raises(ConfigError, match=r"steps\.qc\.config has no key 'maff'"):
+        resolve_run("gwas", params=["steps.qc.config.maff=0.1"], environ={})
+    with pytest.raises(ConfigError, match="expected KEY=VALUE"):
+        resolve_run("gwas", params=["threads"], environ={})
+    assert (
+        resolve_run("gwas", params=["steps.pca.enabled=false"], environ={}).config["steps"]["pca"][
+            "enabled"
+        ]
+        is False
+    )
+
+
+def test_a_run_config_cannot_change_the_workflow_or_enable_an_unbuilt_step(
+    tmp_path: Path,
+) -> None:
+    other = write(tmp_path / "other.yaml", "name: gwas\ndomain: rnaseq\n")
+    with pytest.raises(ConfigError, match="line 2: domain 'rnaseq' differs"):
+        resolve_run(None, other, environ={})
+    with pytest.raises(ConfigError, match="no workflow named 'nope'"):
+        resolve_run("nope", environ={})
+    with pytest.raises(ConfigError, match="name the workflow"):
+        resolve_run(None, write(tmp_path / "anon.yaml", "threads: 2\n"), environ={})
+    enable = write(
+        tmp_path / "enable.yaml", "name: rnaseq_counts\nsteps:\n  quantify: {enabled: true}\n"
+    )
+    with pytest.raises(ConfigError, match="quantify are disabled in workflow rnaseq_counts"):
+        resolve_run(None, enable, environ={})
+    for text, problem in (("name: [\n", "not valid YAML"), ("- a\n", "a YAML mapping")):
+        with pytest.raises(ConfigError, match=problem):
+            resolve_run(None, write(tmp_path / "broken.yaml", text), environ={})
+
+
+def test_relative_paths_are_relative_to_the_file_that_sets_them(tmp_path: Path) -> None:
+    (tmp_path / "inputs").mkdir()
+    user = write(
+        tmp_path / "inputs" / "run.yaml",
+        """
+        name: gwas
+        domain_specific: {genotypes: geno/mice, phenotype: ../traits.tsv, trait: weight}
+        """,
+    )
+    spec = resolve_run(None, user, environ={}).config["domain_specific"]
+    assert spec["genotypes"] == str(tmp_path / "inputs" / "geno" / "mice")
+    assert spec["phenotype"] == str(tmp_path / "traits.tsv")
+    assert spec["trait"] == "weight"  # not a path
+    shipped = resolve_run("rnaseq_counts", environ={}).config["domain_specific"]
+    assert Path(shipped["counts"]).is_file()  # ../../data/Li_sum.txt.gz from its defs.yaml
+
+
+def _load_project(tmp_path: Path, attributes: str) -> dg.Definitions:
+    """A throw-away dg project whose defs folder holds one OmicsWorkflow YAML."""
+    package = tmp_path / "trial_project"
+    (package / "defs" / "flow").mkdir(parents=True)
+    for init in (package / "__init__.py", package / "defs" / "__init__.py"):
+        init.write_text("")
+    (package / "defs" / "flow" / "defs.yaml").write_text(
+        "type: omics_assets.components.OmicsWorkflow\nattributes:\n"
+        + textwrap.indent(textwrap.dedent(attributes).lstrip(), "  ")
+    )
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.dg]\ndirectory_type = "project"\n\n[tool.dg.project]\n'
+        'root_module = "trial_project"\n'
+    )
+    sys.path.insert(0, str(tmp_path))
+    try:
+        return dg.load_from_defs_folder(project_root=tmp_path)
+    finally:
+        sys.path.remove(str(tmp_path))
+        for name in [m for m in sys.modules if m.startswith("trial_project")]:
+            del sys.modules[name]
+
+
+def _load_error(tmp_path: Path, attributes: str) -> str:
+    """The messages of the exception chain that loading the project raises."""
+    with pytest.raises(Exception) as raised:
+        _load_project(tmp_path, attributes)
+    messages, error = [], raised.value
+    while error is not None:
+        messages.append(str(error))
+        error = error.__cause__ or error.__context__
+    return "\n".join(messages)
+
+
+def test_a_component_yaml_error_names_its_file_and_line(tmp_path: Path) -> None:
+    defs_file = tmp_path / "trial_project" / "defs" / "flow" / "defs.yaml"
+    typo = _load_error(tmp_path, "name: flow\ndomain: gwas\nthreads: 2\nthraeds: 2\n")
+    assert f"attributes.thraeds at {defs_file}:6" in typo
+    inner = _load_error(tmp_path, "name: flow\ndomain: gwas\ndomain_specific:\n  genotype: x\n")
+    assert f"domain_specific.genotype: unknown key ({defs_file} line 6)" in inner
+    assert "invalid key '../flow'" in _load_error(tmp_path, "name: ../flow\ndomain: gwas\n")
+    assert "invalid key 'a/b'" in _load_error(tmp_path, "name: a/b\ndomain: simulation\n")
+    defs = _load_project(
+        tmp_path, "name: flow\ndomain: simulation\nsteps:\n  vcf: {enabled: false}\n"
+    )
+    keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
+    assert keys == {"flow/tree_sequence", "flow/phenotype"}
+
+
+def test_yaml_line_finds_nested_keys() -> None:
+    file = workflow("rnaseq").file
+    assert yaml_line(file, ("attributes", "steps", "simulate_reads", "config")) == 19
