@@ -154,7 +154,7 @@ def test_relative_paths_are_relative_to_the_file_that_sets_them(tmp_path: Path) 
 def _load_project(tmp_path: Path, attributes: str) -> dg.Definitions:
     """A throw-away dg project whose defs folder holds one OmicsWorkflow YAML."""
     package = tmp_path / "trial_project"
-    (package / "defs" / "flow").mkdir(parents=True)
+    (package / "defs" / "flow").mkdir(parents=True, exist_ok=True)
     for init in (package / "__init__.py", package / "defs" / "__init__.py"):
         init.write_text("")
     (package / "defs" / "flow" / "defs.yaml").write_text(
