@@ -196,7 +196,7 @@ def test_a_component_yaml_error_names_its_file_and_line(tmp_path: Path) -> None:
     defs = _load_project(
         tmp_path, "name: flow\ndomain: simulation\nsteps:\n  vcf: {enabled: false}\n"
     )
-    keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
+    keys = {k.to_user_string() for asset in defs.assets or [] for k in asset.keys}
     assert keys == {"flow/tree_sequence", "flow/phenotype"}
 
 
