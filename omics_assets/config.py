@@ -31,7 +31,7 @@ from omics_assets.science.domains import Domain, config_model, path_keys
 DEFAULTS_DIR = Path(__file__).parent / "defaults"
 ENV_PREFIX = "OMICS_"
 # OMICS_* variables that are settings of the location, not config keys
-ENV_SETTINGS = frozenset({"OMICS_TOOL_TIMEOUT_SECONDS"})
+ENV_SETTINGS = frozenset({"OMICS_TOOL_TIMEOUT_SECONDS", "OMICS_INBOX_SETTLE_SECONDS"})
 Path_ = tuple[str, ...]
 
 

@@ -1,0 +1,281 @@
+"""The omics location end to end through the ``omics`` CLI: the step standard on every
+materialization, reuse, run-time skips, the simulation -> gwas round trip, the four config
+layers, export, resume and the config inbox."""
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from omics_assets.cli import main
+from omics_assets.definitions import defs
+from omics_assets.workflows import workflow
+from platform_core import cli
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def materialization(inst: dg.DagsterInstance, asset: str, run: str) -> dict | None:
+    """The metadata of the latest materialization of ``<workflow>/<step>`` for one run."""
+    records = inst.fetch_materializations(
+        dg.AssetRecordsFilter(
+            asset_key=dg.AssetKey.from_user_string(asset), asset_partitions=[run]
+        ),
+        limit=1,
+    ).records
+    if not records:
+        return None
+    return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
+
+
+def run_key(capsys: pytest.CaptureFixture[str]) -> str:
+    """The run key the last ``omics run`` printed."""
+    out = capsys.readouterr().out
+    return next(line.split()[1] for line in out.splitlines() if line.startswith("run "))
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_gwas_demo_records_the_step_standard_and_reuses_unchanged_steps(
+    omics_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", "--workflow", "gwas", "--quiet"]) == 0
+    key = run_key(capsys)
+    inst = cli.instance()
+    steps = ["genotypes", "qc", "pca", "association", "hits", "report"]
+    first = {s: materialization(inst, f"gwas/{s}", key) for s in steps}
+    for step, meta in first.items():
+        result = meta["step_result"]
+        assert result["status"] == "completed", step
+        assert result["errors"] == [] and isinstance(result["warnings"], list)
+        assert result["output"]["files_created"], step
+        assert result["metadata"]["execution_time"] > 0 and result["metadata"]["memory_used"] > 0
+        assert meta["config"]["name"] == "gwas" and meta["config"]["threads"] == 2
+        assert Path(meta["output_dir"], "result.json").is_file()
+    assert "PLINK v2" in first["qc"]["tool_versions"]["plink2"]
+    assert first["association"]["metric/variants_tested"] > 8000
+    assert first["hits"]["metric/top_chrom"] == "17"
+    assert first["report"]["report"].count("data:image/png;base64,") == 2  # Manhattan, QQ
+    # the same config again: every step reused, nothing recomputed
+    assert main(["run", "--workflow", "gwas", "--quiet"]) == 0
+    assert run_key(capsys) == key
+    again = {s: materialization(inst, f"gwas/{s}", key) for s in steps}
+    assert {m["status"] for m in again.values()} == {"reused"}
+    assert again["association"]["input_fingerprint"] == first["association"]["input_fingerprint"]
+    # a changed hits threshold: a new run; the steps before hits are reused
+    assert (
+        main(
+            [
+                "run",
+                "--workflow",
+                "gwas",
+                "--quiet",
+                "--param",
+                "steps.hits.config.p_threshold=1e-20",
+            ]
+        )
+        == 0
+    )
+    changed = run_key(capsys)
+    assert changed != key
+    status = {s: materialization(inst, f"gwas/{s}", changed)["status"] for s in steps}
+    assert status == {
+        "genotypes": "reused",
+        "qc": "reused",
+        "pca": "reused",
+        "association": "reused",
+        "hits": "completed",
+        "report": "completed",
+    }
+    assert materialization(inst, "gwas/hits", changed)["metric/loci"] < first["hits"]["metric/loci"]
+
+
+def test_export_writes_the_association_table(
+    omics_home: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert main(["run", "--workflow", "gwas", "--quiet"]) == 0
+    out = tmp_path / "association.tsv"
+    assert main(["export", "--workflow", "gwas", "--step", "association", "--out", str(out)]) == 0
+    table = pd.read_csv(out, sep="\t")
+    assert list(table.columns) == ["snp", "chrom", "pos", "beta", "p"]
+    assert len(table) > 8000 and table["p"].between(0, 1).all()
+    assert table.loc[table["p"].idxmin(), "chrom"] == 17
+
+
+def test_a_run_time_skip_succeeds_and_skips_what_follows(
+    omics_home: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """One lane per condition: DESeq2 cannot estimate dispersions, so the step skips with a
+    WARN check; the report after it does not run; the run succeeds."""
+    sheet = write(tmp_path / "two.tsv", "sample\tcondition\nlane1\tmock\nlane5\tdht\n")
+    config = write(
+        tmp_path / "two_lanes.yaml",
+        f"name: rnaseq_counts\ndomain_specific:\n  samplesheet: {sheet}\n",
+    )
+    assert main(["run", "--config", str(config), "--quiet"]) == 0
+    output = capsys.readouterr().out
+    key = next(line.split()[1] for line in output.splitlines() if line.startswith("run "))
+    assert "skipped rnaseq_counts/differential_expression: DESeq2 needs two conditions" in output
+    inst = cli.instance()
+    assert materialization(inst, "rnaseq_counts/samplesheet", key) is not None
+    assert materialization(inst, "rnaseq_counts/differential_expression", key) is None
+    assert materialization(inst, "rnaseq_counts/report", key) is None
+    check = inst.event_log_storage.get_latest_asset_check_execution_by_key(
+        [dg.AssetCheckKey(dg.AssetKey(["rnaseq_counts", "differential_expression"]), "step_status")]
+    )
+    evaluation = next(iter(check.values())).event.dagster_event.event_specific_data
+    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
+    assert evaluation.metadata["status"].value == "skipped"
+    # a step disabled by a run's config is skipped the same way
+    assert (
+        main(["run", "--workflow", "gwas", "--quiet", "--param", "steps.hits.enabled=false"]) == 0
+    )
+    assert "gwas/hits: step hits is disabled by the run's config" in capsys.readouterr().out
+
+
+def test_simulation_round_trip_finds_the_causal_variants(
+    omics_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", "--workflow", "gwas_simulated", "--quiet"]) == 0
+    key = run_key(capsys)
+    inst = cli.instance()
+    causal = pd.read_csv(
+        Path(materialization(inst, "simulation/phenotype", key)["output_dir"]) / "causal.tsv",
+        sep="\t",
+    )
+    hits = pd.read_csv(
+        Path(materialization(inst, "gwas_simulated/hits", key)["output_dir"]) / "hits.tsv", sep="\t"
+    )
+    assert len(causal) == 3
+    for position in causal["pos"]:
+        assert (abs(hits["pos"] - position) <= 500_000).any(), (position, hits)
+    assert (hits["p"] < 5e-8).all()
+
+
+def test_a_users_config_runs_with_all_four_layers(
+    omics_home: Path,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("OMICS_THREADS", "1")
+    monkeypatch.setenv("OMICS_STEPS__PCA__CONFIG__COMPONENTS", "3")
+    config = write(
+        tmp_path / "mice.yaml",
+        "name: gwas\nsteps:\n  pca:\n    config: {components: 4}\n  qc:\n    config: {maf: 0.05}\n",
+    )
+    assert (
+        main(
+            [
+                "run",
+                "--config",
+                str(config),
+                "--quiet",
+                "--param",
+                "steps.hits.config.window_kb=2000",
+            ]
+        )
+        == 0
+    )
+    key = run_key(capsys)
+    assert key.startswith("mice-")
+    meta = materialization(cli.instance(), "gwas/hits", key)
+    assert meta["config"]["threads"] == 1  # environment
+    assert meta["config"]["steps"]["pca"]["config"]["components"] == 4  # file over environment
+    assert meta["config"]["steps"]["qc"]["config"]["maf"] == 0.05  # file
+    assert meta["config"]["steps"]["hits"]["config"]["window_kb"] == 2000  # --param
+    assert meta["config"]["steps"]["qc"]["config"]["hwe"] == 1e-6  # defaults
+
+
+def test_resume_reruns_only_the_failed_step_and_after(
+    omics_home: Path,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A broken GEMMA first on PATH fails the association step; once it is gone, resume
+    re-runs association and what follows, not the steps that completed."""
+    tools = tmp_path / "bin"
+    tools.mkdir()
+    broken = write(
+        tools / "gemma", "#!/bin/sh\necho 'gemma: libgsl.so.27: cannot open' >&2\nexit 127\n"
+    )
+    broken.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tools}:{os.environ['PATH']}")
+    config = write(
+        tmp_path / "lmm.yaml", "name: gwas\nsteps:\n  association:\n    config: {lmm: true}\n"
+    )
+    assert main(["run", "--config", str(config), "--quiet"]) == 1
+    error = capsys.readouterr().err
+    assert "gwas__association: gwas/association: gemma exited with status 127" in error
+    assert "libgsl.so.27: cannot open" in error  # the tool's stderr tail
+    monkeypatch.undo()
+    inst = cli.instance()
+    key = "lmm-" + error.split("run lmm-")[1].split(":")[0]
+    failed = cli.last_partition_run(inst, key, ["gwas"])
+    assert main(["resume", "--workflow", "gwas", "--run", key]) == 0
+    resumed = cli.last_partition_run(inst, key, ["gwas"])
+    assert resumed.dagster_run.parent_run_id == failed.dagster_run.run_id
+    executed = {s.step_key for s in inst.get_run_step_stats(resumed.dagster_run.run_id)}
+    assert executed == {"gwas__association", "gwas__hits", "gwas__report"}
+    assert materialization(inst, "gwas/association", key)["metric/lmm_lambda_gc"] < 1.5
+
+
+def test_the_config_inbox_registers_and_rejects(omics_home: Path, tmp_path: Path) -> None:
+    from omics_assets.sensors import inbox_dir
+
+    inbox = inbox_dir("gwas")
+    inbox.mkdir(parents=True)
+    write(inbox / "strict.yaml", "name: gwas\nsteps:\n  qc:\n    config: {maf: 0.05}\n")
+    write(inbox / "typo.yaml", "name: gwas\nsteps:\n  qc:\n    config:\n      mafx: 1\n")
+    for name in ("strict.yaml", "typo.yaml"):
+        write(inbox / f"{name}.complete", "")
+    sensor = defs.get_sensor_def("gwas_config_inbox")
+    inst = cli.instance()
+    with dg.build_sensor_context(instance=inst, definitions=defs) as context:
+        result = sensor(context)
+    assert [r.partition_key[:7] for r in result.run_requests] == ["strict-"]
+    assert result.dynamic_partitions_requests[0].partition_keys == [
+        result.run_requests[0].partition_key
+    ]
+    assert (inbox / "processed" / "strict.yaml").exists()
+    error = (inbox / "rejected" / "typo.yaml.error.txt").read_text()
+    assert "steps.qc.config.mafx: unknown key" in error and "typo.yaml line 5" in error
+
+
+def test_dg_check_defs_passes() -> None:
+    done = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "dg"), "check", "defs"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "VIRTUAL_ENV": str(ROOT / ".venv")},
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "All definitions loaded successfully" in done.stdout + done.stderr
+
+
+def test_rnaseq_demo_reports_mapping_and_differential_expression(
+    omics_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", "--workflow", "rnaseq", "--quiet"]) == 0
+    key = run_key(capsys)
+    inst = cli.instance()
+    quantify = materialization(inst, "rnaseq/quantify", key)
+    assert quantify["metric/mean_mapping_rate"] > 95
+    assert "kallisto" in quantify["tool_versions"]["kallisto"]
+    de = materialization(inst, "rnaseq/differential_expression", key)
+    assert de["metric/significant"] >= 2
+    report = materialization(inst, "rnaseq/report", key)["report"]
+    assert "Mapping rates" in report and "data:image/png;base64," in report
+    assert json.loads(json.dumps(de["step_result"]))["status"] == "completed"
+    assert workflow("rnaseq").file.is_file()
