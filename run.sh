@@ -2,15 +2,17 @@
 # The two set-up commands of the README. Each installs everything first (idempotent):
 #   ./run.sh demo   install, backfill the Tetra demo (bundled S&P 500 / NASDAQ bars, 2018),
 #                   run a 100-chain ECOD demo batch (real BLAST+/HH-suite), stitch a 4-well
-#                   synthetic microscopy plate into OME-Zarr, all into the embedded SQLite
-#                   instance, then serve the UI on http://127.0.0.1:3000
+#                   synthetic microscopy plate into OME-Zarr, run five cardiology studies and
+#                   the omics demo workflows (RNA-seq, DESeq2 on LNCaP counts, GWAS of HS1940
+#                   mice, simulation -> GWAS), all into the embedded SQLite instance, then
+#                   serve the UI on http://127.0.0.1:3000
 #   ./run.sh test   install, start the test servers that are down (PostgreSQL, Redis,
 #                   RabbitMQ), then run the whole test suite
 set -euo pipefail
 cd "$(dirname "$0")"
 
 install() {
-  # System packages the pipelines call (BLAST+, HH-suite, demo protein sequences).
+  # System packages the pipelines call (BLAST+, HH-suite, kallisto, plink2, ...) and demo data.
   # Installed only when missing.
   local missing=()
   while read -r pkg; do
@@ -79,6 +81,9 @@ case "${1:-}" in
     demo_studies="$PLATFORM_DATA_ROOT/cardio/demo"
     [[ -d "$demo_studies" ]] || .venv/bin/cardio demo --out "$demo_studies"
     .venv/bin/cardio run "$demo_studies"/study-*  # one run per study, on every core
+    for workflow in rnaseq rnaseq_counts gwas gwas_simulated; do
+      .venv/bin/omics run --workflow "$workflow"
+    done
     [[ "${2:-}" == "--no-ui" ]] && exit 0
     exec .venv/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
     ;;
