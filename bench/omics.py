@@ -1,0 +1,296 @@
+"""Benchmark: the omics location's tools and its orchestration, side by side in one run (the
+machine is shared: compare ratios).
+
+    .venv/bin/python bench/omics.py [--repeats 3] [--pairs 200000]
+
+1. kallisto vs salmon: index + quantification of the same simulated reads (6 samples of
+   art_illumina pairs from kallisto-examples' transcripts), time and accuracy against the
+   drawn counts (Spearman, mean relative error);
+2. plink2 --glm vs plink 1.9 --linear: the same association (bolt-lmm-example's 1000 Genomes
+   EUR subset, 54,051 SNPs x 379 samples, its real phenotype, 5 PCs as covariates), time and
+   agreement of the p-values;
+3. a workflow end to end through the ``omics run`` CLI, on a fresh instance and data root (no
+   reuse): the GWAS of the EUR subset (target: under 30 s) and the RNA-seq demo with
+   ``--pairs`` read pairs per sample. Orchestration overhead: the command's wall time, and
+   the Dagster run's duration, over the sum of the steps' tool time (target <= 1.3x).
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+from statistics import median
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from omics_assets.config import Layer, resolve  # noqa: E402
+from omics_assets.science import gwas  # noqa: E402
+from omics_assets.science.domains import step  # noqa: E402
+from omics_assets.science.steps import StepContext, execute_step  # noqa: E402
+
+KALLISTO_TEST = Path("/usr/share/doc/kallisto/test")
+BOLT_EXAMPLES = Path("/usr/share/doc/bolt-lmm/examples/examples.tar.xz")
+
+
+def steps(
+    domain: str,
+    names: list[str],
+    spec: dict,
+    work: Path,
+    prior: dict | None = None,
+    **overrides: dict,
+) -> dict:
+    """Run steps outside Dagster (the science and the tools only) after ``prior`` results."""
+    config = resolve(domain, [Layer("bench", {"name": "bench", "domain": domain})]).config
+    done: dict = dict(prior or {})
+    for name in names:
+        out = work / name
+        out.mkdir(parents=True)
+        ctx = StepContext(
+            name,
+            {**config["steps"][name]["config"], **overrides.get(name, {})},
+            spec,
+            2,
+            out,
+            {k: v["output"] for k, v in done.items()},
+            {k: v["dir"] for k, v in done.items()},
+            frozenset(names),
+        )
+        result = execute_step(step(domain, name).run, ctx)
+        assert result["status"] == "completed", (name, result["errors"])
+        done[name] = {**result, "dir": out}
+    return done
+
+
+def quantifiers(scratch: Path, pairs: int, repeats: int) -> list[dict]:
+    sheet = scratch / "design.tsv"
+    sheet.write_text(
+        "sample\tcondition\n"
+        + "".join(f"s{i}\t{'control' if i < 3 else 'treated'}\n" for i in range(6))
+    )
+    spec = {
+        "transcripts": str(KALLISTO_TEST / "transcripts.fasta.gz"),
+        "annotation": str(KALLISTO_TEST / "transcripts.gtf.gz"),
+        "samplesheet": str(sheet),
+        "reference_level": "control",
+        "quantifier": "kallisto",
+    }
+    reads = steps(
+        "rnaseq",
+        ["reference", "samplesheet", "simulate_reads"],
+        spec,
+        scratch / "reads",
+        simulate_reads={"pairs_per_sample": pairs, "seed": 3},
+    )
+    truth = pd.read_csv(reads["simulate_reads"]["dir"] / "truth.tsv", sep="\t").pivot(
+        index="transcript", columns="sample", values="pairs"
+    )
+    rows = []
+    for repeat in range(repeats):
+        for tool in ("kallisto", "salmon"):  # alternating, so load affects both alike
+            work = scratch / f"{tool}-{repeat}"
+            started = time.perf_counter()
+            done = steps(
+                "rnaseq", ["index", "quantify"], {**spec, "quantifier": tool}, work, prior=reads
+            )
+            wall = time.perf_counter() - started
+            estimate = pd.read_csv(
+                done["quantify"]["dir"] / "transcript_counts.tsv", sep="\t", index_col=0
+            ).loc[truth.index, truth.columns]
+            present = truth.to_numpy() > 0
+            error = (
+                np.abs(estimate.to_numpy() - truth.to_numpy())[present] / truth.to_numpy()[present]
+            )
+            rows.append(
+                {
+                    "tool": tool,
+                    "wall_s": wall,
+                    "tool_s": sum(d["metadata"]["tool_seconds"] for d in done.values()),
+                    "spearman": stats.spearmanr(
+                        truth.to_numpy().ravel(), estimate.to_numpy().ravel()
+                    ).statistic,
+                    "mean_relative_error": float(error.mean()),
+                }
+            )
+    return rows
+
+
+def association_tools(eur: Path, scratch: Path, repeats: int) -> list[dict]:
+    pheno = pd.read_csv(f"{eur}.pheno.covars", sep=r"\s+")
+    pheno[["FID", "IID", "PHENO"]].to_csv(scratch / "pheno.tsv", sep="\t", index=False)
+    spec = {"genotypes": str(eur), "phenotype": str(scratch / "pheno.tsv"), "trait": "PHENO"}
+    done = steps("gwas", ["genotypes", "qc", "pca"], spec, scratch / "prep")
+    qc = str(done["qc"]["dir"] / "qc")
+    bfile = scratch / "qc_bed"
+    subprocess.run(
+        ["plink2", "--pfile", qc, "--make-bed", "--out", str(bfile)],
+        check=True,
+        capture_output=True,
+    )
+    pheno_file = str(done["genotypes"]["dir"] / "phenotype.tsv")
+    eigenvec = str(done["pca"]["dir"] / "pca.eigenvec")
+    covar1 = scratch / "pcs.txt"  # plink 1.9 wants FID IID PC1..
+    pcs = pd.read_csv(eigenvec, sep="\t").rename(columns={"#FID": "FID"})
+    pcs.to_csv(covar1, sep="\t", index=False)
+    pheno1 = scratch / "pheno1.txt"
+    pd.read_csv(pheno_file, sep="\t").rename(columns={"#FID": "FID"}).to_csv(
+        pheno1, sep="\t", index=False, na_rep="-9"
+    )
+    commands = {
+        "plink2": [
+            "plink2",
+            "--threads",
+            "2",
+            "--pfile",
+            qc,
+            "--pheno",
+            pheno_file,
+            "--pheno-name",
+            "trait",
+            "--glm",
+            "hide-covar",
+            "--covar",
+            eigenvec,
+            "--covar-variance-standardize",
+            "--out",
+            str(scratch / "p2"),
+        ],
+        "plink1.9": [
+            "plink1.9",
+            "--threads",
+            "2",
+            "--bfile",
+            str(bfile),
+            "--pheno",
+            str(pheno1),
+            "--pheno-name",
+            "trait",
+            "--linear",
+            "hide-covar",
+            "--covar",
+            str(covar1),
+            "--allow-no-sex",
+            "--out",
+            str(scratch / "p1"),
+        ],
+    }
+    rows = []
+    for _ in range(repeats):
+        for tool, argv in commands.items():
+            started = time.perf_counter()
+            subprocess.run(argv, check=True, capture_output=True)
+            rows.append({"tool": tool, "wall_s": time.perf_counter() - started})
+    two = gwas.read_glm(next(scratch.glob("p2.trait.glm.linear")))
+    one = pd.read_csv(scratch / "p1.assoc.linear", sep=r"\s+").dropna(subset=["P"])
+    merged = two.merge(one, left_on="snp", right_on="SNP")
+    agreement = float(np.corrcoef(-np.log10(merged["p"]), -np.log10(merged["P"]))[0, 1])
+    for row in rows:
+        row["log10p_correlation"] = agreement
+        row["variants"] = len(two)
+    return rows
+
+
+def cli_run(scratch: Path, argv: list[str], label: str) -> dict:
+    """One ``omics run`` on a fresh instance and data root: wall time, run duration, tools."""
+    home, data = scratch / f"{label}-home", scratch / f"{label}-data"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
+    env = {**os.environ, "DAGSTER_HOME": str(home), "PLATFORM_DATA_ROOT": str(data)}
+    started = time.perf_counter()
+    subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "omics"), "run", "--quiet", *argv],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    wall = time.perf_counter() - started
+    results = [json.loads(p.read_text()) for p in data.rglob("result.json")]
+    tool = sum(r["metadata"]["tool_seconds"] for r in results)
+    compute = sum(r["metadata"]["execution_time"] for r in results)
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import dagster as dg, json; i = dg.DagsterInstance.get(); "
+            "r = i.get_run_records(limit=1)[0]; print(json.dumps(r.end_time - r.start_time))",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    run = json.loads(probe.stdout.splitlines()[-1])
+    return {
+        "workflow": label,
+        "wall_s": wall,
+        "run_s": run,
+        "step_compute_s": compute,
+        "tool_s": tool,
+        "wall_over_tool": wall / tool,
+        "run_over_tool": run / tool,
+        "run_over_compute": run / compute,
+        "steps": len(results),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--pairs", type=int, default=200_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as temp:
+        scratch = Path(temp)
+        with tarfile.open(BOLT_EXAMPLES) as archive:
+            for name in (
+                "EUR_subset.bed",
+                "EUR_subset.bim",
+                "EUR_subset.fam",
+                "EUR_subset.pheno.covars",
+            ):
+                archive.extract(name, scratch, filter="data")
+        eur = scratch / "EUR_subset"
+        quant = pd.DataFrame(quantifiers(scratch / "quant", args.pairs, args.repeats))
+        print("## kallisto vs salmon (index + quantify, 6 samples)\n")
+        print(quant.groupby("tool").median().to_markdown(floatfmt=".3f"))
+        (scratch / "assoc").mkdir()
+        assoc = pd.DataFrame(association_tools(eur, scratch / "assoc", args.repeats))
+        print("\n## plink2 vs plink 1.9 (association, 54k SNPs x 379 samples, 5 PCs)\n")
+        print(assoc.groupby("tool").median().to_markdown(floatfmt=".3f"))
+        config = scratch / "eur.yaml"
+        config.write_text(
+            f"name: gwas\ndomain_specific:\n  genotypes: {eur}\n"
+            f"  phenotype: {eur}.pheno.covars\n  trait: PHENO\n"
+        )
+        runs = []
+        for repeat in range(args.repeats):
+            runs.append(cli_run(scratch, ["--config", str(config)], f"gwas_eur{repeat}"))
+            runs.append(
+                cli_run(
+                    scratch,
+                    [
+                        "--workflow",
+                        "rnaseq",
+                        "--param",
+                        f"steps.simulate_reads.config.pairs_per_sample={args.pairs}",
+                    ],
+                    f"rnaseq{repeat}",
+                )
+            )
+        table = pd.DataFrame(runs)
+        table["workflow"] = table["workflow"].str.rstrip("0123456789")
+        print("\n## Workflows end to end through `omics run` (fresh instance, no reuse)\n")
+        print(table.groupby("workflow").agg(median).to_markdown(floatfmt=".2f"))
+
+
+if __name__ == "__main__":
+    main()
