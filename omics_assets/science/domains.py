@@ -103,7 +103,8 @@ class StdpopsimModel(Strict):
     model: str
     population: str
     contig: str
-    length_multiplier: float = Field(gt=0, le=1)
+    left: float = Field(ge=0, description="bp: the simulated stretch of the contig starts here")
+    right: float = Field(gt=0, description="bp: and ends here")
 
 
 class TreeSequenceConfig(Strict):

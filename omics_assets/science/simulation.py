@@ -29,8 +29,11 @@ def _simulate(cfg: dict[str, Any]) -> tskit.TreeSequence:
         try:
             species = stdpopsim.get_species(model["species"])
             demography = species.get_demographic_model(model["model"])
-            contig = species.get_contig(
-                model["contig"], length_multiplier=float(model.get("length_multiplier", 1.0))
+            contig = species.get_contig(  # the model's mutation rate: its expected diversity
+                model["contig"],
+                left=float(model["left"]),
+                right=float(model["right"]),
+                mutation_rate=demography.mutation_rate,
             )  # no genetic_map=: a map is a download; the contig's mean rate is used
         except (ValueError, KeyError) as error:
             raise InputError(f"stdpopsim: {error}") from error

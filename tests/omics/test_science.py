@@ -244,3 +244,29 @@ def test_disabled_steps_are_wired_around() -> None:
             "report": True,
         },
     )["report"] == ("association",)
+
+
+def test_a_stdpopsim_model_simulates_the_chosen_stretch(run_steps: StepRunner) -> None:
+    """Out-of-Africa (Gutenkunst 2009), CEU, 1 Mb of chr22 at its mean recombination rate
+    (no genetic map: that would be a download)."""
+    model = {
+        "species": "HomSap",
+        "model": "OutOfAfrica_3G09",
+        "population": "CEU",
+        "contig": "chr22",
+        "left": 20e6,
+        "right": 21e6,
+    }
+    results = run_steps(
+        "simulation",
+        ["tree_sequence", "vcf", "phenotype"],
+        {},
+        tree_sequence={"samples": 60, "stdpopsim": model},
+        phenotype={"causal_snps": 2, "variance_explained": 0.2},
+    )
+    metrics = results["tree_sequence"]["output"]["metrics"]
+    assert metrics["individuals"] == 60 and metrics["sites"] > 100
+    causal = pd.read_csv(results["phenotype"]["dir"] / "causal.tsv", sep="\t")
+    assert causal["pos"].between(20e6, 21e6).all() and (causal["maf"] >= 0.05).all()
+    trait = pd.read_csv(results["phenotype"]["dir"] / "phenotype.tsv", sep="\t")
+    assert len(trait) == 60 and trait["trait"].std() > 0.5

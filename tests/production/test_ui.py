@@ -183,6 +183,19 @@ def test_ui_shows_locations_graphs_and_runs(production) -> None:
         expect(strip).to_be_visible()
         assert strip.evaluate("image => image.naturalWidth") > 300  # a decoded PNG, not a stub
         page.screenshot(path=ARTIFACTS / "cardio_ecg_strip.png")
+
+        # an omics workflow (a component) submitted as a backfill, run by the daemon's run
+        # worker; its report's Manhattan and QQ plots open in the UI
+        omics = _cli(env, "omics_assets.cli", "submit", "--workflow", "gwas")
+        key = re.search(r"run (\S+) of workflow gwas: backfill (\w+) submitted", omics)
+        tags = {"dagster/backfill": key.group(2), "dagster/partition": key.group(1)}
+        assert _wait_for_run(inst, tags, 600).dagster_run.status == dg.DagsterRunStatus.SUCCESS
+        page.goto(f"{url}/assets/gwas/report?partition={key.group(1)}")
+        page.get_by_text("[Show Markdown]").first.click()
+        plots = page.get_by_role("dialog").locator("img[src^='data:image/png']")
+        expect(plots).to_have_count(2)
+        assert plots.first.evaluate("image => image.naturalWidth") > 300
+        page.screenshot(path=ARTIFACTS / "omics_gwas_report.png")
         browser.close()
 
 
@@ -196,6 +209,7 @@ def _assets_of(location: str, group: str) -> list[str]:
         if e["python_module"]["location_name"] == location
     )
     graph = importlib.import_module(module_name).defs.resolve_asset_graph()
+    # a node shows the last part of its key (omics: gwas/qc -> "qc")
     return sorted(
-        k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).group_name == group
+        k.path[-1] for k in graph.get_all_asset_keys() if graph.get(k).group_name == group
     )
