@@ -10,14 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from omics_assets.science import genotypes as geno
 from omics_assets.science.steps import InputError, SkipStep, StepContext
-from platform_core.figures import figure_png
 from platform_core.tools import ToolError, program_version, require_program
 
 GENOME_WIDE = 5e-8
@@ -215,6 +212,8 @@ def read_glm(path: Path) -> pd.DataFrame:
 
 def lambda_gc(p: np.ndarray) -> float:
     """Genomic inflation: median association chi-square (1 df) over its null median 0.4549."""
+    from scipy import stats  # on demand: ~0.8 s of import every process would pay
+
     chi2 = stats.chi2.isf(np.clip(np.asarray(p, float), 1e-300, 1.0), df=1)
     return float(np.median(chi2) / stats.chi2.ppf(0.5, df=1))
 
@@ -330,47 +329,10 @@ def hits(ctx: StepContext) -> dict[str, Any]:
     }
 
 
-def _chrom_order(chrom: pd.Series) -> pd.Series:
-    numeric = pd.to_numeric(chrom, errors="coerce")
-    return numeric.fillna(1000 + chrom.astype("category").cat.codes.astype(int))
-
-
-def manhattan_png(table: pd.DataFrame, threshold: float = GENOME_WIDE) -> bytes:
-    """-log10 p along the genome, chromosomes alternating in colour."""
-    table = table.assign(order=_chrom_order(table["chrom"])).sort_values(["order", "pos"])
-    offsets = table.groupby("order", sort=True)["pos"].max().cumsum().shift(fill_value=0)
-    x = table["pos"].to_numpy() + table["order"].map(offsets).to_numpy()
-    figure, axis = plt.subplots(figsize=(10, 3))
-    colours = np.where(
-        table["order"].rank(method="dense").to_numpy() % 2 == 0, "#4c72b0", "#8faadc"
-    )
-    axis.scatter(x, -np.log10(table["p"].clip(lower=1e-300)), s=3, c=colours)
-    axis.axhline(-np.log10(threshold), color="tab:red", lw=0.8)
-    ticks = table.groupby("order")["chrom"].first()
-    centres = [offsets[o] + table.loc[table["order"] == o, "pos"].median() for o in ticks.index]
-    axis.set_xticks(centres, ticks.to_list(), fontsize=7)
-    axis.set(xlabel="chromosome", ylabel="-log10 p")
-    return figure_png(figure)
-
-
-def qq_png(p: np.ndarray) -> bytes:
-    """Observed against expected -log10 p under the null, with the genomic inflation."""
-    observed = -np.log10(np.sort(np.clip(p, 1e-300, 1.0)))
-    expected = -np.log10((np.arange(1, len(p) + 1) - 0.5) / len(p))
-    figure, axis = plt.subplots(figsize=(3.5, 3.5))
-    axis.scatter(expected, observed, s=3, color="#4c72b0")
-    top = max(expected.max(), 1.0)
-    axis.plot([0, top], [0, top], color="tab:red", lw=0.8)
-    axis.set(
-        xlabel="expected -log10 p",
-        ylabel="observed -log10 p",
-        title=f"lambda GC = {lambda_gc(p):.3f}",
-    )
-    return figure_png(figure)
-
-
 def report(ctx: StepContext) -> dict[str, Any]:
     """Manhattan and QQ plots and a markdown summary of the loci."""
+    from omics_assets.science.plots import manhattan_png, qq_png
+
     table = pd.read_csv(
         ctx.input_file("association", "association"), sep="\t", dtype={"chrom": str}
     )

@@ -12,14 +12,12 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from omics_assets.science import reads
 from omics_assets.science.gwas import tool_version
 from omics_assets.science.steps import InputError, SkipStep, StepContext
-from platform_core.figures import figure_png
 from platform_core.tools import require_program
 
 
@@ -298,21 +296,10 @@ def differential_expression(ctx: StepContext) -> dict[str, Any]:
     }
 
 
-def _ma_volcano_png(results: pd.DataFrame, alpha: float) -> bytes:
-    significant = (results["padj"] < alpha).to_numpy()
-    colours = np.where(significant, "tab:red", "#999999")
-    figure, (ma, volcano) = plt.subplots(1, 2, figsize=(9, 3.4))
-    ma.scatter(np.log10(results["baseMean"] + 1), results["log2FoldChange"], s=3, c=colours)
-    ma.set(xlabel="log10 mean count", ylabel="log2 fold change", title="MA")
-    volcano.scatter(
-        results["log2FoldChange"], -np.log10(results["pvalue"].clip(lower=1e-300)), s=3, c=colours
-    )
-    volcano.set(xlabel="log2 fold change", ylabel="-log10 p", title="volcano")
-    return figure_png(figure)
-
-
 def report(ctx: StepContext) -> dict[str, Any]:
     """MA and volcano plots, mapping rates and the top genes, as markdown and PNG."""
+    from omics_assets.science.plots import ma_volcano_png
+
     files: dict[str, str] = {}
     lines = ["# RNA-seq report"]
     if ctx.has_input("quantify"):
@@ -321,7 +308,7 @@ def report(ctx: StepContext) -> dict[str, Any]:
     if ctx.has_input("differential_expression"):
         results = pd.read_csv(ctx.input_file("differential_expression", "results"), sep="\t")
         alpha = float(ctx.config["alpha"])
-        (ctx.out / "ma_volcano.png").write_bytes(_ma_volcano_png(results.dropna(), alpha))
+        (ctx.out / "ma_volcano.png").write_bytes(ma_volcano_png(results.dropna(), alpha))
         files["plot"] = "ma_volcano.png"
         top = results.dropna(subset=["padj"]).sort_values("padj").head(15)
         lines += ["## Top genes", top.to_markdown(index=False, floatfmt=".3g")]
