@@ -20,7 +20,6 @@ import json
 import os
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
@@ -34,12 +33,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from omics_assets.config import Layer, resolve  # noqa: E402
+from omics_assets.demo import KALLISTO_TEST, unpack_eur_subset  # noqa: E402
 from omics_assets.science import gwas  # noqa: E402
 from omics_assets.science.domains import step  # noqa: E402
 from omics_assets.science.steps import StepContext, execute_step  # noqa: E402
-
-KALLISTO_TEST = Path("/usr/share/doc/kallisto/test")
-BOLT_EXAMPLES = Path("/usr/share/doc/bolt-lmm/examples/examples.tar.xz")
 
 
 def steps(
@@ -250,15 +247,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as temp:
         scratch = Path(temp)
-        with tarfile.open(BOLT_EXAMPLES) as archive:
-            for name in (
-                "EUR_subset.bed",
-                "EUR_subset.bim",
-                "EUR_subset.fam",
-                "EUR_subset.pheno.covars",
-            ):
-                archive.extract(name, scratch, filter="data")
-        eur = scratch / "EUR_subset"
+        eur = unpack_eur_subset(scratch)
         quant = pd.DataFrame(quantifiers(scratch / "quant", args.pairs, args.repeats))
         print("## kallisto vs salmon (index + quantify, 6 samples)\n")
         print(quant.groupby("tool").median().to_markdown(floatfmt=".3f"))

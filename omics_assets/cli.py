@@ -214,8 +214,8 @@ def cmd_workflows(args: argparse.Namespace) -> int:
     return 0
 
 
-def _config_arguments(p: argparse.ArgumentParser, config_required: bool = False) -> None:
-    p.add_argument("--config", required=config_required, help="the user's config YAML")
+def _config_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="the user's config YAML")
     p.add_argument("--workflow", help="the workflow (default: the config's name:)")
     p.add_argument(
         "--param",
@@ -235,7 +235,8 @@ def parser() -> argparse.ArgumentParser:
         p = commands.add_parser(name, help=text)
         _config_arguments(p)
         p.add_argument("--run", help="the run's key (default: <config stem>-<config hash>)")
-        p.add_argument("--quiet", action="store_true", help="no progress lines")
+        if func is cmd_run:
+            p.add_argument("--quiet", action="store_true", help="no progress lines")
         p.set_defaults(func=func)
     for name, func, text in (
         ("validate", cmd_validate, "check and print the resolved config"),

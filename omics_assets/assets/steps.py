@@ -83,11 +83,7 @@ def build_step_asset(
     key = dg.AssetKey([definition.name, step.name])
     ins = {name: dg.AssetIn(key=[definition.name, name]) for name in reads}
     ins |= {name: dg.AssetIn(key=[definition.attributes["input"], name]) for name in upstream}
-    tools = [
-        t
-        for t in step.tools
-        if t in ("kallisto", "salmon", "plink2", "gemma", "msprime", "art_illumina")
-    ]
+    tools = list(step.tools)
 
     @dg.asset(
         key=key,

@@ -9,14 +9,10 @@ from typing import Any
 import pytest
 
 from omics_assets.config import Layer, resolve
+from omics_assets.demo import unpack_eur_subset
 from omics_assets.science.domains import Domain, step
 from omics_assets.science.steps import StepContext, execute_step
 from tests.support import isolated_home
-
-KALLISTO_TEST = Path("/usr/share/doc/kallisto/test")
-GEMMA_EXAMPLE = Path("/usr/share/doc/gemma/example")
-BOLT_EXAMPLES = Path("/usr/share/doc/bolt-lmm/examples/examples.tar.xz")
-LI_SUM = Path(__file__).resolve().parents[2] / "omics_assets" / "data" / "Li_sum.txt.gz"
 
 
 @pytest.fixture(scope="module")
@@ -67,20 +63,8 @@ def run_steps(tmp_path: Path) -> StepRunner:
 
 @pytest.fixture(scope="session")
 def eur_subset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """bolt-lmm-example's 1000 Genomes EUR subset (379 samples, 54,051 SNPs on chr17-22),
-    unpacked: returns the PLINK prefix."""
-    import tarfile
-
-    folder = tmp_path_factory.mktemp("bolt")
-    with tarfile.open(BOLT_EXAMPLES) as archive:
-        for name in (
-            "EUR_subset.bed",
-            "EUR_subset.bim",
-            "EUR_subset.fam",
-            "EUR_subset.pheno.covars",
-        ):
-            archive.extract(name, folder, filter="data")
-    return folder / "EUR_subset"
+    """The 1000 Genomes EUR subset of bolt-lmm-example, unpacked: its PLINK prefix."""
+    return unpack_eur_subset(tmp_path_factory.mktemp("bolt"))
 
 
 def gunzip(source: Path, target: Path) -> Path:

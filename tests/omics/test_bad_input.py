@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 
 from omics_assets.cli import main
+from omics_assets.demo import GEMMA_EXAMPLE, KALLISTO_TEST
 from omics_assets.science import reads
 from omics_assets.science.gwas import stage_genotypes
 from omics_assets.science.steps import InputError, StepContext, execute_step
-from tests.omics.conftest import GEMMA_EXAMPLE, KALLISTO_TEST, gunzip
+from tests.omics.conftest import gunzip
 
 
 def sheet(tmp_path: Path, text: str, name: str = "sheet.tsv") -> Path:

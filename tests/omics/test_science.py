@@ -10,9 +10,10 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from omics_assets.demo import GEMMA_EXAMPLE, KALLISTO_TEST, LI_SUM
 from omics_assets.science import gwas
 from omics_assets.science.domains import wiring
-from tests.omics.conftest import GEMMA_EXAMPLE, KALLISTO_TEST, LI_SUM, StepRunner
+from tests.omics.conftest import StepRunner
 
 pytestmark = pytest.mark.slow
 
