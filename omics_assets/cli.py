@@ -28,6 +28,7 @@ import dagster as dg
 import pandas as pd
 
 from omics_assets import workflows as api
+from omics_assets.assets.steps import STATUS_CHECK
 from omics_assets.config import ConfigError, Resolved
 from platform_core import backfill, cli
 from platform_core.checkpoint import latest_materialization
@@ -71,13 +72,16 @@ def _failure(inst: dg.DagsterInstance, run_id: str) -> str:
     return "run failed"
 
 
-def _skips(inst: dg.DagsterInstance, run_id: str) -> list[str]:
-    """The steps a run skipped at run time, with the reason."""
+def _notices(inst: dg.DagsterInstance, run_id: str) -> list[str]:
+    """The run's failed checks: steps skipped at run time (with the reason) and quality
+    warnings."""
     out = []
     for entry in inst.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
         evaluation = entry.dagster_event.event_specific_data
         if not evaluation.passed:
-            out.append(f"{evaluation.asset_key.to_user_string()}: {evaluation.description}")
+            kind = "skipped" if evaluation.check_name == STATUS_CHECK else "warning"
+            where = evaluation.asset_key.to_user_string()
+            out.append(f"{kind} {where}: {evaluation.description}")
     return out
 
 
@@ -90,8 +94,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     result = cli.run_job(
         job, inst, key, tags={"omics/cli": "run"}, progress=cli.Progress(args.quiet)
     )
-    for skip in _skips(inst, result.run_id):
-        print(f"skipped {skip}")
+    for notice in _notices(inst, result.run_id):
+        print(notice)
     if result.success:
         print(f"workflow {definition.name} run {key}: succeeded (run {result.run_id})")
         return 0

@@ -96,7 +96,7 @@ def build_step_asset(
         check_specs=[
             dg.AssetCheckSpec(
                 STATUS_CHECK, asset=key, description="completed, or why the step was skipped"
-            )
+            ),
         ],
         retry_policy=RETRY,
         required_resource_keys={"omics"},

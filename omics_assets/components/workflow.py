@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 import dagster as dg
 
+from omics_assets.assets.checks import build_quality_checks
 from omics_assets.assets.steps import build_step_asset
 from omics_assets.config import ConfigError, resolve
 from omics_assets.partitions import workflow_partitions
@@ -49,16 +50,13 @@ class OmicsWorkflow(dg.Component, dg.Model, dg.Resolvable):
                 )
         partitions = workflow_partitions(definition)
         first = STEPS[self.domain][0].name
-        assets = [
-            build_step_asset(
-                definition,
-                step(self.domain, name),
-                reads,
-                upstream if name == first else (),
-                partitions,
-            )
-            for name, reads in wiring(self.domain, enabled).items()
-        ]
+        assets, checks = [], []
+        for name, reads in wiring(self.domain, enabled).items():
+            spec = step(self.domain, name)
+            upstream_reads = upstream if name == first else ()
+            asset = build_step_asset(definition, spec, reads, upstream_reads, partitions)
+            assets.append(asset)
+            checks += build_quality_checks(spec.checks, asset, partitions)
         job = dg.define_asset_job(
             self.name,
             selection=dg.AssetSelection.groups(self.name).upstream(),
@@ -66,6 +64,7 @@ class OmicsWorkflow(dg.Component, dg.Model, dg.Resolvable):
         )
         return dg.Definitions(
             assets=assets,
+            asset_checks=checks,
             jobs=[job],
             sensors=[build_config_inbox_sensor(definition, job, partitions)],
         )

@@ -141,6 +141,7 @@ class Step:
     config: type[Strict]
     tools: tuple[str, ...] = ()
     required: bool = False
+    checks: tuple[tuple[str, str], ...] = ()  # (name, what it checks): WARN when it fails
 
     @property
     def description(self) -> str:
@@ -171,6 +172,7 @@ STEPS: dict[Domain, tuple[Step, ...]] = {
             ("index", "samplesheet", "simulate_reads"),
             QuantifyConfig,
             ("kallisto", "salmon"),
+            checks=(("mapping_rate", "every sample maps at least min_mapping_rate %"),),
         ),
         Step("gene_counts", rnaseq.gene_counts, ("quantify", "reference"), NoConfig),
         Step(
@@ -191,6 +193,7 @@ STEPS: dict[Domain, tuple[Step, ...]] = {
             ("genotypes", "qc", "pca"),
             AssociationConfig,
             ("plink2", "gemma"),
+            checks=(("genomic_inflation", "lambda GC of the reported test is at most 1.1"),),
         ),
         Step("hits", gwas.hits, ("association",), HitsConfig),
         Step("report", gwas.report, ("association", "hits"), NoConfig),

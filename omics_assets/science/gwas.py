@@ -19,6 +19,7 @@ from omics_assets.science.steps import InputError, SkipStep, StepContext
 from platform_core.tools import ToolError, program_version, require_program
 
 GENOME_WIDE = 5e-8
+MAX_LAMBDA = 1.1  # genomic inflation above this is flagged (a WARN check)
 ASSOCIATION_COLUMNS = ["snp", "chrom", "pos", "beta", "se", "p", "n"]
 
 
@@ -291,9 +292,21 @@ def association(ctx: StepContext) -> dict[str, Any]:
         files["lmm"] = "lmm.tsv"
         metrics["lmm_lambda_gc"] = round(lambda_gc(lmm["p"].to_numpy()), 4)
     table.to_csv(ctx.out / "association.tsv", sep="\t", index=False)
+    reported = metrics.get("lmm_lambda_gc", metrics["lambda_gc"])
+    inflation = {
+        "passed": reported <= MAX_LAMBDA,
+        "description": f"lambda GC {reported:.3f}"
+        + (" (LMM)" if "lmm_lambda_gc" in metrics else " (linear model)")
+        + (
+            ""
+            if reported <= MAX_LAMBDA
+            else f" > {MAX_LAMBDA}: population structure, "
+            "relatedness or a polygenic trait; more PCs or lmm: true may help"
+        ),
+    }
     for path in found:
         path.unlink()
-    return {"files": files, "metrics": metrics}
+    return {"files": files, "metrics": metrics, "checks": {"genomic_inflation": inflation}}
 
 
 def clump_by_distance(table: pd.DataFrame, threshold: float, window_bp: int) -> pd.DataFrame:

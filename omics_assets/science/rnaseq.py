@@ -192,9 +192,18 @@ def quantify(ctx: StepContext) -> dict[str, Any]:
     tpm.to_csv(ctx.out / "transcript_tpm.tsv", sep="\t")
     rates.rename("mapping_rate_percent").to_csv(ctx.out / "mapping_rates.tsv", sep="\t")
     shutil.rmtree(ctx.out / "samples")
-    low = rates[rates < float(ctx.config["min_mapping_rate"])]
+    floor = float(ctx.config["min_mapping_rate"])
+    low = rates[rates < floor]
     for sample, rate in low.items():
         ctx.warnings.append(f"sample {sample}: only {rate:.1f} % of fragments mapped")
+    verdict = (
+        (
+            f"{len(low)} of {len(rates)} samples map under {floor:g} %: "
+            + ", ".join(f"{s} {r:.1f} %" for s, r in low.items())
+        )
+        if len(low)
+        else (f"every sample maps >= {floor:g} % (lowest {rates.min():.1f} %)")
+    )
     return {
         "files": {
             "counts": "transcript_counts.tsv",
@@ -206,6 +215,7 @@ def quantify(ctx: StepContext) -> dict[str, Any]:
             "transcripts": len(counts),
             "mean_mapping_rate": round(float(rates.mean()), 2),
         },
+        "checks": {"mapping_rate": {"passed": low.empty, "description": verdict}},
     }
 
 

@@ -1,7 +1,8 @@
 """The step standard of the seed's orchestration guide, without Dagster.
 
 A step is a function of a :class:`StepContext` that writes its files into ``ctx.out`` and
-returns its outputs (paths relative to ``ctx.out`` and metrics). :func:`execute_step` runs it and
+returns its outputs (paths relative to ``ctx.out``, metrics, and the verdicts of its quality
+checks: ``{name: {"passed": bool, "description": str}}``). :func:`execute_step` runs it and
 returns the seed's result record: ``status`` (completed / failed / skipped), ``output``
 (``files_created``, ``metrics`` and step-specific values), ``errors``, ``warnings`` and
 ``metadata`` (``execution_time`` in seconds, ``memory_used`` in MB, tool time and versions).
@@ -101,12 +102,14 @@ def execute_step(function: StepFunction, ctx: StepContext) -> dict[str, Any]:
         errors = [f"{type(error).__name__}: {error}", traceback.format_exc(limit=4)]
     files = output.pop("files", {})
     metrics = output.pop("metrics", {})
+    checks = output.pop("checks", {})
     result: dict[str, Any] = {
         "status": status,
         "output": {"files_created": sorted(files.values()), "files": files, "metrics": metrics}
         | output,
         "errors": errors,
         "warnings": list(ctx.warnings),
+        "checks": checks,
         "metadata": {
             "execution_time": round(time.perf_counter() - started, 3),
             "memory_used": round(max(_memory_mb(), ctx.tool_peak_mb), 1),

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pandas as pd
@@ -31,6 +32,13 @@ def materialization(inst: dg.DagsterInstance, asset: str, run: str) -> dict | No
     if not records:
         return None
     return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
+
+
+def check_evaluation(inst: dg.DagsterInstance, asset: str, name: str) -> Any:
+    """The latest evaluation of the check ``name`` of ``<workflow>/<step>``."""
+    key = dg.AssetCheckKey(dg.AssetKey.from_user_string(asset), name)
+    record = inst.event_log_storage.get_latest_asset_check_execution_by_key([key])[key]
+    return record.event.dagster_event.event_specific_data
 
 
 def run_key(capsys: pytest.CaptureFixture[str]) -> str:
@@ -64,6 +72,10 @@ def test_gwas_demo_records_the_step_standard_and_reuses_unchanged_steps(
     assert first["association"]["metric/variants_tested"] > 8000
     assert first["hits"]["metric/top_chrom"] == "17"
     assert first["report"]["report"].count("data:image/png;base64,") == 2  # Manhattan, QQ
+    # related mice under a linear model: the inflation check WARNs and says what to try
+    inflation = check_evaluation(inst, "gwas/association", "genomic_inflation")
+    assert not inflation.passed and inflation.severity == dg.AssetCheckSeverity.WARN
+    assert inflation.description.startswith("lambda GC 4.") and "lmm: true" in inflation.description
     # the same config again: every step reused, nothing recomputed
     assert main(["run", "--workflow", "gwas", "--quiet"]) == 0
     assert run_key(capsys) == key
@@ -128,10 +140,7 @@ def test_a_run_time_skip_succeeds_and_skips_what_follows(
     assert materialization(inst, "rnaseq_counts/samplesheet", key) is not None
     assert materialization(inst, "rnaseq_counts/differential_expression", key) is None
     assert materialization(inst, "rnaseq_counts/report", key) is None
-    check = inst.event_log_storage.get_latest_asset_check_execution_by_key(
-        [dg.AssetCheckKey(dg.AssetKey(["rnaseq_counts", "differential_expression"]), "step_status")]
-    )
-    evaluation = next(iter(check.values())).event.dagster_event.event_specific_data
+    evaluation = check_evaluation(inst, "rnaseq_counts/differential_expression", "step_status")
     assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
     assert evaluation.metadata["status"].value == "skipped"
     # a step disabled by a run's config is skipped the same way
@@ -225,8 +234,14 @@ def test_resume_reruns_only_the_failed_step_and_after(
     resumed = cli.last_partition_run(inst, key, ["gwas"])
     assert resumed.dagster_run.parent_run_id == failed.dagster_run.run_id
     executed = {s.step_key for s in inst.get_run_step_stats(resumed.dagster_run.run_id)}
-    assert executed == {"gwas__association", "gwas__hits", "gwas__report"}
-    assert materialization(inst, "gwas/association", key)["metric/lmm_lambda_gc"] < 1.5
+    assert executed == {
+        "gwas__association",
+        "gwas__association_genomic_inflation",
+        "gwas__hits",
+        "gwas__report",
+    }
+    assert materialization(inst, "gwas/association", key)["metric/lmm_lambda_gc"] < 1.1
+    assert check_evaluation(inst, "gwas/association", "genomic_inflation").passed  # the LMM's
 
 
 def test_the_config_inbox_registers_and_rejects(omics_home: Path, tmp_path: Path) -> None:
@@ -238,7 +253,7 @@ def test_the_config_inbox_registers_and_rejects(omics_home: Path, tmp_path: Path
     write(inbox / "typo.yaml", "name: gwas\nsteps:\n  qc:\n    config:\n      mafx: 1\n")
     for name in ("strict.yaml", "typo.yaml"):
         write(inbox / f"{name}.complete", "")
-    sensor = defs.get_sensor_def("gwas_config_inbox")
+    sensor = defs.resolve_sensor_def("gwas_config_inbox")
     inst = cli.instance()
     with dg.build_sensor_context(instance=inst, definitions=defs) as context:
         result = sensor(context)
@@ -273,6 +288,8 @@ def test_rnaseq_demo_reports_mapping_and_differential_expression(
     quantify = materialization(inst, "rnaseq/quantify", key)
     assert quantify["metric/mean_mapping_rate"] > 95
     assert "kallisto" in quantify["tool_versions"]["kallisto"]
+    mapped = check_evaluation(inst, "rnaseq/quantify", "mapping_rate")
+    assert mapped.passed and mapped.description.startswith("every sample maps >= 50 %")
     de = materialization(inst, "rnaseq/differential_expression", key)
     assert de["metric/significant"] >= 2
     report = materialization(inst, "rnaseq/report", key)["report"]
