@@ -224,9 +224,7 @@ def plan(definition: WorkflowDefinition, config: Mapping[str, Any]) -> list[Plan
     if definition.attributes.get("input"):
         source = workflow(definition.attributes["input"])
         source_plan = {p.step: p for p in plan(source, resolve_run(source.name).config)}
-        upstream = {
-            s: source_plan[s].why.split("fingerprint ")[-1] for s in upstream_steps(definition)
-        }
+        upstream = {s: source_plan[s].fingerprint for s in upstream_steps(definition)}
     for spec in STEPS[definition.domain]:
         if spec.name not in built:
             out.append(PlannedStep(spec.name, "not built", (), f"disabled in {definition.file}"))
@@ -241,9 +239,8 @@ def plan(definition: WorkflowDefinition, config: Mapping[str, Any]) -> list[Plan
             )
             out.append(PlannedStep(spec.name, "skip", reads, why))
             continue
-        inputs = {r: fps[r] for r in reads} | (
-            upstream if spec is STEPS[definition.domain][0] else {}
-        )
+        first = spec is STEPS[definition.domain][0]  # the step that reads the input workflow
+        inputs = {r: fps[r] for r in reads} | (upstream if first else {})
         fp = fps[spec.name] = step_fingerprint(spec, config, inputs)
         done = (step_folder(config, spec.name, fp) / RESULT_FILE).exists()
         action: Literal["run", "reuse"] = "reuse" if done else "run"

@@ -167,6 +167,10 @@ def test_simulation_round_trip_finds_the_causal_variants(
     for position in causal["pos"]:
         assert (abs(hits["pos"] - position) <= 500_000).any(), (position, hits)
     assert (hits["p"] < 5e-8).all()
+    # the plan of the same config now reuses every step, the simulation's included
+    assert main(["steps", "--workflow", "gwas_simulated", "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert [p["action"] for p in plan] == ["reuse"] * 6
 
 
 def test_a_users_config_runs_with_all_four_layers(
