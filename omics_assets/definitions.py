@@ -2,7 +2,7 @@
 
 The workflows are components (``omics_assets/defs/*/defs.yaml``), loaded with
 ``load_from_defs_folder``; this module adds what every workflow shares: storage, tool
-settings, the notifier and the alert sensors.
+settings, the notifier, the config inbox over every workflow's job and the alert sensors.
 """
 
 from pathlib import Path
@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 
 from omics_assets.resources import STORAGE, OmicsSettings
-from omics_assets.sensors import ALERT_SENSORS
+from omics_assets.sensors import ALERT_SENSORS, build_config_inbox_sensor
 from platform_core.alerts import Notifier, notifier_from_env
 from platform_core.executors import step_executor
 from platform_core.settings import resource_from_env
@@ -27,7 +27,7 @@ def build_definitions(omics: OmicsSettings, notifier: Notifier) -> dg.Definition
     return dg.Definitions.merge(
         workflows,
         dg.Definitions(
-            sensors=ALERT_SENSORS,
+            sensors=[build_config_inbox_sensor(list(workflows.jobs or [])), *ALERT_SENSORS],
             executor=step_executor(dg.in_process_executor),
             resources={"io_manager": STORAGE, "omics": omics, "notifier": notifier},
         ),

@@ -15,7 +15,9 @@ import json
 import os
 import shutil
 import time
+from collections import defaultdict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -77,12 +79,22 @@ class _Refused(Exception):
     """An item the inbox itself refuses (a name received before)."""
 
 
+@dataclass(frozen=True)
+class Registered:
+    """What ``register`` returns for an item that one of several jobs runs: its partition
+    key, the dynamic partitions it belongs to, and the job that runs it."""
+
+    key: str
+    partitions_def: dg.DynamicPartitionsDefinition
+    job_name: str
+
+
 def build_inbox_sensor(
     name: str,
-    job: "UnresolvedAssetJobDefinition",
-    partitions_def: dg.DynamicPartitionsDefinition,
+    job: "UnresolvedAssetJobDefinition | list[UnresolvedAssetJobDefinition]",
+    partitions_def: dg.DynamicPartitionsDefinition | None,
     inbox: Callable[[], Path],
-    register: Callable[[Path], str],
+    register: Callable[[Path], "str | Registered"],
     refused: Sequence[type[Exception]],
     kind: Literal["file", "folder"],
     settle_seconds: Callable[[], float],
@@ -93,8 +105,10 @@ def build_inbox_sensor(
     """The inbox sensor of a location (RUNNING by default).
 
     - ``inbox()``: the folder to watch (read at each tick: the data root may change).
-    - ``register(path)``: validates and registers an item, returns its partition key; an
-      exception of a ``refused`` type rejects the item with its message.
+    - ``register(path)``: validates and registers an item, returns its partition key (of
+      ``partitions_def``, run by ``job``); or, for a sensor over several jobs, a
+      ``Registered`` naming its partitions and job. An exception of a ``refused`` type
+      rejects the item with its message.
     - ``kind``: items are files (with one of ``suffixes``) or folders.
     - ``after``: ``move`` processed items to ``processed/`` once registered (``register``
       copies what it needs); ``keep`` them in place (a plate folder is read where it lies;
@@ -103,9 +117,11 @@ def build_inbox_sensor(
       read (a tick costs what is new; an item whose name was received before is rejected).
     """
 
+    jobs = list(job) if isinstance(job, list) else [job]
+
     @dg.sensor(
         name=name,
-        job=job,
+        jobs=jobs,
         minimum_interval_seconds=inbox_interval_seconds(),
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=description,
@@ -115,7 +131,9 @@ def build_inbox_sensor(
         seen: dict[str, str] = state.get("pending", {})
         done: dict[str, str] = state.get("done", {})
         pending: dict[str, str] = {}
-        keys, requests = [], []
+        added: dict[str, list[str]] = defaultdict(list)  # partitions def name -> keys
+        definitions: dict[str, dg.DynamicPartitionsDefinition] = {}
+        requests = []
         folder = inbox()
         items = sorted(folder.iterdir()) if folder.is_dir() else []
         items = [p for p in items if p.name not in (REJECTED, PROCESSED)]
@@ -140,7 +158,7 @@ def build_inbox_sensor(
                             "rename it to send it as a new item"
                         )
                     path = _move(path, folder / PROCESSED)
-                key = register(path)
+                registered = register(path)
             except (_Refused, *refused) as error:
                 rejected = _move(path, folder / REJECTED)
                 rejected.with_name(rejected.name + ".error.txt").write_text(f"{error}\n")
@@ -152,13 +170,22 @@ def build_inbox_sensor(
                 _move(path, folder / PROCESSED)
             elif after == "keep":
                 done[path.name] = current
+            if not isinstance(registered, Registered):
+                assert partitions_def is not None, "a key alone needs the sensor's partitions"
+                registered = Registered(registered, partitions_def, jobs[0].name)
+            key = registered.key
             context.log.info(f"registered partition {key} from {path.name}")
-            keys.append(key)
-            requests.append(dg.RunRequest(partition_key=key, run_key=f"{key}:{content[:16]}"))
+            added[registered.partitions_def.name].append(key)
+            definitions[registered.partitions_def.name] = registered.partitions_def
+            job_name = registered.job_name if len(jobs) > 1 else None
+            run_key = f"{job_name + ':' if job_name else ''}{key}:{content[:16]}"
+            requests.append(dg.RunRequest(partition_key=key, run_key=run_key, job_name=job_name))
         present = {p.name for p in items}
         return dg.SensorResult(
             run_requests=requests,
-            dynamic_partitions_requests=[partitions_def.build_add_request(keys)] if keys else [],
+            dynamic_partitions_requests=[
+                definitions[name].build_add_request(keys) for name, keys in added.items()
+            ],
             cursor=json.dumps(
                 {"pending": pending, "done": {k: v for k, v in done.items() if k in present}},
                 sort_keys=True,

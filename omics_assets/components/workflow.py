@@ -4,7 +4,7 @@ Its YAML attributes are exactly the seed's config shape (``name``, ``domain``, `
 ``threads``, ``domain_specific``, ``steps: {<step>: {enabled, config}}``, plus ``input:`` for a
 gwas workflow fed by a simulation workflow). ``build_defs`` makes one asset per enabled step
 (keys ``<name>/<step>``, deps rewired past disabled steps), its status checks, the workflow's
-job and its config inbox sensor.
+job.
 """
 
 from typing import Any, Literal
@@ -16,7 +16,6 @@ from omics_assets.assets.steps import build_step_asset
 from omics_assets.config import ConfigError, resolve
 from omics_assets.partitions import workflow_partitions
 from omics_assets.science.domains import STEPS, step, wiring
-from omics_assets.sensors import build_config_inbox_sensor
 from omics_assets.workflows import definition_from, upstream_steps
 from platform_core.keys import validate_partition_key
 
@@ -66,5 +65,4 @@ class OmicsWorkflow(dg.Component, dg.Model, dg.Resolvable):
             assets=assets,
             asset_checks=checks,
             jobs=[job],
-            sensors=[build_config_inbox_sensor(definition, job, partitions)],
         )

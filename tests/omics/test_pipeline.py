@@ -249,25 +249,36 @@ def test_resume_reruns_only_the_failed_step_and_after(
 
 
 def test_the_config_inbox_registers_and_rejects(omics_home: Path, tmp_path: Path) -> None:
+    """One inbox for every workflow: each config's name: picks its workflow and job."""
     from omics_assets.sensors import inbox_dir
 
-    inbox = inbox_dir("gwas")
+    inbox = inbox_dir()
     inbox.mkdir(parents=True)
     write(inbox / "strict.yaml", "name: gwas\nsteps:\n  qc:\n    config: {maf: 0.05}\n")
+    write(
+        inbox / "bigger.yaml",
+        "name: simulation\nsteps:\n  tree_sequence:\n    config: {samples: 600}\n",
+    )
     write(inbox / "typo.yaml", "name: gwas\nsteps:\n  qc:\n    config:\n      mafx: 1\n")
-    for name in ("strict.yaml", "typo.yaml"):
+    write(inbox / "nameless.yaml", "threads: 2\n")
+    for name in ("strict.yaml", "bigger.yaml", "typo.yaml", "nameless.yaml"):
         write(inbox / f"{name}.complete", "")
-    sensor = defs.resolve_sensor_def("gwas_config_inbox")
+    sensor = defs.resolve_sensor_def("omics_config_inbox")
     inst = cli.instance()
     with dg.build_sensor_context(instance=inst, definitions=defs) as context:
         result = sensor(context)
-    assert [r.partition_key[:7] for r in result.run_requests] == ["strict-"]
-    assert result.dynamic_partitions_requests[0].partition_keys == [
-        result.run_requests[0].partition_key
-    ]
+    requested = {r.job_name: r.partition_key for r in result.run_requests}
+    assert sorted(requested) == ["gwas", "simulation"]
+    assert requested["gwas"].startswith("strict-") and requested["simulation"].startswith("bigger-")
+    added = {r.partitions_def_name: r.partition_keys for r in result.dynamic_partitions_requests}
+    assert added == {
+        "omics_gwas": [requested["gwas"]],
+        "omics_simulation": [requested["simulation"]],
+    }
     assert (inbox / "processed" / "strict.yaml").exists()
     error = (inbox / "rejected" / "typo.yaml.error.txt").read_text()
     assert "steps.qc.config.mafx: unknown key" in error and "typo.yaml line 5" in error
+    assert "name the workflow" in (inbox / "rejected" / "nameless.yaml.error.txt").read_text()
 
 
 def test_dg_check_defs_passes() -> None:
