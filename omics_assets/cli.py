@@ -157,7 +157,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     rows: list[dict[str, Any]] = []
     for name in names:
         definition = api.workflow(name)
-        last = cli.last_partition_runs(inst, [name])
+        # its own job's runs, and those of the workflows it feeds (they run its steps too)
+        feeding = [d.name for d in api.definitions().values() if d.attributes.get("input") == name]
+        last = cli.last_partition_runs(inst, [name, *feeding])
         for key in inst.get_dynamic_partitions(definition.partitions_name):
             if key in last or api.is_registered(definition, key):
                 rows.append({"workflow": name, "run": key, **cli.run_summary(last.get(key))})

@@ -171,6 +171,10 @@ def test_simulation_round_trip_finds_the_causal_variants(
     assert main(["steps", "--workflow", "gwas_simulated", "--json"]) == 0
     plan = json.loads(capsys.readouterr().out)
     assert [p["action"] for p in plan] == ["reuse"] * 6
+    # the simulation ran inside the gwas_simulated run: its status says so
+    assert main(["status", "--workflow", "simulation", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["run"]: r["status"] for r in rows}[key] == "SUCCESS"
 
 
 def test_a_users_config_runs_with_all_four_layers(
