@@ -83,7 +83,6 @@ def build_step_asset(
     key = dg.AssetKey([definition.name, step.name])
     ins = {name: dg.AssetIn(key=[definition.name, name]) for name in reads}
     ins |= {name: dg.AssetIn(key=[definition.attributes["input"], name]) for name in upstream}
-    tools = list(step.tools)
 
     @dg.asset(
         key=key,
@@ -100,8 +99,8 @@ def build_step_asset(
         ],
         retry_policy=RETRY,
         required_resource_keys={"omics"},
-        pool="omics_tools" if tools else None,
-        kinds={"python", *tools[:2]},
+        pool="omics_tools" if step.tools else None,  # a tool step: one at a time (dagster.yaml)
+        kinds={"python", *step.tools[:2]},
         metadata={"domain": definition.domain, "definition": str(definition.file)},
     )
     def step_asset(context: dg.AssetExecutionContext, **inputs: dict) -> Iterator[Any]:
