@@ -30,6 +30,7 @@ import pandas as pd
 from omics_assets import workflows as api
 from omics_assets.assets.steps import STATUS_CHECK
 from omics_assets.config import ConfigError, Resolved
+from omics_assets.partitions import workflow_partitions
 from platform_core import backfill, cli
 from platform_core.checkpoint import latest_materialization
 from platform_core.keys import InvalidKeyError
@@ -173,8 +174,6 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_resume(args: argparse.Namespace) -> int:
     inst = cli.instance()
     definition = api.workflow(args.workflow)
-    from omics_assets.partitions import workflow_partitions
-
     key = cli.require_partition(
         inst,
         workflow_partitions(definition),

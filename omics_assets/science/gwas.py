@@ -16,24 +16,15 @@ import pandas as pd
 
 from omics_assets.science import genotypes as geno
 from omics_assets.science.steps import InputError, SkipStep, StepContext
-from platform_core.tools import ToolError, program_version, require_program
+from platform_core.tools import ToolError
 
 GENOME_WIDE = 5e-8
 MAX_LAMBDA = 1.1  # genomic inflation above this is flagged (a WARN check)
 ASSOCIATION_COLUMNS = ["snp", "chrom", "pos", "beta", "se", "p", "n"]
 
 
-_VERSION_ARGS = {"gemma": ("-h",), "kallisto": ("version",), "art_illumina": ()}
-
-
-def tool_version(program: str) -> str:
-    """What a program says of its version."""
-    return program_version(program, _VERSION_ARGS.get(Path(program).name, ("--version",)))
-
-
 def _plink2(ctx: StepContext, *args: str) -> None:
-    program = require_program("plink2")
-    ctx.tool_versions["plink2"] = tool_version(program)
+    program = ctx.program("plink2")
     ctx.run([program, "--threads", str(ctx.threads), *args])
 
 
@@ -225,8 +216,7 @@ def lambda_gc(p: np.ndarray) -> float:
 
 def _gemma(ctx: StepContext, pfile: str, phenotype: Path) -> pd.DataFrame:
     """GEMMA's univariate LMM (Wald test) with a centred relatedness matrix."""
-    program = require_program("gemma")
-    ctx.tool_versions["gemma"] = tool_version(program)
+    program = ctx.program("gemma")
     bfile = ctx.out / "lmm_input"
     pheno = pd.read_csv(phenotype, sep="\t")
     _plink2(ctx, "--pfile", pfile, "--make-bed", "--out", str(bfile))

@@ -12,9 +12,8 @@ import numpy as np
 import pandas as pd
 
 from omics_assets.science import reads
-from omics_assets.science.gwas import tool_version
 from omics_assets.science.steps import StepContext
-from platform_core.tools import map_parallel, require_program
+from platform_core.tools import map_parallel
 
 
 def true_pairs(
@@ -52,7 +51,7 @@ def _art(ctx: StepContext, job: tuple[str, str, int, Path, int]) -> Path:
     coverage = pairs * 2 * int(cfg["read_length"]) / len(sequence)
     ctx.run(
         [
-            require_program("art_illumina"),
+            ctx.program("art_illumina"),
             "-ss",
             "HS25",
             "-i",
@@ -80,7 +79,7 @@ def _art(ctx: StepContext, job: tuple[str, str, int, Path, int]) -> Path:
 def simulate_reads(ctx: StepContext) -> dict[str, Any]:
     """Paired reads per sample of the samplesheet, the counts that were drawn (``truth.tsv``:
     sample, transcript, pairs) and a samplesheet pointing at the reads."""
-    ctx.tool_versions["art_illumina"] = tool_version(require_program("art_illumina"))
+    ctx.program("art_illumina")  # installed, and its version recorded, before any work
     sequences = reads.read_fasta(ctx.input_file("reference", "transcripts"))
     sheet = pd.read_csv(ctx.input_file("samplesheet", "samplesheet"), sep="\t", dtype=str)
     lengths = pd.Series({name: len(seq) for name, seq in sequences.items()})

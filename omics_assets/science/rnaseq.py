@@ -16,9 +16,7 @@ import numpy as np
 import pandas as pd
 
 from omics_assets.science import reads
-from omics_assets.science.gwas import tool_version
 from omics_assets.science.steps import InputError, SkipStep, StepContext
-from platform_core.tools import require_program
 
 
 def reference(ctx: StepContext) -> dict[str, Any]:
@@ -83,8 +81,7 @@ def _sheet(ctx: StepContext) -> tuple[pd.DataFrame, Path]:
 def build_index(ctx: StepContext) -> dict[str, Any]:
     """The quantifier's index of the transcripts (k-mer length ``kmer``)."""
     tool = ctx.domain_specific.get("quantifier", "kallisto")
-    program = require_program(tool)
-    ctx.tool_versions[tool] = tool_version(program)
+    program = ctx.program(tool)
     fasta = str(ctx.input_file("reference", "transcripts"))
     kmer = str(ctx.config["kmer"])
     if tool == "kallisto":
@@ -117,7 +114,7 @@ def _quantify_sample(
         reads.check_fastq(fastq)
     out = ctx.out / "samples" / row["sample"]
     out.mkdir(parents=True)
-    program = require_program(tool)
+    program = ctx.program(tool)
     threads = str(ctx.threads)
     if tool == "kallisto":
         single = (
@@ -180,7 +177,7 @@ def _quantify_sample(
 def quantify(ctx: StepContext) -> dict[str, Any]:
     """Transcript abundances of every sample (kallisto or salmon, as indexed)."""
     tool = ctx.inputs["index"]["metrics"]["quantifier"]
-    ctx.tool_versions[tool] = tool_version(require_program(tool))
+    ctx.program(tool)  # installed, and its version recorded, before any sample is read
     index = ctx.input_file("index", "index")
     sheet, base = _sheet(ctx)
     per_sample = [_quantify_sample(ctx, tool, index, base, row) for _, row in sheet.iterrows()]

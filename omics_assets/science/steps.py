@@ -21,9 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from platform_core.tools import ToolError, ToolResult, run_tool
+from platform_core.tools import ToolError, ToolResult, program_version, require_program, run_tool
 
 Status = Literal["completed", "failed", "skipped"]
+# how a program prints its version, where not with --version
+_VERSION_ARGS = {"gemma": ("-h",), "kallisto": ("version",), "art_illumina": ()}
 
 
 class InputError(ValueError):
@@ -65,6 +67,13 @@ class StepContext:
         self.tool_peak_mb = max(self.tool_peak_mb, result.peak_memory_mb)
         return result
 
+    def program(self, name: str) -> str:
+        """The path of a tool (ToolError when it is not installed); its version is recorded
+        with the step's result."""
+        path = require_program(name)
+        self.tool_versions[name] = program_version(path, _VERSION_ARGS.get(name, ("--version",)))
+        return path
+
     def input_file(self, step: str, name: str) -> Path:
         """A file an upstream step created (``name`` as it listed it)."""
         return self.input_dirs[step] / self.inputs[step]["files"][name]
@@ -77,7 +86,7 @@ StepFunction = Callable[[StepContext], dict[str, Any]]
 
 
 def _memory_mb() -> float:
-    """Peak resident memory of this process and its finished children, MB."""
+    """Peak resident memory of this process, MB (a tool's own peak is ``tool_peak_mb``)."""
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return own / 1024
 
