@@ -208,12 +208,18 @@ class BatchedSqliteEventLogStorage(SqliteEventLogStorage):
     def _store_asset_entries(
         self, conn: Any, events: Sequence[EventLogEntry], event_ids: Sequence[int]
     ) -> None:
-        """The asset-key rows after applying ``events`` in order, one upsert per key."""
+        """The asset-key rows after applying ``events`` in order, one upsert per key. An event
+        type always sets the same columns, so only the last event of each type and key counts:
+        a backfill's thousands of materializations are serialized once per key, not each."""
         has_index_cols = self._has_asset_key_index_cols_on_connection(conn)
+        last: dict[tuple[str, str], int] = {}
+        for index, event in enumerate(events):
+            dagster_event = event.get_dagster_event()
+            key = dagster_event.asset_key.to_string()  # type: ignore[union-attr]
+            last[(key, dagster_event.event_type_value)] = index
         merged: dict[str, dict[str, Any]] = {}
-        for event, event_id in zip(events, event_ids, strict=True):
-            key = event.get_dagster_event().asset_key.to_string()  # type: ignore[union-attr]
-            values = self._get_asset_entry_values(event, event_id, has_index_cols)
+        for (key, _), index in sorted(last.items(), key=lambda item: item[1]):
+            values = self._get_asset_entry_values(events[index], event_ids[index], has_index_cols)
             merged.setdefault(key, {}).update(values)
         merged = {key: values for key, values in merged.items() if values}
         existing = set(

@@ -7,6 +7,7 @@ import pytest
 
 from platform_core.io import (
     AssetStorageIOManager,
+    FrameSlices,
     atomic_write,
     atomic_write_bytes,
     frames_to_tables,
@@ -119,3 +120,53 @@ def test_a_rewritten_partition_is_read_anew_not_from_the_table_cache(tmp_path: P
     assert read_table(path) is read_table(path)  # unchanged: served from memory
     write_frame(path, pd.DataFrame({"x": [4, 5, 6]}))  # same size, atomically replaced
     assert read_table(path).to_pandas()["x"].tolist() == [4, 5, 6]
+
+
+def _ranged(first: str, last: str) -> dict[str, str]:
+    return {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
+
+
+def test_arrow_frames_slices_and_a_format_switch(tmp_path: Path) -> None:
+    """``frame_format="arrow"`` writes Arrow IPC files that any Arrow reader opens; a
+    FrameSlices result stores each partition's rows; a partition rewritten in the other
+    format leaves no stale file behind, and reads come back from the newest."""
+    daily = dg.DailyPartitionsDefinition(start_date="2018-01-01")
+    rows = pd.DataFrame({"day": ["2018-01-01", "2018-01-01", "2018-01-03"], "v": [5, 6, 7]})
+
+    @dg.asset(partitions_def=daily, backfill_policy=dg.BackfillPolicy.single_run())
+    def frames(context: dg.AssetExecutionContext):
+        keys = context.partition_keys
+        mine = rows[rows["day"].isin(keys)].reset_index(drop=True)
+        return FrameSlices(mine, {k: int((mine["day"] <= k).sum()) for k in keys})
+
+    @dg.asset(partitions_def=daily, backfill_policy=dg.BackfillPolicy.single_run())
+    def total(context: dg.AssetExecutionContext, frames: pd.DataFrame) -> dict:
+        return {k: {"v": int(frames["v"].sum())} for k in context.partition_keys}
+
+    arrow = AssetStorageIOManager(root=str(tmp_path), location="t", frame_format="arrow")
+    result = dg.materialize(
+        [frames, total], resources={"io_manager": arrow}, tags=_ranged("2018-01-01", "2018-01-03")
+    )
+    folder = tmp_path / "t" / "frames"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "2018-01-01.arrow",
+        "2018-01-02.arrow",
+        "2018-01-03.arrow",
+    ]
+    assert pd.read_feather(folder / "2018-01-01.arrow")["v"].tolist() == [5, 6]
+    assert pd.read_feather(folder / "2018-01-02.arrow").empty
+    assert json.loads((tmp_path / "t/total/2018-01-02.json").read_text()) == {"v": 18}
+    counts = {
+        e.materialization.metadata["dagster/row_count"].value
+        for e in result.get_asset_materialization_events()
+        if e.asset_key == dg.AssetKey("frames")
+    }
+    assert counts == {3}  # the run's rows, on each partition's materialization
+
+    parquet = AssetStorageIOManager(root=str(tmp_path), location="t")
+    dg.materialize(
+        [frames], resources={"io_manager": parquet}, partition_key="2018-01-03", selection=[frames]
+    )
+    assert sorted(p.name for p in folder.glob("2018-01-03.*")) == ["2018-01-03.parquet"]
+    assert arrow.read_partition(dg.AssetKey("frames"), "2018-01-03")["v"].tolist() == [7]
+    assert arrow.read_partition(dg.AssetKey("frames"), "2018-01-01")["v"].tolist() == [5, 6]

@@ -104,8 +104,8 @@ def _run_locally(root: Path, locations: tuple[str, ...], plate_dir: Path, fasta:
 
 def _stored(data: Path, location: str, asset: str, partition: str) -> Any:
     [path] = (data / location / asset).glob(f"{partition}.*")
-    if path.suffix == ".parquet":
-        frame = pd.read_parquet(path)
+    if path.suffix in (".parquet", ".arrow"):
+        frame = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_feather(path)
         return frame.drop(columns=sorted(RUN_DEPENDENT_COLUMNS & set(frame.columns)))
     return path.read_text().replace(str(data), "<data root>")
 

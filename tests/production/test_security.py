@@ -252,11 +252,11 @@ def test_no_secret_in_logs_events_or_run_config_and_no_pickle(production, webhoo
     ]
     assert not leaks, leaks
 
-    # Persisted outputs: parquet, JSON, zarr, never pickle (protocol 2+ starts with 0x80);
-    # the instance folder holds only run and sensor-tick compute logs (no FilesystemIOManager
-    # pickles).
+    # Persisted outputs: parquet, Arrow IPC, JSON, zarr, never pickle (protocol 2+ starts with
+    # 0x80); the instance folder holds only run and sensor-tick compute logs (no
+    # FilesystemIOManager pickles).
     outputs = [p for p in (root / "data").rglob("*") if p.is_file()]
-    assert any(p.suffix == ".parquet" for p in outputs), outputs
+    assert any(p.suffix in {".parquet", ".arrow"} for p in outputs), outputs
     pickled = [p for p in outputs if p.read_bytes()[:2] in PICKLE_HEADERS]
     assert not pickled, pickled
     stored = [p for p in (Path(env["DAGSTER_HOME"]) / "storage").rglob("*") if p.is_file()]

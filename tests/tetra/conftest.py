@@ -66,4 +66,4 @@ def csv_dir(tmp_path: Path) -> Path:
 
 
 def stored(data_root: Path, asset: str, partition: str) -> pd.DataFrame:
-    return pd.read_parquet(data_root / "tetra" / asset / f"{partition}.parquet")
+    return pd.read_feather(data_root / "tetra" / asset / f"{partition}.arrow")

@@ -78,7 +78,7 @@ def test_bad_csv_fails_the_run_without_retry_and_keeps_earlier_data(
     provider = MarketDataProvider(kind="csv", csv_dir=str(csv_dir))
     good = run_job(instance, "tetra_data", "2018-01-02", "2018-01-05", provider)
     assert good.success
-    before = (data_root / "tetra/market_data/2018-01-03.parquet").read_bytes()
+    before = (data_root / "tetra/market_data/2018-01-03.arrow").read_bytes()
 
     path = csv_dir / "ACME.csv"
     path.write_text(path.read_text().replace("2018-01-03,", "2018-01-03,-", 1))
@@ -86,7 +86,7 @@ def test_bad_csv_fails_the_run_without_retry_and_keeps_earlier_data(
     assert not bad.success
     assert f"{path}: row 3, column open: price -" in failure_text(bad)
     assert event_count(instance, bad.run_id, DagsterEventType.STEP_UP_FOR_RETRY) == 0
-    assert (data_root / "tetra/market_data/2018-01-03.parquet").read_bytes() == before
+    assert (data_root / "tetra/market_data/2018-01-03.arrow").read_bytes() == before
     assert stored(data_root, "market_data", "2018-01-03")["open"].iloc[0] > 0
     assert not list((data_root / "tetra/market_data").glob(".*tmp"))
 
@@ -143,7 +143,7 @@ def test_weekly_chain_refuses_bad_bars(instance: dg.DagsterInstance, data_root: 
     assert not weekly.success
     message = failure_text(weekly)
     assert "market_data fails quality: 1 bars with high below low, first SYN" in message
-    assert not (data_root / "tetra/scenario_definitions/2018-03-05.parquet").exists()
+    assert not (data_root / "tetra/scenario_definitions/2018-03-05.arrow").exists()
 
 
 @pytest.mark.parametrize(

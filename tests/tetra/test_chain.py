@@ -42,7 +42,7 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> dict:
 def test_runs_succeed_and_every_week_is_stored(chain) -> None:
     assert chain["data"].success and chain["weekly"].success
     for asset in ("scenario_definitions", "technical_indicators", "backtest_results"):
-        assert sorted(p.stem for p in (chain["root"] / "tetra" / asset).glob("*.parquet")) == list(
+        assert sorted(p.stem for p in (chain["root"] / "tetra" / asset).glob("*.arrow")) == list(
             WEEKS
         )
 
@@ -124,7 +124,7 @@ def test_one_week_alone_equals_the_same_week_in_a_range(chain, tmp_path: Path, m
         "backtest_results",
         "statistical_metrics",
     ):
-        alone = pd.read_parquet(tmp_path / "tetra" / asset / "2018-12-10.parquet")
+        alone = pd.read_feather(tmp_path / "tetra" / asset / "2018-12-10.arrow")
         in_range = stored(chain["root"], asset, "2018-12-10")
         pd.testing.assert_frame_equal(alone, in_range)
 

@@ -8,7 +8,13 @@ import dagster as dg
 import pandas as pd
 
 from platform_core.io import stored_partition
-from tetra_assets.assets.windows import per_partition, run_windows, span, split_by_window
+from tetra_assets.assets.windows import (
+    all_rows,
+    per_partition,
+    run_windows,
+    span,
+    split_by_window,
+)
 from tetra_assets.partitions import TIMEZONE, trading_day_partitions
 from tetra_assets.resources import MarketDataProvider
 from tetra_assets.science import events
@@ -70,11 +76,9 @@ def market_data(
     provider: MarketDataProvider,
 ):
     value, meta = _fetch_or_fallback(context, provider.fetch)
-    frames = value.values() if isinstance(value, dict) else [value]
-    rows = sum(len(f) for f in frames)
-    symbols = sorted({s for f in frames for s in f["symbol"].unique()})
+    bars = all_rows(value)
     context.add_output_metadata(
-        {**meta, "provider": provider.kind, "symbols": len(symbols), "bars": rows}
+        {**meta, "provider": provider.kind, "symbols": bars["symbol"].nunique(), "bars": len(bars)}
     )
     return value
 

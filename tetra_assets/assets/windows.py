@@ -1,11 +1,14 @@
 """Partition keys of a run as time windows, and per-partition splitting of results."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
+import numpy as np
 import pandas as pd
+
+from platform_core.io import FrameSlices
 
 
 @dataclass(frozen=True)
@@ -39,22 +42,37 @@ def per_partition(windows: list[Window], build: Callable[[Window], Any]) -> Any:
     return {w.key: build(w) for w in windows}
 
 
+def all_rows(value: pd.DataFrame | Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Every partition's rows of a ``per_partition`` result of frames, as one frame."""
+    if isinstance(value, FrameSlices):
+        return value.frame
+    if isinstance(value, Mapping):
+        return pd.concat(list(value.values()), ignore_index=True)
+    return value
+
+
 def latest(value: Any, windows: list[Window]) -> Any:
     """The last partition's value of a ``per_partition`` result."""
     return value[windows[-1].key] if len(windows) > 1 else value
 
 
 def split_by_window(frame: pd.DataFrame, windows: list[Window], column: str = "date") -> Any:
-    """``frame`` split into the run's partitions (``per_partition``'s contract), rows in their
-    original order: one sort and a binary search per window, so a multi-year split is linear."""
-    ordered = frame.sort_values(column, kind="stable")
-    dates = ordered[column]
-
-    def rows(window: Window) -> pd.DataFrame:
-        lo, hi = dates.searchsorted(window.start), dates.searchsorted(window.end)
-        return ordered.iloc[lo:hi].sort_index().reset_index(drop=True)
-
-    return per_partition(windows, rows)
+    """``frame``'s rows by the run's (sorted, disjoint) windows, ``per_partition``'s contract,
+    each window's rows in their original order; rows outside every window are dropped. One
+    stable sort by window, and no frame per partition (a multi-year run has thousands)."""
+    starts = np.array([w.start for w in windows], dtype="datetime64[ns]")
+    ends = np.array([w.end for w in windows], dtype="datetime64[ns]")
+    dates = frame[column].to_numpy(dtype="datetime64[ns]")
+    which = np.searchsorted(starts, dates, side="right") - 1
+    inside = (which >= 0) & (dates < ends[which.clip(0)])
+    which = np.where(inside, which, len(windows))  # outside: sorted last, cut off
+    counts = np.bincount(which, minlength=len(windows) + 1)[: len(windows)]
+    order = np.argsort(which, kind="stable")[: counts.sum()]
+    ordered = frame.iloc[order].reset_index(drop=True)
+    if len(windows) == 1:
+        return ordered
+    stops = np.cumsum(counts).tolist()
+    return FrameSlices(ordered, {w.key: stop for w, stop in zip(windows, stops, strict=True)})
 
 
 def span(windows: list[Window]) -> tuple[str, str]:
