@@ -42,7 +42,7 @@ from platform_core.cli import (
     quiet_warnings,
     run_job,
 )
-from platform_core.pool import map_in_pool
+from platform_core.pool import map_shared
 
 if TYPE_CHECKING:  # what Definitions.resolve_asset_graph returns
     from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
@@ -114,10 +114,11 @@ def run_side_by_side(
     workers: int,
     on_result: Callable[[int], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Each (first, last, asset selection) as one partition-range run in a worker process,
-    ``workers`` at once: a backfill on every core. Only for runs that
-    do not read each other's outputs. The job comes from ``<module>.defs``; the runs go to
-    ``inst`` (not ephemeral); ``on_result(done)`` after each run (progress)."""
+    """Each (first, last, asset selection) as one partition-range run, ``workers`` at once
+    (this process and ``workers - 1`` pool processes, the longest run first): a backfill on
+    every core. Only for runs that do not read each other's outputs. The job comes from
+    ``<module>.defs``; the runs go to ``inst`` (not ephemeral); ``on_result(done)`` after each
+    run (progress)."""
     ref = serialize_value(inst.get_ref())
     calls = [
         (
@@ -131,7 +132,7 @@ def run_side_by_side(
         )
         for first, last, selection in runs
     ]
-    return map_in_pool(_run_range_worker, calls, workers, on_result=on_result)
+    return map_shared(_run_range_worker, calls, workers, on_result=on_result)
 
 
 def range_report(result: dg.ExecuteInProcessResult, first: str, last: str) -> dict[str, Any]:
@@ -226,13 +227,13 @@ def run_in_process(
         groups: dict[tuple[str, ...], list[dg.AssetKey]] = {}
         for key in phase:
             groups.setdefault(tuple(partitions[key]), []).append(key)
-        plan.append(
-            [
-                (a, b, keys)
-                for span, keys in groups.items()
-                for a, b in policy_chunks(graph, keys, span)
-            ]
-        )
+        chunks = []
+        for span, keys in groups.items():
+            position = {key: i for i, key in enumerate(span)}
+            for a, b in policy_chunks(graph, keys, span):
+                chunks.append((a, b, keys, (position[b] - position[a] + 1) * len(keys)))
+        chunks.sort(key=lambda chunk: -chunk[3])  # the most asset partitions first
+        plan.append([chunk[:3] for chunk in chunks])
     if len({tuple(v) for v in partitions.values()}) == 1 and all(len(r) == 1 for r in plan):
         keys = partitions[selection[0]]  # one run: Dagster orders its steps
         plan = [[(keys[0], keys[-1], selection)]]

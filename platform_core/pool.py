@@ -6,8 +6,16 @@ and dropped when a worker dies."""
 import atexit
 import multiprocessing
 import os
-from collections.abc import Callable, Iterable
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    as_completed,
+    wait,
+)
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
@@ -50,9 +58,72 @@ def map_in_pool(
                 on_result(done)
         return [future.result() for future in futures]
     except BrokenProcessPool:
-        for key in [k for k, v in _POOLS.items() if v is pool]:
-            _POOLS.pop(key)
+        _forget(pool)
         raise
+
+
+def _forget(pool: ProcessPoolExecutor) -> None:
+    """Drop a pool whose worker died (killed, out of memory): the next call starts afresh."""
+    for key in [k for k, v in _POOLS.items() if v is pool]:
+        _POOLS.pop(key)
+
+
+def map_shared(
+    function: Callable[..., Result],
+    calls: Sequence[tuple[Any, ...]],
+    size: int,
+    on_result: Callable[[int], None] | None = None,
+) -> list[Result]:
+    """``map_in_pool`` on ``size`` cores with this process as one of them: it takes calls from
+    the front while ``size - 1`` pool workers take them from the back. Put the longest call
+    first: it starts at once, while a worker's start-up (imports) overlaps it, and this process
+    does not sit idle waiting. Results in order; an error in either is raised."""
+    results: list[Any] = [None] * len(calls)
+    pending, lock, done = deque(range(len(calls))), threading.Lock(), [0]
+
+    def take(front: bool) -> int | None:
+        with lock:
+            return (pending.popleft() if front else pending.pop()) if pending else None
+
+    def finish(index: int, result: Result) -> None:
+        with lock:
+            results[index] = result
+            done[0] += 1
+            count = done[0]
+        if on_result is not None:
+            on_result(count)
+
+    def stop() -> None:  # after an error on either side, the other starts nothing new
+        with lock:
+            pending.clear()
+
+    def feed(workers: int) -> None:
+        pool, running = process_pool(workers), {}
+        try:
+            while True:
+                while len(running) < workers and (index := take(front=False)) is not None:
+                    running[pool.submit(function, *calls[index])] = index
+                if not running:
+                    return
+                finished, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    finish(running.pop(future), future.result())
+        except BrokenProcessPool:
+            _forget(pool)
+            raise
+        finally:
+            stop()
+
+    with ThreadPoolExecutor(1) as feeder:
+        fed = feeder.submit(feed, size - 1) if size > 1 and len(calls) > 1 else None
+        try:
+            while (index := take(front=True)) is not None:
+                finish(index, function(*calls[index]))
+        finally:
+            stop()
+        if fed is not None:
+            fed.result()
+    return results
 
 
 def _shutdown_all() -> None:

@@ -1,11 +1,12 @@
 """Side-by-side runs reuse warm worker processes, but never with a stale environment."""
 
 import os
+import time
 from pathlib import Path
 
 import pytest
 
-from platform_core.pool import process_pool
+from platform_core.pool import map_shared, process_pool
 
 
 def test_worker_pool_is_kept_only_while_environment_and_directory_stay(
@@ -27,3 +28,33 @@ def test_worker_pool_is_kept_only_while_environment_and_directory_stay(
     third = process_pool(1)
     assert third is not second
     assert third.submit(os.getcwd).result() == str(tmp_path)
+
+
+def _pid_after(seconds: float) -> int:
+    time.sleep(seconds)  # a stand-in for a run's work: lets the other side take the next call
+    return os.getpid()
+
+
+def _fail_on(value: int) -> int:
+    time.sleep(0.5 if value == 1 else 0)  # call 1, taken here first, holds this process
+    if value == 3:
+        raise ValueError(f"call {value} failed")
+    return value
+
+
+def test_shared_map_uses_this_process_and_a_worker_in_order() -> None:
+    """This process takes calls from the front (the longest first), the pool from the back;
+    results come back in call order and both sides did work."""
+    pids = map_shared(_pid_after, [(1.0,), (0.1,), (0.1,), (0.1,)], size=2)
+    assert pids[0] == os.getpid()  # the longest call started here at once
+    assert set(pids[1:]) - {os.getpid()}, pids  # the worker took the rest while it ran
+    done: list[int] = []
+    assert map_shared(_pid_after, [(0,)], size=2, on_result=done.append) == [os.getpid()]
+    assert done == [1]
+
+
+def test_shared_map_raises_an_error_from_either_side() -> None:
+    with pytest.raises(ValueError, match="call 3 failed"):
+        map_shared(_fail_on, [(1,), (2,), (3,)], size=2)  # 3 fails in the worker
+    with pytest.raises(ValueError, match="call 3 failed"):
+        map_shared(_fail_on, [(3,), (1,)], size=2)  # 3 fails here
