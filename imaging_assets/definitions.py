@@ -23,7 +23,7 @@ def build_definitions(imaging: ImagingConfig, notifier: Notifier) -> dg.Definiti
         assets=dg.load_assets_from_modules([plate, positions, stitching, qc]),
         asset_checks=CHECKS,
         jobs=[plate_job],
-        executor=step_executor(dg.multiprocess_executor),
+        executor=step_executor(dg.in_process_executor),  # as plate_job: wells use the cores
         sensors=SENSORS,
         resources={"io_manager": STORAGE, "imaging": imaging, "notifier": notifier},
     )

@@ -35,7 +35,10 @@ def build_definitions(provider: MarketDataProvider, notifier: Notifier) -> dg.De
         assets=dg.load_assets_from_modules([data, scenarios, metrics, assessment]),
         asset_checks=[market_data_quality],
         jobs=ALL_JOBS,
-        executor=step_executor(dg.multiprocess_executor),
+        # a run's steps one after another in its process: a step is 0.1-2 s of work, and a
+        # process per step (multiprocess executor) added ~5 s of imports to each; the cores go
+        # to runs side by side instead (the run queue's limit, a backfill's runs)
+        executor=step_executor(dg.in_process_executor),
         schedules=SCHEDULES,
         sensors=SENSORS,
         resources={"io_manager": STORAGE, "provider": provider, "notifier": notifier},

@@ -152,14 +152,16 @@ def test_ui_shows_locations_graphs_and_runs(production) -> None:
         expect(page.get_by_text("RUN_SUCCESS", exact=True)).to_be_visible()
         page.screenshot(path=ARTIFACTS / "cli_run.png")
 
-        # with a daemon serving the instance, `cardio run A B` and `tetra run` over a range
-        # (as `tetra backfill`) each submit a Dagster backfill (cardio's first: the daemon
-        # works on both in the same loops); the Backfills page lists them
+        # with a daemon serving the instance, `cardio run A B`, `omics submit` and `tetra run`
+        # over a range (as `tetra backfill`) each submit a Dagster backfill (tetra's last: the
+        # daemon works on all three in the same loops); the Backfills page lists them
         folders = [root / "studies" / f"ui-study-{i}" for i in range(2)]
         for i, folder in enumerate(folders):
             make_study(folder, echo=False, seed=40 + i)
         cardio = _cli(env, "cardio_assets.cli", "run", *map(str, folders), "--no-wait")
         cardio_backfill = re.search(r"backfill (\w+) submitted", cardio).group(1)
+        omics = _cli(env, "omics_assets.cli", "submit", "--workflow", "gwas")
+        omics_run = re.search(r"run (\S+) of workflow gwas: backfill (\w+) submitted", omics)
         tetra = _cli(env, "tetra_assets.cli", *BACKFILL_ARGS, "--json", "--quiet")
         report = json.loads(tetra[tetra.index("{") :])
         backfill = inst.get_backfill(report["backfill"])
@@ -185,13 +187,12 @@ def test_ui_shows_locations_graphs_and_runs(production) -> None:
         assert strip.evaluate("image => image.naturalWidth") > 300  # a decoded PNG, not a stub
         page.screenshot(path=ARTIFACTS / "cardio_ecg_strip.png")
 
-        # an omics workflow (a component) submitted as a backfill, run by the daemon's run
-        # worker; its report's Manhattan and QQ plots open in the UI
-        omics = _cli(env, "omics_assets.cli", "submit", "--workflow", "gwas")
-        key = re.search(r"run (\S+) of workflow gwas: backfill (\w+) submitted", omics)
-        tags = {"dagster/backfill": key.group(2), "dagster/partition": key.group(1)}
+        # the omics workflow (a component) submitted above as a backfill, run by the daemon's
+        # run worker; its report's Manhattan and QQ plots open in the UI
+        omics_key, omics_backfill = omics_run.groups()
+        tags = {"dagster/backfill": omics_backfill, "dagster/partition": omics_key}
         assert _wait_for_run(inst, tags, 600).dagster_run.status == dg.DagsterRunStatus.SUCCESS
-        page.goto(f"{url}/assets/gwas/report?partition={key.group(1)}")
+        page.goto(f"{url}/assets/gwas/report?partition={omics_key}")
         page.get_by_text("[Show Markdown]").first.click()
         plots = page.get_by_role("dialog").locator("img[src^='data:image/png']")
         expect(plots).to_have_count(2)
