@@ -243,7 +243,10 @@ def test_no_secret_in_logs_events_or_run_config_and_no_pickle(production, webhoo
         texts[f"run {run.run_id} events"] = "\n".join(
             serialize_value(entry) for entry in inst.all_logs(run.run_id)
         )
-    assert len(texts) > 20 and any("daemon.log" in name for name in texts)
+    # what was searched: both runs' events, the daemon's log and the runs' captured output
+    assert {f"run {r} events" for r in (good, hostile)} <= set(texts)
+    assert any(name.endswith("daemon.log") for name in texts)
+    assert any(name.endswith(".err") and "compute_logs" in name for name in texts), list(texts)
     leaks = [
         (name, secret)
         for name, text in texts.items()
