@@ -131,11 +131,6 @@ def frames_to_tables(frames: Sequence[pd.DataFrame]) -> list[pa.Table]:
     return [pa.Table.from_pandas(f, preserve_index=False) for f in frames]
 
 
-def write_frame(path: Path, frame: pd.DataFrame) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, parquet_bytes(frames_to_tables([frame])[0]))
-
-
 def write_json(path: Path, value: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(path, json.dumps(value, indent=1, sort_keys=True, default=str).encode())

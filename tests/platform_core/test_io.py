@@ -13,9 +13,13 @@ from platform_core.io import (
     frames_to_tables,
     parquet_bytes,
     read_table,
-    write_frame,
 )
 from platform_core.keys import InvalidKeyError, validate_partition_key
+
+
+def write_frame(path: Path, frame: pd.DataFrame) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, parquet_bytes(frames_to_tables([frame])[0]))
 
 
 def test_atomic_write_failure_keeps_previous_file_and_leaves_no_temp(tmp_path: Path) -> None:
