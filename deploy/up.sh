@@ -6,7 +6,8 @@
 #   DAGSTER_POSTGRES_URL=postgresql+psycopg2://USER[:PASSWORD]@HOST:5432/DB deploy/up.sh
 #
 # Optional: DAGSTER_HOME (./.dagster_prod), PLATFORM_DATA_ROOT (./.data),
-# DAGSTER_WEB_HOST (127.0.0.1), DAGSTER_WEB_PORT (3000). Logs and pid files: $DAGSTER_HOME/run/.
+# DAGSTER_WEB_HOST (127.0.0.1), DAGSTER_WEB_PORT (3000), DAGSTER_WORKSPACE (workspace.yaml: the
+# code locations to serve). Logs and pid files: $DAGSTER_HOME/run/.
 # With DAGSTER_CELERY_BROKER_URL set, steps run on Celery workers (deploy/worker.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,7 @@ cd "$(dirname "$0")/.."
 source deploy/lib.sh
 host="${DAGSTER_WEB_HOST:-127.0.0.1}"
 port="${DAGSTER_WEB_PORT:-3000}"
+workspace="${DAGSTER_WORKSPACE:-workspace.yaml}"
 cp deploy/dagster.yaml "$DAGSTER_HOME/dagster.yaml"
 
 # Fail early, and say why, when the database is not reachable (the URL is never printed).
@@ -27,8 +29,8 @@ except Exception as exc:
     sys.exit(f"error: cannot connect to DAGSTER_POSTGRES_URL: {type(exc).__name__}")
 PY
 
-start daemon .venv/bin/dagster-daemon run -w workspace.yaml
-start webserver .venv/bin/dagster-webserver -w workspace.yaml -h "$host" -p "$port"
+start daemon .venv/bin/dagster-daemon run -w "$workspace"
+start webserver .venv/bin/dagster-webserver -w "$workspace" -h "$host" -p "$port"
 
 for _ in $(seq 1 120); do
   if .venv/bin/python -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)" \

@@ -12,6 +12,7 @@ from pathlib import Path
 import dagster as dg
 import psycopg2
 import pytest
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVER = os.environ.get("PLATFORM_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
@@ -113,15 +114,41 @@ def deployment_env() -> dict[str, str]:
 
 
 @pytest.fixture
+def deployed_locations() -> tuple[str, ...] | None:
+    """The code locations a module's deployment serves (None: all of workspace.yaml). Each
+    served location costs a code server in the daemon and one in the web server; a module that
+    drives only some locations overrides this fixture."""
+    return None
+
+
+def _workspace_of(locations: tuple[str, ...], folder: Path) -> Path:
+    """A workspace file with only ``locations`` of the repository's workspace.yaml."""
+    workspace = yaml.safe_load((ROOT / "workspace.yaml").read_text())
+    entries = [
+        e for e in workspace["load_from"] if e["python_module"]["location_name"] in locations
+    ]
+    assert len(entries) == len(locations), locations
+    path = folder / "workspace.yaml"
+    path.write_text(yaml.safe_dump({"load_from": entries}))
+    return path
+
+
+@pytest.fixture
 def production(
     tmp_path: Path,
     postgres_url: str,
     deployment_env: dict[str, str],
+    deployed_locations: tuple[str, ...] | None,
     monkeypatch: pytest.MonkeyPatch,
 ):
     """deploy/up.sh on a fresh Postgres database (daemon + web UI), stopped afterwards (with
     any Celery workers started by deploy/worker.sh); yields (root folder, environment).
     Inbox sensors look every 5 s here."""
+    if deployed_locations is not None:
+        deployment_env = {
+            **deployment_env,
+            "DAGSTER_WORKSPACE": str(_workspace_of(deployed_locations, tmp_path)),
+        }
     env = {
         "DAGSTER_HOME": str(tmp_path / "home"),
         "PLATFORM_DATA_ROOT": str(tmp_path / "data"),

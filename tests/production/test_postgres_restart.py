@@ -57,6 +57,14 @@ class PrivatePostgres:
         return f"postgresql://postgres@127.0.0.1:{self.port}"
 
 
+LOCATIONS = ("imaging",)  # the deployment serves only these (conftest)
+
+
+@pytest.fixture
+def deployed_locations() -> tuple[str, ...]:
+    return LOCATIONS
+
+
 @pytest.fixture(scope="module")
 def private_postgres() -> Iterator[PrivatePostgres]:
     if PG_BIN is None:
