@@ -114,11 +114,11 @@ def deployment_env() -> dict[str, str]:
 
 
 @pytest.fixture
-def deployed_locations() -> tuple[str, ...] | None:
-    """The code locations a module's deployment serves (None: all of workspace.yaml). Each
-    served location costs a code server in the daemon and one in the web server; a module that
-    drives only some locations overrides this fixture."""
-    return None
+def deployed_locations(request: pytest.FixtureRequest) -> tuple[str, ...] | None:
+    """The code locations a module's deployment serves: its ``DEPLOYED_LOCATIONS``, or all of
+    workspace.yaml. Each served location costs a code server in the daemon and one in the web
+    server, so a module that drives only some locations names them."""
+    return getattr(request.module, "DEPLOYED_LOCATIONS", None)
 
 
 def _workspace_of(locations: tuple[str, ...], folder: Path) -> Path:

@@ -6,7 +6,6 @@ every step's events are in the log."""
 from itertools import combinations
 
 import dagster as dg
-import pytest
 from dagster_graphql import DagsterGraphQLClient
 
 from ecod_assets.cli import main as ecod
@@ -21,12 +20,7 @@ QUEUE_LIMIT = 2  # deploy/dagster.yaml concurrency.runs.max_concurrent_runs
 TOOL_STEPS = {"blast_hits", "hhsearch_profiles", "hhsearch_hits"}
 DATES = ["2018-06-01", "2018-06-04", "2018-06-05", "2018-06-06", "2018-06-07", "2018-06-08"]
 
-LOCATIONS = ("tetra", "ecod", "imaging")  # the deployment serves only these (conftest)
-
-
-@pytest.fixture
-def deployed_locations() -> tuple[str, ...]:
-    return LOCATIONS
+DEPLOYED_LOCATIONS = ("tetra", "ecod", "imaging")  # the deployment serves only these (conftest)
 
 
 def _max_overlap(intervals: list[tuple[float, float]]) -> int:

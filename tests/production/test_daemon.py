@@ -7,7 +7,6 @@ import time
 import urllib.request
 
 import dagster as dg
-import pytest
 
 from ecod_assets.cli import main as ecod
 from imaging_assets.cli import main as hcs
@@ -15,12 +14,7 @@ from tests.production.conftest import deploy, wait_until
 
 SENSORS = {"ecod_inbox_sensor": "ecod_full", "plate_inbox_sensor": "imaging_plate"}
 
-LOCATIONS = ("ecod", "imaging")  # the deployment serves only these (conftest)
-
-
-@pytest.fixture
-def deployed_locations() -> tuple[str, ...]:
-    return LOCATIONS
+DEPLOYED_LOCATIONS = ("ecod", "imaging")  # the deployment serves only these (conftest)
 
 
 def _sensor_runs(inst: dg.DagsterInstance) -> dict[str, list[dg.RunRecord]]:

@@ -10,7 +10,6 @@ import signal
 from pathlib import Path
 
 import dagster as dg
-import pytest
 from dagster_graphql import DagsterGraphQLClient
 
 from imaging_assets.demo import plate_wells, write_demo_plate
@@ -23,12 +22,7 @@ from tests.support import latest_metadata
 
 WELLS = 24
 
-LOCATIONS = ("imaging",)  # the deployment serves only these (conftest)
-
-
-@pytest.fixture
-def deployed_locations() -> tuple[str, ...]:
-    return LOCATIONS
+DEPLOYED_LOCATIONS = ("imaging",)  # the deployment serves only these (conftest)
 
 
 def _process_of(inst: dg.DagsterInstance, run_id: str) -> int:

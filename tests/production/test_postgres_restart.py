@@ -57,12 +57,7 @@ class PrivatePostgres:
         return f"postgresql://postgres@127.0.0.1:{self.port}"
 
 
-LOCATIONS = ("imaging",)  # the deployment serves only these (conftest)
-
-
-@pytest.fixture
-def deployed_locations() -> tuple[str, ...]:
-    return LOCATIONS
+DEPLOYED_LOCATIONS = ("imaging",)  # the deployment serves only these (conftest)
 
 
 @pytest.fixture(scope="module")
