@@ -2,7 +2,7 @@
 its modes, side by side in one run (the machine is shared: compare ratios).
 
     .venv/bin/python bench/tetra_backfill.py [--symbols 100] [--previous COMMIT]
-        [--modes in-process,daemon,previous,science]
+        [--modes in-process,daemon,previous,science] [--rounds N]
 
 - ``in-process``: no daemon serves the instance, the CLI runs the backfill itself (cut by the
   partition mappings and backfill policies, runs side by side on every core);
@@ -22,6 +22,7 @@ symbols (the data of every mode is identical).
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -103,55 +104,65 @@ def previous_checkout(commit: str, scratch: Path) -> Path:
     return tree
 
 
+def measure(modes: list[str], symbols: int, previous: str, scratch: Path) -> dict[str, float]:
+    """One round: each mode once, from an empty instance and data root, in ``modes`` order."""
+    figures: dict[str, float] = {}
+    if "science" in modes:
+        from bench.tetra_science import bare_backfill
+
+        started = time.perf_counter()
+        bare_backfill(symbols, START, END)
+        figures["science"] = time.perf_counter() - started
+        print(f"science only (no Dagster): {figures['science']:.1f} s")
+    if "in-process" in modes:
+        seconds, runs = backfill(ROOT, environment(scratch / "local", symbols), "--in-process")
+        figures["in-process"] = seconds
+        jobs = [r["job"] for r in runs]
+        print(
+            f"in-process: {seconds:.1f} s ({jobs.count('tetra_data')} data runs, "
+            f"{jobs.count('tetra_weekly')} weekly runs)"
+        )
+    if "stock" in modes:
+        env = environment(scratch / "stock", symbols, stock_storage=True)
+        figures["stock"], _ = backfill(ROOT, env, "--in-process")
+        print(f"in-process, stock SQLite storage + event batching: {figures['stock']:.1f} s")
+    if "daemon" in modes:
+        seconds, report = with_daemon(environment(scratch / "daemon", symbols))
+        figures["daemon"] = seconds
+        print(f"daemon backfill {report['backfill']}: {seconds:.1f} s, {len(report['runs'])} runs")
+    if "previous" in modes:
+        tree = previous_checkout(previous, scratch)
+        try:
+            seconds, runs = backfill(tree, environment(scratch / "previous_run", symbols))
+        finally:
+            subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT)
+        figures["previous"] = seconds
+        print(f"previous ({previous}) in-process: {seconds:.1f} s, {len(runs)} runs")
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--symbols", type=int, default=100)
     parser.add_argument("--previous", default="7680637", help="commit to compare with")
     parser.add_argument("--modes", default="in-process,stock,daemon,previous,science")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="rounds of every mode; ratios are per round"
+    )
     args = parser.parse_args()
-    modes = args.modes.split(",")
-    figures: dict[str, float] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        scratch = Path(tmp)
-        if "science" in modes:
-            from bench.tetra_science import bare_backfill
-
-            started = time.perf_counter()
-            bare_backfill(args.symbols, START, END)
-            figures["science"] = time.perf_counter() - started
-            print(f"science only (no Dagster): {figures['science']:.1f} s")
-        if "in-process" in modes:
-            seconds, runs = backfill(
-                ROOT, environment(scratch / "local", args.symbols), "--in-process"
-            )
-            figures["in-process"] = seconds
-            jobs = [r["job"] for r in runs]
-            print(
-                f"in-process: {seconds:.1f} s ({jobs.count('tetra_data')} data runs, "
-                f"{jobs.count('tetra_weekly')} weekly runs)"
-            )
-        if "stock" in modes:
-            env = environment(scratch / "stock", args.symbols, stock_storage=True)
-            figures["stock"], _ = backfill(ROOT, env, "--in-process")
-            print(f"in-process, stock SQLite storage + event batching: {figures['stock']:.1f} s")
-        if "daemon" in modes:
-            seconds, report = with_daemon(environment(scratch / "daemon", args.symbols))
-            figures["daemon"] = seconds
-            print(
-                f"daemon backfill {report['backfill']}: {seconds:.1f} s, {len(report['runs'])} runs"
-            )
-        if "previous" in modes:
-            tree = previous_checkout(args.previous, scratch)
-            try:
-                seconds, runs = backfill(tree, environment(scratch / "previous_run", args.symbols))
-            finally:
-                subprocess.run(["git", "worktree", "remove", "--force", str(tree)], cwd=ROOT)
-            figures["previous"] = seconds
-            print(f"previous ({args.previous}) in-process: {seconds:.1f} s, {len(runs)} runs")
-    if "in-process" in figures:
+    ratios: dict[str, list[float]] = {}
+    for number in range(1, args.rounds + 1):
+        print(f"round {number}/{args.rounds}")
+        with tempfile.TemporaryDirectory() as tmp:
+            figures = measure(args.modes.split(","), args.symbols, args.previous, Path(tmp))
         for other in ("daemon", "previous", "stock", "science"):
-            if other in figures:
-                print(f"in-process / {other}: {figures['in-process'] / figures[other]:.2f}")
+            if "in-process" in figures and other in figures:
+                ratio = figures["in-process"] / figures[other]
+                ratios.setdefault(other, []).append(ratio)
+                print(f"in-process / {other}: {ratio:.2f}")
+    if args.rounds > 1:
+        for other, values in ratios.items():
+            print(f"in-process / {other}, median of {len(values)}: {statistics.median(values):.2f}")
 
 
 if __name__ == "__main__":

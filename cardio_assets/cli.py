@@ -151,6 +151,8 @@ def _print_status(rows: Sequence[dict[str, Any]], as_json: bool) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     inst, names = _register(args)
     in_process = len(names) > 1 and (args.in_process or not backfill.daemon_serves(inst))
+    if in_process:
+        backfill.warm_workers(MODULE)
     from cardio_assets.definitions import defs
 
     progress = cli.Progress(args.quiet)
@@ -160,7 +162,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         job = defs.resolve_job_def(study_job.name)
         cli.run_job(job, inst, names[0], tags=tags, progress=progress)
     elif in_process:
-        backfill.run_in_process(MODULE, defs, inst, study_job.name, assets, tags, progress)
+        backfill.run_in_process(MODULE, defs, inst, {study_job.name: assets}, tags, progress)
         progress.done()
     else:
         title = f"cardio run, {len(names)} studies"

@@ -42,7 +42,7 @@ from platform_core.cli import (
     quiet_warnings,
     run_job,
 )
-from platform_core.pool import map_shared
+from platform_core.pool import map_shared, warm_shared
 
 if TYPE_CHECKING:  # what Definitions.resolve_asset_graph returns
     from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
@@ -70,10 +70,31 @@ def run_partition_range(
     return run_job(job, inst, None, asset_selection, {**range_tags, **(tags or {})}, run_config)
 
 
+def _timed_run(
+    job: dg.JobDefinition,
+    inst: dg.DagsterInstance,
+    first: str,
+    last: str,
+    asset_selection: Sequence[dg.AssetKey],
+    tags: Mapping[str, str],
+) -> dict[str, Any]:
+    """How one partition-range run ended: run_id, partitions, seconds, success, error (one
+    line)."""
+    started = time.monotonic()
+    result = run_partition_range(job, inst, first, last, asset_selection, tags)
+    return {
+        "run_id": result.run_id,
+        "partitions": f"{first}..{last}",
+        "seconds": round(time.monotonic() - started, 2),
+        "success": result.success,
+        "error": "" if result.success else failure_summary(result),
+    }
+
+
 def _run_range_worker(
     module: str,
-    job_name: str,
     instance_ref: str,
+    job_name: str,
     first: str,
     last: str,
     asset_selection: list[str],
@@ -81,16 +102,20 @@ def _run_range_worker(
 ) -> dict[str, Any]:
     """One partition-range run in a worker process (see run_side_by_side)."""
     quiet_warnings()
-    defs = importlib.import_module(module).defs
-    result = run_partition_range(
-        defs.resolve_job_def(job_name),
-        _worker_instance(instance_ref),
-        first,
-        last,
-        [dg.AssetKey.from_user_string(a) for a in asset_selection] or None,
-        tags,
-    )
-    return range_report(result, first, last)
+    job = importlib.import_module(module).defs.resolve_job_def(job_name)
+    keys = [dg.AssetKey.from_user_string(a) for a in asset_selection]
+    return _timed_run(job, _worker_instance(instance_ref), first, last, keys, tags)
+
+
+def _import_quietly(module: str) -> None:
+    quiet_warnings()
+    importlib.import_module(module)
+
+
+def warm_workers(module: str) -> None:
+    """Start the worker processes of an in-process backfill now, importing ``module``: their
+    start-up (~3 s of imports) overlaps the CLI's own planning instead of its first runs."""
+    warm_shared(os.cpu_count() or 1, _import_quietly, module)
 
 
 _WORKER_INSTANCES: dict[str, dg.DagsterInstance] = {}
@@ -107,42 +132,23 @@ def _worker_instance(instance_ref: str) -> dg.DagsterInstance:
 
 def run_side_by_side(
     module: str,
-    job_name: str,
     inst: dg.DagsterInstance,
-    runs: Sequence[tuple[str, str, Sequence[dg.AssetKey]]],
+    runs: Sequence[tuple[str, str, str, Sequence[dg.AssetKey]]],
     tags: Mapping[str, str],
     workers: int,
     on_result: Callable[[int], None] | None = None,
 ) -> list[dict[str, Any]]:
-    """Each (first, last, asset selection) as one partition-range run, ``workers`` at once
-    (this process and ``workers - 1`` pool processes, the longest run first): a backfill on
-    every core. Only for runs that do not read each other's outputs. The job comes from
+    """Each (job, first, last, asset selection) as one partition-range run, ``workers`` at
+    once (this process and ``workers - 1`` pool processes, the first run here): a backfill on
+    every core. Only for runs that do not read each other's outputs. The jobs come from
     ``<module>.defs``; the runs go to ``inst`` (not ephemeral); ``on_result(done)`` after each
     run (progress)."""
     ref = serialize_value(inst.get_ref())
     calls = [
-        (
-            module,
-            job_name,
-            ref,
-            first,
-            last,
-            [k.to_user_string() for k in selection],
-            dict(tags),
-        )
-        for first, last, selection in runs
+        (module, ref, job, first, last, [k.to_user_string() for k in keys], dict(tags))
+        for job, first, last, keys in runs
     ]
     return map_shared(_run_range_worker, calls, workers, on_result=on_result)
-
-
-def range_report(result: dg.ExecuteInProcessResult, first: str, last: str) -> dict[str, Any]:
-    """How a partition-range run ended: run_id, partitions, success, error (one line)."""
-    return {
-        "run_id": result.run_id,
-        "partitions": f"{first}..{last}",
-        "success": result.success,
-        "error": "" if result.success else failure_summary(result),
-    }
 
 
 def add_backfill_arguments(parser: argparse.ArgumentParser) -> None:
@@ -211,49 +217,68 @@ def run_in_process(
     module: str,
     defs: dg.Definitions,
     inst: dg.DagsterInstance,
-    job_name: str,
-    partitions: Mapping[dg.AssetKey, Sequence[str]],
+    jobs: Mapping[str, Mapping[dg.AssetKey, Sequence[str]]],
     tags: Mapping[str, str],
     progress: Callable[[str], None],
 ) -> list[dict[str, Any]]:
-    """``job_name`` over each asset's sorted ``partitions`` here:
-    phase after phase, a phase's assets grouped by their partitions, each group in chunks of
-    its backfill policy, the runs of a phase on every core; a failed phase stops the next.
-    Per run: run_id, partitions, assets (how many), success, error."""
+    """Each job over its assets' sorted partitions here, as one plan: phase after phase over
+    every job's assets together (an asset waits only for the upstream ranges it reads, even
+    those of another job), a phase's assets grouped by job and partitions, each group in
+    chunks of its backfill policy, the runs of a phase on every core, the heaviest first; a
+    failed phase stops the next. Per run: job, run_id, partitions, assets (how many), seconds,
+    success, error."""
     graph = defs.resolve_asset_graph()
+    job_of = {key: job for job, selected in jobs.items() for key in selected}
+    partitions = {key: keys for selected in jobs.values() for key, keys in selected.items()}
     selection = [k for k in graph.toposorted_asset_keys if k in partitions]
     plan = []
     for phase in run_phases(graph, selection):
-        groups: dict[tuple[str, ...], list[dg.AssetKey]] = {}
+        groups: dict[tuple[str, tuple[str, ...]], list[dg.AssetKey]] = {}
         for key in phase:
-            groups.setdefault(tuple(partitions[key]), []).append(key)
-        chunks = []
-        for span, keys in groups.items():
-            position = {key: i for i, key in enumerate(span)}
-            for a, b in policy_chunks(graph, keys, span):
-                chunks.append((a, b, keys, (position[b] - position[a] + 1) * len(keys)))
-        chunks.sort(key=lambda chunk: -chunk[3])  # the most asset partitions first
-        plan.append([chunk[:3] for chunk in chunks])
-    if len({tuple(v) for v in partitions.values()}) == 1 and all(len(r) == 1 for r in plan):
-        keys = partitions[selection[0]]  # one run: Dagster orders its steps
-        plan = [[(keys[0], keys[-1], selection)]]
+            groups.setdefault((job_of[key], tuple(partitions[key])), []).append(key)
+        weighed = [
+            (_weight(graph, keys, span, first, last), (job, first, last, keys))
+            for (job, span), keys in groups.items()
+            for first, last in policy_chunks(graph, keys, span)
+        ]
+        weighed.sort(key=lambda pair: -pair[0])
+        plan.append([chunk for _, chunk in weighed])
+    alike = len(jobs) == 1 and len(set(map(tuple, partitions.values()))) == 1
+    if alike and all(len(runs) == 1 for runs in plan):  # one run: Dagster orders its steps
+        (job,), keys = jobs, partitions[selection[0]]
+        plan = [[(job, keys[0], keys[-1], selection)]]
     reports: list[dict[str, Any]] = []
     for number, runs in enumerate(plan, 1):
-        started, what = time.monotonic(), f"{job_name} phase {number}/{len(plan)}"
+        started = time.monotonic()
+        what = f"{'+'.join(dict.fromkeys(job for job, *_ in runs))} phase {number}/{len(plan)}"
         if len(runs) > 1:  # on every core, the next run as soon as a core is free
             counter = _counter(progress, what, len(runs), started)
-            ran = run_side_by_side(module, job_name, inst, runs, tags, os.cpu_count() or 1, counter)
+            ran = run_side_by_side(module, inst, runs, tags, os.cpu_count() or 1, counter)
         else:
-            ((first, last, keys),) = runs
-            result = run_partition_range(
-                defs.resolve_job_def(job_name), inst, first, last, keys, tags
-            )
-            ran = [range_report(result, first, last)]
+            ((job, first, last, keys),) = runs
+            ran = [_timed_run(defs.resolve_job_def(job), inst, first, last, keys, tags)]
             progress(f"{what}: 1 run ({time.monotonic() - started:.1f} s)")
-        reports += [r | {"assets": len(k)} for r, (*_, k) in zip(ran, runs, strict=True)]
+        reports += [
+            {"job": job, **report, "assets": len(keys)}
+            for report, (job, *_, keys) in zip(ran, runs, strict=True)
+        ]
         if not all(report["success"] for report in reports):
             return reports
     return reports
+
+
+def _weight(
+    graph: "AssetGraph", keys: Sequence[dg.AssetKey], span: Sequence[str], first: str, last: str
+) -> float:
+    """A run's expected work, to start the heaviest first: its assets times the time its
+    partitions cover (seconds), or times how many of ``span`` it has when they are not time
+    windows."""
+    partitions_def = graph.get(keys[0]).partitions_def
+    if isinstance(partitions_def, dg.TimeWindowPartitionsDefinition):
+        start = partitions_def.time_window_for_partition_key(first).start
+        covered = partitions_def.time_window_for_partition_key(last).end - start
+        return len(keys) * covered.total_seconds()
+    return len(keys) * (span.index(last) - span.index(first) + 1)
 
 
 def _counter(

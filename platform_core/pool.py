@@ -74,16 +74,16 @@ def map_shared(
     size: int,
     on_result: Callable[[int], None] | None = None,
 ) -> list[Result]:
-    """``map_in_pool`` on ``size`` cores with this process as one of them: it takes calls from
-    the front while ``size - 1`` pool workers take them from the back. Put the longest call
-    first: it starts at once, while a worker's start-up (imports) overlaps it, and this process
-    does not sit idle waiting. Results in order; an error in either is raised."""
+    """``map_in_pool`` on ``size`` cores with this process as one of them: each free core
+    takes the next call, so put the longest first (and start the workers early with
+    ``warm_shared``: a cold worker's start-up delays its first call). Results in order; an
+    error in either is raised."""
     results: list[Any] = [None] * len(calls)
     pending, lock, done = deque(range(len(calls))), threading.Lock(), [0]
 
-    def take(front: bool) -> int | None:
+    def take() -> int | None:
         with lock:
-            return (pending.popleft() if front else pending.pop()) if pending else None
+            return pending.popleft() if pending else None
 
     def finish(index: int, result: Result) -> None:
         with lock:
@@ -101,7 +101,7 @@ def map_shared(
         pool, running = process_pool(workers), {}
         try:
             while True:
-                while len(running) < workers and (index := take(front=False)) is not None:
+                while len(running) < workers and (index := take()) is not None:
                     running[pool.submit(function, *calls[index])] = index
                 if not running:
                     return
@@ -114,16 +114,29 @@ def map_shared(
         finally:
             stop()
 
+    index = take()  # the first call here, at once
     with ThreadPoolExecutor(1) as feeder:
         fed = feeder.submit(feed, size - 1) if size > 1 and len(calls) > 1 else None
         try:
-            while (index := take(front=True)) is not None:
+            while index is not None:
                 finish(index, function(*calls[index]))
+                index = take()
         finally:
             stop()
         if fed is not None:
             fed.result()
     return results
+
+
+def warm_shared(size: int, function: Callable[..., None], *args: Any) -> None:
+    """Start now the workers a later ``map_shared(..., size)`` will use, each running
+    ``function(*args)`` (e.g. importing the code it will run): their start-up then overlaps
+    what this process does before that call, e.g. a CLI's planning. The pool stays while the
+    environment does."""
+    if size > 1:
+        pool = process_pool(size - 1)
+        for _ in range(size - 1):
+            pool.submit(function, *args)
 
 
 def _shutdown_all() -> None:

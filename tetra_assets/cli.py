@@ -4,6 +4,7 @@ Exit codes: 0 ok (or nothing to do), 1 a run failed, 2 bad arguments or input.
 """
 
 import argparse
+import importlib
 import sys
 import time
 from collections.abc import Sequence
@@ -19,6 +20,7 @@ from platform_core.plan import PlannedStep, plan
 from tetra_assets.jobs import PIPELINE_GROUPS
 from tetra_assets.partitions import FIRST_DAY, TIMEZONE, trading_day_partitions, weekly_partitions
 
+MODULE = "tetra_assets.definitions"
 PIPELINES = list(PIPELINE_GROUPS)
 JOBS_BY_PIPELINE = {
     "data": ["tetra_data"],
@@ -26,12 +28,15 @@ JOBS_BY_PIPELINE = {
     "metrics": ["tetra_metrics", "tetra_weekly"],
     "assessment": ["tetra_assessment", "tetra_weekly"],
 }
+# The job that runs each asset group in a backfill (data daily, the weekly chain weekly).
+JOB_GROUPS = {
+    "tetra_data": {"data"},
+    "tetra_weekly": {"scenarios", "metrics", "assessment"},
+}
 
 
 def _defs() -> dg.Definitions:
-    from tetra_assets.definitions import defs
-
-    return defs
+    return importlib.import_module(MODULE).defs
 
 
 def parse_day(text: str, flag: str) -> date:
@@ -76,11 +81,17 @@ def trading_day_keys(first: date, last: date) -> list[str]:
 
 
 def week_keys(days: Sequence[str]) -> list[str]:
-    """The weekly partitions holding the trading days ``days``."""
-    starts = (trading_day_partitions.time_window_for_partition_key(d).start for d in days)
-    return sorted(
-        {weekly_partitions.get_partition_key_for_timestamp(t.timestamp()) for t in starts}
-    )
+    """The weekly partitions holding the trading days ``days`` (sorted): every week from the
+    first day's to the last day's, each of which holds trading days (Monday to Friday)."""
+    if not days:
+        return []
+
+    def week_of(day: str) -> str:
+        start = trading_day_partitions.time_window_for_partition_key(day).start
+        return weekly_partitions.get_partition_key_for_timestamp(start.timestamp())
+
+    span = dg.PartitionKeyRange(week_of(days[0]), week_of(days[-1]))
+    return list(weekly_partitions.get_partition_keys_in_range(span))
 
 
 def history_start(defs: dg.Definitions, week: str) -> str:
@@ -159,7 +170,11 @@ def _print_plan(steps: list[PlannedStep], as_json: bool) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     first, last = date_range(args.date, args.start, args.end)
     pipelines = PIPELINES if args.pipeline == "all" else [args.pipeline]
-    defs, inst = _defs(), cli.instance()
+    inst = cli.instance()
+    in_process = args.in_process or not backfill.daemon_serves(inst)
+    if in_process and not args.dry_run:
+        backfill.warm_workers(MODULE)
+    defs = _defs()
     keys = pipeline_assets(defs, pipelines)
     steps = plan(
         inst, defs.resolve_asset_graph(), partitions_for(defs, keys, first, last), args.force
@@ -172,38 +187,32 @@ def cmd_run(args: argparse.Namespace) -> int:
         todo.setdefault(dg.AssetKey(step.asset), []).append(step.partition)
     progress = cli.Progress(args.quiet)
     tags = {"tetra/cli": args.command}
-    if backfill.daemon_serves(inst) and not args.in_process:
+    if not in_process:
         first = min(min(v) for v in todo.values())
         last = max(max(v) for v in todo.values())
         title = f"tetra {args.command} {first}..{last}"
         return backfill.submit_and_report(inst, defs, todo, tags, title, args, progress)
     graph = defs.resolve_asset_graph()
-    reports = []
-    for job_name, groups in (
-        ("tetra_data", {"data"}),
-        ("tetra_weekly", {"scenarios", "metrics", "assessment"}),
-    ):
-        selected = {k: sorted(v) for k, v in todo.items() if graph.get(k).group_name in groups}
-        if not selected:
-            continue
-        started = time.monotonic()
-        runs = backfill.run_in_process(
-            "tetra_assets.definitions", defs, inst, job_name, selected, tags, progress
+    jobs = {
+        job: selected
+        for job, groups in JOB_GROUPS.items()
+        if (
+            selected := {k: sorted(v) for k, v in todo.items() if graph.get(k).group_name in groups}
         )
-        for run in runs:
-            reports.append(
-                {
-                    "job": job_name,
-                    "run_id": run["run_id"],
-                    "partitions": run["partitions"],
-                    "assets": run["assets"],
-                    "status": "SUCCESS" if run["success"] else "FAILURE",
-                    "seconds": round(time.monotonic() - started, 2),
-                    **({} if run["success"] else {"error": run["error"]}),
-                }
-            )
-        if not all(run["success"] for run in runs):
-            break
+    }
+    runs = backfill.run_in_process(MODULE, defs, inst, jobs, tags, progress)
+    reports = [
+        {
+            "job": run["job"],
+            "run_id": run["run_id"],
+            "partitions": run["partitions"],
+            "assets": run["assets"],
+            "status": "SUCCESS" if run["success"] else "FAILURE",
+            "seconds": run["seconds"],
+            **({} if run["success"] else {"error": run["error"]}),
+        }
+        for run in runs
+    ]
     progress.done()
     if args.json:
         cli.print_json(reports)

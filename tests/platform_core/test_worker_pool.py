@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from platform_core.pool import map_shared, process_pool
+from platform_core.pool import map_shared, process_pool, warm_shared
 
 
 def test_worker_pool_is_kept_only_while_environment_and_directory_stay(
@@ -35,6 +35,18 @@ def _pid_after(seconds: float) -> int:
     return os.getpid()
 
 
+def _write_pid(path: str) -> None:
+    Path(path).write_text(str(os.getpid()))
+
+
+def test_warmed_workers_serve_the_next_shared_map(tmp_path: Path) -> None:
+    """warm_shared starts the worker (running its warm-up) before map_shared, which reuses it."""
+    warm_shared(2, _write_pid, str(tmp_path / "pid"))
+    pids = map_shared(_pid_after, [(1.0,), (0.0,)], size=2)
+    assert pids[0] == os.getpid()
+    assert pids[1] == int((tmp_path / "pid").read_text())  # the warmed worker, not a new one
+
+
 def _fail_on(value: int) -> int:
     time.sleep(0.5 if value == 1 else 0)  # call 1, taken here first, holds this process
     if value == 3:
@@ -43,8 +55,8 @@ def _fail_on(value: int) -> int:
 
 
 def test_shared_map_uses_this_process_and_a_worker_in_order() -> None:
-    """This process takes calls from the front (the longest first), the pool from the back;
-    results come back in call order and both sides did work."""
+    """This process takes the first call (the longest) at once, each side the next call when
+    it is free; results come back in call order and both sides did work."""
     pids = map_shared(_pid_after, [(1.0,), (0.1,), (0.1,), (0.1,)], size=2)
     assert pids[0] == os.getpid()  # the longest call started here at once
     assert set(pids[1:]) - {os.getpid()}, pids  # the worker took the rest while it ran
@@ -55,6 +67,6 @@ def test_shared_map_uses_this_process_and_a_worker_in_order() -> None:
 
 def test_shared_map_raises_an_error_from_either_side() -> None:
     with pytest.raises(ValueError, match="call 3 failed"):
-        map_shared(_fail_on, [(1,), (2,), (3,)], size=2)  # 3 fails in the worker
+        map_shared(_fail_on, [(1,), (2,), (3,)], size=2)  # 3 fails in the worker (1 holds here)
     with pytest.raises(ValueError, match="call 3 failed"):
         map_shared(_fail_on, [(3,), (1,)], size=2)  # 3 fails here
