@@ -13,7 +13,10 @@ its modes, side by side in one run (the machine is shared: compare ratios).
 - ``previous``: the CLI of ``--previous`` (a git commit, checked out into a temporary
   worktree) in-process, as the figure this change is compared with;
 - ``science``: the same science functions on the same data in a plain Python loop, no Dagster
-  (``bench/tetra_science.py``): the orchestration cost is in-process / science.
+  (``bench/tetra_science.py``), run as a command like the CLI (interpreter start and imports
+  count on both sides): the orchestration cost is in-process / science;
+- ``science-warm``: the same in this process, its imports done (the definition before
+  2026-11-29 evening; ~3 s less).
 
 Every mode starts from an empty instance and data root, 2019-01-01 .. 2023-12-29, synthetic
 symbols (the data of every mode is identical).
@@ -107,13 +110,24 @@ def previous_checkout(commit: str, scratch: Path) -> Path:
 def measure(modes: list[str], symbols: int, previous: str, scratch: Path) -> dict[str, float]:
     """One round: each mode once, from an empty instance and data root, in ``modes`` order."""
     figures: dict[str, float] = {}
-    if "science" in modes:
+    if "science" in modes:  # a command, as the CLI: interpreter start and imports count
+        started = time.perf_counter()
+        command = ["-m", "bench.tetra_science", "--symbols", str(symbols)]
+        subprocess.run(
+            [sys.executable, *command, "--start", START, "--end", END],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
+        figures["science"] = time.perf_counter() - started
+        print(f"science only (no Dagster), as a command: {figures['science']:.1f} s")
+    if "science-warm" in modes:  # in this process, its imports already done
         from bench.tetra_science import bare_backfill
 
         started = time.perf_counter()
         bare_backfill(symbols, START, END)
-        figures["science"] = time.perf_counter() - started
-        print(f"science only (no Dagster): {figures['science']:.1f} s")
+        figures["science-warm"] = time.perf_counter() - started
+        print(f"science only (no Dagster), imports done: {figures['science-warm']:.1f} s")
     if "in-process" in modes:
         seconds, runs = backfill(ROOT, environment(scratch / "local", symbols), "--in-process")
         figures["in-process"] = seconds
@@ -155,7 +169,7 @@ def main() -> None:
         print(f"round {number}/{args.rounds}")
         with tempfile.TemporaryDirectory() as tmp:
             figures = measure(args.modes.split(","), args.symbols, args.previous, Path(tmp))
-        for other in ("daemon", "previous", "stock", "science"):
+        for other in ("daemon", "previous", "stock", "science", "science-warm"):
             if "in-process" in figures and other in figures:
                 ratio = figures["in-process"] / figures[other]
                 ratios.setdefault(other, []).append(ratio)

@@ -110,3 +110,20 @@ def bare_backfill(symbols: int, first: str, last: str, workers: int = 2) -> int:
         starts = [history_start(defs, part[0]) for part in parts]
         rows = sum(pool.map(_weeks, [symbols] * len(parts), parts, starts))
     return rows + len(bars) + len(economic) + len(found)
+
+
+def main() -> None:
+    """The bare science as a command of its own, timed like the CLI it is compared with
+    (interpreter start and imports included)."""
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--symbols", type=int, default=100)
+    parser.add_argument("--start", default="2019-01-01")
+    parser.add_argument("--end", default="2023-12-29")
+    args = parser.parse_args()
+    print(f"{bare_backfill(args.symbols, args.start, args.end)} rows")
+
+
+if __name__ == "__main__":
+    main()

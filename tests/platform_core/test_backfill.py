@@ -25,7 +25,8 @@ def test_phases_follow_partition_mappings_and_chunks_the_backfill_policy() -> No
     weeks = [f"w{i:03d}" for i in range(261)]
     chunks = policy_chunks(GRAPH, weekly, weeks)
     assert [(a, b) for a, b in chunks] == [("w000", "w130"), ("w131", "w260")]
-    assert policy_chunks(GRAPH, data, weeks) == [("w000", "w260")]  # single_run
+    days = [f"d{i:04d}" for i in range(4042)]  # 16 years: a 5-year backfill with its warm-up
+    assert policy_chunks(GRAPH, data, days) == [("d0000", "d2099"), ("d2100", "d4041")]
 
 
 def test_a_backfill_reaches_back_as_far_as_its_first_week_reads() -> None:

@@ -33,14 +33,16 @@ def year(env: dict[str, str]) -> tuple[str, str]:
     assert result.returncode == 0, result.stderr
     runs = json.loads(result.stdout)
     # no daemon serves this instance: the work runs here, cut from the definitions: market
-    # data (what the weeks read) from the first week's warm-up, economic data over the range
-    # beside it, then market events (they read 70 earlier days of market data); the weekly
-    # chain in contiguous runs of at most 131 weeks
+    # data (what the weeks read) from the first week's warm-up in runs of at most 2,100
+    # sessions, economic data over the range beside it, then market events (they read 70
+    # earlier days of market data); the weekly chain in contiguous runs of at most 131 weeks
     assert runs[0]["job"] == "tetra_data" and all(r["status"] == "SUCCESS" for r in runs)
     data = [r["partitions"].split("..") for r in runs if r["job"] == "tetra_data"]
     weekly = [r["partitions"].split("..") for r in runs if r["job"] == "tetra_weekly"]
-    starts = sorted(a for a, _ in data)
-    assert len(data) == 3 and starts[0] < str(first) <= starts[1] == starts[2], data
+    *market, economic, events = sorted(data)
+    assert economic == events and economic[0] >= str(first), data  # the range itself
+    assert len(market) == 2 and market[0][0] < str(first) and market[-1][1] == economic[1]
+    assert market[0][1] < market[1][0]  # ~12 years of sessions in two contiguous runs
     weeks = (last - first).days // 7 + 1
     assert len(weekly) == -(-weeks // 131) or len(weekly) == -(-(weeks + 1) // 131)
     assert all(a[1] < b[0] for a, b in itertools.pairwise(weekly))  # contiguous, in order

@@ -9,7 +9,7 @@ from tetra_assets.science import quality
 
 # A backfill runs the weekly chain in runs of at most 131 weeks (five years: two runs, one per
 # core): each run loads its weeks' history (11 years for the indicators) once, so fewer, longer
-# runs do less. Data assets backfill in one run.
+# runs do less. Data assets backfill in runs of at most ~8 years (assets/data.py).
 WEEKLY_BACKFILL = dg.BackfillPolicy.multi_run(max_partitions_per_run=131)
 WEEKLY_CHAIN_FRESHNESS = dg.FreshnessPolicy.time_window(fail_window=pd.Timedelta(days=8))
 
