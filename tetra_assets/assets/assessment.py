@@ -55,7 +55,7 @@ class BacktestSettings(dg.Config):
     ins={"market_data": MARKET_HISTORY},
     description="Buy-and-hold, SMA crossover, momentum and mean reversion backtested on every "
     "scenario and symbol (warm-up on observed history, evaluation on the scenario horizon).",
-    kinds={"pandas", "parquet"},
+    kinds={"pandas", "arrow"},
     **WEEKLY,
 )
 def backtest_results(
@@ -113,7 +113,7 @@ def backtest_results(
 @dg.asset(
     description="Strategies ranked by mean Sharpe over all scenarios and symbols, with median "
     "return, worst drawdown, exposure and the share of cells beating buy-and-hold.",
-    kinds={"pandas", "parquet"},
+    kinds={"pandas", "arrow"},
     **WEEKLY,
 )
 def strategy_rankings(context: dg.AssetExecutionContext, backtest_results: pd.DataFrame):

@@ -71,7 +71,7 @@ def _fetch_or_fallback(
     retry_policy=FETCH_RETRY_POLICY,
     freshness_policy=DATA_FRESHNESS,
     code_version="1",
-    kinds={"pandas", "parquet"},
+    kinds={"pandas", "arrow"},
     description="Daily OHLCV bars per symbol (long table: date, symbol, open..volume).",
 )
 def market_data(
@@ -93,7 +93,7 @@ def market_data(
     retry_policy=FETCH_RETRY_POLICY,
     freshness_policy=DATA_FRESHNESS,
     code_version="1",
-    kinds={"pandas", "parquet"},
+    kinds={"pandas", "arrow"},
     description="Macro series as known on each session (CPI, yields, spreads, VIX, oil).",
 )
 def economic_data(
@@ -117,7 +117,7 @@ def economic_data(
         )
     },
     code_version="1",
-    kinds={"pandas", "parquet"},
+    kinds={"pandas", "arrow"},
     description="Notable moves per session: return shocks (|z| >= 3), opening gaps, "
     "60-session highs/lows.",
 )

@@ -32,7 +32,7 @@ WEEKLY = {
     "backfill_policy": WEEKLY_BACKFILL,
     "freshness_policy": WEEKLY_CHAIN_FRESHNESS,
     "code_version": "1",
-    "kinds": {"pandas", "parquet"},
+    "kinds": {"pandas", "arrow"},
 }
 STAT_WINDOW = 252
 

@@ -37,13 +37,13 @@ class ScenarioSettings(dg.Config):
             "monte_carlo), horizon, anchor offset, market return, parameters.",
             freshness_policy=WEEKLY_CHAIN_FRESHNESS,
             code_version="1",
-            kinds={"pandas", "parquet"},
+            kinds={"pandas", "arrow"},
         ),
         "scenario_timeseries": dg.AssetOut(
             description="Daily simple returns per (week, scenario, step, symbol).",
             freshness_policy=WEEKLY_CHAIN_FRESHNESS,
             code_version="1",
-            kinds={"pandas", "parquet"},
+            kinds={"pandas", "arrow"},
         ),
     },
     internal_asset_deps={
