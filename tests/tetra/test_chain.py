@@ -111,6 +111,33 @@ def test_rankings_and_report(chain) -> None:
     assert "Strategy rankings" in event.asset_materialization.metadata["report"].value
 
 
+def test_each_week_of_a_range_run_carries_its_own_metadata(chain) -> None:
+    """The three weeks ran in one run; each week's materialization shows that week's figures
+    and report, not the run's last week."""
+
+    def metadata(asset: str, week: str) -> dict:
+        records = (
+            chain["instance"]
+            .fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[week]),
+                limit=1,
+            )
+            .records
+        )
+        return records[0].asset_materialization.metadata
+
+    for week in WEEKS:
+        report = metadata("assessment_report", week)
+        assert report["report"].value.startswith(f"# Tetra assessment, week of {week}")
+        assert report["html"].value.endswith(f"{week}.html")
+        rankings = stored(chain["root"], "strategy_rankings", week)
+        assert report["best_strategy"].value == rankings.iloc[0]["strategy"]
+        results = stored(chain["root"], "backtest_results", week)
+        assert metadata("backtest_results", week)["backtests"].value == len(results)
+        metrics = stored(chain["root"], "statistical_metrics", week)
+        assert metadata("statistical_metrics", week)["rows"].value == len(metrics)
+
+
 def test_one_week_alone_equals_the_same_week_in_a_range(chain, tmp_path: Path, monkeypatch) -> None:
     """Partition results do not depend on how the backfill was cut."""
     monkeypatch.setenv("PLATFORM_DATA_ROOT", str(tmp_path))

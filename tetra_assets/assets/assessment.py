@@ -13,7 +13,7 @@ from tetra_assets.assets.weekly import (
     require_clean,
     require_weeks,
 )
-from tetra_assets.assets.windows import latest, per_partition, run_windows
+from tetra_assets.assets.windows import describe_each, per_partition, run_windows
 from tetra_assets.partitions import weekly_partitions
 from tetra_assets.science import backtest, report
 from tetra_assets.science.ohlcv import to_wide
@@ -97,15 +97,17 @@ def backtest_results(
         return table
 
     value = per_partition(windows, build)
-    last = latest(value, windows)
-    context.add_output_metadata(
-        {
-            "backtests": len(last),
-            "scenarios": int(last["scenario_id"].nunique()),
+    describe_each(
+        context,
+        windows,
+        value,
+        lambda week: {
+            "backtests": len(week),
+            "scenarios": int(week["scenario_id"].nunique()),
             "mean_sharpe_by_strategy": dg.MetadataValue.json(
-                last.groupby("strategy")["sharpe"].mean().round(4).to_dict()
+                week.groupby("strategy")["sharpe"].mean().round(4).to_dict()
             ),
-        }
+        },
     )
     return value
 
@@ -121,12 +123,14 @@ def strategy_rankings(context: dg.AssetExecutionContext, backtest_results: pd.Da
     ranked = report.rank_strategies(backtest_results, by=["week"])
     weeks = by_week(ranked[[*ranked.columns.drop("week"), "week"]])
     value = per_partition(windows, lambda w: weeks[w.key].reset_index(drop=True))
-    last = latest(value, windows)
-    context.add_output_metadata(
-        {
-            "best_strategy": str(last.iloc[0]["strategy"]),
-            "rankings": dg.MetadataValue.md(last.to_markdown(index=False, floatfmt=".3f")),
-        }
+    describe_each(
+        context,
+        windows,
+        value,
+        lambda week: {
+            "best_strategy": str(week.iloc[0]["strategy"]),
+            "rankings": dg.MetadataValue.md(week.to_markdown(index=False, floatfmt=".3f")),
+        },
     )
     return value
 
@@ -176,12 +180,15 @@ def assessment_report(
             "final_equity": {k: float(v) for k, v in curves.iloc[-1].items()},
             "markdown": markdown,
         }
-    last = built[windows[-1].key]
-    context.add_output_metadata(
-        {
-            "report": dg.MetadataValue.md(str(last["markdown"])),
-            "html": dg.MetadataValue.path(str(last["html"])),
-            "best_strategy": str(last["best_strategy"]),
-        }
+    value = per_partition(windows, lambda w: built[w.key])
+    describe_each(
+        context,
+        windows,
+        value,
+        lambda week: {
+            "report": dg.MetadataValue.md(str(week["markdown"])),
+            "html": dg.MetadataValue.path(str(week["html"])),
+            "best_strategy": str(week["best_strategy"]),
+        },
     )
-    return per_partition(windows, lambda w: built[w.key])
+    return value

@@ -1,5 +1,7 @@
 """Metrics pipeline (weekly, Sunday 21:00): indicators, statistics and ML features."""
 
+from typing import Any
+
 import dagster as dg
 import pandas as pd
 
@@ -13,7 +15,12 @@ from tetra_assets.assets.weekly import (
     require_clean,
     require_weeks,
 )
-from tetra_assets.assets.windows import latest, per_partition, run_windows, split_by_window
+from tetra_assets.assets.windows import (
+    describe_each,
+    per_partition,
+    run_windows,
+    split_by_window,
+)
 from tetra_assets.partitions import weekly_partitions
 from tetra_assets.science import features, stats
 from tetra_assets.science.indicators import (
@@ -61,9 +68,9 @@ def technical_indicators(context: dg.AssetExecutionContext, market_data: pd.Data
             "ema_200_seed_weight": seed_weight(ema_alpha(max(EMA_SPANS)), warm_up),
             "symbols": int(table["symbol"].nunique()),
             "missing_fraction": float(table.isna().mean().mean()),
-            "latest_rsi_mean": float(latest(value, windows)["rsi_14"].mean()),
         }
     )
+    describe_each(context, windows, value, lambda week: {"rsi_mean": float(week["rsi_14"].mean())})
     return value
 
 
@@ -104,15 +111,16 @@ def statistical_metrics(
         return table[["scope", "symbol", *[c for c in table if c not in ("scope", "symbol")]]]
 
     value = per_partition(windows, build)
-    last = latest(value, windows)
-    trailing = last[last["scope"] == "trailing_252d"]
-    context.add_output_metadata(
-        {
-            "rows": len(last),
+
+    def describe(week: pd.DataFrame) -> dict[str, Any]:
+        trailing = week[week["scope"] == "trailing_252d"]
+        return {
+            "rows": len(week),
             "median_sharpe_trailing": float(trailing["sharpe"].median()),
             "worst_drawdown_trailing": float(trailing["max_drawdown"].min()),
         }
-    )
+
+    describe_each(context, windows, value, describe)
     return value
 
 

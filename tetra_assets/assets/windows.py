@@ -47,9 +47,17 @@ def all_rows(value: pd.DataFrame | Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     return value
 
 
-def latest(value: Any, windows: list[Window]) -> Any:
-    """The last partition's value of a ``per_partition`` result."""
-    return value[windows[-1].key] if len(windows) > 1 else value
+def describe_each(
+    context: dg.AssetExecutionContext,
+    windows: list[Window],
+    value: Any,
+    describe: Callable[[Any], Mapping[str, Any]],
+) -> None:
+    """Metadata of each partition's own value (``describe``) on that partition's
+    materialization: output metadata would show a range run's last week on every week."""
+    for window in windows:
+        own = value[window.key] if len(windows) > 1 else value
+        context.add_asset_metadata(dict(describe(own)), partition_key=window.key)
 
 
 def split_by_window(frame: pd.DataFrame, windows: list[Window], column: str = "date") -> Any:
