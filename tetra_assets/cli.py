@@ -193,13 +193,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         title = f"tetra {args.command} {first}..{last}"
         return backfill.submit_and_report(inst, defs, todo, tags, title, args, progress)
     graph = defs.resolve_asset_graph()
-    jobs = {
-        job: selected
+    by_job = {
+        job: {k: sorted(v) for k, v in todo.items() if graph.get(k).group_name in groups}
         for job, groups in JOB_GROUPS.items()
-        if (
-            selected := {k: sorted(v) for k, v in todo.items() if graph.get(k).group_name in groups}
-        )
     }
+    jobs = {job: selected for job, selected in by_job.items() if selected}
     runs = backfill.run_in_process(MODULE, defs, inst, jobs, tags, progress)
     reports = [
         {
