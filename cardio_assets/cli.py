@@ -151,9 +151,10 @@ def _print_status(rows: Sequence[dict[str, Any]], as_json: bool) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     inst, names = _register(args)
     in_process = len(names) > 1 and (args.in_process or not backfill.daemon_serves(inst))
+    from cardio_assets.definitions import defs  # sets sklearn's KMP_* variables: warm after
+
     if in_process:
         backfill.warm_workers(MODULE)
-    from cardio_assets.definitions import defs
 
     progress = cli.Progress(args.quiet)
     tags = {"cardio/cli": "run"}
