@@ -3,6 +3,7 @@ in a plain Python loop, on the same cores (two processes, each half of the weeks
 nothing. bench/tetra_backfill.py times it beside the platform: their ratio is the cost of
 orchestration (runs, storage, events, metadata)."""
 
+import argparse
 import math
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
@@ -115,8 +116,6 @@ def bare_backfill(symbols: int, first: str, last: str, workers: int = 2) -> int:
 def main() -> None:
     """The bare science as a command of its own, timed like the CLI it is compared with
     (interpreter start and imports included)."""
-    import argparse
-
     parser = argparse.ArgumentParser()
     parser.add_argument("--symbols", type=int, default=100)
     parser.add_argument("--start", default="2019-01-01")

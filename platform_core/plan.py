@@ -52,6 +52,7 @@ class _Upstream:
         self._keys = [key for key, _ in newest_last]
         self._ids = [storage_id for _, storage_id in newest_last]
         self._children: dict[str, frozenset[str]] = {}
+        self._last: tuple[str, frozenset[str]] | None = None  # (child partition, its upstream)
 
     def planned(self, partition: str) -> list[str]:
         """The recomputed parent partitions that ``partition`` reads."""
@@ -63,15 +64,19 @@ class _Upstream:
 
     def _read(self, partition: str, candidates: list[str]) -> list[str]:
         if len(candidates) > FEW_CANDIDATES:
-            upstream = set(
-                self._graph.get_parent_partition_keys_for_child(
-                    partition_key=partition,
-                    parent_asset_key=self._parent,
-                    child_asset_key=self._child,
-                ).partitions_subset.get_partition_keys()
-            )
+            upstream = self._upstream_of(partition)
             return [key for key in candidates if key in upstream]
         return [key for key in candidates if partition in self._children_of(key)]
+
+    def _upstream_of(self, partition: str) -> frozenset[str]:
+        """The parent partitions ``partition`` reads, mapped once per child partition
+        (``planned`` and ``newer`` ask about the same partition in turn)."""
+        if self._last is None or self._last[0] != partition:
+            upstream = self._graph.get_parent_partition_keys_for_child(
+                partition_key=partition, parent_asset_key=self._parent, child_asset_key=self._child
+            ).partitions_subset.get_partition_keys()
+            self._last = (partition, frozenset(upstream))
+        return self._last[1]
 
     def _children_of(self, key: str) -> frozenset[str]:
         if key not in self._children:
