@@ -130,10 +130,7 @@ def study_status(study: str, record: dg.RunRecord | None, report: dict[str, Any]
 
 
 def _print_status(rows: Sequence[dict[str, Any]], as_json: bool) -> None:
-    if as_json:
-        cli.print_json(rows)
-        return
-    cli.print_table(
+    cli.print_rows(
         rows,
         [
             "study",
@@ -145,6 +142,7 @@ def _print_status(rows: Sequence[dict[str, Any]], as_json: bool) -> None:
             "error",
             "last_run",
         ],
+        as_json,
     )
 
 

@@ -132,9 +132,6 @@ def plate_status(inst: dg.DagsterInstance, plate: str) -> dict[str, Any]:
 
 def _print_status(inst: dg.DagsterInstance, names: Sequence[str], as_json: bool) -> None:
     rows = [plate_status(inst, plate) for plate in names]
-    if as_json:
-        cli.print_json(rows)
-        return
     columns = [
         "plate",
         "status",
@@ -146,7 +143,7 @@ def _print_status(inst: dg.DagsterInstance, names: Sequence[str], as_json: bool)
         "max_error_px",
         "last_run",
     ]
-    cli.print_table(rows, columns)
+    cli.print_rows(rows, columns, as_json)
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -164,10 +164,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         for key in inst.get_dynamic_partitions(definition.partitions_name):
             if key in last or api.is_registered(definition, key):
                 rows.append({"workflow": name, "run": key, **cli.run_summary(last.get(key))})
-    if args.json:
-        cli.print_json(rows)
-    else:
-        cli.print_table(rows, ["workflow", "run", "status", "started", "duration_s", "last_run"])
+    cli.print_rows(
+        rows, ["workflow", "run", "status", "started", "duration_s", "last_run"], args.json
+    )
     return 0
 
 

@@ -287,6 +287,14 @@ def print_json(value: Any) -> None:
     print(json.dumps(value, indent=2, default=str))
 
 
+def print_rows(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], as_json: bool) -> None:
+    """``rows`` as JSON (every field) for scripts, or as a table of ``columns`` for people."""
+    if as_json:
+        print_json(rows)
+    else:
+        print_table(rows, columns)
+
+
 def run_logs(inst: dg.DagsterInstance, run_id: str, tail: int) -> list[str]:
     lines = []
     for entry in inst.all_logs(run_id)[-tail:]:

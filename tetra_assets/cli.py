@@ -212,10 +212,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         for run in runs
     ]
     progress.done()
-    if args.json:
-        cli.print_json(reports)
-    else:
-        cli.print_table(reports, ["job", "status", "partitions", "assets", "seconds", "run_id"])
+    cli.print_rows(
+        reports, ["job", "status", "partitions", "assets", "seconds", "run_id"], args.json
+    )
     failed = [r for r in reports if r["status"] != "SUCCESS"]
     if failed:
         print(f"error: run {failed[0]['run_id']} failed: {failed[0]['error']}", file=sys.stderr)
@@ -262,13 +261,8 @@ def cmd_status(args: argparse.Namespace) -> int:
                 "assets": assets,
             }
         )
-    if args.json:
-        cli.print_json(rows)
-    else:
-        cli.print_table(
-            rows,
-            ["pipeline", "status", "started", "duration_s", "freshness", "latest_partition"],
-        )
+    columns = ["pipeline", "status", "started", "duration_s", "freshness", "latest_partition"]
+    cli.print_rows(rows, columns, args.json)
     return 0
 
 
@@ -314,10 +308,7 @@ def cmd_schedule(args: argparse.Namespace) -> int:
                 "job": "",
             }
         )
-    if args.json:
-        cli.print_json(rows)
-    else:
-        cli.print_table(rows, ["name", "kind", "when", "default", "next", "job"])
+    cli.print_rows(rows, ["name", "kind", "when", "default", "next", "job"], args.json)
     return 0
 
 
