@@ -281,8 +281,12 @@ class AssetStorageIOManager(dg.ConfigurableIOManager):
                 (directory / f"{name}.{stale}").unlink(missing_ok=True)  # another format's
         meta: dict[str, Any] = {"path": dg.MetadataValue.path(str(directory))}
         rows = [v.num_rows for v in values if isinstance(v, pa.Table)]
-        if rows:
-            meta["dagster/row_count"] = sum(rows)
+        # Dagster copies output metadata to every partition of a range run, so a range run
+        # states its totals under names of its own, not as each partition's row count.
+        if rows and len(keys) == 1:
+            meta["dagster/row_count"] = rows[0]
+        elif rows:
+            meta |= {"run_row_count": sum(rows), "run_partition_count": len(keys)}
         context.add_output_metadata(meta)
 
     def _load_one(self, asset_key: dg.AssetKey, partition: str | None) -> Any:
