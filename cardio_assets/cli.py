@@ -263,5 +263,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return cli.dispatch(parser().parse_args(argv))
 
 
+console_main = cli.console(main)
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()

@@ -16,7 +16,6 @@ The plate's partition key is its folder name (letters, digits, '.', '_', '-'). E
 """
 
 import argparse
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -241,5 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     return cli.dispatch(parser().parse_args(argv))
 
 
+console_main = cli.console(main)
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()

@@ -275,5 +275,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         cli.fail(str(error))
 
 
+console_main = cli.console(main)
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console_main()

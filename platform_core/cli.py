@@ -5,6 +5,7 @@ the web UI reads, so every CLI run appears in the UI with its logs and materiali
 """
 
 import argparse
+import gc
 import json
 import os
 import shutil
@@ -13,7 +14,7 @@ import threading
 import time
 import uuid
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +25,7 @@ import yaml
 from dagster._core.definitions.reconstruct import ReconstructableRepository
 from dagster._utils.schedules import cron_string_iterator
 
+from platform_core import pool
 from platform_core.errors import root_cause
 from platform_core.keys import InvalidKeyError, validate_partition_key
 from platform_core.storage import DEFAULT_DAGSTER_HOME
@@ -71,6 +73,23 @@ class Progress:
 
 class CliError(Exception):
     """A user-facing error: printed as one line, exit code 2."""
+
+
+def console(main: Callable[[], int]) -> Callable[[], NoReturn]:
+    """``main`` as a console command whose exit is quick: once it returns, the pool's idle
+    workers are killed instead of each tearing down its interpreter, and every object is
+    frozen out of the garbage collector (``gc.freeze``), whose passes over a backfill's
+    objects made up most of the ~1.4 s the interpreter took to exit."""
+
+    def command() -> NoReturn:
+        try:
+            code = main()
+        finally:
+            pool.kill_workers()
+            gc.freeze()
+        sys.exit(code)
+
+    return command
 
 
 def fail(message: str, code: int = 2) -> NoReturn:

@@ -197,7 +197,15 @@ class _TableCache:
                 self.size -= self.tables.popitem(last=False)[1].nbytes
 
 
-_TABLES = _TableCache(limit=256 * 2**20)
+def _cache_limit() -> int:
+    """Bytes of tables a process keeps: 1 GiB, or a sixteenth of the memory if less. A
+    weekly range run's scenario paths alone are ~220 MB; a smaller cache evicts them before
+    the run's later steps read them back."""
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    return min(2**30, memory // 16)
+
+
+_TABLES = _TableCache(limit=_cache_limit())
 
 
 def read_table(path: Path) -> pa.Table:
@@ -235,12 +243,32 @@ class AssetStorageIOManager(dg.ConfigurableIOManager):
 
     def existing_path(self, asset_key: dg.AssetKey, partition: str | None) -> Path | None:
         """The partition's file: this manager's frame format first (it wrote the newest)."""
+        return self.existing_paths(asset_key, [partition])[partition]
+
+    def existing_paths(
+        self, asset_key: dg.AssetKey, partitions: Sequence[str | None]
+    ) -> dict[str | None, Path | None]:
+        """Each partition's file (None if absent), from one listing of the asset's directory:
+        a range run's input has thousands of partitions."""
+        directory = self.asset_dir(asset_key)
+        try:
+            present = set(os.listdir(directory))
+        except FileNotFoundError:
+            present = set()
         others = [f for f in FRAME_FORMATS if f != self.frame_format]
-        for ext in (self.frame_format, *others, "json"):
-            path = self.path_for(asset_key, partition, ext)
-            if path.exists():
-                return path
-        return None
+        found: dict[str | None, Path | None] = {}
+        for partition in partitions:
+            name = validate_partition_key(partition) if partition else UNPARTITIONED
+            file = next(
+                (
+                    f
+                    for e in (self.frame_format, *others, "json")
+                    if (f := f"{name}.{e}") in present
+                ),
+                None,
+            )
+            found[partition] = directory / file if file else None
+        return found
 
     def read_partition(self, asset_key: dg.AssetKey, partition: str | None) -> Any | None:
         """The stored value of one partition, or None if it was never materialized."""
@@ -297,9 +325,7 @@ class AssetStorageIOManager(dg.ConfigurableIOManager):
                 f"{asset_key.to_user_string()}{where} has not been materialized "
                 f"(no file under {self.asset_dir(asset_key)}); materialize it first"
             )
-        if path.suffix != ".json":
-            return read_table(path).to_pandas()
-        return json.loads(path.read_text())
+        return _read_value(path)
 
     def load_input(self, context: dg.InputContext) -> Any:
         asset_key = context.asset_key
@@ -308,7 +334,7 @@ class AssetStorageIOManager(dg.ConfigurableIOManager):
         keys = context.asset_partition_keys
         if len(keys) == 1:
             return self._load_one(asset_key, keys[0])
-        paths = {k: self.existing_path(asset_key, k) for k in keys}
+        paths = self.existing_paths(asset_key, keys)
         missing = [k for k, p in paths.items() if p is None]
         if missing:
             # A window of upstream partitions (history warm-up) may start before the first
@@ -320,7 +346,14 @@ class AssetStorageIOManager(dg.ConfigurableIOManager):
         present = [p for p in paths.values() if p is not None]
         if present and all(p.suffix != ".json" for p in present):
             return read_frames(present)
-        return {k: self._load_one(asset_key, k) for k, p in paths.items() if p is not None}
+        return {k: _read_value(p) for k, p in paths.items() if p is not None}
+
+
+def _read_value(path: Path) -> Any:
+    """A stored partition: a frame (parquet, Arrow IPC) or a JSON record."""
+    if path.suffix != ".json":
+        return read_table(path).to_pandas()
+    return json.loads(path.read_text())
 
 
 def stored_partition(

@@ -1,6 +1,8 @@
 """Side-by-side runs reuse warm worker processes, but never with a stale environment."""
 
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -70,3 +72,46 @@ def test_shared_map_raises_an_error_from_either_side() -> None:
         map_shared(_fail_on, [(1,), (2,), (3,)], size=2)  # 3 fails in the worker (1 holds here)
     with pytest.raises(ValueError, match="call 3 failed"):
         map_shared(_fail_on, [(3,), (1,)], size=2)  # 3 fails here
+
+
+CONSOLE = """
+import os, sys
+from platform_core import cli, pool
+
+def main():
+    pool.warm_shared(2, os.getpid)
+    print(pool.process_pool(1).submit(os.getpid).result(), end="")
+    return int(sys.argv[1]) if sys.argv[1].isdigit() else cli.fail(sys.argv[1])
+
+if __name__ == "__main__":
+    cli.console(main)()
+"""
+
+
+@pytest.mark.parametrize(("argument", "code"), [("0", 0), ("3", 3), ("bad input", 2)])
+def test_console_command_flushes_exits_with_mains_code_and_kills_its_workers(
+    tmp_path: Path, argument: str, code: int
+) -> None:
+    """cli.console kills the pool's idle workers when main returns (this pins the executor's
+    private ``_processes``) and exits with main's code, its output intact and no warning."""
+    script = tmp_path / "command.py"
+    script.write_text(CONSOLE)
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    done = subprocess.run(
+        [sys.executable, str(script), argument], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == code, done.stderr
+    worker = int(done.stdout)  # printed before the exit: flushed
+    assert done.stderr == ("error: bad input\n" if code == 2 else "")  # e.g. no leak warning
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{worker}").exists() and _state(worker) != "Z":
+        assert time.monotonic() < deadline, f"worker {worker} outlived its command"
+        time.sleep(0.1)
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return "Z"
