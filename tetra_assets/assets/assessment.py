@@ -1,6 +1,7 @@
 """Assessment pipeline (weekly, Sunday 22:00): backtests per scenario, rankings, report."""
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 
 from platform_core.io import atomic_write, data_root
@@ -87,10 +88,11 @@ def backtest_results(
                 starts,
                 params[name],
                 carry=backtest.signal_array(observed_prices, name, params[name])[before],
-            ).assign(strategy=name)
+            )
             for name in backtest.STRATEGIES
         ]
         table = pd.concat(parts).reset_index()
+        table["strategy"] = np.repeat(list(backtest.STRATEGIES), [len(p) for p in parts])
         kinds = definitions.set_index("scenario_id")["kind"]
         table.insert(1, "kind", table["scenario_id"].map(kinds))
         table.insert(0, "week", window.key)

@@ -34,14 +34,11 @@ def by_week(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """A multi-week table split by its ``week`` column, in one pass: slices of row blocks
     when each week's rows are together (a range run's input is read partition after
     partition), a group-by otherwise."""
-    weeks = frame["week"].to_numpy()
-    if not len(weeks):
-        return {}
-    bounds = [0, *(np.flatnonzero(weeks[1:] != weeks[:-1]) + 1).tolist(), len(weeks)]
-    labels = [str(weeks[b]) for b in bounds[:-1]]
-    if len(set(labels)) < len(labels):  # a week in more than one block
+    codes, weeks = pd.factorize(frame["week"])
+    bounds = [0, *(np.flatnonzero(np.diff(codes)) + 1).tolist(), len(codes)]
+    if len(bounds) - 1 > len(weeks):  # a week in more than one block
         return {str(week): rows for week, rows in frame.groupby("week", sort=False)}
-    return {w: frame.iloc[a:b] for w, a, b in zip(labels, bounds[:-1], bounds[1:], strict=True)}
+    return {str(w): frame.iloc[a:b] for w, a, b in zip(weeks, bounds[:-1], bounds[1:], strict=True)}
 
 
 def require_clean(bars: pd.DataFrame) -> pd.DataFrame:
