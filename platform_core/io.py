@@ -241,9 +241,15 @@ class AssetStorageIOManager(dg.ConfigurableIOManager):
         name = validate_partition_key(partition) if partition else UNPARTITIONED
         return self.asset_dir(asset_key) / f"{name}.{ext}"
 
+    def _extensions(self) -> tuple[str, ...]:
+        """The extensions a partition's file may have, in the order to look: this manager's
+        frame format first (it wrote the newest), then the other one, then JSON."""
+        return (self.frame_format, *(f for f in FRAME_FORMATS if f != self.frame_format), "json")
+
     def existing_path(self, asset_key: dg.AssetKey, partition: str | None) -> Path | None:
-        """The partition's file: this manager's frame format first (it wrote the newest)."""
-        return self.existing_paths(asset_key, [partition])[partition]
+        """The partition's file, or None."""
+        paths = (self.path_for(asset_key, partition, ext) for ext in self._extensions())
+        return next((path for path in paths if path.exists()), None)
 
     def existing_paths(
         self, asset_key: dg.AssetKey, partitions: Sequence[str | None]
@@ -255,18 +261,12 @@ class AssetStorageIOManager(dg.ConfigurableIOManager):
             present = set(os.listdir(directory))
         except FileNotFoundError:
             present = set()
-        others = [f for f in FRAME_FORMATS if f != self.frame_format]
         found: dict[str | None, Path | None] = {}
+        extensions = self._extensions()
         for partition in partitions:
             name = validate_partition_key(partition) if partition else UNPARTITIONED
-            file = next(
-                (
-                    f
-                    for e in (self.frame_format, *others, "json")
-                    if (f := f"{name}.{e}") in present
-                ),
-                None,
-            )
+            files = (f"{name}.{ext}" for ext in extensions)
+            file = next((f for f in files if f in present), None)
             found[partition] = directory / file if file else None
         return found
 

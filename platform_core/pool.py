@@ -145,7 +145,7 @@ def kill_workers() -> None:
     interpreter that held a run's tables (~0.7 s). Uses the executor's ``_processes``
     (stdlib, unchanged since Python 3.2; tests/platform_core/test_worker_pool.py pins it)."""
     for pool in _POOLS.values():
-        for process in list(pool._processes.values()):
+        for process in list((pool._processes or {}).values()):
             process.kill()
         pool.shutdown(wait=False, cancel_futures=True)
     _POOLS.clear()

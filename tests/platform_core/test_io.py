@@ -179,3 +179,26 @@ def test_arrow_frames_slices_and_a_format_switch(tmp_path: Path) -> None:
     assert sorted(p.name for p in folder.glob("2018-01-03.*")) == ["2018-01-03.parquet"]
     assert arrow.read_partition(dg.AssetKey("frames"), "2018-01-03")["v"].tolist() == [7]
     assert arrow.read_partition(dg.AssetKey("frames"), "2018-01-01")["v"].tolist() == [5, 6]
+
+
+def test_existing_paths_of_a_range_agree_with_one_lookup_each(tmp_path: Path) -> None:
+    """The one-listing lookup of a range input finds what the per-partition lookup finds:
+    the manager's own format first, then the other, then JSON; None when absent."""
+    folder = tmp_path / "t" / "a"
+    folder.mkdir(parents=True)
+    for name in ("d1.arrow", "d1.parquet", "d2.parquet", "d3.json", ".d4.arrow.x.tmp"):
+        (folder / name).write_bytes(b"")
+    keys = ["d1", "d2", "d3", "d4"]
+    for frame_format, d1 in (("arrow", "d1.arrow"), ("parquet", "d1.parquet")):
+        storage = AssetStorageIOManager(root=str(tmp_path), location="t", frame_format=frame_format)
+        found = storage.existing_paths(dg.AssetKey("a"), keys)
+        assert found == {k: storage.existing_path(dg.AssetKey("a"), k) for k in keys}
+        assert [p.name if p else None for p in found.values()] == [
+            d1,
+            "d2.parquet",
+            "d3.json",
+            None,  # only a temp file of an unfinished write
+        ]
+    assert AssetStorageIOManager(root=str(tmp_path), location="t").existing_paths(
+        dg.AssetKey("never"), ["d1"]
+    ) == {"d1": None}
