@@ -38,14 +38,14 @@ def by_week(frame: pd.DataFrame) -> dict[str, pd.DataFrame]:
     group-by otherwise."""
     weeks = pa.array(frame["week"])
     weeks = weeks.combine_chunks() if isinstance(weeks, pa.ChunkedArray) else weeks
-    if not len(weeks) or weeks.null_count:
-        return {str(week): rows for week, rows in frame.groupby("week", sort=False)}
-    changes = pc.not_equal(weeks.slice(1), weeks.slice(0, len(weeks) - 1))
-    bounds = [0, *(pc.indices_nonzero(changes).to_numpy() + 1).tolist(), len(weeks)]
-    labels = [str(weeks[b].as_py()) for b in bounds[:-1]]
-    if len(set(labels)) < len(labels):  # a week in more than one block
-        return {str(week): rows for week, rows in frame.groupby("week", sort=False)}
-    return {w: frame.iloc[a:b] for w, a, b in zip(labels, bounds[:-1], bounds[1:], strict=True)}
+    if len(weeks) and not weeks.null_count:
+        changes = pc.not_equal(weeks.slice(1), weeks.slice(0, len(weeks) - 1))
+        bounds = [0, *(pc.indices_nonzero(changes).to_numpy() + 1).tolist(), len(weeks)]
+        labels = [str(weeks[b].as_py()) for b in bounds[:-1]]
+        if len(set(labels)) == len(labels):  # each week in one block
+            blocks = zip(labels, bounds[:-1], bounds[1:], strict=True)
+            return {week: frame.iloc[start:stop] for week, start, stop in blocks}
+    return {str(week): rows for week, rows in frame.groupby("week", sort=False)}
 
 
 def require_clean(bars: pd.DataFrame) -> pd.DataFrame:
