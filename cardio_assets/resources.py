@@ -16,9 +16,10 @@ class CardioConfig(dg.ConfigurableResource):
     - ``max_input_mb``: a file larger than this is refused before it is read (E_HARD_004).
     - ``memory_limit_mb``: a study whose decoded signals (ECG samples and cine pixels, as
       declared by their headers) exceed this is stopped before decoding (E_HARD_002).
-    - ``echo_batch_frames``, ``max_batch_mb``: the cine is decoded in batches of frames; a
-      batch over ``max_batch_mb`` raises MemoryError and the step retries with half the batch
-      (the seed's "reduce batch size, retry" x2).
+    - ``echo_batch_frames``, ``max_batch_mb``: the cine is decoded in batches of at most
+      ``echo_batch_frames`` frames, as many as fit in ``max_batch_mb`` of work memory; a
+      MemoryError while decoding retries the step with half the batch (the seed's "reduce
+      batch size, retry" x2). A single frame over ``max_batch_mb`` raises MemoryError.
     - ``models_dir``: the thresholds and LV template files with their sha256 manifest
       (empty: the packaged ones).
     """

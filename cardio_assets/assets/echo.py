@@ -18,10 +18,15 @@ from platform_core.figures import markdown_image
 from platform_core.io import read_array, write_array
 
 
+def _frame_bytes(header: formats.EchoHeader) -> int:
+    """Work memory of one decoded frame (float64), bytes."""
+    return header.rows * header.columns * header.samples_per_pixel * 8
+
+
 def _decode(path: Path, header: formats.EchoHeader, batch: int, max_batch_mb: float) -> np.ndarray:
     """The cine as grey frames (0..1), cropped and downsampled, ``batch`` frames at a time;
     MemoryError when a batch would decode to more than ``max_batch_mb``."""
-    frame_bytes = header.rows * header.columns * header.samples_per_pixel * 8  # float64 work
+    frame_bytes = _frame_bytes(header)
     if batch * frame_bytes > max_batch_mb * 1e6:
         raise MemoryError(
             f"a batch of {batch} frames needs {batch * frame_bytes / 1e6:.0f} MB, over "
@@ -44,8 +49,9 @@ def _decode(path: Path, header: formats.EchoHeader, batch: int, max_batch_mb: fl
     code_version="1",
     kinds={"json", "numpy"},
     description="PREPROCESSING, echo branch: the cine decoded in batches of frames, grey, "
-    "cropped to its ultrasound region, downsampled; frame quality for the gate. A batch over "
-    "the batch memory limit is retried with half the frames (twice).",
+    "cropped to its ultrasound region, downsampled; frame quality for the gate. Batches are as "
+    "large as the batch memory limit allows; a MemoryError is retried with half the frames "
+    "(twice).",
 )
 def echo_preprocessed(
     context: dg.AssetExecutionContext, validated_study: dict, cardio: CardioConfig
@@ -57,7 +63,10 @@ def echo_preprocessed(
             return {"status": "absent"}
         path = Path(validated_study["source"]) / entry["file"]
         header = formats.echo_header(path)
-        batch = max(1, cardio.echo_batch_frames // 2**context.retry_number)
+        # as many frames as fit the batch memory limit (at most echo_batch_frames), halved
+        # on each retry after a MemoryError
+        fits = max(1, int(cardio.max_batch_mb * 1e6 // _frame_bytes(header)))
+        batch = max(1, min(cardio.echo_batch_frames, fits) // 2**context.retry_number)
         try:
             frames = _decode(path, header, batch, cardio.max_batch_mb)
         except (ValueError, RuntimeError, pydicom.errors.InvalidDicomError) as error:

@@ -15,6 +15,7 @@ from cardio_assets.definitions import build_definitions
 from cardio_assets.demo import demo, make_study, write_cine_dicom, write_ecg_csv
 from cardio_assets.jobs import study_job
 from cardio_assets.resources import PACKAGED_MODELS, CardioConfig
+from cardio_assets.science import formats
 from cardio_assets.sensors import study_inbox_sensor
 from cardio_assets.studies import STUDIES
 from platform_core import cli
@@ -148,14 +149,30 @@ def test_corrupted_model_file_is_e_hard_003_and_not_retried(cardio_home: Path) -
     assert not inst.all_logs(run.dagster_run.run_id, of_type=dg.DagsterEventType.STEP_UP_FOR_RETRY)
 
 
-def test_memory_error_retries_with_smaller_batches(cardio_home: Path) -> None:
+def test_batches_fit_the_memory_limit_and_a_memory_error_retries_with_half(
+    cardio_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     folder = cardio_home / "batches"
     make_study(folder, seed=9)
-    # a 256 x 256 grey frame is 0.52 MB as float64: 64 frames exceed 10 MB, 16 do not
+    # a 256 x 256 grey frame is 0.52 MB as float64: 19 frames fit 10 MB, 64 would not
     assert _run(folder, CardioConfig(max_batch_mb=10.0))
     inst = cli.instance()
-    assert report(cardio_home, "batches")["pipeline_execution"]["retries_performed"] == 2
-    assert latest_metadata(inst, "echo_preprocessed", "batches")["batch_frames"] == 16
+    assert report(cardio_home, "batches")["pipeline_execution"]["retries_performed"] == 0
+    assert latest_metadata(inst, "echo_preprocessed", "batches")["batch_frames"] == 19
+
+    decode = formats.grey_frames
+
+    def out_of_memory_above_16(pixels: np.ndarray, header: formats.EchoHeader) -> np.ndarray:
+        if len(pixels) > 16:
+            raise MemoryError(f"cannot allocate {len(pixels)} frames")
+        return decode(pixels, header)
+
+    monkeypatch.setattr(formats, "grey_frames", out_of_memory_above_16)
+    folder = cardio_home / "oom"
+    make_study(folder, seed=9)
+    assert _run(folder, CardioConfig())  # 64 -> 32 -> 16 frames
+    assert report(cardio_home, "oom")["pipeline_execution"]["retries_performed"] == 2
+    assert latest_metadata(inst, "echo_preprocessed", "oom")["batch_frames"] == 16
 
 
 def test_inbox_runs_a_complete_study_once(cardio_home: Path) -> None:
