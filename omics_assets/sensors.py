@@ -3,7 +3,6 @@
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import dagster as dg
 
@@ -11,14 +10,10 @@ from omics_assets.config import ConfigError
 from omics_assets.partitions import workflow_partitions
 from omics_assets.workflows import default_run_key, register_run, resolve_run, workflow
 from platform_core.alerts import alert_sensors
+from platform_core.dagster_internals import AssetJob
 from platform_core.inbox import MARKER, Registered, build_inbox_sensor
 from platform_core.io import data_root
 from platform_core.keys import InvalidKeyError
-
-if TYPE_CHECKING:  # what define_asset_job returns (its class is not exported)
-    from dagster._core.definitions.unresolved_asset_job_definition import (
-        UnresolvedAssetJobDefinition,
-    )
 
 
 def settle_seconds() -> float:
@@ -39,7 +34,7 @@ def register(path: Path) -> Registered:
     return Registered(key, workflow_partitions(definition), definition.name)
 
 
-def build_config_inbox_sensor(jobs: "list[UnresolvedAssetJobDefinition]") -> dg.SensorDefinition:
+def build_config_inbox_sensor(jobs: list[AssetJob]) -> dg.SensorDefinition:
     """The sensor over every workflow's job (one sensor, not one per workflow: each is a
     daemon evaluation every interval)."""
     return build_inbox_sensor(

@@ -17,10 +17,8 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.definitions.freshness import FreshnessState
-from dagster._core.events import DagsterEventType
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
+from platform_core.dagster_internals import AssetCheckExecutionRecordStatus, FreshnessState
 from platform_core.errors import root_cause
 from platform_core.io import data_root
 from platform_core.settings import comma_list, resource_from_env
@@ -131,7 +129,7 @@ def build_run_failure_sensor(location: str) -> dg.SensorDefinition:
         step_errors = [
             f"{entry.step_key}: {root_cause(entry.dagster_event.step_failure_data.error)}"
             for entry in context.instance.all_logs(
-                run.run_id, of_type=DagsterEventType.STEP_FAILURE
+                run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE
             )
             if entry.dagster_event.step_failure_data.error
         ]

@@ -18,21 +18,9 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import dagster as dg
-from dagster._core.definitions.selector import (
-    PartitionRangeSelector,
-    PartitionsByAssetSelector,
-    PartitionsSelector,
-)
-from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
-from dagster._core.instance.ref import InstanceRef
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-)
-from dagster._serdes import deserialize_value, serialize_value
 
 from platform_core.cli import (
     Progress,
@@ -42,15 +30,22 @@ from platform_core.cli import (
     quiet_warnings,
     run_job,
 )
+from platform_core.dagster_internals import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    AssetGraph,
+    PartitionBackfill,
+    PartitionRangeSelector,
+    PartitionsByAssetSelector,
+    PartitionsSelector,
+)
 from platform_core.pool import map_shared, warm_shared
-
-if TYPE_CHECKING:  # what Definitions.resolve_asset_graph returns
-    from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
 
 BACKFILL_DAEMON = "BACKFILL"
 HEARTBEAT_FRESH_SECONDS = 60.0  # the daemon beats every 30 s: one beat may be late
-ACTIVE = {BulkActionStatus.REQUESTED, BulkActionStatus.CANCELING, BulkActionStatus.FAILING}
-SUCCEEDED = {BulkActionStatus.COMPLETED.value, BulkActionStatus.COMPLETED_SUCCESS.value}
+# a backfill's status values (BulkActionStatus) while the daemon works on it, and on success
+ACTIVE = {"REQUESTED", "CANCELING", "FAILING"}
+SUCCEEDED = {"COMPLETED", "COMPLETED_SUCCESS"}
 
 
 def run_partition_range(
@@ -125,8 +120,8 @@ def _worker_instance(instance_ref: str) -> dg.DagsterInstance:
     """The instance of a serialized ref, opened once per worker process: opening one costs
     ~0.13 s, a tenth of a short run."""
     if instance_ref not in _WORKER_INSTANCES:
-        ref = deserialize_value(instance_ref, InstanceRef)
-        _WORKER_INSTANCES[instance_ref] = dg.DagsterInstance.from_ref(ref)
+        ref = dg.deserialize_value(instance_ref)
+        _WORKER_INSTANCES[instance_ref] = dg.DagsterInstance.from_ref(ref)  # type: ignore[arg-type]
     return _WORKER_INSTANCES[instance_ref]
 
 
@@ -143,7 +138,7 @@ def run_side_by_side(
     every core. Only for runs that do not read each other's outputs. The jobs come from
     ``<module>.defs``; the runs go to ``inst`` (not ephemeral); ``on_result(done)`` after each
     run (progress)."""
-    ref = serialize_value(inst.get_ref())
+    ref = dg.serialize_value(inst.get_ref())
     calls = [
         (module, ref, job, first, last, [k.to_user_string() for k in keys], dict(tags))
         for job, first, last, keys in runs
@@ -171,7 +166,7 @@ def daemon_serves(inst: dg.DagsterInstance) -> bool:
     return beat is not None and time.time() - beat.timestamp < HEARTBEAT_FRESH_SECONDS
 
 
-def run_phases(graph: "AssetGraph", selection: Sequence[dg.AssetKey]) -> list[list[dg.AssetKey]]:
+def run_phases(graph: AssetGraph, selection: Sequence[dg.AssetKey]) -> list[list[dg.AssetKey]]:
     """``selection`` (in dependency order) in phases: an asset goes one phase after a selected
     parent whose *other* partitions it reads, in the parent's phase otherwise."""
     selected, phase = set(selection), {}
@@ -197,7 +192,7 @@ def _identity(mapping: dg.PartitionMapping | None) -> bool:
 
 
 def policy_chunks(
-    graph: "AssetGraph", keys: Sequence[dg.AssetKey], partitions: Sequence[str]
+    graph: AssetGraph, keys: Sequence[dg.AssetKey], partitions: Sequence[str]
 ) -> list[tuple[str, str]]:
     """``partitions`` (sorted) as contiguous (first, last) runs of at most the smallest
     ``max_partitions_per_run`` of the assets' backfill policies, as Dagster cuts them: a
@@ -268,7 +263,7 @@ def run_in_process(
 
 
 def _weight(
-    graph: "AssetGraph", keys: Sequence[dg.AssetKey], span: Sequence[str], first: str, last: str
+    graph: AssetGraph, keys: Sequence[dg.AssetKey], span: Sequence[str], first: str, last: str
 ) -> float:
     """A run's expected work, to start the heaviest first: its assets times the time its
     partitions cover (seconds), or times how many of ``span`` it has when they are not time
@@ -324,7 +319,7 @@ def submit_backfill(
 
 
 def _ranges(
-    graph: "AssetGraph", key: dg.AssetKey, keys: Sequence[str]
+    graph: AssetGraph, key: dg.AssetKey, keys: Sequence[str]
 ) -> list[PartitionRangeSelector]:
     """One range from the first to the last key; for dynamic partitions (kept in the order
     they were added, not sorted) a range per key, so no other partition falls inside."""
@@ -350,7 +345,7 @@ def wait_for_backfill(
         if line != last_line:
             progress(line)
             last_line = line
-        if backfill.status not in ACTIVE and len(finished) == len(runs):
+        if backfill.status.value not in ACTIVE and len(finished) == len(runs):
             return backfill.status.value, runs
         time.sleep(poll_seconds)
 

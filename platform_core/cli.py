@@ -6,6 +6,7 @@ the web UI reads, so every CLI run appears in the UI with its logs and materiali
 
 import argparse
 import gc
+import importlib
 import json
 import os
 import shutil
@@ -22,10 +23,9 @@ from typing import Any, NoReturn
 
 import dagster as dg
 import yaml
-from dagster._core.definitions.reconstruct import ReconstructableRepository
-from dagster._utils.schedules import cron_string_iterator
 
 from platform_core import pool
+from platform_core.dagster_internals import cron_string_iterator
 from platform_core.errors import root_cause
 from platform_core.keys import InvalidKeyError, validate_partition_key
 from platform_core.storage import DEFAULT_DAGSTER_HOME
@@ -207,13 +207,21 @@ def resume(inst: dg.DagsterInstance, module: str, last: dg.RunRecord | None, wha
             f"the last run of {what} ({last.dagster_run.run_id[:8]}) is "
             f"{last.dagster_run.status.value}, not failed: nothing to resume"
         )
-    repository = ReconstructableRepository.for_module(module, "defs")
-    job = repository.get_reconstructable_job(last.dagster_run.job_name)
+    job = dg.build_reconstructable_job(
+        "platform_core.cli",
+        "location_job",
+        reconstructable_args=(module, last.dagster_run.job_name),
+    )
     options = dg.ReexecutionOptions.from_failure(last.dagster_run.run_id, inst)
     # execute_job does not carry the parent's tags over: pass them (not run-lineage tags)
     tags = {k: v for k, v in last.dagster_run.tags.items() if not k.startswith("dagster/run")}
     with dg.execute_job(job, inst, tags=tags, reexecution_options=options) as result:
         return report(result, f"{what} resumed from run {last.dagster_run.run_id[:8]}")
+
+
+def location_job(module: str, job_name: str) -> dg.JobDefinition:
+    """Job ``job_name`` of ``<module>.defs`` (rebuilt by name where a run is re-executed)."""
+    return importlib.import_module(module).defs.resolve_job_def(job_name)
 
 
 def group_assets(defs: dg.Definitions, groups: Iterable[str]) -> list[dg.AssetKey]:

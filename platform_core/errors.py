@@ -1,9 +1,17 @@
 """Turn Dagster's wrapped error records into the one line a user needs."""
 
-from dagster._utils.error import SerializableErrorInfo
+from typing import Protocol
 
 
-def root_cause(error: SerializableErrorInfo) -> str:
+class ErrorInfo(Protocol):
+    """What a step failure's error record offers (Dagster's ``SerializableErrorInfo``)."""
+
+    message: str
+    cls_name: str | None
+    cause: "ErrorInfo | None"
+
+
+def root_cause(error: ErrorInfo) -> str:
     """``ExceptionClass: message`` of the innermost cause (user code, not Dagster's wrapper)."""
     while error.cause is not None:
         error = error.cause

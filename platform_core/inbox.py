@@ -19,16 +19,12 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import dagster as dg
 
 from platform_core.checkpoint import fingerprint
-
-if TYPE_CHECKING:  # what define_asset_job returns (its class is not exported)
-    from dagster._core.definitions.unresolved_asset_job_definition import (
-        UnresolvedAssetJobDefinition,
-    )
+from platform_core.dagster_internals import AssetJob
 
 MARKER = ".complete"
 REJECTED = "rejected"
@@ -91,7 +87,7 @@ class Registered:
 
 def build_inbox_sensor(
     name: str,
-    job: "UnresolvedAssetJobDefinition | list[UnresolvedAssetJobDefinition]",
+    job: AssetJob | list[AssetJob],
     partitions_def: dg.DynamicPartitionsDefinition | None,
     inbox: Callable[[], Path],
     register: Callable[[Path], "str | Registered"],

@@ -11,8 +11,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import dagster as dg
-from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
-from dagster._core.events import DagsterEventType
+
+from platform_core.dagster_internals import AssetGraph
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,9 @@ FEW_CANDIDATES = 64
 
 
 def _storage_ids(instance: dg.DagsterInstance, key: dg.AssetKey) -> dict[str, int]:
-    return instance.get_latest_storage_id_by_partition(key, DagsterEventType.ASSET_MATERIALIZATION)
+    return instance.get_latest_storage_id_by_partition(
+        key, dg.DagsterEventType.ASSET_MATERIALIZATION
+    )
 
 
 class _Upstream:

@@ -13,10 +13,11 @@ for an fsync. That keeps the database consistent on a crash or power loss; a pow
 drop the last commits (an application crash cannot). For production use Postgres (deploy/).
 
 Kept by measurement (docs/benchmarks.md): the 5-year Tetra backfill takes 5.6x as long on the
-stock SQLite storage with Dagster's own event batching. It overrides private Dagster members,
-so on every Dagster upgrade run ``pytest tests/platform_core/test_storage.py`` (it compares
-every row and column of every event-log table after a real partitioned backfill with the
-stock storage's) and ``bench/tetra_backfill.py --modes in-process,stock`` (is it still needed).
+stock SQLite storage with Dagster's own event batching. It overrides private Dagster members
+(imported through the fence, ``platform_core.dagster_internals``), so on every Dagster upgrade
+run ``pytest tests/platform_core/test_storage.py`` (it compares every row and column of every
+event-log table after a real partitioned backfill with the stock storage's) and
+``bench/tetra_backfill.py --modes in-process,stock`` (is it still needed).
 
 Configured in the repository's ``dagster.yaml``; setting it up also turns batching on for the
 process (``DAGSTER_EVENT_BATCH_SIZE``, unless already set)::
@@ -36,26 +37,26 @@ from contextlib import contextmanager
 from typing import Any
 
 import sqlalchemy
-from dagster import Field, IntSource, StringSource
-from dagster._core.events import ASSET_CHECK_EVENTS, ASSET_EVENTS
-from dagster._core.events.log import EventLogEntry
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
-from dagster._core.storage.event_log.schema import (
-    AssetCheckExecutionsTable,
-    AssetKeyTable,
-    SqlEventLogStorageTable,
-)
-from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
-    INDEX_SHARD_NAME,
-    SqliteEventLogStorage,
-)
-from dagster._core.storage.sqlalchemy_compat import db_select
-from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
-from dagster._core.storage.sqlite_storage import DagsterSqliteStorage, _event_logs_directory
-from dagster._serdes import ConfigurableClassData, serialize_value
+from dagster import EventLogEntry, Field, IntSource, StringSource, serialize_value
 from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import QueuePool
+
+from platform_core.dagster_internals import (
+    ASSET_CHECK_EVENTS,
+    ASSET_EVENTS,
+    INDEX_SHARD_NAME,
+    SQLITE_BUSY_TIMEOUT_SECONDS,
+    AssetCheckExecutionRecordStatus,
+    AssetCheckExecutionsTable,
+    AssetKeyTable,
+    ConfigurableClassData,
+    DagsterSqliteStorage,
+    SqlEventLogStorageTable,
+    SqliteEventLogStorage,
+    _event_logs_directory,
+    db_select,
+)
 
 # The instance folder when $DAGSTER_HOME is unset (the CLIs set it to this; `dg` does not).
 DEFAULT_DAGSTER_HOME = ".dagster_home"

@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 import pandas as pd
-from dagster._utils.schedules import cron_string_iterator
 
 from platform_core import backfill, cli
+from platform_core.dagster_internals import cron_string_iterator
 from platform_core.plan import PlannedStep, plan
 from tetra_assets.jobs import PIPELINE_GROUPS
 from tetra_assets.partitions import FIRST_DAY, TIMEZONE, trading_day_partitions, weekly_partitions

@@ -1,15 +1,15 @@
 """The seed's launchd calendar as Dagster schedules, RUNNING by default (New York time)."""
 
 import dagster as dg
-from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
+from platform_core.dagster_internals import AssetJob
 from tetra_assets.jobs import data_job, weekly_chain_job
 from tetra_assets.partitions import TIMEZONE, trading_day_partitions, weekly_partitions
 
 
 def _latest_partition_schedule(
     name: str,
-    job: UnresolvedAssetJobDefinition,
+    job: AssetJob,
     partitions_def: dg.TimeWindowPartitionsDefinition,
     cron: str,
     description: str,

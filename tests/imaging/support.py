@@ -5,7 +5,6 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
-from dagster._core.event_api import PartitionKeyFilter
 
 
 def materialization_count(inst: dg.DagsterInstance, asset: str, plate: str) -> int:
@@ -20,9 +19,8 @@ def materialization_count(inst: dg.DagsterInstance, asset: str, plate: str) -> i
 def latest_check(inst: dg.DagsterInstance, asset: str, check: str, plate: str) -> bool:
     """Whether the latest evaluation of a check on a plate passed."""
     key = dg.AssetCheckKey(dg.AssetKey(asset), check)
-    records = inst.event_log_storage.get_asset_check_execution_history(
-        key, limit=1, partition_filter=PartitionKeyFilter(key=plate)
-    )
+    history = inst.event_log_storage.get_asset_check_execution_history(key, limit=100)
+    records = [r for r in history if r.partition == plate]
     assert records and records[0].event, f"check {check} on {asset} not evaluated for {plate}"
     evaluation = records[0].event.dagster_event.event_specific_data
     return bool(evaluation.passed)

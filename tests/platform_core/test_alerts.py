@@ -13,7 +13,6 @@ from pathlib import Path
 import dagster as dg
 import pytest
 from aiosmtpd.controller import Controller
-from dagster._core.events import DagsterEventType
 
 from platform_core.alerts import (
     Notifier,
@@ -118,7 +117,7 @@ def test_run_failure_sensor_notifies(tmp_path: Path, instance: dg.DagsterInstanc
     result = dg.materialize([broken], instance=instance, raise_on_error=False)
     assert not result.success
     sensor = build_run_failure_sensor("test")
-    failure = instance.all_logs(result.run_id, of_type=DagsterEventType.RUN_FAILURE)[0]
+    failure = instance.all_logs(result.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)[0]
     log = tmp_path / "alerts.log"
     context = dg.build_run_status_sensor_context(
         sensor_name=sensor.name,
@@ -167,7 +166,7 @@ def test_freshness_sensor_notifies_each_stale_spell_once(
     """The daemon records a FreshnessStateChange when a policy starts failing (reported here as
     the daemon does; the private event class is pinned by this import): one alert per spell,
     none for an asset that is fresh again or has no policy."""
-    from dagster._core.definitions.freshness import FreshnessState, FreshnessStateChange
+    from platform_core.dagster_internals import FreshnessState, FreshnessStateChange
 
     policy = dg.FreshnessPolicy.time_window(fail_window=timedelta(hours=1))
 

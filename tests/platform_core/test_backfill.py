@@ -3,7 +3,7 @@
 import dagster as dg
 
 from platform_core.alerts import Notifier
-from platform_core.backfill import policy_chunks, run_phases, submit_backfill
+from platform_core.backfill import policy_chunks, run_partition_range, run_phases, submit_backfill
 from tetra_assets.cli import history_start, partitions_for, pipeline_assets
 from tetra_assets.definitions import build_definitions
 from tetra_assets.resources import MarketDataProvider
@@ -86,3 +86,19 @@ def test_dynamic_partitions_are_submitted_key_by_key_one_run_each(
         "a-study",
         "b-study",
     ]
+
+
+def test_range_tags_are_what_dagster_reads(instance: dg.DagsterInstance) -> None:
+    """Pins the fenced range tags: an in-process run tagged with a range materializes exactly
+    that range, as a daemon's single-run backfill does."""
+    days = dg.DailyPartitionsDefinition(start_date="2020-01-01")
+
+    @dg.asset(partitions_def=days, backfill_policy=dg.BackfillPolicy.single_run())
+    def daily(context: dg.AssetExecutionContext) -> None:
+        context.log.info(f"{len(context.partition_keys)} days")
+
+    job = dg.Definitions(assets=[daily]).resolve_implicit_global_asset_job_def()
+    result = run_partition_range(job, instance, "2020-01-03", "2020-01-07")
+    assert result.success
+    materialized = instance.get_materialized_partitions(daily.key)
+    assert materialized == {f"2020-01-0{d}" for d in range(3, 8)}

@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import zarr
-from dagster._serdes import serialize_value
 from dagster_graphql import DagsterGraphQLClient
 
 from ecod_assets.cli import main as ecod
@@ -174,7 +173,7 @@ def test_steps_run_on_two_celery_workers_with_local_results(
         on_workers = _celery_steps(inst, run_id)
         assert started and set(on_workers) == started  # every step went through a worker
         run = inst.get_run_by_id(run_id)
-        recorded = serialize_value(list(inst.all_logs(run_id))) + json.dumps(run.run_config)
+        recorded = dg.serialize_value(list(inst.all_logs(run_id))) + json.dumps(run.run_config)
         assert env[BROKER_ENV] not in recorded  # the broker URL stays in the environment
         hostname_by_step |= {f"{run_id}:{k}": v for k, v in on_workers.items()}
     used = {hostname.split("@")[0] for hostname in hostname_by_step.values()}

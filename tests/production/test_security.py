@@ -17,7 +17,6 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import yaml
-from dagster._serdes import serialize_value
 from dagster_graphql import DagsterGraphQLClient
 from playwright.sync_api import expect, sync_playwright
 
@@ -241,7 +240,7 @@ def test_no_secret_in_logs_events_or_run_config_and_no_pickle(production, webhoo
     for run in inst.get_runs():
         texts[f"run {run.run_id} config and tags"] = json.dumps([run.run_config, run.tags])
         texts[f"run {run.run_id} events"] = "\n".join(
-            serialize_value(entry) for entry in inst.all_logs(run.run_id)
+            dg.serialize_value(entry) for entry in inst.all_logs(run.run_id)
         )
     # what was searched: both runs' events, the daemon's log and the runs' captured output
     assert {f"run {r} events" for r in (good, hostile)} <= set(texts)

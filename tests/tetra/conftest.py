@@ -7,7 +7,6 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 import pytest
-from dagster._core.events import DagsterEventType
 
 from platform_core.alerts import Notifier
 from platform_core.backfill import run_partition_range
@@ -45,7 +44,7 @@ def tetra(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     )
 
 
-def event_count(instance: dg.DagsterInstance, run_id: str, kind: DagsterEventType) -> int:
+def event_count(instance: dg.DagsterInstance, run_id: str, kind: dg.DagsterEventType) -> int:
     return len(instance.all_logs(run_id, of_type=kind))
 
 

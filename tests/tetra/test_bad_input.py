@@ -5,7 +5,6 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-from dagster._core.events import DagsterEventType
 
 from tests.tetra.conftest import event_count, failure_text, run_job, stored, tetra
 from tetra_assets.resources import MarketDataProvider
@@ -85,7 +84,7 @@ def test_bad_csv_fails_the_run_without_retry_and_keeps_earlier_data(
     bad = run_job(instance, "tetra_data", "2018-01-02", "2018-01-05", provider)
     assert not bad.success
     assert f"{path}: row 3, column open: price -" in failure_text(bad)
-    assert event_count(instance, bad.run_id, DagsterEventType.STEP_UP_FOR_RETRY) == 0
+    assert event_count(instance, bad.run_id, dg.DagsterEventType.STEP_UP_FOR_RETRY) == 0
     assert (data_root / "tetra/market_data/2018-01-03.arrow").read_bytes() == before
     assert stored(data_root, "market_data", "2018-01-03")["open"].iloc[0] > 0
     assert not list((data_root / "tetra/market_data").glob(".*tmp"))
@@ -101,7 +100,7 @@ def test_provider_outage_retries_with_backoff_then_uses_cached_data(
     csv_dir.rename(csv_dir.with_name("offline"))
     result = run_job(instance, "tetra_data", "2018-01-08", "2018-01-10", provider)
     assert result.success
-    assert event_count(instance, result.run_id, DagsterEventType.STEP_UP_FOR_RETRY) >= 3
+    assert event_count(instance, result.run_id, dg.DagsterEventType.STEP_UP_FOR_RETRY) >= 3
     meta = instance.get_latest_materialization_event(dg.AssetKey("market_data"))
     metadata = meta.asset_materialization.metadata
     assert metadata["source"].value == "cache"

@@ -1,0 +1,112 @@
+"""The import rules of the architecture (docs/architecture.md), read from the source:
+
+- ``science/`` imports no Dagster, not even through another module;
+- locations do not import each other;
+- only the fence (``platform_core/dagster_internals.py``) imports ``dagster._``, and each of its
+  names says why, its public alternative, and names a test that exists;
+- nothing that builds the graph (assets, sensors, resources, definitions) imports a CLI.
+"""
+
+import ast
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from platform_core import dagster_internals
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCATIONS = ("tetra_assets", "ecod_assets", "imaging_assets", "cardio_assets", "omics_assets")
+PRODUCT = ("platform_core", *LOCATIONS)
+FENCE = ROOT / "platform_core" / "dagster_internals.py"
+# the command-line side: argument parsing, the in-process runner, the daemon hand-off
+CLI_MODULES = {"platform_core.cli", "platform_core.backfill", "platform_core.commands"}
+CLI_MODULES |= {f"{location}.cli" for location in LOCATIONS}
+
+
+def _module(path: Path) -> str:
+    return ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module a file imports (absolute names; ``from . import x`` resolved)."""
+    names = set()
+    package = _module(path).rsplit(".", 1)[0]
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join([*parts, base] if base else parts)
+            names.add(base)
+            names |= {f"{base}.{alias.name}" for alias in node.names}
+    return names
+
+
+def _files(*packages: str) -> list[Path]:
+    return sorted(p for package in packages for p in (ROOT / package).rglob("*.py"))
+
+
+def test_science_imports_no_dagster() -> None:
+    direct = {
+        str(path.relative_to(ROOT)): sorted(
+            n for n in _imports(path) if n.split(".")[0] == "dagster"
+        )
+        for location in LOCATIONS
+        for path in _files(f"{location}/science")
+    }
+    assert not {k: v for k, v in direct.items() if v}
+    modules = [_module(p) for location in LOCATIONS for p in _files(f"{location}/science")]
+    probe = (
+        "import importlib, json, sys\n"
+        f"for name in {modules!r}: importlib.import_module(name)\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] == 'dagster')))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    assert len(modules) > 30  # every location's science
+    assert json.loads(loaded.stdout) == [], "a science module pulls Dagster in indirectly"
+
+
+@pytest.mark.parametrize("location", LOCATIONS)
+def test_locations_do_not_import_each_other(location: str) -> None:
+    others = set(LOCATIONS) - {location}
+    found = {
+        str(path.relative_to(ROOT)): sorted(n for n in _imports(path) if n.split(".")[0] in others)
+        for path in _files(location)
+    }
+    assert not {k: v for k, v in found.items() if v}
+
+
+def test_only_the_fence_imports_dagster_private_names() -> None:
+    private = re.compile(r"^dagster\._")
+    found = {
+        str(path.relative_to(ROOT)): sorted(n for n in _imports(path) if private.match(n))
+        for path in _files(*PRODUCT, "bench", "tests")
+        if path != FENCE
+    }
+    assert not {k: v for k, v in found.items() if v}
+    assert any(private.match(n) for n in _imports(FENCE))
+
+
+def test_every_fenced_name_says_why_and_names_a_test_that_exists() -> None:
+    names = set(dagster_internals.__all__) - {"PINS"}
+    assert names == set(dagster_internals.PINS)
+    for name, pin in dagster_internals.PINS.items():
+        assert pin.why and pin.public_alternative, name
+        file, test = pin.test.split("::")
+        assert re.search(rf"^def {test}\(", (ROOT / file).read_text(), re.M), (name, pin.test)
+
+
+def test_the_graph_side_imports_no_cli() -> None:
+    graph_side = [p for p in _files(*PRODUCT) if _module(p) not in CLI_MODULES]
+    found = {
+        str(path.relative_to(ROOT)): sorted(_imports(path) & CLI_MODULES) for path in graph_side
+    }
+    assert not {k: v for k, v in found.items() if v}
