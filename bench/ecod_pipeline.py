@@ -28,8 +28,8 @@ import dagster as dg
 from bench.ecod_science import bare_batch
 from ecod_assets.batches import register_batch
 from ecod_assets.definitions import build_definitions, orchestration_from_env
+from ecod_assets.defs.jobs import JOB_BY_MODE
 from ecod_assets.demo import Tier, demo_batch, write_demo_library
-from ecod_assets.jobs import JOB_BY_MODE
 from ecod_assets.partitions import ecod_batches
 from platform_core.alerts import Notifier
 from platform_core.cli import quiet_warnings, run_job, scratch_instance

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from imaging_assets.assets import survey
+from imaging_assets.defs.assets import survey
 from imaging_assets.resources import ImagingConfig
 from imaging_assets.science import omezarr
 from imaging_assets.science.layouts import parse_plate, split_well

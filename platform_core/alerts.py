@@ -19,8 +19,8 @@ from pathlib import Path
 import dagster as dg
 
 from platform_core.dagster_internals import AssetCheckExecutionRecordStatus, FreshnessState
+from platform_core.datastore import DataStore
 from platform_core.errors import root_cause
-from platform_core.io import data_root
 from platform_core.settings import comma_list, resource_from_env
 
 CHANNELS = ("log", "email", "webhook")
@@ -39,8 +39,10 @@ NOTIFIER_ENV = {
 
 
 class Notifier(dg.ConfigurableResource):
-    """Send an alert on every configured channel; one failing channel does not stop the others."""
+    """Send an alert on every configured channel; one failing channel does not stop the others.
+    The ``log`` channel appends to ``log_path``, by default the storage owner's alert log."""
 
+    store: DataStore
     channels: str = "log"  # comma list of CHANNELS
     log_path: str | None = None
     smtp_host: str = "127.0.0.1"
@@ -53,7 +55,7 @@ class Notifier(dg.ConfigurableResource):
     timeout_seconds: float = 10.0
 
     def _log_file(self) -> Path:
-        return Path(self.log_path) if self.log_path else data_root() / "alerts.log"
+        return Path(self.log_path) if self.log_path else self.store.alert_log()
 
     def notify(self, subject: str, body: str, severity: str = "error") -> dict[str, str]:
         """Deliver the alert; returns ``{channel: "ok" | "error: ..."}``."""
@@ -111,9 +113,9 @@ class Notifier(dg.ConfigurableResource):
                 raise RuntimeError(f"webhook answered HTTP {response.status}")
 
 
-def notifier_from_env() -> Notifier:
-    """The Notifier of ``NOTIFIER_ENV`` (default: the ``log`` channel)."""
-    return resource_from_env(Notifier, NOTIFIER_ENV)
+def notifier_from_env(store: DataStore) -> Notifier:
+    """The Notifier of ``NOTIFIER_ENV`` (default: the ``log`` channel into ``store``'s log)."""
+    return resource_from_env(Notifier, NOTIFIER_ENV, store=store)
 
 
 def build_run_failure_sensor(location: str) -> dg.SensorDefinition:

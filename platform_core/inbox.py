@@ -1,5 +1,6 @@
-"""One inbox sensor for every location: a complete file or folder dropped into a folder becomes
-a partition and one run of its content.
+"""One inbox sensor for every location: a complete file or folder dropped into the location's
+inbox (the storage owner's ``<data root>/<location>/inbox/``) becomes a partition and one run of
+its content.
 
 Complete means a marker (``<name>.complete`` beside a file, ``.complete`` inside a folder) or
 an unchanged signature (names, sizes, mtimes) across two ticks with the newest change at least
@@ -25,6 +26,7 @@ import dagster as dg
 
 from platform_core.checkpoint import fingerprint
 from platform_core.dagster_internals import AssetJob
+from platform_core.datastore import DataStore
 
 MARKER = ".complete"
 REJECTED = "rejected"
@@ -85,27 +87,18 @@ class Registered:
     job_name: str
 
 
-def build_inbox_sensor(
-    name: str,
-    job: AssetJob | list[AssetJob],
-    partitions_def: dg.DynamicPartitionsDefinition | None,
-    inbox: Callable[[], Path],
-    register: Callable[[Path], "str | Registered"],
-    refused: Sequence[type[Exception]],
-    kind: Literal["file", "folder"],
-    settle_seconds: Callable[[], float],
-    suffixes: Sequence[str] = (),
-    after: Literal["move", "keep", "adopt"] = "keep",
-    description: str = "",
-) -> dg.SensorDefinition:
-    """The inbox sensor of a location (RUNNING by default).
+@dataclass(frozen=True)
+class Inbox:
+    """What a location's inbox takes and what becomes of it.
 
-    - ``inbox()``: the folder to watch (read at each tick: the data root may change).
-    - ``register(path)``: validates and registers an item, returns its partition key (of
-      ``partitions_def``, run by ``job``); or, for a sensor over several jobs, a
+    - ``sensor``: the sensor's name (the instance keeps its cursor under it: never rename).
+    - ``register(store, path)``: validates and registers an item (the same call as the CLI's
+      ``submit``), returns its partition key; or, for a sensor over several jobs, a
       ``Registered`` naming its partitions and job. An exception of a ``refused`` type
       rejects the item with its message.
     - ``kind``: items are files (with one of ``suffixes``) or folders.
+    - ``settle_env``: the variable holding how old (seconds) an unmarked item's newest file
+      must be, unchanged across two ticks (default ``settle_default``).
     - ``after``: ``move`` processed items to ``processed/`` once registered (``register``
       copies what it needs); ``keep`` them in place (a plate folder is read where it lies;
       the cursor remembers its signature, and every tick looks at every item ever dropped);
@@ -113,16 +106,43 @@ def build_inbox_sensor(
       read (a tick costs what is new; an item whose name was received before is rejected).
     """
 
-    jobs = list(job) if isinstance(job, list) else [job]
+    sensor: str
+    register: Callable[[DataStore, Path], "str | Registered"]
+    refused: tuple[type[Exception], ...]
+    kind: Literal["file", "folder"]
+    settle_env: str
+    settle_default: float
+    suffixes: tuple[str, ...] = ()
+    after: Literal["move", "keep", "adopt"] = "keep"
+    description: str = ""
+
+    def settle_seconds(self) -> float:
+        return float(os.environ.get(self.settle_env, self.settle_default))
+
+
+def build_inbox_sensor(
+    inbox: Inbox,
+    jobs: Sequence[AssetJob],
+    partitions_def: dg.DynamicPartitionsDefinition | None,
+) -> dg.SensorDefinition:
+    """The sensor (RUNNING by default) of ``inbox`` over ``jobs``; a registered key is a
+    partition of ``partitions_def`` run by the first job, unless ``register`` names both."""
+    jobs = list(jobs)
+    kind, after, settle_seconds, register = (
+        inbox.kind,
+        inbox.after,
+        inbox.settle_seconds,
+        inbox.register,
+    )
 
     @dg.sensor(
-        name=name,
+        name=inbox.sensor,
         jobs=jobs,
         minimum_interval_seconds=inbox_interval_seconds(),
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description=description,
+        description=inbox.description,
     )
-    def inbox_sensor(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+    def inbox_sensor(context: dg.SensorEvaluationContext, storage: DataStore) -> dg.SensorResult:
         state: dict = json.loads(context.cursor) if context.cursor else {}
         seen: dict[str, str] = state.get("pending", {})
         done: dict[str, str] = state.get("done", {})
@@ -130,14 +150,14 @@ def build_inbox_sensor(
         added: dict[str, list[str]] = defaultdict(list)  # partitions def name -> keys
         definitions: dict[str, dg.DynamicPartitionsDefinition] = {}
         requests = []
-        folder = inbox()
+        folder = storage.inbox()
         items = sorted(folder.iterdir()) if folder.is_dir() else []
         items = [p for p in items if p.name not in (REJECTED, PROCESSED)]
         for path in items:
             wanted = path.is_dir() if kind == "folder" else path.is_file()
             if path.name.startswith(".") or path.name.endswith(MARKER) or not wanted:
                 continue
-            if kind == "file" and suffixes and path.suffix not in suffixes:
+            if kind == "file" and inbox.suffixes and path.suffix not in inbox.suffixes:
                 continue
             current, newest = signature(path)
             if done.get(path.name) == current:
@@ -154,8 +174,8 @@ def build_inbox_sensor(
                             "rename it to send it as a new item"
                         )
                     path = _move(path, folder / PROCESSED)
-                registered = register(path)
-            except (_Refused, *refused) as error:
+                registered = register(storage, path)
+            except (_Refused, *inbox.refused) as error:
                 rejected = _move(path, folder / REJECTED)
                 rejected.with_name(rejected.name + ".error.txt").write_text(f"{error}\n")
                 context.log.warning(f"rejected {path.name}: {error}")

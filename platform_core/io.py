@@ -1,6 +1,5 @@
-"""Atomic, pickle-free storage of asset values under one data root.
-
-Layout: ``<root>/<location>/<asset>/<partition>.<ext>`` (``__all__`` for unpartitioned assets).
+"""Atomic, pickle-free storage of asset values, at the paths the storage owner gives
+(``platform_core.datastore``: ``<root>/<location>/<asset>/<partition>.<ext>``).
 DataFrames are stored as parquet, or as Arrow IPC files (``frame_format="arrow"``) where
 partitions are many and small, dicts/lists as JSON. Every write goes to a temporary file in
 the same directory followed by ``os.replace``, so a killed run never leaves a half-written file
@@ -30,18 +29,11 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
-from platform_core.keys import validate_partition_key
+from platform_core.datastore import DataStore
 
-DATA_ROOT_ENV = "PLATFORM_DATA_ROOT"
-DEFAULT_DATA_ROOT = ".data"
-UNPARTITIONED = "__all__"
 FrameFormat = Literal["parquet", "arrow"]
+OPTIONAL = "optional"  # input metadata: load None when the upstream partition is missing
 FRAME_FORMATS: tuple[FrameFormat, ...] = ("parquet", "arrow")  # also the file extensions
-
-
-def data_root() -> Path:
-    """The data root: ``$PLATFORM_DATA_ROOT`` or ``./.data`` (gitignored)."""
-    return Path(os.environ.get(DATA_ROOT_ENV, DEFAULT_DATA_ROOT)).resolve()
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
@@ -224,22 +216,17 @@ def read_frames(paths: Sequence[Path]) -> pd.DataFrame:
 
 
 class AssetStorageIOManager(dg.ConfigurableIOManager):
-    """Parquet (or Arrow IPC) for DataFrames, JSON for records; one file per partition; atomic;
-    no pickle."""
+    """Parquet (or Arrow IPC) for DataFrames, JSON for records; one file per partition where
+    ``store`` puts it; atomic; no pickle."""
 
-    root: str | None = None
-    location: str
+    store: DataStore
     frame_format: FrameFormat = "parquet"
 
-    def _root(self) -> Path:
-        return Path(self.root).resolve() if self.root else data_root()
-
     def asset_dir(self, asset_key: dg.AssetKey) -> Path:
-        return self._root() / self.location / "/".join(asset_key.path)
+        return self.store.asset_dir(asset_key)
 
     def path_for(self, asset_key: dg.AssetKey, partition: str | None, ext: str) -> Path:
-        name = validate_partition_key(partition) if partition else UNPARTITIONED
-        return self.asset_dir(asset_key) / f"{name}.{ext}"
+        return self.store.value_path(asset_key, partition, ext)
 
     def _extensions(self) -> tuple[str, ...]:
         """The extensions a partition's file may have, in the order to look: this manager's
@@ -264,8 +251,7 @@ class AssetStorageIOManager(dg.ConfigurableIOManager):
         found: dict[str | None, Path | None] = {}
         extensions = self._extensions()
         for partition in partitions:
-            name = validate_partition_key(partition) if partition else UNPARTITIONED
-            files = (f"{name}.{ext}" for ext in extensions)
+            files = (self.store.value_name(partition, ext) for ext in extensions)
             file = next((f for f in files if f in present), None)
             found[partition] = directory / file if file else None
         return found
@@ -296,9 +282,8 @@ class AssetStorageIOManager(dg.ConfigurableIOManager):
         directory = self.asset_dir(context.asset_key)
         directory.mkdir(parents=True, exist_ok=True)
         for key, value in zip(keys, values, strict=True):
-            name = validate_partition_key(key) if key else UNPARTITIONED
             ext = self.frame_format if isinstance(value, pa.Table) else "json"
-            path = directory / f"{name}.{ext}"
+            path = directory / self.store.value_name(key, ext)
             if ext == "json":
                 write_json(path, value)
             else:
@@ -306,7 +291,7 @@ class AssetStorageIOManager(dg.ConfigurableIOManager):
                 if ext == "arrow":
                     _TABLES.put(path, value)
             for stale in (f for f in (*FRAME_FORMATS, "json") if f != ext):
-                (directory / f"{name}.{stale}").unlink(missing_ok=True)  # another format's
+                path.with_suffix(f".{stale}").unlink(missing_ok=True)  # another format's
         meta: dict[str, Any] = {"path": dg.MetadataValue.path(str(directory))}
         rows = [v.num_rows for v in values if isinstance(v, pa.Table)]
         # Dagster copies output metadata to every partition of a range run, so a range run
@@ -328,11 +313,14 @@ class AssetStorageIOManager(dg.ConfigurableIOManager):
         return _read_value(path)
 
     def load_input(self, context: dg.InputContext) -> Any:
+        """The upstream value; for an input declared ``metadata={OPTIONAL: True}`` (evidence
+        a step uses when it exists), None when that partition was never materialized."""
         asset_key = context.asset_key
-        if not context.has_asset_partitions:
-            return self._load_one(asset_key, None)
-        keys = context.asset_partition_keys
+        keys = context.asset_partition_keys if context.has_asset_partitions else [None]
         if len(keys) == 1:
+            optional = (context.definition_metadata or {}).get(OPTIONAL)
+            if optional and self.existing_path(asset_key, keys[0]) is None:
+                return None
             return self._load_one(asset_key, keys[0])
         paths = self.existing_paths(asset_key, keys)
         missing = [k for k, p in paths.items() if p is None]

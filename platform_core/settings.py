@@ -17,14 +17,15 @@ def comma_list(text: str) -> list[str]:
 Resource = TypeVar("Resource", bound=dg.ConfigurableResource)
 
 
-def resource_from_env(cls: type[Resource], env: Mapping[str, str]) -> Resource:
+def resource_from_env(cls: type[Resource], env: Mapping[str, str], **given: object) -> Resource:
     """``cls`` with each field whose variable (``env``: field -> variable) is set given as a
     ``dg.EnvVar``: the value is read at run time where the step or sensor runs, and the UI and
     GraphQL show only the variable's name, so a secret (SMTP password, webhook URL with its
-    token) never leaves the process. Unset fields keep the resource's defaults."""
+    token) never leaves the process. Unset fields keep the resource's defaults; ``given``
+    fields are set as they are (nested resources)."""
     fields = {}
     for field, name in env.items():
         if os.environ.get(name):
             is_int = cls.model_fields[field].annotation is int
             fields[field] = dg.EnvVar.int(name) if is_int else dg.EnvVar(name)
-    return cls(**fields)
+    return cls(**fields, **given)

@@ -12,8 +12,8 @@ import pytest
 
 from cardio_assets.cli import main
 from cardio_assets.definitions import build_definitions
+from cardio_assets.defs.jobs import study_job
 from cardio_assets.demo import demo, make_study, write_cine_dicom, write_ecg_csv
-from cardio_assets.jobs import study_job
 from cardio_assets.resources import PACKAGED_MODELS, CardioConfig
 from cardio_assets.science import formats
 from cardio_assets.sensors import study_inbox_sensor

@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from tetra_assets.assets.weekly import by_week
+from tetra_assets.defs.assets.common import by_week
 
 
 @pytest.mark.parametrize(

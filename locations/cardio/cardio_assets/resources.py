@@ -1,0 +1,31 @@
+"""Resources of the cardio location: storage and the limits of the seed's hard stops."""
+
+from pathlib import Path
+
+import dagster as dg
+
+PACKAGED_MODELS = Path(__file__).parent / "models"
+
+
+class CardioConfig(dg.ConfigurableResource):
+    """Limits and model files.
+
+    - ``max_input_mb``: a file larger than this is refused before it is read (E_HARD_004).
+    - ``memory_limit_mb``: a study whose decoded signals (ECG samples and cine pixels, as
+      declared by their headers) exceed this is stopped before decoding (E_HARD_002).
+    - ``echo_batch_frames``, ``max_batch_mb``: the cine is decoded in batches of at most
+      ``echo_batch_frames`` frames, as many as fit in ``max_batch_mb`` of work memory; a
+      MemoryError while decoding retries the step with half the batch (the seed's "reduce
+      batch size, retry" x2). A single frame over ``max_batch_mb`` raises MemoryError.
+    - ``models_dir``: the thresholds and LV template files with their sha256 manifest
+      (empty: the packaged ones).
+    """
+
+    max_input_mb: int = 512
+    memory_limit_mb: int = 2048
+    echo_batch_frames: int = 64
+    max_batch_mb: float = 256.0
+    models_dir: str = ""
+
+    def models_path(self) -> Path:
+        return Path(self.models_dir) if self.models_dir else PACKAGED_MODELS

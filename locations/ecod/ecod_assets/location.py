@@ -1,0 +1,53 @@
+"""The ECOD code location, declared once (platform_core.location): a partition per batch FASTA,
+registered from the CLI or the inbox, classified against the location's release."""
+
+from ecod_assets.inputs import FASTA_SUFFIXES, BatchExistsError, register_batch
+from ecod_assets.partitions import ecod_batches
+from ecod_assets.resources import EcodTools, OrchestrationConfig, ReferenceRelease
+from ecod_assets.science.fasta import FastaError
+from platform_core.inbox import Inbox
+from platform_core.keys import InvalidKeyError
+from platform_core.location import Location, Setting
+
+LOCATION = Location(
+    name="ecod",
+    package="ecod_assets",
+    partitions=ecod_batches,
+    item="batch",
+    flag="--batch",
+    inbox=Inbox(
+        sensor="ecod_inbox_sensor",
+        register=register_batch,
+        refused=(FastaError, InvalidKeyError, BatchExistsError, OSError),
+        kind="file",
+        settle_env="ECOD_INBOX_SETTLE_SECONDS",
+        settle_default=10.0,
+        suffixes=FASTA_SUFFIXES,
+        after="move",
+        description="Registers a batch partition for each complete FASTA in <data root>/ecod/"
+        "inbox (unchanged across two ticks, or with a <name>.complete marker beside it) and "
+        "requests its FULL run, once per content; the run builds the location's reference "
+        "library first if no run has. Processed files move to inbox/processed/; invalid ones "
+        "to inbox/rejected/ with a .error.txt saying why.",
+    ),
+    inbox_job="ecod_full",
+    settings={
+        "orchestration": Setting(
+            OrchestrationConfig,
+            {
+                "workers": "ECOD_WORKERS",
+                "stage_timeout": "ECOD_STAGE_TIMEOUT",
+                "tool_retries": "ECOD_TOOL_RETRIES",
+            },
+        ),
+        "release": Setting(
+            ReferenceRelease,
+            {"domains_path": "ECOD_RELEASE_DOMAINS", "fasta_path": "ECOD_RELEASE_FASTA"},
+        ),
+    },
+    resources={"ecod_tools": EcodTools()},
+    # steps one after another in the run's process: the tool steps hold the one-slot
+    # ecod_tools pool and parallelise inside (workers), so a process per step would only add
+    # start-up time (~3 s each); with a Celery broker each step goes to a worker instead
+    executor="in_process",
+)

@@ -1,0 +1,6 @@
+"""The Tetra code location: the only place its Definitions are built (its defs/ folder and the
+location kit)."""
+
+from tetra_assets.location import LOCATION
+
+defs = LOCATION.definitions()

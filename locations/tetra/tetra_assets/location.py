@@ -1,0 +1,33 @@
+"""The Tetra code location, declared once (platform_core.location): trading-day partitions for
+the data, weeks for the chain; no inbox (partitions come from the calendar)."""
+
+from platform_core.location import Location, Setting
+from tetra_assets.partitions import trading_day_partitions
+from tetra_assets.resources import MarketDataProvider
+
+LOCATION = Location(
+    name="tetra",
+    package="tetra_assets",
+    partitions=trading_day_partitions,
+    item="day",
+    flag="--date",
+    settings={
+        "provider": Setting(
+            MarketDataProvider,
+            {
+                "kind": "TETRA_PROVIDER",
+                "csv_dir": "TETRA_CSV_DIR",
+                "symbols": "TETRA_SYMBOLS",
+                "synthetic_count": "TETRA_SYNTHETIC_COUNT",
+            },
+        )
+    },
+    # Arrow IPC, not parquet: a 5-year backfill writes ~15,000 partition files of ~100 rows
+    # and reads 11 years of daily files back per weekly run, ~3x cheaper per file
+    # (docs/benchmarks.md).
+    frame_format="arrow",
+    # a run's steps one after another in its process: a step is 0.1-2 s of work, and a process
+    # per step (multiprocess executor) added ~5 s of imports to each; the cores go to runs
+    # side by side instead (the run queue's limit, a backfill's runs)
+    executor="in_process",
+)

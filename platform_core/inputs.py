@@ -1,0 +1,89 @@
+"""Input registries: what each partition of a location reads, recorded once.
+
+Every location registers its inputs the same way, from the CLI's ``submit`` / ``run`` and
+from its inbox sensor alike: a JSON record per name under the storage owner's
+``<location>/<area>/<name>.json``. Registering the same record again is a no-op; a different
+record under a taken name is refused, so a partition always means the same input (a key is
+never repointed). A record says where the input is (a plate or study folder read where it
+lies), what was copied in (a batch FASTA's digest), or what to run (an omics run's config).
+"""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from platform_core.datastore import DataStore
+from platform_core.io import write_json
+from platform_core.keys import validate_partition_key
+
+
+class RegisteredElsewhereError(ValueError):
+    """A name is registered for a different input."""
+
+
+@dataclass(frozen=True)
+class InputRegistry:
+    """One kind of input of a location: ``area`` (its folder under the location's),
+    ``kind`` (a word for users: "plate", "batch") and ``command`` (how a user registers one,
+    quoted in errors)."""
+
+    area: tuple[str, ...]
+    kind: str
+    command: str
+
+    def entry(self, store: DataStore, name: str) -> Path:
+        return store.area(*self.area) / f"{validate_partition_key(name)}.json"
+
+    def register(self, store: DataStore, name: str, record: dict[str, Any], hint: str) -> str:
+        """Record ``name`` -> ``record`` once; ``hint`` says what to do when ``name`` is taken
+        by another record."""
+        entry = self.entry(store, name)
+        if entry.exists():
+            known = json.loads(entry.read_text())
+            if known != json.loads(json.dumps(record, default=str)):
+                raise RegisteredElsewhereError(
+                    f"{self.kind} {name!r} is already registered for another input "
+                    f"({_describe(known)}); {hint} (registered {self.kind}s are never "
+                    "repointed)"
+                )
+            return name
+        write_json(entry, record)
+        return name
+
+    def record(self, store: DataStore, name: str) -> dict[str, Any]:
+        """What ``name`` was registered with; FileNotFoundError naming the command if never."""
+        entry = self.entry(store, name)
+        if not entry.exists():
+            raise FileNotFoundError(
+                f"{self.kind} {name!r} is not registered (run `{self.command}`)"
+            )
+        return json.loads(entry.read_text())
+
+    def names(self, store: DataStore) -> list[str]:
+        folder = store.area(*self.area)
+        return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
+
+
+def _describe(record: dict[str, Any]) -> str:
+    return str(record.get("source") or record.get("sha256") or "another config")
+
+
+@dataclass(frozen=True)
+class FolderInputs:
+    """Input folders read where they lie (plates, studies): the partition key is the folder's
+    name unless given; the record is the folder's absolute path."""
+
+    registry: InputRegistry
+
+    def register(self, store: DataStore, folder: Path, key: str | None = None) -> str:
+        source = folder.resolve()
+        if not source.is_dir():
+            raise FileNotFoundError(f"{folder}: no such {self.registry.kind} folder")
+        key = validate_partition_key(key or folder.name)
+        hint = f"rename the folder or pass another {self.registry.kind} name"
+        return self.registry.register(store, key, {"source": str(source)}, hint)
+
+    def source(self, store: DataStore, key: str) -> Path:
+        """The folder a registered key reads from."""
+        return Path(self.registry.record(store, key)["source"])

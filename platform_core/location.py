@@ -1,0 +1,113 @@
+"""The location kit: one declarative spec per code location builds its Definitions (and, in
+``platform_core.commands``, its CLI's common verbs).
+
+What every location has is built here once: the storage owner and the IO manager on it, the
+notifier, the location's settings resources read from the environment, its inbox sensor and
+its alert sensors, and the executor, set once at the root. What is the location's own (assets,
+checks, jobs, schedules) loads from its ``defs/`` folder.
+"""
+
+import importlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import dagster as dg
+
+from platform_core.alerts import alert_sensors, notifier_from_env
+from platform_core.dagster_internals import AssetJob
+from platform_core.datastore import DataStore
+from platform_core.executors import step_executor
+from platform_core.inbox import Inbox, build_inbox_sensor
+from platform_core.io import AssetStorageIOManager, FrameFormat
+from platform_core.settings import resource_from_env
+
+EXECUTORS = {"in_process": dg.in_process_executor, "multiprocess": dg.multiprocess_executor}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A resource of the location's own settings: its class and, per field, the environment
+    variable that sets it (read as a ``dg.EnvVar``)."""
+
+    resource: type[dg.ConfigurableResource]
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Location:
+    """A code location, declared once.
+
+    - ``name``: the code location, its folder under the data root, its alert sensors' prefix.
+    - ``package``: the Python package (``<package>.definitions`` holds ``defs``; its
+      ``defs/`` folder the assets, checks, jobs and schedules).
+    - ``partitions``: what a partition of the location is (a batch, a plate, a day ...; None:
+      one partitions definition per job, as omics workflows); ``item`` the word for one and
+      ``flag`` the CLI option that names one (``--batch``).
+    - ``inbox``: the inbox (or how to make it from the loaded ``defs/`` folder) and the job
+      (by name) each item runs, all jobs when empty; None: no inbox.
+    - ``settings``: resource key -> the location's settings resources.
+    - ``resources``: further resources with fixed values (tool paths).
+    - ``frame_format``: how the IO manager stores tables; ``executor``: where a run's steps
+      run (Celery when a broker is set, platform_core.executors).
+    """
+
+    name: str
+    package: str
+    partitions: dg.PartitionsDefinition | None
+    item: str
+    flag: str
+    inbox: Inbox | Callable[[dg.Definitions], Inbox] | None = None
+    inbox_job: str = ""
+    settings: Mapping[str, Setting] = field(default_factory=dict)
+    resources: Mapping[str, Any] = field(default_factory=dict)
+    frame_format: FrameFormat = "parquet"
+    executor: Literal["in_process", "multiprocess"] = "in_process"
+
+    @property
+    def module(self) -> str:
+        """The module whose ``defs`` the CLI, workers and code servers load."""
+        return f"{self.package}.definitions"
+
+    def store(self) -> DataStore:
+        return DataStore.from_env(self.name)
+
+    def definitions(self, **overrides: Any) -> dg.Definitions:
+        """The location's Definitions: what its ``defs/`` folder declares, with the shared
+        sensors, resources and executor. ``overrides`` replace resources by key (tests swap
+        the notifier or a provider)."""
+        package = importlib.import_module(self.package)
+        loaded = dg.load_from_defs_folder(path_within_project=Path(package.__file__).parent)
+        store = overrides.get("storage") or self.store()
+        resources: dict[str, Any] = {
+            "storage": store,
+            "io_manager": AssetStorageIOManager(store=store, frame_format=self.frame_format),
+            "notifier": notifier_from_env(store),
+            **{key: resource_from_env(s.resource, s.env) for key, s in self.settings.items()},
+            **self.resources,
+        }
+        resources |= overrides
+        return dg.Definitions.merge(
+            loaded,
+            dg.Definitions(
+                sensors=[*self.inbox_sensors(loaded), *alert_sensors(self.name)],
+                executor=step_executor(EXECUTORS[self.executor]),
+                resources=resources,
+            ),
+        )
+
+    def inbox_sensors(self, loaded: dg.Definitions) -> list[dg.SensorDefinition]:
+        if self.inbox is None:
+            return []
+        inbox = self.inbox if isinstance(self.inbox, Inbox) else self.inbox(loaded)
+        dynamic = isinstance(self.partitions, dg.DynamicPartitionsDefinition)
+        partitions = self.partitions if dynamic else None
+        return [build_inbox_sensor(inbox, self.inbox_jobs(loaded), partitions)]  # type: ignore[arg-type]
+
+    def inbox_jobs(self, loaded: dg.Definitions) -> Sequence[AssetJob]:
+        """The job each inbox item runs (``inbox_job``), or every job (an item names its own)."""
+        jobs = [j for j in loaded.jobs or [] if not self.inbox_job or j.name == self.inbox_job]
+        if not jobs:
+            raise ValueError(f"{self.name}: no job {self.inbox_job!r} for the inbox")
+        return jobs
