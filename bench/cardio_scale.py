@@ -52,13 +52,16 @@ def fill_inbox(inbox: Path, studies: int) -> list[str]:
 def sensor_ticks(inst: dg.DagsterInstance) -> list[tuple[float, int, int]]:
     """(seconds, run requests, cursor bytes) of two ticks of the inbox sensor; the first
     tick's partitions are added to the instance as the daemon does."""
-    from cardio_assets.sensors import study_inbox_sensor
+    from cardio_assets.definitions import defs
+    from cardio_assets.location import LOCATION
 
+    sensor = defs.resolve_sensor_def("study_inbox_sensor")
+    resources = {"storage": LOCATION.store()}
     cursor, ticks = None, []
     for _ in range(2):
-        context = dg.build_sensor_context(instance=inst, cursor=cursor)
         started = time.perf_counter()
-        result = study_inbox_sensor(context)
+        with dg.build_sensor_context(instance=inst, cursor=cursor, resources=resources) as context:
+            result = sensor(context)
         for request in result.dynamic_partitions_requests or []:
             inst.add_dynamic_partitions(request.partitions_def_name, request.partition_keys)
         seconds = time.perf_counter() - started

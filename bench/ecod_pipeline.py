@@ -26,12 +26,13 @@ from pathlib import Path
 import dagster as dg
 
 from bench.ecod_science import bare_batch
-from ecod_assets.batches import register_batch
-from ecod_assets.definitions import build_definitions, orchestration_from_env
+from ecod_assets.defs.assets.reference import record_release
 from ecod_assets.defs.jobs import JOB_BY_MODE
 from ecod_assets.demo import Tier, demo_batch, write_demo_library
+from ecod_assets.inputs import register_batch
+from ecod_assets.location import LOCATION
 from ecod_assets.partitions import ecod_batches
-from platform_core.alerts import Notifier
+from ecod_assets.resources import OrchestrationConfig
 from platform_core.cli import quiet_warnings, run_job, scratch_instance
 
 
@@ -47,7 +48,7 @@ def submit(
     path = folder / f"{batch_id}.fasta"
     path.write_text(fasta)
     truth.to_csv(folder / f"{batch_id}.truth.tsv", sep="\t", index=False)
-    register_batch(path, batch_id)
+    register_batch(LOCATION.store(), path, batch_id)
     instance.add_dynamic_partitions(ecod_batches.name, [batch_id])
 
 
@@ -56,7 +57,7 @@ def run(
 ) -> tuple[float, float]:
     """(wall seconds of the run, tool CPU seconds its stages reported)."""
     started = time.perf_counter()
-    result = run_job(defs.resolve_job_def(JOB_BY_MODE[mode].name), instance, partition_key=batch_id)
+    result = run_job(defs.resolve_job_def(JOB_BY_MODE[mode]), instance, partition_key=batch_id)
     wall = time.perf_counter() - started
     if not result.success:
         raise SystemExit(f"{mode} run of {batch_id} failed")
@@ -77,21 +78,24 @@ def accuracy(instance: dg.DagsterInstance, batch_id: str) -> tuple[float, float]
     return metadata["boundary_accuracy"].value, metadata["f_group_accuracy"].value
 
 
-def build_reference(
-    defs: dg.Definitions, instance: dg.DagsterInstance, domains: str = "", fasta: str = ""
-) -> float:
-    """Materialize reference_library (the demo library when no files are given); seconds."""
+def build_reference(defs: dg.Definitions, instance: dg.DagsterInstance) -> float:
+    """Materialize reference_library (the location's release: the demo release unless
+    ECOD_RELEASE_DOMAINS / _FASTA name one); seconds."""
     started = time.perf_counter()
-    config = {"domains_path": domains, "fasta_path": fasta}
     result = run_job(
         defs.resolve_implicit_global_asset_job_def(),
         instance,
         asset_selection=[dg.AssetKey("reference_library")],
-        run_config={"ops": {"reference_library": {"config": config}}},
     )
     if not result.success:
         raise SystemExit("building the reference library failed")
     return time.perf_counter() - started
+
+
+def orchestration() -> OrchestrationConfig:
+    """The orchestration settings the location reads from the environment."""
+    with dg.build_resources({"o": LOCATION.definitions().resources["orchestration"]}) as built:
+        return built.o
 
 
 def main() -> None:
@@ -105,7 +109,7 @@ def main() -> None:
     cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["PLATFORM_DATA_ROOT"] = str(Path(tmp) / "data")
-        defs = build_definitions(orchestration_from_env(), Notifier())
+        defs = LOCATION.definitions()
         with scratch_instance(tmp) as instance:
             print(f"reference library (demo, build): {build_reference(defs, instance):.1f} s")
             folder = Path(tmp)
@@ -120,7 +124,7 @@ def main() -> None:
             library = instance.fetch_materializations(dg.AssetKey("reference_library"), limit=1)
             root = Path(library.records[0].asset_materialization.metadata["library"].value)
             started = time.perf_counter()
-            bare_batch(folder / "full.fasta", root, orchestration_from_env())
+            bare_batch(folder / "full.fasta", root, orchestration())
             bare = time.perf_counter() - started
             print(
                 f"the same science, no Dagster: {bare:.1f} s; platform / science = "
@@ -153,9 +157,8 @@ def main() -> None:
                     f"F-group {family:.3f}"
                 )
             library = write_demo_library(folder / "remote-library", tier="remote")
-            seconds = build_reference(
-                defs, instance, str(library.domains_path), str(library.fasta_path)
-            )
+            record_release(LOCATION.store(), (library.domains_path, library.fasta_path))
+            seconds = build_reference(defs, instance)
             print(f"reference library (remote tier, 48 families x 6, build): {seconds:.1f} s")
             n = args.remote_chains
             for mode, batch in (("full", "remote-full"), ("blast-only", "remote-blast")):

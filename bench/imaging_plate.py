@@ -31,8 +31,9 @@ from scipy import ndimage
 from bench.imaging_science import bare_plate
 from imaging_assets.definitions import defs
 from imaging_assets.demo import read_truth, write_demo_plate
+from imaging_assets.inputs import register_plate
+from imaging_assets.location import LOCATION
 from imaging_assets.partitions import plates
-from imaging_assets.plates import register_plate
 from imaging_assets.science.registration import position_errors
 from imaging_assets.science.synthetic import TileGrid
 from platform_core.cli import quiet_warnings, run_job, scratch_instance
@@ -52,7 +53,7 @@ def step_metadata(instance, asset: str, plate: str) -> dict:
 def run_ours(plate_dir: Path, workers: int, scratch: Path, estimate: bool = True) -> dict:
     label = f"{workers}{'' if estimate else '_stated'}"
     os.environ["PLATFORM_DATA_ROOT"] = str(scratch / f"data_{label}")
-    plate = register_plate(plate_dir)
+    plate = register_plate(LOCATION.store(), plate_dir)
     home = scratch / f"home_{label}"
     home.mkdir(parents=True)
     with scratch_instance(str(home)) as instance:

@@ -11,10 +11,9 @@ from datetime import date
 
 import pandas as pd
 
-from platform_core.alerts import Notifier
-from tetra_assets.cli import history_start, trading_day_keys, week_keys
-from tetra_assets.definitions import build_definitions
+from tetra_assets.location import LOCATION
 from tetra_assets.partitions import weekly_partitions
+from tetra_assets.ranges import history_start, trading_day_keys, week_keys
 from tetra_assets.resources import MarketDataProvider
 from tetra_assets.science import backtest, events, features, report, stats
 from tetra_assets.science.indicators import indicator_table
@@ -97,7 +96,7 @@ def bare_backfill(symbols: int, first: str, last: str, workers: int = 2) -> int:
     """Data (bars, macro series, events) for the whole range, then the weeks split over
     ``workers`` processes, as `tetra backfill` does with the platform."""
     provider = MarketDataProvider(kind="synthetic", synthetic_count=symbols)
-    defs = build_definitions(provider, Notifier())  # for its partition mappings only
+    defs = LOCATION.definitions(provider=provider)  # for its partition mappings only
     days = trading_day_keys(date.fromisoformat(first), date.fromisoformat(last))
     weeks = week_keys(days)
     first_day = history_start(defs, weeks[0])

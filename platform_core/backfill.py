@@ -72,11 +72,12 @@ def _timed_run(
     last: str,
     asset_selection: Sequence[dg.AssetKey],
     tags: Mapping[str, str],
+    run_config: Mapping[str, Any],
 ) -> dict[str, Any]:
     """How one partition-range run ended: run_id, partitions, seconds, success, error (one
     line)."""
     started = time.monotonic()
-    result = run_partition_range(job, inst, first, last, asset_selection, tags)
+    result = run_partition_range(job, inst, first, last, asset_selection, tags, run_config)
     return {
         "run_id": result.run_id,
         "partitions": f"{first}..{last}",
@@ -94,12 +95,13 @@ def _run_range_worker(
     last: str,
     asset_selection: list[str],
     tags: dict[str, str],
+    run_config: dict[str, Any],
 ) -> dict[str, Any]:
     """One partition-range run in a worker process (see run_side_by_side)."""
     quiet_warnings()
     job = importlib.import_module(module).defs.resolve_job_def(job_name)
     keys = [dg.AssetKey.from_user_string(a) for a in asset_selection]
-    return _timed_run(job, _worker_instance(instance_ref), first, last, keys, tags)
+    return _timed_run(job, _worker_instance(instance_ref), first, last, keys, tags, run_config)
 
 
 def _import_quietly(module: str) -> None:
@@ -130,6 +132,7 @@ def run_side_by_side(
     inst: dg.DagsterInstance,
     runs: Sequence[tuple[str, str, str, Sequence[dg.AssetKey]]],
     tags: Mapping[str, str],
+    run_config: Mapping[str, Any],
     workers: int,
     on_result: Callable[[int], None] | None = None,
 ) -> list[dict[str, Any]]:
@@ -138,25 +141,12 @@ def run_side_by_side(
     every core. Only for runs that do not read each other's outputs. The jobs come from
     ``<module>.defs``; the runs go to ``inst`` (not ephemeral); ``on_result(done)`` after each
     run (progress)."""
-    ref = dg.serialize_value(inst.get_ref())
+    ref, config = dg.serialize_value(inst.get_ref()), dict(run_config)
     calls = [
-        (module, ref, job, first, last, [k.to_user_string() for k in keys], dict(tags))
+        (module, ref, job, first, last, [k.to_user_string() for k in keys], dict(tags), config)
         for job, first, last, keys in runs
     ]
     return map_shared(_run_range_worker, calls, workers, on_result=on_result)
-
-
-def add_backfill_arguments(parser: argparse.ArgumentParser) -> None:
-    """A CLI's ``--in-process`` and ``--no-wait``: where its work runs when a daemon serves."""
-    parser.add_argument(
-        "--in-process",
-        action="store_true",
-        help="run here on every core even when a daemon serves the instance "
-        "(default: submit a Dagster backfill)",
-    )
-    parser.add_argument(
-        "--no-wait", action="store_true", help="submit the backfill and return at once"
-    )
 
 
 def daemon_serves(inst: dg.DagsterInstance) -> bool:
@@ -215,6 +205,7 @@ def run_in_process(
     jobs: Mapping[str, Mapping[dg.AssetKey, Sequence[str]]],
     tags: Mapping[str, str],
     progress: Callable[[str], None],
+    run_config: Mapping[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Each job over its assets' sorted partitions here, as one plan: phase after phase over
     every job's assets together (an asset waits only for the upstream ranges it reads, even
@@ -222,7 +213,7 @@ def run_in_process(
     chunks of its backfill policy, the runs of a phase on every core, the heaviest first; a
     failed phase stops the next. Per run: job, run_id, partitions, assets (how many), seconds,
     success, error."""
-    graph = defs.resolve_asset_graph()
+    graph, config = defs.resolve_asset_graph(), dict(run_config or {})
     job_of = {key: job for job, selected in jobs.items() for key in selected}
     partitions = {key: keys for selected in jobs.values() for key, keys in selected.items()}
     selection = [k for k in graph.toposorted_asset_keys if k in partitions]
@@ -248,10 +239,11 @@ def run_in_process(
         what = f"{'+'.join(dict.fromkeys(job for job, *_ in runs))} phase {number}/{len(plan)}"
         if len(runs) > 1:  # on every core, the next run as soon as a core is free
             counter = _counter(progress, what, len(runs), started)
-            ran = run_side_by_side(module, inst, runs, tags, os.cpu_count() or 1, counter)
+            workers = os.cpu_count() or 1
+            ran = run_side_by_side(module, inst, runs, tags, config, workers, counter)
         else:
             ((job, first, last, keys),) = runs
-            ran = [_timed_run(defs.resolve_job_def(job), inst, first, last, keys, tags)]
+            ran = [_timed_run(defs.resolve_job_def(job), inst, first, last, keys, tags, config)]
             progress(f"{what}: 1 run ({time.monotonic() - started:.1f} s)")
         reports += [
             {"job": job, **report, "assets": len(keys)}
@@ -292,10 +284,11 @@ def submit_backfill(
     partitions: Mapping[dg.AssetKey, Sequence[str]],
     tags: Mapping[str, str],
     title: str,
+    run_config: Mapping[str, Any] | None = None,
 ) -> str:
-    """An asset backfill of ``partitions`` (per asset, a sorted list of keys) for the daemon;
-    returns its id. Dagster has no public call for this: ``PartitionBackfill`` is pinned by
-    tests/platform_core/test_backfill.py."""
+    """An asset backfill of ``partitions`` (per asset, a sorted list of keys) for the daemon,
+    each of its runs with ``run_config``; returns its id. Dagster has no public call for this:
+    ``PartitionBackfill`` is fenced (platform_core.dagster_internals)."""
     backfill_id, graph = uuid.uuid4().hex[:8], defs.resolve_asset_graph()
     with dg.partition_loading_context(dynamic_partitions_store=inst):  # dynamic keys
         backfill = PartitionBackfill.from_partitions_by_assets(
@@ -312,7 +305,7 @@ def submit_backfill(
             ],
             title=title,
             description=f"submitted by {os.path.basename(sys.argv[0]) or 'a CLI'}",
-            run_config=None,
+            run_config=dict(run_config) if run_config else None,
         )
     inst.add_backfill(backfill)
     return backfill_id
@@ -358,10 +351,11 @@ def submit_and_report(
     title: str,
     args: argparse.Namespace,
     progress: Progress,
+    run_config: Mapping[str, Any] | None = None,
 ) -> int:
     """The CLI's work as one Dagster backfill; unless ``args.no_wait``, wait for it and print
     its runs (``args.json``: as JSON). Exit code 0 when every run succeeded, else 1."""
-    backfill_id = submit_backfill(inst, defs, partitions, tags, title)
+    backfill_id = submit_backfill(inst, defs, partitions, tags, title, run_config)
     print(f"backfill {backfill_id} submitted ({title}); the UI shows it under Backfills")
     if args.no_wait:
         return 0

@@ -26,7 +26,7 @@ import yaml
 
 from platform_core import pool
 from platform_core.dagster_internals import cron_string_iterator
-from platform_core.errors import root_cause
+from platform_core.errors import CliError, root_cause
 from platform_core.keys import InvalidKeyError, validate_partition_key
 from platform_core.storage import DEFAULT_DAGSTER_HOME
 
@@ -69,10 +69,6 @@ class Progress:
         """End the updating line (before other output)."""
         if self.tty and not self.quiet:
             print(file=sys.stderr, flush=True)
-
-
-class CliError(Exception):
-    """A user-facing error: printed as one line, exit code 2."""
 
 
 def console(main: Callable[[], int]) -> Callable[[], NoReturn]:
@@ -222,12 +218,6 @@ def resume(inst: dg.DagsterInstance, module: str, last: dg.RunRecord | None, wha
 def location_job(module: str, job_name: str) -> dg.JobDefinition:
     """Job ``job_name`` of ``<module>.defs`` (rebuilt by name where a run is re-executed)."""
     return importlib.import_module(module).defs.resolve_job_def(job_name)
-
-
-def group_assets(defs: dg.Definitions, groups: Iterable[str]) -> list[dg.AssetKey]:
-    """The assets of ``groups`` in dependency order, as the definitions declare them."""
-    graph, wanted = defs.resolve_asset_graph(), set(groups)
-    return [k for k in graph.toposorted_asset_keys if graph.get(k).group_name in wanted]
 
 
 def require_partition(

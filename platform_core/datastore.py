@@ -34,22 +34,24 @@ INBOX = "inbox"
 
 class DataStore(dg.ConfigurableResource):
     """Every path of one location's data (``location``) under ``root`` (relative: to the
-    working directory of the process)."""
+    working directory of the process; unset: ``$PLATFORM_DATA_ROOT`` where the store is used,
+    else ``./.data``)."""
 
-    root: str = DEFAULT_DATA_ROOT
+    root: str | None = None
     location: str
 
     @classmethod
     def from_env(cls, location: str) -> "DataStore":
-        """The store of ``location`` at ``$PLATFORM_DATA_ROOT`` (a ``dg.EnvVar``, read where
-        the run, sensor or command runs), else ``./.data``."""
+        """The store of ``location`` at ``$PLATFORM_DATA_ROOT``: bound as a ``dg.EnvVar`` when
+        set (read where the run, sensor or command runs; the UI shows only its name)."""
         if os.environ.get(DATA_ROOT_ENV):
             return cls(root=dg.EnvVar(DATA_ROOT_ENV), location=location)
         return cls(location=location)
 
     def base(self) -> Path:
         """The data root of every location."""
-        return Path(self.root).resolve()
+        root = self.root or os.environ.get(DATA_ROOT_ENV) or DEFAULT_DATA_ROOT
+        return Path(root).resolve()
 
     def home(self) -> Path:
         """The location's folder."""

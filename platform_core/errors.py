@@ -3,6 +3,12 @@
 from typing import Protocol
 
 
+class CliError(Exception):
+    """A user-facing error of a command: printed as one line, exit code 2 (bad usage or
+    input). Here, not in platform_core.cli, so that helpers a CLI shares with the graph side
+    (date ranges, partition keys) can raise it."""
+
+
 class ErrorInfo(Protocol):
     """What a step failure's error record offers (Dagster's ``SerializableErrorInfo``)."""
 

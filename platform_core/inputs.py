@@ -9,6 +9,7 @@ lies), what was copied in (a batch FASTA's digest), or what to run (an omics run
 """
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,18 +36,20 @@ class InputRegistry:
     def entry(self, store: DataStore, name: str) -> Path:
         return store.area(*self.area) / f"{validate_partition_key(name)}.json"
 
-    def register(self, store: DataStore, name: str, record: dict[str, Any], hint: str) -> str:
-        """Record ``name`` -> ``record`` once; ``hint`` says what to do when ``name`` is taken
-        by another record."""
+    def register(
+        self,
+        store: DataStore,
+        name: str,
+        record: dict[str, Any],
+        conflict: Callable[[dict[str, Any]], str],
+    ) -> str:
+        """Record ``name`` -> ``record`` once; ``conflict(known record)`` says what is wrong
+        when ``name`` is taken by another record (RegisteredElsewhereError)."""
         entry = self.entry(store, name)
         if entry.exists():
             known = json.loads(entry.read_text())
             if known != json.loads(json.dumps(record, default=str)):
-                raise RegisteredElsewhereError(
-                    f"{self.kind} {name!r} is already registered for another input "
-                    f"({_describe(known)}); {hint} (registered {self.kind}s are never "
-                    "repointed)"
-                )
+                raise RegisteredElsewhereError(conflict(known))
             return name
         write_json(entry, record)
         return name
@@ -65,10 +68,6 @@ class InputRegistry:
         return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
 
 
-def _describe(record: dict[str, Any]) -> str:
-    return str(record.get("source") or record.get("sha256") or "another config")
-
-
 @dataclass(frozen=True)
 class FolderInputs:
     """Input folders read where they lie (plates, studies): the partition key is the folder's
@@ -80,9 +79,16 @@ class FolderInputs:
         source = folder.resolve()
         if not source.is_dir():
             raise FileNotFoundError(f"{folder}: no such {self.registry.kind} folder")
-        key = validate_partition_key(key or folder.name)
-        hint = f"rename the folder or pass another {self.registry.kind} name"
-        return self.registry.register(store, key, {"source": str(source)}, hint)
+        key, kind = validate_partition_key(key or folder.name), self.registry.kind
+        return self.registry.register(
+            store,
+            key,
+            {"source": str(source)},
+            lambda known: (
+                f"{kind} {key!r} is already registered for {known['source']}; rename "
+                f"the folder or pass another {kind} name (registered {kind}s are never repointed)"
+            ),
+        )
 
     def source(self, store: DataStore, key: str) -> Path:
         """The folder a registered key reads from."""

@@ -8,7 +8,7 @@ checks, jobs, schedules) loads from its ``defs/`` folder.
 """
 
 import importlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -71,7 +71,9 @@ class Location:
         return f"{self.package}.definitions"
 
     def store(self) -> DataStore:
-        return DataStore.from_env(self.name)
+        """The location's storage owner for use outside a run (scripts, benchmarks): its root
+        is ``$PLATFORM_DATA_ROOT`` when used. Definitions bind ``DataStore.from_env``."""
+        return DataStore(location=self.name)
 
     def definitions(self, **overrides: Any) -> dg.Definitions:
         """The location's Definitions: what its ``defs/`` folder declares, with the shared
@@ -79,7 +81,7 @@ class Location:
         the notifier or a provider)."""
         package = importlib.import_module(self.package)
         loaded = dg.load_from_defs_folder(path_within_project=Path(package.__file__).parent)
-        store = overrides.get("storage") or self.store()
+        store = overrides.get("storage") or DataStore.from_env(self.name)
         resources: dict[str, Any] = {
             "storage": store,
             "io_manager": AssetStorageIOManager(store=store, frame_format=self.frame_format),
@@ -111,3 +113,9 @@ class Location:
         if not jobs:
             raise ValueError(f"{self.name}: no job {self.inbox_job!r} for the inbox")
         return jobs
+
+
+def group_assets(defs: dg.Definitions, groups: Iterable[str]) -> list[dg.AssetKey]:
+    """The assets of ``groups`` in dependency order, as the definitions declare them."""
+    graph, wanted = defs.resolve_asset_graph(), set(groups)
+    return [k for k in graph.toposorted_asset_keys if graph.get(k).group_name in wanted]

@@ -1,11 +1,14 @@
 """Helpers shared by the tests of every location."""
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
 import pytest
+
+from platform_core.datastore import DATA_ROOT_ENV, DataStore
 
 
 @contextmanager
@@ -27,3 +30,25 @@ def latest_metadata(inst: dg.DagsterInstance, asset: str, partition: str) -> dic
     ).records
     assert records, f"{asset} has no materialization for {partition}"
     return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
+
+
+def store(location: str) -> DataStore:
+    """The storage owner of ``location`` at this test's data root (``$PLATFORM_DATA_ROOT``)."""
+    return DataStore(root=os.environ[DATA_ROOT_ENV], location=location)
+
+
+def data_root() -> Path:
+    """This test's data root."""
+    return Path(os.environ[DATA_ROOT_ENV]).resolve()
+
+
+def tick(
+    defs: dg.Definitions, sensor: str, instance: dg.DagsterInstance, cursor: str | None = None
+) -> dg.SensorResult:
+    """One evaluation of a location's sensor, with the storage owner its Definitions bind at
+    this test's data root."""
+    location = defs.resources["storage"].location
+    with dg.build_sensor_context(
+        instance=instance, cursor=cursor, resources={"storage": store(location)}
+    ) as context:
+        return defs.resolve_sensor_def(sensor)(context)

@@ -1,4 +1,5 @@
-"""Every code location in workspace.yaml loads, and its asset graph is pinned.
+"""Every code location in workspace.yaml loads, dg finds all of them, and each asset graph is
+pinned.
 
 An intended graph change: run ``UPDATE_ASSET_GRAPHS=1 pytest tests/test_definitions.py`` and
 review the diff of tests/asset_graphs.json.
@@ -14,6 +15,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import yaml
+
+from platform_core import workspace
 
 ROOT = Path(__file__).resolve().parent.parent
 PINNED = Path(__file__).with_name("asset_graphs.json")
@@ -105,3 +108,39 @@ def test_location_loads_without_deprecated_or_superseded_apis(location: str) -> 
     caught = json.loads(probe.stdout.splitlines()[-1])
     assert any("probe sentinel" in w for w in caught), "the probe no longer observes warnings"
     assert not [w for w in caught if w.startswith(OUTDATED)], caught
+
+
+def test_workspace_yaml_is_generated_from_the_dg_workspace() -> None:
+    """dagster dev and the daemon read workspace.yaml; dg reads dg.toml: one from the other."""
+    done = subprocess.run(
+        [sys.executable, "-m", "platform_core.workspace", "--check"], cwd=ROOT, check=False
+    )
+    assert done.returncode == 0, "workspace.yaml is stale: python -m platform_core.workspace"
+    listed = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "dg"), "list", "projects"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    projects = [Path(p).name for p in listed.stdout.split()]
+    assert sorted(projects) == sorted(locations()) == sorted(workspace.projects())
+
+
+def test_dg_check_defs_passes_for_every_location(tmp_path: Path) -> None:
+    """``dg check defs`` over the workspace loads all five locations, each in a code server of
+    its own, from the repository's one environment."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    done = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "dg"), "check", "defs", "--use-active-venv"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "VIRTUAL_ENV": str(ROOT / ".venv"), "DAGSTER_HOME": str(home)},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "All definitions loaded successfully" in done.stdout + done.stderr

@@ -8,6 +8,7 @@
 """
 
 import ast
+import importlib.util
 import json
 import re
 import subprocess
@@ -23,12 +24,30 @@ LOCATIONS = ("tetra_assets", "ecod_assets", "imaging_assets", "cardio_assets", "
 PRODUCT = ("platform_core", *LOCATIONS)
 FENCE = ROOT / "platform_core" / "dagster_internals.py"
 # the command-line side: argument parsing, the in-process runner, the daemon hand-off
-CLI_MODULES = {"platform_core.cli", "platform_core.backfill", "platform_core.commands"}
+CLI_MODULES = {
+    "platform_core.cli",
+    "platform_core.backfill",
+    "platform_core.commands",
+    "platform_core.session",
+}
 CLI_MODULES |= {f"{location}.cli" for location in LOCATIONS}
 
 
+def _package_dir(package: str) -> Path:
+    """Where a top-level package lies (a location's under locations/<name>/)."""
+    spec = importlib.util.find_spec(package)
+    assert spec is not None and spec.origin is not None, package
+    return Path(spec.origin).parent
+
+
 def _module(path: Path) -> str:
-    return ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+    top = next(p for p in (*PRODUCT, "bench", "tests") if _package_dir_or_root(p) in path.parents)
+    base = _package_dir_or_root(top).parent
+    return ".".join(path.relative_to(base).with_suffix("").parts).removesuffix(".__init__")
+
+
+def _package_dir_or_root(name: str) -> Path:
+    return ROOT / name if name in ("bench", "tests") else _package_dir(name)
 
 
 def _imports(path: Path) -> set[str]:
@@ -48,8 +67,10 @@ def _imports(path: Path) -> set[str]:
     return names
 
 
-def _files(*packages: str) -> list[Path]:
-    return sorted(p for package in packages for p in (ROOT / package).rglob("*.py"))
+def _files(*packages: str, under: str = "") -> list[Path]:
+    return sorted(
+        p for package in packages for p in (_package_dir_or_root(package) / under).rglob("*.py")
+    )
 
 
 def test_science_imports_no_dagster() -> None:
@@ -58,10 +79,10 @@ def test_science_imports_no_dagster() -> None:
             n for n in _imports(path) if n.split(".")[0] == "dagster"
         )
         for location in LOCATIONS
-        for path in _files(f"{location}/science")
+        for path in _files(location, under="science")
     }
     assert not {k: v for k, v in direct.items() if v}
-    modules = [_module(p) for location in LOCATIONS for p in _files(f"{location}/science")]
+    modules = [_module(p) for location in LOCATIONS for p in _files(location, under="science")]
     probe = (
         "import importlib, json, sys\n"
         f"for name in {modules!r}: importlib.import_module(name)\n"

@@ -13,7 +13,7 @@ from pydicom.data import get_testdata_file
 
 from cardio_assets.cli import main
 from cardio_assets.demo import make_study, median_beat, write_cine_dicom, write_ecg_csv
-from platform_core.io import data_root
+from tests.support import data_root
 
 
 def _tree_digest() -> dict[str, str]:

@@ -11,16 +11,15 @@ import pydicom
 import pytest
 
 from cardio_assets.cli import main
-from cardio_assets.definitions import build_definitions
+from cardio_assets.definitions import defs as cardio_defs
 from cardio_assets.defs.jobs import study_job
 from cardio_assets.demo import demo, make_study, write_cine_dicom, write_ecg_csv
+from cardio_assets.inputs import study_source
+from cardio_assets.location import LOCATION
 from cardio_assets.resources import PACKAGED_MODELS, CardioConfig
 from cardio_assets.science import formats
-from cardio_assets.sensors import study_inbox_sensor
-from cardio_assets.studies import STUDIES
 from platform_core import cli
-from platform_core.alerts import Notifier
-from tests.support import latest_metadata
+from tests.support import latest_metadata, store, tick
 
 
 def report(home: Path, study: str) -> dict:
@@ -95,7 +94,7 @@ def _run(folder: Path, cardio: CardioConfig) -> bool:
     """Register and run a study with these settings (the CLI reads them from the environment
     at start-up; a test swaps the resource)."""
     assert main(["submit", str(folder)]) == 0
-    defs = build_definitions(cardio, Notifier())
+    defs = LOCATION.definitions(cardio=cardio)
     job = defs.resolve_job_def(study_job.name)
     return cli.run_job(job, cli.instance(), partition_key=folder.name).success
 
@@ -183,14 +182,14 @@ def test_inbox_runs_a_complete_study_once(cardio_home: Path) -> None:
     bad.mkdir(parents=True)
     (bad / ".complete").touch()
     inst = cli.instance()
-    context = dg.build_sensor_context(instance=inst)
-    first = study_inbox_sensor(context)
+    first = tick(cardio_defs, "study_inbox_sensor", inst)
     assert [r.partition_key for r in first.run_requests] == ["inbox-study"]
     assert (inbox / "rejected" / "bad..name.error.txt").exists()
-    again = study_inbox_sensor(dg.build_sensor_context(instance=inst, cursor=first.cursor))
+    again = tick(cardio_defs, "study_inbox_sensor", inst, first.cursor)
     assert again.run_requests == []
     # the study left the inbox and is read where it landed
-    assert STUDIES.source("inbox-study") == inbox / "processed" / "inbox-study"
+    source = study_source(store("cardio"), "inbox-study")
+    assert source == inbox / "processed" / "inbox-study"
     assert sorted(p.name for p in inbox.iterdir()) == ["processed", "rejected"]
 
 

@@ -6,13 +6,20 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from ecod_assets.batches import inbox_dir, inputs_dir
 from ecod_assets.cli import main
+from ecod_assets.definitions import defs
 from ecod_assets.partitions import ecod_batches
-from ecod_assets.sensors import ecod_inbox_sensor
-from platform_core.io import data_root
 from tests.ecod.support import write_demo_batch
-from tests.support import latest_metadata
+from tests.support import data_root, latest_metadata, store, tick
+
+
+def inputs_dir() -> Path:
+    return store("ecod").area("inputs")
+
+
+def inbox_dir() -> Path:
+    return store("ecod").inbox()
+
 
 PROTEIN = "MKTAYIAKQRQISFVKSHFSRQLEERLGLIEVQAPILSRVGDGTQDNLSGAEKAVQVKVKALPDAQ"
 BAD_FASTA = {
@@ -93,8 +100,9 @@ def test_reference_missing_domains_fails_and_keeps_the_current_library(
     records = source.read_text().split(">")[1:]
     truncated = tmp_path / "partial.fasta"
     truncated.write_text("".join(">" + r for r in records[: len(records) // 2]))
-    code = main(["reference", "--domains", library["domains_path"], "--fasta", str(truncated)])
-    assert code == 1
+    with pytest.raises(SystemExit) as refused:  # bad input: refused before it is recorded
+        main(["reference", "--domains", library["domains_path"], "--fasta", str(truncated)])
+    assert refused.value.code == 2
     err = capsys.readouterr().err
     assert "domain(s) of the domains file have no sequence" in err and "partial.fasta" in err
     after = ecod_instance.get_latest_materialization_event(dg.AssetKey("reference_library"))
@@ -112,13 +120,14 @@ def test_reference_that_is_not_an_ecod_domains_file(
     domains = tmp_path / "domains.txt"
     domains.write_text("just some text\nwithout a header\n")
     fasta = _write(tmp_path, "ref", f">e1abcA1\n{PROTEIN}\n")
-    assert main(["reference", "--domains", str(domains), "--fasta", str(fasta)]) == 1
+    with pytest.raises(SystemExit) as refused:
+        main(["reference", "--domains", str(domains), "--fasta", str(fasta)])
+    assert refused.value.code == 2
     assert "not an ECOD domains file" in capsys.readouterr().err
 
 
 def _tick(context_cursor: str | None, instance: dg.DagsterInstance) -> dg.SensorResult:
-    context = dg.build_sensor_context(instance=instance, cursor=context_cursor)
-    return ecod_inbox_sensor(context)
+    return tick(defs, "ecod_inbox_sensor", instance, context_cursor)
 
 
 def test_inbox_registers_each_complete_file_exactly_once(

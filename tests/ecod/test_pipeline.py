@@ -7,16 +7,14 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from ecod_assets.batches import batch_fasta
 from ecod_assets.cli import main
-from ecod_assets.definitions import build_definitions
+from ecod_assets.inputs import batch_fasta
+from ecod_assets.location import LOCATION
 from ecod_assets.resources import EcodTools, OrchestrationConfig
 from ecod_assets.science.accuracy import score
 from ecod_assets.science.classify import EXPORT_COLUMNS
-from platform_core.alerts import Notifier
-from platform_core.io import data_root
 from tests.ecod.support import write_demo_batch
-from tests.support import latest_metadata
+from tests.support import data_root, latest_metadata, store
 
 pytestmark = pytest.mark.slow  # real tools or a year of data: minutes (README: test tiers)
 
@@ -138,7 +136,7 @@ def test_crashing_tool_fails_the_stage_with_its_stderr_then_resume_finishes(
     settings = OrchestrationConfig(
         tool_retries=1, retry_backoff_seconds=0.01, hhsearch_coverage_threshold=1.01
     )
-    job = build_definitions(settings, Notifier()).resolve_job_def("ecod_full")
+    job = LOCATION.definitions(orchestration=settings).resolve_job_def("ecod_full")
     result = job.execute_in_process(
         instance=ecod_instance,
         partition_key="crashy",
@@ -164,7 +162,7 @@ def test_crashing_tool_fails_the_stage_with_its_stderr_then_resume_finishes(
     steps = {s.step_key for s in ecod_instance.get_run_step_stats(resumed.run_id)}
     assert "hhsearch_hits" in steps and "blast_hits" not in steps
     assert latest_metadata(ecod_instance, "classification", "crashy")["boundary_accuracy"] >= 0.9
-    assert batch_fasta("crashy").exists()
+    assert batch_fasta(store("ecod"), "crashy").exists()
 
 
 def test_hanging_tool_is_killed_retried_and_fails_the_stage(
@@ -176,7 +174,7 @@ def test_hanging_tool_is_killed_retried_and_fails_the_stage(
     hang.write_text("#!/bin/sh\necho 'blastp: waiting for a lock' >&2\nexec sleep 60\n")
     hang.chmod(0o755)
     settings = OrchestrationConfig(stage_timeout=1, tool_retries=1, retry_backoff_seconds=0.01)
-    job = build_definitions(settings, Notifier()).resolve_job_def("ecod_blast_only")
+    job = LOCATION.definitions(orchestration=settings).resolve_job_def("ecod_blast_only")
     result = job.execute_in_process(
         instance=ecod_instance,
         partition_key="hangs",
@@ -197,7 +195,7 @@ def test_hhblits_query_profiles(ecod_home: Path, ecod_instance) -> None:
     fasta = write_demo_batch(ecod_home, "viahhblits", 8, seed=16)
     assert main(["submit", str(fasta)]) == 0
     settings = OrchestrationConfig(query_profile="hhblits", hhsearch_coverage_threshold=1.01)
-    job = build_definitions(settings, Notifier()).resolve_job_def("ecod_full")
+    job = LOCATION.definitions(orchestration=settings).resolve_job_def("ecod_full")
     result = job.execute_in_process(instance=ecod_instance, partition_key="viahhblits")
     assert result.success
     profiles = latest_metadata(ecod_instance, "hhsearch_profiles", "viahhblits")
@@ -224,7 +222,7 @@ def test_a_user_reference_library_is_used_by_later_runs(
         library = json.loads(
             (data_root() / "ecod" / "reference_library" / "__all__.json").read_text()
         )
-        assert library["source"] == "user" and library["domains"] == len(kept)
+        assert library["source"] == "recorded" and library["domains"] == len(kept)
         assert library["root"] != demo["root"] and Path(demo["root"], "complete").exists()
         fasta = write_demo_batch(ecod_home, "subsetlib", 20, seed=17)
         assert main(["submit", str(fasta)]) == 0

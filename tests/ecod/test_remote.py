@@ -13,8 +13,7 @@ from ecod_assets.cli import main
 from ecod_assets.demo import write_seed_library
 from ecod_assets.science.accuracy import score
 from ecod_assets.science.fasta import format_fasta, read_fasta
-from platform_core.io import data_root
-from tests.support import isolated_home, latest_metadata
+from tests.support import data_root, isolated_home, latest_metadata
 
 pytestmark = pytest.mark.slow  # real tools or a year of data: minutes (README: test tiers)
 
@@ -49,7 +48,8 @@ def with_ends(table: pd.DataFrame) -> pd.DataFrame:
 def remote(home: Path) -> dict:
     """The remote tier as a user gets it: `ecod demo --tier remote`, then its library."""
     fasta = home / "remote.fasta"
-    assert main(["demo", "--tier", "remote", "--out", str(fasta), "--chains", "60"]) == 0
+    demo = ["demo", "--tier", "remote", "--out", str(home), "--name", "remote", "--chains", "60"]
+    assert main(demo) == 0
     library = home / "remote.library"
     domains, sequences = library / "demo.domains.txt", library / "demo.fasta"
     assert main(["reference", "--domains", str(domains), "--fasta", str(sequences)]) == 0

@@ -11,10 +11,11 @@ import pytest
 import tifffile
 
 from imaging_assets.cli import main
+from imaging_assets.inputs import stitched_store
 from imaging_assets.partitions import plates
-from imaging_assets.plates import registry_dir, stitched_store
 from tests.imaging.support import folder_digest, latest_check
 from tests.support import latest_metadata
+from tests.support import store as data_store
 
 
 def _code(argv: list[str]) -> int:
@@ -62,12 +63,13 @@ def test_hostile_plate_names_are_refused(
     make_plate, hcs_instance: dg.DagsterInstance, name: str, capsys
 ) -> None:
     plate = make_plate("named_ok", wells=1, seed=8)
-    registered = sorted(registry_dir().rglob("*")) if registry_dir().exists() else []
+    registry = data_store("imaging").area("plates")
+    registered = sorted(registry.rglob("*")) if registry.exists() else []
     capsys.readouterr()
     assert _code(["run", str(plate), "--plate", name]) == 2
     assert f"invalid key {name!r}" in capsys.readouterr().err
     assert name not in hcs_instance.get_dynamic_partitions(plates.name)
-    assert (sorted(registry_dir().rglob("*")) if registry_dir().exists() else []) == registered
+    assert (sorted(registry.rglob("*")) if registry.exists() else []) == registered
 
 
 def test_a_folder_named_with_dots_is_refused(hcs_home: Path, capsys) -> None:
@@ -116,7 +118,7 @@ def test_a_broken_rerun_keeps_the_stitched_plate(
 ) -> None:
     plate = make_plate("kept", wells=1, seed=12)
     assert main(["run", str(plate)]) == 0
-    store = stitched_store("kept")
+    store = stitched_store(data_store("imaging"), "kept")
     stitched_before = folder_digest(store)
     positions_before = latest_metadata(hcs_instance, "tile_positions", "kept")
     shutil.rmtree(plate / "TimePoint_1")  # the plate folder is emptied by mistake

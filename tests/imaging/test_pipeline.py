@@ -12,14 +12,15 @@ from ome_zarr.io import parse_url
 from ome_zarr.reader import Reader
 
 from imaging_assets.cli import main
+from imaging_assets.definitions import defs
+from imaging_assets.inputs import stitched_store
 from imaging_assets.partitions import plates
-from imaging_assets.plates import inbox_dir, stitched_store
 from imaging_assets.science import omezarr
 from imaging_assets.science.registration import position_errors
-from imaging_assets.sensors import plate_inbox_sensor
 from platform_core.inbox import MARKER
 from tests.imaging.support import folder_digest, latest_check, truth
-from tests.support import latest_metadata
+from tests.support import latest_metadata, tick
+from tests.support import store as data_store
 
 
 def test_imagexpress_plate_is_stitched_into_a_valid_ome_zarr(
@@ -43,7 +44,7 @@ def test_imagexpress_plate_is_stitched_into_a_valid_ome_zarr(
     capsys.readouterr()
     assert main(["open", "--plate", "ix_plate"]) == 0
     store = Path(capsys.readouterr().out.strip())
-    assert store == stitched_store("ix_plate")
+    assert store == stitched_store(data_store("imaging"), "ix_plate")
     nodes = list(Reader(parse_url(str(store)))())
     assert [w["path"] for w in nodes[0].zarr.root_attrs["plate"]["wells"]] == ["A/1", "A/2", "A/3"]
     assert latest_check(hcs_instance, "stitched_plate", "plate_opens_in_ome_zarr", "ix_plate")
@@ -69,7 +70,7 @@ def test_rerun_reuses_every_well_and_a_well_filter_limits_the_work(
 ) -> None:
     plate_dir = make_plate("rerun_plate", "imagexpress", wells=2, seed=4)
     assert main(["run", str(plate_dir), "--workers", "1"]) == 0
-    store = stitched_store("rerun_plate")
+    store = stitched_store(data_store("imaging"), "rerun_plate")
     chunks = {p: p.stat().st_mtime_ns for p in store.rglob("*") if p.is_file()}
     assert main(["run", str(plate_dir), "--workers", "1"]) == 0
     meta = latest_metadata(hcs_instance, "stitched_plate", "rerun_plate")
@@ -95,7 +96,7 @@ def test_opera_plate_uses_index_xml_layout_and_pixel_size(
     assert manifest["microscope"] == "Opera Phenix" and manifest["site_grid"] == "3 x 3"
     positions = latest_metadata(hcs_instance, "tile_positions", "opera_plate")
     assert positions["median_error_px"] <= 0.5 and positions["max_error_px"] <= 1.5
-    field = omezarr.well_path(stitched_store("opera_plate"), "A", 1) / "0"
+    field = omezarr.well_path(stitched_store(data_store("imaging"), "opera_plate"), "A", 1) / "0"
     ome = json.loads((field / "zarr.json").read_text())["attributes"]["ome"]
     assert ome["multiscales"][0]["datasets"][0]["coordinateTransformations"][0]["scale"] == [
         1.0,
@@ -125,26 +126,24 @@ def test_status_reports_each_plate(make_plate, hcs_instance, capsys) -> None:
 def test_inbox_sensor_waits_for_a_complete_plate_and_requests_one_run(
     make_plate, hcs_instance: dg.DagsterInstance
 ) -> None:
-    inbox = inbox_dir()
+    inbox = data_store("imaging").inbox()
     inbox.mkdir(parents=True, exist_ok=True)
     copied = inbox / "inbox_plate"
     shutil.copytree(make_plate("inbox_source", "imagexpress", wells=1, seed=5), copied)
-    context = dg.build_sensor_context(instance=hcs_instance)
-    first = plate_inbox_sensor(context)
+    first = tick(defs, "plate_inbox_sensor", hcs_instance)
     assert not first.run_requests  # seen once: maybe still copying
-    context = dg.build_sensor_context(instance=hcs_instance, cursor=first.cursor)
-    second = plate_inbox_sensor(context)
+    second = tick(defs, "plate_inbox_sensor", hcs_instance, first.cursor)
     [request] = second.run_requests
     assert request.partition_key == "inbox_plate"
     assert second.dynamic_partitions_requests[0].partition_keys == ["inbox_plate"]
     # the same content never runs twice
-    third = plate_inbox_sensor(dg.build_sensor_context(instance=hcs_instance, cursor=second.cursor))
+    third = tick(defs, "plate_inbox_sensor", hcs_instance, second.cursor)
     assert not third.run_requests
     # a marker file makes a plate complete at once; a half-copied one waits
     half = inbox / "marked_plate"
     shutil.copytree(copied, half)
     (half / MARKER).touch()
-    fourth = plate_inbox_sensor(dg.build_sensor_context(instance=hcs_instance, cursor=third.cursor))
+    fourth = tick(defs, "plate_inbox_sensor", hcs_instance, third.cursor)
     assert [r.partition_key for r in fourth.run_requests] == ["marked_plate"]
     assert plates.name == "plate"
 
@@ -166,7 +165,7 @@ def test_a_failing_well_is_recorded_and_the_others_are_written(
     assert not latest_check(
         hcs_instance, "stitched_plate", "plate_opens_in_ome_zarr", "one_bad_well"
     )
-    store = stitched_store("one_bad_well")
+    store = stitched_store(data_store("imaging"), "one_bad_well")
     plate = json.loads((store / "zarr.json").read_text())["attributes"]["ome"]["plate"]
     assert [w["path"] for w in plate["wells"]] == ["A/1", "A/3"]
     assert not (store / "A" / "2" / "0").exists()

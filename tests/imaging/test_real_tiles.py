@@ -12,7 +12,7 @@ from skimage import data
 
 from imaging_assets.cli import main
 from imaging_assets.demo import write_demo_plate
-from imaging_assets.plates import stitched_store
+from imaging_assets.inputs import stitched_store
 from imaging_assets.science import omezarr
 from imaging_assets.science.registration import (
     RegistrationParams,
@@ -26,6 +26,7 @@ from imaging_assets.science.registration import (
 )
 from imaging_assets.science.synthetic import TileGrid, synthetic_well
 from tests.support import latest_metadata
+from tests.support import store as data_store
 
 REAL_IMAGES = {  # grey levels of real pictures: a stained tissue micrograph, a sky survey
     # (sparse point-like sources, like nuclei), a fundus photograph (vessels, dark corners)
@@ -140,7 +141,9 @@ def test_flat_field_before_blending_restores_the_real_image(hcs_home: Path) -> N
         truth = pd.read_csv(plate.with_name(f"{name}.truth.csv"))
         scores = []
         for well, where in truth.groupby("well"):
-            mosaic = omezarr.read_well(stitched_store(name), well[0], int(well[1:]))[0, 0]
+            mosaic = omezarr.read_well(
+                stitched_store(data_store("imaging"), name), well[0], int(well[1:])
+            )[0, 0]
             top, left = round(where["y"].min()), round(where["x"].min())
             window = image[top : top + mosaic.shape[0], left : left + mosaic.shape[1]]
             covered = mosaic[: window.shape[0], : window.shape[1]] > 0

@@ -8,8 +8,12 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from omics_assets.components.workflow import workflows_of
 from omics_assets.config import DEFAULTS_DIR, ConfigError, yaml_line
+from omics_assets.definitions import defs
 from omics_assets.workflows import resolve_run, workflow
+
+WORKFLOWS = workflows_of(defs)  # read from the loaded Definitions, as the CLI reads them
 
 
 def write(path: Path, text: str) -> Path:
@@ -34,7 +38,7 @@ def test_each_layer_overrides_the_one_below(tmp_path: Path) -> None:
         "OMICS_STEPS__QC__CONFIG__HWE": "1e-8",
     }
     params = ["steps.qc.config.geno=0.3"]
-    defaults_only = resolve_run("gwas", environ={}).config
+    defaults_only = resolve_run(WORKFLOWS, "gwas", environ={}).config
     assert defaults_only["threads"] == 2  # the definition
     assert defaults_only["steps"]["qc"]["config"] == {
         "maf": 0.01,
@@ -43,9 +47,9 @@ def test_each_layer_overrides_the_one_below(tmp_path: Path) -> None:
         "mind": 0.1,
     }  # defaults/gwas.yaml
     assert defaults_only["domain_specific"]["genotypes"].endswith("mouse_hs1940")
-    with_env = resolve_run("gwas", environ=env).config
+    with_env = resolve_run(WORKFLOWS, "gwas", environ=env).config
     assert with_env["threads"] == 4 and with_env["steps"]["qc"]["config"]["hwe"] == 1e-8
-    resolved = resolve_run("gwas", user, params, environ=env)
+    resolved = resolve_run(WORKFLOWS, "gwas", user, params, environ=env)
     qc = resolved.config["steps"]["qc"]["config"]
     assert resolved.config["threads"] == 3  # the file over OMICS_THREADS
     assert qc == {"maf": 0.05, "geno": 0.3, "hwe": 1e-8, "mind": 0.1}  # --param over the file
@@ -73,7 +77,7 @@ def test_an_unknown_key_is_refused_at_every_level(
 ) -> None:
     user = write(tmp_path / "typo.yaml", text)
     with pytest.raises(ConfigError) as error:
-        resolve_run(None, user, environ={})
+        resolve_run(WORKFLOWS, None, user, environ={})
     assert f"{key}: unknown key ({user} line {line})" in str(error.value)
     assert "known there:" in str(error.value)
 
@@ -91,27 +95,23 @@ def test_wrong_types_and_ranges_name_where_they_were_set(tmp_path: Path) -> None
         """,
     )
     with pytest.raises(ConfigError) as error:
-        resolve_run(None, user, environ={})
+        resolve_run(WORKFLOWS, None, user, environ={})
     message = str(error.value)
     assert f"steps.qc.config.maf = 'lots' ({user} line 4)" in message
     assert f"steps.pca.config.components = 0 ({user} line 6)" in message
     with pytest.raises(ConfigError, match="environment variable OMICS_THREADS"):
-        resolve_run("gwas", environ={"OMICS_THREADS": "many"})
+        resolve_run(WORKFLOWS, "gwas", environ={"OMICS_THREADS": "many"})
     with pytest.raises(ConfigError, match=r"unknown key \(environment"):
-        resolve_run("gwas", environ={"OMICS_THREDS": "2"})
+        resolve_run(WORKFLOWS, "gwas", environ={"OMICS_THREDS": "2"})
 
 
 def test_param_must_name_an_existing_key() -> None:
     with pytest.raises(ConfigError, match=r"steps\.qc\.config has no key 'maff'"):
-        resolve_run("gwas", params=["steps.qc.config.maff=0.1"], environ={})
+        resolve_run(WORKFLOWS, "gwas", params=["steps.qc.config.maff=0.1"], environ={})
     with pytest.raises(ConfigError, match="expected KEY=VALUE"):
-        resolve_run("gwas", params=["threads"], environ={})
-    assert (
-        resolve_run("gwas", params=["steps.pca.enabled=false"], environ={}).config["steps"]["pca"][
-            "enabled"
-        ]
-        is False
-    )
+        resolve_run(WORKFLOWS, "gwas", params=["threads"], environ={})
+    resolved = resolve_run(WORKFLOWS, "gwas", params=["steps.pca.enabled=false"], environ={})
+    assert resolved.config["steps"]["pca"]["enabled"] is False
 
 
 def test_a_run_config_cannot_change_the_workflow_or_enable_an_unbuilt_step(
@@ -119,19 +119,19 @@ def test_a_run_config_cannot_change_the_workflow_or_enable_an_unbuilt_step(
 ) -> None:
     other = write(tmp_path / "other.yaml", "name: gwas\ndomain: rnaseq\n")
     with pytest.raises(ConfigError, match="line 2: domain 'rnaseq' differs"):
-        resolve_run(None, other, environ={})
+        resolve_run(WORKFLOWS, None, other, environ={})
     with pytest.raises(ConfigError, match="no workflow named 'nope'"):
-        resolve_run("nope", environ={})
+        resolve_run(WORKFLOWS, "nope", environ={})
     with pytest.raises(ConfigError, match="name the workflow"):
-        resolve_run(None, write(tmp_path / "anon.yaml", "threads: 2\n"), environ={})
+        resolve_run(WORKFLOWS, None, write(tmp_path / "anon.yaml", "threads: 2\n"), environ={})
     enable = write(
         tmp_path / "enable.yaml", "name: rnaseq_counts\nsteps:\n  quantify: {enabled: true}\n"
     )
     with pytest.raises(ConfigError, match="quantify are disabled in workflow rnaseq_counts"):
-        resolve_run(None, enable, environ={})
+        resolve_run(WORKFLOWS, None, enable, environ={})
     for text, problem in (("name: [\n", "not valid YAML"), ("- a\n", "a YAML mapping")):
         with pytest.raises(ConfigError, match=problem):
-            resolve_run(None, write(tmp_path / "broken.yaml", text), environ={})
+            resolve_run(WORKFLOWS, None, write(tmp_path / "broken.yaml", text), environ={})
 
 
 def test_relative_paths_are_relative_to_the_file_that_sets_them(tmp_path: Path) -> None:
@@ -143,11 +143,11 @@ def test_relative_paths_are_relative_to_the_file_that_sets_them(tmp_path: Path) 
         domain_specific: {genotypes: geno/mice, phenotype: ../traits.tsv, trait: weight}
         """,
     )
-    spec = resolve_run(None, user, environ={}).config["domain_specific"]
+    spec = resolve_run(WORKFLOWS, None, user, environ={}).config["domain_specific"]
     assert spec["genotypes"] == str(tmp_path / "inputs" / "geno" / "mice")
     assert spec["phenotype"] == str(tmp_path / "traits.tsv")
     assert spec["trait"] == "weight"  # not a path
-    shipped = resolve_run("rnaseq_counts", environ={}).config["domain_specific"]
+    shipped = resolve_run(WORKFLOWS, "rnaseq_counts", environ={}).config["domain_specific"]
     assert Path(shipped["counts"]).is_file()  # ../../data/Li_sum.txt.gz from its defs.yaml
 
 
@@ -201,5 +201,5 @@ def test_a_component_yaml_error_names_its_file_and_line(tmp_path: Path) -> None:
 
 
 def test_yaml_line_finds_nested_keys() -> None:
-    file = workflow("rnaseq").file
+    file = workflow(WORKFLOWS, "rnaseq").file
     assert yaml_line(file, ("attributes", "steps", "simulate_reads", "config")) == 19

@@ -4,7 +4,6 @@ layers, export, resume and the config inbox."""
 
 import json
 import os
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +12,11 @@ import pandas as pd
 import pytest
 
 from omics_assets.cli import main
+from omics_assets.components.workflow import workflows_of
 from omics_assets.definitions import defs
 from omics_assets.workflows import workflow
 from platform_core import cli
+from tests.support import store
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -254,9 +255,7 @@ def test_resume_reruns_only_the_failed_step_and_after(
 
 def test_the_config_inbox_registers_and_rejects(omics_home: Path, tmp_path: Path) -> None:
     """One inbox for every workflow: each config's name: picks its workflow and job."""
-    from omics_assets.sensors import inbox_dir
-
-    inbox = inbox_dir()
+    inbox = store("omics").inbox()
     inbox.mkdir(parents=True)
     write(inbox / "strict.yaml", "name: gwas\nsteps:\n  qc:\n    config: {maf: 0.05}\n")
     write(
@@ -269,7 +268,8 @@ def test_the_config_inbox_registers_and_rejects(omics_home: Path, tmp_path: Path
         write(inbox / f"{name}.complete", "")
     sensor = defs.resolve_sensor_def("omics_config_inbox")
     inst = cli.instance()
-    with dg.build_sensor_context(instance=inst, definitions=defs) as context:
+    resources = {"storage": store("omics")}
+    with dg.build_sensor_context(instance=inst, definitions=defs, resources=resources) as context:
         result = sensor(context)
     requested = {r.job_name: r.partition_key for r in result.run_requests}
     assert sorted(requested) == ["gwas", "simulation"]
@@ -283,19 +283,6 @@ def test_the_config_inbox_registers_and_rejects(omics_home: Path, tmp_path: Path
     error = (inbox / "rejected" / "typo.yaml.error.txt").read_text()
     assert "steps.qc.config.mafx: unknown key" in error and "typo.yaml line 5" in error
     assert "name the workflow" in (inbox / "rejected" / "nameless.yaml.error.txt").read_text()
-
-
-def test_dg_check_defs_passes() -> None:
-    done = subprocess.run(
-        [str(ROOT / ".venv" / "bin" / "dg"), "check", "defs"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "VIRTUAL_ENV": str(ROOT / ".venv")},
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "All definitions loaded successfully" in done.stdout + done.stderr
 
 
 def test_rnaseq_demo_reports_mapping_and_differential_expression(
@@ -314,4 +301,4 @@ def test_rnaseq_demo_reports_mapping_and_differential_expression(
     report = materialization(inst, "rnaseq/report", key)["report"]
     assert "Mapping rates" in report and "data:image/png;base64," in report
     assert json.loads(json.dumps(de["step_result"]))["status"] == "completed"
-    assert workflow("rnaseq").file.is_file()
+    assert workflow(workflows_of(defs), "rnaseq").file.is_file()

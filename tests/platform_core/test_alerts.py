@@ -20,6 +20,7 @@ from platform_core.alerts import (
     build_freshness_failure_sensor,
     build_run_failure_sensor,
 )
+from platform_core.datastore import DataStore
 
 
 class _Inbox:
@@ -72,6 +73,7 @@ def test_all_channels_deliver(tmp_path: Path, smtp_server, webhook_server) -> No
     port, inbox = smtp_server
     url, posted = webhook_server
     notifier = Notifier(
+        store=DataStore(root=str(tmp_path / "unused"), location="test"),
         channels="log,email,webhook",
         log_path=str(tmp_path / "alerts.log"),
         smtp_port=port,
@@ -97,6 +99,7 @@ def test_all_channels_deliver(tmp_path: Path, smtp_server, webhook_server) -> No
 def test_a_failing_channel_does_not_stop_the_others(tmp_path: Path, webhook_server) -> None:
     url, posted = webhook_server
     notifier = Notifier(
+        store=DataStore(root=str(tmp_path), location="test"),
         channels="email,webhook,pager",
         smtp_port=1,  # nothing listens: connection refused
         smtp_recipients="ops@example.org",
@@ -119,14 +122,14 @@ def test_run_failure_sensor_notifies(tmp_path: Path, instance: dg.DagsterInstanc
     sensor = build_run_failure_sensor("test")
     failure = instance.all_logs(result.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)[0]
     log = tmp_path / "alerts.log"
-    context = dg.build_run_status_sensor_context(
+    with dg.build_run_status_sensor_context(  # a context manager: the notifier nests the store
         sensor_name=sensor.name,
         dagster_instance=instance,
         dagster_run=result.dagster_run,
         dagster_event=failure.dagster_event,
-        resources={"notifier": Notifier(log_path=str(log))},
-    ).for_run_failure()
-    sensor(context)
+        resources={"notifier": Notifier(store=DataStore(root=str(tmp_path), location="test"))},
+    ) as context:
+        sensor(context.for_run_failure())
     alert = json.loads(log.read_text())
     job = result.dagster_run.job_name
     assert alert["subject"] == f"test: run {result.run_id[:8]} of {job} failed"
@@ -145,18 +148,20 @@ def test_check_failure_sensor_notifies_each_failure_once(
     dg.materialize([prices], instance=instance)
     log = tmp_path / "alerts.log"
     sensor = build_check_failure_sensor("test")
-    resources = {"notifier": Notifier(log_path=str(log))}
+    resources = {"notifier": Notifier(store=DataStore(root=str(tmp_path), location="test"))}
     repo = dg.Definitions(assets=[prices], sensors=[sensor]).get_repository_def()
-    context = dg.build_sensor_context(instance=instance, resources=resources, repository_def=repo)
-    sensor(context)
+    with dg.build_sensor_context(
+        instance=instance, resources=resources, repository_def=repo
+    ) as context:
+        sensor(context)
     alerts = [json.loads(line) for line in log.read_text().splitlines()]
     assert [a["subject"] for a in alerts] == ["test: check positive failed on prices"]
     assert "1 negative" in alerts[0]["body"]
 
-    context = dg.build_sensor_context(
+    with dg.build_sensor_context(
         instance=instance, resources=resources, repository_def=repo, cursor=context.cursor
-    )
-    sensor(context)  # nothing new: no second alert
+    ) as context:
+        sensor(context)  # nothing new: no second alert
     assert len(log.read_text().splitlines()) == 1
 
 
@@ -188,15 +193,15 @@ def test_freshness_sensor_notifies_each_stale_spell_once(
     change("volumes", FreshnessState.PASS, FreshnessState.UNKNOWN, now - 60)
     log = tmp_path / "alerts.log"
     sensor = build_freshness_failure_sensor("test")
-    resources = {"notifier": Notifier(log_path=str(log))}
+    resources = {"notifier": Notifier(store=DataStore(root=str(tmp_path), location="test"))}
     repo = dg.Definitions(assets=[prices, volumes], sensors=[sensor]).get_repository_def()
 
     def evaluate(cursor: str | None) -> str | None:
-        context = dg.build_sensor_context(
+        with dg.build_sensor_context(
             instance=instance, resources=resources, repository_def=repo, cursor=cursor
-        )
-        sensor(context)
-        return context.cursor
+        ) as context:
+            sensor(context)
+            return context.cursor
 
     def subjects() -> list[str]:
         return [json.loads(line)["subject"] for line in log.read_text().splitlines()]

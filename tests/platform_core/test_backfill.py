@@ -2,13 +2,12 @@
 
 import dagster as dg
 
-from platform_core.alerts import Notifier
 from platform_core.backfill import policy_chunks, run_partition_range, run_phases, submit_backfill
-from tetra_assets.cli import history_start, partitions_for, pipeline_assets
-from tetra_assets.definitions import build_definitions
+from tetra_assets.location import LOCATION
+from tetra_assets.ranges import history_start, partitions_for, pipeline_assets
 from tetra_assets.resources import MarketDataProvider
 
-DEFS = build_definitions(MarketDataProvider(kind="synthetic"), Notifier())
+DEFS = LOCATION.definitions(provider=MarketDataProvider(kind="synthetic"))
 GRAPH = DEFS.resolve_asset_graph()
 
 

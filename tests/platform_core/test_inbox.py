@@ -7,7 +7,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from platform_core.inbox import MARKER, REJECTED, build_inbox_sensor
+from platform_core.datastore import DataStore
+from platform_core.inbox import MARKER, REJECTED, Inbox, build_inbox_sensor
 
 items = dg.DynamicPartitionsDefinition(name="item")
 
@@ -19,37 +20,48 @@ def item_asset() -> None: ...
 job = dg.define_asset_job("item_job", selection=[item_asset])
 
 
-def _register(path: Path) -> str:
+def _register(store: DataStore, path: Path) -> str:
     if "bad" in path.name:
         raise ValueError(f"{path.name}: not a valid item")
     return path.name.split(".")[0]
 
 
-def _sensor(inbox: Path, kind: str, after: str) -> dg.SensorDefinition:
-    return build_inbox_sensor(
-        f"{kind}_inbox",
-        job,
-        items,
-        lambda: inbox,
-        _register,
+def _inbox(kind: str, after: str, register=_register) -> Inbox:
+    return Inbox(
+        sensor=f"{kind}_inbox",
+        register=register,
         refused=(ValueError,),
-        kind=kind,
-        settle_seconds=lambda: 0.0,
+        kind=kind,  # type: ignore[arg-type]
+        settle_env="TOY_INBOX_SETTLE_SECONDS",
+        settle_default=0.0,
         suffixes=(".txt",),
-        after=after,
+        after=after,  # type: ignore[arg-type]
     )
 
 
-def _tick(sensor: dg.SensorDefinition, cursor: str | None, inst: dg.DagsterInstance):
-    return sensor(dg.build_sensor_context(instance=inst, cursor=cursor))
+def _sensor(kind: str, after: str) -> dg.SensorDefinition:
+    return build_inbox_sensor(_inbox(kind, after), [job], items)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> DataStore:
+    """The toy location's storage owner: its inbox is ``store.inbox()``."""
+    return DataStore(root=str(tmp_path), location="toy")
+
+
+def _tick(
+    sensor: dg.SensorDefinition, cursor: str | None, inst: dg.DagsterInstance, store: DataStore
+):
+    with dg.build_sensor_context(instance=inst, cursor=cursor, resources={"storage": store}) as ctx:
+        return sensor(ctx)
 
 
 @pytest.mark.parametrize("kind", ["file", "folder"])
 def test_inbox_runs_each_complete_item_once_and_rejects_bad_ones(
-    kind: str, tmp_path: Path, instance: dg.DagsterInstance
+    kind: str, store: DataStore, instance: dg.DagsterInstance
 ) -> None:
-    inbox = tmp_path / "inbox"
-    inbox.mkdir()
+    inbox = store.inbox()
+    inbox.mkdir(parents=True)
 
     def drop(name: str, text: str = "x") -> Path:
         if kind == "file":
@@ -59,26 +71,25 @@ def test_inbox_runs_each_complete_item_once_and_rejects_bad_ones(
         (inbox / name / "data.txt").write_text(text)
         return inbox / name
 
-    sensor = _sensor(inbox, kind, "move" if kind == "file" else "keep")
+    sensor = _sensor(kind, "move" if kind == "file" else "keep")
     drop("alpha")
     marked = drop("beta")
     (marked / MARKER if kind == "folder" else inbox / f"{marked.name}{MARKER}").touch()
     bad = drop("bad_one")
-    first = _tick(sensor, None, instance)
+    first = _tick(sensor, None, instance, store)
     assert [r.partition_key for r in first.run_requests] == ["beta"]  # marked: complete at once
-    second = _tick(sensor, first.cursor, instance)  # alpha unchanged across two ticks
+    second = _tick(sensor, first.cursor, instance, store)  # alpha unchanged across two ticks
     assert [r.partition_key for r in second.run_requests] == ["alpha"]
     assert second.dynamic_partitions_requests[0].partition_keys == ["alpha"]
     assert not bad.exists()
     reason = (inbox / REJECTED / f"{bad.name}.error.txt").read_text()
     assert "bad_one" in reason and "not a valid item" in reason
-    third = _tick(sensor, second.cursor, instance)  # nothing new: no second run
+    third = _tick(sensor, second.cursor, instance, store)  # nothing new: no second run
     assert third.run_requests == []
     if kind == "folder":  # kept in place: new content of the same folder runs again
         drop("alpha", "changed")
-        fourth = _tick(
-            _sensor(inbox, kind, "keep"), _tick(sensor, third.cursor, instance).cursor, instance
-        )
+        settling = _tick(sensor, third.cursor, instance, store).cursor
+        fourth = _tick(_sensor(kind, "keep"), settling, instance, store)
         [again] = fourth.run_requests
         assert again.partition_key == "alpha" and again.run_key != second.run_requests[0].run_key
     else:
@@ -86,34 +97,24 @@ def test_inbox_runs_each_complete_item_once_and_rejects_bad_ones(
 
 
 def test_adopted_folders_leave_the_inbox_and_are_registered_where_they_land(
-    tmp_path: Path, instance: dg.DagsterInstance
+    store: DataStore, instance: dg.DagsterInstance
 ) -> None:
     """``adopt``: a complete folder moves to processed/ before it is registered there, so
     later ticks never look at it again; a second folder of a name received before, and a
     refused one, end in rejected/ with the reason."""
-    inbox = tmp_path / "inbox"
+    inbox = store.inbox()
     registered: list[Path] = []
 
-    def register(path: Path) -> str:
+    def register(store: DataStore, path: Path) -> str:
         registered.append(path)
-        return _register(path)
+        return _register(store, path)
 
-    sensor = build_inbox_sensor(
-        "adopting_inbox",
-        job,
-        items,
-        lambda: inbox,
-        register,
-        refused=(ValueError,),
-        kind="folder",
-        settle_seconds=lambda: 0.0,
-        after="adopt",
-    )
+    sensor = build_inbox_sensor(_inbox("folder", "adopt", register), [job], items)
     for name in ("study", "bad_study"):
         (inbox / name).mkdir(parents=True)
         (inbox / name / "data.txt").write_text(name)
         (inbox / name / MARKER).touch()
-    first = _tick(sensor, None, instance)
+    first = _tick(sensor, None, instance, store)
     assert [r.partition_key for r in first.run_requests] == ["study"]
     assert {p.name: p.parent for p in registered} == {  # registered where they now lie
         "bad_study": inbox / "processed",
@@ -126,7 +127,7 @@ def test_adopted_folders_leave_the_inbox_and_are_registered_where_they_land(
     (inbox / "study").mkdir()
     (inbox / "study" / "data.txt").write_text("other content, same name")
     (inbox / "study" / MARKER).touch()
-    second = _tick(sensor, first.cursor, instance)
+    second = _tick(sensor, first.cursor, instance, store)
     assert second.run_requests == []
     assert "received before" in (inbox / REJECTED / "study.error.txt").read_text()
     assert (inbox / "processed" / "study" / "data.txt").read_text() == "study"  # untouched

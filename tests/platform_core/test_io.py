@@ -5,6 +5,7 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from platform_core.datastore import DataStore
 from platform_core.io import (
     AssetStorageIOManager,
     FrameSlices,
@@ -64,7 +65,7 @@ def test_frames_are_parquet_records_are_json_never_pickle(tmp_path: Path) -> Non
     def record(frames: pd.DataFrame) -> dict:
         return {"rows": len(frames)}
 
-    io = AssetStorageIOManager(root=str(tmp_path), location="test")
+    io = AssetStorageIOManager(store=DataStore(root=str(tmp_path), location="test"))
     dg.materialize(
         [frames],
         resources={"io_manager": io},
@@ -92,7 +93,7 @@ def test_frames_are_parquet_records_are_json_never_pickle(tmp_path: Path) -> Non
 
 
 def test_loading_a_missing_partition_names_it(tmp_path: Path) -> None:
-    io = AssetStorageIOManager(root=str(tmp_path), location="test")
+    io = AssetStorageIOManager(store=DataStore(root=str(tmp_path), location="test"))
     assert io.read_partition(dg.AssetKey("frames"), "2018-01-05") is None
     with pytest.raises(dg.Failure, match=r"frames partition 2018-01-05 has not been materialized"):
         io._load_one(dg.AssetKey("frames"), "2018-01-05")
@@ -147,7 +148,9 @@ def test_arrow_frames_slices_and_a_format_switch(tmp_path: Path) -> None:
     def total(context: dg.AssetExecutionContext, frames: pd.DataFrame) -> dict:
         return {k: {"v": int(frames["v"].sum())} for k in context.partition_keys}
 
-    arrow = AssetStorageIOManager(root=str(tmp_path), location="t", frame_format="arrow")
+    arrow = AssetStorageIOManager(
+        store=DataStore(root=str(tmp_path), location="t"), frame_format="arrow"
+    )
     result = dg.materialize(
         [frames, total], resources={"io_manager": arrow}, tags=_ranged("2018-01-01", "2018-01-03")
     )
@@ -170,7 +173,7 @@ def test_arrow_frames_slices_and_a_format_switch(tmp_path: Path) -> None:
         (3, 3)  # the run's totals, named as such: no partition claims 3 rows of its own
     }
 
-    parquet = AssetStorageIOManager(root=str(tmp_path), location="t")
+    parquet = AssetStorageIOManager(store=DataStore(root=str(tmp_path), location="t"))
     one = dg.materialize(
         [frames], resources={"io_manager": parquet}, partition_key="2018-01-03", selection=[frames]
     )
@@ -190,7 +193,9 @@ def test_existing_paths_of_a_range_agree_with_one_lookup_each(tmp_path: Path) ->
         (folder / name).write_bytes(b"")
     keys = ["d1", "d2", "d3", "d4"]
     for frame_format, d1 in (("arrow", "d1.arrow"), ("parquet", "d1.parquet")):
-        storage = AssetStorageIOManager(root=str(tmp_path), location="t", frame_format=frame_format)
+        storage = AssetStorageIOManager(
+            store=DataStore(root=str(tmp_path), location="t"), frame_format=frame_format
+        )
         found = storage.existing_paths(dg.AssetKey("a"), keys)
         assert found == {k: storage.existing_path(dg.AssetKey("a"), k) for k in keys}
         assert [p.name if p else None for p in found.values()] == [
@@ -199,6 +204,6 @@ def test_existing_paths_of_a_range_agree_with_one_lookup_each(tmp_path: Path) ->
             "d3.json",
             None,  # only a temp file of an unfinished write
         ]
-    assert AssetStorageIOManager(root=str(tmp_path), location="t").existing_paths(
+    assert AssetStorageIOManager(store=DataStore(root=str(tmp_path), location="t")).existing_paths(
         dg.AssetKey("never"), ["d1"]
     ) == {"d1": None}

@@ -20,11 +20,12 @@ from dagster_graphql import DagsterGraphQLClient
 
 from ecod_assets.cli import main as ecod
 from imaging_assets.demo import write_demo_plate
+from imaging_assets.inputs import register_plate
 from imaging_assets.partitions import plates
-from imaging_assets.plates import register_plate
 from imaging_assets.science.synthetic import TileGrid
 from platform_core.executors import BACKEND_ENV, BROKER_ENV
 from tests.production.conftest import ROOT, deploy, wait_until
+from tests.support import store
 
 RABBITMQ = {
     BROKER_ENV: os.environ.get("PLATFORM_TEST_AMQP", "pyamqp://guest:guest@127.0.0.1:5672//")
@@ -141,13 +142,15 @@ def test_steps_run_on_two_celery_workers_with_local_results(
     fasta = root / "b1.fasta"
     if "ecod" in locations:
         assert ecod(["reference"]) == 0
-        assert ecod(["demo", "--out", str(fasta), "--chains", "4", "--seed", "3"]) == 0
+        assert (
+            ecod(["demo", "--out", str(root), "--name", "b1", "--chains", "4", "--seed", "3"]) == 0
+        )
         assert ecod(["submit", str(fasta), "--batch-id", "b1"]) == 0
     plate = LAUNCHES["imaging"][1]
     plate_dir = root / "plates" / plate
     if "imaging" in locations:
         write_demo_plate(plate_dir.parent, plate, "generic", 2, TileGrid(tile=128), 1, 0)
-        inst.add_dynamic_partitions(plates.name, [register_plate(plate_dir)])
+        inst.add_dynamic_partitions(plates.name, [register_plate(store("imaging"), plate_dir)])
     client = DagsterGraphQLClient("127.0.0.1", port_number=int(env["DAGSTER_WEB_PORT"]))
     run_ids = [
         client.submit_job_execution(

@@ -11,10 +11,11 @@ from dagster_graphql import DagsterGraphQLClient
 from ecod_assets.cli import main as ecod
 from ecod_assets.resources import TOOL_POOL
 from imaging_assets.demo import write_demo_plate
+from imaging_assets.inputs import register_plate
 from imaging_assets.partitions import plates
-from imaging_assets.plates import register_plate
 from imaging_assets.science.synthetic import TileGrid
 from tests.production.conftest import wait_for_runs
+from tests.support import store
 
 QUEUE_LIMIT = 2  # deploy/dagster.yaml concurrency.runs.max_concurrent_runs
 TOOL_STEPS = {"blast_hits", "hhsearch_profiles", "hhsearch_hits"}
@@ -40,7 +41,8 @@ def test_twenty_runs_at_once_respect_queue_and_pool(production) -> None:
     batches = []
     for index in range(7):
         fasta = root / f"batch{index}.fasta"
-        assert ecod(["demo", "--out", str(fasta), "--chains", "8", "--seed", str(index)]) == 0
+        demo = ["demo", "--out", str(root), "--name", fasta.stem, "--chains", "8"]
+        assert ecod([*demo, "--seed", str(index)]) == 0
         assert ecod(["submit", str(fasta), "--batch-id", f"batch{index}"]) == 0
         batches.append(f"batch{index}")
     plate_names = []
@@ -48,7 +50,7 @@ def test_twenty_runs_at_once_respect_queue_and_pool(production) -> None:
         plate = write_demo_plate(
             root / "plates", f"plate{index}", "generic", 1, TileGrid(tile=128), 1, index
         )
-        plate_names.append(register_plate(plate))
+        plate_names.append(register_plate(store("imaging"), plate))
     inst.add_dynamic_partitions(plates.name, plate_names)
 
     client = DagsterGraphQLClient("127.0.0.1", port_number=int(env["DAGSTER_WEB_PORT"]))

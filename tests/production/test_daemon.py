@@ -66,7 +66,7 @@ def test_inbox_sensors_run_once_under_the_daemon_on_postgres(production) -> None
     assert type(inst.run_storage).__name__ == "PostgresRunStorage"
     assert ecod(["reference"]) == 0  # the ECOD runs need the reference library
     stage = root / "stage"
-    assert ecod(["demo", "--out", str(stage / "b1.fasta"), "--chains", "12"]) == 0
+    assert ecod(["demo", "--out", str(stage), "--name", "b1", "--chains", "12"]) == 0
     assert hcs(["demo", "--out", str(stage), "--name", "p1", "--wells", "1", "--tile", "256"]) == 0
     (stage / "p1" / ".complete").touch()
     inboxes = {

@@ -13,12 +13,12 @@ import dagster as dg
 from dagster_graphql import DagsterGraphQLClient
 
 from imaging_assets.demo import plate_wells, write_demo_plate
+from imaging_assets.inputs import register_plate, stitched_store
 from imaging_assets.partitions import plates
-from imaging_assets.plates import register_plate, stitched_store
 from imaging_assets.science.synthetic import TileGrid
 from tests.imaging.support import latest_check
 from tests.production.conftest import wait_until
-from tests.support import latest_metadata
+from tests.support import latest_metadata, store
 
 WELLS = 24
 
@@ -40,7 +40,7 @@ def test_kill_9_mid_stage_then_resume(production) -> None:
     folder = write_demo_plate(
         root / "plates", "killed", "imagexpress", WELLS, TileGrid(tile=512), 2, 1
     )
-    plate = register_plate(folder)
+    plate = register_plate(store("imaging"), folder)
     inst.add_dynamic_partitions(plates.name, [plate])
     client = DagsterGraphQLClient("127.0.0.1", port_number=int(env["DAGSTER_WEB_PORT"]))
     run_id = client.submit_job_execution(
@@ -50,11 +50,11 @@ def test_kill_9_mid_stage_then_resume(production) -> None:
         run_config={"resources": {"imaging": {"config": {"num_workers": 1}}}},
         tags={"dagster/partition": plate},
     )
-    store = stitched_store(plate)
+    zarr = stitched_store(store("imaging"), plate)
     wells = [(row, str(column)) for row, column in plate_wells(WELLS)]
 
     def done() -> list[tuple[str, str]]:
-        return [w for w in wells if (store / w[0] / w[1] / "0" / "zarr.json").exists()]
+        return [w for w in wells if (zarr / w[0] / w[1] / "0" / "zarr.json").exists()]
 
     wait_until(lambda: len(done()) >= 2, 300, "the first stitched wells", interval=0.05)
     os.kill(_process_of(inst, run_id), signal.SIGKILL)
@@ -82,5 +82,5 @@ def test_kill_9_mid_stage_then_resume(production) -> None:
     stitched = latest_metadata(inst, "stitched_plate", plate)
     assert stitched["wells_reused"] >= len(finished_before_kill)
     assert stitched["wells_reused"] + stitched["wells_written"] == WELLS
-    assert not list(store.rglob(".0.*"))  # no temporary or retired well image left
+    assert not list(zarr.rglob(".0.*"))  # no temporary or retired well image left
     assert latest_check(inst, "stitched_plate", "plate_opens_in_ome_zarr", plate)

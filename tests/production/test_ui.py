@@ -152,7 +152,7 @@ def test_ui_shows_locations_graphs_and_runs(production) -> None:
         expect(page.get_by_text("RUN_SUCCESS", exact=True)).to_be_visible()
         page.screenshot(path=ARTIFACTS / "cli_run.png")
 
-        # with a daemon serving the instance, `cardio run A B`, `omics submit` and `tetra run`
+        # with a daemon serving the instance, `cardio run A B`, `omics run` and `tetra run`
         # over a range (as `tetra backfill`) each submit a Dagster backfill (tetra's last: the
         # daemon works on all three in the same loops); the Backfills page lists them
         folders = [root / "studies" / f"ui-study-{i}" for i in range(2)]
@@ -160,8 +160,9 @@ def test_ui_shows_locations_graphs_and_runs(production) -> None:
             make_study(folder, echo=False, seed=40 + i)
         cardio = _cli(env, "cardio_assets.cli", "run", *map(str, folders), "--no-wait")
         cardio_backfill = re.search(r"backfill (\w+) submitted", cardio).group(1)
-        omics = _cli(env, "omics_assets.cli", "submit", "--workflow", "gwas")
-        omics_run = re.search(r"run (\S+) of workflow gwas: backfill (\w+) submitted", omics)
+        omics = _cli(env, "omics_assets.cli", "run", "--workflow", "gwas", "--no-wait")
+        omics_key = re.search(r"run (\S+) of workflow gwas", omics).group(1)
+        omics_backfill = re.search(r"backfill (\w+) submitted", omics).group(1)
         tetra = _cli(env, "tetra_assets.cli", *BACKFILL_ARGS, "--json", "--quiet")
         report = json.loads(tetra[tetra.index("{") :])
         backfill = inst.get_backfill(report["backfill"])
@@ -189,7 +190,6 @@ def test_ui_shows_locations_graphs_and_runs(production) -> None:
 
         # the omics workflow (a component) submitted above as a backfill, run by the daemon's
         # run worker; its report's Manhattan and QQ plots open in the UI
-        omics_key, omics_backfill = omics_run.groups()
         tags = {"dagster/backfill": omics_backfill, "dagster/partition": omics_key}
         assert _wait_for_run(inst, tags, 600).dagster_run.status == dg.DagsterRunStatus.SUCCESS
         page.goto(f"{url}/assets/gwas/report?partition={omics_key}")

@@ -10,7 +10,7 @@ import pytest
 
 from platform_core.alerts import Notifier
 from platform_core.backfill import run_partition_range
-from tetra_assets.definitions import build_definitions
+from tetra_assets.location import LOCATION
 from tetra_assets.resources import MarketDataProvider
 from tetra_assets.science.ohlcv import load_bundled
 
@@ -23,7 +23,7 @@ def run_job(
     provider: MarketDataProvider,
     notifier: Notifier | None = None,
 ) -> dg.ExecuteInProcessResult:
-    defs = build_definitions(provider, notifier or Notifier())
+    defs = LOCATION.definitions(provider=provider, **({"notifier": notifier} if notifier else {}))
     return run_partition_range(defs.resolve_job_def(job), instance, first, last)
 
 

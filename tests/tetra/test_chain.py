@@ -7,13 +7,12 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from platform_core.alerts import Notifier
 from platform_core.cli import scratch_instance
 from tests.support import latest_metadata
 from tests.tetra.conftest import run_job, stored
 from tests.tetra.test_indicators import assert_equals_talib, talib_indicators
-from tetra_assets.cli import history_start
-from tetra_assets.definitions import build_definitions
+from tetra_assets.location import LOCATION
+from tetra_assets.ranges import history_start
 from tetra_assets.resources import MarketDataProvider
 from tetra_assets.science.ohlcv import load_bundled, to_wide
 
@@ -31,7 +30,7 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> dict:
     patch = pytest.MonkeyPatch()
     patch.setenv("PLATFORM_DATA_ROOT", str(root / "data"))
     (root / "home").mkdir()
-    first_day = history_start(build_definitions(BUNDLED, Notifier()), WEEKS[0])
+    first_day = history_start(LOCATION.definitions(provider=BUNDLED), WEEKS[0])
     with scratch_instance(str(root / "home")) as instance:
         data = run_job(instance, "tetra_data", str(first_day), "2018-12-21", BUNDLED)
         weekly = run_job(instance, "tetra_weekly", WEEKS[0], WEEKS[-1], BUNDLED)
@@ -162,7 +161,7 @@ def test_rerun_plan_is_empty_then_upstream_change_makes_downstream_stale(
     from platform_core import plan as planning
     from platform_core.plan import plan
 
-    instance, defs = chain["instance"], build_definitions(BUNDLED, Notifier())
+    instance, defs = chain["instance"], LOCATION.definitions(provider=BUNDLED)
     graph = defs.resolve_asset_graph()
     weekly = [k for k in graph.toposorted_asset_keys if graph.get(k).group_name != "data"]
     assert plan(instance, graph, {k: list(WEEKS) for k in weekly}) == []

@@ -57,10 +57,16 @@ def register_batch(store: DataStore, fasta: Path, batch_id: str | None = None) -
     records = validate_chains(read_fasta(fasta), str(fasta))
     record = {"sha256": digest(fasta), "chains": len(records)}
     target = batch_fasta(store, batch_id)
+
+    def taken(_: dict) -> str:
+        return (
+            f"batch {batch_id!r} already exists with a different FASTA; choose another --id "
+            "(existing batches are never overwritten)"
+        )
+
     if target.exists() and not BATCHES.entry(store, batch_id).exists():  # registered unrecorded
-        BATCHES.register(store, batch_id, {**record, "sha256": digest(target)}, "")
-    hint = "choose another --id (existing batches are never overwritten)"
-    BATCHES.register(store, batch_id, record, hint)
+        BATCHES.register(store, batch_id, {**record, "sha256": digest(target)}, taken)
+    BATCHES.register(store, batch_id, record, taken)
     if not target.exists():
         truth = fasta.with_name(_stem(fasta) + TRUTH_SUFFIX)
         if truth.exists():

@@ -147,13 +147,17 @@ def register_run(
 ) -> str:
     """Record the run's resolved config under its key; the same config again is a no-op, a
     different one under a used key is refused."""
-    try:
-        _runs(definition).register(store, f"{key}.{definition.name}", dict(config), "")
-    except RegisteredElsewhereError:
-        raise cfg.ConfigError(
+
+    def taken(_: dict) -> str:
+        return (
             f"run {key!r} of workflow {definition.name} exists with another config; pass a "
             "new --run name"
-        ) from None
+        )
+
+    try:
+        _runs(definition).register(store, f"{key}.{definition.name}", dict(config), taken)
+    except RegisteredElsewhereError as error:
+        raise cfg.ConfigError(str(error)) from None
     return key
 
 

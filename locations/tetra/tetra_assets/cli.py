@@ -1,26 +1,51 @@
-"""``tetra``: the seed's orchestrator commands as a thin wrapper over Dagster.
+"""``tetra``: the seed's orchestrator commands on the platform's CLI contract (docs/cli.md).
+
+    tetra run [--pipeline P] --date D | --start S --end E [--dry-run] [--force]
+                                  what is missing or stale over the range, in dependency order:
+                                  a Dagster backfill when a daemon serves the instance, else
+                                  here on every core
+    tetra backfill --start S --end E     every pipeline over a range (run --pipeline all)
+    tetra status [--date D | --start S --end E] [--json]
+                                  per pipeline: last run, freshness; with dates, per day
+    tetra resume --date D         re-execute the last failed run over that day from its failure
+    tetra export --date D [--step ASSET] --out FILE    an asset's partition holding that day
+    tetra demo --out DIR          the bundled bars as CSV files (TETRA_PROVIDER=csv)
+    tetra graph | schedule | logs --pipeline P
 
 Exit codes: 0 ok (or nothing to do), 1 a run failed, 2 bad arguments or input.
 """
 
 import argparse
-import importlib
-import sys
 import time
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import pandas as pd
 
-from platform_core import backfill, cli
-from platform_core.dagster_internals import cron_string_iterator
+from platform_core import cli
+from platform_core.commands import LocationCli, Request, add_run_flags
+from platform_core.dagster_internals import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    cron_string_iterator,
+)
+from platform_core.io import atomic_write
 from platform_core.plan import PlannedStep, plan
 from tetra_assets.defs.jobs import PIPELINE_GROUPS
-from tetra_assets.partitions import FIRST_DAY, TIMEZONE, trading_day_partitions, weekly_partitions
+from tetra_assets.location import LOCATION
+from tetra_assets.partitions import TIMEZONE, weekly_partitions
+from tetra_assets.ranges import (
+    date_range,
+    partitions_for,
+    pipeline_assets,
+    trading_day_keys,
+    week_keys,
+)
+from tetra_assets.science.ohlcv import BUNDLED_SYMBOLS, load_bundled
 
-MODULE = "tetra_assets.definitions"
 PIPELINES = list(PIPELINE_GROUPS)
 JOBS_BY_PIPELINE = {
     "data": ["tetra_data"],
@@ -33,113 +58,6 @@ JOB_GROUPS = {
     "tetra_data": {"data"},
     "tetra_weekly": {"scenarios", "metrics", "assessment"},
 }
-
-
-def _defs() -> dg.Definitions:
-    return importlib.import_module(MODULE).defs
-
-
-def parse_day(text: str, flag: str) -> date:
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise cli.CliError(f"{flag} {text!r} is not a date (expected YYYY-MM-DD)") from None
-
-
-def date_range(day: str | None, start: str | None, end: str | None) -> tuple[date, date]:
-    """Validated [first, last] calendar days from --date or --start/--end."""
-    if day and (start or end):
-        raise cli.CliError("give either --date or --start/--end, not both")
-    if day:
-        first = last = parse_day(day, "--date")
-    elif start and end:
-        first, last = parse_day(start, "--start"), parse_day(end, "--end")
-    else:
-        raise cli.CliError("give --date D or both --start S and --end E")
-    if first > last:
-        raise cli.CliError(f"reversed date range: --start {first} is after --end {last}")
-    today = datetime.now(UTC).date()
-    if last > today:
-        raise cli.CliError(f"date range ends in the future ({last} is after today, {today})")
-    if first < date.fromisoformat(FIRST_DAY):
-        raise cli.CliError(f"date range starts before the first partition ({FIRST_DAY})")
-    return first, last
-
-
-def _window(first: date, last: date) -> dg.TimeWindow:
-    """[first 00:00, the day after last 00:00) in New York time."""
-    zone = ZoneInfo(TIMEZONE)
-    start = datetime.combine(first, datetime.min.time(), zone)
-    return dg.TimeWindow(
-        start, datetime.combine(last + timedelta(days=1), datetime.min.time(), zone)
-    )
-
-
-def trading_day_keys(first: date, last: date) -> list[str]:
-    """The trading-day partitions starting in [first, last]."""
-    return list(trading_day_partitions.get_partition_keys_in_time_window(_window(first, last)))
-
-
-def week_keys(days: Sequence[str]) -> list[str]:
-    """The weekly partitions holding the trading days ``days`` (sorted): every week from the
-    first day's to the last day's, each of which holds trading days (Monday to Friday)."""
-    if not days:
-        return []
-
-    def week_of(day: str) -> str:
-        start = trading_day_partitions.time_window_for_partition_key(day).start
-        return weekly_partitions.get_partition_key_for_timestamp(start.timestamp())
-
-    span = dg.PartitionKeyRange(week_of(days[0]), week_of(days[-1]))
-    return list(weekly_partitions.get_partition_keys_in_range(span))
-
-
-def history_start(defs: dg.Definitions, week: str) -> str:
-    """The first data partition that ``week``'s assets read, by their partition mappings
-    (indicator and scenario warm-up), never before the first partition."""
-    graph = defs.resolve_asset_graph()
-    return min(
-        key
-        for child in graph.get_all_asset_keys()
-        if graph.get(child).partitions_def == weekly_partitions
-        for parent in graph.get(child).parent_keys
-        if graph.get(parent).partitions_def == trading_day_partitions
-        for key in graph.get_parent_partition_keys_for_child(
-            week, parent, child
-        ).partitions_subset.get_partition_keys()
-    )
-
-
-def pipeline_assets(defs: dg.Definitions, pipelines: Sequence[str]) -> list[dg.AssetKey]:
-    return cli.group_assets(defs, [PIPELINE_GROUPS[p] for p in pipelines])
-
-
-def partitions_for(
-    defs: dg.Definitions, keys: Sequence[dg.AssetKey], first: date, last: date
-) -> dict[dg.AssetKey, list[str]]:
-    """Per asset, its partitions for [first, last]: trading days for data, the weeks holding
-    them for the rest. With both, the data the weeks read (market data) reaches back as far as
-    the first week reads and on to the end of the last week (never past today), so every week
-    finds all its days; the other data assets keep [first, last]."""
-    graph = defs.resolve_asset_graph()
-    days = trading_day_keys(first, last)
-    if not days:
-        raise cli.CliError(f"no trading-day partition between {first} and {last} (weekend?)")
-    weeks = week_keys(days)
-    weekly = [k for k in keys if graph.get(k).group_name != "data"]
-    read_by_weeks = {p for k in weekly for p in graph.get(k).parent_keys}
-    week_end = weekly_partitions.time_window_for_partition_key(weeks[-1]).end.date()
-    history = trading_day_keys(
-        date.fromisoformat(history_start(defs, weeks[0])),
-        min(week_end - timedelta(days=1), datetime.now(UTC).date()),
-    )
-    out = {}
-    for key in keys:
-        if graph.get(key).group_name != "data":
-            out[key] = weeks
-        else:
-            out[key] = history if weekly and key in read_by_weeks else days
-    return out
 
 
 def _print_plan(steps: list[PlannedStep], as_json: bool) -> None:
@@ -167,61 +85,6 @@ def _print_plan(steps: list[PlannedStep], as_json: bool) -> None:
     cli.print_table(rows, ["asset", "partitions", "first", "last", "why"])
 
 
-def cmd_run(args: argparse.Namespace) -> int:
-    first, last = date_range(args.date, args.start, args.end)
-    pipelines = PIPELINES if args.pipeline == "all" else [args.pipeline]
-    inst = cli.instance()
-    in_process = args.in_process or not backfill.daemon_serves(inst)
-    if in_process and not args.dry_run:
-        backfill.warm_workers(MODULE)
-    defs = _defs()
-    keys = pipeline_assets(defs, pipelines)
-    steps = plan(
-        inst, defs.resolve_asset_graph(), partitions_for(defs, keys, first, last), args.force
-    )
-    if args.dry_run or not steps:
-        _print_plan(steps, args.json)
-        return 0
-    todo: dict[dg.AssetKey, list[str]] = {}
-    for step in steps:
-        todo.setdefault(dg.AssetKey(step.asset), []).append(step.partition)
-    progress = cli.Progress(args.quiet)
-    tags = {"tetra/cli": args.command}
-    if not in_process:
-        first = min(min(v) for v in todo.values())
-        last = max(max(v) for v in todo.values())
-        title = f"tetra {args.command} {first}..{last}"
-        return backfill.submit_and_report(inst, defs, todo, tags, title, args, progress)
-    graph = defs.resolve_asset_graph()
-    by_job = {
-        job: {k: sorted(v) for k, v in todo.items() if graph.get(k).group_name in groups}
-        for job, groups in JOB_GROUPS.items()
-    }
-    jobs = {job: selected for job, selected in by_job.items() if selected}
-    runs = backfill.run_in_process(MODULE, defs, inst, jobs, tags, progress)
-    reports = [
-        {
-            "job": run["job"],
-            "run_id": run["run_id"],
-            "partitions": run["partitions"],
-            "assets": run["assets"],
-            "status": "SUCCESS" if run["success"] else "FAILURE",
-            "seconds": run["seconds"],
-            **({} if run["success"] else {"error": run["error"]}),
-        }
-        for run in runs
-    ]
-    progress.done()
-    cli.print_rows(
-        reports, ["job", "status", "partitions", "assets", "seconds", "run_id"], args.json
-    )
-    failed = [r for r in reports if r["status"] != "SUCCESS"]
-    if failed:
-        print(f"error: run {failed[0]['run_id']} failed: {failed[0]['error']}", file=sys.stderr)
-        return 1
-    return 0
-
-
 def _freshness(inst: dg.DagsterInstance, defs: dg.Definitions, key: dg.AssetKey) -> dict:
     node = defs.resolve_asset_graph().get(key)
     event = inst.get_latest_materialization_event(key)
@@ -242,127 +105,233 @@ def _freshness(inst: dg.DagsterInstance, defs: dg.Definitions, key: dg.AssetKey)
     }
 
 
-def cmd_status(args: argparse.Namespace) -> int:
-    defs, inst = _defs(), cli.instance()
-    rows = []
-    for pipeline in PIPELINES:
-        assets = [_freshness(inst, defs, k) for k in pipeline_assets(defs, [pipeline])]
-        states = {a["freshness"] for a in assets}
-        state = next((s for s in ("never materialized", "stale") if s in states), "fresh")
-        rows.append(
+class TetraCli(LocationCli):
+    location = LOCATION
+    export_step = "market_data"
+    warm_before_definitions = True  # the workers' imports overlap the CLI's own and its plan
+
+    def add_run_options(self, parser: argparse.ArgumentParser) -> None:
+        if parser.prog.endswith(" run"):
+            parser.add_argument("--pipeline", choices=[*PIPELINES, "all"], default="all")
+        add_range(parser)
+        parser.add_argument("--dry-run", action="store_true", help="print what would run and why")
+        parser.add_argument("--force", action="store_true", help="recompute even if up to date")
+
+    def add_partition_options(self, parser: argparse.ArgumentParser, verb: str) -> None:
+        if verb == "status":
+            add_range(parser)
+
+    def keys(self, args: argparse.Namespace) -> list[str]:
+        self.days = date_range(args.id, args.start, args.end)
+        return []
+
+    def many_runs(self, args: argparse.Namespace, keys: list[str]) -> bool:
+        return not args.dry_run
+
+    def request(self, args: argparse.Namespace, keys: list[str]) -> Request | None:
+        """What is missing or stale over the days, per job; None (said) when nothing is, or
+        on a dry run."""
+        first, last = self.days
+        pipelines = PIPELINES if args.pipeline == "all" else [args.pipeline]
+        defs, inst = self.session.defs, self.session.instance
+        assets = pipeline_assets(defs, pipelines)
+        graph = defs.resolve_asset_graph()
+        steps = plan(inst, graph, partitions_for(defs, assets, first, last), args.force)
+        if args.dry_run or not steps:
+            _print_plan(steps, args.json)
+            return None
+        todo: dict[dg.AssetKey, list[str]] = {}
+        for step in steps:
+            todo.setdefault(dg.AssetKey(step.asset), []).append(step.partition)
+        jobs = {
+            job: {k: sorted(v) for k, v in todo.items() if graph.get(k).group_name in groups}
+            for job, groups in JOB_GROUPS.items()
+        }
+        span = f"{min(min(v) for v in todo.values())}..{max(max(v) for v in todo.values())}"
+        title = f"tetra {args.command} {span}"
+        return Request({j: a for j, a in jobs.items() if a}, {}, self.tags(args), title)
+
+    def after_run(self, keys: list[str], args: argparse.Namespace) -> None:
+        rows = [
             {
-                "pipeline": pipeline,
-                **cli.run_summary(cli.last_run(inst, JOBS_BY_PIPELINE[pipeline])),
-                "freshness": state,
-                "latest_partition": min(
-                    (a["latest_partition"] for a in assets if a.get("latest_partition")),
-                    default=None,
-                ),
-                "assets": assets,
+                "job": run["job"],
+                "run_id": run["run_id"],
+                "partitions": run["partitions"],
+                "assets": run["assets"],
+                "status": "SUCCESS" if run["success"] else "FAILURE",
+                "seconds": run["seconds"],
+                **({} if run["success"] else {"error": run["error"]}),
             }
+            for run in self.runs
+        ]
+        columns = ["job", "status", "partitions", "assets", "seconds", "run_id"]
+        if rows:
+            cli.print_rows(rows, columns, args.json)
+
+    def cmd_status(self, args: argparse.Namespace) -> int:
+        """Per pipeline (last run, freshness); with dates, per trading day."""
+        if args.id or args.start:
+            first, last = date_range(args.id, args.start, args.end)
+            self.print_status(trading_day_keys(first, last), args.json)
+            return 0
+        defs, inst = self.session.defs, self.session.instance
+        rows = []
+        for pipeline in PIPELINES:
+            assets = [_freshness(inst, defs, k) for k in pipeline_assets(defs, [pipeline])]
+            states = {a["freshness"] for a in assets}
+            state = next((s for s in ("never materialized", "stale") if s in states), "fresh")
+            rows.append(
+                {
+                    "pipeline": pipeline,
+                    **cli.run_summary(cli.last_run(inst, JOBS_BY_PIPELINE[pipeline])),
+                    "freshness": state,
+                    "latest_partition": min(
+                        (a["latest_partition"] for a in assets if a.get("latest_partition")),
+                        default=None,
+                    ),
+                    "assets": assets,
+                }
+            )
+        columns = ["pipeline", "status", "started", "duration_s", "freshness", "latest_partition"]
+        cli.print_rows(rows, columns, args.json)
+        return 0
+
+    def require(self, key: str) -> str:
+        first, _ = date_range(key, None, None)
+        return first.isoformat()
+
+    def recent_runs(self) -> list[dg.RunRecord]:
+        """The location's latest runs (500), newest first."""
+        records = self.session.instance.get_run_records(dg.RunsFilter(), limit=500)
+        return [r for r in records if self.session.belongs(r.dagster_run)]
+
+    def last_run(self, key: str) -> dg.RunRecord | None:
+        """The latest run over day ``key``: of that day, or of a range holding it."""
+        return next((r for r in self.recent_runs() if _covers(r.dagster_run.tags, key)), None)
+
+    def status_rows(self, keys: Sequence[str]) -> list[dict[str, Any]]:
+        runs = self.recent_runs()
+        last = {k: next((r for r in runs if _covers(r.dagster_run.tags, k)), None) for k in keys}
+        return [{"day": key, **cli.run_summary(last[key])} for key in keys]
+
+    def export_table(self, key: str, step: str) -> pd.DataFrame:
+        """The partition of ``step`` that holds day ``key`` (a week for the weekly chain)."""
+        graph = self.session.defs.resolve_asset_graph()
+        asset = dg.AssetKey.from_user_string(step)
+        if asset not in graph.get_all_asset_keys():
+            raise dg.DagsterInvalidDefinitionError(step)
+        if graph.get(asset).partitions_def == weekly_partitions:
+            key = week_keys([key])[0] if trading_day_keys(*[date.fromisoformat(key)] * 2) else key
+        return super().export_table(key, step)
+
+    def add_demo_options(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--start", default="2018-01-01")
+        parser.add_argument("--end", default="2018-12-31")
+
+    def demo(self, args: argparse.Namespace) -> int:
+        """The bundled bars (arch's S&P 500 and NASDAQ) as ``<SYMBOL>.csv`` files, what the
+        csv provider reads (TETRA_PROVIDER=csv, TETRA_CSV_DIR=DIR)."""
+        out = Path(args.out)
+        bars = load_bundled(list(BUNDLED_SYMBOLS), args.start, args.end)
+        for symbol, rows in bars.groupby("symbol"):
+            table = rows.drop(columns="symbol").assign(date=rows["date"].dt.strftime("%Y-%m-%d"))
+            path = out / f"{symbol}.csv"
+            atomic_write(path, lambda tmp, t=table: t.to_csv(tmp, index=False))
+        print(f"{bars['symbol'].nunique()} symbols, {len(bars)} bars -> {out}")
+        return 0
+
+    def add_verbs(self, commands: Any) -> None:
+        p = commands.add_parser("backfill", help="all pipelines over a date range")
+        p.add_argument("--date", dest="id", help=argparse.SUPPRESS)
+        self.add_run_options(p)
+        add_run_flags(p)
+        p.set_defaults(func=self.cmd_backfill, pipeline="all", input=[])
+        commands.add_parser("graph", help="the asset graph by pipeline").set_defaults(
+            func=self.cmd_graph
         )
-    columns = ["pipeline", "status", "started", "duration_s", "freshness", "latest_partition"]
-    cli.print_rows(rows, columns, args.json)
-    return 0
-
-
-def cmd_graph(args: argparse.Namespace) -> int:
-    defs = _defs()
-    graph = defs.resolve_asset_graph()
-    for pipeline in PIPELINES:
-        print(f"[{pipeline}]")
-        for key in pipeline_assets(defs, [pipeline]):
-            node = graph.get(key)
-            parents = ", ".join(sorted(p.to_user_string() for p in node.parent_keys)) or "-"
-            kind = "daily" if pipeline == "data" else "weekly"
-            print(f"  {key.to_user_string():<22} ({kind}) <- {parents}")
-    return 0
-
-
-def cmd_schedule(args: argparse.Namespace) -> int:
-    defs = _defs()
-    now = datetime.now(UTC).timestamp()
-    rows = []
-    for schedule in defs.schedules or []:
-        ticks = cron_string_iterator(
-            now, schedule.cron_schedule, schedule.execution_timezone or TIMEZONE
-        )
-        rows.append(
-            {
-                "name": schedule.name,
-                "kind": "schedule",
-                "when": f"{schedule.cron_schedule} ({schedule.execution_timezone})",
-                "default": schedule.default_status.value,
-                "next": next(ticks).isoformat(timespec="minutes"),
-                "job": schedule.job_name,
-            }
-        )
-    for sensor in defs.sensors or []:
-        rows.append(
-            {
-                "name": sensor.name,
-                "kind": "sensor",
-                "when": f"every {sensor.minimum_interval_seconds or 30}s",
-                "default": sensor.default_status.value,
-                "next": "",
-                "job": "",
-            }
-        )
-    cli.print_rows(rows, ["name", "kind", "when", "default", "next", "job"], args.json)
-    return 0
-
-
-def cmd_logs(args: argparse.Namespace) -> int:
-    inst = cli.instance()
-    record = cli.last_run(inst, JOBS_BY_PIPELINE[args.pipeline])
-    if record is None:
-        raise cli.CliError(f"pipeline {args.pipeline} has never run")
-    print(f"run {record.dagster_run.run_id} ({record.dagster_run.status.value})")
-    for line in cli.run_logs(inst, record.dagster_run.run_id, args.tail):
-        print(line)
-    return 0
-
-
-def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="tetra", description=__doc__)
-    sub = top.add_subparsers(dest="command", required=True)
-
-    def add_range(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--date", help="one day, YYYY-MM-DD")
-        p.add_argument("--start", help="first day, YYYY-MM-DD")
-        p.add_argument("--end", help="last day, YYYY-MM-DD")
-        p.add_argument("--dry-run", action="store_true", help="print what would run and why")
-        p.add_argument("--force", action="store_true", help="recompute even if up to date")
+        p = commands.add_parser("schedule", help="schedules and sensors")
         p.add_argument("--json", action="store_true")
-        p.add_argument("--quiet", action="store_true", help="no progress lines")
-        backfill.add_backfill_arguments(p)
+        p.set_defaults(func=self.cmd_schedule)
+        p = commands.add_parser("logs", help="event log of a pipeline's last run")
+        p.add_argument("--pipeline", choices=PIPELINES, required=True)
+        p.add_argument("--tail", type=int, default=50)
+        p.set_defaults(func=self.cmd_logs)
 
-    run = sub.add_parser("run", help="run one pipeline (or all) for a day or a range")
-    run.add_argument("--pipeline", choices=[*PIPELINES, "all"], default="all")
-    add_range(run)
-    run.set_defaults(func=cmd_run)
-    whole = sub.add_parser("backfill", help="all pipelines over a date range, one run each")
-    add_range(whole)
-    whole.set_defaults(func=cmd_run, pipeline="all")
-    status = sub.add_parser("status", help="last run, status, duration, freshness per pipeline")
-    status.add_argument("--json", action="store_true")
-    status.set_defaults(func=cmd_status)
-    sub.add_parser("graph", help="the asset graph by pipeline").set_defaults(func=cmd_graph)
-    schedule = sub.add_parser("schedule", help="schedules and sensors")
-    schedule.add_argument("--json", action="store_true")
-    schedule.set_defaults(func=cmd_schedule)
-    logs = sub.add_parser("logs", help="event log of a pipeline's last run")
-    logs.add_argument("--pipeline", choices=PIPELINES, required=True)
-    logs.add_argument("--tail", type=int, default=50)
-    logs.set_defaults(func=cmd_logs)
-    return top
+    def cmd_backfill(self, args: argparse.Namespace) -> int:
+        if not (args.start and args.end):
+            raise cli.CliError("backfill needs --start and --end")
+        return self.cmd_run(args)
+
+    def cmd_graph(self, args: argparse.Namespace) -> int:
+        defs = self.session.defs
+        graph = defs.resolve_asset_graph()
+        for pipeline in PIPELINES:
+            print(f"[{pipeline}]")
+            for key in pipeline_assets(defs, [pipeline]):
+                node = graph.get(key)
+                parents = ", ".join(sorted(p.to_user_string() for p in node.parent_keys)) or "-"
+                kind = "daily" if pipeline == "data" else "weekly"
+                print(f"  {key.to_user_string():<22} ({kind}) <- {parents}")
+        return 0
+
+    def cmd_schedule(self, args: argparse.Namespace) -> int:
+        defs = self.session.defs
+        now = datetime.now(UTC).timestamp()
+        rows = []
+        for schedule in defs.schedules or []:
+            zone = schedule.execution_timezone or TIMEZONE
+            ticks = cron_string_iterator(now, schedule.cron_schedule, zone)
+            rows.append(
+                {
+                    "name": schedule.name,
+                    "kind": "schedule",
+                    "when": f"{schedule.cron_schedule} ({schedule.execution_timezone})",
+                    "default": schedule.default_status.value,
+                    "next": next(ticks).isoformat(timespec="minutes"),
+                    "job": schedule.job_name,
+                }
+            )
+        for sensor in defs.sensors or []:
+            rows.append(
+                {
+                    "name": sensor.name,
+                    "kind": "sensor",
+                    "when": f"every {sensor.minimum_interval_seconds or 30}s",
+                    "default": sensor.default_status.value,
+                    "next": "",
+                    "job": "",
+                }
+            )
+        cli.print_rows(rows, ["name", "kind", "when", "default", "next", "job"], args.json)
+        return 0
+
+    def cmd_logs(self, args: argparse.Namespace) -> int:
+        inst = self.session.instance
+        record = cli.last_run(inst, JOBS_BY_PIPELINE[args.pipeline])
+        if record is None:
+            raise cli.CliError(f"pipeline {args.pipeline} has never run")
+        print(f"run {record.dagster_run.run_id} ({record.dagster_run.status.value})")
+        for line in cli.run_logs(inst, record.dagster_run.run_id, args.tail):
+            print(line)
+        return 0
+
+
+def add_range(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--start", help="first day, YYYY-MM-DD")
+    parser.add_argument("--end", help="last day, YYYY-MM-DD")
+
+
+def _covers(tags: dict[str, str], day: str) -> bool:
+    """Whether a run's partition (or partition range) holds ``day``."""
+    if tags.get("dagster/partition") == day:
+        return True
+    first = tags.get(ASSET_PARTITION_RANGE_START_TAG)
+    last = tags.get(ASSET_PARTITION_RANGE_END_TAG)
+    return bool(first and last and first <= day <= last)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
-    if args.command == "backfill" and not (args.start and args.end):
-        cli.fail("backfill needs --start and --end")
-    return cli.dispatch(args)
+    return cli.dispatch(TetraCli().parser("tetra", __doc__.split("\n\n")[0]).parse_args(argv))
 
 
 console_main = cli.console(main)

@@ -46,13 +46,15 @@ class ReleaseFiles:
     source: Literal["configured", "recorded", "demo"]
 
 
-def record_release(store: DataStore, domains: Path, fasta: Path) -> None:
-    """Make ``domains`` + ``fasta`` the location's release for every later run (unless
-    ``ECOD_RELEASE_DOMAINS`` / ``ECOD_RELEASE_FASTA`` set one)."""
-    write_json(
-        store.area("reference") / RECORDED_RELEASE,
-        {"domains_path": str(domains.resolve()), "fasta_path": str(fasta.resolve())},
-    )
+def record_release(store: DataStore, files: tuple[Path, Path] | None) -> None:
+    """Make ``files`` (domains, FASTA), or the demo release when None, the location's release
+    for every later run (unless ``ECOD_RELEASE_DOMAINS`` / ``ECOD_RELEASE_FASTA`` set one)."""
+    recorded = store.area("reference") / RECORDED_RELEASE
+    if files is None:
+        recorded.unlink(missing_ok=True)
+        return
+    domains, fasta = (str(path.resolve()) for path in files)
+    write_json(recorded, {"domains_path": domains, "fasta_path": fasta})
 
 
 def release_files(release: ReferenceRelease, store: DataStore) -> ReleaseFiles:

@@ -1,0 +1,356 @@
+"""The CLI contract every location follows (docs/cli.md), built from its Location spec:
+
+    submit INPUT [--id ID]          register the input as a partition, with no run; print its id
+    run [INPUT] [<flag> ID] ...     register if needed, then run: through the daemon when one
+                                    serves the instance (a Dagster backfill, in the UI; the CLI
+                                    waits and shows progress), else here (--here forces it)
+    status [<flag> ID] [--json]     per partition: last run, state, key figures
+    resume <flag> ID                re-execute the partition's last failed run from its failure
+    export <flag> ID [--step STEP] --out FILE    a table: .tsv, .csv or .parquet by extension
+    demo --out DIR                  write demo inputs
+
+Exit codes: 0 success, 1 a run failed, 2 bad usage or bad input (one line on stderr). A
+location's CLI subclasses ``LocationCli``: how a run is requested, its key figures, its demo,
+and verbs of its own.
+"""
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pandas as pd
+
+from platform_core import backfill, cli
+from platform_core.datastore import DataStore
+from platform_core.io import atomic_write
+from platform_core.keys import InvalidKeyError
+from platform_core.location import Location
+from platform_core.session import Request, Session
+
+CLI_TAG = "platform/cli"  # on every run a CLI starts: which command
+ACTIVE = {"QUEUED", "NOT_STARTED", "STARTING", "STARTED"}
+TABLE_WRITERS: dict[str, Callable[[pd.DataFrame, Path], None]] = {
+    ".tsv": lambda table, path: table.to_csv(path, sep="\t", index=False),
+    ".csv": lambda table, path: table.to_csv(path, index=False),
+    ".parquet": lambda table, path: table.to_parquet(path, index=False),
+}
+
+
+class LocationCli:
+    """The common verbs of one location. Subclasses set ``location``, ``inputs`` (the metavar
+    of what ``submit`` registers; empty: nothing to register) and override the hooks."""
+
+    location: Location
+    inputs: str = ""
+    submits: bool = False  # a submit verb without INPUT (the location's options name it)
+    many_inputs: bool = False  # several INPUTs at once (one partition each)
+    id_aliases: tuple[str, ...] = ()  # earlier names of --id
+    export_step: str = ""
+    status_columns: tuple[str, ...] = ()
+
+    warm_before_definitions = False  # start workers before loading the definitions
+
+    def __init__(self) -> None:
+        self.session = Session(self.location)
+        self.runs: list[dict[str, Any]] = []  # the runs an in-process ``run`` made
+
+    # ---- hooks -------------------------------------------------------------------------
+    def register(self, store: DataStore, path: Path, key: str | None) -> str:
+        """Register one input (as the inbox does); its partition key."""
+        raise NotImplementedError(f"{self.location.name} has no inputs to register")
+
+    def refused(self) -> tuple[type[Exception], ...]:
+        """Errors of bad input (exit 2, one line)."""
+        inbox = self.location.inbox
+        found = inbox.refused if inbox is not None and not callable(inbox) else ()
+        return (InvalidKeyError, FileNotFoundError, *found)
+
+    def add_run_options(self, parser: argparse.ArgumentParser) -> None:
+        """The location's own options of ``run``."""
+
+    def add_partition_options(self, parser: argparse.ArgumentParser, verb: str) -> None:
+        """Options that name a partition besides the location's flag (omics: --workflow)."""
+
+    def request(self, args: argparse.Namespace, keys: list[str]) -> Request | None:
+        """The run of ``keys``; None when nothing is to be done (said already)."""
+        job = self.session.defs.resolve_job_def(self.location.inbox_job)
+        assets = sorted(job.asset_layer.executable_asset_keys)
+        return Request({job.name: {asset: keys for asset in assets}}, {}, self.tags(args))
+
+    def figures(self, key: str, record: dg.RunRecord | None) -> dict[str, Any]:
+        """Key figures of one partition for ``status``."""
+        return {}
+
+    def after_run(self, keys: list[str], args: argparse.Namespace) -> None:
+        """What to print once a run ended (default: the status rows of ``keys``)."""
+        self.print_status(keys, args.json)
+
+    def export_table(self, key: str, step: str) -> pd.DataFrame:
+        """The table ``export`` writes: the asset's stored value (a record: one row)."""
+        value = self.session.defs.load_asset_value(
+            dg.AssetKey.from_user_string(step), partition_key=key, instance=self.session.instance
+        )
+        if isinstance(value, pd.DataFrame):
+            return value
+        return pd.json_normalize(value if isinstance(value, list) else [value])
+
+    def add_demo_options(self, parser: argparse.ArgumentParser) -> None:
+        """The location's own options of ``demo``."""
+
+    def demo(self, args: argparse.Namespace) -> int:
+        raise NotImplementedError
+
+    def add_verbs(self, commands: Any) -> None:
+        """Verbs of the location's own."""
+
+    # ---- the contract ------------------------------------------------------------------
+    def tags(self, args: argparse.Namespace) -> dict[str, str]:
+        return {CLI_TAG: f"{self.parser_prog} {args.command}"}
+
+    def require(self, key: str) -> str:
+        partitions = self.location.partitions
+        assert isinstance(partitions, dg.DynamicPartitionsDefinition)
+        hint = f"register it with '{self.parser_prog} submit {self.inputs}'"
+        return cli.require_partition(
+            self.session.instance, partitions, key, self.location.flag, hint
+        )
+
+    def register_inputs(self, args: argparse.Namespace) -> list[str]:
+        """Every INPUT registered (all checked before any partition is added)."""
+        paths = [Path(p) for p in args.input]
+        if args.id and len(paths) > 1:
+            raise cli.CliError(f"{self.location.flag} names one {self.location.item}: one input")
+        try:
+            keys = [self.register(self.session.store, path, args.id) for path in paths]
+        except self.refused() as error:
+            raise cli.CliError(str(error)) from None
+        if len(set(keys)) < len(keys):
+            raise cli.CliError(f"two inputs have the same name: one {self.location.item} each")
+        partitions = self.location.partitions
+        if isinstance(partitions, dg.DynamicPartitionsDefinition):
+            self.session.instance.add_dynamic_partitions(partitions.name, keys)
+        return keys
+
+    def keys(self, args: argparse.Namespace) -> list[str]:
+        """The partitions a ``run`` names: its INPUTs registered, or ``<flag> ID``."""
+        if args.input:
+            return self.register_inputs(args)
+        if not args.id:
+            raise cli.CliError(f"give {self.inputs or 'an input'} or {self.location.flag} ID")
+        return [self.require(args.id)]
+
+    def cmd_submit(self, args: argparse.Namespace) -> int:
+        keys = self.register_inputs(args)
+        print("\n".join(keys))
+        return 0
+
+    def many_runs(self, args: argparse.Namespace, keys: list[str]) -> bool:
+        """Whether a ``run`` here will make several runs (then workers start early)."""
+        return len(keys) > 1
+
+    def cmd_run(self, args: argparse.Namespace) -> int:
+        keys = self.keys(args)
+        args.here = args.here or not backfill.daemon_serves(self.session.instance)
+        if args.here and self.many_runs(args, keys):
+            if not self.warm_before_definitions:  # importing them may set variables (cardio)
+                assert self.session.defs is not None  # that the workers must see
+            backfill.warm_workers(self.location.module)
+        request = self.request(args, keys)
+        if request is None:
+            return 0
+        code = self.execute(request, args)
+        if not getattr(args, "no_wait", False):
+            self.after_run(keys, args)
+        return code
+
+    def execute(self, request: Request, args: argparse.Namespace) -> int:
+        """Run ``request`` through the daemon when one serves the instance (unless
+        ``--here``), else in this process; 0 when every run succeeded, else 1."""
+        session, progress = self.session, cli.Progress(args.quiet)
+        if not args.here:
+            tags = {  # a backfill's runs carry the tags of the jobs that run them here too
+                **{
+                    k: v
+                    for job in request.jobs
+                    for k, v in session.defs.resolve_job_def(job).tags.items()
+                },
+                **request.tags,
+            }
+            title = request.title or f"{self.parser_prog} run {', '.join(request.jobs)}"
+            return backfill.submit_and_report(
+                session.instance,
+                session.defs,
+                request.partitions,
+                tags,
+                title,
+                args,
+                progress,
+                request.run_config,
+            )
+        keys = {k for keys in request.partitions.values() for k in keys}
+        if len(keys) == 1 and len(request.jobs) == 1:  # one run, its steps as progress
+            (key,), (name,) = keys, request.jobs
+            job = session.defs.resolve_job_def(name)
+            whole = set(request.partitions) == set(job.asset_layer.executable_asset_keys)
+            selection = None if whole else list(request.partitions)  # None: its checks too
+            result = cli.run_job(
+                job,
+                session.instance,
+                key,
+                selection,
+                request.tags,
+                request.run_config,
+                progress,
+            )
+            return cli.report(result, f"{self.location.item} {key}")
+        runs = backfill.run_in_process(
+            self.location.module,
+            session.defs,
+            session.instance,
+            request.jobs,
+            request.tags,
+            progress,
+            request.run_config,
+        )
+        progress.done()
+        self.runs = runs
+        failed = [r for r in runs if not r["success"]]
+        for run in failed:
+            print(
+                f"error: run {run['run_id']} ({run['partitions']}) failed: {run['error']}",
+                file=sys.stderr,
+            )
+        return 1 if failed else 0
+
+    def status_rows(self, keys: Sequence[str]) -> list[dict[str, Any]]:
+        last = self.session.last_runs()
+        return [
+            {
+                self.location.item: key,
+                **cli.run_summary(last.get(key)),
+                **self.figures(key, last.get(key)),
+            }
+            for key in keys
+        ]
+
+    def print_status(self, keys: Sequence[str], as_json: bool) -> None:
+        columns = [self.location.item, "status", *self.status_columns, "last_run"]
+        cli.print_rows(self.status_rows(keys), columns, as_json)
+
+    def all_keys(self) -> list[str]:
+        partitions = self.location.partitions
+        assert isinstance(partitions, dg.DynamicPartitionsDefinition)
+        return sorted(self.session.instance.get_dynamic_partitions(partitions.name))
+
+    def cmd_status(self, args: argparse.Namespace) -> int:
+        keys = [self.require(args.id)] if args.id else self.all_keys()
+        self.print_status(keys, args.json)
+        return 0
+
+    def last_run(self, key: str) -> dg.RunRecord | None:
+        runs = self.session.runs_of(key)
+        return max(runs, key=lambda r: r.create_timestamp, default=None)
+
+    def cmd_resume(self, args: argparse.Namespace) -> int:
+        key = self.require(args.id)
+        what = f"{self.location.item} {key}"
+        code = cli.resume(self.session.instance, self.location.module, self.last_run(key), what)
+        self.print_status([key], as_json=False)
+        return code
+
+    def cmd_export(self, args: argparse.Namespace) -> int:
+        key, out = self.require(args.id), table_path(args.out)
+        step = args.step or self.export_step
+        try:
+            table = self.export_table(key, step)
+        except dg.DagsterInvalidDefinitionError:
+            raise cli.CliError(f"--step {step}: no such asset of {self.location.name}") from None
+        except (dg.Failure, FileNotFoundError) as error:
+            message = error.description if isinstance(error, dg.Failure) else str(error)
+            raise cli.CliError(
+                f"{self.location.item} {key} has no {step} yet ({message})"
+            ) from None
+        write_table(table, out)
+        print(f"{step} of {self.location.item} {key}: {len(table)} rows -> {out}")
+        return 0
+
+    # ---- the parser --------------------------------------------------------------------
+    parser_prog = ""
+
+    def parser(self, prog: str, description: str) -> argparse.ArgumentParser:
+        self.parser_prog = prog
+        root = argparse.ArgumentParser(prog=prog, description=description)
+        commands = root.add_subparsers(dest="command", required=True)
+        flag, item = self.location.flag, self.location.item
+        ids = (flag, "--id", *self.id_aliases)
+        if self.inputs or self.submits:
+            p = commands.add_parser("submit", help=f"register {self.inputs} as a {item}, no run")
+            if self.inputs:
+                p.add_argument("input", nargs="+" if self.many_inputs else 1, metavar=self.inputs)
+            p.add_argument(*ids, dest="id", help=f"the {item}'s name (default: the input's)")
+            self.add_partition_options(p, "submit")
+            p.set_defaults(func=self.cmd_submit, input=[])
+        p = commands.add_parser("run", help=f"register if needed, then run a {item}")
+        if self.inputs:
+            p.add_argument("input", nargs="*", metavar=self.inputs)
+        p.add_argument(*ids, dest="id", help=f"the {item} to run (with an input: its name)")
+        self.add_partition_options(p, "run")
+        self.add_run_options(p)
+        add_run_flags(p)
+        p.set_defaults(func=self.cmd_run, input=[])
+        p = commands.add_parser("status", help=f"per {item}: last run, state, key figures")
+        p.add_argument(flag, dest="id")
+        self.add_partition_options(p, "status")
+        p.add_argument("--json", action="store_true")
+        p.set_defaults(func=self.cmd_status)
+        p = commands.add_parser("resume", help="re-execute the last failed run from its failure")
+        p.add_argument(flag, dest="id", required=True)
+        self.add_partition_options(p, "resume")
+        p.set_defaults(func=self.cmd_resume)
+        p = commands.add_parser("export", help=f"a table of a {item}: .tsv, .csv or .parquet")
+        p.add_argument(flag, dest="id", required=self.location.partitions is not None)
+        self.add_partition_options(p, "export")
+        p.add_argument("--step", help=f"the asset (default: {self.export_step})")
+        p.add_argument("--out", required=True)
+        p.set_defaults(func=self.cmd_export)
+        p = commands.add_parser("demo", help="write demo inputs")
+        p.add_argument("--out", required=True, help="folder to write them into")
+        self.add_demo_options(p)
+        p.set_defaults(func=self.demo)
+        self.add_verbs(commands)
+        return root
+
+
+def add_run_flags(parser: argparse.ArgumentParser) -> None:
+    """Where a run goes and what it prints: --here, --no-wait, --json, --quiet."""
+    parser.add_argument(
+        "--here",
+        "--in-process",
+        dest="here",
+        action="store_true",
+        help="run in this process even when a daemon serves the instance",
+    )
+    parser.add_argument(
+        "--no-wait", action="store_true", help="with a daemon: submit and return at once"
+    )
+    parser.add_argument("--json", action="store_true", help="results as JSON")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
+def table_path(out: str) -> Path:
+    """``--out``, whose extension names the format (CliError if it names none)."""
+    path = Path(out)
+    if path.suffix.lower() not in TABLE_WRITERS:
+        raise cli.CliError(
+            f"--out {path}: the format comes from the extension: .tsv, .csv or .parquet"
+        )
+    return path
+
+
+def write_table(table: pd.DataFrame, out: Path) -> None:
+    """``table`` in the format of ``out``'s extension, atomically."""
+    writer = TABLE_WRITERS[out.suffix.lower()]
+    atomic_write(out, lambda tmp: writer(table, tmp))
