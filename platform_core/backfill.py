@@ -1,32 +1,26 @@
-"""Backfills for every location's CLI: a real Dagster backfill when a daemon serves the
-instance (it shows on the UI's Backfills page, can be cancelled there, and its failed
-partitions re-executed), otherwise the same work in this process. Both cut the work the same
-way, from the definitions alone:
+"""The in-process runner of every location's CLI: a request's work here, on every core, cut
+into runs as the daemon cuts an asset backfill of it (platform_core.daemon), from the
+definitions alone:
 
-- phases: an asset that reads *other* partitions of an upstream asset of the same backfill
-  (a partition mapping that is not the identity, e.g. market events reading 70 earlier days)
-  waits for that asset's whole range; everything else runs together;
+- phases: as Dagster's asset backfill daemon does, an asset that reads *other* partitions of
+  an upstream asset of the same backfill (market events reading 70 earlier days) runs with
+  it only when both target the same partitions, all in one run; otherwise it waits for that
+  asset's whole range (so does an asset with another partitions definition or policy);
 - runs: each phase's partition range in chunks of the assets' ``BackfillPolicy``
   (``max_partitions_per_run``), as many at once as there are cores (the run queue's limit
   under a daemon).
 """
 
-import argparse
 import importlib
 import os
-import sys
 import time
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import dagster as dg
 
 from platform_core.cli import (
-    Progress,
     failure_summary,
-    print_json,
-    print_table,
     quiet_warnings,
     run_job,
 )
@@ -34,18 +28,8 @@ from platform_core.dagster_internals import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
     AssetGraph,
-    PartitionBackfill,
-    PartitionRangeSelector,
-    PartitionsByAssetSelector,
-    PartitionsSelector,
 )
 from platform_core.pool import map_shared, warm_shared
-
-BACKFILL_DAEMON = "BACKFILL"
-HEARTBEAT_FRESH_SECONDS = 60.0  # the daemon beats every 30 s: one beat may be late
-# a backfill's status values (BulkActionStatus) while the daemon works on it, and on success
-ACTIVE = {"REQUESTED", "CANCELING", "FAILING"}
-SUCCEEDED = {"COMPLETED", "COMPLETED_SUCCESS"}
 
 
 def run_partition_range(
@@ -149,28 +133,51 @@ def run_side_by_side(
     return map_shared(_run_range_worker, calls, workers, on_result=on_result)
 
 
-def daemon_serves(inst: dg.DagsterInstance) -> bool:
-    """Whether a backfill daemon heartbeat on this instance is recent (``dagster dev``,
-    ``deploy/up.sh``): then a submitted backfill will be worked on."""
-    beat = inst.get_daemon_heartbeats().get(BACKFILL_DAEMON)
-    return beat is not None and time.time() - beat.timestamp < HEARTBEAT_FRESH_SECONDS
-
-
-def run_phases(graph: AssetGraph, selection: Sequence[dg.AssetKey]) -> list[list[dg.AssetKey]]:
-    """``selection`` (in dependency order) in phases: an asset goes one phase after a selected
-    parent whose *other* partitions it reads, in the parent's phase otherwise."""
+def run_phases(
+    graph: AssetGraph,
+    selection: Sequence[dg.AssetKey],
+    partitions: Mapping[dg.AssetKey, Sequence[str]],
+) -> list[list[dg.AssetKey]]:
+    """``selection`` (in dependency order, each asset with its targeted ``partitions``) in
+    phases, as Dagster's asset backfill daemon orders them: an asset shares its selected
+    parent's phase (and runs) when the two can share a run, else goes one phase after it."""
     selected, phase = set(selection), {}
     for key in selection:
-        node = graph.get(key)
         phase[key] = max(
             (
-                phase[parent] + (0 if _identity(node.partition_mappings.get(parent)) else 1)
-                for parent in node.parent_keys
+                phase[parent] + (0 if _same_run(graph, key, parent, partitions) else 1)
+                for parent in graph.get(key).parent_keys
                 if parent in selected
             ),
             default=0,
         )
     return [[k for k in selection if phase[k] == p] for p in range(max(phase.values()) + 1)]
+
+
+def _same_run(
+    graph: AssetGraph,
+    child: dg.AssetKey,
+    parent: dg.AssetKey,
+    partitions: Mapping[dg.AssetKey, Sequence[str]],
+) -> bool:
+    """The daemon's rule: the same partitions definition and backfill policy, and either a
+    plain mapping (each partition reads its own) or, for a mapping that reads *other*
+    partitions (70 earlier days), the same targeted partitions, all in one run of the
+    parent's policy."""
+    child_node, parent_node = graph.get(child), graph.get(parent)
+    if (
+        child_node.partitions_def != parent_node.partitions_def
+        or child_node.backfill_policy != parent_node.backfill_policy
+    ):
+        return False
+    if _identity(child_node.partition_mappings.get(parent)):
+        return True
+    policy, targeted = parent_node.backfill_policy, list(partitions[parent])
+    return (
+        policy is not None
+        and targeted == list(partitions[child])
+        and (policy.max_partitions_per_run is None or policy.max_partitions_per_run > len(targeted))
+    )
 
 
 def _identity(mapping: dg.PartitionMapping | None) -> bool:
@@ -218,7 +225,7 @@ def run_in_process(
     partitions = {key: keys for selected in jobs.values() for key, keys in selected.items()}
     selection = [k for k in graph.toposorted_asset_keys if k in partitions]
     plan = []
-    for phase in run_phases(graph, selection):
+    for phase in run_phases(graph, selection, partitions):
         groups: dict[tuple[str, tuple[str, ...]], list[dg.AssetKey]] = {}
         for key in phase:
             groups.setdefault((job_of[key], tuple(partitions[key])), []).append(key)
@@ -229,10 +236,6 @@ def run_in_process(
         ]
         weighed.sort(key=lambda pair: -pair[0])
         plan.append([chunk for _, chunk in weighed])
-    alike = len(jobs) == 1 and len(set(map(tuple, partitions.values()))) == 1
-    if alike and all(len(runs) == 1 for runs in plan):  # one run: Dagster orders its steps
-        (job,), keys = jobs, partitions[selection[0]]
-        plan = [[(job, keys[0], keys[-1], selection)]]
     reports: list[dict[str, Any]] = []
     for number, runs in enumerate(plan, 1):
         started = time.monotonic()
@@ -276,108 +279,3 @@ def _counter(
         progress(f"{what}: runs {count}/{total} ({elapsed:.1f} s, {os.cpu_count() or 1} at once)")
 
     return done
-
-
-def submit_backfill(
-    inst: dg.DagsterInstance,
-    defs: dg.Definitions,
-    partitions: Mapping[dg.AssetKey, Sequence[str]],
-    tags: Mapping[str, str],
-    title: str,
-    run_config: Mapping[str, Any] | None = None,
-) -> str:
-    """An asset backfill of ``partitions`` (per asset, a sorted list of keys) for the daemon,
-    each of its runs with ``run_config``; returns its id. Dagster has no public call for this:
-    ``PartitionBackfill`` is fenced (platform_core.dagster_internals)."""
-    backfill_id, graph = uuid.uuid4().hex[:8], defs.resolve_asset_graph()
-    with dg.partition_loading_context(dynamic_partitions_store=inst):  # dynamic keys
-        backfill = PartitionBackfill.from_partitions_by_assets(
-            backfill_id=backfill_id,
-            asset_graph=graph,
-            backfill_timestamp=time.time(),
-            tags=dict(tags),
-            dynamic_partitions_store=inst,
-            partitions_by_assets=[
-                PartitionsByAssetSelector(
-                    asset_key=key, partitions=PartitionsSelector(ranges=_ranges(graph, key, keys))
-                )
-                for key, keys in partitions.items()
-            ],
-            title=title,
-            description=f"submitted by {os.path.basename(sys.argv[0]) or 'a CLI'}",
-            run_config=dict(run_config) if run_config else None,
-        )
-    inst.add_backfill(backfill)
-    return backfill_id
-
-
-def _ranges(
-    graph: AssetGraph, key: dg.AssetKey, keys: Sequence[str]
-) -> list[PartitionRangeSelector]:
-    """One range from the first to the last key; for dynamic partitions (kept in the order
-    they were added, not sorted) a range per key, so no other partition falls inside."""
-    if isinstance(graph.get(key).partitions_def, dg.DynamicPartitionsDefinition):
-        return [PartitionRangeSelector(k, k) for k in keys]
-    return [PartitionRangeSelector(keys[0], keys[-1])]
-
-
-def wait_for_backfill(
-    inst: dg.DagsterInstance,
-    backfill_id: str,
-    progress: Callable[[str], None],
-    poll_seconds: float = 2.0,
-) -> tuple[str, list[dg.RunRecord]]:
-    """Wait until the daemon has finished the backfill (completed, failed or cancelled);
-    returns its final status and its runs. Progress: runs finished / launched."""
-    last_line = ""
-    while True:
-        backfill = inst.get_backfill(backfill_id)
-        runs = list(inst.get_run_records(dg.RunsFilter(tags={"dagster/backfill": backfill_id})))
-        finished = [r for r in runs if r.dagster_run.is_finished]
-        line = f"backfill {backfill_id}: {backfill.status.value}, runs {len(finished)}/{len(runs)}"
-        if line != last_line:
-            progress(line)
-            last_line = line
-        if backfill.status.value not in ACTIVE and len(finished) == len(runs):
-            return backfill.status.value, runs
-        time.sleep(poll_seconds)
-
-
-def submit_and_report(
-    inst: dg.DagsterInstance,
-    defs: dg.Definitions,
-    partitions: Mapping[dg.AssetKey, Sequence[str]],
-    tags: Mapping[str, str],
-    title: str,
-    args: argparse.Namespace,
-    progress: Progress,
-    run_config: Mapping[str, Any] | None = None,
-) -> int:
-    """The CLI's work as one Dagster backfill; unless ``args.no_wait``, wait for it and print
-    its runs (``args.json``: as JSON). Exit code 0 when every run succeeded, else 1."""
-    backfill_id = submit_backfill(inst, defs, partitions, tags, title, run_config)
-    print(f"backfill {backfill_id} submitted ({title}); the UI shows it under Backfills")
-    if args.no_wait:
-        return 0
-    status, runs = wait_for_backfill(inst, backfill_id, progress)
-    progress.done()
-    rows = [
-        {
-            "job": r.dagster_run.job_name,
-            "status": r.dagster_run.status.value,
-            "partitions": "..".join(
-                r.dagster_run.tags.get(tag, "")
-                for tag in (ASSET_PARTITION_RANGE_START_TAG, ASSET_PARTITION_RANGE_END_TAG)
-            ),
-            "run_id": r.dagster_run.run_id,
-        }
-        for r in sorted(runs, key=lambda r: r.create_timestamp)
-    ]
-    if args.json:
-        print_json({"backfill": backfill_id, "status": status, "runs": rows})
-    else:
-        print_table(rows, ["job", "status", "partitions", "run_id"])
-    if status not in SUCCEEDED or any(r["status"] != "SUCCESS" for r in rows):
-        print(f"error: backfill {backfill_id} ended {status}", file=sys.stderr)
-        return 1
-    return 0

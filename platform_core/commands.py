@@ -23,7 +23,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from platform_core import backfill, cli
+from platform_core import backfill, cli, daemon
 from platform_core.datastore import DataStore
 from platform_core.io import atomic_write
 from platform_core.keys import InvalidKeyError
@@ -153,7 +153,7 @@ class LocationCli:
 
     def cmd_run(self, args: argparse.Namespace) -> int:
         keys = self.keys(args)
-        args.here = args.here or not backfill.daemon_serves(self.session.instance)
+        args.here = args.here or not daemon.daemon_serves(self.session.instance)
         if args.here and self.many_runs(args, keys):
             if not self.warm_before_definitions:  # importing them may set variables (cardio)
                 assert self.session.defs is not None  # that the workers must see
@@ -180,7 +180,7 @@ class LocationCli:
                 **request.tags,
             }
             title = request.title or f"{self.parser_prog} run {', '.join(request.jobs)}"
-            return backfill.submit_and_report(
+            return daemon.submit_and_report(
                 session.instance,
                 session.defs,
                 request.partitions,

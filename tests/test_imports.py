@@ -28,6 +28,7 @@ CLI_MODULES = {
     "platform_core.cli",
     "platform_core.backfill",
     "platform_core.commands",
+    "platform_core.daemon",
     "platform_core.session",
 }
 CLI_MODULES |= {f"{location}.cli" for location in LOCATIONS}

@@ -2,7 +2,8 @@
 
 import dagster as dg
 
-from platform_core.backfill import policy_chunks, run_partition_range, run_phases, submit_backfill
+from platform_core.backfill import policy_chunks, run_partition_range, run_phases
+from platform_core.daemon import submit_backfill
 from tetra_assets.location import LOCATION
 from tetra_assets.ranges import history_start, partitions_for, pipeline_assets
 from tetra_assets.resources import MarketDataProvider
@@ -16,12 +17,24 @@ def _names(phases: list[list[dg.AssetKey]]) -> list[list[str]]:
 
 
 def test_phases_follow_partition_mappings_and_chunks_the_backfill_policy() -> None:
+    """As the daemon's asset backfill: market events (reading 70 earlier days of market data)
+    share market data's runs when both target the same days, all in one run; they wait for
+    market data when it reaches back further (a weekly backfill's warm-up) or needs more
+    than one run."""
     data = pipeline_assets(DEFS, ["data"])
-    # market events read 70 earlier days of market data: a phase after it
-    assert _names(run_phases(GRAPH, data)) == [["economic_data", "market_data"], ["market_events"]]
+    week = [f"2018-06-0{d}" for d in range(4, 9)]
+    same = dict.fromkeys(data, week)
+    assert _names(run_phases(GRAPH, data, same)) == [
+        ["economic_data", "market_data", "market_events"]
+    ]
+    warm_up = {**same, dg.AssetKey("market_data"): ["2018-05-31", "2018-06-01", *week]}
+    phases = _names(run_phases(GRAPH, data, warm_up))
+    assert phases == [["economic_data", "market_data"], ["market_events"]]
+    years = [f"d{i:04d}" for i in range(2100)]  # more than one run of the data policy
+    assert len(run_phases(GRAPH, data, dict.fromkeys(data, years))) == 2
     weekly = pipeline_assets(DEFS, ["scenarios", "metrics", "assessment"])
-    assert len(run_phases(GRAPH, weekly)) == 1  # a week reads only its own upstream weeks
     weeks = [f"w{i:03d}" for i in range(261)]
+    assert len(run_phases(GRAPH, weekly, dict.fromkeys(weekly, weeks))) == 1  # own weeks only
     chunks = policy_chunks(GRAPH, weekly, weeks)
     assert [(a, b) for a, b in chunks] == [("w000", "w130"), ("w131", "w260")]
     days = [f"d{i:04d}" for i in range(4042)]  # 16 years: a 5-year backfill with its warm-up

@@ -124,7 +124,12 @@ class EcodCli(LocationCli):
         return code
 
     def print_batch(self, batch: str, as_json: bool) -> None:
-        (row,) = self.status_rows([batch])
+        """The seed's get_batch_status: per stage completed / in progress / failed, items."""
+        record = self.last_run(batch)
+        row = {self.location.item: batch, **self.figures(batch, record)}
+        row["last_run"] = cli.run_summary(record)
+        active = record is not None and not record.dagster_run.is_finished
+        row["active_run"] = row["last_run"] if active else None
         if as_json:
             cli.print_json(row)
             return
@@ -136,7 +141,8 @@ class EcodCli(LocationCli):
             }
             for stage, info in row["stages"].items()
         ]
-        print(f"batch {batch}: last run {row['last_run'] or '-'} {row['status']}")
+        last = row["last_run"]
+        print(f"batch {batch}: last run {last['last_run'] or '-'} {last['status']}")
         cli.print_table(stages, ["stage", "state", *STAGE_FIGURES])
 
     def export_table(self, key: str, step: str) -> pd.DataFrame:

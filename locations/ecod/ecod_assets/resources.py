@@ -94,12 +94,15 @@ class OrchestrationConfig(dg.ConfigurableResource):
         number, unit = _MEMORY.match(self.hhsearch_memory).groups()  # type: ignore[union-attr]
         return float(number) / (1024 if (unit or "G").upper() == "M" else 1)
 
-    def limits(self) -> Limits:
+    def limits(self, workdir: Path | None = None) -> Limits:
+        """How tools run; ``workdir``: where their query and result files go (the storage
+        owner's scratch space)."""
         return Limits(
             workers=self.workers or os.cpu_count() or 1,
             timeout=float(self.stage_timeout),
             retries=self.tool_retries,
             backoff_seconds=self.retry_backoff_seconds,
+            workdir=workdir,
         )
 
 

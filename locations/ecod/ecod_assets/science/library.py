@@ -109,7 +109,7 @@ def build_library(domains: pd.DataFrame, out: Path, programs: Programs, limits: 
     hhm_dir.mkdir(parents=True, exist_ok=True)
 
     def make(rep: str) -> float:
-        with tempfile.TemporaryDirectory(prefix="ecod-family-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="ecod-family-", dir=limits.workdir) as tmp:
             a3m, used = family_profile(members[rep], Path(tmp), programs, limits)
         (a3m_dir / f"{rep}.a3m").write_text(a3m)
         argv = hhmake_argv(programs.hhmake, a3m_dir / f"{rep}.a3m", hhm_dir / f"{rep}.hhm", rep)

@@ -65,7 +65,7 @@ def blast_chains(
 
     def search(task: tuple[str, list[tuple[str, str]]]) -> tuple[pd.DataFrame, list, float]:
         name, chunk = task
-        with tempfile.TemporaryDirectory(prefix="ecod-blast-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="ecod-blast-", dir=limits.workdir) as tmp:
             query = Path(tmp) / "query.fasta"
             query.write_text(format_fasta(chunk))
             try:
@@ -113,7 +113,7 @@ def hhblits_profiles(
 
     def build(record: tuple[str, str]) -> tuple[str, int, str, str | None, float]:
         chain_id, sequence = record
-        with tempfile.TemporaryDirectory(prefix="ecod-hhblits-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="ecod-hhblits-", dir=limits.workdir) as tmp:
             query, a3m = Path(tmp) / "query.fasta", Path(tmp) / "query.a3m"
             query.write_text(format_fasta([(chain_id, sequence)]))
             try:
@@ -155,7 +155,7 @@ def hhsearch_chains(
     table, failures, cpu = [], [], 0.0
     for start in range(0, len(records), HHSEARCH_CHUNK):
         chunk = records[start : start + HHSEARCH_CHUNK]
-        with tempfile.TemporaryDirectory(prefix="ecod-hhsearch-") as tmp:
+        with tempfile.TemporaryDirectory(prefix="ecod-hhsearch-", dir=limits.workdir) as tmp:
             folder, queries, results = Path(tmp, "queries"), Path(tmp, "queries"), Path(tmp, "hhr")
             folder.mkdir()
             for number, (_, a3m) in enumerate(chunk):

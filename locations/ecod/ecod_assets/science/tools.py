@@ -68,12 +68,14 @@ class Programs:
 
 @dataclass(frozen=True)
 class Limits:
-    """How tools are run: parallel workers, per-call timeout, retries."""
+    """How tools are run: parallel workers, per-call timeout, retries, and the folder their
+    query and result files go in (None: the system's temporary folder)."""
 
     workers: int = 2
     timeout: float = 3600.0
     retries: int = 2
     backoff_seconds: float = 1.0
+    workdir: Path | None = None
 
     def run(self, argv: Sequence[str], cwd: Path | None = None) -> ToolResult:
         return run_tool(argv, self.timeout, self.retries, self.backoff_seconds, cwd)

@@ -125,7 +125,8 @@ def release_library(
         key = fingerprint(LIBRARY_CODE_VERSION, domains)
         root = store.area("reference", key)
         try:
-            cpu = build_once(domains, root, tools.programs(), orchestration.limits())
+            with store.scratch("ecod-library") as work:
+                cpu = build_once(domains, root, tools.programs(), orchestration.limits(work))
         except ToolError as error:
             raise dg.Failure(f"building the reference library failed: {error}") from None
         value = {

@@ -2,6 +2,7 @@
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -27,6 +28,7 @@ from ecod_assets.science import search
 from ecod_assets.science.blast import confident, query_coverage
 from ecod_assets.science.fasta import FastaError, read_fasta, validate_chains
 from ecod_assets.science.hhsuite import HhrError, parse_hhr
+from ecod_assets.science.tools import Programs
 from platform_core.checkpoint import fingerprint
 from platform_core.datastore import DataStore
 
@@ -117,14 +119,15 @@ def blast_hits(
     if not todo:
         return
     started = time.perf_counter()
-    results = search.blast_chains(
-        batch_chains,
-        todo,
-        programs,
-        orchestration.limits(),
-        orchestration.blast_batch_size,
-        dbsize,
-    )
+    with storage.scratch("ecod-blast") as work:
+        results = search.blast_chains(
+            batch_chains,
+            todo,
+            programs,
+            orchestration.limits(work),
+            orchestration.blast_batch_size,
+            dbsize,
+        )
     wall = time.perf_counter() - started
     failure: dg.Failure | None = None
     for name, result in results.items():
@@ -173,7 +176,9 @@ def hhsearch_profiles(
 
     def build() -> search.StageResult:
         if source == "hhblits":
-            return search.hhblits_profiles(needed, paths.hh_db, programs, orchestration.limits())
+            with storage.scratch("ecod-hhblits") as work:
+                limits = orchestration.limits(work)
+                return search.hhblits_profiles(needed, paths.hh_db, programs, limits)
         profiles = search.blast_profiles(needed, domain_hits)
         return search.StageResult(profiles, pd.DataFrame(columns=search.FAILURE_COLUMNS), 0.0)
 
@@ -222,19 +227,31 @@ def hhsearch_hits(
         SEARCH_CODE_VERSION,
         [profiles, reference_library["fingerprint"], orchestration.hhsearch_max_hits],
         len(profiles),
-        lambda: search.hhsearch_chains(
-            profiles,
-            paths.hh_db,
-            programs,
-            orchestration.limits(),
-            orchestration.memory_gb(),
-            orchestration.hhsearch_max_hits,
-        ),
+        lambda: hhsearch(profiles, paths.hh_db, programs, storage, orchestration),
         metadata={
             "hhsearch_version": tool_version(programs.hhsearch),
             "hhsearch_max_hits": orchestration.hhsearch_max_hits,
         },
     )
+
+
+def hhsearch(
+    profiles: pd.DataFrame,
+    database: Path,
+    programs: Programs,
+    storage: DataStore,
+    orchestration: OrchestrationConfig,
+) -> search.StageResult:
+    """hhsearch of the profiles, its files in the storage owner's scratch space."""
+    with storage.scratch("ecod-hhsearch") as work:
+        return search.hhsearch_chains(
+            profiles,
+            database,
+            programs,
+            orchestration.limits(work),
+            orchestration.memory_gb(),
+            orchestration.hhsearch_max_hits,
+        )
 
 
 @dg.asset(

@@ -1,0 +1,150 @@
+"""Work handed to the daemon: a CLI's request as a Dagster asset backfill (on the UI's
+Backfills page, cancellable there, its failed partitions re-executable), waited on with
+progress. Whether a daemon serves the instance decides which path a ``run`` takes."""
+
+import argparse
+import os
+import sys
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import dagster as dg
+
+from platform_core.cli import Progress, print_json, print_table
+from platform_core.dagster_internals import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+    AssetGraph,
+    PartitionBackfill,
+    PartitionRangeSelector,
+    PartitionsByAssetSelector,
+    PartitionsSelector,
+)
+
+BACKFILL_DAEMON = "BACKFILL"
+HEARTBEAT_FRESH_SECONDS = 60.0  # the daemon beats every 30 s: one beat may be late
+# a backfill's status values (BulkActionStatus) while the daemon works on it, and on success
+ACTIVE = {"REQUESTED", "CANCELING", "FAILING"}
+SUCCEEDED = {"COMPLETED", "COMPLETED_SUCCESS"}
+
+
+def daemon_serves(inst: dg.DagsterInstance) -> bool:
+    """Whether a backfill daemon heartbeat on this instance is recent (``dagster dev``,
+    ``deploy/up.sh``): then a submitted backfill will be worked on."""
+    beat = inst.get_daemon_heartbeats().get(BACKFILL_DAEMON)
+    return beat is not None and time.time() - beat.timestamp < HEARTBEAT_FRESH_SECONDS
+
+
+def submit_backfill(
+    inst: dg.DagsterInstance,
+    defs: dg.Definitions,
+    partitions: Mapping[dg.AssetKey, Sequence[str]],
+    tags: Mapping[str, str],
+    title: str,
+    run_config: Mapping[str, Any] | None = None,
+) -> str:
+    """An asset backfill of ``partitions`` (per asset, a sorted list of keys) for the daemon,
+    each of its runs with ``run_config``; returns its id. Dagster has no public call for this:
+    ``PartitionBackfill`` is fenced (platform_core.dagster_internals)."""
+    backfill_id, graph = uuid.uuid4().hex[:8], defs.resolve_asset_graph()
+    with dg.partition_loading_context(dynamic_partitions_store=inst):  # dynamic keys
+        backfill = PartitionBackfill.from_partitions_by_assets(
+            backfill_id=backfill_id,
+            asset_graph=graph,
+            backfill_timestamp=time.time(),
+            tags=dict(tags),
+            dynamic_partitions_store=inst,
+            partitions_by_assets=[
+                PartitionsByAssetSelector(
+                    asset_key=key, partitions=PartitionsSelector(ranges=_ranges(graph, key, keys))
+                )
+                for key, keys in partitions.items()
+            ],
+            title=title,
+            description=f"submitted by {os.path.basename(sys.argv[0]) or 'a CLI'}",
+            run_config=dict(run_config) if run_config else None,
+        )
+    inst.add_backfill(backfill)
+    return backfill_id
+
+
+def _ranges(
+    graph: AssetGraph, key: dg.AssetKey, keys: Sequence[str]
+) -> list[PartitionRangeSelector]:
+    """One range from the first to the last key; for dynamic partitions (kept in the order
+    they were added, not sorted) a range per key, so no other partition falls inside."""
+    if isinstance(graph.get(key).partitions_def, dg.DynamicPartitionsDefinition):
+        return [PartitionRangeSelector(k, k) for k in keys]
+    return [PartitionRangeSelector(keys[0], keys[-1])]
+
+
+def wait_for_backfill(
+    inst: dg.DagsterInstance,
+    backfill_id: str,
+    progress: Callable[[str], None],
+    poll_seconds: float = 2.0,
+) -> tuple[str, list[dg.RunRecord]]:
+    """Wait until the daemon has finished the backfill (completed, failed or cancelled);
+    returns its final status and its runs. Progress: runs finished / launched, and the steps
+    of the runs in progress."""
+    last_line = ""
+    while True:
+        backfill = inst.get_backfill(backfill_id)
+        runs = list(inst.get_run_records(dg.RunsFilter(tags={"dagster/backfill": backfill_id})))
+        finished = [r for r in runs if r.dagster_run.is_finished]
+        line = f"backfill {backfill_id}: {backfill.status.value}, runs {len(finished)}/{len(runs)}"
+        for record in runs:
+            if not record.dagster_run.is_finished:
+                stats = inst.get_run_step_stats(record.dagster_run.run_id)
+                done = sum(1 for s in stats if s.end_time)
+                running = ", ".join(s.step_key for s in stats if not s.end_time)
+                line += f"; run {record.dagster_run.run_id[:8]}: {done} steps done"
+                line += f", running {running}" if running else ""
+        if line != last_line:
+            progress(line)
+            last_line = line
+        if backfill.status.value not in ACTIVE and len(finished) == len(runs):
+            return backfill.status.value, runs
+        time.sleep(poll_seconds)
+
+
+def submit_and_report(
+    inst: dg.DagsterInstance,
+    defs: dg.Definitions,
+    partitions: Mapping[dg.AssetKey, Sequence[str]],
+    tags: Mapping[str, str],
+    title: str,
+    args: argparse.Namespace,
+    progress: Progress,
+    run_config: Mapping[str, Any] | None = None,
+) -> int:
+    """The CLI's work as one Dagster backfill; unless ``args.no_wait``, wait for it and print
+    its runs (``args.json``: as JSON). Exit code 0 when every run succeeded, else 1."""
+    backfill_id = submit_backfill(inst, defs, partitions, tags, title, run_config)
+    print(f"backfill {backfill_id} submitted ({title}); the UI shows it under Backfills")
+    if args.no_wait:
+        return 0
+    status, runs = wait_for_backfill(inst, backfill_id, progress)
+    progress.done()
+    rows = [
+        {
+            "job": r.dagster_run.job_name,
+            "status": r.dagster_run.status.value,
+            "partitions": "..".join(
+                r.dagster_run.tags.get(tag, "")
+                for tag in (ASSET_PARTITION_RANGE_START_TAG, ASSET_PARTITION_RANGE_END_TAG)
+            ),
+            "run_id": r.dagster_run.run_id,
+        }
+        for r in sorted(runs, key=lambda r: r.create_timestamp)
+    ]
+    if args.json:
+        print_json({"backfill": backfill_id, "status": status, "runs": rows})
+    else:
+        print_table(rows, ["job", "status", "partitions", "run_id"])
+    if status not in SUCCEEDED or any(r["status"] != "SUCCESS" for r in rows):
+        print(f"error: backfill {backfill_id} ended {status}", file=sys.stderr)
+        return 1
+    return 0
