@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from cardio_assets.demo import make_study
 from ecod_assets.demo import demo_batch
@@ -84,8 +85,10 @@ def test_the_in_process_runner_makes_the_runs_the_daemon_makes(production) -> No
         _command(run_env, "cardio", "run", "--study", "s2", "--quiet")
 
     served = _runs(dg.DagsterInstance.get())  # the deployment's instance (Postgres)
-    with dg.DagsterInstance.from_config(str(local / "home")) as inst:
-        assert _runs(inst) == served
+    with pytest.MonkeyPatch.context() as patch:  # the local instance's storage: its own home
+        patch.setenv("DAGSTER_HOME", local_env["DAGSTER_HOME"])
+        with dg.DagsterInstance.from_config(local_env["DAGSTER_HOME"]) as inst:
+            assert _runs(inst) == served
     by_partition = {partitions: assets for assets, partitions, _ in served}
     assert by_partition["2018-06-04..2018-06-08"] == {
         "economic_data",

@@ -87,14 +87,16 @@ def test_inbox_and_ui_classify_on_a_fresh_instance_with_no_cli_run(production) -
         page.set_default_timeout(180_000)
         _dismiss_newsletter(page)
         page.goto(f"{url}/locations/ecod/asset-groups/ecod")
-        page.get_by_role("button", name=re.compile(r"^Materialize all")).click()
+        materialize = page.get_by_role("button").filter(has_text=re.compile(r"^Materialize all"))
+        materialize.click()
+        # no "upstream not materialized" warning: the batch runs recorded reference_library
         dialog = page.get_by_role("dialog").filter(has_text="Launch runs to materialize")
         expect(dialog).to_be_visible()
-        box = dialog.locator("input[type=text]").first
-        box.fill("from_ui")
-        box.press("Enter")
+        dialog.get_by_text("Select a partition or create one").click()
+        page.keyboard.type("from_ui")
+        page.get_by_role("menuitem").filter(has_text=re.compile(r"^from_ui")).first.click()
         expect(dialog.get_by_text("1 partition", exact=True)).to_be_visible()
-        dialog.get_by_role("button", name=re.compile(r"^Launch 1 run")).click()
+        dialog.get_by_role("button", name="Launch 1 run").click()
         expect(page.get_by_text(re.compile(r"Launched run"))).to_be_visible()
         browser.close()
     wait_until(
