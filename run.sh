@@ -71,16 +71,15 @@ case "${1:-}" in
     install
     .venv/bin/tetra backfill --start 2018-01-01 --end 2018-12-31
     .venv/bin/tetra status
-    demo_batch="$PLATFORM_DATA_ROOT/ecod/demo/demo-batch.fasta"
-    .venv/bin/ecod demo --out "$demo_batch" --chains 100
-    .venv/bin/ecod submit "$demo_batch" --batch-id demo-batch
-    .venv/bin/ecod run --batch demo-batch --mode full
-    demo_plate="$PLATFORM_DATA_ROOT/imaging/demo/demo_plate"
-    [[ -d "$demo_plate" ]] || .venv/bin/hcs demo --out "$(dirname "$demo_plate")" --name demo_plate --wells 4
-    .venv/bin/hcs run "$demo_plate"
-    demo_studies="$PLATFORM_DATA_ROOT/cardio/demo"
-    [[ -d "$demo_studies" ]] || .venv/bin/cardio demo --out "$demo_studies"
-    .venv/bin/cardio run "$demo_studies"/study-*  # one run per study, on every core
+    # demo inputs (what a user would bring) go to ./.demo; every result to the data root
+    demo="$PWD/.demo"
+    .venv/bin/ecod demo --out "$demo/ecod" --name demo-batch --chains 100
+    .venv/bin/ecod submit "$demo/ecod/demo-batch.fasta"  # register only: prints demo-batch
+    .venv/bin/ecod run --batch demo-batch --mode full   # builds the demo library first
+    [[ -d "$demo/imaging/demo_plate" ]] || .venv/bin/hcs demo --out "$demo/imaging" --wells 4
+    .venv/bin/hcs run "$demo/imaging/demo_plate"
+    [[ -d "$demo/cardio" ]] || .venv/bin/cardio demo --out "$demo/cardio"
+    .venv/bin/cardio run "$demo/cardio"/study-*  # one run per study, on every core
     for workflow in rnaseq rnaseq_counts gwas gwas_simulated; do
       .venv/bin/omics run --workflow "$workflow"
     done
