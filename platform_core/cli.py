@@ -238,36 +238,6 @@ def require_partition(
     return key
 
 
-def last_partition_run(
-    inst: dg.DagsterInstance, key: str, job_names: Iterable[str]
-) -> dg.RunRecord | None:
-    """The latest run of one of ``job_names`` on partition ``key``."""
-    records = [
-        record
-        for name in job_names
-        for record in inst.get_run_records(
-            dg.RunsFilter(job_name=name, tags={"dagster/partition": key}), limit=1
-        )
-    ]
-    return max(records, key=lambda r: r.create_timestamp, default=None)
-
-
-def last_partition_runs(
-    inst: dg.DagsterInstance, job_names: Iterable[str]
-) -> dict[str, dg.RunRecord]:
-    """The latest run of each partition among the runs of ``job_names``: one query per job
-    (status pages over thousands of partitions)."""
-    latest: dict[str, dg.RunRecord] = {}
-    for name in job_names:
-        for record in inst.get_run_records(dg.RunsFilter(job_name=name)):
-            key = record.dagster_run.tags.get("dagster/partition")
-            if key and (
-                key not in latest or record.create_timestamp > latest[key].create_timestamp
-            ):
-                latest[key] = record
-    return latest
-
-
 def last_run(inst: dg.DagsterInstance, job_names: Iterable[str]) -> dg.RunRecord | None:
     records = [
         record

@@ -85,8 +85,16 @@ class LocationCli:
         return {}
 
     def after_run(self, keys: list[str], args: argparse.Namespace) -> None:
-        """What to print once a run ended (default: the status rows of ``keys``)."""
-        self.print_status(keys, args.json)
+        """What to print once a run ended: the status of ``keys``."""
+        if len(keys) == 1:
+            self.print_detail(keys[0], args.json)
+        else:
+            self.print_status(keys, args.json)
+
+    def print_detail(self, key: str, as_json: bool) -> None:
+        """The status of one partition (``status`` with its flag, after ``run`` and
+        ``resume``): its row, unless the location says more."""
+        self.print_status([key], as_json)
 
     def export_table(self, key: str, step: str) -> pd.DataFrame:
         """The table ``export`` writes: the asset's stored value (a record: one row)."""
@@ -246,8 +254,10 @@ class LocationCli:
         return sorted(self.session.instance.get_dynamic_partitions(partitions.name))
 
     def cmd_status(self, args: argparse.Namespace) -> int:
-        keys = [self.require(args.id)] if args.id else self.all_keys()
-        self.print_status(keys, args.json)
+        if args.id:
+            self.print_detail(self.require(args.id), args.json)
+        else:
+            self.print_status(self.all_keys(), args.json)
         return 0
 
     def last_run(self, key: str) -> dg.RunRecord | None:
@@ -258,7 +268,7 @@ class LocationCli:
         key = self.require(args.id)
         what = f"{self.location.item} {key}"
         code = cli.resume(self.session.instance, self.location.module, self.last_run(key), what)
-        self.print_status([key], as_json=False)
+        self.print_detail(key, args.json)
         return code
 
     def cmd_export(self, args: argparse.Namespace) -> int:
@@ -308,6 +318,7 @@ class LocationCli:
         p.set_defaults(func=self.cmd_status)
         p = commands.add_parser("resume", help="re-execute the last failed run from its failure")
         p.add_argument(flag, dest="id", required=True)
+        p.add_argument("--json", action="store_true", help="the status after it, as JSON")
         self.add_partition_options(p, "resume")
         p.set_defaults(func=self.cmd_resume)
         p = commands.add_parser("export", help=f"a table of a {item}: .tsv, .csv or .parquet")

@@ -84,11 +84,15 @@ def wait_for_backfill(
     inst: dg.DagsterInstance,
     backfill_id: str,
     progress: Callable[[str], None],
+    targets: Mapping[dg.AssetKey, Sequence[str]] | None = None,
+    after: int | None = None,
     poll_seconds: float = 2.0,
 ) -> tuple[str, list[dg.RunRecord]]:
-    """Wait until the daemon has finished the backfill (completed, failed or cancelled);
-    returns its final status and its runs. Progress: runs finished / launched, and the steps
-    of the runs in progress."""
+    """Wait until the daemon has finished the backfill (completed, failed or cancelled), or
+    until its runs have succeeded and materialized every partition of ``targets`` (event
+    storage ids after ``after``): the daemon marks the backfill completed only on its next
+    loop, up to 30 s later. Returns its status and its runs. Progress: runs finished /
+    launched, and the steps of the runs in progress."""
     last_line = ""
     while True:
         backfill = inst.get_backfill(backfill_id)
@@ -107,7 +111,20 @@ def wait_for_backfill(
             last_line = line
         if backfill.status.value not in ACTIVE and len(finished) == len(runs):
             return backfill.status.value, runs
+        succeeded = all(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+        if runs and succeeded and targets is not None and _materialized(inst, targets, after):
+            return "COMPLETED_SUCCESS", runs
         time.sleep(poll_seconds)
+
+
+def _materialized(
+    inst: dg.DagsterInstance, targets: Mapping[dg.AssetKey, Sequence[str]], after: int | None
+) -> bool:
+    """Whether every partition of ``targets`` was materialized after event id ``after``."""
+    return all(
+        set(keys) <= inst.get_materialized_partitions(key, after_cursor=after)
+        for key, keys in targets.items()
+    )
 
 
 def submit_and_report(
@@ -122,17 +139,19 @@ def submit_and_report(
 ) -> int:
     """The CLI's work as one Dagster backfill; unless ``args.no_wait``, wait for it and print
     its runs (``args.json``: as JSON). Exit code 0 when every run succeeded, else 1."""
+    after = inst.event_log_storage.get_maximum_record_id()
     backfill_id = submit_backfill(inst, defs, partitions, tags, title, run_config)
     print(f"backfill {backfill_id} submitted ({title}); the UI shows it under Backfills")
     if args.no_wait:
         return 0
-    status, runs = wait_for_backfill(inst, backfill_id, progress)
+    status, runs = wait_for_backfill(inst, backfill_id, progress, partitions, after)
     progress.done()
     rows = [
         {
             "job": r.dagster_run.job_name,
             "status": r.dagster_run.status.value,
-            "partitions": "..".join(
+            "partitions": r.dagster_run.tags.get("dagster/partition")
+            or "..".join(
                 r.dagster_run.tags.get(tag, "")
                 for tag in (ASSET_PARTITION_RANGE_START_TAG, ASSET_PARTITION_RANGE_END_TAG)
             ),

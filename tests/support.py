@@ -1,7 +1,7 @@
 """Helpers shared by the tests of every location."""
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -52,3 +52,17 @@ def tick(
         instance=instance, cursor=cursor, resources={"storage": store(location)}
     ) as context:
         return defs.resolve_sensor_def(sensor)(context)
+
+
+def last_partition_run(
+    inst: dg.DagsterInstance, key: str, job_names: Iterable[str]
+) -> dg.RunRecord | None:
+    """The latest run of one of ``job_names`` on partition ``key``."""
+    records = [
+        record
+        for name in job_names
+        for record in inst.get_run_records(
+            dg.RunsFilter(job_name=name, tags={"dagster/partition": key}), limit=1
+        )
+    ]
+    return max(records, key=lambda r: r.create_timestamp, default=None)

@@ -19,7 +19,7 @@ from cardio_assets.location import LOCATION
 from cardio_assets.resources import PACKAGED_MODELS, CardioConfig
 from cardio_assets.science import formats
 from platform_core import cli
-from tests.support import latest_metadata, store, tick
+from tests.support import last_partition_run, latest_metadata, store, tick
 
 
 def report(home: Path, study: str) -> dict:
@@ -144,7 +144,7 @@ def test_corrupted_model_file_is_e_hard_003_and_not_retried(cardio_home: Path) -
     )
     assert "lv_template.json" in result["error"]["message"]
     inst = cli.instance()
-    run = cli.last_partition_run(inst, "model-check", [study_job.name])
+    run = last_partition_run(inst, "model-check", [study_job.name])
     assert not inst.all_logs(run.dagster_run.run_id, of_type=dg.DagsterEventType.STEP_UP_FOR_RETRY)
 
 
@@ -213,12 +213,12 @@ def test_failed_step_resumes_without_redoing_the_steps_before_it(cardio_home: Pa
     make_study(folder, seed=11)
     assert not _run(folder, CardioConfig(models_dir=str(models)))
     inst = cli.instance()
-    failed = cli.last_partition_run(inst, "resumable", [study_job.name])
+    failed = last_partition_run(inst, "resumable", [study_job.name])
     done_before = {s.step_key for s in inst.get_run_step_stats(failed.dagster_run.run_id)}
     assert {"study_receipt", "validated_study", "ecg_preprocessed"} <= done_before
     # the location's own settings (the packaged models) are the fix
     assert main(["resume", "--study", "resumable"]) == 0
-    resumed = cli.last_partition_run(inst, "resumable", [study_job.name])
+    resumed = last_partition_run(inst, "resumable", [study_job.name])
     assert resumed.dagster_run.parent_run_id == failed.dagster_run.run_id
     redone = {s.step_key for s in inst.get_run_step_stats(resumed.dagster_run.run_id)}
     assert "cardio_report" in redone
@@ -239,7 +239,7 @@ def test_noisy_ecg_stops_at_the_quality_gate(cardio_home: Path, capsys) -> None:
     assert main(["run", str(folder), "--quiet"]) == 1
     assert "quality gate ecg_quality_gate: ECG quality" in capsys.readouterr().err
     inst = cli.instance()
-    run = cli.last_partition_run(inst, "noise-only", [study_job.name])
+    run = last_partition_run(inst, "noise-only", [study_job.name])
     gates = {
         entry.dagster_event.event_specific_data.check_name: entry.dagster_event.event_specific_data
         for entry in inst.all_logs(

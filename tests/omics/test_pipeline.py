@@ -16,7 +16,7 @@ from omics_assets.components.workflow import workflows_of
 from omics_assets.definitions import defs
 from omics_assets.workflows import workflow
 from platform_core import cli
-from tests.support import store
+from tests.support import last_partition_run, store
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]
@@ -238,9 +238,9 @@ def test_resume_reruns_only_the_failed_step_and_after(
     monkeypatch.undo()
     inst = cli.instance()
     key = "lmm-" + error.split("run lmm-")[1].split(":")[0]
-    failed = cli.last_partition_run(inst, key, ["gwas"])
+    failed = last_partition_run(inst, key, ["gwas"])
     assert main(["resume", "--workflow", "gwas", "--run", key]) == 0
-    resumed = cli.last_partition_run(inst, key, ["gwas"])
+    resumed = last_partition_run(inst, key, ["gwas"])
     assert resumed.dagster_run.parent_run_id == failed.dagster_run.run_id
     executed = {s.step_key for s in inst.get_run_step_stats(resumed.dagster_run.run_id)}
     assert executed == {

@@ -91,8 +91,11 @@ def test_ui_shows_locations_graphs_and_runs(production) -> None:
         hcs(["demo", "--out", str(plate), "--name", "ui_plate", "--wells", "1", "--tile", "256"])
         == 0
     )
+    # a daemon serves this instance: the command's run goes through it (a backfill's run)
     assert hcs(["run", str(plate / "ui_plate"), "--workers", "1"]) == 0
-    cli_run = inst.get_run_records(dg.RunsFilter(job_name="imaging_plate"), limit=1)[0].dagster_run
+    partition = dg.RunsFilter(tags={"dagster/partition": "ui_plate"})
+    cli_run = inst.get_run_records(partition, limit=1)[0].dagster_run
+    assert cli_run.tags["platform/cli"] == "hcs run" and "dagster/backfill" in cli_run.tags
     groups = _groups()
 
     with sync_playwright() as playwright:

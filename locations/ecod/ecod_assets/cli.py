@@ -105,25 +105,7 @@ class EcodCli(LocationCli):
             "stages": stages,
         }
 
-    def cmd_status(self, args: argparse.Namespace) -> int:
-        if not args.id:
-            return super().cmd_status(args)
-        self.print_batch(self.require(args.id), args.json)
-        return 0
-
-    def after_run(self, keys: list[str], args: argparse.Namespace) -> None:
-        for key in keys:
-            self.print_batch(key, args.json)
-
-    def cmd_resume(self, args: argparse.Namespace) -> int:
-        key = self.require(args.id)
-        code = cli.resume(
-            self.session.instance, LOCATION.module, self.last_run(key), f"batch {key}"
-        )
-        self.print_batch(key, as_json=False)
-        return code
-
-    def print_batch(self, batch: str, as_json: bool) -> None:
+    def print_detail(self, batch: str, as_json: bool) -> None:
         """The seed's get_batch_status: per stage completed / in progress / failed, items."""
         record = self.last_run(batch)
         row = {self.location.item: batch, **self.figures(batch, record)}

@@ -35,6 +35,7 @@ from omics_assets import workflows as api
 from omics_assets.assets.steps import STATUS_CHECK
 from omics_assets.components.workflow import workflows_of
 from omics_assets.config import ConfigError, Resolved
+from omics_assets.inputs import is_registered, register_run
 from omics_assets.location import LOCATION
 from omics_assets.partitions import workflow_partitions
 from platform_core import cli
@@ -94,7 +95,7 @@ class OmicsCli(LocationCli):
         config = Path(args.config) if args.config else None
         key = args.id or api.default_run_key(resolved, config)
         try:
-            api.register_run(self.session.store, definition, key, resolved.config)
+            register_run(self.session.store, definition, key, resolved.config)
         except (ConfigError, InvalidKeyError) as error:
             raise cli.CliError(str(error)) from None
         self.session.instance.add_dynamic_partitions(definition.partitions_name, [key])
@@ -183,7 +184,7 @@ class OmicsCli(LocationCli):
             definition, jobs = self.workflows[name], self.feeding(name)
             for key in inst.get_dynamic_partitions(definition.partitions_name):
                 last = self.last_run(key, jobs)
-                if last or api.is_registered(store, definition, key):
+                if last or is_registered(store, definition, key):
                     rows.append({"workflow": name, "run": key, **cli.run_summary(last)})
         columns = ["workflow", "run", "status", "started", "duration_s", "last_run"]
         cli.print_rows(rows, columns, args.json)
@@ -241,7 +242,9 @@ class OmicsCli(LocationCli):
             self.add_partition_options(p, "run")
             p.add_argument("--json", action="store_true")
             p.set_defaults(func=func)
-        commands.add_parser("workflows", help="the workflows").set_defaults(func=self.cmd_workflows)
+        p = commands.add_parser("workflows", help="the workflows")
+        p.add_argument("--json", action="store_true")
+        p.set_defaults(func=self.cmd_workflows)
 
     def cmd_validate(self, args: argparse.Namespace) -> int:
         definition, resolved = self.resolve(args)
@@ -278,7 +281,7 @@ class OmicsCli(LocationCli):
             }
             for d in self.workflows.values()
         ]
-        cli.print_table(rows, ["workflow", "domain", "steps", "definition"])
+        cli.print_rows(rows, ["workflow", "domain", "steps", "definition"], args.json)
         return 0
 
 

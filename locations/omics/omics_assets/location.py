@@ -6,9 +6,10 @@ import dagster as dg
 
 from omics_assets.components.workflow import workflows_of
 from omics_assets.config import ConfigError
+from omics_assets.inputs import register_run
 from omics_assets.partitions import workflow_partitions
 from omics_assets.resources import OmicsSettings
-from omics_assets.workflows import default_run_key, register_run, resolve_run
+from omics_assets.workflows import default_run_key, resolve_run
 from platform_core.datastore import DataStore
 from platform_core.inbox import MARKER, Inbox, Registered
 from platform_core.keys import InvalidKeyError

@@ -5,8 +5,10 @@
   definition resolved once (defaults + its YAML): which steps it builds;
 - :func:`resolve_run`: a run's config through the five layers (see :mod:`omics_assets.config`),
   once per run;
-- :func:`register_run` / :func:`registered_config`: a run is a partition of its workflow,
-  keyed by name; its resolved config is recorded once (platform_core.inputs) and never changed.
+- :func:`plan`: what a run would do per step, and why (reuse a step with the same
+  fingerprint, run it, or skip it); where a step's files live.
+
+A run's registration (its resolved config, recorded once) is in :mod:`omics_assets.inputs`.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ from omics_assets.science.domains import STEPS, UPSTREAM_STEPS, Domain, Step, wi
 from platform_core.checkpoint import fingerprint
 from platform_core.datastore import DataStore
 from platform_core.inbox import signature
-from platform_core.inputs import InputRegistry, RegisteredElsewhereError
 
 RESULT_FILE = "result.json"  # in a step's folder once the step completed
 
@@ -134,45 +135,6 @@ def default_run_key(resolved: cfg.Resolved, config_file: Path | None) -> str:
     stem = config_file.stem if config_file else "default"
     safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in stem).lstrip("._-")
     return f"{safe or 'run'}-{fingerprint(resolved.config)[:10]}"
-
-
-def _runs(definition: WorkflowDefinition) -> InputRegistry:
-    """The runs of a workflow's partitions (one record per run key and workflow)."""
-    command = f"omics submit --workflow {definition.name}"
-    return InputRegistry(("runs", definition.partitions_name), "run", command)
-
-
-def register_run(
-    store: DataStore, definition: WorkflowDefinition, key: str, config: Mapping[str, Any]
-) -> str:
-    """Record the run's resolved config under its key; the same config again is a no-op, a
-    different one under a used key is refused."""
-
-    def taken(_: dict) -> str:
-        return (
-            f"run {key!r} of workflow {definition.name} exists with another config; pass a "
-            "new --run name"
-        )
-
-    try:
-        _runs(definition).register(store, f"{key}.{definition.name}", dict(config), taken)
-    except RegisteredElsewhereError as error:
-        raise cfg.ConfigError(str(error)) from None
-    return key
-
-
-def is_registered(store: DataStore, definition: WorkflowDefinition, key: str) -> bool:
-    return _runs(definition).entry(store, f"{key}.{definition.name}").exists()
-
-
-def registered_config(store: DataStore, definition: WorkflowDefinition, key: str) -> dict[str, Any]:
-    """The config a run was registered with; a run added in the UI (never registered) gets
-    the workflow's own config (defaults, definition, environment), registered now."""
-    if is_registered(store, definition, key):
-        return _runs(definition).record(store, f"{key}.{definition.name}")
-    config = resolve_run({definition.name: definition}, definition.name).config
-    register_run(store, definition, key, config)
-    return config
 
 
 def input_signatures(domain_specific: Mapping[str, Any]) -> dict[str, str]:

@@ -17,16 +17,11 @@ from typing import Any
 
 import dagster as dg
 
+from omics_assets.inputs import registered_config
 from omics_assets.resources import OmicsSettings
 from omics_assets.science.domains import Step
 from omics_assets.science.steps import StepContext, execute_step
-from omics_assets.workflows import (
-    RESULT_FILE,
-    WorkflowDefinition,
-    registered_config,
-    step_fingerprint,
-    step_folder,
-)
+from omics_assets.workflows import RESULT_FILE, WorkflowDefinition, step_fingerprint, step_folder
 from platform_core.checkpoint import FINGERPRINT_KEY
 from platform_core.datastore import DataStore
 from platform_core.figures import markdown_image
