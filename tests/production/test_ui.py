@@ -16,7 +16,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from cardio_assets.demo import make_study
 from imaging_assets.cli import main as hcs
-from tests.production.conftest import ROOT, wait_for_runs
+from tests.production.conftest import ROOT, wait_for_runs, wait_until
 
 CHROMIUM = "/usr/bin/chromium"
 # Playwright's expect() waits 5 s by default; a loaded 2-core machine serves the UI's first
@@ -168,8 +168,10 @@ def test_ui_shows_locations_graphs_and_runs(production) -> None:
         omics_backfill = re.search(r"backfill (\w+) submitted", omics).group(1)
         tetra = _cli(env, "tetra_assets.cli", *BACKFILL_ARGS, "--json", "--quiet")
         report = json.loads(tetra[tetra.index("{") :])
+        assert report["status"] == "COMPLETED_SUCCESS"  # its runs made every partition
+        done = ("COMPLETED_SUCCESS", "COMPLETED")  # the daemon says so on its next loop
+        wait_until(lambda: inst.get_backfill(report["backfill"]).status.value in done, 120, "it")
         backfill = inst.get_backfill(report["backfill"])
-        assert backfill.status.value in ("COMPLETED_SUCCESS", "COMPLETED"), backfill.status
         runs = inst.get_run_records(dg.RunsFilter(tags={"dagster/backfill": backfill.backfill_id}))
         assert len(runs) == 1  # the data assets' single-run backfill policy
         assert runs[0].dagster_run.status == dg.DagsterRunStatus.SUCCESS
