@@ -161,7 +161,8 @@ class LocationCli:
 
     def cmd_run(self, args: argparse.Namespace) -> int:
         keys = self.keys(args)
-        args.here = args.here or not daemon.daemon_serves(self.session.instance)
+        instance = self.session.instance  # before the workers start: it sets their environment
+        args.here = args.here or not daemon.daemon_serves(instance)
         if args.here and self.many_runs(args, keys):
             if not self.warm_before_definitions:  # importing them may set variables (cardio)
                 assert self.session.defs is not None  # that the workers must see

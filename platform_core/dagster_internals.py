@@ -11,39 +11,73 @@ class), ``dg.build_reconstructable_job`` (not ``ReconstructableRepository``); ru
 statuses are compared by their public string values.
 """
 
-from typing import NamedTuple
+import importlib
+from typing import Any, NamedTuple
 
-from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
-from dagster._core.definitions.freshness import FreshnessState, FreshnessStateChange
-from dagster._core.definitions.selector import (
-    PartitionRangeSelector,
-    PartitionsByAssetSelector,
-    PartitionsSelector,
-)
-from dagster._core.definitions.unresolved_asset_job_definition import (
-    UnresolvedAssetJobDefinition as AssetJob,
-)
-from dagster._core.events import ASSET_CHECK_EVENTS, ASSET_EVENTS
-from dagster._core.execution.backfill import PartitionBackfill
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
-from dagster._core.storage.event_log.schema import (
-    AssetCheckExecutionsTable,
-    AssetKeyTable,
-    SqlEventLogStorageTable,
-)
-from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
-    INDEX_SHARD_NAME,
-    SqliteEventLogStorage,
-)
-from dagster._core.storage.sqlalchemy_compat import db_select
-from dagster._core.storage.sqlite import SQLITE_BUSY_TIMEOUT_SECONDS
-from dagster._core.storage.sqlite_storage import DagsterSqliteStorage, _event_logs_directory
-from dagster._core.storage.tags import (
-    ASSET_PARTITION_RANGE_END_TAG,
-    ASSET_PARTITION_RANGE_START_TAG,
-)
-from dagster._serdes import ConfigurableClassData
-from dagster._utils.schedules import cron_string_iterator
+_SOURCES: dict[str, tuple[str, str]] = {  # name -> (private module, attribute)
+    "ASSET_CHECK_EVENTS": ("dagster._core.events", "ASSET_CHECK_EVENTS"),
+    "ASSET_EVENTS": ("dagster._core.events", "ASSET_EVENTS"),
+    "ASSET_PARTITION_RANGE_END_TAG": (
+        "dagster._core.storage.tags",
+        "ASSET_PARTITION_RANGE_END_TAG",
+    ),
+    "ASSET_PARTITION_RANGE_START_TAG": (
+        "dagster._core.storage.tags",
+        "ASSET_PARTITION_RANGE_START_TAG",
+    ),
+    "AssetCheckExecutionRecordStatus": (
+        "dagster._core.storage.asset_check_execution_record",
+        "AssetCheckExecutionRecordStatus",
+    ),
+    "AssetCheckExecutionsTable": (
+        "dagster._core.storage.event_log.schema",
+        "AssetCheckExecutionsTable",
+    ),
+    "AssetGraph": ("dagster._core.definitions.assets.graph.asset_graph", "AssetGraph"),
+    "AssetJob": (
+        "dagster._core.definitions.unresolved_asset_job_definition",
+        "UnresolvedAssetJobDefinition",
+    ),
+    "AssetKeyTable": ("dagster._core.storage.event_log.schema", "AssetKeyTable"),
+    "ConfigurableClassData": ("dagster._serdes", "ConfigurableClassData"),
+    "DagsterSqliteStorage": ("dagster._core.storage.sqlite_storage", "DagsterSqliteStorage"),
+    "FreshnessState": ("dagster._core.definitions.freshness", "FreshnessState"),
+    "FreshnessStateChange": ("dagster._core.definitions.freshness", "FreshnessStateChange"),
+    "INDEX_SHARD_NAME": (
+        "dagster._core.storage.event_log.sqlite.sqlite_event_log",
+        "INDEX_SHARD_NAME",
+    ),
+    "PartitionBackfill": ("dagster._core.execution.backfill", "PartitionBackfill"),
+    "PartitionRangeSelector": ("dagster._core.definitions.selector", "PartitionRangeSelector"),
+    "PartitionsByAssetSelector": (
+        "dagster._core.definitions.selector",
+        "PartitionsByAssetSelector",
+    ),
+    "PartitionsSelector": ("dagster._core.definitions.selector", "PartitionsSelector"),
+    "SQLITE_BUSY_TIMEOUT_SECONDS": ("dagster._core.storage.sqlite", "SQLITE_BUSY_TIMEOUT_SECONDS"),
+    "SqlEventLogStorageTable": (
+        "dagster._core.storage.event_log.schema",
+        "SqlEventLogStorageTable",
+    ),
+    "SqliteEventLogStorage": (
+        "dagster._core.storage.event_log.sqlite.sqlite_event_log",
+        "SqliteEventLogStorage",
+    ),
+    "_event_logs_directory": ("dagster._core.storage.sqlite_storage", "_event_logs_directory"),
+    "cron_string_iterator": ("dagster._utils.schedules", "cron_string_iterator"),
+    "db_select": ("dagster._core.storage.sqlalchemy_compat", "db_select"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    """A fenced name, imported when first used: the storage classes alone pull in SQLAlchemy
+    and Alembic (~0.4 s), which a code location's import (or a command's) must not pay."""
+    if name not in _SOURCES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    module, attribute = _SOURCES[name]
+    value = getattr(importlib.import_module(module), attribute)
+    globals()[name] = value
+    return value
 
 
 class Pin(NamedTuple):
@@ -116,30 +150,4 @@ PINS: dict[str, Pin] = {
     "db_select": _STORAGE,
 }
 
-__all__ = [
-    "ASSET_CHECK_EVENTS",
-    "ASSET_EVENTS",
-    "ASSET_PARTITION_RANGE_END_TAG",
-    "ASSET_PARTITION_RANGE_START_TAG",
-    "INDEX_SHARD_NAME",
-    "PINS",
-    "SQLITE_BUSY_TIMEOUT_SECONDS",
-    "AssetCheckExecutionRecordStatus",
-    "AssetCheckExecutionsTable",
-    "AssetGraph",
-    "AssetJob",
-    "AssetKeyTable",
-    "ConfigurableClassData",
-    "DagsterSqliteStorage",
-    "FreshnessState",
-    "FreshnessStateChange",
-    "PartitionBackfill",
-    "PartitionRangeSelector",
-    "PartitionsByAssetSelector",
-    "PartitionsSelector",
-    "SqlEventLogStorageTable",
-    "SqliteEventLogStorage",
-    "_event_logs_directory",
-    "cron_string_iterator",
-    "db_select",
-]
+__all__ = ["PINS", *_SOURCES]
