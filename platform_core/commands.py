@@ -235,6 +235,8 @@ class LocationCli:
         return 1 if failed else 0
 
     def status_rows(self, keys: Sequence[str]) -> list[dict[str, Any]]:
+        if not keys:  # nothing registered: no need to load the location
+            return []
         last = self.session.last_runs()
         return [
             {
