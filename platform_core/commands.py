@@ -28,9 +28,8 @@ from platform_core.datastore import DataStore
 from platform_core.io import atomic_write
 from platform_core.keys import InvalidKeyError
 from platform_core.location import Location
-from platform_core.session import Request, Session
+from platform_core.session import CLI_TAG, Request, Session
 
-CLI_TAG = "platform/cli"  # on every run a CLI starts: which command
 ACTIVE = {"QUEUED", "NOT_STARTED", "STARTING", "STARTED"}
 TABLE_WRITERS: dict[str, Callable[[pd.DataFrame, Path], None]] = {
     ".tsv": lambda table, path: table.to_csv(path, sep="\t", index=False),
@@ -112,7 +111,18 @@ class LocationCli:
         raise NotImplementedError
 
     def add_verbs(self, commands: Any) -> None:
-        """Verbs of the location's own."""
+        """Verbs of the location's own (``add_verb``)."""
+
+    def add_verb(
+        self, commands: Any, name: str, text: str, func: Callable[..., int], out: bool = False
+    ) -> argparse.ArgumentParser:
+        """A verb of one partition (the location's flag, required), with ``--out FILE``."""
+        p = commands.add_parser(name, help=text)
+        p.add_argument(self.location.flag, dest="id", required=True)
+        if out:
+            p.add_argument("--out", required=True)
+        p.set_defaults(func=func)
+        return p
 
     # ---- the contract ------------------------------------------------------------------
     def tags(self, args: argparse.Namespace) -> dict[str, str]:
@@ -180,25 +190,7 @@ class LocationCli:
         ``--here``), else in this process; 0 when every run succeeded, else 1."""
         session, progress = self.session, cli.Progress(args.quiet)
         if not args.here:
-            tags = {  # a backfill's runs carry the tags of the jobs that run them here too
-                **{
-                    k: v
-                    for job in request.jobs
-                    for k, v in session.defs.resolve_job_def(job).tags.items()
-                },
-                **request.tags,
-            }
-            title = request.title or f"{self.parser_prog} run {', '.join(request.jobs)}"
-            return daemon.submit_and_report(
-                session.instance,
-                session.defs,
-                request.partitions,
-                tags,
-                title,
-                args,
-                progress,
-                request.run_config,
-            )
+            return daemon.submit_and_report(session, request, args, progress)
         keys = {k for keys in request.partitions.values() for k in keys}
         if len(keys) == 1 and len(request.jobs) == 1:  # one run, its steps as progress
             (key,), (name,) = keys, request.jobs

@@ -22,6 +22,7 @@ from platform_core.dagster_internals import (
     PartitionsByAssetSelector,
     PartitionsSelector,
 )
+from platform_core.session import CLI_TAG, Request, Session
 
 BACKFILL_DAEMON = "BACKFILL"
 HEARTBEAT_FRESH_SECONDS = 60.0  # the daemon beats every 30 s: one beat may be late
@@ -128,19 +129,19 @@ def _materialized(
 
 
 def submit_and_report(
-    inst: dg.DagsterInstance,
-    defs: dg.Definitions,
-    partitions: Mapping[dg.AssetKey, Sequence[str]],
-    tags: Mapping[str, str],
-    title: str,
-    args: argparse.Namespace,
-    progress: Progress,
-    run_config: Mapping[str, Any] | None = None,
+    session: Session, request: Request, args: argparse.Namespace, progress: Progress
 ) -> int:
-    """The CLI's work as one Dagster backfill; unless ``args.no_wait``, wait for it and print
+    """A command's request as one Dagster backfill, its runs tagged with the request's tags
+    and those of the jobs that run it here; unless ``args.no_wait``, wait for it and print
     its runs (``args.json``: as JSON). Exit code 0 when every run succeeded, else 1."""
+    inst, defs, partitions = session.instance, session.defs, request.partitions
+    tags = {  # the job's own (ECOD's run timeout), as a run of the job would carry them
+        **{k: v for job in request.jobs for k, v in defs.resolve_job_def(job).tags.items()},
+        **request.tags,
+    }
+    title = request.title or f"{request.tags.get(CLI_TAG, 'run')} {', '.join(request.jobs)}"
     after = inst.event_log_storage.get_maximum_record_id()
-    backfill_id = submit_backfill(inst, defs, partitions, tags, title, run_config)
+    backfill_id = submit_backfill(inst, defs, partitions, tags, title, request.run_config)
     print(f"backfill {backfill_id} submitted ({title}); the UI shows it under Backfills")
     if args.no_wait:
         return 0

@@ -29,6 +29,7 @@ from platform_core.dagster_internals import AssetJob
 from platform_core.datastore import DataStore
 
 MARKER = ".complete"
+SETTLE_SECONDS = {"file": 10.0, "folder": 30.0}  # a copy into the inbox is done by then
 REJECTED = "rejected"
 PROCESSED = "processed"
 
@@ -96,9 +97,9 @@ class Inbox:
       ``submit``), returns its partition key; or, for a sensor over several jobs, a
       ``Registered`` naming its partitions and job. An exception of a ``refused`` type
       rejects the item with its message.
-    - ``kind``: items are files (with one of ``suffixes``) or folders.
-    - ``settle_env``: the variable holding how old (seconds) an unmarked item's newest file
-      must be, unchanged across two ticks (default ``settle_default``).
+    - ``kind``: items are files (with one of ``suffixes``) or folders. An unmarked item is
+      complete once unchanged across two ticks and its newest file is at least
+      ``<LOCATION>_INBOX_SETTLE_SECONDS`` old (default: 10 s for a file, 30 s for a folder).
     - ``after``: ``move`` processed items to ``processed/`` once registered (``register``
       copies what it needs); ``keep`` them in place (a plate folder is read where it lies;
       the cursor remembers its signature, and every tick looks at every item ever dropped);
@@ -110,30 +111,29 @@ class Inbox:
     register: Callable[[DataStore, Path], "str | Registered"]
     refused: tuple[type[Exception], ...]
     kind: Literal["file", "folder"]
-    settle_env: str
-    settle_default: float
     suffixes: tuple[str, ...] = ()
     after: Literal["move", "keep", "adopt"] = "keep"
     description: str = ""
 
-    def settle_seconds(self) -> float:
-        return float(os.environ.get(self.settle_env, self.settle_default))
+    def settle_seconds(self, location: str) -> float:
+        default = SETTLE_SECONDS[self.kind]
+        return float(os.environ.get(f"{location.upper()}_INBOX_SETTLE_SECONDS", default))
 
 
 def build_inbox_sensor(
     inbox: Inbox,
+    location: str,
     jobs: Sequence[AssetJob],
     partitions_def: dg.DynamicPartitionsDefinition | None,
 ) -> dg.SensorDefinition:
-    """The sensor (RUNNING by default) of ``inbox`` over ``jobs``; a registered key is a
-    partition of ``partitions_def`` run by the first job, unless ``register`` names both."""
+    """The sensor (RUNNING by default) of ``location``'s ``inbox`` over ``jobs``; a registered
+    key is a partition of ``partitions_def`` run by the first job, unless ``register`` names
+    both."""
     jobs = list(jobs)
-    kind, after, settle_seconds, register = (
-        inbox.kind,
-        inbox.after,
-        inbox.settle_seconds,
-        inbox.register,
-    )
+    kind, after, register = inbox.kind, inbox.after, inbox.register
+
+    def settle_seconds() -> float:
+        return inbox.settle_seconds(location)
 
     @dg.sensor(
         name=inbox.sensor,

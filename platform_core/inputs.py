@@ -12,11 +12,12 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from platform_core.datastore import DataStore
+from platform_core.inbox import Inbox
 from platform_core.io import write_json
-from platform_core.keys import validate_partition_key
+from platform_core.keys import InvalidKeyError, validate_partition_key
 
 
 class RegisteredElsewhereError(ValueError):
@@ -93,3 +94,8 @@ class FolderInputs:
     def source(self, store: DataStore, key: str) -> Path:
         """The folder a registered key reads from."""
         return Path(self.registry.record(store, key)["source"])
+
+    def inbox(self, sensor: str, after: Literal["keep", "adopt"], description: str) -> Inbox:
+        """An inbox of these folders (a folder that cannot be registered is refused)."""
+        refused = (InvalidKeyError, RegisteredElsewhereError, OSError)
+        return Inbox(sensor, self.register, refused, "folder", after=after, description=description)

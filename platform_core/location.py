@@ -11,7 +11,7 @@ import importlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import dagster as dg
 
@@ -22,8 +22,6 @@ from platform_core.executors import step_executor
 from platform_core.inbox import Inbox, build_inbox_sensor
 from platform_core.io import AssetStorageIOManager, FrameFormat
 from platform_core.settings import resource_from_env
-
-EXECUTORS = {"in_process": dg.in_process_executor, "multiprocess": dg.multiprocess_executor}
 
 
 @dataclass(frozen=True)
@@ -39,31 +37,40 @@ class Setting:
 class Location:
     """A code location, declared once.
 
-    - ``name``: the code location, its folder under the data root, its alert sensors' prefix.
-    - ``package``: the Python package (``<package>.definitions`` holds ``defs``; its
-      ``defs/`` folder the assets, checks, jobs and schedules).
-    - ``partitions``: what a partition of the location is (a batch, a plate, a day ...; None:
-      one partitions definition per job, as omics workflows); ``item`` the word for one and
-      ``flag`` the CLI option that names one (``--batch``).
+    - ``name``: the code location, its folder under the data root, its alert sensors' prefix,
+      its package ``<name>_assets`` (``definitions.py`` holds ``defs``; ``defs/`` the assets,
+      checks, jobs and schedules).
+    - ``partitions``: what a partition of the location is (a batch, a plate, a date ...; None:
+      one partitions definition per job, as omics workflows); ``item`` the word for one, and
+      ``--<item>`` the CLI option that names one.
     - ``inbox``: the inbox (or how to make it from the loaded ``defs/`` folder) and the job
       (by name) each item runs, all jobs when empty; None: no inbox.
     - ``settings``: resource key -> the location's settings resources.
     - ``resources``: further resources with fixed values (tool paths).
-    - ``frame_format``: how the IO manager stores tables; ``executor``: where a run's steps
-      run (Celery when a broker is set, platform_core.executors).
+    - ``frame_format``: how the IO manager stores tables.
+
+    A run's steps run one after another in the run's process (every location's steps spread
+    their own work over the cores: wells, chains, runs side by side), or on Celery workers
+    when a broker is set (platform_core.executors).
     """
 
     name: str
-    package: str
     partitions: dg.PartitionsDefinition | None
     item: str
-    flag: str
     inbox: Inbox | Callable[[dg.Definitions], Inbox] | None = None
     inbox_job: str = ""
     settings: Mapping[str, Setting] = field(default_factory=dict)
     resources: Mapping[str, Any] = field(default_factory=dict)
     frame_format: FrameFormat = "parquet"
-    executor: Literal["in_process", "multiprocess"] = "in_process"
+
+    @property
+    def package(self) -> str:
+        return f"{self.name}_assets"
+
+    @property
+    def flag(self) -> str:
+        """The CLI option that names a partition."""
+        return f"--{self.item}"
 
     @property
     def module(self) -> str:
@@ -93,7 +100,7 @@ class Location:
             loaded,
             dg.Definitions(
                 sensors=[*self.inbox_sensors(loaded), *alert_sensors(self.name)],
-                executor=step_executor(EXECUTORS[self.executor]),
+                executor=step_executor(dg.in_process_executor),
                 resources=resources,
             ),
         )
@@ -117,7 +124,7 @@ class Location:
         inbox = self.inbox if isinstance(self.inbox, Inbox) else self.inbox(loaded)
         dynamic = isinstance(self.partitions, dg.DynamicPartitionsDefinition)
         partitions = self.partitions if dynamic else None
-        return [build_inbox_sensor(inbox, self.inbox_jobs(loaded), partitions)]  # type: ignore[arg-type]
+        return [build_inbox_sensor(inbox, self.name, self.inbox_jobs(loaded), partitions)]  # type: ignore[arg-type]
 
     def inbox_jobs(self, loaded: dg.Definitions) -> Sequence[AssetJob]:
         """The job each inbox item runs (``inbox_job``), or every job (an item names its own)."""

@@ -14,6 +14,8 @@ from platform_core import cli
 from platform_core.datastore import DataStore
 from platform_core.location import Location
 
+CLI_TAG = "platform/cli"  # on every run a command starts: which command
+
 
 @dataclass(frozen=True)
 class Request:

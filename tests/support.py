@@ -1,7 +1,9 @@
 """Helpers shared by the tests of every location."""
 
 import os
-from collections.abc import Iterable, Iterator
+import subprocess
+import sys
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -66,3 +68,20 @@ def last_partition_run(
         )
     ]
     return max(records, key=lambda r: r.create_timestamp, default=None)
+
+
+def command(env: Mapping[str, str], *argv: str, cwd: Path | None = None) -> str:
+    """A location's command (``ecod run ...``) in a subprocess with exactly ``env``, as a user
+    runs it; it must succeed. Its stdout."""
+    module = {"hcs": "imaging_assets.cli"}.get(argv[0], f"{argv[0]}_assets.cli")
+    done = subprocess.run(
+        [sys.executable, "-m", module, *argv[1:]],
+        cwd=cwd,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=1800,
+        check=False,
+    )
+    assert done.returncode == 0, f"{argv}: {done.stdout[-1500:]}\n{done.stderr[-1500:]}"
+    return done.stdout

@@ -5,11 +5,11 @@ exceptions: ``DAGSTER_HOME`` (the instance), ``TMPDIR`` (tools' temporary files)
 demos' explicit ``--out`` folders."""
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.support import command as run_command
 
 pytestmark = pytest.mark.slow  # every location's demo with real tools: a few minutes
 
@@ -43,18 +43,8 @@ def test_every_demo_writes_only_under_its_data_root(tmp_path: Path) -> None:
     }
     (tmp_path / "tmp").mkdir()
 
-    def command(*argv: str) -> None:
-        module = {"hcs": "imaging_assets.cli"}.get(argv[0], f"{argv[0]}_assets.cli")
-        done = subprocess.run(
-            [sys.executable, "-m", module, *argv[1:], *(["--here"] if argv[1] == "run" else [])],
-            cwd=work,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=1200,
-            check=False,
-        )
-        assert done.returncode == 0, f"{argv}: {done.stderr[-2000:]}"
+    def command(*argv: str) -> None:  # in the working directory; run: here, not via a daemon
+        run_command(env, *argv, *(["--here"] if argv[1] == "run" else []), cwd=work)
 
     command("tetra", "run", "--start", "2018-03-05", "--end", "2018-03-09", "--quiet")
     command("tetra", "demo", "--out", str(out / "tetra"), "--start", "2018-03-01")

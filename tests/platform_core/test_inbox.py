@@ -32,20 +32,20 @@ def _inbox(kind: str, after: str, register=_register) -> Inbox:
         register=register,
         refused=(ValueError,),
         kind=kind,  # type: ignore[arg-type]
-        settle_env="TOY_INBOX_SETTLE_SECONDS",
-        settle_default=0.0,
         suffixes=(".txt",),
         after=after,  # type: ignore[arg-type]
     )
 
 
 def _sensor(kind: str, after: str) -> dg.SensorDefinition:
-    return build_inbox_sensor(_inbox(kind, after), [job], items)
+    return build_inbox_sensor(_inbox(kind, after), "toy", [job], items)
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> DataStore:
-    """The toy location's storage owner: its inbox is ``store.inbox()``."""
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> DataStore:
+    """The toy location's storage owner (its inbox: ``store.inbox()``); an unmarked item is
+    complete once unchanged across two ticks, however young (TOY_INBOX_SETTLE_SECONDS)."""
+    monkeypatch.setenv("TOY_INBOX_SETTLE_SECONDS", "0")
     return DataStore(root=str(tmp_path), location="toy")
 
 
@@ -109,7 +109,7 @@ def test_adopted_folders_leave_the_inbox_and_are_registered_where_they_land(
         registered.append(path)
         return _register(store, path)
 
-    sensor = build_inbox_sensor(_inbox("folder", "adopt", register), [job], items)
+    sensor = build_inbox_sensor(_inbox("folder", "adopt", register), "toy", [job], items)
     for name in ("study", "bad_study"):
         (inbox / name).mkdir(parents=True)
         (inbox / name / "data.txt").write_text(name)

@@ -6,15 +6,20 @@ import subprocess
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import psycopg2
 import pytest
 import yaml
 
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
 ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"  # Debian's (deploy/apt-packages.txt)
 SERVER = os.environ.get("PLATFORM_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
 
 
@@ -167,3 +172,27 @@ def production(
         yield tmp_path, full_env
     finally:
         deploy("down.sh", full_env)
+
+
+@contextmanager
+def browser_page() -> Iterator["Page"]:
+    """A page of Debian's chromium (Playwright; installed by run.sh), patient enough for a
+    loaded 2-core machine, with the UI's one-time community pop-up kept out of the way."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.set_default_timeout(180_000)
+        # the pop-up may cover the page at any moment (and swallow a click): dismissed in the
+        # browser's storage before any page loads, as its Skip button does, and skipped
+        # whenever it shows up before an action anyway
+        page.add_init_script("window.localStorage.setItem('communityNux', JSON.stringify('1'))")
+        page.add_locator_handler(
+            page.get_by_text("Join the Dagster community"),
+            lambda: page.get_by_role("button", name="Skip").click(),
+        )
+        try:
+            yield page
+        finally:
+            browser.close()

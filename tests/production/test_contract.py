@@ -4,8 +4,6 @@ SQLite, this machine's cores) and once to the deployment (Postgres, the daemon: 
 asset backfill); the runs each made must match: which assets, which partition or range, and
 the tags (the job's own, such as ECOD's run timeout, and the command's)."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import dagster as dg
@@ -18,6 +16,7 @@ from platform_core.dagster_internals import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
 )
+from tests.support import command as _command
 
 DEPLOYED_LOCATIONS = ("tetra", "ecod", "cardio")  # the deployment serves only these
 KEPT_TAGS = {CLI_TAG, "dagster/max_runtime"}  # what a run carries from its request and job
@@ -26,20 +25,6 @@ REQUESTS = {
     "ecod": ["ecod", "run", "--batch", "b1", "--mode", "blast-only"],
     "cardio": ["cardio", "run", "--study", "s1"],  # and s2, one run each (below)
 }
-
-
-def _command(env: dict[str, str], *argv: str) -> None:
-    """A location's command in a subprocess (as a user runs it); it must succeed."""
-    module = {"hcs": "imaging_assets.cli"}.get(argv[0], f"{argv[0]}_assets.cli")
-    done = subprocess.run(
-        [sys.executable, "-m", module, *argv[1:]],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=1800,
-        check=False,
-    )
-    assert done.returncode == 0, f"{argv}: {done.stdout[-1500:]}\n{done.stderr[-1500:]}"
 
 
 def _inputs(root: Path, env: dict[str, str]) -> None:

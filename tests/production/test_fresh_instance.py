@@ -10,12 +10,11 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from ecod_assets.cli import main as ecod
 from ecod_assets.demo import demo_batch
-from tests.production.conftest import wait_for_runs, wait_until
-from tests.production.test_ui import CHROMIUM, _dismiss_newsletter
+from tests.production.conftest import CHROMIUM, browser_page, wait_for_runs, wait_until
 
 DEPLOYED_LOCATIONS = ("ecod",)  # the deployment serves only this location (conftest)
 expect.set_options(timeout=180_000)
@@ -81,11 +80,7 @@ def test_inbox_and_ui_classify_on_a_fresh_instance_with_no_cli_run(production) -
     assert ecod(["submit", str(fasta)]) == 0
     assert not inst.get_run_records(dg.RunsFilter(tags={"dagster/partition": "from_ui"}))
     url = f"http://127.0.0.1:{env['DAGSTER_WEB_PORT']}"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        page.set_default_timeout(180_000)
-        _dismiss_newsletter(page)
+    with browser_page() as page:
         page.goto(f"{url}/locations/ecod/asset-groups/ecod")
         materialize = page.get_by_role("button").filter(has_text=re.compile(r"^Materialize all"))
         materialize.click()
@@ -98,7 +93,6 @@ def test_inbox_and_ui_classify_on_a_fresh_instance_with_no_cli_run(production) -
         expect(dialog.get_by_text("1 partition", exact=True)).to_be_visible()
         dialog.get_by_role("button", name="Launch 1 run").click()
         expect(page.get_by_text(re.compile(r"Launched run"))).to_be_visible()
-        browser.close()
     wait_until(
         lambda: inst.get_run_records(dg.RunsFilter(tags={"dagster/partition": "from_ui"})),
         120,

@@ -12,13 +12,12 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import yaml
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import expect
 
 from cardio_assets.demo import make_study
 from imaging_assets.cli import main as hcs
-from tests.production.conftest import ROOT, wait_for_runs, wait_until
+from tests.production.conftest import CHROMIUM, ROOT, browser_page, wait_for_runs, wait_until
 
-CHROMIUM = "/usr/bin/chromium"
 # Playwright's expect() waits 5 s by default; a loaded 2-core machine serves the UI's first
 # pages (and loads three code locations) far slower. Conditions, so no cost when it is quick.
 expect.set_options(timeout=180_000)
@@ -69,17 +68,6 @@ def _cli(env: dict[str, str], module: str, *args: str) -> str:
     return result.stdout
 
 
-def _dismiss_newsletter(page: Page) -> None:
-    """The UI's one-time community pop-up may cover the page at any moment (and swallow a
-    click): mark it dismissed in the browser's storage before any page loads, as its Skip
-    button does, and still skip it whenever it shows up before an action."""
-    page.add_init_script("window.localStorage.setItem('communityNux', JSON.stringify('1'))")
-    page.add_locator_handler(
-        page.get_by_text("Join the Dagster community"),
-        lambda: page.get_by_role("button", name="Skip").click(),
-    )
-
-
 @pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian chromium is installed by run.sh")
 def test_ui_shows_locations_graphs_and_runs(production) -> None:
     root, env = production
@@ -98,12 +86,7 @@ def test_ui_shows_locations_graphs_and_runs(production) -> None:
     assert cli_run.tags["platform/cli"] == "hcs run" and "dagster/backfill" in cli_run.tags
     groups = _groups()
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        page.set_default_timeout(180_000)
-
-        _dismiss_newsletter(page)
+    with browser_page() as page:
         page.goto(f"{url}/locations")
         expect(page.get_by_text(f"{len(groups)} code locations")).to_be_visible()
         expect(page.get_by_text("Loaded", exact=True)).to_have_count(len(groups))
@@ -203,7 +186,6 @@ def test_ui_shows_locations_graphs_and_runs(production) -> None:
         expect(plots).to_have_count(2)
         assert plots.first.evaluate("image => image.naturalWidth") > 300
         page.screenshot(path=ARTIFACTS / "omics_gwas_report.png")
-        browser.close()
 
 
 def _assets_of(location: str, group: str) -> list[str]:

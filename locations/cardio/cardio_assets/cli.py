@@ -133,10 +133,7 @@ class CardioCli(LocationCli):
         return 0
 
     def add_verbs(self, commands: Any) -> None:
-        p = commands.add_parser("report", help="write the study's report JSON")
-        p.add_argument("--study", dest="id", required=True)
-        p.add_argument("--out", required=True)
-        p.set_defaults(func=self.cmd_report)
+        self.add_verb(commands, "report", "write the study's report JSON", self.cmd_report, True)
 
     def cmd_report(self, args: argparse.Namespace) -> int:
         study = self.require(args.id)

@@ -9,19 +9,18 @@ from platform_core.inbox import Inbox
 from platform_core.keys import InvalidKeyError
 from platform_core.location import Location, Setting
 
+# A run's steps one after another in its process (the default executor): the tool steps hold
+# the one-slot ecod_tools pool and parallelise inside (workers), so a process per step would
+# only add start-up time (~3 s each); with a Celery broker each step goes to a worker instead.
 LOCATION = Location(
-    name="ecod",
-    package="ecod_assets",
-    partitions=ecod_batches,
+    "ecod",
+    ecod_batches,
     item="batch",
-    flag="--batch",
     inbox=Inbox(
-        sensor="ecod_inbox_sensor",
-        register=register_batch,
-        refused=(FastaError, InvalidKeyError, BatchExistsError, OSError),
-        kind="file",
-        settle_env="ECOD_INBOX_SETTLE_SECONDS",
-        settle_default=10.0,
+        "ecod_inbox_sensor",
+        register_batch,
+        (FastaError, InvalidKeyError, BatchExistsError, OSError),
+        "file",
         suffixes=FASTA_SUFFIXES,
         after="move",
         description="Registers a batch partition for each complete FASTA in <data root>/ecod/"
@@ -46,8 +45,4 @@ LOCATION = Location(
         ),
     },
     resources={"ecod_tools": EcodTools()},
-    # steps one after another in the run's process: the tool steps hold the one-slot
-    # ecod_tools pool and parallelise inside (workers), so a process per step would only add
-    # start-up time (~3 s each); with a Celery broker each step goes to a worker instead
-    executor="in_process",
 )

@@ -157,13 +157,10 @@ class HcsCli(LocationCli):
         return 0
 
     def add_verbs(self, commands: Any) -> None:
-        p = commands.add_parser("positions", help="tile positions of a plate as CSV (export)")
-        p.add_argument("--plate", dest="id", required=True)
-        p.add_argument("--out", required=True)
-        p.set_defaults(func=self.cmd_export, step=None)
-        p = commands.add_parser("open", help="print the path of a plate's OME-Zarr")
-        p.add_argument("--plate", dest="id", required=True)
-        p.set_defaults(func=self.cmd_open)
+        text = "tile positions of a plate as CSV (export)"
+        positions = self.add_verb(commands, "positions", text, self.cmd_export, out=True)
+        positions.set_defaults(step=None)
+        self.add_verb(commands, "open", "print the path of a plate's OME-Zarr", self.cmd_open)
 
     def cmd_open(self, args: argparse.Namespace) -> int:
         plate = self.require(args.id)

@@ -29,12 +29,10 @@ def config_inbox(loaded: dg.Definitions) -> Inbox:
         return Registered(key, workflow_partitions(definition), definition.name)
 
     return Inbox(
-        sensor="omics_config_inbox",
-        register=register,
-        refused=(ConfigError, InvalidKeyError, OSError),
-        kind="file",
-        settle_env="OMICS_INBOX_SETTLE_SECONDS",
-        settle_default=10.0,
+        "omics_config_inbox",
+        register,
+        (ConfigError, InvalidKeyError, OSError),
+        "file",
         suffixes=(".yaml", ".yml"),
         after="move",
         description="Registers each complete config YAML in <data root>/omics/inbox/ as a run "
@@ -45,14 +43,11 @@ def config_inbox(loaded: dg.Definitions) -> Inbox:
     )
 
 
+TIMEOUT = {"tool_timeout_seconds": "OMICS_TOOL_TIMEOUT_SECONDS"}
 LOCATION = Location(
-    name="omics",
-    package="omics_assets",
-    partitions=None,
+    "omics",
+    None,
     item="run",
-    flag="--run",
     inbox=config_inbox,
-    settings={
-        "omics": Setting(OmicsSettings, {"tool_timeout_seconds": "OMICS_TOOL_TIMEOUT_SECONDS"})
-    },
+    settings={"omics": Setting(OmicsSettings, TIMEOUT)},
 )
