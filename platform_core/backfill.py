@@ -20,8 +20,8 @@ from typing import Any
 import dagster as dg
 
 from platform_core.cli import (
-    failure_summary,
     quiet_warnings,
+    run_failure,
     run_job,
 )
 from platform_core.dagster_internals import (
@@ -67,7 +67,7 @@ def _timed_run(
         "partitions": f"{first}..{last}",
         "seconds": round(time.monotonic() - started, 2),
         "success": result.success,
-        "error": "" if result.success else failure_summary(result),
+        "error": "" if result.success else run_failure(inst, result.run_id),
     }
 
 

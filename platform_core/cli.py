@@ -1,7 +1,8 @@
 """CLI plumbing shared by every location: instance, runs, tables, JSON, exit codes.
 
-The CLIs launch runs in-process against the same Dagster instance (``$DAGSTER_HOME``) that
-the web UI reads, so every CLI run appears in the UI with its logs and materializations.
+Every command works on the Dagster instance the web UI reads (``$DAGSTER_HOME``), so each
+run it starts, through the daemon or in its own process, appears there with its logs and
+materializations.
 """
 
 import argparse
@@ -171,24 +172,25 @@ def _watch_steps(
         _report_steps(inst, run_id, total, progress)
 
 
-def failure_summary(result: dg.ExecuteInProcessResult) -> str:
-    """The first step failure of a run as one line."""
-    for event in result.all_events:
-        if event.is_step_failure and event.step_failure_data:
-            error = event.step_failure_data.error
-            message = root_cause(error).splitlines()[0] if error else "step failed"
-            return f"{event.step_key}: {message}"
+def run_failure(inst: dg.DagsterInstance, run_id: str) -> str:
+    """Why run ``run_id`` failed, in one line: its first failed step and what it said (a
+    ``dg.Failure``'s description, else the innermost error)."""
+    for entry in inst.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
+        data = entry.dagster_event.step_failure_data
+        user = data.user_failure_data
+        text = user.description if user else (root_cause(data.error) if data.error else "")
+        return f"{entry.step_key}: {(text or 'step failed').strip().splitlines()[0]}"
     return "run failed"
 
 
-def report(result: dg.ExecuteInProcessResult | dg.JobExecutionResult, what: str) -> int:
+def report(
+    inst: dg.DagsterInstance, result: dg.ExecuteInProcessResult | dg.JobExecutionResult, what: str
+) -> int:
     """One line on how a run ended (stdout on success, stderr on failure); the exit code."""
     if result.success:
         print(f"{what}: succeeded (run {result.run_id})")
         return 0
-    message = (
-        failure_summary(result) if isinstance(result, dg.ExecuteInProcessResult) else "run failed"
-    )
+    message = run_failure(inst, result.run_id)
     print(f"{what}: FAILED (run {result.run_id}): {message}", file=sys.stderr)
     return 1
 
@@ -212,7 +214,7 @@ def resume(inst: dg.DagsterInstance, module: str, last: dg.RunRecord | None, wha
     # execute_job does not carry the parent's tags over: pass them (not run-lineage tags)
     tags = {k: v for k, v in last.dagster_run.tags.items() if not k.startswith("dagster/run")}
     with dg.execute_job(job, inst, tags=tags, reexecution_options=options) as result:
-        return report(result, f"{what} resumed from run {last.dagster_run.run_id[:8]}")
+        return report(inst, result, f"{what} resumed from run {last.dagster_run.run_id[:8]}")
 
 
 def location_job(module: str, job_name: str) -> dg.JobDefinition:

@@ -15,8 +15,9 @@ and verbs of its own.
 """
 
 import argparse
+import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,6 @@ from platform_core.keys import InvalidKeyError
 from platform_core.location import Location
 from platform_core.session import CLI_TAG, Request, Session
 
-ACTIVE = {"QUEUED", "NOT_STARTED", "STARTING", "STARTED"}
 TABLE_WRITERS: dict[str, Callable[[pd.DataFrame, Path], None]] = {
     ".tsv": lambda table, path: table.to_csv(path, sep="\t", index=False),
     ".csv": lambda table, path: table.to_csv(path, index=False),
@@ -54,7 +54,8 @@ class LocationCli:
 
     def __init__(self) -> None:
         self.session = Session(self.location)
-        self.runs: list[dict[str, Any]] = []  # the runs an in-process ``run`` made
+        self.runs: list[dict[str, Any]] = []  # how the runs of a ``run`` ended
+        self.backfill: dict[str, str] = {}  # the backfill a ``run`` through the daemon made
 
     # ---- hooks -------------------------------------------------------------------------
     def register(self, store: DataStore, path: Path, key: str | None) -> str:
@@ -82,13 +83,6 @@ class LocationCli:
     def figures(self, key: str, record: dg.RunRecord | None) -> dict[str, Any]:
         """Key figures of one partition for ``status``."""
         return {}
-
-    def after_run(self, keys: list[str], args: argparse.Namespace) -> None:
-        """What to print once a run ended: the status of ``keys``."""
-        if len(keys) == 1:
-            self.print_detail(keys[0], args.json)
-        else:
-            self.print_status(keys, args.json)
 
     def print_detail(self, key: str, as_json: bool) -> None:
         """The status of one partition (``status`` with its flag, after ``run`` and
@@ -173,58 +167,87 @@ class LocationCli:
         keys = self.keys(args)
         instance = self.session.instance  # before the workers start: it sets their environment
         args.here = args.here or not daemon.daemon_serves(instance)
+        if args.here and self.many_runs(args, keys) and not self.warm_before_definitions:
+            _ = self.session.defs  # importing them may set variables the workers must see
         if args.here and self.many_runs(args, keys):
-            if not self.warm_before_definitions:  # importing them may set variables (cardio)
-                assert self.session.defs is not None  # that the workers must see
             backfill.warm_workers(self.location.module)
         request = self.request(args, keys)
         if request is None:
             return 0
         code = self.execute(request, args)
-        if not getattr(args, "no_wait", False):
+        if not args.here and args.no_wait:  # what was submitted is the answer
+            backfill_id = self.backfill["backfill"]
+            print(json.dumps({"backfill": backfill_id, "keys": keys}) if args.json else backfill_id)
+        else:
             self.after_run(keys, args)
         return code
 
     def execute(self, request: Request, args: argparse.Namespace) -> int:
         """Run ``request`` through the daemon when one serves the instance (unless
-        ``--here``), else in this process; 0 when every run succeeded, else 1."""
+        ``--here``), else in this process; ``self.runs`` says how each run ended (job,
+        run_id, partitions, status, error). 0 when every run succeeded, else 1."""
         session, progress = self.session, cli.Progress(args.quiet)
-        if not args.here:
-            return daemon.submit_and_report(session, request, args, progress)
         keys = {k for keys in request.partitions.values() for k in keys}
-        if len(keys) == 1 and len(request.jobs) == 1:  # one run, its steps as progress
+        if not args.here:
+            backfill_id, status, self.runs = daemon.submit_and_wait(
+                session, request, progress, wait=not args.no_wait
+            )
+            self.backfill = {"backfill": backfill_id, "status": status}
+        elif len(keys) == 1 and len(request.jobs) == 1:  # one run, its steps as progress
             (key,), (name,) = keys, request.jobs
             job = session.defs.resolve_job_def(name)
             whole = set(request.partitions) == set(job.asset_layer.executable_asset_keys)
             selection = None if whole else list(request.partitions)  # None: its checks too
             result = cli.run_job(
-                job,
+                job, session.instance, key, selection, request.tags, request.run_config, progress
+            )
+            self.runs = [
+                {
+                    "job": name,
+                    "run_id": result.run_id,
+                    "partitions": key,
+                    "status": "SUCCESS" if result.success else "FAILURE",
+                    "error": ""
+                    if result.success
+                    else cli.run_failure(session.instance, result.run_id),
+                }
+            ]
+        else:
+            runs = backfill.run_in_process(
+                self.location.module,
+                session.defs,
                 session.instance,
-                key,
-                selection,
+                request.jobs,
                 request.tags,
-                request.run_config,
                 progress,
+                request.run_config,
             )
-            return cli.report(result, f"{self.location.item} {key}")
-        runs = backfill.run_in_process(
-            self.location.module,
-            session.defs,
-            session.instance,
-            request.jobs,
-            request.tags,
-            progress,
-            request.run_config,
-        )
-        progress.done()
-        self.runs = runs
-        failed = [r for r in runs if not r["success"]]
-        for run in failed:
-            print(
-                f"error: run {run['run_id']} ({run['partitions']}) failed: {run['error']}",
-                file=sys.stderr,
-            )
-        return 1 if failed else 0
+            progress.done()
+            self.runs = [{**r, "status": "SUCCESS" if r["success"] else "FAILURE"} for r in runs]
+        return 0 if all(r["status"] == "SUCCESS" for r in self.runs) else 1
+
+    def what(self, run: Mapping[str, Any]) -> str:
+        """A run's subject in messages: ``batch b1``."""
+        return f"{self.location.item} {run['partitions']}"
+
+    def report_runs(self, args: argparse.Namespace) -> None:
+        """One line per run that did not succeed (stderr); for a single run that did, one
+        line saying so (stdout, but with --json, where stdout holds one JSON document)."""
+        for run in self.runs:
+            if run["status"] != "SUCCESS":
+                what, run_id = self.what(run), run["run_id"] or "-"
+                print(f"{what}: FAILED (run {run_id}): {run['error']}", file=sys.stderr)
+        if len(self.runs) == 1 and self.runs[0]["status"] == "SUCCESS" and not args.json:
+            print(f"{self.what(self.runs[0])}: succeeded (run {self.runs[0]['run_id']})")
+
+    def after_run(self, keys: list[str], args: argparse.Namespace) -> None:
+        """What a finished ``run`` prints: how its runs ended, then the status of ``keys``
+        (with --json, that status is the one document on stdout)."""
+        self.report_runs(args)
+        if len(keys) == 1:
+            self.print_detail(keys[0], args.json)
+        else:
+            self.print_status(keys, args.json)
 
     def status_rows(self, keys: Sequence[str]) -> list[dict[str, Any]]:
         if not keys:  # nothing registered: no need to load the location

@@ -2,7 +2,6 @@
 Backfills page, cancellable there, its failed partitions re-executable), waited on with
 progress. Whether a daemon serves the instance decides which path a ``run`` takes."""
 
-import argparse
 import os
 import sys
 import time
@@ -12,7 +11,7 @@ from typing import Any
 
 import dagster as dg
 
-from platform_core.cli import Progress, print_json, print_table
+from platform_core.cli import Progress, run_failure
 from platform_core.dagster_internals import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
@@ -128,12 +127,12 @@ def _materialized(
     )
 
 
-def submit_and_report(
-    session: Session, request: Request, args: argparse.Namespace, progress: Progress
-) -> int:
+def submit_and_wait(
+    session: Session, request: Request, progress: Progress, wait: bool = True
+) -> tuple[str, str, list[dict[str, Any]]]:
     """A command's request as one Dagster backfill, its runs tagged with the request's tags
-    and those of the jobs that run it here; unless ``args.no_wait``, wait for it and print
-    its runs (``args.json``: as JSON). Exit code 0 when every run succeeded, else 1."""
+    and those of the jobs that run it here; unless not ``wait``, wait for it. Returns the
+    backfill's id, its status and its runs (job, run_id, partitions, status, error)."""
     inst, defs, partitions = session.instance, session.defs, request.partitions
     tags = {  # the job's own (ECOD's run timeout), as a run of the job would carry them
         **{k: v for job in request.jobs for k, v in defs.resolve_job_def(job).tags.items()},
@@ -142,29 +141,27 @@ def submit_and_report(
     title = request.title or f"{request.tags.get(CLI_TAG, 'run')} {', '.join(request.jobs)}"
     after = inst.event_log_storage.get_maximum_record_id()
     backfill_id = submit_backfill(inst, defs, partitions, tags, title, request.run_config)
-    print(f"backfill {backfill_id} submitted ({title}); the UI shows it under Backfills")
-    if args.no_wait:
-        return 0
+    print(f"backfill {backfill_id} submitted ({title}): the UI shows it", file=sys.stderr)
+    if not wait:
+        return backfill_id, "REQUESTED", []
     status, runs = wait_for_backfill(inst, backfill_id, progress, partitions, after)
     progress.done()
     rows = [
         {
             "job": r.dagster_run.job_name,
-            "status": r.dagster_run.status.value,
+            "run_id": r.dagster_run.run_id,
             "partitions": r.dagster_run.tags.get("dagster/partition")
             or "..".join(
                 r.dagster_run.tags.get(tag, "")
                 for tag in (ASSET_PARTITION_RANGE_START_TAG, ASSET_PARTITION_RANGE_END_TAG)
             ),
-            "run_id": r.dagster_run.run_id,
+            "status": r.dagster_run.status.value,
+            "error": ""
+            if r.dagster_run.status.value == "SUCCESS"
+            else run_failure(inst, r.dagster_run.run_id),
         }
         for r in sorted(runs, key=lambda r: r.create_timestamp)
     ]
-    if args.json:
-        print_json({"backfill": backfill_id, "status": status, "runs": rows})
-    else:
-        print_table(rows, ["job", "status", "partitions", "run_id"])
-    if status not in SUCCEEDED or any(r["status"] != "SUCCESS" for r in rows):
-        print(f"error: backfill {backfill_id} ended {status}", file=sys.stderr)
-        return 1
-    return 0
+    if status not in SUCCEEDED and not rows:
+        rows = [{"job": "", "run_id": "", "partitions": "", "status": status, "error": status}]
+    return backfill_id, status, rows

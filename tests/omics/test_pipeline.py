@@ -4,6 +4,7 @@ layers, export, resume and the config inbox."""
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +44,9 @@ def check_evaluation(inst: dg.DagsterInstance, asset: str, name: str) -> Any:
 
 
 def run_key(capsys: pytest.CaptureFixture[str]) -> str:
-    """The run key the last ``omics run`` printed."""
+    """The run key the last ``omics run`` printed ("workflow W run KEY: succeeded ...")."""
     out = capsys.readouterr().out
-    return next(line.split()[1] for line in out.splitlines() if line.startswith("run "))
+    return next(m[1] for m in re.finditer(r"^workflow \S+ run (\S+): ", out, re.MULTILINE))
 
 
 def write(path: Path, text: str) -> Path:
@@ -135,7 +136,7 @@ def test_a_run_time_skip_succeeds_and_skips_what_follows(
     )
     assert main(["run", "--config", str(config), "--quiet"]) == 0
     output = capsys.readouterr().out
-    key = next(line.split()[1] for line in output.splitlines() if line.startswith("run "))
+    key = re.search(r"^workflow rnaseq_counts run (\S+): ", output, re.MULTILINE)[1]
     assert "skipped rnaseq_counts/differential_expression: DESeq2 needs two conditions" in output
     inst = cli.instance()
     assert materialization(inst, "rnaseq_counts/samplesheet", key) is not None
@@ -237,7 +238,7 @@ def test_resume_reruns_only_the_failed_step_and_after(
     assert "libgsl.so.27: cannot open" in error  # the tool's stderr tail
     monkeypatch.undo()
     inst = cli.instance()
-    key = "lmm-" + error.split("run lmm-")[1].split(":")[0]
+    key = re.search(r"^workflow gwas run (lmm-\S+): FAILED", error, re.MULTILINE)[1]
     failed = last_partition_run(inst, key, ["gwas"])
     assert main(["resume", "--workflow", "gwas", "--run", key]) == 0
     resumed = last_partition_run(inst, key, ["gwas"])

@@ -145,10 +145,11 @@ def test_ui_shows_locations_graphs_and_runs(production) -> None:
         for i, folder in enumerate(folders):
             make_study(folder, echo=False, seed=40 + i)
         cardio = _cli(env, "cardio_assets.cli", "run", *map(str, folders), "--no-wait")
-        cardio_backfill = re.search(r"backfill (\w+) submitted", cardio).group(1)
-        omics = _cli(env, "omics_assets.cli", "run", "--workflow", "gwas", "--no-wait")
-        omics_key = re.search(r"run (\S+) of workflow gwas", omics).group(1)
-        omics_backfill = re.search(r"backfill (\w+) submitted", omics).group(1)
+        cardio_backfill = cardio.strip()  # --no-wait prints what it submitted
+        omics = json.loads(
+            _cli(env, "omics_assets.cli", "run", "--workflow", "gwas", "--no-wait", "--json")
+        )
+        (omics_key,), omics_backfill = omics["keys"], omics["backfill"]
         tetra = _cli(env, "tetra_assets.cli", *BACKFILL_ARGS, "--json", "--quiet")
         report = json.loads(tetra[tetra.index("{") :])
         assert report["status"] == "COMPLETED_SUCCESS"  # its runs made every partition

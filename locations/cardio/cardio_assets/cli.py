@@ -105,23 +105,23 @@ class CardioCli(LocationCli):
             "failure": error,
         }
 
-    def after_run(self, keys: list[str], args: argparse.Namespace) -> None:
-        rows = self.status_rows(keys)
-        if args.json or len(rows) > 1:
-            self.print_status(keys, args.json)
-        for row in rows:
-            if row["status"] != "SUCCESS":
-                failure = row["failure"]
+    def report_runs(self, args: argparse.Namespace) -> None:
+        """As the kit's, a failure by its E_HARD code or failed quality gate, a success with
+        the report's mode."""
+        instance = self.session.instance
+        for run in self.runs:
+            record = instance.get_run_record_by_id(run["run_id"]) if run["run_id"] else None
+            if run["status"] != "SUCCESS":
+                failure = self.hard_stop(record) or {"message": run["error"]}
                 code = f"{failure['code']}: " if failure.get("code") else ""
                 print(
-                    f"study {row['study']}: FAILED (run {row['last_run']}): "
+                    f"{self.what(run)}: FAILED (run {run['run_id'] or '-'}): "
                     f"{code}{failure.get('message')}",
                     file=sys.stderr,
                 )
-            elif len(rows) == 1 and not args.json:
-                print(
-                    f"study {row['study']}: succeeded, mode {row['mode']} (run {row['last_run']})"
-                )
+            elif len(self.runs) == 1 and not args.json:
+                mode = self.study_report(run["partitions"], record)["mode"]
+                print(f"{self.what(run)}: succeeded, mode {mode} (run {run['run_id']})")
 
     def add_demo_options(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument("--preset", choices=["default", "bench", "ecg-only"], default="default")

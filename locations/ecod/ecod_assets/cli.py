@@ -186,7 +186,7 @@ class EcodCli(LocationCli):
             )
         job = self.session.defs.resolve_implicit_global_asset_job_def()
         result = cli.run_job(job, self.session.instance, asset_selection=[REFERENCE])
-        return cli.report(result, "reference library")
+        return cli.report(self.session.instance, result, "reference library")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -22,7 +22,7 @@ failed (the failing step and its error are printed), 2 bad arguments, config or 
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,7 @@ class OmicsCli(LocationCli):
     location = LOCATION
     submits = True
     export_step = ""
+    workflow = ""  # the workflow a run command runs
 
     @cached_property
     def workflows(self) -> dict[str, api.WorkflowDefinition]:
@@ -100,12 +101,8 @@ class OmicsCli(LocationCli):
             raise cli.CliError(str(error)) from None
         self.session.instance.add_dynamic_partitions(definition.partitions_name, [key])
         args.workflow = definition.name
-        print(f"run {key} of workflow {definition.name}")
+        print(f"run {key} of workflow {definition.name} registered", file=sys.stderr)
         return [key]
-
-    def cmd_submit(self, args: argparse.Namespace) -> int:
-        self.register_inputs(args)
-        return 0
 
     def keys(self, args: argparse.Namespace) -> list[str]:
         if args.id and not args.config and not args.param:  # a registered run, by name
@@ -119,39 +116,24 @@ class OmicsCli(LocationCli):
         return cli.require_partition(self.session.instance, partitions, key, "--run", hint)
 
     def request(self, args: argparse.Namespace, keys: list[str]) -> Request:
+        self.workflow = args.workflow
         job = self.session.defs.resolve_job_def(args.workflow)
         assets = sorted(job.asset_layer.executable_asset_keys)
         what = f"omics {args.workflow} run {keys[0]}"
         return Request({job.name: {a: keys for a in assets}}, {}, self.tags(args), what)
 
-    def execute(self, request: Request, args: argparse.Namespace) -> int:
-        code = super().execute(request, args)
-        (key,) = {k for keys in request.partitions.values() for k in keys}
-        record = self.last_run(key, list(request.jobs))
-        if record is None or getattr(args, "no_wait", False):
-            return code
-        for notice in self.notices(record.dagster_run.run_id):
-            print(notice)
-        what = f"workflow {args.workflow} run {key}"
-        if code == 0:
-            print(f"{what}: succeeded (run {record.dagster_run.run_id})")
-        else:
-            failure = self.failure(record.dagster_run.run_id)
-            print(f"{what}: FAILED (run {record.dagster_run.run_id}): {failure}", file=sys.stderr)
-        return code
+    def what(self, run: Mapping[str, Any]) -> str:
+        return f"workflow {run['job'] or self.workflow} run {run['partitions']}"
 
     def after_run(self, keys: list[str], args: argparse.Namespace) -> None:
-        """Said in ``execute``: the notices and how the run ended."""
-
-    def failure(self, run_id: str) -> str:
-        """The first failed step of a run and its error."""
-        logs = self.session.instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE)
-        for entry in logs:
-            data = entry.dagster_event.step_failure_data
-            user = data.user_failure_data
-            text = user.description if user else (data.error.message if data.error else "")
-            return f"{entry.step_key}: {(text or 'failed').strip()}"
-        return "run failed"
+        """The run's notices (skipped steps, quality warnings), how it ended and, with
+        --json, its status row."""
+        for run in self.runs:
+            for notice in self.notices(run["run_id"]) if run["run_id"] else ():
+                print(notice, file=sys.stderr if args.json else sys.stdout)
+        self.report_runs(args)
+        if args.json:
+            cli.print_json(self.status_of([self.workflow], keys))
 
     def notices(self, run_id: str) -> list[str]:
         """The run's failed checks: steps skipped at run time (with the reason) and quality
@@ -176,18 +158,24 @@ class OmicsCli(LocationCli):
         fed = [d.name for d in self.workflows.values() if d.attributes.get("input") == name]
         return [name, *fed]
 
-    def cmd_status(self, args: argparse.Namespace) -> int:
-        names = [self.definition(args).name] if args.workflow else list(self.workflows)
+    def status_of(self, names: Sequence[str], keys: Sequence[str] = ()) -> list[dict[str, Any]]:
+        """Per registered run of the workflows ``names`` (only ``keys`` if given): workflow,
+        run, and how its last Dagster run went."""
         inst, store = self.session.instance, self.session.store
         rows: list[dict[str, Any]] = []
         for name in names:
             definition, jobs = self.workflows[name], self.feeding(name)
-            for key in inst.get_dynamic_partitions(definition.partitions_name):
+            for key in keys or inst.get_dynamic_partitions(definition.partitions_name):
                 last = self.last_run(key, jobs)
                 if last or is_registered(store, definition, key):
                     rows.append({"workflow": name, "run": key, **cli.run_summary(last)})
+        return rows
+
+    def cmd_status(self, args: argparse.Namespace) -> int:
+        names = [self.definition(args).name] if args.workflow else list(self.workflows)
+        keys = [self.require_run(self.workflows[names[0]], args.id)] if args.id else []
         columns = ["workflow", "run", "status", "started", "duration_s", "last_run"]
-        cli.print_rows(rows, columns, args.json)
+        cli.print_rows(self.status_of(names, keys), columns, args.json)
         return 0
 
     def cmd_resume(self, args: argparse.Namespace) -> int:
@@ -195,7 +183,10 @@ class OmicsCli(LocationCli):
         key = self.require_run(definition, args.id)
         last = self.last_run(key, [definition.name])
         what = f"workflow {definition.name} run {key}"
-        return cli.resume(self.session.instance, LOCATION.module, last, what)
+        code = cli.resume(self.session.instance, LOCATION.module, last, what)
+        if args.json:
+            cli.print_json(self.status_of([definition.name], [key]))
+        return code
 
     def cmd_export(self, args: argparse.Namespace) -> int:
         """The step's table (its first TSV) of run ``--run``, or of the latest run."""

@@ -152,21 +152,21 @@ class TetraCli(LocationCli):
         return Request({j: a for j, a in jobs.items() if a}, {}, self.tags(args), title)
 
     def after_run(self, keys: list[str], args: argparse.Namespace) -> None:
-        rows = [
+        """The runs the request made (through the daemon: with its backfill), then how they
+        ended (the kit's lines)."""
+        fields = ("job", "status", "partitions", "assets", "seconds", "run_id")
+        rows = [  # the in-process runner times its runs and counts their assets
             {
-                "job": run["job"],
-                "run_id": run["run_id"],
-                "partitions": run["partitions"],
-                "assets": run["assets"],
-                "status": "SUCCESS" if run["success"] else "FAILURE",
-                "seconds": run["seconds"],
-                **({} if run["success"] else {"error": run["error"]}),
+                **{k: run[k] for k in fields if k in run},
+                **({"error": run["error"]} if run["error"] else {}),
             }
             for run in self.runs
         ]
-        columns = ["job", "status", "partitions", "assets", "seconds", "run_id"]
-        if rows:
-            cli.print_rows(rows, columns, args.json)
+        if args.json:
+            cli.print_json({**self.backfill, "runs": rows} if self.backfill else rows)
+        else:
+            cli.print_table(rows, [f for f in fields if any(f in row for row in rows)])
+        self.report_runs(args)
 
     def cmd_status(self, args: argparse.Namespace) -> int:
         """Per pipeline (last run, freshness); with dates, per trading day."""
@@ -212,7 +212,7 @@ class TetraCli(LocationCli):
     def status_rows(self, keys: Sequence[str]) -> list[dict[str, Any]]:
         runs = self.recent_runs()
         last = {k: next((r for r in runs if _covers(r.dagster_run.tags, k)), None) for k in keys}
-        return [{"day": key, **cli.run_summary(last[key])} for key in keys]
+        return [{self.location.item: key, **cli.run_summary(last[key])} for key in keys]
 
     def export_table(self, key: str, step: str) -> pd.DataFrame:
         """The partition of ``step`` that holds day ``key`` (a week for the weekly chain)."""
