@@ -95,10 +95,11 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 
 def dispatch(args: argparse.Namespace) -> int:
-    """Run the sub-command ``args.func``; a CliError becomes one line on stderr, exit 2."""
+    """Run the sub-command ``args.func``; a CliError, or a file the command cannot read or
+    write (OSError), becomes one line on stderr, exit 2."""
     try:
         return int(args.func(args))
-    except CliError as exc:
+    except (CliError, OSError) as exc:
         fail(str(exc))
 
 

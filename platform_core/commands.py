@@ -91,8 +91,11 @@ class LocationCli:
 
     def export_table(self, key: str, step: str) -> pd.DataFrame:
         """The table ``export`` writes: the asset's stored value (a record: one row)."""
+        asset = dg.AssetKey.from_user_string(step)
+        if asset not in self.session.asset_keys:
+            raise cli.CliError(f"--step {step}: no such asset of {self.location.name}")
         value = self.session.defs.load_asset_value(
-            dg.AssetKey.from_user_string(step), partition_key=key, instance=self.session.instance
+            asset, partition_key=key, instance=self.session.instance
         )
         if isinstance(value, pd.DataFrame):
             return value
@@ -294,8 +297,6 @@ class LocationCli:
         step = args.step or self.export_step
         try:
             table = self.export_table(key, step)
-        except dg.DagsterInvalidDefinitionError:
-            raise cli.CliError(f"--step {step}: no such asset of {self.location.name}") from None
         except (dg.Failure, FileNotFoundError) as error:
             message = error.description if isinstance(error, dg.Failure) else str(error)
             raise cli.CliError(

@@ -123,3 +123,30 @@ def test_hostile_study_names_are_refused(name: str, cardio_home: Path, capsys) -
         main(["submit", str(folder), "--study", name])
     assert exit_info.value.code == 2
     assert "invalid key" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["export", "--study", "good", "--step", "nosuch", "--out", "x.tsv"], "no such asset"),
+        (["export", "--study", "good", "--out", "{file}/x.tsv"], "a-file"),
+        (["demo", "--out", "{file}/demo"], "a-file"),
+    ],
+)
+def test_bad_output_or_step_is_one_line_and_exit_2(
+    argv: list[str],
+    message: str,
+    cardio_home: Path,
+    good_study: dict[str, str],
+    capsys: pytest.CaptureFixture,
+) -> None:
+    """An unknown step, or an output path under a file, is one error line naming it."""
+    a_file = cardio_home / "a-file"
+    a_file.write_text("not a folder\n")
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        main([arg.format(file=a_file) for arg in argv])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and "Traceback" not in err
+    assert _tree_digest() == good_study

@@ -198,3 +198,18 @@ def test_failed_batch_leaves_earlier_batches_intact(
     assert latest_metadata(ecod_instance, "classification", "goodbatch") == before
     assert (data_root() / "ecod" / "classification" / "goodbatch.parquet").read_bytes() == stored
     assert not (data_root() / "ecod" / "blast_chain_hits" / "brokenbatch.parquet").exists()
+
+
+def test_a_batch_added_without_its_fasta_is_listed_and_fails_saying_so(
+    ecod_instance: dg.DagsterInstance, capsys: pytest.CaptureFixture
+) -> None:
+    """A partition added in the UI (or left from an older install) with no registered FASTA:
+    status lists it; its run fails at batch_chains naming the command that registers one."""
+    ecod_instance.add_dynamic_partitions(ecod_batches.name, ["nofasta"])
+    capsys.readouterr()
+    assert main(["status", "--json"]) == 0
+    rows = {row["batch"]: row for row in json.loads(capsys.readouterr().out)}
+    assert rows["nofasta"]["chains"] is None and rows["nofasta"]["status"] == "never run"
+    assert main(["run", "--batch", "nofasta"]) == 1
+    err = capsys.readouterr().err
+    assert "batch nofasta: FAILED" in err and "batch_chains" in err and "submit it with" in err

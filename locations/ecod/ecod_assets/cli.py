@@ -91,8 +91,11 @@ class EcodCli(LocationCli):
     def figures(self, key: str, record: dg.RunRecord | None) -> dict[str, Any]:
         stages = self.stages(key, record)
         chains = stages["batch_chains"]["stats"].get("items_total")
-        if chains is None:
-            chains = BATCHES.record(self.session.store, key).get("chains")
+        if chains is None:  # not read yet: what submit counted (a partition added in the UI: none)
+            try:
+                chains = BATCHES.record(self.session.store, key).get("chains")
+            except FileNotFoundError:
+                chains = None
         classified = latest_materialization(
             self.session.instance, dg.AssetKey("classification"), key
         )

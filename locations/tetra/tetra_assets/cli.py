@@ -216,11 +216,8 @@ class TetraCli(LocationCli):
 
     def export_table(self, key: str, step: str) -> pd.DataFrame:
         """The partition of ``step`` that holds day ``key`` (a week for the weekly chain)."""
-        graph = self.session.defs.resolve_asset_graph()
-        asset = dg.AssetKey.from_user_string(step)
-        if asset not in graph.get_all_asset_keys():
-            raise dg.DagsterInvalidDefinitionError(step)
-        if graph.get(asset).partitions_def == weekly_partitions:
+        asset, graph = dg.AssetKey.from_user_string(step), self.session.defs.resolve_asset_graph()
+        if graph.has(asset) and graph.get(asset).partitions_def == weekly_partitions:
             key = week_keys([key])[0] if trading_day_keys(*[date.fromisoformat(key)] * 2) else key
         return super().export_table(key, step)
 
