@@ -114,7 +114,13 @@ class Location:
         folder = Path(package.__file__).parent / "defs"
         if not (folder / "__init__.py").exists():  # component folders (omics)
             return dg.load_from_defs_folder(path_within_project=folder.parent)
-        return dg.load_definitions_from_package_module(
+        components = sorted(folder.rglob("defs.yaml"))
+        if components:  # the module loader would skip it; dg's tree would not
+            raise dg.DagsterInvalidDefinitionError(
+                f"{components[0]}: a component in the Python package {self.package}.defs; "
+                "remove defs/__init__.py to load defs/ as a component folder"
+            )
+        return dg.load_definitions_from_package_module(  # preview: pinned in test_definitions
             importlib.import_module(f"{self.package}.defs")
         )
 

@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from platform_core import workspace
+from platform_core.location import Location
 
 ROOT = Path(__file__).resolve().parent.parent
 PINNED = Path(__file__).with_name("asset_graphs.json")
@@ -72,6 +73,33 @@ def test_location_loads_and_graph_is_pinned(location: str) -> None:
         pinned[location] = current
         PINNED.write_text(json.dumps(pinned, indent=2, sort_keys=True) + "\n")
     assert current == pinned[location]
+
+
+@pytest.mark.parametrize("location", ["cardio", "ecod", "imaging", "tetra"])
+def test_python_defs_package_loads_as_dg_loads_its_folder(location: str) -> None:
+    """A Python ``defs/`` package is collected module by module (a preview API, for start-up
+    time): it must give exactly what dg's own folder loader gives."""
+    spec = importlib.import_module(f"{location}_assets.location").LOCATION
+    folder = Path(importlib.import_module(spec.package).__file__).parent
+    resources = dg.Definitions(resources=spec.definitions().resources)  # what the kit adds
+    ours = dg.Definitions.merge(spec.load_defs_folder(), resources)
+    theirs = dg.Definitions.merge(dg.load_from_defs_folder(path_within_project=folder), resources)
+    assert snapshot(ours) == snapshot(theirs)
+    assert ours.resolve_asset_graph().get_all_asset_keys()  # not two empty loads
+
+
+def test_a_component_in_a_python_defs_package_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The module loader would silently skip a component YAML: loading fails naming it."""
+    defs = tmp_path / "stray_assets" / "defs"
+    (defs / "extra").mkdir(parents=True)
+    (defs.parent / "__init__.py").write_text("")
+    (defs / "__init__.py").write_text("")
+    (defs / "extra" / "defs.yaml").write_text("type: dagster.DefinitionsComponent\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(dg.DagsterInvalidDefinitionError, match=r"extra/defs.yaml: a component"):
+        Location(name="stray", partitions=None, item="item").load_defs_folder()
 
 
 def test_schedules_and_sensors_run_by_default() -> None:
