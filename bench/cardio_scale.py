@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.production import CHROMIUM, Deployment  # noqa: E402
 from cardio_assets.demo import make_study  # noqa: E402
+from platform_core.datastore import DataStore  # noqa: E402
 from platform_core.inbox import MARKER  # noqa: E402
 
 
@@ -115,7 +116,7 @@ def main() -> None:
         deployment = Deployment("sqlite", Path(tmp), None, {"cardio": "cardio_assets.definitions"})
         env = {**deployment.env, "CARDIO_INBOX_SETTLE_SECONDS": "0"}
         os.environ.update(env)
-        inbox = deployment.data / "cardio" / "inbox"
+        inbox = DataStore(root=str(deployment.data), location="cardio").inbox()
         started = time.perf_counter()
         names = fill_inbox(inbox, args.studies)
         print(f"{args.studies} study folders in {time.perf_counter() - started:.1f} s")

@@ -42,6 +42,8 @@ import psycopg2
 import yaml
 from dagster_graphql import DagsterGraphQLClient
 
+from platform_core.datastore import DataStore
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = ROOT / ".venv" / "bin"
 SERVER = os.environ.get("PLATFORM_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1:5432")
@@ -235,7 +237,7 @@ def sensor_latency(deployment: Deployment, drops: int) -> dict[str, float]:
     from imaging_assets.science.synthetic import TileGrid
 
     stage = deployment.data.parent / "stage"
-    inbox = deployment.data / "imaging" / "inbox"
+    inbox = DataStore(root=str(deployment.data), location="imaging").inbox()
     inbox.mkdir(parents=True, exist_ok=True)
     sensor = dg.RunsFilter(tags={"dagster/sensor_name": "plate_inbox_sensor"})
     requested, started = [], []

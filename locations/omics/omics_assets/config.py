@@ -241,9 +241,3 @@ def resolve(domain: Domain, layers: Sequence[Layer]) -> Resolved:
             problems.append(f"{'.'.join(loc)}{shown} ({origin}): {item['msg']}")
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems)) from None
     return Resolved(config, origins)
-
-
-def work_root(config: Mapping[str, Any], data_root: Path) -> Path:
-    """Where a workflow's step outputs go: ``work_dir``, relative to ``<data root>/omics``."""
-    path = Path(config["work_dir"]).expanduser()
-    return path if path.is_absolute() else data_root / "omics" / path
