@@ -99,6 +99,8 @@ def dispatch(args: argparse.Namespace) -> int:
     write (OSError), becomes one line on stderr, exit 2."""
     try:
         return int(args.func(args))
+    except BrokenPipeError:  # stdout closed by the reader (| head): not an input error
+        raise
     except (CliError, OSError) as exc:
         fail(str(exc))
 
@@ -185,18 +187,30 @@ def run_failure(inst: dg.DagsterInstance, run_id: str) -> str:
 
 
 def report(
-    inst: dg.DagsterInstance, result: dg.ExecuteInProcessResult | dg.JobExecutionResult, what: str
+    inst: dg.DagsterInstance,
+    result: dg.ExecuteInProcessResult | dg.JobExecutionResult,
+    what: str,
+    as_json: bool = False,
 ) -> int:
-    """One line on how a run ended (stdout on success, stderr on failure); the exit code."""
+    """One line on how a run ended (stdout on success, stderr on failure, or both on stderr
+    when stdout holds a JSON document); the exit code."""
     if result.success:
-        print(f"{what}: succeeded (run {result.run_id})")
+        print(
+            f"{what}: succeeded (run {result.run_id})", file=sys.stderr if as_json else sys.stdout
+        )
         return 0
     message = run_failure(inst, result.run_id)
     print(f"{what}: FAILED (run {result.run_id}): {message}", file=sys.stderr)
     return 1
 
 
-def resume(inst: dg.DagsterInstance, module: str, last: dg.RunRecord | None, what: str) -> int:
+def resume(
+    inst: dg.DagsterInstance,
+    module: str,
+    last: dg.RunRecord | None,
+    what: str,
+    as_json: bool = False,
+) -> int:
     """Re-execute ``last`` (a failed run of a job in ``<module>.defs``) from its failed
     steps: steps that succeeded are not run again. Its tags (partition, mode) are kept."""
     if last is None:
@@ -215,7 +229,8 @@ def resume(inst: dg.DagsterInstance, module: str, last: dg.RunRecord | None, wha
     # execute_job does not carry the parent's tags over: pass them (not run-lineage tags)
     tags = {k: v for k, v in last.dagster_run.tags.items() if not k.startswith("dagster/run")}
     with dg.execute_job(job, inst, tags=tags, reexecution_options=options) as result:
-        return report(inst, result, f"{what} resumed from run {last.dagster_run.run_id[:8]}")
+        what = f"{what} resumed from run {last.dagster_run.run_id[:8]}"
+        return report(inst, result, what, as_json)
 
 
 def location_job(module: str, job_name: str) -> dg.JobDefinition:

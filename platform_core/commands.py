@@ -230,8 +230,8 @@ class LocationCli:
         return 0 if all(r["status"] == "SUCCESS" for r in self.runs) else 1
 
     def what(self, run: Mapping[str, Any]) -> str:
-        """A run's subject in messages: ``batch b1``."""
-        return f"{self.location.item} {run['partitions']}"
+        """A run's subject in messages: ``batch b1`` (a one-partition range ``b1..b1`` too)."""
+        return f"{self.location.item} {single(run['partitions'])}"
 
     def report_runs(self, args: argparse.Namespace) -> None:
         """One line per run that did not succeed (stderr); for a single run that did, one
@@ -288,7 +288,9 @@ class LocationCli:
     def cmd_resume(self, args: argparse.Namespace) -> int:
         key = self.require(args.id)
         what = f"{self.location.item} {key}"
-        code = cli.resume(self.session.instance, self.location.module, self.last_run(key), what)
+        code = cli.resume(
+            self.session.instance, self.location.module, self.last_run(key), what, args.json
+        )
         self.print_detail(key, args.json)
         return code
 
@@ -384,3 +386,9 @@ def write_table(table: pd.DataFrame, out: Path) -> None:
     """``table`` in the format of ``out``'s extension, atomically."""
     writer = TABLE_WRITERS[out.suffix.lower()]
     atomic_write(out, lambda tmp: writer(table, tmp))
+
+
+def single(partitions: str) -> str:
+    """``k`` for a run's partitions ``k`` or ``k..k``; a range ``a..b`` as it is."""
+    first, _, last = partitions.partition("..")
+    return first if last in ("", first) else partitions

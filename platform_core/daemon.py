@@ -111,10 +111,28 @@ def wait_for_backfill(
             last_line = line
         if backfill.status.value not in ACTIVE and len(finished) == len(runs):
             return backfill.status.value, runs
-        succeeded = all(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in runs)
+        latest = latest_runs(runs)  # a retried run's retry, not the failure it replaced
+        succeeded = all(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in latest)
         if runs and succeeded and targets is not None and _materialized(inst, targets, after):
             return "COMPLETED_SUCCESS", runs
         time.sleep(poll_seconds)
+
+
+def run_partitions(run: dg.DagsterRun) -> str:
+    """The partition (``k``) or range (``a..b``) a run covers."""
+    return run.tags.get("dagster/partition") or "..".join(
+        run.tags.get(tag, "")
+        for tag in (ASSET_PARTITION_RANGE_START_TAG, ASSET_PARTITION_RANGE_END_TAG)
+    )
+
+
+def latest_runs(runs: Sequence[dg.RunRecord]) -> list[dg.RunRecord]:
+    """The newest run per job and partitions (a run retried by the instance's run retries
+    is replaced by its retry), oldest first."""
+    newest = {}
+    for record in sorted(runs, key=lambda r: r.create_timestamp):
+        newest[(record.dagster_run.job_name, run_partitions(record.dagster_run))] = record
+    return sorted(newest.values(), key=lambda r: r.create_timestamp)
 
 
 def _materialized(
@@ -150,18 +168,17 @@ def submit_and_wait(
         {
             "job": r.dagster_run.job_name,
             "run_id": r.dagster_run.run_id,
-            "partitions": r.dagster_run.tags.get("dagster/partition")
-            or "..".join(
-                r.dagster_run.tags.get(tag, "")
-                for tag in (ASSET_PARTITION_RANGE_START_TAG, ASSET_PARTITION_RANGE_END_TAG)
-            ),
+            "partitions": run_partitions(r.dagster_run),
             "status": r.dagster_run.status.value,
             "error": ""
             if r.dagster_run.status.value == "SUCCESS"
             else run_failure(inst, r.dagster_run.run_id),
         }
-        for r in sorted(runs, key=lambda r: r.create_timestamp)
+        for r in latest_runs(runs)
     ]
-    if status not in SUCCEEDED and not rows:
-        rows = [{"job": "", "run_id": "", "partitions": "", "status": status, "error": status}]
+    if status not in SUCCEEDED and all(row["status"] == "SUCCESS" for row in rows):
+        keys = sorted({k for keys in partitions.values() for k in keys})  # cancelled, or failed
+        span = keys[0] if len(keys) == 1 else f"{keys[0]}..{keys[-1]}" if keys else ""
+        error = f"backfill {backfill_id} ended {status}"
+        rows.append({"job": "", "run_id": "", "partitions": span, "status": status, "error": error})
     return backfill_id, status, rows

@@ -3,7 +3,12 @@
 import dagster as dg
 
 from platform_core.backfill import policy_chunks, run_partition_range, run_phases
-from platform_core.daemon import submit_backfill
+from platform_core.commands import single
+from platform_core.daemon import latest_runs, run_partitions, submit_backfill
+from platform_core.dagster_internals import (
+    ASSET_PARTITION_RANGE_END_TAG,
+    ASSET_PARTITION_RANGE_START_TAG,
+)
 from tetra_assets.location import LOCATION
 from tetra_assets.ranges import history_start, partitions_for, pipeline_assets
 from tetra_assets.resources import MarketDataProvider
@@ -114,3 +119,22 @@ def test_range_tags_are_what_dagster_reads(instance: dg.DagsterInstance) -> None
     assert result.success
     materialized = instance.get_materialized_partitions(daily.key)
     assert materialized == {f"2020-01-0{d}" for d in range(3, 8)}
+
+
+def test_a_retried_run_counts_by_its_retry(instance: dg.DagsterInstance) -> None:
+    """A backfill's runs as a command reports them: the newest run per job and partition (the
+    instance's run retry replaces the failure), ranges keyed like single partitions."""
+    range_tags = {ASSET_PARTITION_RANGE_START_TAG: "d1", ASSET_PARTITION_RANGE_END_TAG: "d5"}
+    runs = [
+        ("failed-a", "FAILURE", {"dagster/partition": "a"}),
+        ("other-b", "SUCCESS", {"dagster/partition": "b"}),
+        ("retry-a", "SUCCESS", {"dagster/partition": "a"}),
+        ("range", "SUCCESS", range_tags),
+    ]
+    for run_id, status, tags in runs:
+        run = dg.DagsterRun(job_name="job", run_id=run_id, status=dg.DagsterRunStatus(status))
+        instance.add_run(run.with_tags(tags))
+    latest = latest_runs(instance.get_run_records())
+    assert [r.dagster_run.run_id for r in latest] == ["other-b", "retry-a", "range"]
+    assert [single(run_partitions(r.dagster_run)) for r in latest] == ["b", "a", "d1..d5"]
+    assert single("a..a") == "a"

@@ -27,7 +27,7 @@ from cardio_assets.demo import demo
 from cardio_assets.inputs import register_study
 from cardio_assets.location import LOCATION
 from platform_core import cli
-from platform_core.commands import LocationCli
+from platform_core.commands import LocationCli, single
 from platform_core.datastore import DataStore
 from platform_core.io import write_json
 
@@ -120,7 +120,7 @@ class CardioCli(LocationCli):
                     file=sys.stderr,
                 )
             elif len(self.runs) == 1 and not args.json:
-                mode = self.study_report(run["partitions"], record)["mode"]
+                mode = self.study_report(single(run["partitions"]), record)["mode"]
                 print(f"{self.what(run)}: succeeded, mode {mode} (run {run['run_id']})")
 
     def add_demo_options(self, parser: argparse.ArgumentParser) -> None:

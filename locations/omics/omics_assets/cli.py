@@ -40,7 +40,7 @@ from omics_assets.location import LOCATION
 from omics_assets.partitions import workflow_partitions
 from platform_core import cli
 from platform_core.checkpoint import latest_materialization
-from platform_core.commands import LocationCli, Request, table_path, write_table
+from platform_core.commands import LocationCli, Request, single, table_path, write_table
 from platform_core.keys import InvalidKeyError
 
 EXPORT_COLUMNS = {"association": ["snp", "chrom", "pos", "beta", "p"]}
@@ -123,7 +123,7 @@ class OmicsCli(LocationCli):
         return Request({job.name: {a: keys for a in assets}}, {}, self.tags(args), what)
 
     def what(self, run: Mapping[str, Any]) -> str:
-        return f"workflow {run['job'] or self.workflow} run {run['partitions']}"
+        return f"workflow {run['job'] or self.workflow} run {single(run['partitions'])}"
 
     def after_run(self, keys: list[str], args: argparse.Namespace) -> None:
         """The run's notices (skipped steps, quality warnings), how it ended and, with
@@ -183,7 +183,7 @@ class OmicsCli(LocationCli):
         key = self.require_run(definition, args.id)
         last = self.last_run(key, [definition.name])
         what = f"workflow {definition.name} run {key}"
-        code = cli.resume(self.session.instance, LOCATION.module, last, what)
+        code = cli.resume(self.session.instance, LOCATION.module, last, what, args.json)
         if args.json:
             cli.print_json(self.status_of([definition.name], [key]))
         return code
