@@ -1,5 +1,6 @@
 """An ECOD batch's science without Dagster: the same science functions (BLAST, query
-profiles, HHsearch, evidence, partition, classification) on the same chains and library, in a
+profiles, HHsearch, hmmscan, the second pass over uncovered stretches, evidence, partition,
+classification) on the same chains and library, in a
 plain loop with the same tool workers, writing nothing. bench/ecod_pipeline.py times it
 beside a FULL run: their ratio is the cost of orchestration."""
 
@@ -13,14 +14,15 @@ from ecod_assets.science.blast import confident, query_coverage
 from ecod_assets.science.classify import classify
 from ecod_assets.science.evidence import summarize_evidence
 from ecod_assets.science.fasta import read_fasta, validate_chains
-from ecod_assets.science.hhsuite import parse_hhr
+from ecod_assets.science.hhsuite import register_hhr
 from ecod_assets.science.library import LibraryPaths
-from ecod_assets.science.partition import PartitionRules, partition_domains
+from ecod_assets.science.partition import partition_domains
+from ecod_assets.science.remainder import search_segments, uncovered_segments
 
 
-def bare_batch(fasta: Path, library_root: Path, settings: OrchestrationConfig) -> int:
+def bare_batch(fasta: Path, library_root: Path, settings: OrchestrationConfig) -> pd.DataFrame:
     """Classify the chains of ``fasta`` against the built library at ``library_root`` as a
-    FULL run does; returns the number of domains assigned."""
+    FULL run does; returns the classification table."""
     records = validate_chains(read_fasta(fasta), str(fasta))
     chains = pd.DataFrame(
         {
@@ -50,19 +52,32 @@ def bare_batch(fasta: Path, library_root: Path, settings: OrchestrationConfig) -
     hhr = search.hhsearch_chains(
         profiles, paths.hh_db, programs, limits, settings.memory_gb(), settings.hhsearch_max_hits
     ).table
-    registered = pd.concat(
-        [
-            parse_hhr(text, chain_id, settings.hhsearch_db_profiles)
-            for chain_id, text in zip(hhr["chain_id"], hhr["hhr"], strict=True)
-        ]
-        or [parse_hhr("No Hit\n", "")],
-        ignore_index=True,
-    )
+    registered = register_hhr(hhr, settings.hhsearch_db_profiles)[0]
+    db_profiles = settings.hhsearch_db_profiles
+    domains = search.hmmscan_chains(
+        needed, paths.hmm_db, programs, limits, settings.blast_batch_size, db_profiles
+    ).table
     reference = pd.read_parquet(paths.domains_table)
-    evidence = summarize_evidence(reference, chain_hits, domain_hits, registered)
-    rules = PartitionRules(
-        confident_evalue=settings.blast_confident_evalue,
-        confident_identity=settings.blast_confident_identity,
+    lengths = chains.set_index("chain_id")["length"]
+    rules = settings.partition_rules()
+    evidence = summarize_evidence(reference, chain_hits, domain_hits, registered, domains)
+    segments = uncovered_segments(partition_domains(evidence, lengths, rules), needed)
+    second = search_segments(
+        segments,
+        paths.hh_db,
+        paths.hmm_db,
+        programs,
+        limits,
+        settings.memory_gb(),
+        settings.hhsearch_max_hits,
+        db_profiles,
+        settings.blast_batch_size,
+    ).table
+    evidence = summarize_evidence(
+        reference,
+        chain_hits,
+        domain_hits,
+        pd.concat([registered, second[second["type"] == "hhsearch"]], ignore_index=True),
+        pd.concat([domains, second[second["type"] == "hmmscan"]], ignore_index=True),
     )
-    partition = partition_domains(evidence, chains.set_index("chain_id")["length"], rules)
-    return len(classify(partition, reference))
+    return classify(partition_domains(evidence, lengths, rules), reference)

@@ -13,6 +13,7 @@ from ecod_assets.location import LOCATION
 from ecod_assets.resources import EcodTools, OrchestrationConfig
 from ecod_assets.science.accuracy import score
 from ecod_assets.science.classify import EXPORT_COLUMNS
+from ecod_assets.science.evidence import EVIDENCE_TYPES
 from tests.ecod.support import write_demo_batch
 from tests.support import data_root, latest_metadata, store
 
@@ -46,7 +47,7 @@ def test_full_run_classifies_against_ground_truth(
     accuracy = score(predicted, truth)
     assert accuracy.boundary == pytest.approx(meta["boundary_accuracy"], abs=1e-4)
     assert accuracy.found == meta["domains_found"] > 0
-    assert set(exported["evidence_type"]) <= {"chain_blast", "domain_blast", "hhsearch"}
+    assert set(exported["evidence_type"]) <= set(EVIDENCE_TYPES)
 
 
 def test_full_run_records_stage_items_and_hhsearch_only_below_coverage(
@@ -60,8 +61,11 @@ def test_full_run_records_stage_items_and_hhsearch_only_below_coverage(
     hits = latest_metadata(ecod_instance, "hhsearch_hits", full_batch)
     assert hits["items_total"] == profiles["chains_needing_hhsearch"]
     assert hits["tool_cpu_seconds"] > 0
+    hmmscan = latest_metadata(ecod_instance, "hmmscan_hits", full_batch)
+    assert hmmscan["items_total"] == profiles["chains_needing_hhsearch"]
+    assert hmmscan["db_profiles"] == 16_000 and "3." in hmmscan["hmmscan_version"]
     summary = latest_metadata(ecod_instance, "domain_summary", full_batch)
-    assert summary["hhsearch_evidence_used"] is True and summary["evidence_hhsearch"] > 0
+    assert summary["profile_evidence_used"] is True and summary["evidence_hhsearch"] > 0
 
 
 def test_status_reports_every_stage_completed(
@@ -99,7 +103,7 @@ def test_blast_only_mode_uses_no_hhsearch_evidence(ecod_home: Path, ecod_instanc
     assert main(["submit", str(fasta)]) == 0
     assert main(["run", "--batch", "blastonly", "--mode", "blast-only"]) == 0
     summary = latest_metadata(ecod_instance, "domain_summary", "blastonly")
-    assert summary["hhsearch_evidence_used"] is False and "evidence_hhsearch" not in summary
+    assert summary["profile_evidence_used"] is False and "evidence_hhsearch" not in summary
     assert summary["evidence_domain_blast"] > 0
     materialized = ecod_instance.get_materialized_partitions(dg.AssetKey("hhsearch_hits"))
     assert "blastonly" not in materialized

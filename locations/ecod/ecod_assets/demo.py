@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import gzip
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -53,6 +54,7 @@ _GROUP_OF = {a: g for g in _GROUPS for a in g}
 CLOSE, REMOTE, REMOTE_SHARE = (0.05, 0.35), (0.70, 0.80), 0.25
 TRUTH_COLUMNS = ["chain_id", "domain_number", "start", "end", "f_id"]
 Tier = Literal["standard", "remote"]
+Substitution = Callable[[np.random.Generator, str], str]  # a residue's replacement
 TIERS: tuple[Tier, ...] = ("standard", "remote")
 # Remote tier: substitution rates (core, rest) of library members and of query domains.
 REMOTE_CORE_FRACTION, REMOTE_MEMBERS = 0.3, 6
@@ -66,6 +68,7 @@ class DemoLibrary:
     fasta_path: Path
 
 
+@cache
 def _source_sequences(limit: int = 4000) -> list[str]:
     """The first ``limit`` standard-alphabet proteins of at least 200 residues."""
     text = gzip.decompress(SOURCE_PROTEINS.read_bytes()).decode()
@@ -109,6 +112,23 @@ def _unrelated(windows: list[str], needed: int, workdir: Path) -> list[str]:
     raise RuntimeError(f"only {len(kept)} unrelated demo sequences, {needed} needed")
 
 
+def unrelated_windows(
+    rng: np.random.Generator, needed: int, low: int, high: int, candidates: int = 200
+) -> list[str]:
+    """``needed`` windows of ``low``-``high`` residues of different source proteins, of
+    varied composition, none a BLAST-detectable homolog of another."""
+    sources = _source_sequences()
+    windows = []
+    for index in rng.permutation(len(sources)):
+        window = _window(rng, sources[index], low, high)
+        if _complex_enough(window):
+            windows.append(window)
+        if len(windows) == candidates:
+            break
+    with tempfile.TemporaryDirectory() as tmp:
+        return _unrelated(windows, needed, Path(tmp))
+
+
 def conservation_mask(rng: np.random.Generator, length: int) -> np.ndarray:
     """Positions a family keeps (its "core"): CONSERVED_FRACTION of them, at random."""
     return rng.random(length) < CONSERVED_FRACTION
@@ -131,11 +151,13 @@ def mutate(
     substitution: float | np.ndarray,
     indel: float = 0.0,
     conserved: np.ndarray | None = None,
+    substitute: Substitution | None = None,
 ) -> str:
     """A homolog of ``sequence``: an average fraction ``substitution`` of residues replaced
     (conserved positions ``CONSERVED_RATE`` times as often as the others, replacements mostly
     by similar amino acids), and at rate ``indel`` per residue 1-3 residues inserted or
-    deleted. An array ``substitution`` gives the rate of each position of ``sequence``."""
+    deleted. An array ``substitution`` gives the rate of each position of ``sequence``;
+    ``substitute`` picks a replacement (default: a similar amino acid 60 % of the time)."""
     rates = np.broadcast_to(np.asarray(substitution, dtype=float), (len(sequence),))
     if conserved is not None:
         variable = substitution / (1 - CONSERVED_FRACTION * (1 - CONSERVED_RATE))
@@ -146,17 +168,19 @@ def mutate(
         if indel and rng.random() < indel:
             size = int(rng.integers(1, 4))
             if rng.random() < 0.5:
-                out.append(_random_peptide(rng, size, size))
+                out.append(random_peptide(rng, size, size))
             else:
                 i += size
                 continue
         residue = sequence[i]
-        out.append(_substitute(rng, residue) if rng.random() < rates[i] else residue)
+        out.append(
+            (substitute or _substitute)(rng, residue) if rng.random() < rates[i] else residue
+        )
         i += 1
     return "".join(out)
 
 
-def _random_peptide(rng: np.random.Generator, low: int, high: int) -> str:
+def random_peptide(rng: np.random.Generator, low: int, high: int) -> str:
     size = int(rng.integers(low, high + 1))
     return "".join(STANDARD[i] for i in rng.integers(0, len(STANDARD), size))
 
@@ -173,19 +197,9 @@ class _Family:
 @cache
 def _families_and_decoys(seed: int) -> tuple[list[_Family], list[str]]:
     rng = np.random.default_rng(seed)
-    sources = _source_sequences()
-    order = rng.permutation(len(sources))
-    windows = []
-    for index in order:
-        window = _window(rng, sources[index], 60, 180)
-        if _complex_enough(window):
-            windows.append((window, sources[index]))
-        if len(windows) == 200:
-            break
     n_families = int(np.prod(HIERARCHY))
     n_decoys = 40
-    with tempfile.TemporaryDirectory() as tmp:
-        kept = _unrelated([w for w, _ in windows], n_families + n_decoys, Path(tmp))
+    kept = unrelated_windows(rng, n_families + n_decoys, 60, 180)
     families = []
     ids = [
         (x, h, t, f)
@@ -299,7 +313,7 @@ def demo_batch(
             records.append((chain_id, mutate(rng, decoy, 0.1)))
             truth.append([chain_id, pd.NA, pd.NA, pd.NA, pd.NA])
             continue
-        parts = [_random_peptide(rng, 0, 10)]
+        parts = [random_peptide(rng, 0, 10)]
         position = len(parts[0])
         n_domains = int(rng.choice([1, 2, 3, 4], p=[0.35, 0.35, 0.2, 0.1]))
         for domain_number in range(1, n_domains + 1):
@@ -318,9 +332,9 @@ def demo_batch(
             parts.append(domain)
             position += len(domain)
             linker = (
-                _random_peptide(rng, 5, 20)
+                random_peptide(rng, 5, 20)
                 if domain_number < n_domains
-                else _random_peptide(rng, 0, 10)
+                else random_peptide(rng, 0, 10)
             )
             parts.append(linker)
             position += len(linker)

@@ -11,6 +11,7 @@ from pydantic import field_validator
 
 from ecod_assets.science.blast import CONFIDENT_EVALUE, CONFIDENT_IDENTITY, RELEASE_DB_RESIDUES
 from ecod_assets.science.hhsuite import MAX_HITS, RELEASE_DB_PROFILES
+from ecod_assets.science.partition import PartitionRules
 from ecod_assets.science.tools import Limits, Programs
 from platform_core.tools import ToolError, run_tool
 
@@ -94,6 +95,13 @@ class OrchestrationConfig(dg.ConfigurableResource):
         number, unit = _MEMORY.match(self.hhsearch_memory).groups()  # type: ignore[union-attr]
         return float(number) / (1024 if (unit or "G").upper() == "M" else 1)
 
+    def partition_rules(self) -> PartitionRules:
+        """The partition's rules with this location's confident-BLAST thresholds."""
+        return PartitionRules(
+            confident_evalue=self.blast_confident_evalue,
+            confident_identity=self.blast_confident_identity,
+        )
+
     def limits(self, workdir: Path | None = None) -> Limits:
         """How tools run; ``workdir``: where their query and result files go (the storage
         owner's scratch space)."""
@@ -124,11 +132,17 @@ class EcodTools(dg.ConfigurableResource):
 
 @cache
 def tool_version(program: str) -> str:
-    """First line a program prints about itself (``-version`` for BLAST+, ``-h`` for HH-suite),
+    """First line with a version a program prints about itself (``-version`` for BLAST+,
+    ``-h`` for HH-suite and HMMER),
     for provenance metadata; "unknown" if it cannot say."""
     flag = "-version" if Path(program).name.startswith(("blast", "makeblastdb")) else "-h"
     try:
         lines = run_tool([program, flag], 30, retries=0).stdout.splitlines()
     except ToolError:
         return "unknown"
-    return lines[0].split(":", 1)[-1].strip() if lines else "unknown"
+    versioned = [line.strip("# ") for line in lines if any(c.isdigit() for c in line)]
+    if not versioned:
+        return "unknown"
+    words = versioned[0].split(maxsplit=1)  # "blastp: 2.12.0+", "# HMMER 3.3.2 (...); url"
+    text = words[1] if words[0].endswith(":") and len(words) > 1 else versioned[0]
+    return text.split(";")[0].strip()

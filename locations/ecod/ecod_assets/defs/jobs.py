@@ -9,7 +9,13 @@ import dagster as dg
 from ecod_assets.partitions import BATCH_GROUP
 from ecod_assets.resources import Mode
 
-HHSEARCH_STAGES = ("hhsearch_profiles", "hhsearch_hits", "hhsearch_registration")
+PROFILE_STAGES = (
+    "hhsearch_profiles",
+    "hhsearch_hits",
+    "hhsearch_registration",
+    "hmmscan_hits",
+    "remainder_hits",
+)
 ANALYSIS_STAGES = ("domain_summary", "domain_partition", "classification")
 # The seed's total_timeout: run monitoring stops runs launched by the daemon (inbox sensor, UI)
 # after this many seconds.
@@ -34,21 +40,22 @@ def _mode_job(name: str, mode: Mode, selection: dg.AssetSelection, description: 
 BATCH = dg.AssetSelection.groups(BATCH_GROUP)
 SELECTIONS: dict[Mode, dg.AssetSelection] = {
     "full": BATCH,
-    "blast-only": BATCH - dg.AssetSelection.assets(*HHSEARCH_STAGES),
+    "blast-only": BATCH - dg.AssetSelection.assets(*PROFILE_STAGES),
     "analysis-only": dg.AssetSelection.assets(*ANALYSIS_STAGES),
 }
 full_job = _mode_job(
     "ecod_full",
     "full",
     SELECTIONS["full"],
-    "FULL: chains, BLAST, HHsearch (chains below the coverage threshold), summary, partition, "
-    "classification.",
+    "FULL: chains, BLAST, profile evidence for the chains below the coverage threshold "
+    "(HHsearch, hmmscan, then both again on what the first partition left uncovered), "
+    "summary, partition, classification.",
 )
 blast_only_job = _mode_job(
     "ecod_blast_only",
     "blast-only",
     SELECTIONS["blast-only"],
-    "BLAST_ONLY: no HH-suite; the summary uses BLAST evidence only.",
+    "BLAST_ONLY: no profile search (HH-suite, HMMER); the summary uses BLAST evidence only.",
 )
 analysis_only_job = _mode_job(
     "ecod_analysis_only",

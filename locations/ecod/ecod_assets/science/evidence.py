@@ -1,14 +1,23 @@
 """Domain-summary evidence: every reference domain a chain's hits point at, on one scale.
 
 One row per (chain, piece of evidence), mirroring ECOD's domain-summary evidence: type
-(``chain_blast`` | ``domain_blast`` | ``hhsearch``), target (reference ecod_domain_id), evalue,
-bitscore (HHsearch: its score), identity, coverage (fraction of the reference domain aligned),
+(``chain_blast`` | ``domain_blast`` | ``hhsearch`` | ``hmmscan``), target (reference
+ecod_domain_id; for profiles the F-group's representative), evalue (HMMER: the i-Evalue),
+bitscore (HHsearch, HMMER: their score), identity, coverage (fraction of the reference domain
+or profile aligned),
 query and target ranges, X/H/T/F groups, probability and P-value (HHsearch only: the chance of
 the alignment's score against one profile), and how many residues of
 the reference domain lie beyond each end of the alignment (used to extend boundaries).
 
 Chain BLAST hits are turned into one row per reference domain of the hit chain: the domain's
 residues are carried through the alignment onto the query.
+
+Where the two profile methods agree, an HHsearch and an hmmscan hit of the same chain and
+F-group aligning at least half of the shorter one on the same residues, a
+``profile_consensus`` row joins them: their two P-values combined by Fisher's method, stated
+for the release-sized database (``combined_pvalue``). Two weak but concordant signals from
+different scorings of the same family are stronger evidence than either (the rows stay, so
+each method's own evidence is still there).
 """
 
 from __future__ import annotations
@@ -20,7 +29,9 @@ from ecod_assets.science.blast import aligned_positions
 from ecod_assets.science.ranges import parse_range
 from ecod_assets.science.reference import HIERARCHY_COLUMNS
 
-EVIDENCE_TYPES = ("chain_blast", "domain_blast", "hhsearch")
+EVIDENCE_TYPES = ("chain_blast", "domain_blast", "hhsearch", "hmmscan", "profile_consensus")
+PROFILE_EVIDENCE = ("hhsearch", "hmmscan", "profile_consensus")
+CONSENSUS_MIN_OVERLAP = 0.5  # of the shorter alignment
 # What each hit contributes; the summary adds printable ranges and the X/H/T/F hierarchy.
 HIT_EVIDENCE_COLUMNS = [
     "chain_id", "type", "target", "evalue", "bitscore", "identity", "coverage", "probability",
@@ -50,7 +61,7 @@ def hierarchy_ids(f_id: str) -> tuple[str, str, str]:
 
 
 def _domain_rows(hits: pd.DataFrame, evidence_type: str) -> pd.DataFrame:
-    """domain_blast / hhsearch hits: the target is the reference domain itself."""
+    """domain_blast / hhsearch / hmmscan hits: the target is the reference domain itself."""
     return pd.DataFrame(
         {
             "chain_id": hits["chain_id"],
@@ -58,7 +69,7 @@ def _domain_rows(hits: pd.DataFrame, evidence_type: str) -> pd.DataFrame:
             "target": hits["target"],
             "evalue": hits["evalue"],
             "bitscore": hits["bitscore"] if "bitscore" in hits else hits["score"],
-            "identity": hits["identity"],
+            "identity": hits.get("identity", np.nan),
             "coverage": (hits["t_end"] - hits["t_start"] + 1) / hits["target_length"],
             "probability": hits.get("probability", np.nan),
             "pvalue": hits.get("pvalue", np.nan),
@@ -115,24 +126,73 @@ def _chain_rows(hits: pd.DataFrame, domains: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=HIT_EVIDENCE_COLUMNS)
 
 
+def combined_pvalue(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """Fisher's combination of two P-values: P(chi-square, 4 d.f. >= -2 ln(p1 p2)), which is
+    p1 p2 (1 - ln(p1 p2)). It treats the two as independent, which scores of one query
+    against one family are not: a combined P-value is a ranking of agreement, judged at the
+    same threshold as a single method's."""
+    product = np.clip(np.asarray(first, float) * np.asarray(second, float), 1e-300, 1.0)
+    return product * (1.0 - np.log(product))
+
+
+def consensus_rows(evidence: pd.DataFrame) -> pd.DataFrame:
+    """``profile_consensus`` rows (EVIDENCE_COLUMNS) of every hmmscan hit that an HHsearch hit
+    of the same chain and F-group overlaps by CONSENSUS_MIN_OVERLAP: hmmscan's ranges and
+    target, the best combined P-value, and E-value = combined P-value x the database size of
+    the hmmscan E-value (its evalue / pvalue)."""
+    hmmscan = evidence[evidence["type"] == "hmmscan"].reset_index(drop=True)
+    hhsearch = evidence.loc[
+        evidence["type"] == "hhsearch", ["chain_id", "f_id", "q_start", "q_end", "pvalue"]
+    ]
+    pairs = (
+        hmmscan.rename_axis("row")
+        .reset_index()
+        .merge(hhsearch, on=["chain_id", "f_id"], suffixes=("", "_hh"))
+    )
+    shared = (
+        np.minimum(pairs["q_end"], pairs["q_end_hh"])
+        - np.maximum(pairs["q_start"], pairs["q_start_hh"])
+        + 1
+    )
+    shorter = (
+        np.minimum(pairs["q_end"] - pairs["q_start"], pairs["q_end_hh"] - pairs["q_start_hh"]) + 1
+    )
+    pairs = pairs[shared >= CONSENSUS_MIN_OVERLAP * shorter]
+    if pairs.empty:
+        return evidence.iloc[0:0]
+    combined = combined_pvalue(pairs["pvalue"], pairs["pvalue_hh"])
+    pairs = pairs.assign(
+        type="profile_consensus",
+        evalue=combined * pairs["evalue"] / pairs["pvalue"],
+        pvalue=combined,
+    )
+    return pairs.sort_values("evalue").drop_duplicates("row")[evidence.columns]
+
+
 def summarize_evidence(
     domains: pd.DataFrame,
     chain_hits: pd.DataFrame | None,
     domain_hits: pd.DataFrame | None,
     hhsearch_hits: pd.DataFrame | None,
+    hmmscan_hits: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """All evidence of a batch as one table (EVIDENCE_COLUMNS), best first within a chain."""
+    """All evidence of a batch as one table (EVIDENCE_COLUMNS), best first within a chain.
+    ``hmmscan_hits``: ``hmmer.parse_domtblout`` rows (aligned ranges, i-Evalues)."""
     parts = []
     if chain_hits is not None and not chain_hits.empty:
         parts.append(_chain_rows(chain_hits, domains))
-    if domain_hits is not None and not domain_hits.empty:
-        parts.append(_domain_rows(domain_hits, "domain_blast"))
-    if hhsearch_hits is not None and not hhsearch_hits.empty:
-        parts.append(_domain_rows(hhsearch_hits, "hhsearch"))
+    for hits, kind in (
+        (domain_hits, "domain_blast"),
+        (hhsearch_hits, "hhsearch"),
+        (hmmscan_hits, "hmmscan"),
+    ):
+        if hits is not None and not hits.empty:
+            parts.append(_domain_rows(hits, kind))
     parts = [p for p in parts if not p.empty]
     if not parts:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in EVIDENCE_COLUMNS})
     evidence = with_hierarchy(pd.concat(parts, ignore_index=True), domains, on="target")
+    evidence = pd.concat([evidence, consensus_rows(evidence)], ignore_index=True)
     evidence["query_range"] = evidence["q_start"].astype(str) + "-" + evidence["q_end"].astype(str)
     evidence["target_range"] = evidence["t_start"].astype(str) + "-" + evidence["t_end"].astype(str)
     order = evidence["type"].map({t: i for i, t in enumerate(EVIDENCE_TYPES)})

@@ -237,3 +237,18 @@ def parse_hhr(text: str, chain_id: str, db_profiles: int | None = None) -> pd.Da
     if db_profiles:
         table["evalue"] = table["pvalue"] * db_profiles
     return table
+
+
+def register_hhr(
+    results: pd.DataFrame, db_profiles: int | None = None
+) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+    """(one hit table of every ``.hhr`` in ``results`` (chain_id, hhr), [(chain_id, error)]
+    of those that do not read); ``db_profiles`` as in ``parse_hhr``."""
+    tables, failures = [], []
+    for chain_id, text in zip(results["chain_id"], results["hhr"], strict=True):
+        try:
+            tables.append(parse_hhr(text, chain_id, db_profiles))
+        except HhrError as error:
+            failures.append((chain_id, str(error)))
+    table = pd.concat(tables, ignore_index=True) if tables else parse_hhr("No Hit\n", "")
+    return table, failures

@@ -6,10 +6,13 @@ Layout under ``out``::
     blast/domains.*, blast/chains.*   makeblastdb databases
     hh/a3m/<rep>.a3m, hh/hhm/<rep>.hhm one profile per F-group, named by its representative
     hh/families_{a3m,hhm,cs219}.ff*   the HH-suite database ``hh/families``
+    hmm/msa/<rep>.afa, hmm/hmm/<rep>.hmm the same alignment as aligned FASTA, its HMMER model
+    hmm/families.hmm{,.h3?}           the pressed HMMER database of every family
 
 A family profile is a multiple alignment of every member of the F-group (``mafft``, the
 representative first), so it carries the variation of the divergent members too, indels
-included; a one-member family is the bare sequence.
+included; a one-member family is the bare sequence. The family's HMMER model is built from
+the same alignment.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from ecod_assets.science.hhsuite import (
     ffindex_build_argv,
     hhmake_argv,
 )
+from ecod_assets.science.hmmer import hmmbuild_argv, hmmpress_argv
 from ecod_assets.science.reference import family_representatives, reference_chains
 from ecod_assets.science.tools import Limits, Programs
 from platform_core.tools import map_parallel
@@ -49,6 +53,10 @@ class LibraryPaths:
     @property
     def hh_db(self) -> Path:
         return self.root / "hh" / "families"
+
+    @property
+    def hmm_db(self) -> Path:
+        return self.root / "hmm" / "families.hmm"
 
     @property
     def domains_table(self) -> Path:
@@ -73,17 +81,38 @@ def family_members(domains: pd.DataFrame, reps: pd.DataFrame) -> dict[str, list[
     return members
 
 
-def family_profile(
+def family_alignment(
     members: list[tuple[str, str]], workdir: Path, programs: Programs, limits: Limits
-) -> tuple[str, float]:
-    """(A3M text, CPU seconds) of one F-group: its members aligned by mafft."""
+) -> tuple[list[tuple[str, str]], float]:
+    """((name, aligned row) of each member in order, CPU seconds) of one F-group, aligned by
+    mafft; a one-member family is its sequence."""
     if len(members) == 1:
-        return a3m_from_msa(members), 0.0
+        return members, 0.0
     fasta = workdir / "members.fasta"
     fasta.write_text(format_fasta(members))
     result = limits.run(mafft_argv(programs.mafft, fasta))
     aligned = {r.id: r.sequence for r in parse_fasta(result.stdout, "mafft output")}
-    return a3m_from_msa([(name, aligned[name]) for name, _ in members]), result.cpu_seconds
+    return [(name, aligned[name]) for name, _ in members], result.cpu_seconds
+
+
+def family_hmm(
+    rows: list[tuple[str, str]], name: str, out: Path, programs: Programs, limits: Limits
+) -> float:
+    """Write ``out/msa/<name>.afa`` and its model ``out/hmm/<name>.hmm``; CPU seconds."""
+    msa = out / "msa" / f"{name}.afa"
+    msa.write_text(format_fasta(rows))
+    return limits.run(
+        hmmbuild_argv(programs.hmmbuild, msa, out / "hmm" / f"{name}.hmm", name)
+    ).cpu_seconds
+
+
+def press_hmms(out: Path, names: list[str], programs: Programs, limits: Limits) -> float:
+    """Concatenate the models ``out/hmm/<name>.hmm`` into ``out/families.hmm`` and press it."""
+    database = out / "families.hmm"
+    with database.open("w") as joined:
+        for name in names:
+            joined.write((out / "hmm" / f"{name}.hmm").read_text())
+    return limits.run(hmmpress_argv(programs.hmmpress, database)).cpu_seconds
 
 
 def build_library(domains: pd.DataFrame, out: Path, programs: Programs, limits: Limits) -> float:
@@ -108,12 +137,17 @@ def build_library(domains: pd.DataFrame, out: Path, programs: Programs, limits: 
     a3m_dir.mkdir(parents=True, exist_ok=True)
     hhm_dir.mkdir(parents=True, exist_ok=True)
 
+    hmm_root = paths.hmm_db.parent
+    for folder in (hmm_root / "msa", hmm_root / "hmm"):
+        folder.mkdir(parents=True, exist_ok=True)
+
     def make(rep: str) -> float:
         with tempfile.TemporaryDirectory(prefix="ecod-family-", dir=limits.workdir) as tmp:
-            a3m, used = family_profile(members[rep], Path(tmp), programs, limits)
-        (a3m_dir / f"{rep}.a3m").write_text(a3m)
+            rows, used = family_alignment(members[rep], Path(tmp), programs, limits)
+        (a3m_dir / f"{rep}.a3m").write_text(a3m_from_msa(rows))
         argv = hhmake_argv(programs.hhmake, a3m_dir / f"{rep}.a3m", hhm_dir / f"{rep}.hhm", rep)
-        return used + limits.run(argv).cpu_seconds
+        used += limits.run(argv).cpu_seconds
+        return used + family_hmm(rows, rep, hmm_root, programs, limits)
 
     cpu += sum(
         map_parallel(
@@ -132,7 +166,7 @@ def build_library(domains: pd.DataFrame, out: Path, programs: Programs, limits: 
     cpu += limits.run(
         cstranslate_argv(programs.cstranslate, programs.hh_data, paths.hh_db)
     ).cpu_seconds
-    return cpu
+    return cpu + press_hmms(hmm_root, list(reps["ecod_domain_id"]), programs, limits)
 
 
 def build_once(domains: pd.DataFrame, root: Path, programs: Programs, limits: Limits) -> float:

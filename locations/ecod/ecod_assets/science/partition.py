@@ -1,10 +1,14 @@
 """Domain boundaries from evidence: non-overlapping domains per chain, and their quality.
 
 Evidence is taken best first in three tiers: confident BLAST hits (strong E-value and
-identity), then HHsearch hits, then the weak BLAST hits, so profile evidence wins where
-pairwise evidence is weak; within a tier by lowest E-value (chain BLAST before domain BLAST
-before HHsearch on ties). A piece of evidence becomes a domain when it covers at least
-``min_coverage`` of its reference domain, HHsearch hits need ``min_probability``, and it
+identity), then profile hits (HHsearch, hmmscan), then the weak BLAST hits, so profile
+evidence wins where pairwise evidence is weak; within a tier by lowest E-value (chain BLAST
+before domain BLAST before HHsearch before hmmscan on ties). A piece of evidence becomes a
+domain when it covers at least ``min_coverage`` of its reference domain, HHsearch hits need
+``min_probability``, hmmscan domains and profile consensus (``evidence.consensus_rows``) an
+E-value <= ``profile_max_evalue`` (at a release-sized database: the significance of a
+sequence against a profile, which HHsearch's probability, calibrated for profile-profile
+comparison, understates), and it
 overlaps the domains already placed by at most ``max_overlap`` of its length (the overlap is
 trimmed off). A further copy of a repeated domain (six fn3 repeats in one chain) is judged as
 HMMER judges domains of a sequence already known to hold the family: an HHsearch alignment of
@@ -24,6 +28,8 @@ import numpy as np
 import pandas as pd
 
 from ecod_assets.science.blast import CONFIDENT_EVALUE, CONFIDENT_IDENTITY, confident
+from ecod_assets.science.evidence import PROFILE_EVIDENCE
+from ecod_assets.science.hmmer import DOMAIN_MAX_EVALUE
 
 GOOD_COVERAGE = 0.80
 LOW_COVERAGE = 0.50
@@ -57,28 +63,33 @@ class PartitionRules:
     confident_evalue: float = CONFIDENT_EVALUE  # BLAST evidence this strong ranks first
     confident_identity: float = CONFIDENT_IDENTITY
     repeat_max_pvalue: float = 0.01  # further copies of a family confidently in the chain
+    profile_max_evalue: float = DOMAIN_MAX_EVALUE  # hmmscan, consensus; release-sized database
 
 
 def evidence_tier(evidence: pd.DataFrame, rules: PartitionRules) -> np.ndarray:
-    """0 for confident BLAST evidence, 1 for HHsearch, 2 for weak BLAST evidence."""
-    blast = evidence["type"] != "hhsearch"
+    """0 for confident BLAST evidence, 1 for profile evidence, 2 for weak BLAST evidence."""
+    blast = ~evidence["type"].isin(PROFILE_EVIDENCE)
     strong = confident(evidence, rules.confident_evalue, rules.confident_identity)
     return np.where(blast & strong, 0, np.where(blast, 2, 1))
 
 
 def usable_evidence(evidence: pd.DataFrame, rules: PartitionRules) -> pd.DataFrame:
     """The evidence that may become a domain: covering ``min_coverage`` of its reference
-    domain and, for HHsearch, probable (``min_probability``) or a further copy of an F-group
-    with confident evidence in the chain (P-value <= ``repeat_max_pvalue``)."""
+    domain; for HHsearch, probable (``min_probability``) or a further copy of an F-group
+    with confident evidence in the chain (P-value <= ``repeat_max_pvalue``); for hmmscan and
+    profile consensus, significant (``profile_max_evalue``)."""
     covering = evidence[evidence["coverage"] >= rules.min_coverage]
     hhsearch = covering["type"] == "hhsearch"
-    probable = covering["probability"] >= rules.min_probability
-    anchors = (evidence_tier(covering, rules) == 0) | (hhsearch & probable)
+    profile = covering["type"].isin(PROFILE_EVIDENCE)
+    probable = (hhsearch & (covering["probability"] >= rules.min_probability)) | (
+        profile & ~hhsearch & (covering["evalue"] <= rules.profile_max_evalue)
+    )
+    anchors = (evidence_tier(covering, rules) == 0) | probable
     anchored = pd.MultiIndex.from_frame(covering.loc[anchors, ["chain_id", "f_id"]])
     repeat = pd.MultiIndex.from_frame(covering[["chain_id", "f_id"]]).isin(anchored) & (
         covering["pvalue"] <= rules.repeat_max_pvalue
     )
-    return covering[~hhsearch | probable | repeat]
+    return covering[~profile | probable | (hhsearch & repeat)]
 
 
 def quality_label(coverage: float, domains: int) -> str:

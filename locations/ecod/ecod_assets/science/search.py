@@ -1,4 +1,4 @@
-"""Searching a batch of chains: BLAST in chunks, query profiles, HHsearch per chain.
+"""Searching a batch of chains: BLAST and hmmscan in chunks, query profiles, HHsearch.
 
 Each function runs its tool calls on ``limits.workers`` parallel single-threaded processes
 (filling the cores without oversubscribing them) and returns the results, the items that
@@ -26,6 +26,7 @@ from ecod_assets.science.hhsuite import (
     hhsearch_argv,
     read_ffindex,
 )
+from ecod_assets.science.hmmer import hmmscan_argv, parse_domtblout
 from ecod_assets.science.tools import Limits, Programs
 from platform_core.tools import ToolError, map_parallel
 
@@ -45,6 +46,17 @@ def _failures(rows: list[tuple[str, str]]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=FAILURE_COLUMNS)
 
 
+def _chunks(
+    chains: pd.DataFrame, chunk_size: int, workers: int, searches: int = 1
+) -> list[list[tuple[str, str]]]:
+    """(chain_id, sequence) records in chunks of at most ``chunk_size``, small enough that
+    the ``searches`` searches of every chunk give each worker at least two tasks, so tasks
+    of unequal cost still end together."""
+    records = list(zip(chains["chain_id"], chains["sequence"], strict=True))
+    size = max(1, min(chunk_size, -(-len(records) * searches // (2 * workers))))
+    return [records[i : i + size] for i in range(0, len(records), size)]
+
+
 def blast_chains(
     chains: pd.DataFrame,
     databases: Mapping[str, Path],
@@ -57,10 +69,7 @@ def blast_chains(
     chunks of ``chunk_size`` chains; the chunks of all databases share the workers. A chunk
     whose blastp fails marks its chains failed for that database. ``dbsize``: the effective
     database size (residues) of the E-values."""
-    records = list(zip(chains["chain_id"], chains["sequence"], strict=True))
-    # At least two tasks per worker, so searches of unequal cost still end together.
-    size = max(1, min(chunk_size, -(-len(records) * len(databases) // (2 * limits.workers))))
-    chunks = [records[i : i + size] for i in range(0, len(records), size)]
+    chunks = _chunks(chains, chunk_size, limits.workers, len(databases))
     tasks = [(name, chunk) for name in databases for chunk in chunks]
 
     def search(task: tuple[str, list[tuple[str, str]]]) -> tuple[pd.DataFrame, list, float]:
@@ -179,3 +188,40 @@ def hhsearch_chains(
             else:
                 failures.append((chain_id, f"{Path(programs.hhsearch).name} wrote no result"))
     return StageResult(pd.DataFrame(table, columns=["chain_id", "hhr"]), _failures(failures), cpu)
+
+
+def hmmscan_chains(
+    chains: pd.DataFrame,
+    database: Path,
+    programs: Programs,
+    limits: Limits,
+    chunk_size: int,
+    db_profiles: int,
+) -> StageResult:
+    """hmmscan of every chain (chain_id, sequence) against the family HMMs, in chunks of
+    ``chunk_size`` chains over the workers: a table of domains (``hmmer.DOMTBL_COLUMNS``,
+    i-Evalues at ``db_profiles`` profiles). A chunk whose hmmscan fails marks its chains
+    failed."""
+
+    def scan(chunk: list[tuple[str, str]]) -> tuple[pd.DataFrame, list, float]:
+        with tempfile.TemporaryDirectory(prefix="ecod-hmmscan-", dir=limits.workdir) as tmp:
+            query, domtbl = Path(tmp) / "query.fasta", Path(tmp) / "domains.tbl"
+            query.write_text(format_fasta(chunk))
+            argv = hmmscan_argv(programs.hmmscan, database, query, domtbl, db_profiles)
+            try:
+                result = limits.run(argv)
+            except ToolError as error:
+                return parse_domtblout("", db_profiles), [(c, str(error)) for c, _ in chunk], 0.0
+            return parse_domtblout(domtbl.read_text(), db_profiles), [], result.cpu_seconds
+
+    chunks = _chunks(chains, chunk_size, limits.workers)
+    results = map_parallel(
+        scan, chunks, limits.workers, cost=lambda chunk: sum(len(s) for _, s in chunk)
+    )
+    return StageResult(
+        pd.concat([r[0] for r in results], ignore_index=True)
+        if results
+        else parse_domtblout("", db_profiles),
+        _failures([f for r in results for f in r[1]]),
+        sum(r[2] for r in results),
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 GAPS = str.maketrans("", "", ".-~")
@@ -14,7 +15,16 @@ class StockholmError(ValueError):
 def read_stockholm(path: Path) -> list[tuple[str, str]]:
     """(name, sequence) of each member of the first alignment in ``path``, in file order,
     gaps removed and upper case; interleaved blocks are joined."""
-    lines = path.read_text(errors="replace").splitlines()
+    return [(name, row.translate(GAPS).upper()) for name, row in read_alignment(path)]
+
+
+def read_alignment(path: Path) -> list[tuple[str, str]]:
+    """(name, aligned row) of each member of the first alignment in ``path`` (plain or
+    gzip-compressed), in file order, interleaved blocks joined; rows keep their gaps."""
+    data = path.read_bytes()
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    lines = data.decode(errors="replace").splitlines()
     if not lines or not lines[0].startswith("# STOCKHOLM"):
         raise StockholmError(f"{path}:1: no '# STOCKHOLM 1.0' header; not a Stockholm file")
     rows: dict[str, list[str]] = {}
@@ -29,4 +39,4 @@ def read_stockholm(path: Path) -> list[tuple[str, str]]:
         rows.setdefault(fields[0], []).append(fields[1])
     if not rows:
         raise StockholmError(f"{path}: no alignment rows")
-    return [(name, "".join(parts).translate(GAPS).upper()) for name, parts in rows.items()]
+    return [(name, "".join(parts)) for name, parts in rows.items()]

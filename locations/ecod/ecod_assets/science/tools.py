@@ -1,4 +1,4 @@
-"""ECOD's external programs (BLAST+, HH-suite, MAFFT): where they are and how they are run.
+"""ECOD's external programs (BLAST+, HH-suite, HMMER, MAFFT): where they are and how they are run.
 
 The runner itself (no shell, timeouts, retries, CPU accounting) is :mod:`platform_core.tools`.
 """
@@ -49,6 +49,9 @@ class Programs:
     mafft: str
     ffindex_build: str
     cstranslate: str
+    hmmbuild: str
+    hmmpress: str
+    hmmscan: str
     hh_data: Path
 
     @classmethod
@@ -62,6 +65,9 @@ class Programs:
             mafft=require_program("mafft"),
             ffindex_build=require_program("ffindex_build"),
             cstranslate=find_cstranslate(),
+            hmmbuild=require_program("hmmbuild"),
+            hmmpress=require_program("hmmpress"),
+            hmmscan=require_program("hmmscan"),
             hh_data=HHSUITE_DATA,
         )
 

@@ -11,44 +11,61 @@ from ecod_assets.resources import EcodTools, Mode, OrchestrationConfig, Referenc
 from ecod_assets.science.accuracy import score
 from ecod_assets.science.classify import classify
 from ecod_assets.science.evidence import summarize_evidence
-from ecod_assets.science.partition import PartitionRules, partition_domains
+from ecod_assets.science.partition import partition_domains
 from ecod_assets.science.report import summary_markdown
 from platform_core.datastore import DataStore
 from platform_core.io import OPTIONAL
 
 
 class SummaryConfig(dg.Config):
-    """``mode``: which evidence the summary integrates. ``full``: BLAST and HHsearch (the
-    HHsearch hits must be there); ``blast-only``: BLAST alone, even when HHsearch hits exist;
-    ``analysis-only``: BLAST, and HHsearch hits when they were materialized before. Each mode
-    job sets it (jobs.py)."""
+    """``mode``: which evidence the summary integrates. ``full``: BLAST and the profile
+    evidence (HHsearch, hmmscan, the second pass; all must be there); ``blast-only``: BLAST
+    alone, even when profile evidence exists; ``analysis-only``: BLAST, and the profile
+    evidence materialized before. Each mode job sets it (jobs.py)."""
 
     mode: Mode = "full"
 
 
-def _hhsearch_evidence(
-    batch: str, mode: Mode, registration: pd.DataFrame | None
-) -> pd.DataFrame | None:
-    """The HHsearch hits this mode integrates (None: none)."""
+def _profile_evidence(
+    batch: str, mode: Mode, tables: dict[str, pd.DataFrame | None]
+) -> dict[str, pd.DataFrame | None]:
+    """Each profile stage's table this mode integrates (None: none)."""
     if mode == "blast-only":
-        return None
-    if registration is None and mode == "full":
+        return dict.fromkeys(tables)
+    missing = [name for name, table in tables.items() if table is None]
+    if missing and mode == "full":
         raise dg.Failure(
-            f"hhsearch_registration is not materialized for batch {batch}; "
+            f"{', '.join(missing)} not materialized for batch {batch}; "
             "run mode full (or blast-only for BLAST evidence alone)"
         )
-    return None if registration is None else succeeded(registration)
+    return {name: None if t is None else succeeded(t) for name, t in tables.items()}
+
+
+def _with_remainder(
+    first: pd.DataFrame | None, remainder: pd.DataFrame | None, kind: str
+) -> pd.DataFrame | None:
+    """A first-pass profile table with the second pass's hits of its ``kind``."""
+    if remainder is None or remainder.empty:
+        return first
+    second = remainder[remainder["type"] == kind]
+    if first is not None:
+        second = second[[c for c in first.columns if c in second]]
+    return pd.concat([t for t in (first, second) if t is not None], ignore_index=True)
 
 
 @dg.asset(
     group_name=BATCH_GROUP,
     partitions_def=ecod_batches,
-    code_version="2",
-    ins={"hhsearch_registration": dg.AssetIn(metadata={OPTIONAL: True})},
+    code_version="3",
+    ins={
+        name: dg.AssetIn(metadata={OPTIONAL: True})
+        for name in ("hhsearch_registration", "hmmscan_hits", "remainder_hits")
+    },
     deps=[REFERENCE],
     description="All evidence per chain, as in ECOD's domain summary: type (chain_blast, "
-    "domain_blast, hhsearch), target domain, E-value, bitscore, identity, coverage, query and "
-    "target ranges, X/H/T/F groups, probability. BLAST evidence only in blast-only mode.",
+    "domain_blast, hhsearch, hmmscan, profile_consensus), target domain, E-value, bitscore, "
+    "identity, coverage, query and target ranges, X/H/T/F groups, probability. BLAST "
+    "evidence only in blast-only mode.",
 )
 def domain_summary(
     context: dg.AssetExecutionContext,
@@ -57,6 +74,8 @@ def domain_summary(
     blast_chain_hits: pd.DataFrame,
     blast_domain_hits: pd.DataFrame,
     hhsearch_registration: pd.DataFrame | None,
+    hmmscan_hits: pd.DataFrame | None,
+    remainder_hits: pd.DataFrame | None,
     release: ReferenceRelease,
     storage: DataStore,
     ecod_tools: EcodTools,
@@ -65,9 +84,22 @@ def domain_summary(
     library = batch_library(context, release, storage, ecod_tools, orchestration)
     reference = library_domains(library)
     mode = config.mode
-    hhsearch = _hhsearch_evidence(context.partition_key, mode, hhsearch_registration)
+    profiles = _profile_evidence(
+        context.partition_key,
+        mode,
+        {
+            "hhsearch_registration": hhsearch_registration,
+            "hmmscan_hits": hmmscan_hits,
+            "remainder_hits": remainder_hits,
+        },
+    )
+    remainder = profiles["remainder_hits"]
     evidence = summarize_evidence(
-        reference, succeeded(blast_chain_hits), succeeded(blast_domain_hits), hhsearch
+        reference,
+        succeeded(blast_chain_hits),
+        succeeded(blast_domain_hits),
+        _with_remainder(profiles["hhsearch_registration"], remainder, "hhsearch"),
+        _with_remainder(profiles["hmmscan_hits"], remainder, "hmmscan"),
     )
     failed = set(failed_chains(blast_chain_hits)["chain_id"]) | set(
         failed_chains(blast_domain_hits)["chain_id"]
@@ -77,7 +109,7 @@ def domain_summary(
         evidence,
         metadata={
             "mode": mode,
-            "hhsearch_evidence_used": hhsearch is not None,
+            "profile_evidence_used": any(t is not None for t in profiles.values()),
             "chains_with_evidence": int(evidence["chain_id"].nunique()),
             "chains_without_evidence": len(batch_chains) - int(evidence["chain_id"].nunique()),
             "chains_with_failed_search": len(failed),
@@ -89,21 +121,17 @@ def domain_summary(
 @dg.asset(
     group_name=BATCH_GROUP,
     partitions_def=ecod_batches,
-    code_version="3",
+    code_version="4",
     description="Non-overlapping domain boundaries per chain from the evidence (confident "
-    "BLAST, then HHsearch, then weak BLAST; best first within each; extended over unaligned "
-    "reference ends), with chain coverage and a quality label: good >= 0.80, low_coverage "
-    ">= 0.50, fragmentary, no_domains.",
+    "BLAST, then profile evidence, then weak BLAST; best first within each; extended over "
+    "unaligned reference ends), with chain coverage and a quality label: good >= 0.80, "
+    "low_coverage >= 0.50, fragmentary, no_domains.",
 )
 def domain_partition(
     domain_summary: pd.DataFrame, batch_chains: pd.DataFrame, orchestration: OrchestrationConfig
 ) -> dg.Output[pd.DataFrame]:
-    rules = PartitionRules(
-        confident_evalue=orchestration.blast_confident_evalue,
-        confident_identity=orchestration.blast_confident_identity,
-    )
     lengths = batch_chains.set_index("chain_id")["length"]
-    partition = partition_domains(domain_summary, lengths, rules)
+    partition = partition_domains(domain_summary, lengths, orchestration.partition_rules())
     chains = partition.drop_duplicates("chain_id")
     quality = chains["quality"].value_counts()
     return dg.Output(
@@ -120,11 +148,12 @@ def domain_partition(
 @dg.asset(
     group_name=BATCH_GROUP,
     partitions_def=ecod_batches,
-    code_version="1",
+    code_version="2",
     deps=[REFERENCE],
     description="ECOD X/H/T/F assignment per domain with the evidence that decided it. When "
     "the batch's true domains are known (demo batches), boundary accuracy (both ends within "
-    "+-20 residues) and F-group accuracy are reported.",
+    "+-20 residues), F-group accuracy, and recall and precision (both ends and the F-group "
+    "right) are reported.",
 )
 def classification(
     context: dg.AssetExecutionContext,
@@ -154,6 +183,8 @@ def classification(
             {
                 "boundary_accuracy": round(accuracy.boundary, 4),
                 "f_group_accuracy": round(accuracy.family, 4),
+                "recall": round(accuracy.recall, 4),
+                "precision": round(accuracy.precision, 4),
                 "true_domains": accuracy.true_domains,
                 "domains_found": accuracy.found,
                 "domainless_chains": accuracy.empty_chains,

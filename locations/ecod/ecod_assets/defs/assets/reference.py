@@ -32,7 +32,7 @@ from platform_core.inbox import signature
 from platform_core.io import write_json
 from platform_core.tools import ToolError
 
-LIBRARY_CODE_VERSION = "2"  # 2: family profiles from a multiple alignment (mafft)
+LIBRARY_CODE_VERSION = "3"  # 2: family profiles from a multiple alignment (mafft); 3: HMMs
 REFERENCE = dg.AssetKey("reference_library")
 RECORDED_RELEASE = "release.json"  # what `ecod reference --domains F --fasta F` recorded
 

@@ -27,7 +27,7 @@ from ecod_assets.resources import (
 from ecod_assets.science import search
 from ecod_assets.science.blast import confident, query_coverage
 from ecod_assets.science.fasta import FastaError, read_fasta, validate_chains
-from ecod_assets.science.hhsuite import HhrError, parse_hhr
+from ecod_assets.science.hhsuite import register_hhr
 from ecod_assets.science.tools import Programs
 from platform_core.checkpoint import fingerprint
 from platform_core.datastore import DataStore
@@ -271,13 +271,7 @@ def hhsearch_registration(
     profiles = orchestration.hhsearch_db_profiles
 
     def register() -> search.StageResult:
-        tables, failures = [], []
-        for chain_id, text in zip(results["chain_id"], results["hhr"], strict=True):
-            try:
-                tables.append(parse_hhr(text, chain_id, profiles))
-            except HhrError as error:
-                failures.append((chain_id, str(error)))
-        table = pd.concat(tables, ignore_index=True) if tables else parse_hhr("No Hit\n", "")
+        table, failures = register_hhr(results, profiles)
         return search.StageResult(
             table, pd.DataFrame(failures, columns=search.FAILURE_COLUMNS), 0.0
         )
