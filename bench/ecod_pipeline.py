@@ -35,7 +35,7 @@ import pandas as pd
 
 from bench.ecod_science import bare_batch
 from ecod_assets.defs.assets.reference import record_release
-from ecod_assets.defs.jobs import JOB_BY_MODE
+from ecod_assets.defs.jobs import JOB_BY_MODE, mode_config
 from ecod_assets.demo import Tier, demo_batch, write_demo_library
 from ecod_assets.homolog_sets import HomologSet, divergent_set, pfam_holdout_set
 from ecod_assets.inputs import register_batch
@@ -70,7 +70,8 @@ def run(
 ) -> tuple[float, float]:
     """(wall seconds of the run, tool CPU seconds its stages reported)."""
     started = time.perf_counter()
-    result = run_job(defs.resolve_job_def(JOB_BY_MODE[mode]), instance, partition_key=batch_id)
+    job = defs.resolve_job_def(JOB_BY_MODE[mode])
+    result = run_job(job, instance, partition_key=batch_id, run_config=mode_config(mode))
     wall = time.perf_counter() - started
     if not result.success:
         raise SystemExit(f"{mode} run of {batch_id} failed")

@@ -146,5 +146,5 @@ def test_real_proteins_sevenless_against_hmmer(home: Path, remote: dict) -> None
     tables = run_both_modes(query, "sevenless")
     full = score(with_ends(tables["full"]), truth)
     blast = score(with_ends(tables["blast-only"]), truth)
-    assert full.found >= 6 and full.family == 1.0
+    assert full.found == 7 and full.family == 1.0
     assert full.found > blast.found

@@ -9,7 +9,9 @@ import pandas as pd
 
 from ecod_assets.resources import OrchestrationConfig
 from ecod_assets.science.search import StageResult
+from ecod_assets.science.tools import Limits
 from platform_core.checkpoint import FINGERPRINT_KEY, fingerprint, stored_fingerprint
+from platform_core.datastore import DataStore
 from platform_core.io import stored_partition
 
 ERROR_COLUMN = "error"
@@ -34,6 +36,18 @@ def stored_result(
             "reusing the stored result"
         )
     return stored
+
+
+def in_scratch(
+    storage: DataStore,
+    settings: OrchestrationConfig,
+    name: str,
+    search: Callable[[Limits], StageResult],
+) -> StageResult:
+    """``search`` with the location's tool limits, its files in the storage owner's scratch
+    folder ``name`` (removed afterwards)."""
+    with storage.scratch(name) as work:
+        return search(settings.limits(work))
 
 
 def run_stage(

@@ -4,7 +4,7 @@ over what the first partition left uncovered (HHsearch and hmmscan on those stre
 import dagster as dg
 import pandas as pd
 
-from ecod_assets.defs.assets.common import run_stage, succeeded
+from ecod_assets.defs.assets.common import in_scratch, run_stage, succeeded
 from ecod_assets.defs.assets.reference import (
     REFERENCE,
     batch_library,
@@ -21,14 +21,13 @@ from ecod_assets.resources import (
 )
 from ecod_assets.science import search
 from ecod_assets.science.evidence import summarize_evidence
-from ecod_assets.science.library import LibraryPaths
 from ecod_assets.science.partition import partition_domains
 from ecod_assets.science.remainder import (
     SEGMENT_SEPARATOR,
     search_segments,
     uncovered_segments,
 )
-from ecod_assets.science.tools import Programs
+from ecod_assets.science.tools import Limits
 from platform_core.datastore import DataStore
 
 PROFILE_CODE_VERSION = "1"
@@ -37,25 +36,6 @@ PROFILE_CODE_VERSION = "1"
 def profiled_chains(batch_chains: pd.DataFrame, hhsearch_profiles: pd.DataFrame) -> pd.DataFrame:
     """The chains that need profile evidence: those hhsearch_profiles built a profile for."""
     return batch_chains[batch_chains["chain_id"].isin(succeeded(hhsearch_profiles)["chain_id"])]
-
-
-def scan(
-    chains: pd.DataFrame,
-    paths: LibraryPaths,
-    programs: Programs,
-    storage: DataStore,
-    orchestration: OrchestrationConfig,
-) -> search.StageResult:
-    """hmmscan of ``chains`` (chain_id, sequence), its files in the scratch space."""
-    with storage.scratch("ecod-hmmscan") as work:
-        return search.hmmscan_chains(
-            chains,
-            paths.hmm_db,
-            programs,
-            orchestration.limits(work),
-            orchestration.blast_batch_size,
-            orchestration.hhsearch_db_profiles,
-        )
 
 
 @dg.asset(
@@ -88,7 +68,14 @@ def hmmscan_hits(
         PROFILE_CODE_VERSION,
         [chains, library["fingerprint"], db_profiles],
         len(chains),
-        lambda: scan(chains, paths, programs, storage, orchestration),
+        lambda: in_scratch(
+            storage,
+            orchestration,
+            "ecod-hmmscan",
+            lambda limits: search.hmmscan_chains(
+                chains, paths.hmm_db, programs, limits, orchestration.blast_batch_size, db_profiles
+            ),
+        ),
         metadata={"hmmscan_version": tool_version(programs.hmmscan), "db_profiles": db_profiles},
     )
 
@@ -131,19 +118,18 @@ def remainder_hits(
     segments = uncovered_segments(first, profiled_chains(batch_chains, hhsearch_profiles))
     db_profiles = orchestration.hhsearch_db_profiles
 
-    def second_pass() -> search.StageResult:
-        with storage.scratch("ecod-remainder") as work:
-            return search_segments(
-                segments,
-                paths.hh_db,
-                paths.hmm_db,
-                programs,
-                orchestration.limits(work),
-                orchestration.memory_gb(),
-                orchestration.hhsearch_max_hits,
-                db_profiles,
-                orchestration.blast_batch_size,
-            )
+    def second_pass(limits: Limits) -> search.StageResult:
+        return search_segments(
+            segments,
+            paths.hh_db,
+            paths.hmm_db,
+            programs,
+            limits,
+            orchestration.memory_gb(),
+            orchestration.hhsearch_max_hits,
+            db_profiles,
+            orchestration.blast_batch_size,
+        )
 
     return run_stage(
         context,
@@ -151,7 +137,7 @@ def remainder_hits(
         PROFILE_CODE_VERSION,
         [segments, library["fingerprint"], db_profiles, orchestration.hhsearch_max_hits],
         len(segments),
-        second_pass,
+        lambda: in_scratch(storage, orchestration, "ecod-remainder", second_pass),
         metadata={
             "segments_searched": len(segments),
             "residues_searched": int(segments["length"].sum()),

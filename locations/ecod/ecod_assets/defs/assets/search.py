@@ -2,12 +2,12 @@
 
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
 from ecod_assets.defs.assets.common import (
+    in_scratch,
     reused_output,
     run_stage,
     stage_output,
@@ -28,7 +28,6 @@ from ecod_assets.science import search
 from ecod_assets.science.blast import confident, query_coverage
 from ecod_assets.science.fasta import FastaError, read_fasta, validate_chains
 from ecod_assets.science.hhsuite import register_hhr
-from ecod_assets.science.tools import Programs
 from platform_core.checkpoint import fingerprint
 from platform_core.datastore import DataStore
 
@@ -227,31 +226,24 @@ def hhsearch_hits(
         SEARCH_CODE_VERSION,
         [profiles, reference_library["fingerprint"], orchestration.hhsearch_max_hits],
         len(profiles),
-        lambda: hhsearch(profiles, paths.hh_db, programs, storage, orchestration),
+        lambda: in_scratch(
+            storage,
+            orchestration,
+            "ecod-hhsearch",
+            lambda limits: search.hhsearch_chains(
+                profiles,
+                paths.hh_db,
+                programs,
+                limits,
+                orchestration.memory_gb(),
+                orchestration.hhsearch_max_hits,
+            ),
+        ),
         metadata={
             "hhsearch_version": tool_version(programs.hhsearch),
             "hhsearch_max_hits": orchestration.hhsearch_max_hits,
         },
     )
-
-
-def hhsearch(
-    profiles: pd.DataFrame,
-    database: Path,
-    programs: Programs,
-    storage: DataStore,
-    orchestration: OrchestrationConfig,
-) -> search.StageResult:
-    """hhsearch of the profiles, its files in the storage owner's scratch space."""
-    with storage.scratch("ecod-hhsearch") as work:
-        return search.hhsearch_chains(
-            profiles,
-            database,
-            programs,
-            orchestration.limits(work),
-            orchestration.memory_gb(),
-            orchestration.hhsearch_max_hits,
-        )
 
 
 @dg.asset(
