@@ -169,6 +169,34 @@ def test_crashing_tool_fails_the_stage_with_its_stderr_then_resume_finishes(
     assert batch_fasta(store("ecod"), "crashy").exists()
 
 
+def test_an_unreadable_hmmscan_table_fails_its_stage_saying_where(
+    ecod_home: Path, ecod_instance, tmp_path: Path
+) -> None:
+    fasta = write_demo_batch(ecod_home, "badtable", 6, seed=17)
+    assert main(["submit", str(fasta)]) == 0
+    fake = tmp_path / "hmmscan"  # exits 0 but writes a truncated domain table
+    fake.write_text(
+        '#!/bin/sh\nwhile [ $# -gt 0 ]; do [ "$1" = --domtblout ] && '
+        'echo "fn3 - 86 chain_0001" > "$2"; shift; done\nexit 0\n'
+    )
+    fake.chmod(0o755)
+    settings = OrchestrationConfig(hhsearch_coverage_threshold=1.01)  # every chain profiled
+    job = LOCATION.definitions(orchestration=settings).resolve_job_def("ecod_full")
+    result = job.execute_in_process(
+        instance=ecod_instance,
+        partition_key="badtable",
+        resources={"ecod_tools": EcodTools(hmmscan=str(fake))},
+        raise_on_error=False,
+    )
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert failure.step_key == "hmmscan_hits"
+    message = failure.step_failure_data.error.message
+    assert "6 of 6 chains failed" in message and "hmmscan: domtblout line 1: 4 columns" in message
+    for asset in ("hmmscan_hits", "remainder_hits", "domain_summary", "classification"):
+        assert "badtable" not in ecod_instance.get_materialized_partitions(dg.AssetKey(asset))
+
+
 def test_hanging_tool_is_killed_retried_and_fails_the_stage(
     ecod_home: Path, ecod_instance, tmp_path: Path
 ) -> None:

@@ -115,7 +115,7 @@ class OrchestrationConfig(dg.ConfigurableResource):
 
 
 class EcodTools(dg.ConfigurableResource):
-    """Paths of BLAST+ and HH-suite programs; empty means found on PATH (``hhsearch``: the
+    """Paths of BLAST+, HH-suite and HMMER programs; empty means found on PATH (``hhsearch``: the
     OpenMP build ``hhsearch_omp``, which takes an ffindex of queries; cstranslate: the Debian
     per-CPU build under /usr/libexec/hhsuite)."""
 
@@ -123,6 +123,7 @@ class EcodTools(dg.ConfigurableResource):
     makeblastdb: str = ""
     hhsearch: str = ""
     hhblits: str = ""
+    hmmscan: str = ""
 
     def programs(self) -> Programs:
         found = Programs.discover()

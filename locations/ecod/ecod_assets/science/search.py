@@ -26,7 +26,7 @@ from ecod_assets.science.hhsuite import (
     hhsearch_argv,
     read_ffindex,
 )
-from ecod_assets.science.hmmer import hmmscan_argv, parse_domtblout
+from ecod_assets.science.hmmer import DomtblError, hmmscan_argv, parse_domtblout
 from ecod_assets.science.tools import Limits, Programs
 from platform_core.tools import ToolError, map_parallel
 
@@ -200,8 +200,8 @@ def hmmscan_chains(
 ) -> StageResult:
     """hmmscan of every chain (chain_id, sequence) against the family HMMs, in chunks of
     ``chunk_size`` chains over the workers: a table of domains (``hmmer.DOMTBL_COLUMNS``,
-    i-Evalues at ``db_profiles`` profiles). A chunk whose hmmscan fails marks its chains
-    failed."""
+    i-Evalues at ``db_profiles`` profiles). A chunk whose hmmscan fails, or writes no
+    readable domain table, marks its chains failed."""
 
     def scan(chunk: list[tuple[str, str]]) -> tuple[pd.DataFrame, list, float]:
         with tempfile.TemporaryDirectory(prefix="ecod-hmmscan-", dir=limits.workdir) as tmp:
@@ -210,9 +210,10 @@ def hmmscan_chains(
             argv = hmmscan_argv(programs.hmmscan, database, query, domtbl, db_profiles)
             try:
                 result = limits.run(argv)
-            except ToolError as error:
-                return parse_domtblout("", db_profiles), [(c, str(error)) for c, _ in chunk], 0.0
-            return parse_domtblout(domtbl.read_text(), db_profiles), [], result.cpu_seconds
+                return parse_domtblout(domtbl.read_text(), db_profiles), [], result.cpu_seconds
+            except (ToolError, DomtblError, OSError) as error:
+                failed = [(c, f"{Path(programs.hmmscan).name}: {error}") for c, _ in chunk]
+                return parse_domtblout("", db_profiles), failed, 0.0
 
     chunks = _chunks(chains, chunk_size, limits.workers)
     results = map_parallel(
