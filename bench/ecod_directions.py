@@ -17,7 +17,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from ecod_assets.homolog_sets import HomologSet, divergent_set, pfam_holdout_set
+from ecod_assets.homolog_sets import (
+    HomologSet,
+    divergent_set,
+    pfam_holdout_set,
+    uniprot_family_set,
+)
 from ecod_assets.resources import EcodTools, OrchestrationConfig
 from ecod_assets.science import search
 from ecod_assets.science.accuracy import score
@@ -51,12 +56,14 @@ def steps(made: HomologSet, work: Path, query_profile: str) -> dict[str, tuple[i
     blast = search.blast_chains(chains, dbs, programs, limits, 100, settings.blast_dbsize)
     chain_hits, domain_hits = blast["chain"].table, blast["domain"].table
     hits = pd.concat([chain_hits, domain_hits], ignore_index=True)
-    needed = chains[chains["chain_id"].map(query_coverage(hits[confident(hits)], lengths)) < 0.9]
+    coverage = chains["chain_id"].map(query_coverage(hits[confident(hits)], lengths))
+    needed = chains[coverage < settings.hhsearch_coverage_threshold]
     if query_profile == "hhblits":
         profiles = search.hhblits_profiles(needed, paths.hh_db, programs, limits).table
     else:
         profiles = search.blast_profiles(needed, domain_hits)
-    hhr = search.hhsearch_chains(profiles, paths.hh_db, programs, limits, 16, 5000).table
+    memory, max_hits = settings.memory_gb(), settings.hhsearch_max_hits
+    hhr = search.hhsearch_chains(profiles, paths.hh_db, programs, limits, memory, max_hits).table
     registered = register_hhr(hhr, z)[0]
     hmm = search.hmmscan_chains(needed, paths.hmm_db, programs, limits, 100, z).table
 
@@ -86,7 +93,7 @@ def steps(made: HomologSet, work: Path, query_profile: str) -> dict[str, tuple[i
     out[STEPS[3]] = evaluate(classified(first))
     segments = uncovered_segments(first, needed)
     second = search_segments(
-        segments, paths.hh_db, paths.hmm_db, programs, limits, 16, 5000, z, 100
+        segments, paths.hh_db, paths.hmm_db, programs, limits, memory, max_hits, z, 100
     ).table
     both_hh = pd.concat([registered, second[second["type"] == "hhsearch"]], ignore_index=True)
     both_hmm = pd.concat([hmm, second[second["type"] == "hmmscan"]], ignore_index=True)
@@ -113,7 +120,10 @@ def main() -> None:
                 divergent_set(Path(tmp, f"d{seed}", "release"), args.chains, seed),
             )
             for seed in args.seeds
-        ] + [("pfam-holdout", pfam_holdout_set(Path(tmp, "pfam", "release")))]
+        ] + [
+            ("pfam-holdout", pfam_holdout_set(Path(tmp, "pfam", "release"))),
+            ("uniprot-families", uniprot_family_set(Path(tmp, "uniprot", "release"))),
+        ]
         for name, made in sets:
             results = steps(made, Path(tmp, name), args.query_profile)
             cells = []

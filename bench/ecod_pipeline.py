@@ -17,11 +17,11 @@ In a scratch instance and data root, builds the demo reference library, then rep
    with indels, queries ~25% identical to any member): library build time, then FULL and
    BLAST_ONLY side by side, wall time and accuracy;
 6. remote homologs not made by the demo generator (``ecod_assets.homolog_sets``): divergent
-   sets (one per seed) and held-out Pfam seed families, each with FULL, BLAST_ONLY and plain
-   HMMER (mafft + hmmbuild + hmmscan -Z 16000, greedy domains at i-Evalue <= 1e-3) side by
-   side: recall, precision (both ends within +-20 and the right F-group), tool CPU (HMMER's
-   includes mafft and hmmbuild) and wall time; then the sum over all sets (``--homologs``
-   runs this part alone).
+   sets (one per seed), held-out Pfam seed families and clustered UniProt families, each
+   with FULL, BLAST_ONLY and plain HMMER (mafft + hmmbuild + hmmscan -Z 16000, greedy domains
+   at i-Evalue <= 1e-3) side by side: recall, precision (both ends within +-20 and the
+   right F-group), tool CPU (HMMER's includes mafft and hmmbuild) and wall time; then the
+   sum over all sets (``--homologs`` runs this part alone).
 """
 
 import argparse
@@ -37,7 +37,12 @@ from bench.ecod_science import bare_batch
 from ecod_assets.defs.assets.reference import record_release
 from ecod_assets.defs.jobs import JOB_BY_MODE, mode_config
 from ecod_assets.demo import Tier, demo_batch, write_demo_library
-from ecod_assets.homolog_sets import HomologSet, divergent_set, pfam_holdout_set
+from ecod_assets.homolog_sets import (
+    HomologSet,
+    divergent_set,
+    pfam_holdout_set,
+    uniprot_family_set,
+)
 from ecod_assets.inputs import register_batch
 from ecod_assets.location import LOCATION
 from ecod_assets.partitions import ecod_batches
@@ -196,6 +201,7 @@ def homolog_sets(
         for seed in seeds
     ]
     sets.append(("pfam-holdout", pfam_holdout_set(folder / "pfam-holdout")))
+    sets.append(("uniprot-families", uniprot_family_set(folder / "uniprot-families")))
     for name, made in sets:
         for method, row in side_by_side(defs, instance, folder, name, made).items():
             total[method] = [a + b for a, b in zip(total.get(method, [0.0] * 6), row, strict=True)]

@@ -171,6 +171,15 @@ def test_hmmscan_domains_of_sevenless_read_with_release_sized_evalues(models: Pa
     assert 0 < len(strict) < 7 and set(strict["start"]) <= set(own["start"])
 
 
-def test_a_truncated_domain_table_is_refused_with_its_line() -> None:
-    with pytest.raises(ValueError, match="domtblout line 2: 5 columns"):
+def test_a_truncated_or_garbled_domain_table_is_refused_with_its_line() -> None:
+    with pytest.raises(ValueError, match="domtblout line 2: 5 columns, expected 23"):
         parse_domtblout("# header\nfn3 - 86 sevenless -\n", Z)
+    garbled = " ".join(["fn3", "-", "86", "q", "-", "400", *["x"] * 16, "-"])
+    with pytest.raises(ValueError, match="domtblout line 1: a number column is not a number"):
+        parse_domtblout(garbled, Z)
+
+
+def test_a_consensus_with_an_hmmscan_evalue_printed_as_zero_is_kept() -> None:
+    hit = {**hmmscan_hit("eFN3", (23, 118), 0.0, (3, 98)), "pvalue": 0.0}
+    domains = placed([hhsearch_hit("eFN3", (21, 120), 0.35, 2e-4)], [hit])
+    assert domains == [[21, 120, "eFN3", "profile_consensus"]]

@@ -12,6 +12,12 @@
   least like the rest of their family (at most ``max_identity`` identical to any member left
   in the library, by the seed alignment's own columns) are held out as query domains; the
   library is the rest.
+- ``uniprot_family_set``: real protein families of Debian's ``mmseqs2-examples``, clustered
+  as ``mmseqs cluster -c 0.8`` would: each query protein of ``QUERY.fasta`` with the
+  ``DB.fasta`` proteins BLAST aligns to it over >= 80 % of both lengths at E <= 1e-5. The
+  family's library members are only those at most 40 % identical to the query, which is held
+  out whole as one query domain; a family sharing a member or a hit with a family kept before
+  is skipped, so F-groups are unrelated.
 
 Query chains carry 1-3 domains joined by 5-20 residue linkers; 15 % carry an unassigned
 60-120 residue tail and 10 % are decoys with no domain. Tails and decoys are windows of real
@@ -21,6 +27,8 @@ whose families may occur in any real protein), so they must stay unassigned.
 
 from __future__ import annotations
 
+import gzip
+import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +37,7 @@ import numpy as np
 import pandas as pd
 
 from ecod_assets.demo import (
+    SOURCE_PROTEINS,
     STANDARD,
     TRUTH_COLUMNS,
     DemoLibrary,
@@ -38,9 +47,11 @@ from ecod_assets.demo import (
     unrelated_windows,
     write_release,
 )
-from ecod_assets.science.fasta import format_fasta
+from ecod_assets.science.blast import blastp_argv, makeblastdb_argv, parse_hits
+from ecod_assets.science.fasta import format_fasta, parse_fasta
 from ecod_assets.science.reference import ReleaseDomain
 from ecod_assets.science.stockholm import GAPS, read_alignment
+from platform_core.tools import require_program, run_tool
 
 DIVERGENT_SEED = 20261206
 CORE_FRACTION, MEMBERS = 0.25, 6
@@ -214,7 +225,6 @@ def pfam_holdout_set(
 ) -> HomologSet:
     """The Pfam hold-out set (module docstring): each seed is one F-group (X-group = its
     position), its first ``max_members`` rows considered; release written into ``out_dir``."""
-    rng = np.random.default_rng(seed)
     release, queries = [], []
     for number, path in enumerate(seeds, start=1):
         rows = read_alignment(path)[:max_members]
@@ -225,6 +235,20 @@ def pfam_holdout_set(
             [ReleaseDomain(f_id, _names(f_id, family), s, k == 0)] for k, s in enumerate(kept)
         ]
         queries += [(f_id, rows[i][1].translate(GAPS).upper()) for i in sorted(held)]
+    comment = "Pfam seed families held out (hmmer-examples): " + ", ".join(p.name for p in seeds)
+    return _assembled(release, queries, comment, out_dir, seed)
+
+
+def _assembled(
+    release: list[list[ReleaseDomain]],
+    queries: list[Domain],
+    comment: str,
+    out_dir: Path,
+    seed: int,
+) -> HomologSet:
+    """The set of a release and its held-out query domains, 1-3 per chain in random order,
+    with tails and decoys of residue-shuffled query sequence (homologous to nothing)."""
+    rng = np.random.default_rng(seed)
     order = [queries[i] for i in rng.permutation(len(queries))]
     chains: list[list[Domain]] = []
     for count in _domains_per_chain(rng, 10 * len(order)):
@@ -234,5 +258,56 @@ def pfam_holdout_set(
     sources = [s for _, s in queries] or ["ACDEFGHIKLMNPQRSTVWY" * 6]
     fillers = ["".join(rng.permutation(list(s + s)))[: TAIL_LENGTH[1]] for s in sources]
     fasta, truth = query_chains(rng, chains, fillers)
-    comments = ["Pfam seed families held out (hmmer-examples): " + ", ".join(p.name for p in seeds)]
-    return HomologSet(write_release(out_dir, release, comments), fasta, truth)
+    return HomologSet(write_release(out_dir, release, [comment]), fasta, truth)
+
+
+UNIPROT_QUERIES = SOURCE_PROTEINS.with_name("QUERY.fasta.gz")
+CLUSTER_EVALUE, CLUSTER_COVERAGE, REMOTE_IDENTITY = 1e-5, 0.8, 0.4
+
+
+def _proteins(path: Path, low: int, high: int) -> list[tuple[str, str]]:
+    """(accession, sequence) of the standard-alphabet proteins of ``low``-``high`` residues."""
+    records = parse_fasta(gzip.decompress(path.read_bytes()).decode(), str(path))
+    return [
+        (r.id.split("|")[1] if r.id.count("|") >= 2 else r.id, r.sequence)
+        for r in records
+        if low <= len(r.sequence) <= high and set(r.sequence) <= set(STANDARD)
+    ]
+
+
+def uniprot_family_set(
+    out_dir: Path, queries: int = 200, max_families: int = 30, seed: int = DIVERGENT_SEED
+) -> HomologSet:
+    """The clustered UniProt family set (module docstring) of the first ``queries`` query
+    proteins of 80-800 residues; release written into ``out_dir``."""
+    candidates = _proteins(UNIPROT_QUERIES, 80, 800)[:queries]
+    database = dict(_proteins(SOURCE_PROTEINS, 30, 10_000))
+    with tempfile.TemporaryDirectory() as tmp:
+        fasta, db = Path(tmp) / "db.fasta", Path(tmp) / "db"
+        fasta.write_text(format_fasta(list(database.items())))
+        run_tool(makeblastdb_argv(require_program("makeblastdb"), fasta, db, "uniprot"), 600)
+        query = Path(tmp) / "queries.fasta"
+        query.write_text(format_fasta(candidates))
+        argv = blastp_argv(require_program("blastp"), query, db, threads=2)
+        hits = parse_hits(run_tool(argv, 3600).stdout)
+    hits = hits[hits["evalue"] <= CLUSTER_EVALUE]
+    spans = np.minimum(
+        (hits["q_end"] - hits["q_start"] + 1) / hits["query_length"],
+        (hits["t_end"] - hits["t_start"] + 1) / hits["target_length"],
+    )
+    members = hits[(spans >= CLUSTER_COVERAGE) & (hits["identity"] <= REMOTE_IDENTITY)]
+    related = hits.groupby("chain_id")["target"].agg(set)
+    release, held, used = [], [], set()
+    for accession, sequence in candidates:
+        family = list(dict.fromkeys(members.loc[members["chain_id"] == accession, "target"]))[:8]
+        if len(family) < 3 or related.get(accession, set()) & used:
+            continue
+        used |= related.get(accession, set()) | {accession}
+        f_id = f"{len(held) + 1}.1.1.1"
+        names = _names(f_id, f"UniProt family of {accession}")
+        release += [[ReleaseDomain(f_id, names, database[m], k == 0)] for k, m in enumerate(family)]
+        held.append((f_id, sequence))
+        if len(held) == max_families:
+            break
+    comment = "clustered UniProt families (mmseqs2-examples)"
+    return _assembled(release, held, comment, out_dir, seed)

@@ -161,11 +161,10 @@ def consensus_rows(evidence: pd.DataFrame) -> pd.DataFrame:
     if pairs.empty:
         return evidence.iloc[0:0]
     combined = combined_pvalue(pairs["pvalue"], pairs["pvalue_hh"])
-    pairs = pairs.assign(
-        type="profile_consensus",
-        evalue=combined * pairs["evalue"] / pairs["pvalue"],
-        pvalue=combined,
+    profiles = np.divide(  # the database size; an i-Evalue printed as 0 stays 0
+        pairs["evalue"], pairs["pvalue"], out=np.zeros(len(pairs)), where=pairs["pvalue"] > 0
     )
+    pairs = pairs.assign(type="profile_consensus", evalue=combined * profiles, pvalue=combined)
     return pairs.sort_values("evalue").drop_duplicates("row")[evidence.columns]
 
 
@@ -193,6 +192,8 @@ def summarize_evidence(
         return pd.DataFrame({c: pd.Series(dtype=object) for c in EVIDENCE_COLUMNS})
     evidence = with_hierarchy(pd.concat(parts, ignore_index=True), domains, on="target")
     evidence = pd.concat([evidence, consensus_rows(evidence)], ignore_index=True)
+    positions = ["q_start", "q_end", "t_start", "t_end"]  # float after a failed row was dropped
+    evidence[positions] = evidence[positions].astype(np.int64)
     evidence["query_range"] = evidence["q_start"].astype(str) + "-" + evidence["q_end"].astype(str)
     evidence["target_range"] = evidence["t_start"].astype(str) + "-" + evidence["t_end"].astype(str)
     order = evidence["type"].map({t: i for i, t in enumerate(EVIDENCE_TYPES)})

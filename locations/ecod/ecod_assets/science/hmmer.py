@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pandas as pd
 
-# HMMER's own inclusion threshold (--incE / --incdomE 0.01): a domain at or below this
-# i-Evalue, stated for a release-sized database, is evidence.
+# The value of HMMER's own inclusion thresholds (--incE, --incdomE: 0.01), applied here to
+# the i-Evalue stated for a release-sized database (stricter than HMMER's c-Evalue): a domain
+# at or below it is evidence.
 DOMAIN_MAX_EVALUE = 0.01
 DOMTBL_COLUMNS = [
     "chain_id",
@@ -95,25 +96,28 @@ def parse_domtblout(text: str, db_profiles: int) -> pd.DataFrame:
             continue
         fields = line.split(maxsplit=22)
         if len(fields) < 22:
-            raise DomtblError(f"domtblout line {number}: {len(fields)} columns, not 23")
-        rows.append(
-            [
-                fields[3],
-                fields[0],
-                int(fields[2]),
-                int(fields[5]),
-                float(fields[12]),
-                float(fields[12]) / db_profiles,
-                float(fields[11]),
-                float(fields[13]),
-                int(fields[15]),
-                int(fields[16]),
-                int(fields[17]),
-                int(fields[18]),
-                int(fields[19]),
-                int(fields[20]),
-            ]
-        )
+            raise DomtblError(f"domtblout line {number}: {len(fields)} columns, expected 23")
+        try:
+            rows.append(
+                [
+                    fields[3],
+                    fields[0],
+                    int(fields[2]),
+                    int(fields[5]),
+                    float(fields[12]),
+                    float(fields[12]) / db_profiles,
+                    float(fields[11]),
+                    float(fields[13]),
+                    int(fields[15]),
+                    int(fields[16]),
+                    int(fields[17]),
+                    int(fields[18]),
+                    int(fields[19]),
+                    int(fields[20]),
+                ]
+            )
+        except ValueError:
+            raise DomtblError(f"domtblout line {number}: a number column is not a number") from None
     return pd.DataFrame(rows, columns=DOMTBL_COLUMNS)
 
 

@@ -81,10 +81,12 @@ def usable_evidence(evidence: pd.DataFrame, rules: PartitionRules) -> pd.DataFra
     covering = evidence[evidence["coverage"] >= rules.min_coverage]
     hhsearch = covering["type"] == "hhsearch"
     profile = covering["type"].isin(PROFILE_EVIDENCE)
-    probable = (hhsearch & (covering["probability"] >= rules.min_probability)) | (
+    probable_hhsearch = hhsearch & (covering["probability"] >= rules.min_probability)
+    probable = probable_hhsearch | (
         profile & ~hhsearch & (covering["evalue"] <= rules.profile_max_evalue)
     )
-    anchors = (evidence_tier(covering, rules) == 0) | probable
+    # only confident evidence anchors further copies, as before hmmscan came in
+    anchors = (evidence_tier(covering, rules) == 0) | probable_hhsearch
     anchored = pd.MultiIndex.from_frame(covering.loc[anchors, ["chain_id", "f_id"]])
     repeat = pd.MultiIndex.from_frame(covering[["chain_id", "f_id"]]).isin(anchored) & (
         covering["pvalue"] <= rules.repeat_max_pvalue

@@ -33,7 +33,8 @@ def uncovered_segments(
     """Segments (chain_id = ``<chain>@<offset>``, sequence, length) of each chain in
     ``chains`` (chain_id, sequence) that no domain of ``partition`` (rows of
     ``partition_domains``; chains absent from it have no domain) covers, of at least
-    ``min_length`` residues."""
+    ``min_length`` residues. A chain without any domain gives none: searched whole, it was
+    the first pass's query already."""
     placed = partition[partition["domain_number"] > 0].sort_values("start")
     spans = {
         c: [(int(s), int(e)) for s, e in zip(g["start"], g["end"], strict=True)]
@@ -43,7 +44,8 @@ def uncovered_segments(
     for chain_id, sequence in zip(chains["chain_id"], chains["sequence"], strict=True):
         free_from = 1
         for start, end in [*spans.get(chain_id, []), (len(sequence) + 1, len(sequence) + 1)]:
-            if start - free_from >= min_length:
+            whole = free_from == 1 and start == len(sequence) + 1
+            if start - free_from >= min_length and not whole:
                 piece = sequence[free_from - 1 : start - 1]
                 rows.append((f"{chain_id}{SEGMENT_SEPARATOR}{free_from - 1}", piece, len(piece)))
             free_from = max(free_from, end + 1)
@@ -89,5 +91,5 @@ def search_segments(
     failures = pd.concat(
         [hhr.failures, hmm.failures, pd.DataFrame(unreadable, columns=search.FAILURE_COLUMNS)],
         ignore_index=True,
-    )
+    ).drop_duplicates("chain_id")  # a segment fails once, whichever tool failed
     return search.StageResult(table, failures, hhr.cpu_seconds + hmm.cpu_seconds)

@@ -12,6 +12,7 @@ from ecod_assets.science.accuracy import score
 from ecod_assets.science.classify import classify
 from ecod_assets.science.evidence import summarize_evidence
 from ecod_assets.science.partition import partition_domains
+from ecod_assets.science.remainder import SEGMENT_SEPARATOR
 from ecod_assets.science.report import summary_markdown
 from platform_core.datastore import DataStore
 from platform_core.io import OPTIONAL
@@ -101,9 +102,15 @@ def domain_summary(
         _with_remainder(profiles["hhsearch_registration"], remainder, "hhsearch"),
         _with_remainder(profiles["hmmscan_hits"], remainder, "hmmscan"),
     )
-    failed = set(failed_chains(blast_chain_hits)["chain_id"]) | set(
-        failed_chains(blast_domain_hits)["chain_id"]
-    )
+    searched = [blast_chain_hits, blast_domain_hits]
+    if mode != "blast-only":
+        profile_stages = (hhsearch_registration, hmmscan_hits, remainder_hits)
+        searched += [table for table in profile_stages if table is not None]
+    failed = {  # a failed stretch of the second pass counts for its chain
+        chain.split(SEGMENT_SEPARATOR)[0]
+        for table in searched
+        for chain in failed_chains(table)["chain_id"]
+    }
     counts = evidence["type"].value_counts()
     return dg.Output(
         evidence,
