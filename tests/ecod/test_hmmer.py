@@ -181,5 +181,7 @@ def test_a_truncated_or_garbled_domain_table_is_refused_with_its_line() -> None:
 
 def test_a_consensus_with_an_hmmscan_evalue_printed_as_zero_is_kept() -> None:
     hit = {**hmmscan_hit("eFN3", (23, 118), 0.0, (3, 98)), "pvalue": 0.0}
-    domains = placed([hhsearch_hit("eFN3", (21, 120), 0.35, 2e-4)], [hit])
-    assert domains == [[21, 120, "eFN3", "profile_consensus"]]
+    hhsearch = pd.DataFrame([hhsearch_hit("eFN3", (21, 120), 0.35, 2e-4)])
+    evidence = summarize_evidence(REFERENCE, None, None, hhsearch, pd.DataFrame([hit]))
+    consensus = evidence[evidence["type"] == "profile_consensus"]
+    assert consensus["evalue"].tolist() == [0.0]  # not NaN (0 / 0), so it still counts

@@ -17,6 +17,7 @@ from ecod_assets.homolog_sets import (
     hold_out,
     identity,
     pfam_holdout_set,
+    uniprot_family_set,
 )
 from ecod_assets.science.accuracy import Accuracy, score
 from ecod_assets.science.baseline import hmmer_baseline
@@ -133,3 +134,23 @@ def test_full_on_held_out_pfam_families(home: Path) -> None:
     full = results["full"]
     assert full.recall >= 0.90 and full.precision >= 0.95
     assert full.correct_family >= results["hmmer 0.01"].correct_family - 1
+
+
+@pytest.mark.slow
+def test_clustered_uniprot_families_are_all_recognised(home: Path) -> None:
+    """Whole real proteins held out from their BLAST-clustered families: every family must be
+    recognised on its protein (a domain of the right F-group over most of it); the +-20 ends
+    of whole proteins are a harder measure (N-terminal extensions no relative shares)."""
+    made = uniprot_family_set(home / "uniprot")
+    results = classified(home, "uniprot", made)
+    assert results["full"].correct_family >= results["hmmer 0.001"].correct_family - 1
+    table = with_ends(
+        pd.read_parquet(data_root() / "ecod" / "classification" / "uniprot-full.parquet")
+    )
+    truth = made.truth.dropna(subset=["start"])
+    pairs = truth.merge(table, on=["chain_id", "f_id"], suffixes=("", "_predicted"))
+    shared = pairs[["end", "end_predicted"]].min(axis=1) - pairs[["start", "start_predicted"]].max(
+        axis=1
+    )
+    recognised = pairs[shared + 1 >= 0.5 * (pairs["end"] - pairs["start"] + 1)]
+    assert len(recognised.drop_duplicates(["chain_id", "start"])) == len(truth) >= 20

@@ -265,12 +265,13 @@ UNIPROT_QUERIES = SOURCE_PROTEINS.with_name("QUERY.fasta.gz")
 CLUSTER_EVALUE, CLUSTER_COVERAGE, REMOTE_IDENTITY = 1e-5, 0.8, 0.4
 
 
-def _proteins(path: Path, low: int, high: int) -> list[tuple[str, str]]:
-    """(accession, sequence) of the standard-alphabet proteins of ``low``-``high`` residues."""
+def _proteins(path: Path, low: int, high: int, prefix: str) -> list[tuple[str, str]]:
+    """(``<prefix><number>``, sequence) of the standard-alphabet proteins of ``low``-``high``
+    residues, numbered in file order (ids BLAST's -parse_seqids leaves alone)."""
     records = parse_fasta(gzip.decompress(path.read_bytes()).decode(), str(path))
     return [
-        (r.id.split("|")[1] if r.id.count("|") >= 2 else r.id, r.sequence)
-        for r in records
+        (f"{prefix}{number}", r.sequence)
+        for number, r in enumerate(records)
         if low <= len(r.sequence) <= high and set(r.sequence) <= set(STANDARD)
     ]
 
@@ -280,8 +281,8 @@ def uniprot_family_set(
 ) -> HomologSet:
     """The clustered UniProt family set (module docstring) of the first ``queries`` query
     proteins of 80-800 residues; release written into ``out_dir``."""
-    candidates = _proteins(UNIPROT_QUERIES, 80, 800)[:queries]
-    database = dict(_proteins(SOURCE_PROTEINS, 30, 10_000))
+    candidates = _proteins(UNIPROT_QUERIES, 80, 800, "query")[:queries]
+    database = dict(_proteins(SOURCE_PROTEINS, 30, 10_000, "db"))
     with tempfile.TemporaryDirectory() as tmp:
         fasta, db = Path(tmp) / "db.fasta", Path(tmp) / "db"
         fasta.write_text(format_fasta(list(database.items())))
@@ -304,7 +305,7 @@ def uniprot_family_set(
             continue
         used |= related.get(accession, set()) | {accession}
         f_id = f"{len(held) + 1}.1.1.1"
-        names = _names(f_id, f"UniProt family of {accession}")
+        names = _names(f_id, f"UniProt family of QUERY.fasta {accession}")
         release += [[ReleaseDomain(f_id, names, database[m], k == 0)] for k, m in enumerate(family)]
         held.append((f_id, sequence))
         if len(held) == max_families:

@@ -14,10 +14,10 @@ residues are carried through the alignment onto the query.
 
 Where the two profile methods agree, an HHsearch and an hmmscan hit of the same chain and
 F-group aligning at least half of the shorter one on the same residues, a
-``profile_consensus`` row joins them: their two P-values combined by Fisher's method, stated
-for the release-sized database (``combined_pvalue``). Two weak but concordant signals from
-different scorings of the same family are stronger evidence than either (the rows stay, so
-each method's own evidence is still there).
+``profile_consensus`` row (with HHsearch's ranges) joins them: their two P-values combined
+by Fisher's method, stated for the release-sized database (``combined_pvalue``). Two weak
+but concordant signals from different scorings of the same family are stronger evidence than
+either (the rows stay, so each method's own evidence is still there).
 """
 
 from __future__ import annotations
@@ -136,33 +136,37 @@ def combined_pvalue(first: np.ndarray, second: np.ndarray) -> np.ndarray:
 
 
 def consensus_rows(evidence: pd.DataFrame) -> pd.DataFrame:
-    """``profile_consensus`` rows (EVIDENCE_COLUMNS) of every hmmscan hit that an HHsearch hit
-    of the same chain and F-group overlaps by CONSENSUS_MIN_OVERLAP: hmmscan's ranges and
-    target, the best combined P-value, and E-value = combined P-value x the database size of
-    the hmmscan E-value (its evalue / pvalue)."""
-    hmmscan = evidence[evidence["type"] == "hmmscan"].reset_index(drop=True)
-    hhsearch = evidence.loc[
-        evidence["type"] == "hhsearch", ["chain_id", "f_id", "q_start", "q_end", "pvalue"]
+    """``profile_consensus`` rows (EVIDENCE_COLUMNS) of every HHsearch hit that an hmmscan hit
+    of the same chain and F-group overlaps by CONSENSUS_MIN_OVERLAP: HHsearch's ranges and
+    target (its alignment places ends better on real families), the best combined P-value,
+    and E-value = combined P-value x the database size of the hmmscan E-value (its evalue /
+    pvalue)."""
+    hhsearch = evidence[evidence["type"] == "hhsearch"].reset_index(drop=True)
+    hmmscan = evidence.loc[
+        evidence["type"] == "hmmscan", ["chain_id", "f_id", "q_start", "q_end", "pvalue", "evalue"]
     ]
     pairs = (
-        hmmscan.rename_axis("row")
+        hhsearch.rename_axis("row")
         .reset_index()
-        .merge(hhsearch, on=["chain_id", "f_id"], suffixes=("", "_hh"))
+        .merge(hmmscan, on=["chain_id", "f_id"], suffixes=("", "_hmm"))
     )
     shared = (
-        np.minimum(pairs["q_end"], pairs["q_end_hh"])
-        - np.maximum(pairs["q_start"], pairs["q_start_hh"])
+        np.minimum(pairs["q_end"], pairs["q_end_hmm"])
+        - np.maximum(pairs["q_start"], pairs["q_start_hmm"])
         + 1
     )
     shorter = (
-        np.minimum(pairs["q_end"] - pairs["q_start"], pairs["q_end_hh"] - pairs["q_start_hh"]) + 1
+        np.minimum(pairs["q_end"] - pairs["q_start"], pairs["q_end_hmm"] - pairs["q_start_hmm"]) + 1
     )
     pairs = pairs[shared >= CONSENSUS_MIN_OVERLAP * shorter]
     if pairs.empty:
         return evidence.iloc[0:0]
-    combined = combined_pvalue(pairs["pvalue"], pairs["pvalue_hh"])
+    combined = combined_pvalue(pairs["pvalue_hmm"], pairs["pvalue"])
     profiles = np.divide(  # the database size; an i-Evalue printed as 0 stays 0
-        pairs["evalue"], pairs["pvalue"], out=np.zeros(len(pairs)), where=pairs["pvalue"] > 0
+        pairs["evalue_hmm"],
+        pairs["pvalue_hmm"],
+        out=np.zeros(len(pairs)),
+        where=pairs["pvalue_hmm"] > 0,
     )
     pairs = pairs.assign(type="profile_consensus", evalue=combined * profiles, pvalue=combined)
     return pairs.sort_values("evalue").drop_duplicates("row")[evidence.columns]
