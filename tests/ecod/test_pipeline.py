@@ -123,6 +123,34 @@ def test_analysis_only_without_evidence_fails_clearly(
     assert "FAILED" in err and "has not been materialized" in err and "noevidence" in err
 
 
+def run_with_fake_tool(
+    instance: dg.DagsterInstance,
+    folder: Path,
+    tool: str,
+    script: str,
+    settings: OrchestrationConfig,
+    job: str,
+    batch: str,
+) -> tuple[dg.ExecuteInProcessResult, list[dg.DagsterEvent]]:
+    """A failing run of ``job`` on ``batch`` with ``tool`` replaced by a shell ``script``:
+    the result and its step failures."""
+    fake = folder / tool
+    fake.write_text(script)
+    fake.chmod(0o755)
+    result = (
+        LOCATION.definitions(orchestration=settings)
+        .resolve_job_def(job)
+        .execute_in_process(
+            instance=instance,
+            partition_key=batch,
+            resources={"ecod_tools": EcodTools(**{tool: str(fake)})},
+            raise_on_error=False,
+        )
+    )
+    assert not result.success
+    return result, [e for e in result.all_events if e.is_step_failure]
+
+
 def test_crashing_tool_fails_the_stage_with_its_stderr_then_resume_finishes(
     ecod_home: Path, ecod_instance, tmp_path: Path, capsys: pytest.CaptureFixture
 ) -> None:
@@ -133,22 +161,15 @@ def test_crashing_tool_fails_the_stage_with_its_stderr_then_resume_finishes(
     assert main(["run", "--batch", "untouched"]) == 0
     kept = (data_root() / "ecod" / "classification" / "untouched.parquet").read_bytes()
 
-    crash = tmp_path / "hhsearch"
-    crash.write_text("#!/bin/sh\necho 'hhsearch: segmentation fault in HMM load' >&2\nexit 139\n")
-    crash.chmod(0o755)
     # every chain goes to HHsearch (threshold above any coverage), and hhsearch crashes
+    crash = "#!/bin/sh\necho 'hhsearch: segmentation fault in HMM load' >&2\nexit 139\n"
     settings = OrchestrationConfig(
         tool_retries=1, retry_backoff_seconds=0.01, hhsearch_coverage_threshold=1.01
     )
-    job = LOCATION.definitions(orchestration=settings).resolve_job_def("ecod_full")
-    result = job.execute_in_process(
-        instance=ecod_instance,
-        partition_key="crashy",
-        resources={"ecod_tools": EcodTools(hhsearch=str(crash))},
-        raise_on_error=False,
+    result, failures = run_with_fake_tool(
+        ecod_instance, tmp_path, "hhsearch", crash, settings, "ecod_full", "crashy"
     )
-    assert not result.success
-    failure = next(e for e in result.all_events if e.is_step_failure)
+    failure = failures[0]
     assert failure.step_key == "hhsearch_hits"
     message = failure.step_failure_data.error.message
     assert "chains failed" in message and "segmentation fault in HMM load" in message
@@ -174,22 +195,15 @@ def test_an_unreadable_hmmscan_table_fails_its_stage_saying_where(
 ) -> None:
     fasta = write_demo_batch(ecod_home, "badtable", 6, seed=17)
     assert main(["submit", str(fasta)]) == 0
-    fake = tmp_path / "hmmscan"  # exits 0 but writes a truncated domain table
-    fake.write_text(
+    truncated = (  # exits 0 but writes a truncated domain table
         '#!/bin/sh\nwhile [ $# -gt 0 ]; do [ "$1" = --domtblout ] && '
         'echo "fn3 - 86 chain_0001" > "$2"; shift; done\nexit 0\n'
     )
-    fake.chmod(0o755)
     settings = OrchestrationConfig(hhsearch_coverage_threshold=1.01)  # every chain profiled
-    job = LOCATION.definitions(orchestration=settings).resolve_job_def("ecod_full")
-    result = job.execute_in_process(
-        instance=ecod_instance,
-        partition_key="badtable",
-        resources={"ecod_tools": EcodTools(hmmscan=str(fake))},
-        raise_on_error=False,
+    _, failures = run_with_fake_tool(
+        ecod_instance, tmp_path, "hmmscan", truncated, settings, "ecod_full", "badtable"
     )
-    assert not result.success
-    failure = next(e for e in result.all_events if e.is_step_failure)
+    failure = failures[0]
     assert failure.step_key == "hmmscan_hits"
     message = failure.step_failure_data.error.message
     assert "6 of 6 chains failed" in message and "hmmscan: domtblout line 1: 4 columns" in message
@@ -202,19 +216,11 @@ def test_hanging_tool_is_killed_retried_and_fails_the_stage(
 ) -> None:
     fasta = write_demo_batch(ecod_home, "hangs", 4, seed=15)
     assert main(["submit", str(fasta)]) == 0
-    hang = tmp_path / "blastp"
-    hang.write_text("#!/bin/sh\necho 'blastp: waiting for a lock' >&2\nexec sleep 60\n")
-    hang.chmod(0o755)
+    hang = "#!/bin/sh\necho 'blastp: waiting for a lock' >&2\nexec sleep 60\n"
     settings = OrchestrationConfig(stage_timeout=1, tool_retries=1, retry_backoff_seconds=0.01)
-    job = LOCATION.definitions(orchestration=settings).resolve_job_def("ecod_blast_only")
-    result = job.execute_in_process(
-        instance=ecod_instance,
-        partition_key="hangs",
-        resources={"ecod_tools": EcodTools(blastp=str(hang))},
-        raise_on_error=False,
+    _, failures = run_with_fake_tool(
+        ecod_instance, tmp_path, "blastp", hang, settings, "ecod_blast_only", "hangs"
     )
-    assert not result.success
-    failures = [e for e in result.all_events if e.is_step_failure]
     assert [e.step_key for e in failures] == ["blast_hits"]  # chain and domain BLAST: one step
     message = failures[0].step_failure_data.error.message
     assert "timed out after 1 s" in message and "after 2 attempt(s)" in message
