@@ -26,7 +26,7 @@ from ecod_assets.homolog_sets import (
 from ecod_assets.resources import EcodTools, OrchestrationConfig
 from ecod_assets.science import search
 from ecod_assets.science.accuracy import score
-from ecod_assets.science.blast import confident, query_coverage
+from ecod_assets.science.blast import needing_profiles
 from ecod_assets.science.classify import classify
 from ecod_assets.science.evidence import summarize_evidence
 from ecod_assets.science.fasta import parse_fasta
@@ -35,7 +35,7 @@ from ecod_assets.science.hmmer import greedy_domains
 from ecod_assets.science.library import LibraryPaths, build_once
 from ecod_assets.science.partition import PartitionRules, partition_domains
 from ecod_assets.science.reference import read_release
-from ecod_assets.science.remainder import search_segments, uncovered_segments
+from ecod_assets.science.remainder import search_segments, uncovered_segments, with_second_pass
 
 STEPS = ("BLAST+HHsearch", "+hmmscan 1e-3", "+hmmscan 0.01", "+consensus", "+second pass")
 
@@ -56,8 +56,7 @@ def steps(made: HomologSet, work: Path, query_profile: str) -> dict[str, tuple[i
     blast = search.blast_chains(chains, dbs, programs, limits, 100, settings.blast_dbsize)
     chain_hits, domain_hits = blast["chain"].table, blast["domain"].table
     hits = pd.concat([chain_hits, domain_hits], ignore_index=True)
-    coverage = chains["chain_id"].map(query_coverage(hits[confident(hits)], lengths))
-    needed = chains[coverage < settings.hhsearch_coverage_threshold]
+    needed = needing_profiles(chains, hits, settings.hhsearch_coverage_threshold)
     if query_profile == "hhblits":
         profiles = search.hhblits_profiles(needed, paths.hh_db, programs, limits).table
     else:
@@ -78,26 +77,21 @@ def steps(made: HomologSet, work: Path, query_profile: str) -> dict[str, tuple[i
             evidence = evidence[evidence["type"] != "profile_consensus"]
         return partition_domains(evidence, lengths, rules)
 
-    def classified(part: pd.DataFrame) -> pd.DataFrame:
-        table = classify(part, domains)
-        ends = table["range"].str.split("-", expand=True).astype(int)
-        return table.assign(start=ends[0], end=ends[1])
-
     strict, inclusive = PartitionRules(profile_max_evalue=1e-3), PartitionRules()
     out = {
-        STEPS[0]: evaluate(classified(partition(registered, None, inclusive, False))),
-        STEPS[1]: evaluate(classified(partition(registered, hmm, strict, False))),
-        STEPS[2]: evaluate(classified(partition(registered, hmm, inclusive, False))),
+        STEPS[0]: evaluate(classify(partition(registered, None, inclusive, False), domains)),
+        STEPS[1]: evaluate(classify(partition(registered, hmm, strict, False), domains)),
+        STEPS[2]: evaluate(classify(partition(registered, hmm, inclusive, False), domains)),
     }
     first = partition(registered, hmm, inclusive, True)
-    out[STEPS[3]] = evaluate(classified(first))
+    out[STEPS[3]] = evaluate(classify(first, domains))
     segments = uncovered_segments(first, needed)
     second = search_segments(
         segments, paths.hh_db, paths.hmm_db, programs, limits, memory, max_hits, z, 100
     ).table
-    both_hh = pd.concat([registered, second[second["type"] == "hhsearch"]], ignore_index=True)
-    both_hmm = pd.concat([hmm, second[second["type"] == "hmmscan"]], ignore_index=True)
-    out[STEPS[4]] = evaluate(classified(partition(both_hh, both_hmm, inclusive, True)))
+    both_hh = with_second_pass(registered, second, "hhsearch")
+    both_hmm = with_second_pass(hmm, second, "hmmscan")
+    out[STEPS[4]] = evaluate(classify(partition(both_hh, both_hmm, inclusive, True), domains))
     every = search.hmmscan_chains(chains, paths.hmm_db, programs, limits, 100, z).table
     f_ids = domains.set_index("ecod_domain_id")["f_id"]
     for threshold in (1e-3, 1e-2):

@@ -10,14 +10,14 @@ import pandas as pd
 
 from ecod_assets.resources import EcodTools, OrchestrationConfig
 from ecod_assets.science import search
-from ecod_assets.science.blast import confident, query_coverage
+from ecod_assets.science.blast import needing_profiles
 from ecod_assets.science.classify import classify
 from ecod_assets.science.evidence import summarize_evidence
 from ecod_assets.science.fasta import read_fasta, validate_chains
 from ecod_assets.science.hhsuite import register_hhr
 from ecod_assets.science.library import LibraryPaths
 from ecod_assets.science.partition import partition_domains
-from ecod_assets.science.remainder import search_segments, uncovered_segments
+from ecod_assets.science.remainder import search_segments, uncovered_segments, with_second_pass
 
 
 def bare_batch(fasta: Path, library_root: Path, settings: OrchestrationConfig) -> pd.DataFrame:
@@ -42,12 +42,13 @@ def bare_batch(fasta: Path, library_root: Path, settings: OrchestrationConfig) -
         settings.blast_dbsize,
     )
     chain_hits, domain_hits = blast["chain"].table, blast["domain"].table
-    hits = pd.concat([chain_hits, domain_hits], ignore_index=True)
-    strong = hits[
-        confident(hits, settings.blast_confident_evalue, settings.blast_confident_identity)
-    ]
-    coverage = query_coverage(strong, chains.set_index("chain_id")["length"])
-    needed = chains[chains["chain_id"].map(coverage) < settings.hhsearch_coverage_threshold]
+    needed = needing_profiles(
+        chains,
+        pd.concat([chain_hits, domain_hits], ignore_index=True),
+        settings.hhsearch_coverage_threshold,
+        settings.blast_confident_evalue,
+        settings.blast_confident_identity,
+    )
     profiles = search.blast_profiles(needed, domain_hits)
     hhr = search.hhsearch_chains(
         profiles, paths.hh_db, programs, limits, settings.memory_gb(), settings.hhsearch_max_hits
@@ -77,7 +78,7 @@ def bare_batch(fasta: Path, library_root: Path, settings: OrchestrationConfig) -
         reference,
         chain_hits,
         domain_hits,
-        pd.concat([registered, second[second["type"] == "hhsearch"]], ignore_index=True),
-        pd.concat([domains, second[second["type"] == "hmmscan"]], ignore_index=True),
+        with_second_pass(registered, second, "hhsearch"),
+        with_second_pass(domains, second, "hmmscan"),
     )
     return classify(partition_domains(evidence, lengths, rules), reference)

@@ -28,7 +28,7 @@ from ecod_assets.science.partition import partition_domains
 from ecod_assets.science.reference import read_release
 from ecod_assets.science.stockholm import read_alignment
 from ecod_assets.science.tools import Limits, Programs
-from tests.ecod.test_remote import run_both_modes, with_ends
+from tests.ecod.test_remote import run_both_modes
 from tests.support import data_root, isolated_home
 
 
@@ -81,7 +81,7 @@ def classified(home: Path, name: str, made: HomologSet) -> dict[str, Accuracy]:
         {"chain_id": [r.id for r in records], "sequence": [r.sequence for r in records]}
     )
     release = read_release(library.domains_path, library.fasta_path)
-    results = {mode: score(with_ends(t), made.truth) for mode, t in tables.items()}
+    results = {mode: score(t, made.truth) for mode, t in tables.items()}
     for threshold in (1e-3, 1e-2):
         found, _ = hmmer_baseline(
             release,
@@ -110,7 +110,7 @@ def without_second_pass(made: HomologSet, batch: str) -> Accuracy:
     )
     lengths = stored("batch_chains", batch).set_index("chain_id")["length"]
     table = classify(partition_domains(first, lengths), reference)
-    return score(with_ends(table), made.truth)
+    return score(table, made.truth)
 
 
 @pytest.mark.slow
@@ -144,9 +144,7 @@ def test_clustered_uniprot_families_are_all_recognised(home: Path) -> None:
     made = uniprot_family_set(home / "uniprot")
     results = classified(home, "uniprot", made)
     assert results["full"].correct_family >= results["hmmer 0.001"].correct_family - 1
-    table = with_ends(
-        pd.read_parquet(data_root() / "ecod" / "classification" / "uniprot-full.parquet")
-    )
+    table = pd.read_parquet(data_root() / "ecod" / "classification" / "uniprot-full.parquet")
     truth = made.truth.dropna(subset=["start"])
     pairs = truth.merge(table, on=["chain_id", "f_id"], suffixes=("", "_predicted"))
     shared = pairs[["end", "end_predicted"]].min(axis=1) - pairs[["start", "start_predicted"]].max(

@@ -50,7 +50,7 @@ from ecod_assets.demo import (
 from ecod_assets.science.blast import blastp_argv, makeblastdb_argv, parse_hits
 from ecod_assets.science.fasta import format_fasta, parse_fasta
 from ecod_assets.science.reference import ReleaseDomain
-from ecod_assets.science.stockholm import GAPS, read_alignment
+from ecod_assets.science.stockholm import GAP_CHARACTERS, GAPS, read_alignment
 from platform_core.tools import require_program, run_tool
 
 DIVERGENT_SEED = 20261206
@@ -192,7 +192,7 @@ def identity(a: str, b: str) -> float:
     pairs = [
         (x, y)
         for x, y in zip(a.upper(), b.upper(), strict=True)
-        if x not in ".-~" and y not in ".-~"
+        if x not in GAP_CHARACTERS and y not in GAP_CHARACTERS
     ]
     return sum(x == y for x, y in pairs) / len(pairs) if pairs else 0.0
 
@@ -301,9 +301,10 @@ def uniprot_family_set(
     release, held, used = [], [], set()
     for accession, sequence in candidates:
         family = list(dict.fromkeys(members.loc[members["chain_id"] == accession, "target"]))[:8]
-        if len(family) < 3 or related.get(accession, set()) & used:
+        hit = related.get(accession, set())
+        if len(family) < 3 or hit & used:
             continue
-        used |= related.get(accession, set()) | {accession}
+        used |= hit | {accession}
         f_id = f"{len(held) + 1}.1.1.1"
         names = _names(f_id, f"UniProt family of QUERY.fasta {accession}")
         release += [[ReleaseDomain(f_id, names, database[m], k == 0)] for k, m in enumerate(family)]

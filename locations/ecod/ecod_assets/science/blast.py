@@ -129,6 +129,21 @@ def query_coverage(hits: pd.DataFrame, lengths: pd.Series) -> pd.Series:
     return pd.Series(covered, dtype=float).reindex(lengths.index, fill_value=0.0)
 
 
+def needing_profiles(
+    chains: pd.DataFrame,
+    hits: pd.DataFrame,
+    threshold: float,
+    evalue: float = CONFIDENT_EVALUE,
+    identity: float = CONFIDENT_IDENTITY,
+) -> pd.DataFrame:
+    """The rows of ``chains`` (chain_id, length, ...) whose coverage by confident ``hits``
+    (chain and domain BLAST HSPs) is below ``threshold``: the chains ECOD gives profile
+    evidence."""
+    lengths = chains.set_index("chain_id")["length"]
+    coverage = query_coverage(hits[confident(hits, evalue, identity)], lengths)
+    return chains[chains["chain_id"].map(coverage) < threshold]
+
+
 def aligned_positions(
     q_start: int, t_start: int, qseq: str, sseq: str
 ) -> tuple[np.ndarray, np.ndarray]:

@@ -37,7 +37,8 @@ DOMTBL_COLUMNS = [
 
 
 class DomtblError(ValueError):
-    """A ``--domtblout`` line that does not have HMMER 3's 23 columns."""
+    """A ``--domtblout`` line without HMMER 3's 23 columns, or with text where a number
+    belongs."""
 
 
 def hmmbuild_argv(program: str, msa: Path, hmm: Path, name: str) -> list[str]:
@@ -69,7 +70,6 @@ def hmmscan_argv(
     """``hmmscan`` of a FASTA of queries against a pressed HMM database, domains to
     ``domtbl``; ``db_profiles`` (``-Z``): E-values stated for a database of that many
     profiles instead of the searched one."""
-    size = ["-Z", str(db_profiles)]
     return [
         program,
         "--cpu",
@@ -77,7 +77,8 @@ def hmmscan_argv(
         "--noali",
         "-o",
         "/dev/null",
-        *size,
+        "-Z",
+        str(db_profiles),
         "--domtblout",
         str(domtbl),
         str(database),

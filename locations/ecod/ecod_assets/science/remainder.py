@@ -13,6 +13,7 @@ of the segment is residue ``offset + i`` of the chain.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import pandas as pd
 
@@ -52,15 +53,19 @@ def uncovered_segments(
     return pd.DataFrame(rows, columns=["chain_id", "sequence", "length"])
 
 
+def segment_chains(ids: pd.Series) -> pd.Series:
+    """The chain id of each ``<chain>@<offset>`` segment id (a chain id stays as it is)."""
+    return ids.astype(str).str.rsplit(SEGMENT_SEPARATOR, n=1).str[0]
+
+
 def in_chain_coordinates(hits: pd.DataFrame) -> pd.DataFrame:
     """Hits of segments (chain_id ``<chain>@<offset>``) with the chain's id and its residue
     numbers in every query range column present."""
     if hits.empty:
         return hits
-    parts = hits["chain_id"].str.rsplit(SEGMENT_SEPARATOR, n=1, expand=True)
-    offset = parts[1].astype(int)
+    offset = hits["chain_id"].str.rsplit(SEGMENT_SEPARATOR, n=1).str[1].astype(int)
     shifted = {c: hits[c] + offset for c in QUERY_COLUMNS if c in hits}
-    return hits.assign(chain_id=parts[0], **shifted)
+    return hits.assign(chain_id=segment_chains(hits["chain_id"]), **shifted)
 
 
 def search_segments(
@@ -93,3 +98,16 @@ def search_segments(
         ignore_index=True,
     ).drop_duplicates("chain_id")  # a segment fails once, whichever tool failed
     return search.StageResult(table, failures, hhr.cpu_seconds + hmm.cpu_seconds)
+
+
+def with_second_pass(
+    first: pd.DataFrame | None, second: pd.DataFrame | None, kind: Literal["hhsearch", "hmmscan"]
+) -> pd.DataFrame | None:
+    """A first-pass hit table of one tool (None: not searched) with the second pass's hits
+    of that tool (``search_segments`` rows of type ``kind``) in its columns."""
+    if second is None or second.empty:
+        return first
+    added = second[second["type"] == kind]
+    if first is None:
+        return added
+    return pd.concat([first, added[[c for c in first.columns if c in added]]], ignore_index=True)

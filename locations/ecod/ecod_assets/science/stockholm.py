@@ -5,7 +5,8 @@ from __future__ import annotations
 import gzip
 from pathlib import Path
 
-GAPS = str.maketrans("", "", ".-~")
+GAP_CHARACTERS = ".-~"
+GAPS = str.maketrans("", "", GAP_CHARACTERS)
 
 
 class StockholmError(ValueError):

@@ -12,7 +12,7 @@ from ecod_assets.science.accuracy import score
 from ecod_assets.science.classify import classify
 from ecod_assets.science.evidence import summarize_evidence
 from ecod_assets.science.partition import partition_domains
-from ecod_assets.science.remainder import SEGMENT_SEPARATOR
+from ecod_assets.science.remainder import segment_chains, with_second_pass
 from ecod_assets.science.report import summary_markdown
 from platform_core.datastore import DataStore
 from platform_core.io import OPTIONAL
@@ -40,18 +40,6 @@ def _profile_evidence(
             "run mode full (or blast-only for BLAST evidence alone)"
         )
     return {name: None if t is None else succeeded(t) for name, t in tables.items()}
-
-
-def _with_remainder(
-    first: pd.DataFrame | None, remainder: pd.DataFrame | None, kind: str
-) -> pd.DataFrame | None:
-    """A first-pass profile table with the second pass's hits of its ``kind``."""
-    if remainder is None or remainder.empty:
-        return first
-    second = remainder[remainder["type"] == kind]
-    if first is not None:
-        second = second[[c for c in first.columns if c in second]]
-    return pd.concat([t for t in (first, second) if t is not None], ignore_index=True)
 
 
 @dg.asset(
@@ -99,17 +87,15 @@ def domain_summary(
         reference,
         succeeded(blast_chain_hits),
         succeeded(blast_domain_hits),
-        _with_remainder(profiles["hhsearch_registration"], remainder, "hhsearch"),
-        _with_remainder(profiles["hmmscan_hits"], remainder, "hmmscan"),
+        with_second_pass(profiles["hhsearch_registration"], remainder, "hhsearch"),
+        with_second_pass(profiles["hmmscan_hits"], remainder, "hmmscan"),
     )
     searched = [blast_chain_hits, blast_domain_hits]
     if mode != "blast-only":
         profile_stages = (hhsearch_registration, hmmscan_hits, remainder_hits)
         searched += [table for table in profile_stages if table is not None]
     failed = {  # a failed stretch of the second pass counts for its chain
-        chain.split(SEGMENT_SEPARATOR)[0]
-        for table in searched
-        for chain in failed_chains(table)["chain_id"]
+        chain for table in searched for chain in segment_chains(failed_chains(table)["chain_id"])
     }
     counts = evidence["type"].value_counts()
     return dg.Output(

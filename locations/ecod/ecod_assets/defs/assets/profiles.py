@@ -22,11 +22,7 @@ from ecod_assets.resources import (
 from ecod_assets.science import search
 from ecod_assets.science.evidence import summarize_evidence
 from ecod_assets.science.partition import partition_domains
-from ecod_assets.science.remainder import (
-    SEGMENT_SEPARATOR,
-    search_segments,
-    uncovered_segments,
-)
+from ecod_assets.science.remainder import search_segments, segment_chains, uncovered_segments
 from ecod_assets.science.tools import Limits
 from platform_core.datastore import DataStore
 
@@ -141,10 +137,6 @@ def remainder_hits(
         metadata={
             "segments_searched": len(segments),
             "residues_searched": int(segments["length"].sum()),
-            "chains_with_segments": int(
-                segments["chain_id"].str.rsplit(SEGMENT_SEPARATOR, n=1).str[0].nunique()
-                if len(segments)
-                else 0
-            ),
+            "chains_with_segments": int(segment_chains(segments["chain_id"]).nunique()),
         },
     )

@@ -25,7 +25,7 @@ from ecod_assets.resources import (
     tool_version,
 )
 from ecod_assets.science import search
-from ecod_assets.science.blast import confident, query_coverage
+from ecod_assets.science.blast import needing_profiles
 from ecod_assets.science.fasta import FastaError, read_fasta, validate_chains
 from ecod_assets.science.hhsuite import register_hhr
 from platform_core.checkpoint import fingerprint
@@ -162,22 +162,25 @@ def hhsearch_profiles(
     paths = library_paths(reference_library)
     domain_hits = succeeded(blast_domain_hits)
     hits = pd.concat([succeeded(blast_chain_hits), domain_hits], ignore_index=True)
-    strong = hits[
-        confident(
-            hits, orchestration.blast_confident_evalue, orchestration.blast_confident_identity
-        )
-    ]
-    coverage = query_coverage(strong, batch_chains.set_index("chain_id")["length"])
     threshold = orchestration.hhsearch_coverage_threshold
-    needed = batch_chains[batch_chains["chain_id"].map(coverage) < threshold]
+    needed = needing_profiles(
+        batch_chains,
+        hits,
+        threshold,
+        orchestration.blast_confident_evalue,
+        orchestration.blast_confident_identity,
+    )
     source = orchestration.query_profile
     programs = ecod_tools.programs()
 
     def build() -> search.StageResult:
         if source == "hhblits":
-            with storage.scratch("ecod-hhblits") as work:
-                limits = orchestration.limits(work)
-                return search.hhblits_profiles(needed, paths.hh_db, programs, limits)
+            return in_scratch(
+                storage,
+                orchestration,
+                "ecod-hhblits",
+                lambda limits: search.hhblits_profiles(needed, paths.hh_db, programs, limits),
+            )
         profiles = search.blast_profiles(needed, domain_hits)
         return search.StageResult(profiles, pd.DataFrame(columns=search.FAILURE_COLUMNS), 0.0)
 
