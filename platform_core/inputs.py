@@ -12,12 +12,16 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
+import yaml
+
+from platform_core.confine import ConfinementError, confine, links_leaving, open_confined
 from platform_core.datastore import DataStore
 from platform_core.inbox import Inbox
 from platform_core.io import write_json
 from platform_core.keys import InvalidKeyError, validate_partition_key
+from platform_core.steps import StepNotAllowedError, refuse_dropped_steps
 
 
 class RegisteredElsewhereError(ValueError):
@@ -70,21 +74,52 @@ class InputRegistry:
 
 
 @dataclass(frozen=True)
+class InputFolder:
+    """A registered input folder and whether its files are confined to it: a folder from an
+    inbox is (a link inside it never reaches out, also one swapped in after registration);
+    a folder the user registered from the CLI is read as the user wrote it."""
+
+    path: Path
+    confined: bool
+
+    def roots(self) -> tuple[Path, ...] | None:
+        return (self.path,) if self.confined else None
+
+    def open(self, file: Path) -> BinaryIO:
+        """``file`` (in this folder) for reading; confined: resolved, opened without
+        following links and checked to lie inside the folder."""
+        roots = self.roots()
+        return open_confined(file, roots, "input file") if roots else Path(file).open("rb")
+
+    def check(self, file: Path) -> Path:
+        """``file`` if it may be read (confined: resolves inside the folder), for readers that
+        take a path (and open it right after)."""
+        roots = self.roots()
+        return confine(file, roots, "input file") if roots else Path(file)
+
+
+@dataclass(frozen=True)
 class FolderInputs:
     """Input folders read where they lie (plates, studies): the partition key is the folder's
-    name unless given; the record is the folder's absolute path."""
+    name unless given; the record is the folder's absolute path and, for a folder that came
+    through the inbox, ``confined``."""
 
     registry: InputRegistry
 
-    def register(self, store: DataStore, folder: Path, key: str | None = None) -> str:
+    def register(
+        self, store: DataStore, folder: Path, key: str | None = None, confined: bool = False
+    ) -> str:
         source = folder.resolve()
         if not source.is_dir():
             raise FileNotFoundError(f"{folder}: no such {self.registry.kind} folder")
         key, kind = validate_partition_key(key or folder.name), self.registry.kind
+        entry = self.registry.entry(store, key)
+        if entry.exists() and json.loads(entry.read_text()).get("source") == str(source):
+            return key  # registered before (the first registration says if it is confined)
         return self.registry.register(
             store,
             key,
-            {"source": str(source)},
+            {"source": str(source), "confined": confined},
             lambda known: (
                 f"{kind} {key!r} is already registered for {known['source']}; rename "
                 f"the folder or pass another {kind} name (registered {kind}s are never repointed)"
@@ -93,9 +128,35 @@ class FolderInputs:
 
     def source(self, store: DataStore, key: str) -> Path:
         """The folder a registered key reads from."""
-        return Path(self.registry.record(store, key)["source"])
+        return self.folder(store, key).path
+
+    def folder(self, store: DataStore, key: str) -> InputFolder:
+        """The folder a registered key reads from, and whether it is confined."""
+        record = self.registry.record(store, key)
+        return InputFolder(Path(record["source"]), bool(record.get("confined")))
+
+    def register_dropped(self, store: DataStore, folder: Path) -> str:
+        """Register a folder from the inbox, confined: refused if it is not a real folder in
+        the inbox, holds a link leading out of it, or holds a YAML file declaring steps."""
+        confine(folder, [store.inbox()], f"{self.registry.kind} folder")
+        leaving = links_leaving(folder)
+        if leaving:
+            link, target = leaving[0]
+            raise ConfinementError(
+                f"{link}: a symbolic link to {target}, outside the {self.registry.kind} folder "
+                f"({len(leaving)} such link(s)); a dropped folder is read only inside itself"
+            )
+        for file in sorted((*folder.rglob("*.yaml"), *folder.rglob("*.yml"))):
+            try:
+                document = yaml.safe_load(file.read_text())
+            except (yaml.YAMLError, UnicodeDecodeError) as error:
+                raise StepNotAllowedError(f"{file}: not valid YAML ({error})") from None
+            refuse_dropped_steps(document, file)
+        return self.register(store, folder, confined=True)
 
     def inbox(self, sensor: str, after: Literal["keep", "adopt"], description: str) -> Inbox:
         """An inbox of these folders (a folder that cannot be registered is refused)."""
-        refused = (InvalidKeyError, RegisteredElsewhereError, OSError)
-        return Inbox(sensor, self.register, refused, "folder", after=after, description=description)
+        refused = (InvalidKeyError, RegisteredElsewhereError, StepNotAllowedError, OSError)
+        return Inbox(
+            sensor, self.register_dropped, refused, "folder", after=after, description=description
+        )

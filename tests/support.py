@@ -85,3 +85,31 @@ def command(env: Mapping[str, str], *argv: str, cwd: Path | None = None) -> str:
     )
     assert done.returncode == 0, f"{argv}: {done.stdout[-1500:]}\n{done.stderr[-1500:]}"
     return done.stdout
+
+
+def tree_state(folder: Path) -> dict[str, tuple[int, int]]:
+    """Every path under ``folder`` with its size and mtime (ns): equal before and after means
+    nothing was written, added or removed there."""
+    return {
+        str(p.relative_to(folder)): (p.lstat().st_size, p.lstat().st_mtime_ns)
+        for p in sorted(folder.rglob("*"))
+    }
+
+
+@contextmanager
+def outside_untouched(tmp_path: Path) -> Iterator[Path]:
+    """Sentinels outside the data root for a hostile drop: ``$HOME`` is an empty folder of its
+    own and ``<tmp>/outside`` holds ``secret.txt`` and ``sentinel`` (a file a hostile
+    function would touch or delete). Yields the outside folder; on leaving, asserts that
+    neither folder changed and the sentinel is as it was."""
+    home, outside = tmp_path / "home-of-user", tmp_path / "outside"
+    home.mkdir(exist_ok=True)
+    outside.mkdir(exist_ok=True)
+    (outside / "secret.txt").write_text("not for the daemon\n")
+    (outside / "sentinel").write_text("untouched\n")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HOME", str(home))
+        before = tree_state(home), tree_state(outside)
+        yield outside
+    assert (tree_state(home), tree_state(outside)) == before, "something outside changed"
+    assert (outside / "sentinel").read_text() == "untouched\n"

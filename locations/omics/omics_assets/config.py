@@ -27,6 +27,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from omics_assets.science.domains import Domain, config_model, path_keys
+from platform_core.yamldoc import yaml_line
 
 DEFAULTS_DIR = Path(__file__).parent / "defaults"
 ENV_PREFIX = "OMICS_"
@@ -55,23 +56,6 @@ class Layer:
             return self.origins.get(path, self.source)
         line = yaml_line(self.file, self.prefix + path)
         return f"{self.file}" + (f" line {line}" if line else "")
-
-
-def yaml_line(file: Path, path: Path_) -> int | None:
-    """1-based line of the key at ``path`` in a YAML mapping file (the deepest one found)."""
-    try:
-        node = yaml.compose(file.read_text())
-    except (yaml.YAMLError, OSError):
-        return None
-    line = None
-    for key in path:
-        if not isinstance(node, yaml.MappingNode):
-            break
-        match = next(((k, v) for k, v in node.value if k.value == key), None)
-        if match is None:
-            break
-        line, node = match[0].start_mark.line + 1, match[1]
-    return line
 
 
 def yaml_file(path: Path, source: str | None = None) -> Layer:
