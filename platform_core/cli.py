@@ -26,6 +26,7 @@ import dagster as dg
 import yaml
 
 from platform_core import pool
+from platform_core.confine import user_process
 from platform_core.dagster_internals import cron_string_iterator
 from platform_core.errors import CliError, root_cause
 from platform_core.keys import InvalidKeyError, validate_partition_key
@@ -95,10 +96,12 @@ def fail(message: str, code: int = 2) -> NoReturn:
 
 
 def dispatch(args: argparse.Namespace) -> int:
-    """Run the sub-command ``args.func``; a CliError, or a file the command cannot read or
+    """Run the sub-command ``args.func`` as the user's own process (its runs here read the
+    user's paths and code unconfined); a CliError, or a file the command cannot read or
     write (OSError), becomes one line on stderr, exit 2."""
     try:
-        return int(args.func(args))
+        with user_process():
+            return int(args.func(args))
     except BrokenPipeError:  # stdout closed by the reader (| head): not an input error
         raise
     except (CliError, OSError) as exc:

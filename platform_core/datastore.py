@@ -21,9 +21,11 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, ClassVar
 
 import dagster as dg
 
+from platform_core.confine import ConfinementError, confine, in_user_process, input_roots
 from platform_core.keys import validate_partition_key
 
 DATA_ROOT_ENV = "PLATFORM_DATA_ROOT"
@@ -32,13 +34,55 @@ UNPARTITIONED = "__all__"
 INBOX = "inbox"
 
 
-class DataStore(dg.ConfigurableResource):
+def operator_root() -> Path:
+    """The data root the operator set (``$PLATFORM_DATA_ROOT``, else ``./.data``), resolved."""
+    return Path(os.environ.get(DATA_ROOT_ENV) or DEFAULT_DATA_ROOT).resolve()
+
+
+class ConfinedPaths:
+    """A resource whose path fields a UI user may set in a run's config: in a run that a
+    daemon launched (not one in the user's own process), each of ``confined_fields`` that
+    the run's config sets must resolve inside the input roots (the data root and
+    ``PLATFORM_INPUT_ROOTS``); the environment's values are the operator's."""
+
+    confined_fields: ClassVar[tuple[str, ...]] = ()
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        run = context.dagster_run
+        if run is None or in_user_process():
+            return
+        entries: dict[str, Any] = (run.run_config or {}).get("resources") or {}
+        set_here = {
+            field
+            for entry in entries.values()
+            if isinstance(entry, dict) and isinstance(entry.get("config"), dict)
+            for field in entry["config"]
+        }
+        for field in self.confined_fields:
+            value = getattr(self, field)
+            if field in set_here and value:
+                self.check_confined(field, str(value))
+
+    def check_confined(self, field: str, value: str) -> None:
+        confine(value, input_roots(operator_root()), f"run config {field}")
+
+
+class DataStore(ConfinedPaths, dg.ConfigurableResource):
     """Every path of one location's data (``location``) under ``root`` (relative: to the
     working directory of the process; unset: ``$PLATFORM_DATA_ROOT`` where the store is used,
     else ``./.data``)."""
 
     root: str | None = None
     location: str
+    confined_fields: ClassVar[tuple[str, ...]] = ("root",)
+
+    def check_confined(self, field: str, value: str) -> None:
+        """A UI run may not move the data root: only the operator's root is accepted."""
+        if Path(value).resolve() != operator_root():
+            raise ConfinementError(
+                f"run config {field} {value!r}: a run the daemon launched keeps the operator's "
+                f"data root ({operator_root()}); set {DATA_ROOT_ENV} where the daemon runs"
+            )
 
     @classmethod
     def from_env(cls, location: str) -> "DataStore":
@@ -50,8 +94,7 @@ class DataStore(dg.ConfigurableResource):
 
     def base(self) -> Path:
         """The data root of every location."""
-        root = self.root or os.environ.get(DATA_ROOT_ENV) or DEFAULT_DATA_ROOT
-        return Path(root).resolve()
+        return Path(self.root).resolve() if self.root else operator_root()
 
     def home(self) -> Path:
         """The location's folder."""

@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from omics_assets.components.workflow import workflows_of
+from omics_assets.components.workflow import refused_workflows, workflows_of
 from omics_assets.config import DEFAULTS_DIR, ConfigError, yaml_line
 from omics_assets.definitions import defs
 from omics_assets.workflows import resolve_run, workflow
@@ -189,15 +189,26 @@ def test_a_component_yaml_error_names_its_file_and_line(tmp_path: Path) -> None:
     defs_file = tmp_path / "trial_project" / "defs" / "flow" / "defs.yaml"
     typo = _load_error(tmp_path, "name: flow\ndomain: gwas\nthreads: 2\nthraeds: 2\n")
     assert f"attributes.thraeds at {defs_file}:6" in typo
-    inner = _load_error(tmp_path, "name: flow\ndomain: gwas\ndomain_specific:\n  genotype: x\n")
-    assert f"domain_specific.genotype: unknown key ({defs_file} line 6)" in inner
-    assert "invalid key '../flow'" in _load_error(tmp_path, "name: ../flow\ndomain: gwas\n")
-    assert "invalid key 'a/b'" in _load_error(tmp_path, "name: a/b\ndomain: simulation\n")
+    inner = _load_project(tmp_path, "name: flow\ndomain: gwas\ndomain_specific:\n  genotype: x\n")
+    assert not workflows_of(inner)  # refused; the location loads
+    why = refused_workflows(inner)[str(defs_file)]
+    assert f"domain_specific.genotype: unknown key ({defs_file} line 6)" in why
     defs = _load_project(
         tmp_path, "name: flow\ndomain: simulation\nsteps:\n  vcf: {enabled: false}\n"
     )
     keys = {k.to_user_string() for asset in defs.assets or [] for k in asset.keys}
     assert keys == {"flow/tree_sequence", "flow/phenotype"}
+
+
+@pytest.mark.parametrize("name", ["../flow", "a/b", "2fast", "my-study"])
+def test_a_name_that_breaks_dagsters_rule_is_refused_and_the_location_loads(
+    tmp_path: Path, name: str
+) -> None:
+    defs = _load_project(tmp_path, f"name: {name!r}\ndomain: simulation\n")
+    assert not defs.assets and not workflows_of(defs)
+    [(file, why)] = refused_workflows(defs).items()
+    assert file.endswith("flow/defs.yaml")
+    assert f"invalid workflow name {name!r}" in why and "^[A-Za-z_][A-Za-z0-9_]*$" in why
 
 
 def test_yaml_line_finds_nested_keys() -> None:

@@ -1,11 +1,12 @@
 """The cardio location's inputs: study folders (platform_core.inputs), registered from
 ``cardio submit`` / ``cardio run`` and from the study inbox alike. (The registry's folder name,
-``studys``, is what earlier versions wrote: kept so registered studies stay found.)"""
+``studys``, is what earlier versions wrote: kept so registered studies stay found.) A study
+from the inbox is confined: its files are read only inside its folder (``study_folder``)."""
 
 from pathlib import Path
 
 from platform_core.datastore import DataStore
-from platform_core.inputs import FolderInputs, InputRegistry
+from platform_core.inputs import FolderInputs, InputFolder, InputRegistry
 
 STUDIES = FolderInputs(InputRegistry(("studys",), "study", "cardio submit STUDY_DIR"))
 
@@ -18,3 +19,9 @@ def register_study(store: DataStore, folder: Path, key: str | None = None) -> st
 def study_source(store: DataStore, study: str) -> Path:
     """The folder a registered study reads from."""
     return STUDIES.source(store, study)
+
+
+def study_folder(store: DataStore, study: str) -> InputFolder:
+    """The registered study's folder, through which every run reads its files (confined to
+    the folder for a study from the inbox)."""
+    return STUDIES.folder(store, study)

@@ -4,7 +4,7 @@ import os
 import re
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 import dagster as dg
 from pydantic import field_validator
@@ -13,6 +13,7 @@ from ecod_assets.science.blast import CONFIDENT_EVALUE, CONFIDENT_IDENTITY, RELE
 from ecod_assets.science.hhsuite import MAX_HITS, RELEASE_DB_PROFILES
 from ecod_assets.science.partition import PartitionRules
 from ecod_assets.science.tools import Limits, Programs
+from platform_core.datastore import ConfinedPaths
 from platform_core.tools import ToolError, run_tool
 
 # BLAST and HH-suite steps claim a slot of this pool; its limit is 1 (``pools: default_limit``
@@ -25,15 +26,17 @@ QUERY_PROFILE_SOURCES = ("blast", "hhblits")
 _MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([GMgm])?\s*$")
 
 
-class ReferenceRelease(dg.ConfigurableResource):
+class ReferenceRelease(ConfinedPaths, dg.ConfigurableResource):
     """The ECOD release this location classifies against: a setting of the location, the same
     for every run, however started. ``domains_path`` (ecod.latest.domains.txt format) and
     ``fasta_path`` (domain sequences): ``ECOD_RELEASE_DOMAINS`` and ``ECOD_RELEASE_FASTA``.
     Unset, the release ``ecod reference --domains F --fasta F`` recorded is used, else the
-    bundled demo release."""
+    bundled demo release. Set in a run's config from the UI, both must lie inside the input
+    roots (platform_core.datastore.ConfinedPaths)."""
 
     domains_path: str = ""
     fasta_path: str = ""
+    confined_fields: ClassVar[tuple[str, ...]] = ("domains_path", "fasta_path")
 
 
 class OrchestrationConfig(dg.ConfigurableResource):

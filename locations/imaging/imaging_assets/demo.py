@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import tifffile
 
-from imaging_assets.science.layouts import row_letters
+from imaging_assets.science.layouts import Opener, open_file, row_letters
 from imaging_assets.science.synthetic import TileGrid, synthetic_well
 from platform_core.io import atomic_write
 from platform_core.keys import validate_partition_key
@@ -167,12 +167,13 @@ def write_demo_plate(
     return plate
 
 
-def read_truth(plate_dir: Path) -> pd.DataFrame | None:
-    """The true positions beside a plate folder, if there are any."""
+def read_truth(plate_dir: Path, opener: Opener = open_file) -> pd.DataFrame | None:
+    """The true positions beside a plate folder, if there are any (opened by ``opener``)."""
     path = truth_path(plate_dir)
     if not path.exists():
         return None
-    table = pd.read_csv(path, dtype={"well": str})
+    with opener(path) as handle:
+        table = pd.read_csv(handle, dtype={"well": str})
     if (
         list(table.columns) != ["well", "site", "x", "y"]
         or not np.isfinite(table[["x", "y"]]).all().all()

@@ -16,6 +16,7 @@ import pandas as pd
 import threadpoolctl
 
 from imaging_assets.science import omezarr
+from imaging_assets.science.layouts import Opener, open_file
 from imaging_assets.science.qc import focus_score, intensity_stats
 from imaging_assets.science.registration import (
     RegistrationParams,
@@ -32,13 +33,15 @@ from platform_core.pool import map_in_pool
 @dataclass(frozen=True)
 class WellTiles:
     """Everything a worker needs for one well. ``tiles``: rows of the plate manifest
-    (site, channel, z, grid_row, grid_col, path) for this well."""
+    (site, channel, z, grid_row, grid_col, path) for this well; ``opener``: how its tiles
+    are opened (a dropped plate's ``InputFolder.open``: picklable, confined in the worker)."""
 
     well: str
     row: str
     column: int
     tiles: list[dict[str, Any]]
     header: TileHeader
+    opener: Opener = open_file
 
     def sites(self) -> pd.DataFrame:
         frame = pd.DataFrame(self.tiles)
@@ -56,7 +59,10 @@ class WellTiles:
         """(channels, z, H, W) pixels of one site."""
         paths = {(t["channel"], t["z"]): t["path"] for t in self.tiles if t["site"] == site}
         return np.stack(
-            [np.stack([read_tile(paths[(c, z)], self.header) for z in zs]) for c in channels]
+            [
+                np.stack([read_tile(paths[(c, z)], self.header, self.opener) for z in zs])
+                for c in channels
+            ]
         )
 
 

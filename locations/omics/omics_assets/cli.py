@@ -33,7 +33,7 @@ import yaml
 
 from omics_assets import workflows as api
 from omics_assets.assets.steps import STATUS_CHECK
-from omics_assets.components.workflow import workflows_of
+from omics_assets.components.workflow import refused_workflows, workflows_of
 from omics_assets.config import ConfigError, Resolved
 from omics_assets.inputs import is_registered, register_run
 from omics_assets.location import LOCATION
@@ -271,6 +271,9 @@ class OmicsCli(LocationCli):
                 "definition": str(d.file),
             }
             for d in self.workflows.values()
+        ] + [
+            {"workflow": "-", "domain": "-", "steps": f"not built: {why}", "definition": file}
+            for file, why in refused_workflows(self.session.defs).items()
         ]
         cli.print_rows(rows, ["workflow", "domain", "steps", "definition"], args.json)
         return 0

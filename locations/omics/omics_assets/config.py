@@ -32,7 +32,9 @@ from platform_core.yamldoc import yaml_line
 DEFAULTS_DIR = Path(__file__).parent / "defaults"
 ENV_PREFIX = "OMICS_"
 # OMICS_* variables that are settings of the location, not config keys
-ENV_SETTINGS = frozenset({"OMICS_TOOL_TIMEOUT_SECONDS", "OMICS_INBOX_SETTLE_SECONDS"})
+ENV_SETTINGS = frozenset(
+    {"OMICS_TOOL_TIMEOUT_SECONDS", "OMICS_INBOX_SETTLE_SECONDS", "OMICS_MAX_INPUT_MB"}
+)
 Path_ = tuple[str, ...]
 
 

@@ -4,10 +4,16 @@ the input registry (platform_core.inputs) and never changed: from ``omics submit
 run``, the config inbox, or, for a partition added in the UI, the workflow's own config."""
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from omics_assets import config as cfg
+from omics_assets.science.domains import path_keys
+from omics_assets.science.reads import READ_COLUMNS
 from omics_assets.workflows import WorkflowDefinition, resolve_run
+from platform_core.confine import check_gzip_size, confine, input_roots
 from platform_core.datastore import DataStore
 from platform_core.inputs import InputRegistry, RegisteredElsewhereError
 
@@ -49,3 +55,64 @@ def registered_config(store: DataStore, definition: WorkflowDefinition, key: str
     config = resolve_run({definition.name: definition}, definition.name).config
     register_run(store, definition, key, config)
     return config
+
+
+UNTRUSTED = "untrusted_paths"  # in a run's record: the path keys a dropped config set
+
+
+def dropped_path_keys(domain: str, dropped: cfg.Layer) -> list[str]:
+    """The keys holding paths that a dropped config's own layer sets (``work_dir``,
+    ``domain_specific.<input>``): only these are confined; shipped defaults, the workflow's
+    definition and the environment are the operator's."""
+    keys = ["work_dir"] if dropped.data.get("work_dir") is not None else []
+    inputs = dropped.data.get("domain_specific")
+    if isinstance(inputs, Mapping):
+        keys += [f"domain_specific.{k}" for k in path_keys(domain) if inputs.get(k) is not None]
+    return keys
+
+
+def check_untrusted_paths(
+    store: DataStore, config: Mapping[str, Any], gzip_limit_mb: float | None = None
+) -> None:
+    """ConfinementError unless every path the run's record lists as set by a dropped file
+    resolves inside its roots: ``work_dir`` inside the data root; inputs (and the FASTQ
+    paths of a dropped samplesheet) inside the data root or ``PLATFORM_INPUT_ROOTS``. With
+    ``gzip_limit_mb``, a gzip input may not expand past it (InputTooLargeError). Called at
+    registration and again by every step, since files may be swapped in between."""
+    roots = input_roots(store.base())
+    for key in config.get(UNTRUSTED, []):
+        if key == "work_dir":
+            confine(store.resolve(config["work_dir"]), [store.base()], "work_dir")
+            continue
+        name = key.removeprefix("domain_specific.")
+        value = config["domain_specific"].get(name)
+        if not value:
+            continue
+        files = _members(confine(value, roots, f"domain_specific.{name}"))
+        if name == "samplesheet" and files:
+            files += _sheet_reads(files[0], roots)
+        for file in files:
+            confine(file, roots, f"domain_specific.{name} ({file.name})")
+            if gzip_limit_mb is not None:
+                check_gzip_size(file, gzip_limit_mb * 1e6, f"domain_specific.{name}")
+
+
+def _members(path: Path) -> list[Path]:
+    """A file, or the files of a prefix (a PLINK ``prefix.bed/.bim/.fam``)."""
+    return [path] if path.exists() else sorted(path.parent.glob(f"{path.name}.*"))
+
+
+def _sheet_reads(sheet: Path, roots: tuple[Path, ...]) -> list[Path]:
+    """The read files a samplesheet names, each confined (relative: to the sheet)."""
+    try:
+        table = pd.read_csv(sheet, sep="," if sheet.suffix == ".csv" else "\t", dtype=str)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
+        return []  # the samplesheet step reports what is wrong with it
+    reads = []
+    for line, row in enumerate(table.to_dict("records"), 2):
+        for column in READ_COLUMNS:
+            value = row.get(column)
+            if isinstance(value, str) and value.strip():
+                what = f"samplesheet {sheet} line {line}: {column}"
+                reads.append(confine(value.strip(), roots, what, base=sheet.parent))
+    return [r for r in reads if r.exists()]

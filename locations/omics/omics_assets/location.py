@@ -2,18 +2,22 @@
 component under defs/ with partitions of its own (a partition is a run of a config); a config
 YAML dropped into the inbox is registered as a run of the workflow its ``name:`` names."""
 
+from pathlib import Path
+
 import dagster as dg
 
 from omics_assets.components.workflow import workflows_of
-from omics_assets.config import ConfigError
-from omics_assets.inputs import register_run
+from omics_assets.config import ConfigError, yaml_file
+from omics_assets.inputs import UNTRUSTED, check_untrusted_paths, dropped_path_keys, register_run
 from omics_assets.partitions import workflow_partitions
 from omics_assets.resources import OmicsSettings
 from omics_assets.workflows import default_run_key, resolve_run
+from platform_core.confine import ConfinementError
 from platform_core.datastore import DataStore
 from platform_core.inbox import MARKER, Inbox, Registered
 from platform_core.keys import InvalidKeyError
 from platform_core.location import Location, Setting
+from platform_core.steps import StepNotAllowedError, refuse_dropped_steps
 
 
 def config_inbox(loaded: dg.Definitions) -> Inbox:
@@ -21,17 +25,22 @@ def config_inbox(loaded: dg.Definitions) -> Inbox:
     workflow: each is a daemon evaluation every interval)."""
     workflows = workflows_of(loaded)
 
-    def register(store: DataStore, path) -> Registered:
+    def register(store: DataStore, path: Path) -> Registered:
+        dropped = yaml_file(path)  # the safe loader: no Python tags
+        refuse_dropped_steps(dropped.data, path)
         resolved = resolve_run(workflows, None, path)
         definition = workflows[resolved.config["name"]]
+        untrusted = dropped_path_keys(definition.domain, dropped)
+        config = {**resolved.config, UNTRUSTED: untrusted} if untrusted else resolved.config
+        check_untrusted_paths(store, config)
         key = default_run_key(resolved, path)
-        register_run(store, definition, key, resolved.config)
+        register_run(store, definition, key, config)
         return Registered(key, workflow_partitions(definition), definition.name)
 
     return Inbox(
         "omics_config_inbox",
         register,
-        (ConfigError, InvalidKeyError, OSError),
+        (ConfigError, InvalidKeyError, StepNotAllowedError, ConfinementError, OSError),
         "file",
         suffixes=(".yaml", ".yml"),
         after="move",
@@ -39,15 +48,20 @@ def config_inbox(loaded: dg.Definitions) -> Inbox:
         "of the workflow its name: names (its layers: defaults, the definition, OMICS_* and "
         f"the file) and requests it. Complete: a <name>{MARKER} file beside it, or unchanged "
         "across two ticks. A config that does not validate moves to rejected/ with a "
-        ".error.txt naming the key, file and line.",
+        ".error.txt naming the key, file and line. A dropped config never defines steps, and the "
+        "paths it sets stay inside the data root (work_dir) or the input roots (inputs, the "
+        "FASTQs of its samplesheet).",
     )
 
 
-TIMEOUT = {"tool_timeout_seconds": "OMICS_TOOL_TIMEOUT_SECONDS"}
+SETTINGS = {
+    "tool_timeout_seconds": "OMICS_TOOL_TIMEOUT_SECONDS",
+    "max_input_mb": "OMICS_MAX_INPUT_MB",
+}
 LOCATION = Location(
     "omics",
     None,
     item="run",
     inbox=config_inbox,
-    settings={"omics": Setting(OmicsSettings, TIMEOUT)},
+    settings={"omics": Setting(OmicsSettings, SETTINGS)},
 )

@@ -5,6 +5,8 @@ import dagster as dg
 
 class OmicsSettings(dg.ConfigurableResource):
     """``tool_timeout_seconds``: the longest any one tool call (kallisto, plink2, ...) may run
-    before it is killed and the step fails (``OMICS_TOOL_TIMEOUT_SECONDS``)."""
+    before it is killed and the step fails (``OMICS_TOOL_TIMEOUT_SECONDS``); ``max_input_mb``:
+    how far a gzip input of a dropped config may expand, in MB (``OMICS_MAX_INPUT_MB``)."""
 
     tool_timeout_seconds: float = 3600.0
+    max_input_mb: float = 20000.0

@@ -1,7 +1,9 @@
 """What a study's files are, recognised by content (DICOM SOP class, WFDB header, a CSV's
 sampling-rate line, a JSON object), and their readers with the checks a reader must make.
 
-Every refusal is a ``StudyInputError`` naming the file and the reason.
+Every refusal is a ``StudyInputError`` naming the file and the reason. Files are read
+through a ``StudyFiles`` (platform_core.inputs.InputFolder: a study from the inbox is
+confined to its folder), or as named (``LOCAL``).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import BinaryIO, Literal, Protocol
 
 import numpy as np
 import pydicom
@@ -38,6 +40,43 @@ class StudyInputError(ValueError):
         super().__init__(f"{path.name}: {reason}")
         self.path = path
         self.reason = reason
+
+
+class StudyFiles(Protocol):
+    """How a study's files are read: ``open`` one for reading, ``check`` a path a library
+    opens itself; PermissionError for a file the study may not read (a link out of it)."""
+
+    def open(self, file: Path) -> BinaryIO: ...
+
+    def check(self, file: Path) -> Path: ...
+
+
+class LocalFiles:
+    """Files read as named (a study the user registered; tests)."""
+
+    def open(self, file: Path) -> BinaryIO:
+        return Path(file).open("rb")
+
+    def check(self, file: Path) -> Path:
+        return Path(file)
+
+
+LOCAL = LocalFiles()
+
+
+def open_study_file(path: Path, files: StudyFiles = LOCAL) -> BinaryIO:
+    """``path`` opened for reading through ``files``; a refusal is a StudyInputError."""
+    try:
+        return files.open(path)
+    except PermissionError as error:
+        raise StudyInputError(path, f"not read: {error}") from error
+
+
+def _checked(path: Path, files: StudyFiles) -> Path:
+    try:
+        return files.check(path)
+    except PermissionError as error:
+        raise StudyInputError(path, f"not read: {error}") from error
 
 
 @dataclass(frozen=True)
@@ -83,19 +122,24 @@ def _is_dicom(head: bytes) -> bool:
     return len(head) >= 132 and head[128:132] == b"DICM"
 
 
-def identify(path: Path) -> Kind | None:
+def _sop_class(path: Path, handle: BinaryIO) -> str:
+    handle.seek(0)
+    try:
+        return str(pydicom.dcmread(handle, stop_before_pixels=True).SOPClassUID)
+    except (InvalidDicomError, AttributeError, ValueError, OSError) as error:
+        raise StudyInputError(path, f"unreadable DICOM header ({error})") from error
+
+
+def identify(path: Path, files: StudyFiles = LOCAL) -> Kind | None:
     """The kind of a study file from its content, ``None`` for a file to ignore (hidden files,
     the inbox marker). A ``.dcm`` that is not DICOM, a DICOM of another SOP class or a file of
     no known kind is refused."""
     if path.name.startswith("."):
         return None
-    with path.open("rb") as handle:
+    with open_study_file(path, files) as handle:
         head = handle.read(4096)
-    if _is_dicom(head):
-        try:
-            sop = str(pydicom.dcmread(path, stop_before_pixels=True).SOPClassUID)
-        except (InvalidDicomError, AttributeError, ValueError, OSError) as error:
-            raise StudyInputError(path, f"unreadable DICOM header ({error})") from error
+        sop = _sop_class(path, handle) if _is_dicom(head) else None
+    if sop is not None:
         if sop in ECG_SOP_CLASSES:
             return "ecg-dicom"
         if sop in ECHO_SOP_CLASSES:
@@ -166,12 +210,28 @@ def check_ecg(record: EcgRecord, path: Path) -> EcgRecord:
     return record
 
 
-def read_ecg(path: Path, kind: Kind) -> EcgRecord:
+def _check_wfdb(record: Path, files: StudyFiles, seen: set[Path]) -> None:
+    """Check every file ``wfdb.rdrecord(record)`` opens (wfdb takes paths): the header, the
+    signal files it names and each segment's (a header may name any path)."""
+    if record in seen:
+        return
+    seen.add(record)
+    _checked(record.with_name(record.name + ".hea"), files)
+    header = wfdb.rdheader(str(record))
+    for name in getattr(header, "file_name", None) or []:
+        _checked(record.parent / name, files)
+    for name in getattr(header, "seg_name", None) or []:
+        if name != "~":
+            _check_wfdb(record.parent / name, files, seen)
+
+
+def read_ecg(path: Path, kind: Kind, files: StudyFiles = LOCAL) -> EcgRecord:
     """The ECG in ``path`` (``kind`` from ``identify``), checked."""
     try:
         if kind == "ecg-dicom":
-            record = _read_dicom_ecg(path)
+            record = _read_dicom_ecg(path, files)
         elif kind == "ecg-wfdb":
+            _check_wfdb(path.with_suffix(""), files, set())
             signal = wfdb.rdrecord(str(path.with_suffix("")))
             scale = [1000.0 if (u or "mV").lower() == "mv" else 1.0 for u in signal.units]
             record = EcgRecord(
@@ -181,7 +241,7 @@ def read_ecg(path: Path, kind: Kind) -> EcgRecord:
                 path.name,
             )
         elif kind == "ecg-csv":
-            record = _read_csv_ecg(path)
+            record = _read_csv_ecg(path, files)
         else:
             raise StudyInputError(path, f"{kind} is not an ECG")
     except StudyInputError:
@@ -202,8 +262,9 @@ def lead_names(group: pydicom.Dataset) -> tuple[str, ...]:
     )
 
 
-def _read_dicom_ecg(path: Path) -> EcgRecord:
-    ds = pydicom.dcmread(path)
+def _read_dicom_ecg(path: Path, files: StudyFiles) -> EcgRecord:
+    with open_study_file(path, files) as handle:
+        ds = pydicom.dcmread(handle)
     group = ds.WaveformSequence[0]
     names = lead_names(group)
     return EcgRecord(
@@ -214,10 +275,16 @@ def _read_dicom_ecg(path: Path) -> EcgRecord:
     )
 
 
-def _read_csv_ecg(path: Path) -> EcgRecord:
+def _read_text(path: Path, files: StudyFiles) -> str:
+    """A file's text as ``Path.read_text`` reads it (locale encoding, universal newlines)."""
+    with io.TextIOWrapper(open_study_file(path, files)) as text:
+        return text.read()
+
+
+def _read_csv_ecg(path: Path, files: StudyFiles) -> EcgRecord:
     """``# sampling_rate_hz: 500`` (or ``sampling_rate=500``), a header of lead names, one row
     per sample in microvolts."""
-    text = path.read_text()
+    text = _read_text(path, files)
     first, _, body = text.partition("\n")
     try:
         rate = float(first.replace(":", "=").split("=", 1)[1])
@@ -240,9 +307,10 @@ def _read_csv_ecg(path: Path) -> EcgRecord:
     return EcgRecord(signal, rate, tuple(h.strip() for h in header), path.name)
 
 
-def echo_header(path: Path) -> EchoHeader:
+def echo_header(path: Path, files: StudyFiles = LOCAL) -> EchoHeader:
     """The cine's declared geometry (nothing decoded)."""
-    ds = pydicom.dcmread(path, stop_before_pixels=True)
+    with open_study_file(path, files) as handle:
+        ds = pydicom.dcmread(handle, stop_before_pixels=True)
     region, spacing = None, 0.0
     for r in ds.get("SequenceOfUltrasoundRegions", []):
         region = (
@@ -288,21 +356,22 @@ def check_echo(path: Path, header: EchoHeader) -> EchoHeader:
     return header
 
 
-def read_echo(path: Path, header: EchoHeader) -> np.ndarray:
+def read_echo(path: Path, header: EchoHeader, files: StudyFiles = LOCAL) -> np.ndarray:
     """The whole cine as grey frames (float32 0..1) cropped to its ultrasound region; refused
     below ``MIN_ECHO_FRAMES`` frames."""
     check_echo(path, header)
-    try:
-        grey = grey_frames(pydicom.dcmread(path).pixel_array, header)
-    except (ValueError, OSError, RuntimeError, AttributeError) as error:
-        raise StudyInputError(path, f"pixel data cannot be decoded ({error})") from error
+    with open_study_file(path, files) as handle:
+        try:
+            grey = grey_frames(pydicom.dcmread(handle).pixel_array, header)
+        except (ValueError, OSError, RuntimeError, AttributeError) as error:
+            raise StudyInputError(path, f"pixel data cannot be decoded ({error})") from error
     return (grey / (float(grey.max()) or 1.0)).astype(np.float32)
 
 
-def read_metadata(path: Path) -> dict:
+def read_metadata(path: Path, files: StudyFiles = LOCAL) -> dict:
     """The study's ``metadata.json`` object (checked by science.clinical)."""
     try:
-        value = json.loads(path.read_text())
+        value = json.loads(_read_text(path, files))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise StudyInputError(path, f"not valid JSON ({error})") from error
     if not isinstance(value, dict):

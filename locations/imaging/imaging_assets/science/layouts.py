@@ -11,7 +11,9 @@ Schemes (OpenHCS / EZStitcher handlers):
 
 Without layout metadata the sites must form a square grid (row-major). Pixel units: tile
 positions are in pixels of the first tile; ``pixel_size_um`` is metadata only.
-The plate folder is only read: nothing here opens a file for writing.
+The plate folder is only read: nothing here opens a file for writing. Files are opened by an
+``Opener`` (default: as named); a plate dropped into the inbox passes one that refuses a file
+leading out of the plate (platform_core.inputs.InputFolder.open).
 """
 
 from __future__ import annotations
@@ -20,13 +22,21 @@ import math
 import os
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import pandas as pd
 
 IMAGE_SUFFIXES = (".tif", ".tiff")
 TILE_COLUMNS = ["well", "row", "column", "site", "channel", "z", "grid_row", "grid_col", "path"]
+Opener = Callable[[Path], BinaryIO]  # a plate's file -> a binary handle to read it
+
+
+def open_file(path: Path) -> BinaryIO:
+    """The default ``Opener``: the file as named (links followed)."""
+    return Path(path).open("rb")
 
 
 class LayoutError(ValueError):
@@ -130,12 +140,14 @@ def list_plate_files(root: Path) -> list[Path]:
     return files
 
 
-def _htd_grid(files: list[Path]) -> tuple[int, int] | None:
+def _htd_grid(files: list[Path], opener: Opener) -> tuple[int, int] | None:
     htd = [f for f in files if f.suffix.lower() == ".htd"]
     if not htd:
         return None
     values: dict[str, str] = {}
-    for line in htd[0].read_text(errors="replace").splitlines():
+    with opener(htd[0]) as handle:
+        text = handle.read().decode(errors="replace")
+    for line in text.splitlines():
         parts = [p.strip().strip('"') for p in line.split(",", 1)]
         if len(parts) == 2:
             values[parts[0]] = parts[1]
@@ -152,12 +164,13 @@ class OperaIndex:
     pixel_size_um: float | None
 
 
-def _opera_index(files: list[Path]) -> OperaIndex | None:
+def _opera_index(files: list[Path], opener: Opener) -> OperaIndex | None:
     index = [f for f in files if f.name.lower() in ("index.xml", "index.idx.xml")]
     if not index:
         return None
     try:
-        tree = ET.parse(index[0])
+        with opener(index[0]) as handle:
+            tree = ET.parse(handle)
     except ET.ParseError as exc:
         raise LayoutError(f"{index[0].name}: not valid XML ({exc})") from exc
     positions: dict[int, tuple[float, float]] = {}
@@ -191,8 +204,9 @@ def _square_grid(sites: int) -> tuple[int, int]:
     return side, side
 
 
-def parse_plate(root: Path) -> PlateLayout:
-    """Detect the microscope and read every tile of the plate folder ``root``."""
+def parse_plate(root: Path, opener: Opener = open_file) -> PlateLayout:
+    """Detect the microscope and read every tile of the plate folder ``root`` (its layout
+    file opened by ``opener``)."""
     if not root.is_dir():
         raise LayoutError(f"{root}: not a folder")
     files = list_plate_files(root)
@@ -244,7 +258,7 @@ def parse_plate(root: Path) -> PlateLayout:
         )
     sites = int(tiles["site"].max())
     step_px, pixel_size = None, None
-    opera = _opera_index(files) if scheme.name == "Opera Phenix" else None
+    opera = _opera_index(files, opener) if scheme.name == "Opera Phenix" else None
     if opera is not None:
         unknown = sorted(set(tiles["site"]) - set(opera.field_grid))
         if unknown:
@@ -255,7 +269,7 @@ def parse_plate(root: Path) -> PlateLayout:
         tiles["grid_col"] = tiles["site"].map(lambda f: opera.field_grid[f][1])
         step_px, pixel_size = opera.step_px, opera.pixel_size_um
     else:
-        grid = _htd_grid(files) if scheme.name == "ImageXpress" else None
+        grid = _htd_grid(files, opener) if scheme.name == "ImageXpress" else None
         grid_rows, grid_cols = grid or _square_grid(sites)
         if sites > grid_rows * grid_cols:
             raise LayoutError(f"site {sites} lies outside the {grid_rows}x{grid_cols} site grid")

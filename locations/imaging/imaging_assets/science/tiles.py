@@ -1,12 +1,18 @@
-"""Reading tiles safely, and the "compile" checks of a plate before any pixel is processed."""
+"""Reading tiles safely, and the "compile" checks of a plate before any pixel is processed.
+A tile is opened by the plate's ``Opener`` (science/layouts.py): a file it refuses (a link out
+of a dropped plate) is a TileError naming the file, like a damaged one."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
 import tifffile
+
+from imaging_assets.science.layouts import Opener, open_file
 
 
 class TileError(ValueError):
@@ -19,25 +25,38 @@ class TileHeader:
     dtype: str
 
 
-def tile_header(path: str) -> TileHeader:
-    """Shape and dtype of a 2-D TIFF tile from its header, without reading pixels."""
+def _opened(path: str, opener: Opener) -> BinaryIO:
+    """``path`` opened by ``opener``; a refusal (outside the plate) or an OS error is a
+    TileError naming the file."""
     try:
-        with tifffile.TiffFile(path) as tif:
-            page = tif.pages.first
-            shape, dtype = tuple(page.shape), str(page.dtype)
-    except Exception as exc:  # tifffile raises many types for damaged files
-        raise TileError(f"{path}: not a readable TIFF ({exc})") from exc
+        return opener(Path(path))
+    except OSError as exc:
+        raise TileError(f"{path}: cannot be opened ({exc})") from exc
+
+
+def tile_header(path: str, opener: Opener = open_file) -> TileHeader:
+    """Shape and dtype of a 2-D TIFF tile from its header, without reading pixels."""
+    with _opened(path, opener) as handle:
+        try:
+            with tifffile.TiffFile(handle) as tif:
+                page = tif.pages.first
+                shape, dtype = tuple(page.shape), str(page.dtype)
+        except Exception as exc:  # tifffile raises many types for damaged files
+            raise TileError(f"{path}: not a readable TIFF ({exc})") from exc
     if len(shape) != 2:
         raise TileError(f"{path}: tile has shape {shape}; expected one 2-D grey plane")
     return TileHeader((int(shape[0]), int(shape[1])), dtype)
 
 
-def read_tile(path: str, header: TileHeader) -> np.ndarray:
+def read_tile(path: str, header: TileHeader, opener: Opener = open_file) -> np.ndarray:
     """The pixels of a tile, which must match ``header`` (shape and dtype)."""
-    try:
-        pixels = tifffile.imread(path)
-    except Exception as exc:
-        raise TileError(f"{path}: cannot read pixels, truncated or corrupt TIFF ({exc})") from exc
+    with _opened(path, opener) as handle:
+        try:
+            pixels = tifffile.imread(handle)
+        except Exception as exc:
+            raise TileError(
+                f"{path}: cannot read pixels, truncated or corrupt TIFF ({exc})"
+            ) from exc
     if pixels.shape != header.shape or str(pixels.dtype) != header.dtype:
         raise TileError(
             f"{path}: tile is {pixels.shape} {pixels.dtype}, expected {header.shape} {header.dtype}"

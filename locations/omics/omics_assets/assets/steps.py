@@ -17,12 +17,13 @@ from typing import Any
 
 import dagster as dg
 
-from omics_assets.inputs import registered_config
+from omics_assets.inputs import check_untrusted_paths, registered_config
 from omics_assets.resources import OmicsSettings
 from omics_assets.science.domains import Step
 from omics_assets.science.steps import StepContext, execute_step
 from omics_assets.workflows import RESULT_FILE, WorkflowDefinition, step_fingerprint, step_folder
 from platform_core.checkpoint import FINGERPRINT_KEY
+from platform_core.confine import ConfinementError, InputTooLargeError
 from platform_core.datastore import DataStore
 from platform_core.figures import markdown_image
 from platform_core.io import write_json
@@ -107,6 +108,13 @@ def build_step_asset(
         if not toggle["enabled"]:
             yield _skipped(key, f"step {step.name} is disabled by the run's config")
             return
+        try:  # paths a dropped config set: confined again now (files may have changed)
+            first = step.name == definition.steps[0]  # bounds gzip inputs once per run
+            check_untrusted_paths(store, config, settings.max_input_mb if first else None)
+        except (ConfinementError, InputTooLargeError, ValueError) as error:
+            raise dg.Failure(
+                f"{definition.name}/{step.name}: {error}", allow_retries=False
+            ) from None
         fp = step_fingerprint(step, config, {n: v["fingerprint"] for n, v in inputs.items()})
         final = step_folder(store, config, step.name, fp)
         if (final / RESULT_FILE).exists():

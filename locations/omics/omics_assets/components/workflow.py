@@ -6,8 +6,15 @@ gwas workflow fed by a simulation workflow). ``build_defs`` makes one asset per 
 (keys ``<name>/<step>``, deps rewired past disabled steps), its status checks, the workflow's
 job; the job carries the workflow's definition as metadata, so everything else (CLI, inbox)
 reads the workflows from the loaded Definitions (``workflows_of``) instead of the YAML files.
+
+A workflow that cannot be built (a name that breaks Dagster's rule, a step function from a
+module the operator did not register, a config that does not validate) is refused with its
+reason and builds nothing; the location still loads, and ``refused_workflows`` (``omics
+workflows``) says which file was refused and why.
 """
 
+import logging
+from pathlib import Path
 from typing import Any, Literal
 
 import dagster as dg
@@ -18,9 +25,12 @@ from omics_assets.config import ConfigError
 from omics_assets.partitions import workflow_partitions
 from omics_assets.science.domains import STEPS, step, wiring
 from omics_assets.workflows import WorkflowDefinition, load_definition
-from platform_core.keys import validate_partition_key
+from platform_core.keys import validate_name
+from platform_core.steps import resolve_step, step_functions
 
 WORKFLOW_METADATA = "omics/workflow"
+REFUSED_METADATA = "omics/refused/"  # + the file: why the workflow there was not built
+log = logging.getLogger(__name__)
 
 
 class OmicsWorkflow(dg.Component, dg.Model, dg.Resolvable):
@@ -37,10 +47,18 @@ class OmicsWorkflow(dg.Component, dg.Model, dg.Resolvable):
     def build_defs(self, context: dg.ComponentLoadContext) -> dg.Definitions:
         file = context.path / "defs.yaml"
         try:
-            validate_partition_key(self.name)
-            definition = load_definition(self.model_dump(exclude_none=True), file)
+            return self._build(file)
         except (ConfigError, ValueError) as error:
-            raise ConfigError(f"workflow {self.name!r} ({file}): {error}") from None
+            message = f"workflow {self.name!r} ({file}) refused: {error}"
+            log.warning(message)
+            return dg.Definitions(metadata={f"{REFUSED_METADATA}{file}": message})
+
+    def _build(self, file: Path) -> dg.Definitions:
+        validate_name(self.name, "workflow name")
+        attributes = self.model_dump(exclude_none=True)
+        for path, func in step_functions(attributes):  # loaded by the daemon: no other code
+            resolve_step(str(func), {}, path[-2] if len(path) > 1 else "?", str(file), False)
+        definition = load_definition(attributes, file)
         for spec in STEPS[self.domain]:
             if spec.required and spec.name not in definition.steps:
                 raise ConfigError(
@@ -63,6 +81,16 @@ class OmicsWorkflow(dg.Component, dg.Model, dg.Resolvable):
             metadata={WORKFLOW_METADATA: definition.as_record()},
         )
         return dg.Definitions(assets=assets, asset_checks=checks, jobs=[job])
+
+
+def refused_workflows(defs: dg.Definitions) -> dict[str, str]:
+    """Why each refused workflow file was not built, by file."""
+    metadata = defs.metadata or {}
+    return {
+        key.removeprefix(REFUSED_METADATA): str(getattr(value, "value", value))
+        for key, value in metadata.items()
+        if key.startswith(REFUSED_METADATA)
+    }
 
 
 def workflows_of(defs: dg.Definitions) -> dict[str, WorkflowDefinition]:

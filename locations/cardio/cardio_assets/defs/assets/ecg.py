@@ -5,7 +5,14 @@ from pathlib import Path
 import dagster as dg
 import numpy as np
 
-from cardio_assets.defs.assets.common import models, not_analysed, recoverable, stage_timer
+from cardio_assets.defs.assets.common import (
+    input_failure,
+    models,
+    not_analysed,
+    recoverable,
+    stage_timer,
+)
+from cardio_assets.inputs import study_folder
 from cardio_assets.partitions import STUDY_ASSET
 from cardio_assets.resources import CardioConfig
 from cardio_assets.science import ecg, formats, plots
@@ -31,8 +38,11 @@ def ecg_preprocessed(
         if entry is None:
             meta["status"] = "absent"
             return {"status": "absent"}
-        path = Path(validated_study["source"]) / entry["file"]
-        record = formats.read_ecg(path, entry["kind"])
+        folder = study_folder(storage, context.partition_key)
+        try:
+            record = formats.read_ecg(folder.path / entry["file"], entry["kind"], folder)
+        except formats.StudyInputError as error:
+            raise input_failure(context.partition_key, error) from error
         result = ecg.preprocess(record.signal, record.sampling_hz, record.leads)
         signal = storage.value_path(context.asset_key, context.partition_key, "cleaned.npy")
         write_array(signal, result["cleaned"].astype(np.float32))

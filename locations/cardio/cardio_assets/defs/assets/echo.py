@@ -3,13 +3,21 @@
 study to ECG-only with the reason; it never looks like a complete analysis."""
 
 from pathlib import Path
+from typing import BinaryIO
 
 import dagster as dg
 import numpy as np
 import pydicom
 from pydicom.pixels import iter_pixels
 
-from cardio_assets.defs.assets.common import models, not_analysed, recoverable, stage_timer
+from cardio_assets.defs.assets.common import (
+    input_failure,
+    models,
+    not_analysed,
+    recoverable,
+    stage_timer,
+)
+from cardio_assets.inputs import study_folder
 from cardio_assets.partitions import STUDY_ASSET
 from cardio_assets.resources import CardioConfig
 from cardio_assets.science import echo, formats, plots
@@ -23,7 +31,9 @@ def _frame_bytes(header: formats.EchoHeader) -> int:
     return header.rows * header.columns * header.samples_per_pixel * 8
 
 
-def _decode(path: Path, header: formats.EchoHeader, batch: int, max_batch_mb: float) -> np.ndarray:
+def _decode(
+    source: BinaryIO, header: formats.EchoHeader, batch: int, max_batch_mb: float
+) -> np.ndarray:
     """The cine as grey frames (0..1), cropped and downsampled, ``batch`` frames at a time;
     MemoryError when a batch would decode to more than ``max_batch_mb``."""
     frame_bytes = _frame_bytes(header)
@@ -33,7 +43,7 @@ def _decode(path: Path, header: formats.EchoHeader, batch: int, max_batch_mb: fl
             f"{max_batch_mb:g} MB"
         )
     out, pending = [], []
-    for frame in iter_pixels(path):
+    for frame in iter_pixels(source):
         pending.append(frame)
         if len(pending) == batch:
             out.append(echo.downsample(formats.grey_frames(np.stack(pending), header))[0])
@@ -64,14 +74,20 @@ def echo_preprocessed(
         if entry is None:
             meta["status"] = "absent"
             return {"status": "absent"}
-        path = Path(validated_study["source"]) / entry["file"]
-        header = formats.echo_header(path)
+        folder = study_folder(storage, context.partition_key)
+        path = folder.path / entry["file"]
+        try:
+            header = formats.echo_header(path, folder)
+            source = formats.open_study_file(path, folder)
+        except formats.StudyInputError as error:
+            raise input_failure(context.partition_key, error) from error
         # as many frames as fit the batch memory limit (at most echo_batch_frames), halved
         # on each retry after a MemoryError
         fits = max(1, int(cardio.max_batch_mb * 1e6 // _frame_bytes(header)))
         batch = max(1, min(cardio.echo_batch_frames, fits) // 2**context.retry_number)
         try:
-            frames = _decode(path, header, batch, cardio.max_batch_mb)
+            with source:
+                frames = _decode(source, header, batch, cardio.max_batch_mb)
         except (ValueError, RuntimeError, pydicom.errors.InvalidDicomError) as error:
             raise dg.Failure(
                 f"study {context.partition_key}: {path.name}: pixel data cannot "

@@ -8,7 +8,7 @@ import pandas as pd
 
 from imaging_assets.defs.assets import survey
 from imaging_assets.defs.assets.common import table_md
-from imaging_assets.inputs import plate_source
+from imaging_assets.inputs import plate_folder
 from imaging_assets.partitions import PLATE_ASSET
 from imaging_assets.resources import ImagingConfig
 from imaging_assets.science.layouts import LayoutError, parse_plate
@@ -29,16 +29,16 @@ from platform_core.keys import InvalidKeyError
     kinds={"tiff", "pandas"},
     description="Every tile of the plate folder: microscope detected from the file names "
     "(ImageXpress, Opera Phenix, generic), well/site/channel/z, site grid position, path. "
-    "The plate folder is only read.",
+    "The plate folder is only read (a plate from the inbox only inside itself).",
 )
 def plate_manifest(
     context: dg.AssetExecutionContext, imaging: ImagingConfig, storage: DataStore
 ) -> pd.DataFrame:
     plate = context.partition_key
     try:
-        source = plate_source(storage, plate)
-        layout = parse_plate(source)
-    except (LayoutError, FileNotFoundError, InvalidKeyError) as exc:
+        folder = plate_folder(storage, plate)
+        layout = parse_plate(folder.path, folder.open)
+    except (LayoutError, OSError, InvalidKeyError) as exc:  # OSError: missing, or refused
         raise dg.Failure(f"plate {plate}: {exc}") from exc
     tiles = layout.tiles.copy()
     stats = [os.stat(path) for path in tiles["path"]]
@@ -50,7 +50,7 @@ def plate_manifest(
     context.add_output_metadata(
         {
             "microscope": layout.microscope,
-            "source": dg.MetadataValue.path(str(source)),
+            "source": dg.MetadataValue.path(str(folder.path)),
             "wells": int(tiles["well"].nunique()),
             "site_grid": f"{layout.grid_rows} x {layout.grid_cols}",
             "channels": int(tiles["channel"].nunique()),
@@ -71,12 +71,16 @@ def plate_manifest(
     "worker limit. Invalid wells are recorded with the reason and left out downstream.",
 )
 def plate_validation(
-    context: dg.AssetExecutionContext, plate_manifest: pd.DataFrame, imaging: ImagingConfig
+    context: dg.AssetExecutionContext,
+    plate_manifest: pd.DataFrame,
+    imaging: ImagingConfig,
+    storage: DataStore,
 ) -> pd.DataFrame:
+    folder = plate_folder(storage, context.partition_key)
     headers: dict[str, TileHeader | TileError] = {}
     for path in plate_manifest["path"]:
         try:
-            headers[path] = tile_header(path)
+            headers[path] = tile_header(path, folder.open)
         except TileError as exc:
             headers[path] = exc
     try:

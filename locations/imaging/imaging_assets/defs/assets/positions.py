@@ -9,7 +9,7 @@ import pandas as pd
 from imaging_assets.defs.assets import survey
 from imaging_assets.defs.assets.common import fail_past_threshold, selected_wells
 from imaging_assets.demo import read_truth
-from imaging_assets.inputs import plate_source
+from imaging_assets.inputs import beside_plate, plate_folder
 from imaging_assets.partitions import PLATE_ASSET
 from imaging_assets.resources import ImagingConfig
 from imaging_assets.science.registration import position_errors
@@ -49,8 +49,9 @@ def tile_positions(
     valid = plate_validation.loc[plate_validation["status"] == "ok", "well"].tolist()
     selected = selected_wells(valid, imaging.wells)
     header = survey.validated_header(plate_validation)
+    folder = plate_folder(storage, plate)
     step, params, flat, surveyed = survey.plate_step(
-        context, plate_manifest, header, imaging, valid
+        context, plate_manifest, header, imaging, valid, folder.open
     )
     previous = stored_partition(context, context.asset_key, plate)  # wells to reuse
     keep, jobs, prints, reused = [], [], {}, []
@@ -74,7 +75,7 @@ def tile_positions(
         )
         if well in selected and not reusable:
             job_args = (
-                survey.well_tiles(plate_manifest, well, header),
+                survey.well_tiles(plate_manifest, well, header, folder.open),
                 step,
                 params,
                 imaging.registration_channel,
@@ -133,8 +134,8 @@ def tile_positions(
         "peak_worker_memory_mb": round(max((r["peak_mb"] for r in results), default=0.0), 1),
     }
     try:
-        truth = read_truth(plate_source(storage, plate))
-    except ValueError as exc:  # a damaged truth table must not stop the plate
+        truth = read_truth(folder.path, beside_plate(folder).open)
+    except (ValueError, OSError) as exc:  # a damaged or refused truth table: go on without
         context.log.warning(f"true positions ignored: {exc}")
         truth = None
     found = table.dropna(subset=["x"])

@@ -8,7 +8,7 @@ import pandas as pd
 from imaging_assets.defs.assets import survey
 from imaging_assets.defs.assets.common import fail_past_threshold, selected_wells, table_md
 from imaging_assets.defs.assets.positions import POSITIONS_VERSION
-from imaging_assets.inputs import stitched_store
+from imaging_assets.inputs import plate_folder, stitched_store
 from imaging_assets.partitions import PLATE_ASSET
 from imaging_assets.resources import ImagingConfig
 from imaging_assets.science import omezarr
@@ -59,7 +59,8 @@ def stitched_plate(
         survey.stated_step(plate_manifest, validation_header, imaging),
     )
     registered = sorted(tile_positions.loc[tile_positions["error"] == "", "well"].unique())
-    flats = survey.channel_flats(plate_manifest, validation_header, imaging, registered)
+    opener = plate_folder(storage, plate).open
+    flats = survey.channel_flats(plate_manifest, validation_header, imaging, registered, opener)
     rows, jobs = [], []
     for well, positions in tile_positions.groupby("well"):
         row, column = split_well(well)
@@ -94,7 +95,7 @@ def stitched_plate(
                 (
                     well,
                     (
-                        survey.well_tiles(plate_manifest, well, validation_header),
+                        survey.well_tiles(plate_manifest, well, validation_header, opener),
                         positions,
                         shape,
                         store,

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from imaging_assets.resources import ImagingConfig
-from imaging_assets.science.layouts import split_well
+from imaging_assets.science.layouts import Opener, open_file, split_well
 from imaging_assets.science.registration import (
     RegistrationParams,
     StepEstimate,
@@ -44,12 +44,17 @@ def survey_sample(wells: list[str], imaging: ImagingConfig) -> list[str]:
 
 
 def channel_flats(
-    manifest: pd.DataFrame, header: TileHeader, imaging: ImagingConfig, wells: list[str]
+    manifest: pd.DataFrame,
+    header: TileHeader,
+    imaging: ImagingConfig,
+    wells: list[str],
+    opener: Opener = open_file,
 ) -> dict[int, np.ndarray] | None:
     """Each channel's flat field from the surveyed wells (``flat_field_blend``), else None."""
     if not imaging.flat_field_blend or not wells:
         return None
-    jobs = [(w, (well_tiles(manifest, w, header),)) for w in survey_sample(wells, imaging)]
+    sample = survey_sample(wells, imaging)
+    jobs = [(w, (well_tiles(manifest, w, header, opener),)) for w in sample]
     surveys = [r for r in run_wells(channel_medians, jobs, imaging.workers()) if not r["error"]]
     if not surveys:
         return None
@@ -63,10 +68,11 @@ def plate_step(
     header: TileHeader,
     imaging: ImagingConfig,
     wells: list[str],
+    opener: Opener = open_file,
 ) -> tuple[tuple[float, float] | StepEstimate, RegistrationParams, np.ndarray | None, dict]:
     """The step the wells are registered with, the search it allows, the flat field and
     what to report: estimated from up to ``survey_wells`` wells spread over the plate
-    (``estimate_overlap``), else the stated one."""
+    (``estimate_overlap``), else the stated one; tiles opened by ``opener``."""
     stated, params = stated_step(manifest, header, imaging), imaging.registration()
     overlap_stated = (1 - stated[0] / header.shape[0], 1 - stated[1] / header.shape[1])
     metadata: dict = {"stated_overlap": round(overlap_stated[1], 4)}
@@ -74,7 +80,7 @@ def plate_step(
         return stated, params, None, metadata
     sample = survey_sample(wells, imaging)
     channel = imaging.registration_channel
-    jobs = [(w, (well_tiles(manifest, w, header), params, channel)) for w in sample]
+    jobs = [(w, (well_tiles(manifest, w, header, opener), params, channel)) for w in sample]
     surveys = [r for r in run_wells(survey_well, jobs, imaging.workers()) if not r["error"]]
     flat = flat_field([r["median"] for r in surveys]) if imaging.flat_field and surveys else None
     if flat is not None:
@@ -105,8 +111,11 @@ def plate_step(
     return estimate, replace(params, max_shift=reach), flat, metadata
 
 
-def well_tiles(manifest: pd.DataFrame, well: str, header: TileHeader) -> WellTiles:
-    """What a worker needs to read one well's tiles."""
+def well_tiles(
+    manifest: pd.DataFrame, well: str, header: TileHeader, opener: Opener = open_file
+) -> WellTiles:
+    """What a worker needs to read one well's tiles (opened by ``opener``: the plate's
+    ``InputFolder.open``)."""
     rows = manifest[manifest["well"] == well]
     columns = ["site", "channel", "z", "grid_row", "grid_col", "path"]
     records = [
@@ -114,7 +123,7 @@ def well_tiles(manifest: pd.DataFrame, well: str, header: TileHeader) -> WellTil
         for r in rows[columns].to_dict("records")
     ]
     row, column = split_well(well)
-    return WellTiles(well, row, column, records, header)
+    return WellTiles(well, row, column, records, header, opener)
 
 
 def signature(manifest: pd.DataFrame, well: str, channel: int | None = None) -> list:

@@ -1,0 +1,53 @@
+"""Run config that reads or writes files (the UI lets anyone who reaches it set it): in a run
+a daemon launched, the release files must lie inside the input roots and the data root is the
+operator's; in the user's own process (the CLI, the API) the user's paths are read."""
+
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from ecod_assets.definitions import defs
+from platform_core.confine import user_process
+from tests.support import outside_untouched
+
+pytestmark = pytest.mark.usefixtures("instance")
+
+
+def materialize_library(resources: dict) -> str:
+    """Materialize reference_library with ``resources`` run config; the failure's message."""
+    library = defs.resolve_assets_def("reference_library")
+    result = dg.materialize(
+        [library],
+        run_config={"resources": resources},
+        raise_on_error=False,
+        instance=dg.DagsterInstance.get(),
+    )
+    assert not result.success
+    messages = []
+    for event in result.all_events:
+        error = getattr(event.event_specific_data, "error", None) if event.is_failure else None
+        while error is not None:  # a resource's error is the cause of the run's
+            messages.append(error.message)
+            error = error.cause
+    return "\n".join(messages)
+
+
+def test_release_paths_from_the_ui_stay_inside_the_input_roots(tmp_path: Path) -> None:
+    with outside_untouched(tmp_path) as outside:
+        secret = str(outside / "secret.txt")
+        release = {"release": {"config": {"domains_path": secret, "fasta_path": secret}}}
+        error = materialize_library(release)
+        assert (
+            f"run config domains_path '{secret}'" in error and "outside the allowed roots" in error
+        )
+        with user_process():  # the same paths in the user's own process: read (and refused as
+            error = materialize_library(release)  # not a release file, for another reason)
+        assert "outside the allowed roots" not in error and "secret.txt" in error
+
+
+def test_a_ui_run_cannot_move_the_data_root(tmp_path: Path) -> None:
+    with outside_untouched(tmp_path) as outside:
+        storage = {"storage": {"config": {"root": str(outside), "location": "ecod"}}}
+        error = materialize_library(storage)
+    assert f"run config root '{outside}'" in error and "keeps the operator's data root" in error

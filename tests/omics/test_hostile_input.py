@@ -1,0 +1,133 @@
+"""Hostile drops into the omics config inbox: each is refused with a clear message, nothing is
+executed, read or written outside the data root, and the shipped workflows still register."""
+
+import gzip
+import json
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from omics_assets.definitions import defs
+from omics_assets.inputs import UNTRUSTED, check_untrusted_paths
+from platform_core import cli
+from platform_core.confine import ConfinementError
+from tests.support import data_root, outside_untouched, store, tick
+
+pytestmark = pytest.mark.slow
+
+
+def drop(name: str, text: str) -> Path:
+    inbox = store("omics").inbox()
+    inbox.mkdir(parents=True, exist_ok=True)
+    (inbox / name).write_text(text)
+    (inbox / f"{name}.complete").write_text("")
+    return inbox / name
+
+
+def refusal(name: str) -> str:
+    """One tick of the config inbox; ``name`` must be rejected and nothing requested."""
+    result = tick(defs, "omics_config_inbox", cli.instance())
+    assert not result.run_requests and not result.dynamic_partitions_requests
+    rejected = store("omics").inbox() / "rejected"
+    assert (rejected / name).exists() and not (store("omics").inbox() / name).exists()
+    return (rejected / f"{name}.error.txt").read_text()
+
+
+@pytest.mark.parametrize("work_dir", ["/etc/x", "../../..", "~/x", "OUTSIDE/w"])
+def test_a_work_dir_outside_the_data_root_is_refused(
+    omics_home: Path, tmp_path: Path, work_dir: str
+) -> None:
+    with outside_untouched(tmp_path) as outside:
+        work_dir = work_dir.replace("OUTSIDE", str(outside))
+        drop("escape.yaml", f"name: simulation\nwork_dir: {work_dir}\n")
+        error = refusal("escape.yaml")
+    assert "work_dir" in error and "outside the allowed roots" in error
+    assert str(data_root()) in error  # names the root it must stay in
+
+
+def test_inputs_outside_the_roots_are_refused_inside_ones_registered(
+    omics_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with outside_untouched(tmp_path) as outside:
+        drop("shadow.yaml", "name: gwas\ndomain_specific:\n  genotypes: /etc/shadow\n")
+        assert "domain_specific.genotypes '/etc/shadow'" in refusal("shadow.yaml")
+        # a link inside the data root that leads out is judged by where it leads
+        link = data_root() / "omics" / "geno.bed"
+        link.symlink_to(outside / "secret.txt")
+        drop("linked.yaml", f"name: gwas\ndomain_specific:\n  genotypes: {link}\n")
+        assert f"resolves to {outside / 'secret.txt'}" in refusal("linked.yaml")
+        sheet = data_root() / "omics" / "sheet.tsv"
+        sheet.write_text(f"sample\tcondition\tfastq_1\na\tx\t{outside / 'secret.txt'}\n")
+        drop("reads.yaml", f"name: rnaseq\ndomain_specific:\n  samplesheet: {sheet}\n")
+        assert f"samplesheet {sheet} line 2: fastq_1" in refusal("reads.yaml")
+        # the operator's roots are allowed; so is the data root
+        monkeypatch.setenv("PLATFORM_INPUT_ROOTS", str(outside))
+        drop("allowed.yaml", f"name: gwas\ndomain_specific:\n  genotypes: {outside}/geno\n")
+        result = tick(defs, "omics_config_inbox", cli.instance())
+    [request] = result.run_requests
+    record = json.loads(
+        (
+            store("omics").area("runs", "omics_gwas") / f"{request.partition_key}.gwas.json"
+        ).read_text()
+    )
+    assert record[UNTRUSTED] == ["domain_specific.genotypes"]
+
+
+def test_a_dropped_config_never_brings_code(omics_home: Path, tmp_path: Path) -> None:
+    with outside_untouched(tmp_path) as outside:
+        drop(
+            "system.yaml",
+            "name: simulation\nsteps:\n  tree_sequence:\n    func: 'os:system'\n"
+            f"    config: {{command: 'touch {outside}/sentinel-gone; rm {outside}/sentinel'}}\n",
+        )
+        error = refusal("system.yaml")
+        assert "step 'tree_sequence' names func 'os:system'" in error and "line 4" in error
+        assert "never defines steps" in error
+        drop(
+            "tagged.yaml",
+            f"name: simulation\nx: !!python/object/apply:os.system ['touch {outside}/pwned']\n",
+        )
+        assert "not valid YAML" in refusal("tagged.yaml")
+        assert not (outside / "pwned").exists()
+
+
+def test_a_confined_path_swapped_after_registration_or_a_gzip_bomb_fails_the_run(
+    omics_home: Path, tmp_path: Path
+) -> None:
+    omics = store("omics")
+    counts = data_root() / "omics" / "counts.tsv.gz"
+    counts.parent.mkdir(parents=True, exist_ok=True)
+    with gzip.open(counts, "wb") as handle:  # 30 MB of one line: a bomb for a 1 MB limit
+        handle.write(b"gene\t" + b"0" * 30_000_000 + b"\n")
+    config = {"work_dir": "rnaseq_counts", "domain_specific": {"counts": str(counts)}}
+    config[UNTRUSTED] = ["work_dir", "domain_specific.counts"]
+    check_untrusted_paths(omics, config)  # inside the data root: fine
+    with pytest.raises(ValueError, match="expands past 1 MB when decompressed"):
+        check_untrusted_paths(omics, config, gzip_limit_mb=1)
+    with outside_untouched(tmp_path) as outside:
+        counts.unlink()
+        counts.symlink_to(outside / "secret.txt")  # swapped in after registration
+        with pytest.raises(ConfinementError, match="outside the allowed roots"):
+            check_untrusted_paths(omics, config)
+        # through Dagster: the first step of a dropped rnaseq_counts run refuses the bomb
+        counts.unlink()
+        with gzip.open(counts, "wb") as handle:
+            handle.write(b"gene\t" + b"0" * 30_000_000 + b"\n")
+        drop(
+            "bomb.yaml",
+            f"name: rnaseq_counts\ndomain_specific:\n  counts: {counts}\n",
+        )
+        [request] = tick(defs, "omics_config_inbox", cli.instance()).run_requests
+        inst = cli.instance()
+        inst.add_dynamic_partitions("omics_rnaseq_counts", [request.partition_key])
+        result = defs.resolve_job_def("rnaseq_counts").execute_in_process(
+            instance=inst,
+            partition_key=request.partition_key,
+            run_config={"resources": {"omics": {"config": {"max_input_mb": 1}}}},
+            raise_on_error=False,
+        )
+    assert not result.success
+    [failure] = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
+    assert "expands past 1 MB when decompressed" in failure.event_specific_data.error.message
+    assert not (omics.home() / "rnaseq_counts" / "steps").exists()  # nothing half written
