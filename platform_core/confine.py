@@ -24,6 +24,7 @@ import os
 import stat
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -77,11 +78,12 @@ def confine(
 
 def open_confined(path: str | os.PathLike, roots: Sequence[Path], what: str = "input") -> BinaryIO:
     """``path`` opened for reading if it is a regular file inside ``roots``: resolved and
-    checked, opened without following a link (one swapped in after the check fails), then
-    checked again where the open file really is."""
+    checked, opened without following a link (one swapped in after the check fails) and
+    without blocking (a pipe swapped in is refused, not waited on), then checked again where
+    the open file really is."""
     resolved = confine(path, roots, what)
     try:
-        fd = os.open(resolved, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        fd = os.open(resolved, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
     except OSError as error:
         if error.errno == errno.ELOOP:
             raise ConfinementError(f"{what} {path}: became a symbolic link; not followed") from None
@@ -135,6 +137,31 @@ def check_gzip_size(path: Path, limit_bytes: float, what: str = "input") -> int 
         except (OSError, EOFError) as error:
             raise ValueError(f"{what} {path}: not a readable gzip file ({error})") from None
     return total
+
+
+@dataclass(frozen=True)
+class InputFolder:
+    """A registered input folder and whether its files are confined to it: a folder from an
+    inbox is (a link inside it never reaches out, also one swapped in after registration);
+    a folder the user registered from the CLI is read as the user wrote it."""
+
+    path: Path
+    confined: bool
+
+    def roots(self) -> tuple[Path, ...] | None:
+        return (self.path,) if self.confined else None
+
+    def open(self, file: Path) -> BinaryIO:
+        """``file`` (in this folder) for reading; confined: resolved, opened without
+        following links and checked to lie inside the folder."""
+        roots = self.roots()
+        return open_confined(file, roots, "input file") if roots else Path(file).open("rb")
+
+    def check(self, file: Path) -> Path:
+        """``file`` if it may be read (confined: resolves inside the folder), for readers that
+        take a path (and open it right after)."""
+        roots = self.roots()
+        return confine(file, roots, "input file") if roots else Path(file)
 
 
 @contextmanager

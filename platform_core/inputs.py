@@ -12,11 +12,11 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import Any, Literal
 
 import yaml
 
-from platform_core.confine import ConfinementError, confine, links_leaving, open_confined
+from platform_core.confine import ConfinementError, InputFolder, confine, links_leaving
 from platform_core.datastore import DataStore
 from platform_core.inbox import Inbox
 from platform_core.io import write_json
@@ -71,31 +71,6 @@ class InputRegistry:
     def names(self, store: DataStore) -> list[str]:
         folder = store.area(*self.area)
         return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
-
-
-@dataclass(frozen=True)
-class InputFolder:
-    """A registered input folder and whether its files are confined to it: a folder from an
-    inbox is (a link inside it never reaches out, also one swapped in after registration);
-    a folder the user registered from the CLI is read as the user wrote it."""
-
-    path: Path
-    confined: bool
-
-    def roots(self) -> tuple[Path, ...] | None:
-        return (self.path,) if self.confined else None
-
-    def open(self, file: Path) -> BinaryIO:
-        """``file`` (in this folder) for reading; confined: resolved, opened without
-        following links and checked to lie inside the folder."""
-        roots = self.roots()
-        return open_confined(file, roots, "input file") if roots else Path(file).open("rb")
-
-    def check(self, file: Path) -> Path:
-        """``file`` if it may be read (confined: resolves inside the folder), for readers that
-        take a path (and open it right after)."""
-        roots = self.roots()
-        return confine(file, roots, "input file") if roots else Path(file)
 
 
 @dataclass(frozen=True)

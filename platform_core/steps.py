@@ -90,12 +90,14 @@ def resolve_step(
 
 def step_functions(
     document: Any, path: tuple[str, ...] = ()
-) -> Iterator[tuple[tuple[str, ...], Any]]:
-    """(key path, value) of every ``func`` key anywhere in a parsed YAML document."""
+) -> Iterator[tuple[tuple[str, ...], str, Any]]:
+    """(key path, step name, value) of every ``func`` key anywhere in a parsed YAML document;
+    the step is the mapping's ``name`` (a list of steps) or its key (a mapping of steps)."""
     if isinstance(document, Mapping):
         for key, value in document.items():
             if key == "func":
-                yield (*path, str(key)), value
+                name = document.get("name", path[-1] if path else "?")
+                yield (*path, "func"), str(name), value
             yield from step_functions(value, (*path, str(key)))
     elif isinstance(document, list):
         for index, value in enumerate(document):
@@ -105,8 +107,7 @@ def step_functions(
 def refuse_dropped_steps(document: Any, file: Path) -> None:
     """StepNotAllowedError if a file dropped into an inbox declares any step function: a
     dropped file names a loaded pipeline or workflow, it never brings code."""
-    for key_path, value in step_functions(document):
-        step = next((p for p in reversed(key_path[:-1]) if not p.isdigit()), "?")
+    for key_path, step, value in step_functions(document):
         line = yaml_line(file, key_path)
         raise StepNotAllowedError(
             f"{file}{f' line {line}' if line else ''}: step {step!r} names func {value!r}: a "

@@ -5,8 +5,9 @@ from the inbox is confined: its files are read only inside its folder (``study_f
 
 from pathlib import Path
 
+from platform_core.confine import InputFolder
 from platform_core.datastore import DataStore
-from platform_core.inputs import FolderInputs, InputFolder, InputRegistry
+from platform_core.inputs import FolderInputs, InputRegistry
 
 STUDIES = FolderInputs(InputRegistry(("studys",), "study", "cardio submit STUDY_DIR"))
 

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import dagster as dg
 
+from platform_core.confine import InputFolder
 from platform_core.datastore import DataStore
-from platform_core.inputs import FolderInputs, InputFolder, InputRegistry
+from platform_core.inputs import FolderInputs, InputRegistry
 
 PLATES = FolderInputs(InputRegistry(("plates",), "plate", "hcs submit PLATE_DIR"))
 

@@ -27,7 +27,7 @@ class TileHeader:
 
 def _opened(path: str, opener: Opener) -> BinaryIO:
     """``path`` opened by ``opener``; a refusal (outside the plate) or an OS error is a
-    TileError naming the file."""
+    TileError naming the file. (The handle may be unnamed: tifffile is given the name.)"""
     try:
         return opener(Path(path))
     except OSError as exc:
@@ -38,7 +38,7 @@ def tile_header(path: str, opener: Opener = open_file) -> TileHeader:
     """Shape and dtype of a 2-D TIFF tile from its header, without reading pixels."""
     with _opened(path, opener) as handle:
         try:
-            with tifffile.TiffFile(handle) as tif:
+            with tifffile.TiffFile(handle, name=Path(path).name) as tif:
                 page = tif.pages.first
                 shape, dtype = tuple(page.shape), str(page.dtype)
         except Exception as exc:  # tifffile raises many types for damaged files
@@ -52,7 +52,7 @@ def read_tile(path: str, header: TileHeader, opener: Opener = open_file) -> np.n
     """The pixels of a tile, which must match ``header`` (shape and dtype)."""
     with _opened(path, opener) as handle:
         try:
-            pixels = tifffile.imread(handle)
+            pixels = tifffile.imread(handle, name=Path(path).name)
         except Exception as exc:
             raise TileError(
                 f"{path}: cannot read pixels, truncated or corrupt TIFF ({exc})"

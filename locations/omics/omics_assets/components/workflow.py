@@ -56,8 +56,8 @@ class OmicsWorkflow(dg.Component, dg.Model, dg.Resolvable):
     def _build(self, file: Path) -> dg.Definitions:
         validate_name(self.name, "workflow name")
         attributes = self.model_dump(exclude_none=True)
-        for path, func in step_functions(attributes):  # loaded by the daemon: no other code
-            resolve_step(str(func), {}, path[-2] if len(path) > 1 else "?", str(file), False)
+        for _, step_name, func in step_functions(attributes):  # the daemon loads it: no code
+            resolve_step(str(func), {}, step_name, str(file), user_code=False)
         definition = load_definition(attributes, file)
         for spec in STEPS[self.domain]:
             if spec.required and spec.name not in definition.steps:

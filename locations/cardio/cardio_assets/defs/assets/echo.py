@@ -78,7 +78,6 @@ def echo_preprocessed(
         path = folder.path / entry["file"]
         try:
             header = formats.echo_header(path, folder)
-            source = formats.open_study_file(path, folder)
         except formats.StudyInputError as error:
             raise input_failure(context.partition_key, error) from error
         # as many frames as fit the batch memory limit (at most echo_batch_frames), halved
@@ -86,8 +85,10 @@ def echo_preprocessed(
         fits = max(1, int(cardio.max_batch_mb * 1e6 // _frame_bytes(header)))
         batch = max(1, min(cardio.echo_batch_frames, fits) // 2**context.retry_number)
         try:
-            with source:
+            with formats.open_study_file(path, folder) as source:
                 frames = _decode(source, header, batch, cardio.max_batch_mb)
+        except formats.StudyInputError as error:  # a file it may not read (before decoding)
+            raise input_failure(context.partition_key, error) from error
         except (ValueError, RuntimeError, pydicom.errors.InvalidDicomError) as error:
             raise dg.Failure(
                 f"study {context.partition_key}: {path.name}: pixel data cannot "

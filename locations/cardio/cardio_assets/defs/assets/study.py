@@ -14,9 +14,9 @@ from cardio_assets.partitions import STUDY_ASSET
 from cardio_assets.resources import CardioConfig
 from cardio_assets.science import formats
 from cardio_assets.science.clinical import MetadataError, normalize_metadata
+from platform_core.confine import InputFolder
 from platform_core.datastore import DataStore
 from platform_core.inbox import MARKER
-from platform_core.inputs import InputFolder
 from platform_core.keys import InvalidKeyError
 
 MODALITY = {
