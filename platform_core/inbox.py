@@ -167,6 +167,11 @@ def build_inbox_sensor(
                 pending[path.name] = current  # still being written, or not yet seen twice
                 continue
             try:
+                if path.is_symlink():  # what it points to was not dropped here
+                    raise _Refused(
+                        f"{path.name!r} is a symbolic link to {path.resolve()}; an inbox takes "
+                        "the files and folders copied into it, never links"
+                    )
                 if after == "adopt":
                     if (folder / PROCESSED / path.name).exists():
                         raise _Refused(

@@ -113,3 +113,15 @@ def outside_untouched(tmp_path: Path) -> Iterator[Path]:
         yield outside
     assert (tree_state(home), tree_state(outside)) == before, "something outside changed"
     assert (outside / "sentinel").read_text() == "untouched\n"
+
+
+def failure_messages(result: dg.ExecuteInProcessResult) -> list[str]:
+    """Every failure message of a run, causes included (a resource's error is the cause of
+    the run's)."""
+    messages = []
+    for event in result.all_events:
+        error = getattr(event.event_specific_data, "error", None) if event.is_failure else None
+        while error is not None:
+            messages.append(error.message)
+            error = error.cause
+    return messages

@@ -166,3 +166,28 @@ def test_cli_study_may_link_outside(cardio_home: Path, tmp_path: Path) -> None:
     report = json.loads(out.read_text())
     assert report["mode"] == "ecg-only"
     assert report["results"]["ecg"]["r_peak_times_s"][0] == pytest.approx(0.527, abs=0.01)
+
+
+def test_a_ui_run_reads_models_only_inside_the_input_roots(
+    cardio_home: Path, tmp_path: Path
+) -> None:
+    """``models_dir`` set in a run's config (as the UI allows) outside the roots fails the run
+    when its resources start, before any model file is read."""
+    with outside_untouched(tmp_path) as outside:
+        inst = cli.instance()
+        inst.add_dynamic_partitions(studies.name, ["models"])
+        job = cardio_defs.resolve_job_def(study_job.name)
+        config = {"resources": {"cardio": {"config": {"models_dir": str(outside)}}}}
+        run = job.execute_in_process(
+            instance=inst, partition_key="models", run_config=config, raise_on_error=False
+        )
+    assert not run.success
+    errors = []
+    for event in run.all_events:
+        error = getattr(event.event_specific_data, "error", None) if event.is_failure else None
+        while error is not None:
+            errors.append(error.message)
+            error = error.cause
+    assert any(
+        f"run config models_dir '{outside}'" in e and "outside the allowed" in e for e in errors
+    )

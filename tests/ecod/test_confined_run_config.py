@@ -9,7 +9,7 @@ import pytest
 
 from ecod_assets.definitions import defs
 from platform_core.confine import user_process
-from tests.support import outside_untouched
+from tests.support import outside_untouched, store, tick
 
 pytestmark = pytest.mark.usefixtures("instance")
 
@@ -51,3 +51,28 @@ def test_a_ui_run_cannot_move_the_data_root(tmp_path: Path) -> None:
         storage = {"storage": {"config": {"root": str(outside), "location": "ecod"}}}
         error = materialize_library(storage)
     assert f"run config root '{outside}'" in error and "keeps the operator's data root" in error
+
+
+def test_a_dropped_link_never_brings_an_outside_file_in(
+    tmp_path: Path, instance: dg.DagsterInstance
+) -> None:
+    """A FASTA that is a link, or a truth table beside a FASTA that is one: rejected with the
+    reason, and the outside file's bytes are neither copied nor quoted."""
+    inbox = store("ecod").inbox()
+    inbox.mkdir(parents=True)
+    with outside_untouched(tmp_path) as outside:
+        secret = outside / "secret.txt"
+        (inbox / "linked.fasta").symlink_to(secret)
+        (inbox / "truthful.fasta").write_text(f">q1\n{'MKTAYIAKQRQISFVKSHFSRQLEERLG' * 2}\n")
+        (inbox / "truthful.truth.tsv").symlink_to(secret)
+        for name in ("linked.fasta", "truthful.fasta"):
+            (inbox / f"{name}.complete").touch()
+        result = tick(defs, "ecod_inbox_sensor", instance)
+    assert not result.run_requests and not result.dynamic_partitions_requests
+    rejected = inbox / "rejected"
+    linked = (rejected / "linked.fasta.error.txt").read_text()
+    assert "is a symbolic link" in linked and "never links" in linked
+    truthful = (rejected / "truthful.fasta.error.txt").read_text()
+    assert "truth table" in truthful and "outside the allowed roots" in truthful
+    copied = [p for p in store("ecod").home().rglob("*") if p.is_file() and not p.is_symlink()]
+    assert all(b"not for the daemon" not in p.read_bytes() for p in copied)

@@ -1,13 +1,16 @@
 """Resources of the cardio location: storage and the limits of the seed's hard stops."""
 
 from pathlib import Path
+from typing import ClassVar
 
 import dagster as dg
+
+from platform_core.datastore import ConfinedPaths
 
 PACKAGED_MODELS = Path(__file__).parent / "models"
 
 
-class CardioConfig(dg.ConfigurableResource):
+class CardioConfig(ConfinedPaths, dg.ConfigurableResource):
     """Limits and model files.
 
     - ``max_input_mb``: a file larger than this is refused before it is read (E_HARD_004).
@@ -18,7 +21,8 @@ class CardioConfig(dg.ConfigurableResource):
       MemoryError while decoding retries the step with half the batch (the seed's "reduce
       batch size, retry" x2). A single frame over ``max_batch_mb`` raises MemoryError.
     - ``models_dir``: the thresholds and LV template files with their sha256 manifest
-      (empty: the packaged ones).
+      (empty: the packaged ones); set in a run's config from the UI, it must lie inside the
+      input roots (platform_core.datastore.ConfinedPaths).
     """
 
     max_input_mb: int = 512
@@ -26,6 +30,7 @@ class CardioConfig(dg.ConfigurableResource):
     echo_batch_frames: int = 64
     max_batch_mb: float = 256.0
     models_dir: str = ""
+    confined_fields: ClassVar[tuple[str, ...]] = ("models_dir",)
 
     def models_path(self) -> Path:
         return Path(self.models_dir) if self.models_dir else PACKAGED_MODELS

@@ -13,6 +13,7 @@ import shutil
 from pathlib import Path
 
 from ecod_assets.science.fasta import read_fasta, validate_chains
+from platform_core.confine import confine
 from platform_core.datastore import DataStore
 from platform_core.inputs import InputRegistry, RegisteredElsewhereError
 from platform_core.io import atomic_write
@@ -73,3 +74,12 @@ def register_batch(store: DataStore, fasta: Path, batch_id: str | None = None) -
             atomic_write(batch_truth(store, batch_id), lambda tmp: shutil.copyfile(truth, tmp))
         atomic_write(target, lambda tmp: shutil.copyfile(fasta, tmp))
     return batch_id
+
+
+def register_dropped_batch(store: DataStore, fasta: Path) -> str:
+    """``register_batch`` for a FASTA dropped into the inbox: its truth table too must be a
+    file of the inbox, not a link leading out of it (the FASTA itself: see the inbox)."""
+    truth = fasta.with_name(_stem(fasta) + TRUTH_SUFFIX)
+    if truth.exists() or truth.is_symlink():
+        confine(truth, [store.inbox()], "truth table")
+    return register_batch(store, fasta)

@@ -1,7 +1,7 @@
 """The ECOD code location, declared once (platform_core.location): a partition per batch FASTA,
 registered from the CLI or the inbox, classified against the location's release."""
 
-from ecod_assets.inputs import FASTA_SUFFIXES, BatchExistsError, register_batch
+from ecod_assets.inputs import FASTA_SUFFIXES, BatchExistsError, register_dropped_batch
 from ecod_assets.partitions import ecod_batches
 from ecod_assets.resources import EcodTools, OrchestrationConfig, ReferenceRelease
 from ecod_assets.science.fasta import FastaError
@@ -18,7 +18,7 @@ LOCATION = Location(
     item="batch",
     inbox=Inbox(
         "ecod_inbox_sensor",
-        register_batch,
+        register_dropped_batch,
         (FastaError, InvalidKeyError, BatchExistsError, OSError),
         "file",
         suffixes=FASTA_SUFFIXES,
