@@ -21,7 +21,7 @@ from cardio_assets.partitions import studies
 from cardio_assets.science import formats
 from platform_core import cli
 from platform_core.confine import InputFolder
-from tests.support import outside_untouched, store, tick
+from tests.support import failure_messages, outside_untouched, store, tick
 
 SECRET = "not for the daemon"  # what outside_untouched writes to <outside>/secret.txt
 
@@ -182,12 +182,7 @@ def test_a_ui_run_reads_models_only_inside_the_input_roots(
             instance=inst, partition_key="models", run_config=config, raise_on_error=False
         )
     assert not run.success
-    errors = []
-    for event in run.all_events:
-        error = getattr(event.event_specific_data, "error", None) if event.is_failure else None
-        while error is not None:
-            errors.append(error.message)
-            error = error.cause
+    errors = failure_messages(run)
     assert any(
         f"run config models_dir '{outside}'" in e and "outside the allowed" in e for e in errors
     )

@@ -9,7 +9,7 @@ import pytest
 
 from ecod_assets.definitions import defs
 from platform_core.confine import user_process
-from tests.support import outside_untouched, store, tick
+from tests.support import failure_messages, outside_untouched, store, tick
 
 pytestmark = pytest.mark.usefixtures("instance")
 
@@ -24,13 +24,7 @@ def materialize_library(resources: dict) -> str:
         instance=dg.DagsterInstance.get(),
     )
     assert not result.success
-    messages = []
-    for event in result.all_events:
-        error = getattr(event.event_specific_data, "error", None) if event.is_failure else None
-        while error is not None:  # a resource's error is the cause of the run's
-            messages.append(error.message)
-            error = error.cause
-    return "\n".join(messages)
+    return "\n".join(failure_messages(result))
 
 
 def test_release_paths_from_the_ui_stay_inside_the_input_roots(tmp_path: Path) -> None:
