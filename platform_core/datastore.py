@@ -40,12 +40,14 @@ def operator_root() -> Path:
 
 
 class ConfinedPaths:
-    """A resource whose path fields a UI user may set in a run's config: in a run that a
-    daemon launched (not one in the user's own process), each of ``confined_fields`` that
+    """A resource whose fields a UI user may set in a run's config. In a run that a daemon
+    launched (not one in the user's own process), each of ``confined_fields`` (paths) that
     the run's config sets must resolve inside the input roots (the data root and
-    ``PLATFORM_INPUT_ROOTS``); the environment's values are the operator's."""
+    ``PLATFORM_INPUT_ROOTS``), and ``operator_fields`` (programs to execute) may not be set
+    there at all; the environment's values are the operator's."""
 
     confined_fields: ClassVar[tuple[str, ...]] = ()
+    operator_fields: ClassVar[tuple[str, ...]] = ()
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
         run = context.dagster_run
@@ -58,6 +60,11 @@ class ConfinedPaths:
             if isinstance(entry, dict) and isinstance(entry.get("config"), dict)
             for field in entry["config"]
         }
+        for field in set_here & set(self.operator_fields):
+            raise ConfinementError(
+                f"run config {field}: which program a run executes is the operator's setting "
+                "(the environment where the daemon runs); a UI run may not set it"
+            )
         for field in self.confined_fields:
             value = getattr(self, field)
             if field in set_here and value:

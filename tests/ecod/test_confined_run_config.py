@@ -70,3 +70,14 @@ def test_a_dropped_link_never_brings_an_outside_file_in(
     assert "truth table" in truthful and "outside the allowed roots" in truthful
     copied = [p for p in store("ecod").home().rglob("*") if p.is_file() and not p.is_symlink()]
     assert all(b"not for the daemon" not in p.read_bytes() for p in copied)
+
+
+def test_a_ui_run_cannot_choose_the_programs_it_executes(tmp_path: Path) -> None:
+    with outside_untouched(tmp_path) as outside:
+        evil = outside / "evil.sh"
+        evil.write_text(f"#!/bin/sh\ntouch {outside}/ran\n")
+        evil.chmod(0o755)
+        error = materialize_library({"ecod_tools": {"config": {"makeblastdb": str(evil)}}})
+        assert "run config makeblastdb" in error and "the operator's setting" in error
+        assert not (outside / "ran").exists()
+        evil.unlink()  # (the helper's folder must be as it was)

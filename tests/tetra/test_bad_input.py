@@ -6,7 +6,9 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from tests.support import failure_messages
 from tests.tetra.conftest import event_count, failure_text, run_job, stored, tetra
+from tetra_assets.location import LOCATION
 from tetra_assets.resources import MarketDataProvider
 from tetra_assets.science.ohlcv import DataFormatError, load_csv_directory, read_symbol_csv
 
@@ -165,3 +167,25 @@ def test_cli_rejects_bad_dates_with_one_line(
     assert result.returncode == 2
     assert message in result.stderr
     assert result.stderr.strip().count("\n") == 0
+
+
+def test_a_ui_run_reads_prices_only_inside_the_input_roots(
+    instance: dg.DagsterInstance, csv_dir: Path
+) -> None:
+    """``csv_dir`` set in a run's config (as the UI allows) outside the roots fails the run
+    when its resources start; the same folder bound by the operator is read."""
+    job = LOCATION.definitions().resolve_job_def("tetra_data")
+    provider = {"provider": {"config": {"kind": "csv", "csv_dir": str(csv_dir)}}}
+    result = job.execute_in_process(
+        instance=instance,
+        partition_key="2018-01-03",
+        run_config={"resources": provider},
+        raise_on_error=False,
+    )
+    assert not result.success
+    assert any(
+        f"run config csv_dir '{csv_dir}'" in message and "outside the allowed roots" in message
+        for message in failure_messages(result)
+    )
+    bound = MarketDataProvider(kind="csv", csv_dir=str(csv_dir))
+    assert run_job(instance, "tetra_data", "2018-01-03", "2018-01-03", bound).success

@@ -117,16 +117,23 @@ class OrchestrationConfig(dg.ConfigurableResource):
         )
 
 
-class EcodTools(dg.ConfigurableResource):
+class EcodTools(ConfinedPaths, dg.ConfigurableResource):
     """Paths of BLAST+, HH-suite and HMMER programs; empty means found on PATH (``hhsearch``: the
     OpenMP build ``hhsearch_omp``, which takes an ffindex of queries; cstranslate: the Debian
-    per-CPU build under /usr/libexec/hhsuite)."""
+    per-CPU build under /usr/libexec/hhsuite). The operator's: a UI run may not set them."""
 
     blastp: str = ""
     makeblastdb: str = ""
     hhsearch: str = ""
     hhblits: str = ""
     hmmscan: str = ""
+    operator_fields: ClassVar[tuple[str, ...]] = (
+        "blastp",
+        "makeblastdb",
+        "hhsearch",
+        "hhblits",
+        "hmmscan",
+    )
 
     def programs(self) -> Programs:
         found = Programs.discover()

@@ -3,27 +3,31 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 import dagster as dg
 import pandas as pd
 
+from platform_core.datastore import ConfinedPaths
 from platform_core.settings import comma_list
 from tetra_assets.science import economics, ohlcv
 
 PROVIDER_KINDS = ("bundled", "csv", "synthetic")
 
 
-class MarketDataProvider(dg.ConfigurableResource):
+class MarketDataProvider(ConfinedPaths, dg.ConfigurableResource):
     """Where daily bars come from.
 
     - ``bundled`` (default): real S&P 500 / NASDAQ bars 1999-2018 shipped in the ``arch`` wheel.
     - ``csv``: ``csv_dir/<SYMBOL>.csv`` with columns date, open, high, low, close, volume.
     - ``synthetic``: ``synthetic_count`` deterministic symbols, for any dates (scale tests).
-    ``symbols`` restricts the universe (empty: everything the provider has).
+    ``symbols`` restricts the universe (empty: everything the provider has). A ``csv_dir``
+    set in a run's config from the UI must lie inside the input roots.
     """
 
     kind: str = "bundled"
     csv_dir: str | None = None
+    confined_fields: ClassVar[tuple[str, ...]] = ("csv_dir",)
     symbols: str = ""  # comma list
     synthetic_count: int = 20
     seed: int = 7
