@@ -8,6 +8,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from omics_assets.cli import main
 from omics_assets.definitions import defs
 from omics_assets.inputs import UNTRUSTED, check_untrusted_paths
 from platform_core import cli
@@ -131,3 +132,16 @@ def test_a_confined_path_swapped_after_registration_or_a_gzip_bomb_fails_the_run
     [failure] = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]
     assert "expands past 1 MB when decompressed" in failure.event_specific_data.error.message
     assert not (omics.home() / "rnaseq_counts" / "steps").exists()  # nothing half written
+
+
+def test_the_cli_keeps_the_users_own_paths_and_says_where_it_writes(
+    omics_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mine = tmp_path / "my-work"
+    config = tmp_path / "mine.yaml"
+    config.write_text(f"name: simulation\nwork_dir: {mine}\n")
+    assert main(["submit", "--config", str(config)]) == 0
+    assert f"its steps write under {mine}/steps" in capsys.readouterr().err
+    records = (store("omics").area("runs", "omics_simulation")).glob("mine-*.json")
+    [record] = [json.loads(p.read_text()) for p in records]
+    assert record["work_dir"] == str(mine) and UNTRUSTED not in record

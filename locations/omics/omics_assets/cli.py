@@ -101,7 +101,11 @@ class OmicsCli(LocationCli):
             raise cli.CliError(str(error)) from None
         self.session.instance.add_dynamic_partitions(definition.partitions_name, [key])
         args.workflow = definition.name
-        print(f"run {key} of workflow {definition.name} registered", file=sys.stderr)
+        writes = self.session.store.resolve(resolved.config["work_dir"]).resolve() / "steps"
+        print(
+            f"run {key} of workflow {definition.name} registered; its steps write under {writes}",
+            file=sys.stderr,
+        )
         return [key]
 
     def keys(self, args: argparse.Namespace) -> list[str]:
