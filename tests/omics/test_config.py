@@ -211,6 +211,28 @@ def test_a_name_that_breaks_dagsters_rule_is_refused_and_the_location_loads(
     assert f"invalid workflow name {name!r}" in why and "^[A-Za-z_][A-Za-z0-9_]*$" in why
 
 
+def test_a_daemon_loaded_workflow_imports_no_unregistered_step_module(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A workflow in the folder the code server loads may not name ``os:system`` or a module
+    the operator did not register: refused before import (the module's import would touch a
+    sentinel), and the location loads."""
+    sentinel = tmp_path / "imported"
+    (tmp_path / "wiper.py").write_text(f"open({str(sentinel)!r}, 'w').close()\ndef run(c): ...\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv("PLATFORM_STEP_MODULES", raising=False)
+    for func in ("os:system", "wiper:run"):
+        defs = _load_project(
+            tmp_path,
+            f"name: flow\ndomain: simulation\nsteps:\n  vcf:\n    func: '{func}'\n",
+        )
+        assert not workflows_of(defs)
+        [why] = refused_workflows(defs).values()
+        assert "step 'vcf'" in why and f"func {func!r} refused before import" in why
+        assert "PLATFORM_STEP_MODULES (registered: none)" in why
+    assert not sentinel.exists() and "wiper" not in sys.modules
+
+
 def test_yaml_line_finds_nested_keys() -> None:
     file = workflow(WORKFLOWS, "rnaseq").file
     assert yaml_line(file, ("attributes", "steps", "simulate_reads", "config")) == 19
