@@ -26,7 +26,7 @@ import dagster as dg
 import yaml
 
 from platform_core import pool
-from platform_core.confine import user_process
+from platform_core.confine import confined_process, user_process
 from platform_core.dagster_internals import cron_string_iterator
 from platform_core.errors import CliError, root_cause
 from platform_core.keys import InvalidKeyError, validate_partition_key
@@ -215,7 +215,9 @@ def resume(
     as_json: bool = False,
 ) -> int:
     """Re-execute ``last`` (a failed run of a job in ``<module>.defs``) from its failed
-    steps: steps that succeeded are not run again. Its tags (partition, mode) are kept."""
+    steps: steps that succeeded are not run again. Its tags (partition, mode) are kept. It
+    runs confined: its run config is the first run's, which the UI may have set (any tag
+    included), so it is not the user's own."""
     if last is None:
         raise CliError(f"{what} has never run")
     if last.dagster_run.status != dg.DagsterRunStatus.FAILURE:
@@ -231,7 +233,10 @@ def resume(
     options = dg.ReexecutionOptions.from_failure(last.dagster_run.run_id, inst)
     # execute_job does not carry the parent's tags over: pass them (not run-lineage tags)
     tags = {k: v for k, v in last.dagster_run.tags.items() if not k.startswith("dagster/run")}
-    with dg.execute_job(job, inst, tags=tags, reexecution_options=options) as result:
+    with (
+        confined_process(),
+        dg.execute_job(job, inst, tags=tags, reexecution_options=options) as result,
+    ):
         what = f"{what} resumed from run {last.dagster_run.run_id[:8]}"
         return report(inst, result, what, as_json)
 

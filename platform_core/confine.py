@@ -53,8 +53,18 @@ def input_roots(data_root: Path, *items: Path) -> tuple[Path, ...]:
     return (*(p.resolve() for p in items), data_root.resolve(), *operator_input_roots())
 
 
+def resolved(path: Path, what: str = "path") -> Path:
+    """``path`` with ``..`` and every link resolved; ConfinementError for a link loop."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError) as error:  # a loop: RuntimeError before Python 3.13
+        raise ConfinementError(f"{what} {path}: cannot be resolved ({error})") from None
+
+
 def is_inside(path: Path, roots: Sequence[Path]) -> bool:
-    return any(path == root or path.is_relative_to(root) for root in roots)
+    """Whether ``path`` (resolved) lies in one of ``roots`` (resolved here: an inbox may be a
+    link to a shared mount)."""
+    return any(path.is_relative_to(resolved(Path(root))) for root in roots)
 
 
 def confine(
@@ -65,15 +75,15 @@ def confine(
     path = Path(value).expanduser()
     if not path.is_absolute():
         path = (base or Path.cwd()) / path
-    resolved = path.resolve()
-    if not is_inside(resolved, roots):
+    target = resolved(path, what)
+    if not is_inside(target, roots):
         shown = ", ".join(str(r) for r in roots)
         raise ConfinementError(
-            f"{what} {str(value)!r} resolves to {resolved}, outside the allowed roots ({shown}): "
+            f"{what} {str(value)!r} resolves to {target}, outside the allowed roots ({shown}): "
             f"a dropped file or a UI run may only name paths inside them (the operator may add "
             f"roots in {INPUT_ROOTS_ENV}; the CLI in your own process is not confined)"
         )
-    return resolved
+    return target
 
 
 def open_confined(path: str | os.PathLike, roots: Sequence[Path], what: str = "input") -> BinaryIO:
@@ -81,16 +91,16 @@ def open_confined(path: str | os.PathLike, roots: Sequence[Path], what: str = "i
     checked, opened without following a link (one swapped in after the check fails) and
     without blocking (a pipe swapped in is refused, not waited on), then checked again where
     the open file really is."""
-    resolved = confine(path, roots, what)
+    checked = confine(path, roots, what)
     try:
-        fd = os.open(resolved, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+        fd = os.open(checked, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
     except OSError as error:
         if error.errno == errno.ELOOP:
             raise ConfinementError(f"{what} {path}: became a symbolic link; not followed") from None
         raise
     try:
         proc = Path(f"/proc/self/fd/{fd}")
-        real = Path(os.readlink(proc)) if proc.is_symlink() else resolved
+        real = Path(os.readlink(proc)) if proc.is_symlink() else checked
         if not is_inside(real, roots):
             raise ConfinementError(f"{what} {path}: opened as {real}, outside the allowed roots")
         if not stat.S_ISREG(os.fstat(fd).st_mode):
@@ -104,13 +114,17 @@ def open_confined(path: str | os.PathLike, roots: Sequence[Path], what: str = "i
 def links_leaving(folder: Path) -> list[tuple[Path, Path]]:
     """(link, where it resolves) for each symbolic link in ``folder`` (the folder itself
     included) that points outside it or nowhere."""
-    root = folder.resolve()
+    root = resolved(folder)
     found = [(folder, root)] if folder.is_symlink() else []
     for parent, dirs, files in os.walk(folder):
         for name in (*dirs, *files):
             entry = Path(parent) / name
             if entry.is_symlink():
-                target = entry.resolve()
+                try:
+                    target = entry.resolve()
+                except (RuntimeError, OSError):  # a loop of links
+                    found.append((entry, entry))
+                    continue
                 if not target.exists() or not is_inside(target, [root]):
                     found.append((entry, target))
     return found
@@ -176,6 +190,18 @@ def user_process() -> Iterator[None]:
         if previous is None:
             os.environ.pop(USER_PROCESS_ENV, None)
         else:
+            os.environ[USER_PROCESS_ENV] = previous
+
+
+@contextmanager
+def confined_process() -> Iterator[None]:
+    """Runs started inside this block are confined even in the user's process: a re-executed
+    run carries the run config it was first launched with, which the UI may have set."""
+    previous = os.environ.pop(USER_PROCESS_ENV, None)
+    try:
+        yield
+    finally:
+        if previous is not None:
             os.environ[USER_PROCESS_ENV] = previous
 
 

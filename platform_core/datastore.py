@@ -43,8 +43,8 @@ class ConfinedPaths:
     """A resource whose fields a UI user may set in a run's config. In a run that a daemon
     launched (not one in the user's own process), each of ``confined_fields`` (paths) that
     the run's config sets must resolve inside the input roots (the data root and
-    ``PLATFORM_INPUT_ROOTS``), and ``operator_fields`` (programs to execute) may not be set
-    there at all; the environment's values are the operator's."""
+    ``PLATFORM_INPUT_ROOTS``), and ``operator_fields`` (programs to execute, where the data
+    lives) may not be set there at all; the environment's values are the operator's."""
 
     confined_fields: ClassVar[tuple[str, ...]] = ()
     operator_fields: ClassVar[tuple[str, ...]] = ()
@@ -60,18 +60,16 @@ class ConfinedPaths:
             if isinstance(entry, dict) and isinstance(entry.get("config"), dict)
             for field in entry["config"]
         }
-        for field in set_here & set(self.operator_fields):
+        for field in (f for f in self.operator_fields if f in set_here):
             raise ConfinementError(
-                f"run config {field}: which program a run executes is the operator's setting "
-                "(the environment where the daemon runs); a UI run may not set it"
+                f"run config {field}: the operator's setting (the environment or the location "
+                "where the daemon runs, e.g. which program a run executes); a UI run may not "
+                "set it"
             )
         for field in self.confined_fields:
             value = getattr(self, field)
             if field in set_here and value:
-                self.check_confined(field, str(value))
-
-    def check_confined(self, field: str, value: str) -> None:
-        confine(value, input_roots(operator_root()), f"run config {field}")
+                confine(str(value), input_roots(operator_root()), f"run config {field}")
 
 
 class DataStore(ConfinedPaths, dg.ConfigurableResource):
@@ -81,15 +79,7 @@ class DataStore(ConfinedPaths, dg.ConfigurableResource):
 
     root: str | None = None
     location: str
-    confined_fields: ClassVar[tuple[str, ...]] = ("root",)
-
-    def check_confined(self, field: str, value: str) -> None:
-        """A UI run may not move the data root: only the operator's root is accepted."""
-        if Path(value).resolve() != operator_root():
-            raise ConfinementError(
-                f"run config {field} {value!r}: a run the daemon launched keeps the operator's "
-                f"data root ({operator_root()}); set {DATA_ROOT_ENV} where the daemon runs"
-            )
+    operator_fields: ClassVar[tuple[str, ...]] = ("root", "location")  # never a UI run's
 
     @classmethod
     def from_env(cls, location: str) -> "DataStore":
@@ -105,7 +95,7 @@ class DataStore(ConfinedPaths, dg.ConfigurableResource):
 
     def home(self) -> Path:
         """The location's folder."""
-        return self.base() / self.location
+        return self.base() / validate_partition_key(self.location)
 
     def asset_dir(self, asset_key: dg.AssetKey) -> Path:
         return self.home().joinpath(*asset_key.path)

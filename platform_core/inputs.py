@@ -16,7 +16,13 @@ from typing import Any, Literal
 
 import yaml
 
-from platform_core.confine import ConfinementError, InputFolder, confine, links_leaving
+from platform_core.confine import (
+    ConfinementError,
+    InputFolder,
+    confine,
+    is_inside,
+    links_leaving,
+)
 from platform_core.datastore import DataStore
 from platform_core.inbox import Inbox
 from platform_core.io import write_json
@@ -106,9 +112,12 @@ class FolderInputs:
         return self.folder(store, key).path
 
     def folder(self, store: DataStore, key: str) -> InputFolder:
-        """The folder a registered key reads from, and whether it is confined."""
+        """The folder a registered key reads from, and whether it is confined: registered from
+        the inbox, or lying in it (whoever registered it, and records older than the flag)."""
         record = self.registry.record(store, key)
-        return InputFolder(Path(record["source"]), bool(record.get("confined")))
+        source = Path(record["source"])
+        in_inbox = is_inside(source, [store.inbox()])
+        return InputFolder(source, bool(record.get("confined")) or in_inbox)
 
     def register_dropped(self, store: DataStore, folder: Path) -> str:
         """Register a folder from the inbox, confined: refused if it is not a real folder in
@@ -122,9 +131,11 @@ class FolderInputs:
                 f"({len(leaving)} such link(s)); a dropped folder is read only inside itself"
             )
         for file in sorted((*folder.rglob("*.yaml"), *folder.rglob("*.yml"))):
+            if not file.is_file():  # a pipe named *.yaml is never read (nor waited on)
+                continue
             try:
                 document = yaml.safe_load(file.read_text())
-            except (yaml.YAMLError, UnicodeDecodeError) as error:
+            except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as error:
                 raise StepNotAllowedError(f"{file}: not valid YAML ({error})") from None
             refuse_dropped_steps(document, file)
         return self.register(store, folder, confined=True)

@@ -89,19 +89,25 @@ def resolve_step(
 
 
 def step_functions(
-    document: Any, path: tuple[str, ...] = ()
+    document: Any, path: tuple[str, ...] = (), seen: set[int] | None = None
 ) -> Iterator[tuple[tuple[str, ...], str, Any]]:
     """(key path, step name, value) of every ``func`` key anywhere in a parsed YAML document;
-    the step is the mapping's ``name`` (a list of steps) or its key (a mapping of steps)."""
+    the step is the mapping's ``name`` (a list of steps) or its key (a mapping of steps). A
+    node reached again through a YAML alias is walked once (no "billion laughs")."""
+    seen = set() if seen is None else seen
+    if isinstance(document, Mapping | list):
+        if id(document) in seen:
+            return
+        seen.add(id(document))
     if isinstance(document, Mapping):
         for key, value in document.items():
             if key == "func":
                 name = document.get("name", path[-1] if path else "?")
                 yield (*path, "func"), str(name), value
-            yield from step_functions(value, (*path, str(key)))
+            yield from step_functions(value, (*path, str(key)), seen)
     elif isinstance(document, list):
         for index, value in enumerate(document):
-            yield from step_functions(value, (*path, str(index)))
+            yield from step_functions(value, (*path, str(index)), seen)
 
 
 def refuse_dropped_steps(document: Any, file: Path) -> None:

@@ -42,9 +42,11 @@ def test_release_paths_from_the_ui_stay_inside_the_input_roots(tmp_path: Path) -
 
 def test_a_ui_run_cannot_move_the_data_root(tmp_path: Path) -> None:
     with outside_untouched(tmp_path) as outside:
-        storage = {"storage": {"config": {"root": str(outside), "location": "ecod"}}}
-        error = materialize_library(storage)
-    assert f"run config root '{outside}'" in error and "keeps the operator's data root" in error
+        escape = f"../../../../../../..{outside}"  # the location's folder is under the root
+        for config in ({"root": str(outside), "location": "ecod"}, {"location": escape}):
+            error = materialize_library({"storage": {"config": config}})
+            field = next(iter(config))
+            assert f"run config {field}: the operator's setting" in error
 
 
 def test_a_dropped_link_never_brings_an_outside_file_in(
@@ -67,7 +69,7 @@ def test_a_dropped_link_never_brings_an_outside_file_in(
     linked = (rejected / "linked.fasta.error.txt").read_text()
     assert "is a symbolic link" in linked and "never links" in linked
     truthful = (rejected / "truthful.fasta.error.txt").read_text()
-    assert "truth table" in truthful and "outside the allowed roots" in truthful
+    assert "truthful.truth.tsv" in truthful and "outside the allowed roots" in truthful
     copied = [p for p in store("ecod").home().rglob("*") if p.is_file() and not p.is_symlink()]
     assert all(b"not for the daemon" not in p.read_bytes() for p in copied)
 
@@ -78,6 +80,6 @@ def test_a_ui_run_cannot_choose_the_programs_it_executes(tmp_path: Path) -> None
         evil.write_text(f"#!/bin/sh\ntouch {outside}/ran\n")
         evil.chmod(0o755)
         error = materialize_library({"ecod_tools": {"config": {"makeblastdb": str(evil)}}})
-        assert "run config makeblastdb" in error and "the operator's setting" in error
+        assert "run config makeblastdb: the operator's setting" in error
         assert not (outside / "ran").exists()
         evil.unlink()  # (the helper's folder must be as it was)

@@ -108,7 +108,7 @@ def test_a_dropped_plate_that_is_a_link_out_is_rejected(
     with outside_untouched(tmp_path):
         (inbox / "escaped").symlink_to(elsewhere, target_is_directory=True)
         error = _rejected(inbox, "escaped", tick(defs, SENSOR, instance))
-        assert f"resolves to {elsewhere}, outside the allowed roots ({inbox})" in error
+        assert f"'escaped' is a symbolic link to {elsewhere}" in error and "never links" in error
         assert (inbox / REJECTED / "escaped").resolve() == elsewhere  # the link moved, not it
 
 

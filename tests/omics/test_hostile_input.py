@@ -11,9 +11,10 @@ import pytest
 from omics_assets.cli import main
 from omics_assets.definitions import defs
 from omics_assets.inputs import UNTRUSTED, check_untrusted_paths
+from omics_assets.location import LOCATION
 from platform_core import cli
 from platform_core.confine import ConfinementError
-from tests.support import data_root, outside_untouched, store, tick
+from tests.support import data_root, failure_messages, outside_untouched, store, tick
 
 pytestmark = pytest.mark.slow
 
@@ -35,16 +36,23 @@ def refusal(name: str) -> str:
     return (rejected / f"{name}.error.txt").read_text()
 
 
-@pytest.mark.parametrize("work_dir", ["/etc/x", "../../..", "~/x", "OUTSIDE/w"])
-def test_a_work_dir_outside_the_data_root_is_refused(
+@pytest.mark.parametrize(
+    "work_dir",
+    ["/etc/x", "../../..", "~/x", "OUTSIDE/w", "inbox/w", "../ecod/inbox/w"],
+)
+def test_a_work_dir_outside_the_data_root_or_in_an_inbox_is_refused(
     omics_home: Path, tmp_path: Path, work_dir: str
 ) -> None:
     with outside_untouched(tmp_path) as outside:
         work_dir = work_dir.replace("OUTSIDE", str(outside))
-        drop("escape.yaml", f"name: simulation\nwork_dir: {work_dir}\n")
-        error = refusal("escape.yaml")
-    assert "work_dir" in error and "outside the allowed roots" in error
-    assert str(data_root()) in error  # names the root it must stay in
+        name = f"escape-{sum(map(ord, work_dir))}.yaml"  # one per case: rejected/ is shared
+        drop(name, f"name: simulation\nwork_dir: {work_dir}\n")
+        error = refusal(name)
+    if "inbox" in work_dir:  # inside the data root, but the dropper could swap it for a link
+        assert f"work_dir {work_dir!r}: inside an inbox" in error
+    else:
+        assert "work_dir" in error and "outside the allowed roots" in error
+        assert str(data_root()) in error  # names the root it must stay in
 
 
 def test_inputs_outside_the_roots_are_refused_inside_ones_registered(
@@ -62,6 +70,9 @@ def test_inputs_outside_the_roots_are_refused_inside_ones_registered(
         sheet.write_text(f"sample\tcondition\tfastq_1\na\tx\t{outside / 'secret.txt'}\n")
         drop("reads.yaml", f"name: rnaseq\ndomain_specific:\n  samplesheet: {sheet}\n")
         assert f"samplesheet {sheet} line 2: fastq_1" in refusal("reads.yaml")
+        sheet.write_text(f"sample\tcondition\t fastq_1 \na\tx\t{outside / 'secret.txt'}\n")
+        drop("spaced.yaml", f"name: rnaseq\ndomain_specific:\n  samplesheet: {sheet}\n")
+        assert f"samplesheet {sheet} line 2: fastq_1" in refusal("spaced.yaml")
         # the operator's roots are allowed; so is the data root
         monkeypatch.setenv("PLATFORM_INPUT_ROOTS", str(outside))
         drop("allowed.yaml", f"name: gwas\ndomain_specific:\n  genotypes: {outside}/geno\n")
@@ -94,7 +105,7 @@ def test_a_dropped_config_never_brings_code(omics_home: Path, tmp_path: Path) ->
 
 
 def test_a_confined_path_swapped_after_registration_or_a_gzip_bomb_fails_the_run(
-    omics_home: Path, tmp_path: Path
+    omics_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     omics = store("omics")
     counts = data_root() / "omics" / "counts.tsv.gz"
@@ -122,11 +133,24 @@ def test_a_confined_path_swapped_after_registration_or_a_gzip_bomb_fails_the_run
         [request] = tick(defs, "omics_config_inbox", cli.instance()).run_requests
         inst = cli.instance()
         inst.add_dynamic_partitions("omics_rnaseq_counts", [request.partition_key])
-        result = defs.resolve_job_def("rnaseq_counts").execute_in_process(
+        job = defs.resolve_job_def("rnaseq_counts")
+        raised = {"resources": {"omics": {"config": {"max_input_mb": 1e9}}}}  # from the UI
+        refused = job.execute_in_process(
             instance=inst,
             partition_key=request.partition_key,
-            run_config={"resources": {"omics": {"config": {"max_input_mb": 1}}}},
+            run_config=raised,
             raise_on_error=False,
+        )
+        assert any(
+            "run config max_input_mb: the operator's" in m for m in failure_messages(refused)
+        )
+        monkeypatch.setenv("OMICS_MAX_INPUT_MB", "1")  # the operator's limit
+        result = (
+            LOCATION.definitions()
+            .resolve_job_def("rnaseq_counts")
+            .execute_in_process(
+                instance=inst, partition_key=request.partition_key, raise_on_error=False
+            )
         )
     assert not result.success
     [failure] = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_FAILURE]

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from platform_core import confine as confine_module
 from platform_core.confine import (
     ConfinementError,
     InputTooLargeError,
@@ -45,14 +46,29 @@ def test_confine_resolves_dots_home_and_links_before_judging(
     assert links_leaving(root) == [(root / "link.txt", tmp_path / "outside.txt")]
 
 
-def test_open_confined_never_follows_a_link_swapped_in(root: Path, tmp_path: Path) -> None:
+def test_open_confined_never_follows_a_link_swapped_in(
+    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     inside = root / "sub" / "file.txt"
     with open_confined(inside, [root]) as handle:
         assert handle.read() == b"inside"
     inside.unlink()
     inside.symlink_to(tmp_path / "outside.txt")
-    with pytest.raises(ConfinementError):
+    with pytest.raises(ConfinementError, match="outside the allowed roots"):
+        open_confined(inside, [root])  # swapped before the check
+    # swapped between the check and the open: the check saw the path as it was
+    monkeypatch.setattr(confine_module, "confine", lambda path, roots, what: Path(path))
+    with pytest.raises(ConfinementError, match="became a symbolic link; not followed"):
         open_confined(inside, [root])
+    # a folder on the way swapped for a link: judged where the open file really is
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "file.txt").write_text("secret")
+    inside.unlink()
+    (root / "sub").rmdir()
+    (root / "sub").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    with pytest.raises(ConfinementError, match=f"opened as {tmp_path / 'elsewhere'}"):
+        open_confined(inside, [root])
+    monkeypatch.undo()
     os.mkfifo(root / "fifo")
     with pytest.raises(ConfinementError, match="not a regular file"):
         open_confined(root / "fifo", [root])  # refused at once: a pipe is never waited on
@@ -87,7 +103,7 @@ def test_the_user_process_reaches_its_children_but_not_a_daemon(
         child = subprocess.run(probe, capture_output=True, text=True, check=True)
         assert child.stdout.strip() == "True"  # a step process the run started
     assert not in_user_process()
-    monkeypatch.setenv("PLATFORM_USER_PROCESS", "1")  # leaked into a daemon's environment
+    monkeypatch.setenv("PLATFORM_USER_PROCESS", "999999999")  # leaked into a daemon's env
     assert not in_user_process()
 
 

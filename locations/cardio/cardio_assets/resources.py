@@ -22,7 +22,8 @@ class CardioConfig(ConfinedPaths, dg.ConfigurableResource):
       batch size, retry" x2). A single frame over ``max_batch_mb`` raises MemoryError.
     - ``models_dir``: the thresholds and LV template files with their sha256 manifest
       (empty: the packaged ones); set in a run's config from the UI, it must lie inside the
-      input roots (platform_core.datastore.ConfinedPaths).
+      input roots (platform_core.datastore.ConfinedPaths); the two limits are the operator's
+      (a UI run may not raise them).
     """
 
     max_input_mb: int = 512
@@ -31,6 +32,7 @@ class CardioConfig(ConfinedPaths, dg.ConfigurableResource):
     max_batch_mb: float = 256.0
     models_dir: str = ""
     confined_fields: ClassVar[tuple[str, ...]] = ("models_dir",)
+    operator_fields: ClassVar[tuple[str, ...]] = ("max_input_mb", "memory_limit_mb")
 
     def models_path(self) -> Path:
         return Path(self.models_dir) if self.models_dir else PACKAGED_MODELS

@@ -9,11 +9,10 @@ leaves nothing behind and never touches an existing batch.
 
 import hashlib
 import re
-import shutil
 from pathlib import Path
 
-from ecod_assets.science.fasta import read_fasta, validate_chains
-from platform_core.confine import confine
+from ecod_assets.science.fasta import decode_fasta, validate_chains
+from platform_core.confine import InputFolder
 from platform_core.datastore import DataStore
 from platform_core.inputs import InputRegistry, RegisteredElsewhereError
 from platform_core.io import atomic_write
@@ -45,18 +44,20 @@ def default_batch_id(fasta: Path) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", _stem(fasta)).lstrip("._-")[:100] or "batch"
 
 
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def register_batch(store: DataStore, fasta: Path, batch_id: str | None = None) -> str:
+def register_batch(
+    store: DataStore, fasta: Path, batch_id: str | None = None, folder: InputFolder | None = None
+) -> str:
     """Validate ``fasta`` and store it as batch ``batch_id`` (default: from the file name);
     returns the id. A truth table ``<name>.truth.tsv`` beside the FASTA is stored with it.
-    Registering the same content again is a no-op; a different FASTA under a taken id raises
+    Each file is read once, through ``folder`` when given (a confined inbox). Registering the
+    same content again is a no-op; a different FASTA under a taken id raises
     BatchExistsError."""
     batch_id = validate_partition_key(batch_id or default_batch_id(fasta))
-    records = validate_chains(read_fasta(fasta), str(fasta))
-    record = {"sha256": digest(fasta), "chains": len(records)}
+    folder = folder or InputFolder(fasta.parent, confined=False)
+    with folder.open(fasta) as handle:
+        data = handle.read()
+    records = validate_chains(decode_fasta(data, str(fasta)), str(fasta))
+    record = {"sha256": hashlib.sha256(data).hexdigest(), "chains": len(records)}
     target = batch_fasta(store, batch_id)
 
     def taken(_: dict) -> str:
@@ -66,20 +67,20 @@ def register_batch(store: DataStore, fasta: Path, batch_id: str | None = None) -
         )
 
     if target.exists() and not BATCHES.entry(store, batch_id).exists():  # registered unrecorded
-        BATCHES.register(store, batch_id, {**record, "sha256": digest(target)}, taken)
+        stored = hashlib.sha256(target.read_bytes()).hexdigest()
+        BATCHES.register(store, batch_id, {**record, "sha256": stored}, taken)
     BATCHES.register(store, batch_id, record, taken)
     if not target.exists():
         truth = fasta.with_name(_stem(fasta) + TRUTH_SUFFIX)
-        if truth.exists():
-            atomic_write(batch_truth(store, batch_id), lambda tmp: shutil.copyfile(truth, tmp))
-        atomic_write(target, lambda tmp: shutil.copyfile(fasta, tmp))
+        if truth.exists() or truth.is_symlink():
+            with folder.open(truth) as handle:
+                table = handle.read()
+            atomic_write(batch_truth(store, batch_id), lambda tmp: tmp.write_bytes(table))
+        atomic_write(target, lambda tmp: tmp.write_bytes(data))
     return batch_id
 
 
 def register_dropped_batch(store: DataStore, fasta: Path) -> str:
-    """``register_batch`` for a FASTA dropped into the inbox: its truth table too must be a
-    file of the inbox, not a link leading out of it (the FASTA itself: see the inbox)."""
-    truth = fasta.with_name(_stem(fasta) + TRUTH_SUFFIX)
-    if truth.exists() or truth.is_symlink():
-        confine(truth, [store.inbox()], "truth table")
-    return register_batch(store, fasta)
+    """``register_batch`` for a FASTA dropped into the inbox: it and its truth table are read
+    only as files of the inbox, never through a link."""
+    return register_batch(store, fasta, folder=InputFolder(store.inbox(), confined=True))

@@ -72,6 +72,8 @@ def yaml_file(path: Path, source: str | None = None) -> Layer:
         raise ConfigError(f"{path}{where}: not valid YAML: {error}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not a text file") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: nested too deeply to be a config") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):

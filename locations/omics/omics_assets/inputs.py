@@ -7,15 +7,16 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from omics_assets import config as cfg
 from omics_assets.science.domains import path_keys
-from omics_assets.science.reads import READ_COLUMNS
-from omics_assets.workflows import WorkflowDefinition, resolve_run
-from platform_core.confine import check_gzip_size, confine, input_roots
-from platform_core.datastore import DataStore
+from omics_assets.science.reads import READ_COLUMNS, samplesheet_table
+from omics_assets.science.steps import InputError
+from omics_assets.workflows import WorkflowDefinition, input_files, resolve_run
+from platform_core.checkpoint import fingerprint
+from platform_core.confine import ConfinementError, check_gzip_size, confine, input_roots
+from platform_core.datastore import INBOX, DataStore
 from platform_core.inputs import InputRegistry, RegisteredElsewhereError
+from platform_core.io import write_json
 
 
 def _runs(definition: WorkflowDefinition) -> InputRegistry:
@@ -75,44 +76,54 @@ def check_untrusted_paths(
     store: DataStore, config: Mapping[str, Any], gzip_limit_mb: float | None = None
 ) -> None:
     """ConfinementError unless every path the run's record lists as set by a dropped file
-    resolves inside its roots: ``work_dir`` inside the data root; inputs (and the FASTQ
-    paths of a dropped samplesheet) inside the data root or ``PLATFORM_INPUT_ROOTS``. With
-    ``gzip_limit_mb``, a gzip input may not expand past it (InputTooLargeError). Called at
+    resolves inside its roots: ``work_dir`` inside the data root but not in an inbox (which
+    the dropper can write to); inputs (and the FASTQ paths of a dropped samplesheet) inside
+    the data root or ``PLATFORM_INPUT_ROOTS``. With ``gzip_limit_mb``, a gzip input may not
+    expand past it (InputTooLargeError; each file version is streamed once). Called at
     registration and again by every step, since files may be swapped in between."""
     roots = input_roots(store.base())
     for key in config.get(UNTRUSTED, []):
         if key == "work_dir":
-            confine(store.resolve(config["work_dir"]), [store.base()], "work_dir")
+            work = confine(store.resolve(config["work_dir"]), [store.base()], "work_dir")
+            if work.relative_to(store.base().resolve()).parts[1:2] == (INBOX,):
+                raise ConfinementError(f"work_dir {config['work_dir']!r}: inside an inbox")
             continue
         name = key.removeprefix("domain_specific.")
         value = config["domain_specific"].get(name)
         if not value:
             continue
-        files = _members(confine(value, roots, f"domain_specific.{name}"))
+        files = input_files(confine(value, roots, f"domain_specific.{name}"))
         if name == "samplesheet" and files:
             files += _sheet_reads(files[0], roots)
         for file in files:
             confine(file, roots, f"domain_specific.{name} ({file.name})")
             if gzip_limit_mb is not None:
-                check_gzip_size(file, gzip_limit_mb * 1e6, f"domain_specific.{name}")
+                _check_gzip_once(store, file, gzip_limit_mb, f"domain_specific.{name}")
 
 
-def _members(path: Path) -> list[Path]:
-    """A file, or the files of a prefix (a PLINK ``prefix.bed/.bim/.fam``)."""
-    return [path] if path.exists() else sorted(path.parent.glob(f"{path.name}.*"))
+def _check_gzip_once(store: DataStore, file: Path, limit_mb: float, what: str) -> None:
+    """``check_gzip_size`` once per version of a file (path, size, mtime) and limit."""
+    stat = file.stat()
+    key = fingerprint([str(file.resolve()), stat.st_size, stat.st_mtime_ns, limit_mb])
+    marker = store.area("checked-inputs") / f"{key[:32]}.json"
+    if not marker.exists():
+        write_json(
+            marker, {"file": str(file), "bytes": check_gzip_size(file, limit_mb * 1e6, what)}
+        )
 
 
 def _sheet_reads(sheet: Path, roots: tuple[Path, ...]) -> list[Path]:
-    """The read files a samplesheet names, each confined (relative: to the sheet)."""
+    """The read files a samplesheet names, each confined (relative: to the sheet), read as
+    the samplesheet step reads them."""
     try:
-        table = pd.read_csv(sheet, sep="," if sheet.suffix == ".csv" else "\t", dtype=str)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
+        table = samplesheet_table(sheet)
+    except InputError:
         return []  # the samplesheet step reports what is wrong with it
     reads = []
-    for line, row in enumerate(table.to_dict("records"), 2):
+    for row in table.to_dict("records"):
         for column in READ_COLUMNS:
             value = row.get(column)
-            if isinstance(value, str) and value.strip():
-                what = f"samplesheet {sheet} line {line}: {column}"
-                reads.append(confine(value.strip(), roots, what, base=sheet.parent))
+            if isinstance(value, str) and value:
+                what = f"samplesheet {sheet} line {row['line']}: {column}"
+                reads.append(confine(value, roots, what, base=sheet.parent))
     return [r for r in reads if r.exists()]

@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 
 from omics_assets.components.workflow import workflows_of
-from omics_assets.config import ConfigError, yaml_file
+from omics_assets.config import yaml_file
 from omics_assets.inputs import UNTRUSTED, check_untrusted_paths, dropped_path_keys, register_run
 from omics_assets.partitions import workflow_partitions
 from omics_assets.resources import OmicsSettings
@@ -15,7 +15,6 @@ from omics_assets.workflows import default_run_key, resolve_run
 from platform_core.confine import ConfinementError
 from platform_core.datastore import DataStore
 from platform_core.inbox import MARKER, Inbox, Registered
-from platform_core.keys import InvalidKeyError
 from platform_core.location import Location, Setting
 from platform_core.steps import StepNotAllowedError, refuse_dropped_steps
 
@@ -28,7 +27,7 @@ def config_inbox(loaded: dg.Definitions) -> Inbox:
     def register(store: DataStore, path: Path) -> Registered:
         dropped = yaml_file(path)  # the safe loader: no Python tags
         refuse_dropped_steps(dropped.data, path)
-        resolved = resolve_run(workflows, None, path)
+        resolved = resolve_run(workflows, None, path, user=dropped)  # the file read once
         definition = workflows[resolved.config["name"]]
         untrusted = dropped_path_keys(definition.domain, dropped)
         config = {**resolved.config, UNTRUSTED: untrusted} if untrusted else resolved.config
@@ -40,7 +39,7 @@ def config_inbox(loaded: dg.Definitions) -> Inbox:
     return Inbox(
         "omics_config_inbox",
         register,
-        (ConfigError, InvalidKeyError, StepNotAllowedError, ConfinementError, OSError),
+        (ValueError, StepNotAllowedError, ConfinementError, OSError),
         "file",
         suffixes=(".yaml", ".yml"),
         after="move",

@@ -13,6 +13,7 @@ A run's registration (its resolved config, recorded once) is in :mod:`omics_asse
 
 from __future__ import annotations
 
+import glob
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,11 +98,14 @@ def resolve_run(
     config_file: Path | None = None,
     params: Sequence[str] = (),
     environ: Mapping[str, str] | None = None,
+    user: cfg.Layer | None = None,
 ) -> cfg.Resolved:
-    """A run's config: defaults, the workflow's definition, ``OMICS_*``, the user's file and
-    ``--param``s. The workflow is ``name`` or the file's ``name:``; a file may not change a
-    workflow's domain or name."""
-    user = cfg.yaml_file(config_file) if config_file else None
+    """A run's config: defaults, the workflow's definition, ``OMICS_*``, the user's file (or
+    ``user``, that file already read: what was checked is what is used) and ``--param``s. The
+    workflow is ``name`` or the file's ``name:``; a file may not change a workflow's domain or
+    name."""
+    if user is None and config_file:
+        user = cfg.yaml_file(config_file)
     name = name or (user.data.get("name") if user else None)
     if not name:
         raise cfg.ConfigError(f"{config_file}: name the workflow to run (`name:` in the file)")
@@ -137,6 +141,12 @@ def default_run_key(resolved: cfg.Resolved, config_file: Path | None) -> str:
     return f"{safe or 'run'}-{fingerprint(resolved.config)[:10]}"
 
 
+def input_files(path: Path) -> list[Path]:
+    """The files an input names: itself, or the files of a prefix (PLINK ``prefix.bed``,
+    ``.bim``, ``.fam``)."""
+    return [path] if path.exists() else sorted(path.parent.glob(f"{glob.escape(path.name)}.*"))
+
+
 def input_signatures(domain_specific: Mapping[str, Any]) -> dict[str, str]:
     """Names, sizes and mtimes of the files ``domain_specific`` points at (a PLINK prefix: its
     files), so a changed input file is a new fingerprint without hashing gigabytes."""
@@ -144,8 +154,7 @@ def input_signatures(domain_specific: Mapping[str, Any]) -> dict[str, str]:
     for key, value in domain_specific.items():
         if not isinstance(value, str):
             continue
-        path = Path(value)
-        members = [path] if path.exists() else sorted(path.parent.glob(f"{path.name}.*"))
+        members = input_files(Path(value))
         out[key] = fingerprint([signature(m)[0] for m in members if m.is_file()])
     return out
 

@@ -33,14 +33,20 @@ class FastaRecord:
 
 def read_fasta(path: Path) -> list[FastaRecord]:
     """Parse ``path`` strictly; raises FastaError naming the file and line of any problem."""
-    data = path.read_bytes()
+    return decode_fasta(path.read_bytes(), str(path))
+
+
+def decode_fasta(data: bytes, source: str) -> list[FastaRecord]:
+    """Records of a FASTA file's bytes (UTF-8 text); ``source`` names it in errors."""
     if b"\x00" in data:
-        raise FastaError(f"{path}: binary data (NUL bytes), not a FASTA text file")
+        raise FastaError(f"{source}: binary data (NUL bytes), not a FASTA text file")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise FastaError(f"{path}: not UTF-8 text (byte {error.start}); not a FASTA file") from None
-    return parse_fasta(text, str(path))
+        raise FastaError(
+            f"{source}: not UTF-8 text (byte {error.start}); not a FASTA file"
+        ) from None
+    return parse_fasta(text, source)
 
 
 def parse_fasta(text: str, source: str) -> list[FastaRecord]:

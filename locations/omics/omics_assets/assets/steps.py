@@ -109,8 +109,7 @@ def build_step_asset(
             yield _skipped(key, f"step {step.name} is disabled by the run's config")
             return
         try:  # paths a dropped config set: confined again now (files may have changed)
-            first = step.name == definition.steps[0]  # bounds gzip inputs once per run
-            check_untrusted_paths(store, config, settings.max_input_mb if first else None)
+            check_untrusted_paths(store, config, settings.max_input_mb)
         except (ConfinementError, InputTooLargeError, ValueError) as error:
             raise dg.Failure(
                 f"{definition.name}/{step.name}: {error}", allow_retries=False

@@ -83,10 +83,9 @@ def read_gene_map(path: Path) -> pd.DataFrame:
     return table.drop_duplicates("transcript").reset_index(drop=True)
 
 
-def read_samplesheet(path: Path, need_reads: bool) -> pd.DataFrame:
-    """The samplesheet (TSV or CSV): ``sample``, ``condition`` and, when reads are not
-    simulated, ``fastq_1`` (and optionally ``fastq_2``). Blank lines and extra columns are
-    tolerated; errors name the line. Relative FASTQ paths are relative to the sheet."""
+def samplesheet_table(path: Path) -> pd.DataFrame:
+    """A samplesheet's rows as text (TSV, or CSV by extension), column names stripped, with
+    the file ``line`` of each row; blank lines dropped. InputError if it cannot be parsed."""
     if not path.is_file():
         raise InputError(f"samplesheet: {path} does not exist")
     sep = "," if path.suffix == ".csv" else "\t"
@@ -96,7 +95,14 @@ def read_samplesheet(path: Path, need_reads: bool) -> pd.DataFrame:
         raise InputError(f"samplesheet: {path}: {error}") from error
     table.columns = [c.strip() for c in table.columns]
     table["line"] = range(2, len(table) + 2)
-    table = table.dropna(how="all", subset=[c for c in table.columns if c != "line"])
+    return table.dropna(how="all", subset=[c for c in table.columns if c != "line"])
+
+
+def read_samplesheet(path: Path, need_reads: bool) -> pd.DataFrame:
+    """The samplesheet (TSV or CSV): ``sample``, ``condition`` and, when reads are not
+    simulated, ``fastq_1`` (and optionally ``fastq_2``). Blank lines and extra columns are
+    tolerated; errors name the line. Relative FASTQ paths are relative to the sheet."""
+    table = samplesheet_table(path)
     required = SAMPLESHEET_COLUMNS + (READ_COLUMNS[:1] if need_reads else ())
     missing = [c for c in required if c not in table.columns]
     if missing:
