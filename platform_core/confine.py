@@ -62,9 +62,10 @@ def resolved(path: Path, what: str = "path") -> Path:
 
 
 def is_inside(path: Path, roots: Sequence[Path]) -> bool:
-    """Whether ``path`` (resolved) lies in one of ``roots`` (resolved here: an inbox may be a
-    link to a shared mount)."""
-    return any(path.is_relative_to(resolved(Path(root))) for root in roots)
+    """Whether ``path`` (resolved) lies in one of ``roots`` (resolved by the caller when they
+    are set: an inbox may be a link to a shared mount; an input folder recorded resolved is
+    not re-resolved, so a folder swapped for a link is outside itself)."""
+    return any(path.is_relative_to(root) for root in roots)
 
 
 def confine(

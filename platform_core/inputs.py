@@ -116,13 +116,13 @@ class FolderInputs:
         the inbox, or lying in it (whoever registered it, and records older than the flag)."""
         record = self.registry.record(store, key)
         source = Path(record["source"])
-        in_inbox = is_inside(source, [store.inbox()])
+        in_inbox = is_inside(source, [store.inbox().resolve()])
         return InputFolder(source, bool(record.get("confined")) or in_inbox)
 
     def register_dropped(self, store: DataStore, folder: Path) -> str:
         """Register a folder from the inbox, confined: refused if it is not a real folder in
         the inbox, holds a link leading out of it, or holds a YAML file declaring steps."""
-        confine(folder, [store.inbox()], f"{self.registry.kind} folder")
+        confine(folder, [store.inbox().resolve()], f"{self.registry.kind} folder")
         leaving = links_leaving(folder)
         if leaving:
             link, target = leaving[0]

@@ -226,3 +226,23 @@ def test_a_cli_plate_still_reads_a_tile_swapped_for_a_link_out(
             True,
             False,
         ]
+
+
+def test_a_plate_folder_swapped_for_a_link_after_registration_is_not_listed(
+    inbox: Path, instance: dg.DagsterInstance, tmp_path: Path
+) -> None:
+    """The registered folder itself replaced by a link to a folder outside: the manifest
+    refuses it, naming the folder, and lists (and stats) nothing there."""
+    plate = _tiny_plate(inbox / "moved")
+    [request] = tick(defs, SENSOR, instance).run_requests
+    instance.add_dynamic_partitions(plates.name, [request.partition_key])
+    with outside_untouched(tmp_path) as outside:
+        elsewhere = _tiny_plate(outside / "elsewhere")
+        shutil.rmtree(plate)
+        plate.symlink_to(elsewhere, target_is_directory=True)
+        job = defs.resolve_job_def("imaging_plate")
+        result = cli.run_job(job, instance, request.partition_key, [dg.AssetKey("plate_manifest")])
+        shutil.rmtree(elsewhere)  # (the sentinel folder must be as it was)
+    assert not result.success
+    failure = cli.run_failure(instance, result.run_id)
+    assert f"plate moved: input file '{plate}' resolves to {elsewhere}" in failure

@@ -83,4 +83,5 @@ def register_batch(
 def register_dropped_batch(store: DataStore, fasta: Path) -> str:
     """``register_batch`` for a FASTA dropped into the inbox: it and its truth table are read
     only as files of the inbox, never through a link."""
-    return register_batch(store, fasta, folder=InputFolder(store.inbox(), confined=True))
+    inbox = InputFolder(store.inbox().resolve(), confined=True)
+    return register_batch(store, fasta, folder=inbox)

@@ -37,11 +37,11 @@ def plate_manifest(
     plate = context.partition_key
     try:
         folder = plate_folder(storage, plate)
-        layout = parse_plate(folder.path, folder.open)
+        layout = parse_plate(folder.check(folder.path), folder.open)  # not a link swapped in
+        tiles = layout.tiles.copy()
+        stats = [os.stat(path, follow_symlinks=not folder.confined) for path in tiles["path"]]
     except (LayoutError, OSError, InvalidKeyError) as exc:  # OSError: missing, or refused
         raise dg.Failure(f"plate {plate}: {exc}") from exc
-    tiles = layout.tiles.copy()
-    stats = [os.stat(path) for path in tiles["path"]]
     tiles["bytes"] = [s.st_size for s in stats]
     tiles["mtime_ns"] = [s.st_mtime_ns for s in stats]
     tiles["microscope"] = layout.microscope
