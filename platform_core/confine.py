@@ -22,7 +22,7 @@ import errno
 import gzip
 import os
 import stat
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,6 +154,14 @@ def check_gzip_size(path: Path, limit_bytes: float, what: str = "input") -> int 
     return total
 
 
+Opener = Callable[[Path], BinaryIO]  # an input's file -> a binary handle to read it
+
+
+def open_as_named(file: Path) -> BinaryIO:
+    """The file as named, links followed: the user's own files."""
+    return Path(file).open("rb")
+
+
 @dataclass(frozen=True)
 class InputFolder:
     """A registered input folder and whether its files are confined to it: a folder from an
@@ -170,13 +178,16 @@ class InputFolder:
         """``file`` (in this folder) for reading; confined: resolved, opened without
         following links and checked to lie inside the folder."""
         roots = self.roots()
-        return open_confined(file, roots, "input file") if roots else Path(file).open("rb")
+        return open_confined(file, roots, "input file") if roots else open_as_named(file)
 
     def check(self, file: Path) -> Path:
         """``file`` if it may be read (confined: resolves inside the folder), for readers that
         take a path (and open it right after)."""
         roots = self.roots()
         return confine(file, roots, "input file") if roots else Path(file)
+
+
+AS_NAMED = InputFolder(Path("/"), confined=False)  # files read as named: the user's own
 
 
 @contextmanager

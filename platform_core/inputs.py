@@ -107,10 +107,6 @@ class FolderInputs:
             ),
         )
 
-    def source(self, store: DataStore, key: str) -> Path:
-        """The folder a registered key reads from."""
-        return self.folder(store, key).path
-
     def folder(self, store: DataStore, key: str) -> InputFolder:
         """The folder a registered key reads from, and whether it is confined: registered from
         the inbox, or lying in it (whoever registered it, and records older than the flag)."""

@@ -14,7 +14,7 @@ from cardio_assets.cli import main
 from cardio_assets.definitions import defs as cardio_defs
 from cardio_assets.defs.jobs import study_job
 from cardio_assets.demo import demo, make_study, write_cine_dicom, write_ecg_csv
-from cardio_assets.inputs import study_source
+from cardio_assets.inputs import study_folder
 from cardio_assets.location import LOCATION
 from cardio_assets.resources import PACKAGED_MODELS, CardioConfig
 from cardio_assets.science import formats
@@ -188,7 +188,7 @@ def test_inbox_runs_a_complete_study_once(cardio_home: Path) -> None:
     again = tick(cardio_defs, "study_inbox_sensor", inst, first.cursor)
     assert again.run_requests == []
     # the study left the inbox and is read where it landed
-    source = study_source(store("cardio"), "inbox-study")
+    source = study_folder(store("cardio"), "inbox-study").path
     assert source == inbox / "processed" / "inbox-study"
     assert sorted(p.name for p in inbox.iterdir()) == ["processed", "rejected"]
 

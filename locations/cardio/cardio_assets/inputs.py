@@ -17,11 +17,6 @@ def register_study(store: DataStore, folder: Path, key: str | None = None) -> st
     return STUDIES.register(store, folder, key)
 
 
-def study_source(store: DataStore, study: str) -> Path:
-    """The folder a registered study reads from."""
-    return STUDIES.source(store, study)
-
-
 def study_folder(store: DataStore, study: str) -> InputFolder:
     """The registered study's folder, through which every run reads its files (confined to
     the folder for a study from the inbox)."""

@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 import tifffile
 
-from imaging_assets.science.layouts import Opener, open_file, row_letters
+from imaging_assets.science.layouts import row_letters
 from imaging_assets.science.synthetic import TileGrid, synthetic_well
+from platform_core.confine import Opener, open_as_named
 from platform_core.io import atomic_write
 from platform_core.keys import validate_partition_key
 
@@ -167,7 +168,7 @@ def write_demo_plate(
     return plate
 
 
-def read_truth(plate_dir: Path, opener: Opener = open_file) -> pd.DataFrame | None:
+def read_truth(plate_dir: Path, opener: Opener = open_as_named) -> pd.DataFrame | None:
     """The true positions beside a plate folder, if there are any (opened by ``opener``)."""
     path = truth_path(plate_dir)
     if not path.exists():

@@ -16,7 +16,6 @@ import pandas as pd
 import threadpoolctl
 
 from imaging_assets.science import omezarr
-from imaging_assets.science.layouts import Opener, open_file
 from imaging_assets.science.qc import focus_score, intensity_stats
 from imaging_assets.science.registration import (
     RegistrationParams,
@@ -27,6 +26,7 @@ from imaging_assets.science.registration import (
 )
 from imaging_assets.science.stitch import stitch
 from imaging_assets.science.tiles import TileHeader, read_tile
+from platform_core.confine import Opener, open_as_named
 from platform_core.pool import map_in_pool
 
 
@@ -41,7 +41,7 @@ class WellTiles:
     column: int
     tiles: list[dict[str, Any]]
     header: TileHeader
-    opener: Opener = open_file
+    opener: Opener = open_as_named
 
     def sites(self) -> pd.DataFrame:
         frame = pd.DataFrame(self.tiles)

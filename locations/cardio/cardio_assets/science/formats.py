@@ -2,8 +2,8 @@
 sampling-rate line, a JSON object), and their readers with the checks a reader must make.
 
 Every refusal is a ``StudyInputError`` naming the file and the reason. Files are read
-through a ``StudyFiles`` (platform_core.inputs.InputFolder: a study from the inbox is
-confined to its folder), or as named (``LOCAL``).
+through an ``InputFolder`` (platform_core.confine: a study from the inbox is confined to
+its folder), or as named (``AS_NAMED``).
 """
 
 from __future__ import annotations
@@ -14,12 +14,14 @@ import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Literal, Protocol
+from typing import BinaryIO, Literal
 
 import numpy as np
 import pydicom
 import wfdb
 from pydicom.errors import InvalidDicomError
+
+from platform_core.confine import AS_NAMED, InputFolder
 
 Kind = Literal["ecg-dicom", "ecg-wfdb", "ecg-csv", "echo-dicom", "metadata", "wfdb-signal"]
 ECG_SOP_CLASSES = {
@@ -42,29 +44,7 @@ class StudyInputError(ValueError):
         self.reason = reason
 
 
-class StudyFiles(Protocol):
-    """How a study's files are read: ``open`` one for reading, ``check`` a path a library
-    opens itself; PermissionError for a file the study may not read (a link out of it)."""
-
-    def open(self, file: Path) -> BinaryIO: ...
-
-    def check(self, file: Path) -> Path: ...
-
-
-class LocalFiles:
-    """Files read as named (a study the user registered; tests)."""
-
-    def open(self, file: Path) -> BinaryIO:
-        return Path(file).open("rb")
-
-    def check(self, file: Path) -> Path:
-        return Path(file)
-
-
-LOCAL = LocalFiles()
-
-
-def open_study_file(path: Path, files: StudyFiles = LOCAL) -> BinaryIO:
+def open_study_file(path: Path, files: InputFolder = AS_NAMED) -> BinaryIO:
     """``path`` opened for reading through ``files``; a refusal is a StudyInputError."""
     try:
         return files.open(path)
@@ -72,7 +52,7 @@ def open_study_file(path: Path, files: StudyFiles = LOCAL) -> BinaryIO:
         raise StudyInputError(path, f"not read: {error}") from error
 
 
-def _checked(path: Path, files: StudyFiles) -> Path:
+def _checked(path: Path, files: InputFolder) -> Path:
     try:
         return files.check(path)
     except PermissionError as error:
@@ -130,7 +110,7 @@ def _sop_class(path: Path, handle: BinaryIO) -> str:
         raise StudyInputError(path, f"unreadable DICOM header ({error})") from error
 
 
-def identify(path: Path, files: StudyFiles = LOCAL) -> Kind | None:
+def identify(path: Path, files: InputFolder = AS_NAMED) -> Kind | None:
     """The kind of a study file from its content, ``None`` for a file to ignore (hidden files,
     the inbox marker). A ``.dcm`` that is not DICOM, a DICOM of another SOP class or a file of
     no known kind is refused."""
@@ -210,7 +190,7 @@ def check_ecg(record: EcgRecord, path: Path) -> EcgRecord:
     return record
 
 
-def _check_wfdb(record: Path, files: StudyFiles, seen: set[Path]) -> None:
+def _check_wfdb(record: Path, files: InputFolder, seen: set[Path]) -> None:
     """Check every file ``wfdb.rdrecord(record)`` opens (wfdb takes paths): the header, the
     signal files it names and each segment's (a header may name any path)."""
     if record in seen:
@@ -225,7 +205,7 @@ def _check_wfdb(record: Path, files: StudyFiles, seen: set[Path]) -> None:
             _check_wfdb(record.parent / name, files, seen)
 
 
-def read_ecg(path: Path, kind: Kind, files: StudyFiles = LOCAL) -> EcgRecord:
+def read_ecg(path: Path, kind: Kind, files: InputFolder = AS_NAMED) -> EcgRecord:
     """The ECG in ``path`` (``kind`` from ``identify``), checked."""
     try:
         if kind == "ecg-dicom":
@@ -262,7 +242,7 @@ def lead_names(group: pydicom.Dataset) -> tuple[str, ...]:
     )
 
 
-def _read_dicom_ecg(path: Path, files: StudyFiles) -> EcgRecord:
+def _read_dicom_ecg(path: Path, files: InputFolder) -> EcgRecord:
     with open_study_file(path, files) as handle:
         ds = pydicom.dcmread(handle)
     group = ds.WaveformSequence[0]
@@ -275,13 +255,13 @@ def _read_dicom_ecg(path: Path, files: StudyFiles) -> EcgRecord:
     )
 
 
-def _read_text(path: Path, files: StudyFiles) -> str:
+def _read_text(path: Path, files: InputFolder) -> str:
     """A file's text as ``Path.read_text`` reads it (locale encoding, universal newlines)."""
     with io.TextIOWrapper(open_study_file(path, files)) as text:
         return text.read()
 
 
-def _read_csv_ecg(path: Path, files: StudyFiles) -> EcgRecord:
+def _read_csv_ecg(path: Path, files: InputFolder) -> EcgRecord:
     """``# sampling_rate_hz: 500`` (or ``sampling_rate=500``), a header of lead names, one row
     per sample in microvolts."""
     text = _read_text(path, files)
@@ -307,7 +287,7 @@ def _read_csv_ecg(path: Path, files: StudyFiles) -> EcgRecord:
     return EcgRecord(signal, rate, tuple(h.strip() for h in header), path.name)
 
 
-def echo_header(path: Path, files: StudyFiles = LOCAL) -> EchoHeader:
+def echo_header(path: Path, files: InputFolder = AS_NAMED) -> EchoHeader:
     """The cine's declared geometry (nothing decoded)."""
     with open_study_file(path, files) as handle:
         ds = pydicom.dcmread(handle, stop_before_pixels=True)
@@ -356,7 +336,7 @@ def check_echo(path: Path, header: EchoHeader) -> EchoHeader:
     return header
 
 
-def read_echo(path: Path, header: EchoHeader, files: StudyFiles = LOCAL) -> np.ndarray:
+def read_echo(path: Path, header: EchoHeader, files: InputFolder = AS_NAMED) -> np.ndarray:
     """The whole cine as grey frames (float32 0..1) cropped to its ultrasound region; refused
     below ``MIN_ECHO_FRAMES`` frames."""
     check_echo(path, header)
@@ -368,7 +348,7 @@ def read_echo(path: Path, header: EchoHeader, files: StudyFiles = LOCAL) -> np.n
     return (grey / (float(grey.max()) or 1.0)).astype(np.float32)
 
 
-def read_metadata(path: Path, files: StudyFiles = LOCAL) -> dict:
+def read_metadata(path: Path, files: InputFolder = AS_NAMED) -> dict:
     """The study's ``metadata.json`` object (checked by science.clinical)."""
     try:
         value = json.loads(_read_text(path, files))

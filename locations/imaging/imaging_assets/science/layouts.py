@@ -13,7 +13,7 @@ Without layout metadata the sites must form a square grid (row-major). Pixel uni
 positions are in pixels of the first tile; ``pixel_size_um`` is metadata only.
 The plate folder is only read: nothing here opens a file for writing. Files are opened by an
 ``Opener`` (default: as named); a plate dropped into the inbox passes one that refuses a file
-leading out of the plate (platform_core.inputs.InputFolder.open).
+leading out of the plate (platform_core.confine.InputFolder.open).
 """
 
 from __future__ import annotations
@@ -22,21 +22,15 @@ import math
 import os
 import re
 import xml.etree.ElementTree as ET
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 import pandas as pd
 
+from platform_core.confine import Opener, open_as_named
+
 IMAGE_SUFFIXES = (".tif", ".tiff")
 TILE_COLUMNS = ["well", "row", "column", "site", "channel", "z", "grid_row", "grid_col", "path"]
-Opener = Callable[[Path], BinaryIO]  # a plate's file -> a binary handle to read it
-
-
-def open_file(path: Path) -> BinaryIO:
-    """The default ``Opener``: the file as named (links followed)."""
-    return Path(path).open("rb")
 
 
 class LayoutError(ValueError):
@@ -204,7 +198,7 @@ def _square_grid(sites: int) -> tuple[int, int]:
     return side, side
 
 
-def parse_plate(root: Path, opener: Opener = open_file) -> PlateLayout:
+def parse_plate(root: Path, opener: Opener = open_as_named) -> PlateLayout:
     """Detect the microscope and read every tile of the plate folder ``root`` (its layout
     file opened by ``opener``)."""
     if not root.is_dir():

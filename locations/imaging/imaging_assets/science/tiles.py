@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import tifffile
 
-from imaging_assets.science.layouts import Opener, open_file
+from platform_core.confine import Opener, open_as_named
 
 
 class TileError(ValueError):
@@ -34,7 +34,7 @@ def _opened(path: str, opener: Opener) -> BinaryIO:
         raise TileError(f"{path}: cannot be opened ({exc})") from exc
 
 
-def tile_header(path: str, opener: Opener = open_file) -> TileHeader:
+def tile_header(path: str, opener: Opener = open_as_named) -> TileHeader:
     """Shape and dtype of a 2-D TIFF tile from its header, without reading pixels."""
     with _opened(path, opener) as handle:
         try:
@@ -48,7 +48,7 @@ def tile_header(path: str, opener: Opener = open_file) -> TileHeader:
     return TileHeader((int(shape[0]), int(shape[1])), dtype)
 
 
-def read_tile(path: str, header: TileHeader, opener: Opener = open_file) -> np.ndarray:
+def read_tile(path: str, header: TileHeader, opener: Opener = open_as_named) -> np.ndarray:
     """The pixels of a tile, which must match ``header`` (shape and dtype)."""
     with _opened(path, opener) as handle:
         try:

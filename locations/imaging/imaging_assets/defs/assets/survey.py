@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from imaging_assets.resources import ImagingConfig
-from imaging_assets.science.layouts import Opener, open_file, split_well
+from imaging_assets.science.layouts import split_well
 from imaging_assets.science.registration import (
     RegistrationParams,
     StepEstimate,
@@ -18,6 +18,7 @@ from imaging_assets.science.registration import (
 )
 from imaging_assets.science.tiles import TileHeader
 from imaging_assets.wells import WellTiles, channel_medians, run_wells, survey_well
+from platform_core.confine import Opener, open_as_named
 
 OVERLAP_WARNING = 0.02  # estimated vs stated overlap (fraction of a tile) worth a warning
 
@@ -48,7 +49,7 @@ def channel_flats(
     header: TileHeader,
     imaging: ImagingConfig,
     wells: list[str],
-    opener: Opener = open_file,
+    opener: Opener = open_as_named,
 ) -> dict[int, np.ndarray] | None:
     """Each channel's flat field from the surveyed wells (``flat_field_blend``), else None."""
     if not imaging.flat_field_blend or not wells:
@@ -68,7 +69,7 @@ def plate_step(
     header: TileHeader,
     imaging: ImagingConfig,
     wells: list[str],
-    opener: Opener = open_file,
+    opener: Opener = open_as_named,
 ) -> tuple[tuple[float, float] | StepEstimate, RegistrationParams, np.ndarray | None, dict]:
     """The step the wells are registered with, the search it allows, the flat field and
     what to report: estimated from up to ``survey_wells`` wells spread over the plate
@@ -112,7 +113,7 @@ def plate_step(
 
 
 def well_tiles(
-    manifest: pd.DataFrame, well: str, header: TileHeader, opener: Opener = open_file
+    manifest: pd.DataFrame, well: str, header: TileHeader, opener: Opener = open_as_named
 ) -> WellTiles:
     """What a worker needs to read one well's tiles (opened by ``opener``: the plate's
     ``InputFolder.open``)."""
