@@ -134,7 +134,11 @@ def links_leaving(folder: Path) -> list[tuple[Path, Path]]:
 def check_gzip_size(path: Path, limit_bytes: float, what: str = "input") -> int | None:
     """The decompressed size of a gzip file, read as a stream (one chunk in memory), or None
     for a file that is not gzip; InputTooLargeError as soon as it passes ``limit_bytes``."""
-    with Path(path).open("rb") as handle:
+    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)  # a pipe: not waited on
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ValueError(f"{what} {path}: not a regular file")
+    with os.fdopen(fd, "rb") as handle:
         if handle.read(2) != GZIP_MAGIC:
             return None
         handle.seek(0)

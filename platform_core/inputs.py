@@ -79,6 +79,9 @@ class InputRegistry:
         return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
 
 
+MAX_YAML_BYTES = 1_000_000  # a YAML in a dropped folder larger than this is refused
+
+
 @dataclass(frozen=True)
 class FolderInputs:
     """Input folders read where they lie (plates, studies): the partition key is the folder's
@@ -90,7 +93,7 @@ class FolderInputs:
     def register(
         self, store: DataStore, folder: Path, key: str | None = None, confined: bool = False
     ) -> str:
-        source = folder.resolve()
+        source = folder if confined else folder.resolve()  # confined: resolved when checked
         if not source.is_dir():
             raise FileNotFoundError(f"{folder}: no such {self.registry.kind} folder")
         key, kind = validate_partition_key(key or folder.name), self.registry.kind
@@ -113,12 +116,14 @@ class FolderInputs:
         record = self.registry.record(store, key)
         source = Path(record["source"])
         in_inbox = is_inside(source, [store.inbox().resolve()])
-        return InputFolder(source, bool(record.get("confined")) or in_inbox)
+        if record.get("confined") and not in_inbox:
+            raise ConfinementError(f"{self.registry.kind} {key}: confined, yet not in the inbox")
+        return InputFolder(source, in_inbox)
 
     def register_dropped(self, store: DataStore, folder: Path) -> str:
         """Register a folder from the inbox, confined: refused if it is not a real folder in
         the inbox, holds a link leading out of it, or holds a YAML file declaring steps."""
-        confine(folder, [store.inbox().resolve()], f"{self.registry.kind} folder")
+        folder = confine(folder, [store.inbox().resolve()], f"{self.registry.kind} folder")
         leaving = links_leaving(folder)
         if leaving:
             link, target = leaving[0]
@@ -129,6 +134,8 @@ class FolderInputs:
         for file in sorted((*folder.rglob("*.yaml"), *folder.rglob("*.yml"))):
             if not file.is_file():  # a pipe named *.yaml is never read (nor waited on)
                 continue
+            if file.stat().st_size > MAX_YAML_BYTES:
+                raise StepNotAllowedError(f"{file}: over 1 MB; not a pipeline or metadata YAML")
             try:
                 document = yaml.safe_load(file.read_text())
             except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as error:

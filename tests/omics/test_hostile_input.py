@@ -49,7 +49,7 @@ def test_a_work_dir_outside_the_data_root_or_in_an_inbox_is_refused(
         drop(name, f"name: simulation\nwork_dir: {work_dir}\n")
         error = refusal(name)
     if "inbox" in work_dir:  # inside the data root, but the dropper could swap it for a link
-        assert f"work_dir {work_dir!r}: inside an inbox" in error
+        assert "work_dir" in error and "inside an inbox, which anyone who drops" in error
     else:
         assert "work_dir" in error and "outside the allowed roots" in error
         assert str(data_root()) in error  # names the root it must stay in
@@ -73,6 +73,11 @@ def test_inputs_outside_the_roots_are_refused_inside_ones_registered(
         sheet.write_text(f"sample\tcondition\t fastq_1 \na\tx\t{outside / 'secret.txt'}\n")
         drop("spaced.yaml", f"name: rnaseq\ndomain_specific:\n  samplesheet: {sheet}\n")
         assert f"samplesheet {sheet} line 2: fastq_1" in refusal("spaced.yaml")
+        # an inbox is writable by whoever drops files: no input may lie there
+        (store("omics").inbox() / "mine.bed").write_text("x")
+        inboxed = store("omics").inbox() / "mine"
+        drop("inboxed.yaml", f"name: gwas\ndomain_specific:\n  genotypes: {inboxed}\n")
+        assert "inside an inbox" in refusal("inboxed.yaml")
         # the operator's roots are allowed; so is the data root
         monkeypatch.setenv("PLATFORM_INPUT_ROOTS", str(outside))
         drop("allowed.yaml", f"name: gwas\ndomain_specific:\n  genotypes: {outside}/geno\n")
@@ -169,3 +174,31 @@ def test_the_cli_keeps_the_users_own_paths_and_says_where_it_writes(
     records = (store("omics").area("runs", "omics_simulation")).glob("mine-*.json")
     [record] = [json.loads(p.read_text()) for p in records]
     assert record["work_dir"] == str(mine) and UNTRUSTED not in record
+
+
+def test_a_work_dir_is_recorded_as_it_resolves_at_registration(
+    omics_home: Path, tmp_path: Path
+) -> None:
+    """A work_dir reached through a link in the inbox: recorded where it resolves, so turning
+    the link elsewhere afterwards moves nothing."""
+    area = data_root() / "omics" / "area"
+    area.mkdir(parents=True, exist_ok=True)
+    turn = store("omics").inbox() / "turn"
+    turn.mkdir(parents=True, exist_ok=True)
+    (turn / "link").symlink_to(area, target_is_directory=True)
+    drop("turning.yaml", "name: simulation\nwork_dir: inbox/turn/link/w\n")
+    [request] = tick(defs, "omics_config_inbox", cli.instance()).run_requests
+    runs = store("omics").area("runs", "omics_simulation")
+    record = json.loads((runs / f"{request.partition_key}.simulation.json").read_text())
+    assert record["work_dir"] == str(area / "w") and record[UNTRUSTED] == ["work_dir"]
+
+
+def test_nested_yaml_aliases_are_refused_at_once(omics_home: Path) -> None:
+    """A few hundred bytes of nested aliases ("billion laughs") would expand to 10^9 values:
+    refused before anything walks them, naming the line."""
+    levels = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"] + [
+        f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)
+    ]
+    drop("laughs.yaml", "name: simulation\nwork_dir:\n  " + "\n  ".join(levels) + "\n")
+    error = refusal("laughs.yaml")
+    assert "a YAML alias (*a0); not in a config" in error and "line 4" in error

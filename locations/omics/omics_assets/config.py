@@ -60,12 +60,26 @@ class Layer:
         return f"{self.file}" + (f" line {line}" if line else "")
 
 
-def yaml_file(path: Path, source: str | None = None) -> Layer:
-    """A YAML file as a layer; ConfigError (file and line) if it is not a YAML mapping."""
-    if not path.is_file():
+MAX_CONFIG_BYTES = 1_000_000
+
+
+def yaml_file(path: Path, source: str | None = None, text: str | None = None) -> Layer:
+    """A YAML file (``text``: its content, already read) as a layer; ConfigError (file and
+    line) if it is not a YAML mapping. Aliases (``*name``) are refused: a few hundred bytes of
+    nested aliases would expand to billions of values."""
+    if text is None and not path.is_file():
         raise ConfigError(f"{path}: no such config file")
     try:
-        data = yaml.safe_load(path.read_text())
+        text = path.read_text() if text is None else text
+        if len(text) > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: {len(text)} characters; a config is at most 1 MB")
+        alias = next((e for e in yaml.parse(text) if isinstance(e, yaml.AliasEvent)), None)
+        if alias is not None:
+            line = alias.start_mark.line + 1
+            raise ConfigError(
+                f"{path} line {line}: a YAML alias (*{alias.anchor}); not in a config"
+            )
+        data = yaml.safe_load(text)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
@@ -171,7 +185,13 @@ class Resolved:
     """A validated config and, per key, the layer that set it last."""
 
     config: dict[str, Any]
-    origins: dict[Path_, str]
+    setters: dict[Path_, Layer]
+
+    @property
+    def origins(self) -> dict[Path_, str]:
+        """Per key, where it was set last (file and line, variable or argument); computed
+        when asked (each line is a parse of its file)."""
+        return {path: layer.where(path) for path, layer in self.setters.items()}
 
 
 def _leaves(data: Mapping[str, Any], path: Path_ = ()) -> list[Path_]:
@@ -209,12 +229,12 @@ def resolve(domain: Domain, layers: Sequence[Layer]) -> Resolved:
         raise ConfigError(f"domain {domain!r} is not one of rnaseq, gwas, simulation")
     model = config_model(domain)
     merged: dict[str, Any] = {}
-    origins: dict[Path_, str] = {}
+    setters: dict[Path_, Layer] = {}  # where a key was set, named only for an error
     for layer in (defaults(domain), *layers):
         check_keys(layer, model)
         merged = merge(merged, _absolute_paths(domain, layer))
         for leaf in _leaves(layer.data):
-            origins[leaf] = layer.where(leaf)
+            setters[leaf] = layer
     try:
         config = model.model_validate(merged).model_dump(mode="json")
     except ValidationError as error:
@@ -222,10 +242,14 @@ def resolve(domain: Domain, layers: Sequence[Layer]) -> Resolved:
         for item in error.errors():
             loc = tuple(str(part) for part in item["loc"])
             origin = next(
-                (origins[loc[:n]] for n in range(len(loc), 0, -1) if loc[:n] in origins),
+                (
+                    setters[loc[:n]].where(loc[:n])
+                    for n in range(len(loc), 0, -1)
+                    if loc[:n] in setters
+                ),
                 "the merged config",
             )
             shown = f" = {item['input']!r}" if not isinstance(item["input"], dict) else ""
             problems.append(f"{'.'.join(loc)}{shown} ({origin}): {item['msg']}")
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems)) from None
-    return Resolved(config, origins)
+    return Resolved(config, setters)

@@ -3,6 +3,7 @@ config, resolved once through the layers (omics_assets.workflows.resolve_run), i
 the input registry (platform_core.inputs) and never changed: from ``omics submit`` / ``omics
 run``, the config inbox, or, for a partition added in the UI, the workflow's own config."""
 
+import copy
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -74,42 +75,60 @@ def dropped_path_keys(domain: str, dropped: cfg.Layer) -> list[str]:
 
 def check_untrusted_paths(
     store: DataStore, config: Mapping[str, Any], gzip_limit_mb: float | None = None
-) -> None:
-    """ConfinementError unless every path the run's record lists as set by a dropped file
-    resolves inside its roots: ``work_dir`` inside the data root but not in an inbox (which
-    the dropper can write to); inputs (and the FASTQ paths of a dropped samplesheet) inside
-    the data root or ``PLATFORM_INPUT_ROOTS``. With ``gzip_limit_mb``, a gzip input may not
-    expand past it (InputTooLargeError; each file version is streamed once). Called at
-    registration and again by every step, since files may be swapped in between."""
-    roots = input_roots(store.base())
+) -> dict[str, Any]:
+    """``config`` with each path its record lists as set by a dropped file replaced by where
+    it resolves, which must be: for ``work_dir``, inside the data root; for inputs (and the
+    FASTQ paths of a dropped samplesheet), inside the data root or ``PLATFORM_INPUT_ROOTS``;
+    never in an inbox (the dropper could swap a folder there for a link after the check).
+    ConfinementError if not. With ``gzip_limit_mb``, a gzip input may not expand past it
+    (InputTooLargeError; each version of a file is streamed once). Called at registration
+    (which records the resolved paths) and again by every step."""
+    roots, checked = input_roots(store.base()), copy.deepcopy(dict(config))
     for key in config.get(UNTRUSTED, []):
         if key == "work_dir":
             work = confine(store.resolve(config["work_dir"]), [store.base()], "work_dir")
-            if work.relative_to(store.base().resolve()).parts[1:2] == (INBOX,):
-                raise ConfinementError(f"work_dir {config['work_dir']!r}: inside an inbox")
+            checked["work_dir"] = str(_outside_inboxes(store, work, "work_dir"))
             continue
         name = key.removeprefix("domain_specific.")
-        value = config["domain_specific"].get(name)
+        value, what = config["domain_specific"].get(name), f"domain_specific.{name}"
         if not value:
             continue
-        files = input_files(confine(value, roots, f"domain_specific.{name}"))
+        path = _outside_inboxes(store, confine(value, roots, what), what)
+        checked["domain_specific"][name] = str(path)
+        files = input_files(path)
         if name == "samplesheet" and files:
+            check_gzip_size(files[0], MAX_SAMPLESHEET_MB * 1e6, what)
             files += _sheet_reads(files[0], roots)
         for file in files:
-            confine(file, roots, f"domain_specific.{name} ({file.name})")
+            _outside_inboxes(store, confine(file, roots, f"{what} ({file.name})"), what)
             if gzip_limit_mb is not None:
-                _check_gzip_once(store, file, gzip_limit_mb, f"domain_specific.{name}")
+                _check_gzip_once(store, file, gzip_limit_mb, what)
+    return checked
+
+
+MAX_SAMPLESHEET_MB = 100.0  # a samplesheet lists files: past this it is not one
+
+
+def _outside_inboxes(store: DataStore, path: Path, what: str) -> Path:
+    """``path`` (resolved) unless it lies in an inbox of the data root."""
+    base = store.base()
+    if path.is_relative_to(base) and path.relative_to(base).parts[1:2] == (INBOX,):
+        raise ConfinementError(
+            f"{what} {path}: inside an inbox, which anyone who drops files can change; "
+            "name files outside the inboxes"
+        )
+    return path
 
 
 def _check_gzip_once(store: DataStore, file: Path, limit_mb: float, what: str) -> None:
-    """``check_gzip_size`` once per version of a file (path, size, mtime) and limit."""
+    """``check_gzip_size`` once per version of a file (path, inode, size, mtime, ctime: a
+    file changed in any way, even with its mtime put back, is checked again) and limit."""
     stat = file.stat()
-    key = fingerprint([str(file.resolve()), stat.st_size, stat.st_mtime_ns, limit_mb])
-    marker = store.area("checked-inputs") / f"{key[:32]}.json"
+    version = [str(file.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns]
+    marker = store.area("checked-inputs") / f"{fingerprint([*version, limit_mb])[:32]}.json"
     if not marker.exists():
-        write_json(
-            marker, {"file": str(file), "bytes": check_gzip_size(file, limit_mb * 1e6, what)}
-        )
+        size = check_gzip_size(file, limit_mb * 1e6, what)
+        write_json(marker, {"file": str(file), "decompressed_bytes": size})
 
 
 def _sheet_reads(sheet: Path, roots: tuple[Path, ...]) -> list[Path]:

@@ -7,12 +7,12 @@ from pathlib import Path
 import dagster as dg
 
 from omics_assets.components.workflow import workflows_of
-from omics_assets.config import yaml_file
+from omics_assets.config import MAX_CONFIG_BYTES, ConfigError, yaml_file
 from omics_assets.inputs import UNTRUSTED, check_untrusted_paths, dropped_path_keys, register_run
 from omics_assets.partitions import workflow_partitions
 from omics_assets.resources import OmicsSettings
 from omics_assets.workflows import default_run_key, resolve_run
-from platform_core.confine import ConfinementError
+from platform_core.confine import ConfinementError, open_confined
 from platform_core.datastore import DataStore
 from platform_core.inbox import MARKER, Inbox, Registered
 from platform_core.location import Location, Setting
@@ -25,13 +25,19 @@ def config_inbox(loaded: dg.Definitions) -> Inbox:
     workflows = workflows_of(loaded)
 
     def register(store: DataStore, path: Path) -> Registered:
-        dropped = yaml_file(path)  # the safe loader: no Python tags
+        with open_confined(path, [store.inbox().resolve()], "config") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)  # never through a link
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ConfigError(f"{path}: not a text file") from None
+        dropped = yaml_file(path, text=text)  # the safe loader: no Python tags, no aliases
         refuse_dropped_steps(dropped.data, path)
         resolved = resolve_run(workflows, None, path, user=dropped)  # the file read once
         definition = workflows[resolved.config["name"]]
         untrusted = dropped_path_keys(definition.domain, dropped)
         config = {**resolved.config, UNTRUSTED: untrusted} if untrusted else resolved.config
-        check_untrusted_paths(store, config)
+        config = check_untrusted_paths(store, config)  # recorded as they resolve now
         key = default_run_key(resolved, path)
         register_run(store, definition, key, config)
         return Registered(key, workflow_partitions(definition), definition.name)

@@ -109,7 +109,7 @@ def build_step_asset(
             yield _skipped(key, f"step {step.name} is disabled by the run's config")
             return
         try:  # paths a dropped config set: confined again now (files may have changed)
-            check_untrusted_paths(store, config, settings.max_input_mb)
+            config = check_untrusted_paths(store, config, settings.max_input_mb)
         except (ConfinementError, InputTooLargeError, ValueError) as error:
             raise dg.Failure(
                 f"{definition.name}/{step.name}: {error}", allow_retries=False

@@ -62,11 +62,12 @@ def study_receipt(
     with stage_timer(context) as meta, recoverable(context):
         try:
             folder = study_folder(storage, study)
-        except (FileNotFoundError, InvalidKeyError) as error:
+            listed = folder.check(folder.path)  # not a link swapped in for the folder
+        except (FileNotFoundError, InvalidKeyError, PermissionError) as error:
             raise dg.Failure(f"study {study}: {error}", allow_retries=False) from error
         paths = sorted(
             p
-            for p in folder.path.iterdir()
+            for p in listed.iterdir()
             if p.is_file() and not p.name.startswith(".") and p.name != MARKER
         )
         files = [_receive(study, folder, p, cardio.max_input_mb) for p in paths]

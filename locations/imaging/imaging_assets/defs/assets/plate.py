@@ -39,7 +39,7 @@ def plate_manifest(
         folder = plate_folder(storage, plate)
         layout = parse_plate(folder.check(folder.path), folder.open)  # not a link swapped in
         tiles = layout.tiles.copy()
-        stats = [os.stat(path, follow_symlinks=not folder.confined) for path in tiles["path"]]
+        stats = [os.stat(folder.check(path)) for path in tiles["path"]]  # no link out
     except (LayoutError, OSError, InvalidKeyError) as exc:  # OSError: missing, or refused
         raise dg.Failure(f"plate {plate}: {exc}") from exc
     tiles["bytes"] = [s.st_size for s in stats]
