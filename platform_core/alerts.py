@@ -21,7 +21,8 @@ import dagster as dg
 from platform_core.dagster_internals import AssetCheckExecutionRecordStatus, FreshnessState
 from platform_core.datastore import DataStore
 from platform_core.errors import root_cause
-from platform_core.settings import comma_list, resource_from_env
+from platform_core.keys import comma_list
+from platform_core.settings import resource_from_env
 
 CHANNELS = ("log", "email", "webhook")
 # Notifier field -> the environment variable that sets it.

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from platform_core.keys import comma_list
+
 INPUT_ROOTS_ENV = "PLATFORM_INPUT_ROOTS"
 USER_PROCESS_ENV = "PLATFORM_USER_PROCESS"
 GZIP_MAGIC = b"\x1f\x8b"
@@ -44,13 +46,13 @@ class InputTooLargeError(ValueError):
 def operator_input_roots() -> tuple[Path, ...]:
     """The roots the operator allows inputs from (``PLATFORM_INPUT_ROOTS``), resolved."""
     text = os.environ.get(INPUT_ROOTS_ENV, "")
-    return tuple(Path(p.strip()).expanduser().resolve() for p in text.split(",") if p.strip())
+    return tuple(Path(root).expanduser().resolve() for root in comma_list(text))
 
 
-def input_roots(data_root: Path, *items: Path) -> tuple[Path, ...]:
-    """Where an untrusted value may point an input: the item's own folders, the data root and
-    the operator's ``PLATFORM_INPUT_ROOTS``."""
-    return (*(p.resolve() for p in items), data_root.resolve(), *operator_input_roots())
+def input_roots(data_root: Path) -> tuple[Path, ...]:
+    """Where an untrusted value may point an input: the data root and the operator's
+    ``PLATFORM_INPUT_ROOTS`` (an item's own folder: ``InputFolder``)."""
+    return (data_root.resolve(), *operator_input_roots())
 
 
 def resolved(path: Path, what: str = "path") -> Path:
@@ -122,8 +124,8 @@ def links_leaving(folder: Path) -> list[tuple[Path, Path]]:
             entry = Path(parent) / name
             if entry.is_symlink():
                 try:
-                    target = entry.resolve()
-                except (RuntimeError, OSError):  # a loop of links
+                    target = resolved(entry)
+                except ConfinementError:  # a loop of links
                     found.append((entry, entry))
                     continue
                 if not target.exists() or not is_inside(target, [root]):

@@ -1,6 +1,6 @@
 """The two rules for names that users give: names that become Dagster names (workflows,
 pipelines) and partition keys (batches, plates, studies, runs). Names are data, never paths:
-every entry point checks its names here."""
+every entry point checks its names here. Also how a list held in one setting is read."""
 
 from __future__ import annotations
 
@@ -42,3 +42,8 @@ def validate_name(name: object, what: str = "name") -> str:
             f"'_' (Dagster's rule {NAME_RULE}), at most 128 characters"
         )
     return name
+
+
+def comma_list(text: str) -> list[str]:
+    """``"a, b,,c"`` -> ``["a", "b", "c"]``: list settings held in one environment variable."""
+    return [item.strip() for item in text.split(",") if item.strip()]

@@ -8,12 +8,6 @@ from typing import TypeVar
 
 import dagster as dg
 
-
-def comma_list(text: str) -> list[str]:
-    """``"a, b,,c"`` -> ``["a", "b", "c"]``: list settings held in one environment variable."""
-    return [item.strip() for item in text.split(",") if item.strip()]
-
-
 Resource = TypeVar("Resource", bound=dg.ConfigurableResource)
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from platform_core.confine import in_user_process
+from platform_core.keys import comma_list
 from platform_core.yamldoc import yaml_line
 
 STEP_MODULES_ENV = "PLATFORM_STEP_MODULES"
@@ -34,8 +35,7 @@ class StepNotAllowedError(ValueError):
 
 def registered_step_modules() -> tuple[str, ...]:
     """The operator's step modules (``PLATFORM_STEP_MODULES``)."""
-    text = os.environ.get(STEP_MODULES_ENV, "")
-    return tuple(item.strip() for item in text.split(",") if item.strip())
+    return tuple(comma_list(os.environ.get(STEP_MODULES_ENV, "")))
 
 
 def module_registered(module: str, registered: tuple[str, ...]) -> bool:

@@ -63,16 +63,17 @@ class Layer:
 MAX_CONFIG_BYTES = 1_000_000
 
 
-def yaml_file(path: Path, source: str | None = None, text: str | None = None) -> Layer:
-    """A YAML file (``text``: its content, already read) as a layer; ConfigError (file and
+def yaml_file(path: Path, source: str | None = None, content: bytes | None = None) -> Layer:
+    """A YAML file (``content``: its bytes, already read) as a layer; ConfigError (file and
     line) if it is not a YAML mapping. Aliases (``*name``) are refused: a few hundred bytes of
     nested aliases would expand to billions of values."""
-    if text is None and not path.is_file():
+    if content is None and not path.is_file():
         raise ConfigError(f"{path}: no such config file")
     try:
-        text = path.read_text() if text is None else text
-        if len(text) > MAX_CONFIG_BYTES:
-            raise ConfigError(f"{path}: {len(text)} characters; a config is at most 1 MB")
+        content = path.read_bytes() if content is None else content
+        if len(content) > MAX_CONFIG_BYTES:
+            raise ConfigError(f"{path}: over {MAX_CONFIG_BYTES} bytes; a config is at most 1 MB")
+        text = content.decode("utf-8")
         alias = next((e for e in yaml.parse(text) if isinstance(e, yaml.AliasEvent)), None)
         if alias is not None:
             line = alias.start_mark.line + 1

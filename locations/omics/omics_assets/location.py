@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 
 from omics_assets.components.workflow import workflows_of
-from omics_assets.config import MAX_CONFIG_BYTES, ConfigError, yaml_file
+from omics_assets.config import MAX_CONFIG_BYTES, yaml_file
 from omics_assets.inputs import UNTRUSTED, check_untrusted_paths, dropped_path_keys, register_run
 from omics_assets.partitions import workflow_partitions
 from omics_assets.resources import OmicsSettings
@@ -26,12 +26,8 @@ def config_inbox(loaded: dg.Definitions) -> Inbox:
 
     def register(store: DataStore, path: Path) -> Registered:
         with open_confined(path, [store.inbox().resolve()], "config") as handle:
-            data = handle.read(MAX_CONFIG_BYTES + 1)  # never through a link
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise ConfigError(f"{path}: not a text file") from None
-        dropped = yaml_file(path, text=text)  # the safe loader: no Python tags, no aliases
+            content = handle.read(MAX_CONFIG_BYTES + 1)  # never through a link
+        dropped = yaml_file(path, content=content)  # the safe loader: no Python tags, no aliases
         refuse_dropped_steps(dropped.data, path)
         resolved = resolve_run(workflows, None, path, user=dropped)  # the file read once
         definition = workflows[resolved.config["name"]]

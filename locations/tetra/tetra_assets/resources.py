@@ -9,7 +9,7 @@ import dagster as dg
 import pandas as pd
 
 from platform_core.datastore import ConfinedPaths
-from platform_core.settings import comma_list
+from platform_core.keys import comma_list
 from tetra_assets.science import economics, ohlcv
 
 PROVIDER_KINDS = ("bundled", "csv", "synthetic")
