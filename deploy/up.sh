@@ -32,14 +32,34 @@ PY
 start daemon .venv/bin/dagster-daemon run -w "$workspace"
 start webserver .venv/bin/dagster-webserver -w "$workspace" -h "$host" -p "$port"
 
+# Up means both serve: the web UI answers, and the daemon has beaten once (until then a CLI
+# would run here instead of submitting to it).
+answered=0
 for _ in $(seq 1 120); do
   if .venv/bin/python -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)" \
       "http://$host:$port/server_info" 2>/dev/null; then
-    echo "web UI: http://$host:$port (daemon log: $run/daemon.log)"
-    exit 0
+    answered=1
+    break
   fi
   kill -0 "$(cat "$run/webserver.pid")" 2>/dev/null || { tail -20 "$run/webserver.log" >&2; exit 1; }
   sleep 1
 done
-echo "error: the webserver did not answer within 120 s (see $run/webserver.log)" >&2
-exit 1
+if ((!answered)); then
+  echo "error: the webserver did not answer within 120 s (see $run/webserver.log)" >&2
+  exit 1
+fi
+.venv/bin/python - "$run/daemon.pid" <<'PY' || { tail -20 "$run/daemon.log" >&2; exit 1; }
+import os, sys, time
+import dagster as dg
+from platform_core.daemon import daemon_serves
+
+pid = int(open(sys.argv[1]).read())
+deadline = time.monotonic() + 120
+with dg.DagsterInstance.get() as inst:
+    while not daemon_serves(inst):
+        os.kill(pid, 0)  # the daemon died: fail now, not at the deadline
+        if time.monotonic() > deadline:
+            sys.exit("error: the daemon did not heartbeat within 120 s")
+        time.sleep(1)
+PY
+echo "web UI: http://$host:$port (daemon log: $run/daemon.log)"
