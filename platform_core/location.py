@@ -48,6 +48,8 @@ class Location:
     - ``settings``: resource key -> the location's settings resources.
     - ``resources``: further resources with fixed values (tool paths).
     - ``frame_format``: how the IO manager stores tables.
+    - ``data_defs``: what the location builds from its users' data files (imaging pipeline
+      YAMLs), merged with ``defs/`` before the inbox and its jobs are made.
 
     A run's steps run one after another in the run's process (every location's steps spread
     their own work over the cores: wells, chains, runs side by side), or on Celery workers
@@ -62,6 +64,7 @@ class Location:
     settings: Mapping[str, Setting] = field(default_factory=dict)
     resources: Mapping[str, Any] = field(default_factory=dict)
     frame_format: FrameFormat = "parquet"
+    data_defs: Callable[[], dg.Definitions] | None = None
 
     @property
     def package(self) -> str:
@@ -87,6 +90,8 @@ class Location:
         sensors, resources and executor. ``overrides`` replace resources by key (tests swap
         the notifier or a provider)."""
         loaded = self.load_defs_folder()
+        if self.data_defs is not None:
+            loaded = dg.Definitions.merge(loaded, self.data_defs())
         store = overrides.get("storage") or DataStore.from_env(self.name)
         resources: dict[str, Any] = {
             "storage": store,

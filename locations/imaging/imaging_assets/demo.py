@@ -1,8 +1,10 @@
 """Synthetic demo plates in vendor layouts, with the true tile positions beside them.
 
 ``write_demo_plate`` writes ``<out>/<name>/`` as an ImageXpress, Opera Phenix or generic
-plate and ``<out>/<name>.truth.csv`` (well, site, x, y in pixels). Deterministic: the same
-arguments give the same bytes.
+plate and ``<out>/<name>.truth.csv`` (well, site, x, y in pixels). With ``z_planes`` > 1 each
+site is a z-stack (ImageXpress ``ZStep_<n>`` folders, Opera Phenix ``pNN``, generic ``_z<n>``):
+the middle plane in focus, the others blurred by defocus. Deterministic: the same arguments
+give the same bytes.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from xml.sax.saxutils import escape
 import numpy as np
 import pandas as pd
 import tifffile
+from scipy import ndimage
 
 from imaging_assets.science.layouts import row_letters
-from imaging_assets.science.synthetic import TileGrid, synthetic_well
+from imaging_assets.science.synthetic import SATURATION, TileGrid, synthetic_well
 from platform_core.confine import Opener, open_as_named
 from platform_core.io import atomic_write
 from platform_core.keys import validate_partition_key
@@ -26,6 +29,7 @@ MICROSCOPES = ("imagexpress", "opera", "generic")
 TRUTH_SUFFIX = ".truth.csv"
 PLATE_COLUMNS = 12  # a 96-well plate: rows A-H, columns 1-12
 DEMO_GRID = TileGrid()
+DEFOCUS_PX = 1.5  # defocus blur (Gaussian sigma, pixels) per plane away from the focal plane
 
 
 def plate_wells(count: int) -> list[tuple[str, int]]:
@@ -39,13 +43,30 @@ def truth_path(plate_dir: Path) -> Path:
     return plate_dir.with_name(plate_dir.name + TRUTH_SUFFIX)
 
 
-def _tile_name(microscope: str, row: str, column: int, site: int, channel: int) -> str:
+def _tile_name(
+    microscope: str, row: str, column: int, site: int, channel: int, z: int | None
+) -> str:
+    """A tile's path in the plate; ``z`` is None on a plate of one plane (no z written)."""
+    well = f"{row}{column:02d}"
     if microscope == "imagexpress":
-        return f"TimePoint_1/{row}{column:02d}_s{site}_w{channel}.tif"
+        folder = f"TimePoint_1/ZStep_{z}" if z else "TimePoint_1"
+        return f"{folder}/{well}_s{site}_w{channel}.tif"
     if microscope == "opera":
         row_number = ord(row) - ord("A") + 1
-        return f"Images/r{row_number:02d}c{column:02d}f{site:02d}p01-ch{channel}sk1fk1fl1.tiff"
-    return f"{row}{column:02d}_s{site}_c{channel}.tif"
+        plane = f"p{z or 1:02d}"
+        return f"Images/r{row_number:02d}c{column:02d}f{site:02d}{plane}-ch{channel}sk1fk1fl1.tiff"
+    suffix = f"_z{z}" if z else ""
+    return f"{well}_s{site}_c{channel}{suffix}.tif"
+
+
+def defocused(tile: np.ndarray, distance: int, seed: list[int]) -> np.ndarray:
+    """``tile`` seen ``distance`` planes from the focal plane: blurred (sigma DEFOCUS_PX per
+    plane), with fresh read noise drawn from ``seed``; at distance 0 the tile itself."""
+    if distance == 0:
+        return tile
+    blurred = ndimage.gaussian_filter(tile.astype(np.float32), DEFOCUS_PX * distance)
+    noisy = blurred + np.random.default_rng(seed).normal(0, 20, tile.shape)
+    return np.clip(np.rint(noisy), 0, SATURATION).astype(np.uint16)
 
 
 def field_ids(microscope: str, grid: TileGrid) -> dict[tuple[int, int], int]:
@@ -115,19 +136,25 @@ def _write_well(
     seed: int,
     well: tuple[str, int],
     image: np.ndarray | None = None,
+    z_planes: int = 1,
 ) -> pd.DataFrame:
-    """Write one well's tiles; returns its true positions (well, site, x, y)."""
+    """Write one well's tiles (every z plane); returns its true positions (well, site, x, y)."""
     row, column = well
     tiles, positions = synthetic_well(grid, channels, seed=seed, image=image)
     fields = field_ids(microscope, grid)
     cells = zip(positions["grid_row"], positions["grid_col"], strict=True)
     named = [fields[cell] for cell in cells]
     rename = dict(zip(positions["site"], named, strict=True))
+    focus = (z_planes + 1) // 2
     for generated, stack in tiles.items():
+        site = rename[generated]
         for channel in range(channels):
-            path = plate / _tile_name(microscope, row, column, rename[generated], channel + 1)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tifffile.imwrite(path, stack[channel])
+            for z in range(1, z_planes + 1):
+                plane = z if z_planes > 1 else None
+                path = plate / _tile_name(microscope, row, column, site, channel + 1, plane)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                pixels = defocused(stack[channel], abs(z - focus), [seed, site, channel, z])
+                tifffile.imwrite(path, pixels)
     return positions.assign(well=f"{row}{column:02d}", site=named)[["well", "site", "x", "y"]]
 
 
@@ -142,15 +169,19 @@ def write_demo_plate(
     pixel_size_um: float = 0.65,
     workers: int = 1,
     image: np.ndarray | None = None,
+    z_planes: int = 1,
 ) -> Path:
     """Write a synthetic plate folder ``out/name`` and its truth table (``workers`` wells at
     once); returns the folder. With ``image``, every well's tiles are cut from that real
-    image (at its own jittered positions) instead of a generated field."""
+    image (at its own jittered positions) instead of a generated field. ``z_planes`` > 1
+    makes every site a z-stack of that many planes."""
     if microscope not in MICROSCOPES:
         raise ValueError(f"microscope must be one of {MICROSCOPES}, not {microscope!r}")
+    if z_planes < 1:
+        raise ValueError(f"z_planes must be at least 1, not {z_planes}")
     plate = out / validate_partition_key(name)
     jobs = [
-        (plate, microscope, grid, channels, seed * 1000 + index, well, image)
+        (plate, microscope, grid, channels, seed * 1000 + index, well, image, z_planes)
         for index, well in enumerate(plate_wells(wells))
     ]
     if workers > 1:

@@ -1,6 +1,7 @@
 """The imaging code location, declared once (platform_core.location): a partition per plate
 folder, registered from the CLI or the plate inbox and read where it lies."""
 
+from imaging_assets.components.pipeline import load_pipelines
 from imaging_assets.inputs import PLATES
 from imaging_assets.partitions import plates
 from imaging_assets.resources import ImagingConfig
@@ -25,4 +26,5 @@ LOCATION = Location(
     inbox=INBOX,
     inbox_job="imaging_plate",
     settings={"imaging": Setting(ImagingConfig, {"num_workers": "IMAGING_WORKERS"})},
+    data_defs=load_pipelines,
 )

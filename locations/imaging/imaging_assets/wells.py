@@ -55,15 +55,14 @@ class WellTiles:
         frame = pd.DataFrame(self.tiles)
         return sorted(frame["channel"].unique()), sorted(frame["z"].unique())
 
+    def read(self, path: str) -> np.ndarray:
+        """One tile's pixels (checked against the plate's header)."""
+        return read_tile(path, self.header, self.opener)
+
     def stack(self, site: int, channels: list[int], zs: list[int]) -> np.ndarray:
         """(channels, z, H, W) pixels of one site."""
         paths = {(t["channel"], t["z"]): t["path"] for t in self.tiles if t["site"] == site}
-        return np.stack(
-            [
-                np.stack([read_tile(paths[(c, z)], self.header, self.opener) for z in zs])
-                for c in channels
-            ]
-        )
+        return np.stack([np.stack([self.read(paths[(c, z)]) for z in zs]) for c in channels])
 
 
 def peak_memory_mb() -> float:

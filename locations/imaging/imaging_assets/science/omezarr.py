@@ -22,7 +22,12 @@ from zarr.codecs import ZstdCodec
 with warnings.catch_warnings():  # ome-zarr builds a deprecated Scaler as a default argument of
     # write_labels when its writer module loads; we never call it (pyramid() downsamples)
     warnings.filterwarnings("ignore", "Call to deprecated class Scaler", DeprecationWarning)
-    from ome_zarr.writer import write_multiscale, write_plate_metadata, write_well_metadata
+    from ome_zarr.writer import (
+        write_multiscale,
+        write_multiscale_labels,
+        write_plate_metadata,
+        write_well_metadata,
+    )
 
 FIELD = "0"
 MIN_LEVEL_SIZE = 256
@@ -60,8 +65,85 @@ def prepare_plate(store: Path, wells: list[tuple[str, int]]) -> None:
     root = zarr.open_group(store, mode="a")
     for row, column in wells:
         root.require_group(row).require_group(str(column))
-        for leftover in well_path(store, row, column).glob(f".{FIELD}.*"):
-            shutil.rmtree(leftover, ignore_errors=True)
+        for leftover in well_path(store, row, column).glob(".*.*"):
+            if leftover.suffix in (".partial", ".old"):
+                shutil.rmtree(leftover, ignore_errors=True)
+
+
+def _axes() -> list[dict[str, str]]:
+    return [
+        {"name": "c", "type": "channel"},
+        {"name": "z", "type": "space", "unit": "micrometer"},
+        {"name": "y", "type": "space", "unit": "micrometer"},
+        {"name": "x", "type": "space", "unit": "micrometer"},
+    ]
+
+
+def _scales(levels: int, pixel_size_um: float | None) -> list[list[dict]]:
+    size = pixel_size_um or 1.0
+    return [
+        [{"type": "scale", "scale": [1.0, 1.0, size * 2**i, size * 2**i]}] for i in range(levels)
+    ]
+
+
+def write_field(
+    store: Path,
+    row: str,
+    column: int,
+    field: str,
+    image: np.ndarray,
+    pixel_size_um: float | None,
+    channel_names: list[str],
+    provenance: dict,
+    labels: dict[str, np.ndarray] | None = None,
+) -> Path:
+    """Write one field's (c, z, y, x) image, and its label images ((z, y, x) integers under
+    ``labels/<name>``, as OME-NGFF places them), atomically; returns the field's folder."""
+    for name, label in (labels or {}).items():
+        if label.shape[-2:] != image.shape[-2:] or label.shape[0] != image.shape[1]:
+            raise ValueError(
+                f"labels {name!r} are {label.shape} (z, y, x), not the shape of the image "
+                f"they segment {image.shape[1:]} (well {row}{column:02d}, field {field})"
+            )
+    well = well_path(store, row, column)
+    temporary = well / f".{field}.{uuid.uuid4().hex}.partial"
+    try:
+        group = zarr.open_group(temporary, mode="w")
+        levels = pyramid(image)
+        storage = {"chunks": (1, 1, CHUNK, CHUNK), "compressors": [ZstdCodec(level=1)]}
+        scales = _scales(len(levels), pixel_size_um)
+        write_multiscale(
+            levels,
+            group,
+            axes=_axes(),
+            coordinate_transformations=scales,
+            storage_options=storage,
+        )
+        for name, label in (labels or {}).items():
+            full = label[None].astype(np.int32)
+            label_levels = [full[..., :: 2**i, :: 2**i] for i in range(len(levels))]
+            label_levels = [
+                lv[..., : lvl.shape[-2], : lvl.shape[-1]]
+                for lv, lvl in zip(label_levels, levels, strict=True)
+            ]
+            write_multiscale_labels(
+                label_levels,
+                group,
+                name,
+                axes=_axes(),
+                coordinate_transformations=scales,
+                storage_options=storage,
+            )
+        group.attrs[PROVENANCE] = {**provenance, "channels": channel_names}
+        final = well / field
+        retired = well / f".{field}.{uuid.uuid4().hex}.old"
+        if final.exists():
+            os.replace(final, retired)
+        os.replace(temporary, final)
+        shutil.rmtree(retired, ignore_errors=True)
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
+    return well / field
 
 
 def write_well(
@@ -73,64 +155,44 @@ def write_well(
     channel_names: list[str],
     provenance: dict,
 ) -> Path:
-    """Write one well's (c, z, y, x) image atomically; returns the well's folder."""
-    well = well_path(store, row, column)
-    temporary = well / f".{FIELD}.{uuid.uuid4().hex}.partial"
-    try:
-        group = zarr.open_group(temporary, mode="w")
-        levels = pyramid(image)
-        size = pixel_size_um or 1.0
-        write_multiscale(
-            levels,
-            group,
-            axes=[
-                {"name": "c", "type": "channel"},
-                {"name": "z", "type": "space", "unit": "micrometer"},
-                {"name": "y", "type": "space", "unit": "micrometer"},
-                {"name": "x", "type": "space", "unit": "micrometer"},
-            ],
-            coordinate_transformations=[
-                [{"type": "scale", "scale": [1.0, 1.0, size * 2**i, size * 2**i]}]
-                for i in range(len(levels))
-            ],
-            storage_options={
-                "chunks": (1, 1, CHUNK, CHUNK),
-                "compressors": [ZstdCodec(level=1)],
-            },
-        )
-        group.attrs[PROVENANCE] = {**provenance, "channels": channel_names}
-        final = well / FIELD
-        retired = well / f".{FIELD}.{uuid.uuid4().hex}.old"
-        if final.exists():
-            os.replace(final, retired)
-        os.replace(temporary, final)
-        shutil.rmtree(retired, ignore_errors=True)
-        write_well_metadata(zarr.open_group(well, mode="a"), [FIELD])
-    finally:
-        shutil.rmtree(temporary, ignore_errors=True)
-    return well
+    """Write one well's (c, z, y, x) mosaic as its only field, atomically; returns the well."""
+    write_field(store, row, column, FIELD, image, pixel_size_um, channel_names, provenance)
+    write_well_metadata(zarr.open_group(well_path(store, row, column), mode="a"), [FIELD])
+    return well_path(store, row, column)
 
 
-def well_provenance(store: Path, row: str, column: int) -> dict | None:
-    """The provenance stored with a complete well image, or None if there is none."""
-    field = well_path(store, row, column) / FIELD
-    if not (field / "zarr.json").exists():
+def write_well_fields(store: Path, row: str, column: int, fields: list[str]) -> None:
+    """The well's metadata listing its fields."""
+    write_well_metadata(zarr.open_group(well_path(store, row, column), mode="a"), fields)
+
+
+def well_provenance(store: Path, row: str, column: int, field: str = FIELD) -> dict | None:
+    """The provenance stored with a complete field image, or None if there is none."""
+    field_path = well_path(store, row, column) / field
+    if not (field_path / "zarr.json").exists():
         return None
     try:
-        value = zarr.open_group(field, mode="r").attrs.get(PROVENANCE)
+        value = zarr.open_group(field_path, mode="r").attrs.get(PROVENANCE)
     except (OSError, ValueError):
         return None
     return dict(value) if isinstance(value, dict) else None
 
 
-def read_well(store: Path, row: str, column: int, level: int = 0) -> np.ndarray:
-    """The (c, z, y, x) image of a well at a pyramid level (0 = full resolution)."""
-    group = zarr.open_group(well_path(store, row, column) / FIELD, mode="r")
+def read_well(
+    store: Path, row: str, column: int, level: int = 0, field: str = FIELD, labels: str = ""
+) -> np.ndarray:
+    """The (c, z, y, x) image of a field at a pyramid level (0 = full resolution), or its
+    ``labels`` image of that name."""
+    group = zarr.open_group(well_path(store, row, column) / field, mode="r")
+    if labels:
+        group = group["labels"][labels]
     datasets = group.attrs["ome"]["multiscales"][0]["datasets"]
     return np.asarray(group[datasets[min(level, len(datasets) - 1)]["path"]][:])
 
 
-def write_plate_index(store: Path, name: str, wells: list[tuple[str, int]]) -> None:
+def write_plate_index(
+    store: Path, name: str, wells: list[tuple[str, int]], field_count: int = 1
+) -> None:
     """Plate metadata listing ``wells`` (those with a complete image)."""
     rows = sorted({r for r, _ in wells}, key=lambda r: (len(r), r))
     columns = sorted({c for _, c in wells})
@@ -140,5 +202,5 @@ def write_plate_index(store: Path, name: str, wells: list[tuple[str, int]]) -> N
         [str(c) for c in columns],
         [f"{r}/{c}" for r, c in sorted(wells, key=lambda w: (len(w[0]), w[0], w[1]))],
         name=name,
-        field_count=1,
+        field_count=field_count,
     )

@@ -24,9 +24,12 @@ def selected_wells(available: Sequence[str], requested: Sequence[str]) -> list[s
     return [w for w in available if w in set(requested)]
 
 
-def fail_past_threshold(failed: int, total: int, imaging: ImagingConfig, what: str) -> None:
+def fail_past_threshold(
+    failed: int, total: int, imaging: ImagingConfig, what: str, first_error: str = ""
+) -> None:
     if total and failed / total > imaging.max_failed_fraction:
+        first = f"; the first: {first_error}" if first_error else ""
         raise dg.Failure(
             f"{failed} of {total} wells failed {what}, more than max_failed_fraction="
-            f"{imaging.max_failed_fraction}; see the step log for each well's error"
+            f"{imaging.max_failed_fraction}; see the step log for each well's error{first}"
         )

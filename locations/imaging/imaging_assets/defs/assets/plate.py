@@ -25,10 +25,11 @@ from platform_core.keys import InvalidKeyError
 
 @dg.asset(
     **PLATE_ASSET,
-    code_version="1",
+    code_version="2",
     kinds={"tiff", "pandas"},
     description="Every tile of the plate folder: microscope detected from the file names "
-    "(ImageXpress, Opera Phenix, generic), well/site/channel/z, site grid position, path. "
+    "(ImageXpress, Opera Phenix, generic), well/site/channel/z, the channel's name from the "
+    "plate metadata (column-safe; ch<N> when unnamed), site grid position, path. "
     "The plate folder is only read (a plate from the inbox only inside itself).",
 )
 def plate_manifest(
@@ -44,6 +45,7 @@ def plate_manifest(
         raise dg.Failure(f"plate {plate}: {exc}") from exc
     tiles["bytes"] = [s.st_size for s in stats]
     tiles["mtime_ns"] = [s.st_mtime_ns for s in stats]
+    tiles["channel_name"] = [layout.channel_label(c) for c in tiles["channel"]]
     tiles["microscope"] = layout.microscope
     tiles["pixel_size_um"] = imaging.pixel_size_um or layout.pixel_size_um or np.nan
     tiles["step_px"] = layout.step_px if layout.step_px else np.nan
@@ -54,6 +56,7 @@ def plate_manifest(
             "wells": int(tiles["well"].nunique()),
             "site_grid": f"{layout.grid_rows} x {layout.grid_cols}",
             "channels": int(tiles["channel"].nunique()),
+            "channel_names": ", ".join(tiles["channel_name"].unique()),
             "z_planes": int(tiles["z"].nunique()),
             "tiles": len(tiles),
             "gigabytes": round(float(tiles["bytes"].sum()) / 1e9, 3),

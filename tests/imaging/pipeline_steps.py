@@ -1,0 +1,49 @@
+"""Step functions a user might write, for the pipeline tests (module tests.imaging.pipeline_steps)."""
+
+import numpy as np
+import pandas as pd
+from scipy import ndimage
+
+from imaging_assets.science.contract import step_contract
+
+
+def scale(stack: np.ndarray, factor: float = 2.0) -> np.ndarray:
+    return stack.astype(np.float32) * factor
+
+
+def offset(stack: np.ndarray, by: float = 1.0) -> np.ndarray:
+    return stack.astype(np.float32) + by
+
+
+def identity(stack: np.ndarray) -> np.ndarray:
+    return stack
+
+
+def fails_in_a02(stack: np.ndarray, well: str) -> np.ndarray:
+    if well == "A02":
+        raise ZeroDivisionError("this well's data upsets me")
+    return stack
+
+
+@step_contract(output="labels")
+def bright_blobs(stack: np.ndarray, quantile: float = 0.99) -> np.ndarray:
+    """Connected regions above a quantile of each plane."""
+    return np.stack([ndimage.label(p > np.quantile(p, quantile))[0] for p in stack]).astype(
+        np.int32
+    )
+
+
+@step_contract(output="labels")
+def cropped_labels(stack: np.ndarray) -> np.ndarray:
+    """Labels one pixel smaller than their image: what the engine must refuse to store."""
+    return np.ones((len(stack), stack.shape[1] - 1, stack.shape[2]), np.int32)
+
+
+@step_contract(output="table", variable_components=("channel",))
+def count_labels(stack: np.ndarray, labels: np.ndarray, channels: list[int]) -> pd.DataFrame:
+    """One row per object: its id and the mean of each channel over it."""
+    ids = np.unique(labels[labels > 0])
+    rows = {"object_id": ids}
+    for plane, channel in zip(stack, channels, strict=True):
+        rows[f"mean_intensity_ch{channel}"] = ndimage.mean(plane, labels, ids)
+    return pd.DataFrame(rows)
