@@ -1,4 +1,4 @@
-"""Step functions a user might write, for the pipeline tests (module tests.imaging.pipeline_steps)."""
+"""Step functions a user might write, for the pipeline tests (tests.imaging.pipeline_steps)."""
 
 import numpy as np
 import pandas as pd

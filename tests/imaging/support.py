@@ -1,6 +1,7 @@
 """Helpers shared by the imaging tests."""
 
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 
 import dagster as dg
@@ -37,3 +38,13 @@ def folder_digest(folder: Path) -> dict[str, str]:
 
 def truth(plate_dir: Path) -> pd.DataFrame:
     return pd.read_csv(plate_dir.with_name(plate_dir.name + ".truth.csv"), dtype={"well": str})
+
+
+def exit_code(argv: Sequence[str]) -> int:
+    """The exit code of ``hcs argv`` (usage errors exit through SystemExit)."""
+    from imaging_assets.cli import main
+
+    try:
+        return main(list(argv))
+    except SystemExit as exit_:
+        return int(exit_.code or 0)

@@ -13,17 +13,9 @@ import tifffile
 from imaging_assets.cli import main
 from imaging_assets.inputs import stitched_store
 from imaging_assets.partitions import plates
-from tests.imaging.support import folder_digest, latest_check
+from tests.imaging.support import exit_code, folder_digest, latest_check
 from tests.support import latest_metadata
 from tests.support import store as data_store
-
-
-def _code(argv: list[str]) -> int:
-    """The exit code of ``hcs argv`` (usage errors exit through SystemExit)."""
-    try:
-        return main(argv)
-    except SystemExit as exit_:
-        return int(exit_.code or 0)
 
 
 def _run_fails(plate_dir: Path, capsys, *extra: str) -> str:
@@ -66,7 +58,7 @@ def test_hostile_plate_names_are_refused(
     registry = data_store("imaging").area("plates")
     registered = sorted(registry.rglob("*")) if registry.exists() else []
     capsys.readouterr()
-    assert _code(["run", str(plate), "--plate", name]) == 2
+    assert exit_code(["run", str(plate), "--plate", name]) == 2
     assert f"invalid key {name!r}" in capsys.readouterr().err
     assert name not in hcs_instance.get_dynamic_partitions(plates.name)
     assert (sorted(registry.rglob("*")) if registry.exists() else []) == registered
@@ -76,7 +68,7 @@ def test_a_folder_named_with_dots_is_refused(hcs_home: Path, capsys) -> None:
     folder = hcs_home / "plates" / "plate..1"
     folder.mkdir(parents=True)
     capsys.readouterr()
-    assert _code(["run", str(folder)]) == 2
+    assert exit_code(["run", str(folder)]) == 2
     assert "invalid key 'plate..1'" in capsys.readouterr().err
 
 

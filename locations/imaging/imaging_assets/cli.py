@@ -2,14 +2,19 @@
 
     hcs submit PLATE_DIR [--id NAME]    register the plate folder (read-only), print its name
     hcs run [PLATE_DIR] [--plate P] [--workers N] [--wells A01,B02] [--overlap F]
-            [--flat-field-blend]        register if needed, then run the plate
+            [--flat-field-blend]        register if needed, then run the plate (stitch)
+            [--pipeline NAME]           ... through a loaded pipeline instead
+            [--pipeline-file F.yaml]    ... through your own pipeline file (in this process)
+    hcs pipelines [--json]              the loaded pipelines, and the files refused and why
     hcs status [--plate P] [--json]     per plate: last run, wells ok / failed, position error
     hcs resume --plate P                re-execute the plate's last failed run from its failure
     hcs export --plate P [--step S] --out FILE.csv   tile positions (well, site, x, y; pixels)
+    hcs export --plate P --pipeline NAME [--step S] --out FILE   a pipeline step's table
+                                        (default: its per-well summary)
     hcs positions --plate P --out FILE.csv           the same (its earlier name)
     hcs open --plate P                  print the plate's OME-Zarr path
-    hcs demo --out DIR [--microscope imagexpress|opera|generic] [--wells N] ...
-                                        write a synthetic plate with its true positions
+    hcs demo --out DIR [--microscope imagexpress|opera|generic] [--wells N] [--z-planes N]
+             [--content texture|nuclei]  write a synthetic plate with its true positions
 
 The plate's partition key is its folder name (letters, digits, '.', '_', '-'). Exit codes:
 0 ok, 1 a run failed, 2 bad arguments or input. Runs are recorded in the instance at
@@ -17,6 +22,7 @@ The plate's partition key is its folder name (letters, digits, '.', '_', '-'). E
 """
 
 import argparse
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -24,11 +30,14 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from imaging_assets.components.pipeline import pipelines_of, refused_pipelines
 from imaging_assets.demo import MICROSCOPES, truth_path, write_demo_plate
-from imaging_assets.inputs import register_plate, stitched_store
-from imaging_assets.location import LOCATION
+from imaging_assets.inputs import PLATES, register_plate, stitched_store
+from imaging_assets.location import LOCATION, PLATE_JOB
+from imaging_assets.pipelines import PipelineError, definitions_with, read_pipeline_file
 from imaging_assets.science.layouts import LayoutError, split_well
 from imaging_assets.science.synthetic import TileGrid
+from imaging_assets.science.synthetic_nuclei import write_nuclei_plate
 from platform_core import cli
 from platform_core.commands import LocationCli, Request
 from platform_core.datastore import DataStore
@@ -66,7 +75,36 @@ class HcsCli(LocationCli):
     def register(self, store: DataStore, path: Path, key: str | None) -> str:
         return register_plate(store, path, key)
 
+    def refused(self) -> tuple[type[Exception], ...]:
+        return (*super().refused(), *PLATES.inbox("", "keep", "").refused, PipelineError)
+
+    def cmd_run(self, args: argparse.Namespace) -> int:
+        if args.pipeline and args.pipeline_file:
+            raise cli.CliError("--pipeline and --pipeline-file: one pipeline per run")
+        if args.pipeline_file:  # the user's own file: compiled and run here, no reload
+            try:
+                pipeline = read_pipeline_file(Path(args.pipeline_file))
+                self.session.defs = definitions_with([pipeline])
+            except PipelineError as error:
+                raise cli.CliError(str(error)) from None
+            args.pipeline, args.here = pipeline.name, True
+        return super().cmd_run(args)
+
+    def job_name(self, args: argparse.Namespace) -> str:
+        """The job a run or export is about: a pipeline's, or the stitch pipeline's."""
+        name = getattr(args, "pipeline", None)
+        if not name or name == "stitch":
+            return PLATE_JOB
+        if name not in pipelines_of(self.session.defs):
+            loaded = ", ".join(["stitch", *sorted(pipelines_of(self.session.defs))])
+            raise cli.CliError(f"--pipeline {name}: not a loaded pipeline (loaded: {loaded})")
+        return name
+
     def add_run_options(self, parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--pipeline", help="a loaded pipeline (default: stitch)")
+        parser.add_argument(
+            "--pipeline-file", help="your own pipeline YAML, run in this process (no reload)"
+        )
         parser.add_argument("--workers", type=int, default=0, help="wells at once (default: cores)")
         parser.add_argument("--wells", help="only these wells, e.g. A01,B02")
         parser.add_argument(
@@ -86,8 +124,10 @@ class HcsCli(LocationCli):
         if args.flat_field_blend:
             config["flat_field_blend"] = True
         config |= {field: getattr(args, o) for o, field in RUN_OPTIONS.items() if getattr(args, o)}
-        plain = super().request(args, keys)
-        return Request(plain.jobs, {"resources": {"imaging": {"config": config}}}, plain.tags)
+        job = self.session.defs.resolve_job_def(self.job_name(args))
+        assets = sorted(job.asset_layer.executable_asset_keys)
+        run_config = {"resources": {"imaging": {"config": config}}}
+        return Request({job.name: {asset: keys for asset in assets}}, run_config, self.tags(args))
 
     def stored(self, asset: str, plate: str) -> pd.DataFrame | None:
         try:
@@ -123,7 +163,24 @@ class HcsCli(LocationCli):
             row["ome_zarr"] = str(stitched_store(self.session.store, key))
         return row
 
+    def add_partition_options(self, parser: argparse.ArgumentParser, verb: str) -> None:
+        if verb == "export":
+            parser.add_argument("--pipeline", help="the pipeline whose step --step names")
+
+    def cmd_export(self, args: argparse.Namespace) -> int:
+        if getattr(args, "pipeline", None) not in (None, "stitch"):  # loaded or run from a file
+            args.step = f"{args.pipeline}/{args.step or 'wells'}"
+        return super().cmd_export(args)
+
     def export_table(self, key: str, step: str) -> pd.DataFrame:
+        asset = dg.AssetKey.from_user_string(step)
+        if asset not in self.session.asset_keys and len(asset.path) == 2:
+            # a step of a pipeline run from its file (--pipeline-file): read as stored
+            with dg.build_resources({"io": self.session.defs.resources["io_manager"]}) as built:
+                stored = built.io.read_partition(asset, key)
+            if stored is None:
+                raise cli.CliError(f"--pipeline {asset.path[0]}: no step {asset.path[1]} stored")
+            return stored
         table = super().export_table(key, step)
         if step != self.export_step:
             return table
@@ -138,19 +195,42 @@ class HcsCli(LocationCli):
         parser.add_argument("--channels", type=int, default=2)
         parser.add_argument("--overlap", type=float, default=0.1)
         parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--z-planes", type=int, default=1, help="z planes per site")
+        parser.add_argument(
+            "--content",
+            choices=("texture", "nuclei"),
+            default="texture",
+            help="texture (stitching) or nuclei (segmentation; ImageXpress only)",
+        )
 
     def demo(self, args: argparse.Namespace) -> int:
         grid = TileGrid(rows=args.sites, cols=args.sites, tile=args.tile, overlap=args.overlap)
         try:
-            folder = write_demo_plate(
-                Path(args.out),
-                args.name,
-                args.microscope,
-                args.wells,
-                grid,
-                args.channels,
-                args.seed,
-            )
+            if args.content == "nuclei":
+                if args.microscope != "imagexpress":
+                    raise ValueError("--content nuclei writes ImageXpress plates only")
+                folder = write_nuclei_plate(
+                    Path(args.out),
+                    args.name,
+                    args.wells,
+                    args.sites,
+                    args.tile,
+                    args.overlap,
+                    args.channels,
+                    args.seed,
+                    args.z_planes,
+                )
+            else:
+                folder = write_demo_plate(
+                    Path(args.out),
+                    args.name,
+                    args.microscope,
+                    args.wells,
+                    grid,
+                    args.channels,
+                    args.seed,
+                    z_planes=args.z_planes,
+                )
         except (ValueError, InvalidKeyError) as error:
             raise cli.CliError(str(error)) from None
         print(f"{args.microscope} demo plate -> {folder} (true positions: {truth_path(folder)})")
@@ -161,6 +241,33 @@ class HcsCli(LocationCli):
         positions = self.add_verb(commands, "positions", text, self.cmd_export, out=True)
         positions.set_defaults(step=None)
         self.add_verb(commands, "open", "print the path of a plate's OME-Zarr", self.cmd_open)
+        listing = commands.add_parser("pipelines", help="the loaded pipelines, and refused files")
+        listing.add_argument("--json", action="store_true")
+        listing.set_defaults(func=self.cmd_pipelines)
+
+    def cmd_pipelines(self, args: argparse.Namespace) -> int:
+        """Every loaded pipeline (name, file, steps); every refused file and why (exit 1)."""
+        loaded = {
+            "stitch": {
+                "source": "imaging_assets (the fixed graph)",
+                "steps": [
+                    "plate_manifest",
+                    "plate_validation",
+                    "tile_positions",
+                    "stitched_plate",
+                    "plate_qc",
+                ],
+            }
+        } | pipelines_of(self.session.defs)
+        refused = refused_pipelines(self.session.defs)
+        if args.json:
+            print(json.dumps({"pipelines": loaded, "refused": refused}, indent=2))
+        else:
+            for name, record in loaded.items():
+                print(f"{name}: {' -> '.join(record['steps'])}  ({record['source']})")
+            for file, why in refused.items():
+                print(f"refused {file}: {why}")
+        return 1 if refused else 0
 
     def cmd_open(self, args: argparse.Namespace) -> int:
         plate = self.require(args.id)
