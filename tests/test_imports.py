@@ -32,6 +32,7 @@ CLI_MODULES = {
     "platform_core.session",
 }
 CLI_MODULES |= {f"{location}.cli" for location in LOCATIONS}
+CLI_MODULES.add("imaging_assets.pipelines")  # the Python API's runs: the user's side
 
 
 def _package_dir(package: str) -> Path:

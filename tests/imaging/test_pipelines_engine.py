@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 import zarr
 
+from imaging_assets.engine.apply import TILES, PlateContext, StepResult, apply_step
+from imaging_assets.engine.compile import compile_pipeline
+from imaging_assets.engine.spec import read_pipeline_file
 from imaging_assets.pipelines import FunctionStep, Pipeline, PipelineError, definitions_with, run
-from imaging_assets.pipelines.compile import compile_pipeline
-from imaging_assets.pipelines.engine import TILES, PlateContext, StepResult, apply_step
-from imaging_assets.pipelines.spec import read_pipeline_file
 from imaging_assets.science import omezarr
 from platform_core.steps import StepNotAllowedError
 from tests.support import store as data_store

@@ -7,9 +7,9 @@ from pathlib import Path
 import dagster as dg
 
 from imaging_assets.components.pipeline import load_pipelines, pipelines_of
+from imaging_assets.engine.spec import PipelineError
 from imaging_assets.inputs import PLATES
 from imaging_assets.partitions import plates
-from imaging_assets.pipelines.spec import PipelineError
 from imaging_assets.resources import ImagingConfig
 from platform_core.confine import open_confined
 from platform_core.datastore import DataStore

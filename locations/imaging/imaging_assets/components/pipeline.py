@@ -16,8 +16,8 @@ from typing import Any
 import dagster as dg
 
 from imaging_assets.components.pipeline_assets import PIPELINE_METADATA, build_pipeline_defs
-from imaging_assets.pipelines.compile import CompiledPipeline, CompiledStep, compile_pipeline
-from imaging_assets.pipelines.spec import (
+from imaging_assets.engine.compile import CompiledPipeline, CompiledStep, compile_pipeline
+from imaging_assets.engine.spec import (
     Pipeline,
     PipelineError,
     pipeline_from_document,
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 
 class ImagingPipeline(dg.Component, dg.Model, dg.Resolvable):
-    """An imaging pipeline of function steps (see imaging_assets.pipelines.spec)."""
+    """An imaging pipeline of function steps (see imaging_assets.engine.spec)."""
 
     name: str
     steps: list[dict[str, Any]]

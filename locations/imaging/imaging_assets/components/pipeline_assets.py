@@ -12,12 +12,12 @@ import pandas as pd
 
 from imaging_assets.defs.assets import survey
 from imaging_assets.defs.assets.common import fail_past_threshold, selected_wells, table_md
+from imaging_assets.engine.apply import PlateContext
+from imaging_assets.engine.compile import CompiledPipeline, CompiledStep
+from imaging_assets.engine.plate import StoredStep, run_plate
+from imaging_assets.engine.summary import plate_heatmap_png, well_summary
 from imaging_assets.inputs import plate_folder
 from imaging_assets.partitions import plates
-from imaging_assets.pipelines.compile import CompiledPipeline, CompiledStep
-from imaging_assets.pipelines.engine import PlateContext
-from imaging_assets.pipelines.plate import StoredStep, run_plate
-from imaging_assets.pipelines.summary import plate_heatmap_png, well_summary
 from imaging_assets.resources import ImagingConfig
 from imaging_assets.science import omezarr
 from imaging_assets.science.layouts import split_well
@@ -97,7 +97,7 @@ def build_pipeline_defs(
     }
 
     @dg.multi_asset(
-        name=pipeline.name,
+        name=f"{pipeline.name}__steps",  # the op; the job has the pipeline's name
         outs=outs,
         deps=[step_key(s) for s in external],
         partitions_def=plates,
@@ -231,7 +231,6 @@ def build_pipeline_defs(
     job = dg.define_asset_job(
         pipeline.name,
         selection=dg.AssetSelection.groups(pipeline.name) | dg.AssetSelection.assets(*UPSTREAM),
-        partitions_def=plates,
         description=pipeline.description or f"the imaging pipeline {pipeline.name}",
         metadata={
             PIPELINE_METADATA: {

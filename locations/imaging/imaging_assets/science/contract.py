@@ -1,4 +1,4 @@
-"""What a pipeline step function promises the engine (imaging_assets.pipelines): the memory
+"""What a pipeline step function promises the engine (imaging_assets.engine): the memory
 type of its arrays, what it returns, what it sees and which components its output drops.
 
 A step function takes a stack ``(N, H, W)`` of 2-D planes as its first argument: the planes

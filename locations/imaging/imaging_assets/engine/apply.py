@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from imaging_assets.pipelines.compile import CompiledCall, CompiledStep
+from imaging_assets.engine.compile import CompiledCall, CompiledStep
 from imaging_assets.science.contract import Output
 
 Key = tuple[str, int | None, int | None, int | None]

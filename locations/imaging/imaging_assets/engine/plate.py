@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from imaging_assets.pipelines.compile import CompiledPipeline, CompiledStep
-from imaging_assets.pipelines.engine import TILES, Key, PlateContext, StepResult, apply_step
+from imaging_assets.engine.apply import TILES, Key, PlateContext, StepResult, apply_step
+from imaging_assets.engine.compile import CompiledPipeline, CompiledStep
 from imaging_assets.science import omezarr
 from imaging_assets.science.contract import Output
 from imaging_assets.wells import WellTiles, run_wells

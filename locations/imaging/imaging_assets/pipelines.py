@@ -1,4 +1,6 @@
-"""Imaging pipelines of function steps, from Python (the same meaning as a YAML file)::
+"""Imaging pipelines of function steps from Python, with the same meaning as a YAML file.
+The user's side, like the CLI: the graph side (definitions, daemon) builds pipelines from
+their YAML files through imaging_assets.engine and never imports this module::
 
     from imaging_assets.pipelines import FunctionStep, Pipeline, run
 
@@ -27,8 +29,8 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from imaging_assets.pipelines.compile import compile_pipeline, compile_pipelines
-from imaging_assets.pipelines.spec import FunctionStep, Pipeline, PipelineError, read_pipeline_file
+from imaging_assets.engine.compile import compile_pipeline, compile_pipelines
+from imaging_assets.engine.spec import FunctionStep, Pipeline, PipelineError, read_pipeline_file
 
 __all__ = [
     "FunctionStep",

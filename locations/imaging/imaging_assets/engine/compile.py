@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from imaging_assets.pipelines.shipped import SHIPPED_STEPS
-from imaging_assets.pipelines.spec import FunctionStep, Pipeline, PipelineError
+from imaging_assets.engine.shipped import SHIPPED_STEPS
+from imaging_assets.engine.spec import FunctionStep, Pipeline, PipelineError
 from imaging_assets.science.contract import (
     COMPONENTS,
     Component,

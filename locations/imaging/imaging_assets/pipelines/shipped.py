@@ -1,3 +1,0 @@
-from imaging_assets.science.mosaic import stitch_sites
-
-SHIPPED_STEPS = {"stitch": stitch_sites}
