@@ -89,7 +89,10 @@ def run(
             job.execute_in_process(
                 instance=instance,
                 partition_key=key,
-                run_config={"resources": {"imaging": {"config": config}}},
+                run_config={
+                    "resources": {"imaging": {"config": config}},
+                    "loggers": {"console": {"config": {"log_level": "WARNING"}}},
+                },
             )
             summaries[pipeline.name] = defs.load_asset_value(
                 [pipeline.name, "wells"], partition_key=key, instance=instance
