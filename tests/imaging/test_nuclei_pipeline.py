@@ -125,6 +125,6 @@ def test_a_real_z_stack_runs_through_read_projection_and_segmentation(
     found = run([pipeline], plate)["z_count"].set_index("well").loc["A01", "objects"]
     direct = len(np.unique(segment_nuclei(project_z(volume, "max"))[0])) - 1
     print(f"img3d through the pipeline: {found} nuclei (the volume holds 51)")
-    # the same as the science on the volume: all 31 planes read, in z order (how many of the
+    # the same as the science on the volume: all 31 planes read (how many of the
     # 51 a projection can show: test_segmentation.py)
     assert found == direct > 0

@@ -45,8 +45,12 @@ def test_the_operator_folder_loads_and_a_bad_file_is_refused_alone(operator_fold
     (operator_folder / "bad_key.yaml").write_text(
         USER_PIPELINE.format(name="other") + "    materialise: true\n"
     )
+    component = "type: imaging_assets.components.ImagingPipeline\nattributes:\n" + "".join(
+        f"  {line}\n" for line in USER_PIPELINE.format(name="as_component").splitlines()
+    )
+    (operator_folder / "component.yaml").write_text(component)
     defs = load_pipelines()
-    assert "lab_blobs" in pipelines_of(defs)
+    assert {"lab_blobs", "as_component"} <= set(pipelines_of(defs))
     refused = refused_pipelines(defs)
     assert "invalid pipeline name 'lab-blobs'" in refused[str(operator_folder / "bad_name.yaml")]
     assert "line 10: unknown key 'materialise'" in refused[str(operator_folder / "bad_key.yaml")]

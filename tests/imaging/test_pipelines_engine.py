@@ -181,3 +181,37 @@ def test_labels_unlike_their_image_fail_and_keep_what_was_stored(make_plate, hcs
         ["labels_check", "wells"], partition_key="bad_labels", instance=hcs_instance
     )
     pd.testing.assert_frame_equal(value.set_index("well"), stored)
+
+
+def test_a_pipeline_reads_the_materialized_steps_of_one_before_it(make_plate, hcs_instance):
+    plate = make_plate("two_pipelines", wells=2)
+    first = Pipeline(
+        [FunctionStep("blobs", f"{STEPS}:bright_blobs", {"channel": 1}, materialize=True)],
+        name="segmenting",
+    )
+    second = Pipeline(
+        [
+            FunctionStep(
+                "objects",
+                f"{STEPS}:count_labels",
+                {"labels": "segmenting.blobs"},
+                reads=["segmenting.blobs"],
+            )
+        ],
+        name="measuring",
+    )
+    summaries = run([first, second], plate)
+    store = data_store("imaging").value_path(
+        dg.AssetKey(["segmenting", "blobs"]), "two_pipelines", "ome.zarr"
+    )
+    stored = sum(
+        len(np.unique(omezarr.read_well(store, "A", 1, field=str(f), labels="blobs"))) - 1
+        for f in range(9)
+    )
+    assert summaries["measuring"].set_index("well").loc["A01", "objects"] == stored > 0
+    unread = Pipeline(
+        [FunctionStep("objects", f"{STEPS}:count_labels", {"labels": "x.y"}, reads=["x.y"])],
+        name="measuring_nothing",
+    )
+    with pytest.raises(PipelineError, match="reads 'x.y', which is not a step before it"):
+        run([unread], plate)
