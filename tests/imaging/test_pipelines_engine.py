@@ -213,5 +213,5 @@ def test_a_pipeline_reads_the_materialized_steps_of_one_before_it(make_plate, hc
         [FunctionStep("objects", f"{STEPS}:count_labels", {"labels": "x.y"}, reads=["x.y"])],
         name="measuring_nothing",
     )
-    with pytest.raises(PipelineError, match="reads 'x.y', which is not a step before it"):
+    with pytest.raises(PipelineError, match=r"reads 'x\.y', which is not a step before it"):
         run([unread], plate)
