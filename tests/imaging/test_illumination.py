@@ -77,6 +77,12 @@ def test_bright_objects_do_not_imprint_on_the_profile() -> None:
     assert abs(error[64, 40]) < 0.02
 
 
+def test_blank_planes_are_left_as_they_are() -> None:
+    blank = np.full((3, 64, 64), 100, np.uint16)
+    assert np.array_equal(flat_field(blank), blank)
+    assert not flat_field(blank, offset=OFFSET).any()
+
+
 def test_real_nuclei_under_a_shared_ramp_segment_as_well_after_flat_field() -> None:
     """Six 'wells' of img2d (turned and flipped, different camera gains, shot noise), all
     under the same +-30 % illumination ramp, corrected together, then segmented at the

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import tifffile
 from skimage.measure import regionprops
 from skimage.segmentation import expand_labels
 
@@ -68,7 +69,7 @@ def test_nuclei_in_tile_overlaps_are_counted_once_by_the_tile_that_owns_them() -
     found, owned = 0, 0
     for site, (y, x) in zip(positions["site"], corners, strict=True):
         for region in regionprops(segment_nuclei(tiles[site][0, :1])[0]):
-            at = np.array(region.centroid) + (y, x)
+            at = np.add(region.centroid, (y, x))
             found += 1
             owned += np.argmin(np.hypot(*(centres - at).T)) == site - 1
     assert found > 1.05 * len(nuclei)  # overlaps counted twice
@@ -85,7 +86,7 @@ def test_a_nuclei_plate_reads_as_an_imagexpress_plate(tmp_path: Path) -> None:
     assert list(nuclei.columns) == ["well", "y", "x", "area_px"]
     assert set(nuclei["well"]) == {"A01", "A02"}
     assert set(read_truth(plate)["well"]) == {"A01", "A02"}
-    planes = [np.asarray(__import__("tifffile").imread(p)) for p in layout.tiles["path"][:3]]
+    planes = [tifffile.imread(path) for path in layout.tiles["path"][:3]]
     assert focus_score(planes[1]) > focus_score(planes[0])  # z 2 is in focus, z 1 is not
     again = write_nuclei_plate(tmp_path / "b", "nuc", wells=2, grid_side=2, tile_px=96, z_planes=3)
     assert folder_digest(again) == folder_digest(plate)

@@ -1,10 +1,13 @@
 """Illumination correction (flat field) and background subtraction of fluorescence planes.
 
 ``flat_field`` estimates the microscope's illumination profile from the background of many
-planes (every site of one channel and z plane of a plate): where a plane shows a nucleus is
-left out, so bright objects do not imprint on the profile, and a low per-pixel percentile of
-what is left over the planes is smoothed into the profile. ``subtract_background`` removes a
-smooth background per plane (white top-hat or rolling ball).
+planes (every site of one channel and z plane of a plate). Objects are kept out twice: the
+background of a block of pixels is a low percentile of its pixels (right while objects cover
+under 3/4 of it), and the profile takes a low percentile of each block's background over the
+planes (right while objects lie there in under 9/10 of the planes), so bright nuclei do not
+imprint on it. A cubic surface plus a Gaussian-smoothed rest makes the profile smooth.
+``subtract_background`` removes a smooth background per plane (white top-hat or rolling
+ball).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from skimage.restoration import rolling_ball
 from imaging_assets.science.contract import step_contract
 
 BLOCK_PERCENTILE = 25  # of a block's pixels: its background while objects cover under 3/4
+MIN_PROFILE = 0.05  # relative illumination below this is a failed estimate, not light
 POWERS = [(i, j) for i in range(4) for j in range(4 - i)]  # y^i x^j of a cubic surface
 
 
@@ -51,27 +55,23 @@ def polynomial_surface(coefficients: np.ndarray, ys: np.ndarray, xs: np.ndarray)
 def fit_profile(
     values: np.ndarray, ys: np.ndarray, xs: np.ndarray, sigma: float
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A smooth profile through ``values`` (2-D on the grid ``ys`` x ``xs``, NaN where
-    unknown): the coefficients of its least-squares cubic surface (vignetting times a ramp
-    is cubic; a fitted surface stays right up to the edges, where a Gaussian would flatten
-    it) and the rest smoothed by a Gaussian of ``sigma`` grid steps, filled where unknown
-    (normalised convolution)."""
+    """A smooth profile through ``values`` (2-D on the grid ``ys`` x ``xs``): the
+    coefficients of its least-squares cubic surface (vignetting times a ramp is cubic, and a
+    fitted surface stays right up to the edges, where a Gaussian would flatten it) and the
+    rest, smoothed by a Gaussian of ``sigma`` grid steps."""
     terms = np.stack([np.outer(ys**i, xs**j).ravel() for i, j in POWERS], axis=1)
-    known = np.isfinite(values)
-    coefficients = np.linalg.lstsq(terms[known.ravel()], values[known], rcond=None)[0]
-    rest = np.where(known, values - (terms @ coefficients).reshape(values.shape), 0)
-    weight = ndimage.gaussian_filter(known.astype(np.float64), sigma)
-    return coefficients, ndimage.gaussian_filter(rest, sigma) / np.maximum(weight, 1e-6)
+    coefficients = np.linalg.lstsq(terms, values.ravel(), rcond=None)[0]
+    rest = values - (terms @ coefficients).reshape(values.shape)
+    return coefficients, ndimage.gaussian_filter(rest, sigma)
 
 
 def illumination_profile(
     stack: np.ndarray, sigma_px: float, offset: float, percentile: float
 ) -> np.ndarray:
     """(H, W) float32 relative illumination (mean 1) of a stack of planes (N, H, W) of one
-    channel, from the background of blocks of about a quarter of ``sigma_px``: each plane is
-    scaled by its own background level, its blocks that still show an object
-    (``OBJECT_CONTRAST`` above a first, median-based profile) are left out, and the
-    ``percentile`` of the rest over the planes is smoothed (``fit_profile``)."""
+    channel: the ``percentile`` over the planes of the background of blocks of about a
+    quarter of ``sigma_px`` (each plane scaled by its own background level first), smoothed
+    (``fit_profile``) and brought back to full size. All ones for blank planes."""
     height, width = stack.shape[1:]
     factor = max(1, min(round(sigma_px / 4), height // 4, width // 4))
     small = np.stack([block_background(plane, factor) for plane in stack]) - offset
@@ -86,7 +86,9 @@ def illumination_profile(
         coefficients, np.linspace(-1, 1, height), np.linspace(-1, 1, width)
     )
     profile = surface + rest
-    return (profile / profile.mean()).astype(np.float32)
+    if not profile.mean() > 0:  # blank planes: no light to measure
+        return np.ones((height, width), np.float32)
+    return np.clip(profile / profile.mean(), MIN_PROFILE, None).astype(np.float32)
 
 
 @step_contract(scope="plate", variable_components=("site",))
@@ -118,9 +120,10 @@ def subtract_background(
     """Each plane of ``stack`` (N, H, W) less its smooth background, as float32.
 
     ``tophat``: white top-hat with a disk of ``radius_px`` pixels (keeps what the disk does
-    not fit in); ``rolling_ball``: less the surface a ball of ``radius_px`` pixels rolled
-    under the intensity landscape reaches. Choose the radius above the largest object's
-    radius."""
+    not fit in); ``rolling_ball``: less the surface a ball of ``radius_px`` rolled under the
+    intensity landscape reaches (scikit-image's ball has that radius in intensity units too,
+    so it follows only backgrounds changing by well under one unit per pixel). Choose the
+    radius above the largest object's radius."""
     planes = np.asarray(stack).astype(np.float32)
     if method == "tophat":
         footprint = disk(max(1, round(radius_px)), decomposition="sequence")

@@ -3,14 +3,16 @@
 Per plane: smooth out the shot noise, remove the background with a white top-hat (haze and
 uneven illumination wider than a nucleus), threshold (Li's minimum cross-entropy, which keeps
 dim nuclei that Otsu's method loses to bright mitotic ones), fill holes (nucleoli), split
-touching nuclei by a watershed of the distance transform from its peaks, then trim each
-nucleus to where its intensity exceeds a fraction of its own peak, so dim and bright nuclei
-get their outline at the same relative level. Nuclei cut by the tile edge are kept: they are
-real nuclei (stitching or a count over overlapping tiles decides about them, not this step).
+touching nuclei by a watershed of the distance transform from its peaks, drop objects no
+brighter than noise, then trim each nucleus to where its intensity exceeds a fraction of its
+own peak, so dim and bright nuclei get their outline at the same relative level. What the
+trimming cuts off a merged object and is still nucleus-sized (a dim nucleus beside a bright
+one) is segmented again on its own. Nuclei cut by the tile edge are kept: they are real
+nuclei (stitching or a count over overlapping tiles decides about them, not this step).
 
-The defaults were chosen on synthetic scenes (``synthetic_nuclei``) of 14-26 px nuclei, for
-robustness to a wrong ``diameter_px`` (0.7-1.3 x the true one) rather than for the best
-score at the true diameter.
+The defaults were chosen on synthetic scenes (``synthetic_nuclei``: 10-32 px nuclei, crowded
+or sparse, bright or dim), preferring robustness to a wrong ``diameter_px`` (0.7-1.3 x the
+true one) to the best score at the true diameter; no real image was used to choose them.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from skimage.segmentation import relabel_sequential, watershed
 
 from imaging_assets.science.contract import step_contract
 
-CORE = 0.25
+CORE = 0.25  # a trimmed-off rest is segmented again where a disk of CORE x diameter fits
 
 
 def largest_pieces(labels: np.ndarray) -> np.ndarray:
@@ -95,9 +97,7 @@ def split_and_trim(
 
 
 def segment_plane(plane: np.ndarray, params: NucleusParams) -> np.ndarray:
-    """int32 labels (0 = background, nuclei 1..n) of one 2-D plane; see ``segment_nuclei``.
-    What trimming cuts off a merged object and is still nucleus-sized (a dim nucleus beside
-    a bright one) is segmented again on its own."""
+    """int32 labels (0 = background, nuclei 1..n) of one 2-D plane; see ``segment_nuclei``."""
     smooth = ndimage.gaussian_filter(plane.astype(np.float32), params.sigma_px)
     radius = max(1, round(params.background_radius_px))
     signal = white_tophat(smooth, disk(radius, decomposition="sequence"))
@@ -133,8 +133,8 @@ def segment_nuclei(
     ``diameter_px``: expected nucleus diameter (pixels; the other lengths follow from it);
     ``sigma_px``: Gaussian smoothing before thresholding (pixels); ``min_area_px``: smaller
     objects are dropped (pixels; default: a disk a third of the diameter across, ~35 px at
-    20 px); ``min_distance_px``: closest two nucleus centres may be (pixels; default: a fifth
-    of the diameter); ``background_radius_px``: radius of the top-hat disk (pixels; default:
+    20 px); ``min_distance_px``: how close two nucleus centres may be (pixels; default: a
+    fifth of the diameter); ``background_radius_px``: radius of the top-hat disk (pixels; default:
     the diameter, so nuclei up to twice the expected size survive); ``boundary_fraction``:
     a nucleus ends where its background-corrected intensity falls below this fraction of its
     own peak; ``min_snr``: a nucleus peaks at least this many pixel-noise standard deviations
