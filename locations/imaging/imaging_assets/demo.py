@@ -20,13 +20,18 @@ import tifffile
 from scipy import ndimage
 
 from imaging_assets.science.layouts import row_letters
-from imaging_assets.science.synthetic import SATURATION, TileGrid, synthetic_well
+from imaging_assets.science.synthetic import (
+    SATURATION,
+    TRUTH_SUFFIX,
+    TileGrid,
+    htd_text,
+    synthetic_well,
+)
 from platform_core.confine import Opener, open_as_named
 from platform_core.io import atomic_write
 from platform_core.keys import validate_partition_key
 
 MICROSCOPES = ("imagexpress", "opera", "generic")
-TRUTH_SUFFIX = ".truth.csv"
 PLATE_COLUMNS = 12  # a 96-well plate: rows A-H, columns 1-12
 DEMO_GRID = TileGrid()
 DEFOCUS_PX = 1.5  # defocus blur (Gaussian sigma, pixels) per plane away from the focal plane
@@ -87,23 +92,6 @@ def field_ids(microscope: str, grid: TileGrid) -> dict[tuple[int, int], int]:
             turn += 1
         run += 1
     return ids
-
-
-def _htd(name: str, grid: TileGrid, channels: int) -> str:
-    lines = [
-        '"HTSInfoFile", Version 1.0',
-        f'"Description", "{name} (synthetic demo plate)"',
-        '"TimePoints", 1',
-        '"XWells", 12',
-        '"YWells", 8',
-        f'"XSites", {grid.cols}',
-        f'"YSites", {grid.rows}',
-        '"Waves", TRUE',
-        f'"NWavelengths", {channels}',
-        *[f'"WaveName{c}", "ch{c}"' for c in range(1, channels + 1)],
-        '"EndFile"',
-    ]
-    return "\n".join(lines) + "\n"
 
 
 def _opera_index(grid: TileGrid, pixel_size_um: float) -> str:
@@ -191,7 +179,9 @@ def write_demo_plate(
     else:
         truth = [_write_well(*job) for job in jobs]
     if microscope == "imagexpress":
-        (plate / f"{name}.HTD").write_text(_htd(name, grid, channels))
+        waves = [f"ch{c}" for c in range(1, channels + 1)]
+        htd = htd_text(f"{name} (synthetic demo plate)", grid.rows, grid.cols, waves)
+        (plate / f"{name}.HTD").write_text(htd)
     elif microscope == "opera":
         (plate / "Images" / "Index.xml").write_text(_opera_index(grid, pixel_size_um))
     table = pd.concat(truth)

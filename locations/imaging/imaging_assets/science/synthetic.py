@@ -135,3 +135,25 @@ def synthetic_well(
             y=positions["y"] + top + margin, x=positions["x"] + left + margin
         )
     return tiles, positions
+
+
+TRUTH_SUFFIX = ".truth.csv"  # beside a plate folder: its true tile positions
+
+
+def htd_text(description: str, grid_rows: int, grid_cols: int, wave_names: list[str]) -> str:
+    """An ImageXpress ``.HTD`` plate file: a 96-well plate, the site grid and the channels'
+    names (what the demo and nuclei plates carry)."""
+    lines = [
+        '"HTSInfoFile", Version 1.0',
+        f'"Description", "{description}"',
+        '"TimePoints", 1',
+        '"XWells", 12',
+        '"YWells", 8',
+        f'"XSites", {grid_cols}',
+        f'"YSites", {grid_rows}',
+        '"Waves", TRUE',
+        f'"NWavelengths", {len(wave_names)}',
+        *[f'"WaveName{c}", "{wave}"' for c, wave in enumerate(wave_names, 1)],
+        '"EndFile"',
+    ]
+    return "\n".join(lines) + "\n"

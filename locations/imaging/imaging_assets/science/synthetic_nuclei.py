@@ -23,12 +23,18 @@ from skimage.measure import regionprops_table
 from skimage.segmentation import expand_labels
 
 from imaging_assets.science.layouts import row_letters
-from imaging_assets.science.synthetic import SATURATION, TileGrid, cut_tile, true_positions
+from imaging_assets.science.synthetic import (
+    SATURATION,
+    TRUTH_SUFFIX,
+    TileGrid,
+    cut_tile,
+    htd_text,
+    true_positions,
+)
 from imaging_assets.science.synthetic import vignetting as vignetting_profile
 
 WAVE_NAMES = ("DAPI", "FITC", "TRITC", "Cy5")  # channel 1 = nuclei, 2 = cytoplasm stain
 NUCLEI_SUFFIX = ".nuclei.csv"
-TILES_SUFFIX = ".truth.csv"  # the demo plates' true tile positions (imaging_assets.demo)
 PLATE_COLUMNS = 12  # wells are numbered row by row on a 96-well plate
 COVER = 0.22  # fraction of a well's area covered by nuclei
 MITOTIC_FRACTION = 0.04
@@ -227,25 +233,6 @@ def nuclei_well(
     return tiles, positions, nuclei[inside].reset_index(drop=True)
 
 
-def htd_text(name: str, grid_rows: int, grid_cols: int, wave_names: list[str]) -> str:
-    """An ImageXpress ``.HTD`` plate description: a 96-well plate, the site grid and the
-    channels' names."""
-    lines = [
-        '"HTSInfoFile", Version 1.0',
-        f'"Description", "{name} (synthetic nuclei plate)"',
-        '"TimePoints", 1',
-        '"XWells", 12',
-        '"YWells", 8',
-        f'"XSites", {grid_cols}',
-        f'"YSites", {grid_rows}',
-        '"Waves", TRUE',
-        f'"NWavelengths", {len(wave_names)}',
-        *[f'"WaveName{c}", "{wave}"' for c, wave in enumerate(wave_names, 1)],
-        '"EndFile"',
-    ]
-    return "\n".join(lines) + "\n"
-
-
 def write_nuclei_plate(
     out_dir: Path,
     name: str,
@@ -282,7 +269,9 @@ def write_nuclei_plate(
                 tifffile.imwrite(path, stack[z, channel])
         truth.append(nuclei.assign(well=well)[["well", "y", "x", "area_px"]])
         placed.append(positions.assign(well=well)[["well", "site", "x", "y"]])
-    (plate / f"{name}.HTD").write_text(htd_text(name, grid_side, grid_side, WAVE_NAMES[:channels]))
+    (plate / f"{name}.HTD").write_text(
+        htd_text(f"{name} (synthetic nuclei plate)", grid_side, grid_side, WAVE_NAMES[:channels])
+    )
     pd.concat(truth).to_csv(out_dir / f"{name}{NUCLEI_SUFFIX}", index=False)
-    pd.concat(placed).to_csv(out_dir / f"{name}{TILES_SUFFIX}", index=False)
+    pd.concat(placed).to_csv(out_dir / f"{name}{TRUTH_SUFFIX}", index=False)
     return plate
