@@ -78,6 +78,9 @@ case "${1:-}" in
     .venv/bin/ecod run --batch demo-batch --mode full   # builds the demo library first
     [[ -d "$demo/imaging/demo_plate" ]] || .venv/bin/hcs demo --out "$demo/imaging" --wells 4
     .venv/bin/hcs run "$demo/imaging/demo_plate"
+    [[ -d "$demo/imaging/nuclei_plate" ]] || .venv/bin/hcs demo --out "$demo/imaging" \
+        --name nuclei_plate --content nuclei --wells 4
+    .venv/bin/hcs run "$demo/imaging/nuclei_plate" --pipeline nuclei_count
     [[ -d "$demo/cardio" ]] || .venv/bin/cardio demo --out "$demo/cardio"
     .venv/bin/cardio run "$demo/cardio"/study-*  # one run per study, on every core
     for workflow in rnaseq rnaseq_counts gwas gwas_simulated; do
