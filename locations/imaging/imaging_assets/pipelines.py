@@ -54,8 +54,8 @@ def definitions_with(pipelines: Sequence[Pipeline]) -> dg.Definitions:
     defs = replace(LOCATION, data_defs=lambda: load_pipelines(own)).definitions()
     refused = refused_pipelines(defs)
     for pipeline in own:
-        if pipeline.source in refused:
-            raise PipelineError(refused[pipeline.source])
+        if pipeline.where in refused:
+            raise PipelineError(refused[pipeline.where])
     return defs
 
 

@@ -69,7 +69,7 @@ def compile_loaded(
     refused: dict[str, str] = {}
     known: dict[str, CompiledStep] = {}
     for source, user_code in sources:
-        where = str(source) if isinstance(source, Path) else source.source
+        where = str(source) if isinstance(source, Path) else source.where
         try:
             pipeline = read_pipeline_file(source) if isinstance(source, Path) else source
             if isinstance(source, Path) and pipeline.name in replaced:

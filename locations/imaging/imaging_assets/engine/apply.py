@@ -101,13 +101,20 @@ def _call(
 
 
 def _groups(step: CompiledStep, planes: Mapping[Key, np.ndarray]) -> dict[tuple, list[Key]]:
-    """Plane keys by the components a call holds fixed, each group sorted."""
+    """Plane keys by the components a call holds fixed (every component not varying inside a
+    call, and ``group_by``), each group sorted; only the planes the selectors keep."""
     varying = set(step.variable_components) | ({"well"} if step.scope == "plate" else set())
-    fixed = [i for i, axis in enumerate(AXES) if axis not in varying]
+    fixed = [i for i, axis in enumerate(AXES) if axis not in varying or axis == step.group_by]
     groups: dict[tuple, list[Key]] = {}
     for key in sorted(planes, key=lambda k: tuple((v is None, v) for v in k)):
         if all(key[AXES.index(a)] in values for a, values in step.selectors.items()):
             groups.setdefault(tuple(key[i] for i in fixed), []).append(key)
+    if planes and not groups:
+        have = {a: sorted({k[AXES.index(a)] for k in planes} - {None}) for a in step.selectors}
+        raise StepFailed(
+            f"step {step.key!r} selects {dict(step.selectors)}, which no plane of "
+            f"{_where(list(planes))} has (it has {have})"
+        )
     return groups
 
 
@@ -150,7 +157,13 @@ def apply_step(
         if step.output == "table":
             tables.append(_table(value, keys, where))
         else:
-            result.planes.update(_planes(step, value, keys, where))
+            produced = _planes(step, value, keys, where)
+            if produced.keys() & result.planes.keys():  # e.g. labels of two channels
+                raise StepFailed(
+                    f"{where}: two calls made the same plane; a labels step sees one channel "
+                    "per plane: select one (kwargs channel: N) or reduce channel"
+                )
+            result.planes.update(produced)
     if step.output == "table":
         result.table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
     return result

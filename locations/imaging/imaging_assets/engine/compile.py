@@ -5,9 +5,7 @@ is processed: a pipeline that compiles does not fail half-way on how it was writ
 
 from __future__ import annotations
 
-import hashlib
 import inspect
-import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,11 +17,11 @@ from imaging_assets.science.contract import (
     Component,
     Output,
     Scope,
-    StepContract,
     contract_of,
 )
+from platform_core.checkpoint import fingerprint
 from platform_core.keys import InvalidNameError, validate_name
-from platform_core.steps import StepNotAllowedError, resolve_step
+from platform_core.steps import resolve_step
 
 # what the engine passes a step function that declares a parameter of this name
 INJECTED = {
@@ -62,7 +60,6 @@ class CompiledStep:
     group_by: Component | None
     output: Output
     reduces: tuple[Component, ...]
-    memory: str
     materialize: bool
     input: str | None  # the output key whose planes are stacked; None: the plate's tiles
     selectors: Mapping[Component, tuple[int, ...]]
@@ -110,11 +107,6 @@ def code_fingerprint(function: Callable[..., Any]) -> str:
     except (OSError, TypeError):
         source = ""
     return f"{function.__module__}:{function.__qualname__}:{source}"
-
-
-def _digest(*parts: Any) -> str:
-    text = json.dumps(parts, sort_keys=True, default=repr)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _resolve(ref: Any, step: str, where: str, user_code: bool | None) -> Callable[..., Any]:
@@ -180,6 +172,11 @@ def _step_reads(
         if name in own:
             keys[name] = own[name].key
         elif name in known:
+            if known[name].output == "table":
+                raise PipelineError(
+                    f"{where} step {step.name!r} reads {name!r}, a table: another pipeline's "
+                    "images and labels can be read, its tables are read from its asset"
+                )
             if not known[name].materialize:
                 raise PipelineError(
                     f"{where} step {step.name!r} reads {name!r}, which that pipeline does not "
@@ -195,6 +192,114 @@ def _step_reads(
     return names, keys
 
 
+def _calls(
+    functions: Mapping[int | None, list[tuple[Callable[..., Any], dict[str, Any]]]],
+    step: FunctionStep,
+    names: Sequence[str],
+    keys: Mapping[str, str],
+    where: str,
+) -> dict[int | None, tuple[CompiledCall, ...]]:
+    """Each group's chain of calls, checked; a kwarg naming a component (site, channel, z)
+    that a function does not take is the step's selector, not the function's."""
+    calls = {}
+    for value, chain in functions.items():
+        built = []
+        for function, extra in chain:
+            picked = [k for k in extra if k in COMPONENTS and k not in _parameters(function)]
+            if picked:
+                raise PipelineError(
+                    f"{where} step {step.name!r}: {picked[0]!r} selects planes; give it in the "
+                    "step's kwargs, not a function's"
+                )
+            merged = {**step.kwargs, **extra}
+            own = {
+                k: v for k, v in merged.items() if k not in COMPONENTS or k in _parameters(function)
+            }
+            call = _check_call(function, own, names, step.name, where)
+            reads = {p: keys[n] for p, n in call.reads.items()}
+            built.append(CompiledCall(call.function, call.kwargs, reads, call.injected))
+        calls[value] = tuple(built)
+    return calls
+
+
+def _parameters(function: Callable[..., Any]) -> Mapping[str, inspect.Parameter]:
+    return inspect.signature(function).parameters
+
+
+def _compile_step(
+    step: FunctionStep,
+    pipeline: Pipeline,
+    compiled: list[CompiledStep],
+    known: Mapping[str, CompiledStep],
+    user_code: bool | None,
+) -> CompiledStep:
+    where = pipeline.where
+    try:
+        validate_name(step.name, "step name")
+    except InvalidNameError as error:
+        raise PipelineError(f"{where}: {error}") from None
+    if any(s.name == step.name for s in compiled):
+        raise PipelineError(f"{where}: two steps are named {step.name!r}")
+    names, keys = _step_reads(step, compiled, known, where)
+    functions = {
+        value: [(_resolve(f, step.name, where, user_code), k) for f, k in chain]
+        for value, chain in step.calls().items()
+    }
+    chains = [c for chain in functions.values() for c in chain]
+    contracts = [contract_of(f) for f, _ in chains]
+    if any(c.memory != "numpy" for c in contracts):
+        raise PipelineError(f"{where} step {step.name!r}: only numpy memory runs here")
+    variable = tuple(step.variable_components or contracts[0].variable_components)
+    if step.group_by in variable:
+        raise PipelineError(
+            f"{where} step {step.name!r}: group_by {step.group_by} makes one call per "
+            f"{step.group_by}, so it cannot also vary inside a call (variable_components)"
+        )
+    calls = _calls(functions, step, names, keys, where)
+    selectors = {
+        k: tuple(v if isinstance(v, list | tuple) else [v])
+        for k, v in step.kwargs.items()
+        if k in COMPONENTS and all(k not in _parameters(f) for f, _ in chains)
+    }
+    by_kwargs = {k for cs in calls.values() for c in cs for k in c.reads.values()}
+    streams = [keys[n] for n in names if keys[n] not in by_kwargs]
+    if len(streams) > 1:
+        raise PipelineError(
+            f"{where} step {step.name!r} reads {len(streams)} steps as its stack "
+            f"({', '.join(streams)}); give the others to parameters in kwargs"
+        )
+    images = [s for s in compiled if s.output == "image"]
+    source = streams[0] if streams else (images[-1].key if images else None)
+    upstream = [known[k].fingerprint for k in sorted({source, *by_kwargs} - {None}) if k in known]
+    output = step.output or contracts[-1].output
+    return CompiledStep(
+        pipeline=pipeline.name,
+        name=step.name,
+        calls=calls,
+        scope=step.scope or contracts[0].scope,
+        variable_components=variable,
+        group_by=step.group_by,
+        output=output,
+        reduces=tuple(sorted({r for c in contracts for r in c.reduces}, key=COMPONENTS.index)),
+        materialize=step.materialize,
+        input=source,
+        selectors=selectors,
+        fingerprint=fingerprint(
+            [code_fingerprint(f) for f, _ in chains],
+            step.kwargs,
+            [k for _, k in chains],
+            variable,
+            step.scope,
+            step.group_by,
+            output,
+            step.materialize,
+            source,
+            sorted(by_kwargs),
+            upstream,
+        ),
+    )
+
+
 def compile_pipeline(
     pipeline: Pipeline,
     known: Mapping[str, CompiledStep] | None = None,
@@ -203,96 +308,16 @@ def compile_pipeline(
     """One pipeline compiled; ``known``: other pipelines' steps by key (pipeline.step) it may
     read; ``user_code``: whether unregistered step modules may load (default: in the user's
     own process only)."""
-    where = pipeline.source
     try:
         validate_name(pipeline.name, "pipeline name")
     except InvalidNameError as error:
-        raise PipelineError(f"{where}: {error}") from None
+        raise PipelineError(f"{pipeline.where}: {error}") from None
     known = dict(known or {})
     compiled: list[CompiledStep] = []
     for step in pipeline.steps:
-        try:
-            validate_name(step.name, "step name")
-        except InvalidNameError as error:
-            raise PipelineError(f"{where}: {error}") from None
-        if any(s.name == step.name for s in compiled):
-            raise PipelineError(f"{where}: two steps are named {step.name!r}")
-        names, keys = _step_reads(step, compiled, known, where)
-        patterns = step.calls()
-        functions = {
-            v: [(_resolve(f, step.name, where, user_code), k) for f, k in calls]
-            for v, calls in patterns.items()
-        }
-        first = next(iter(functions.values()))[0][0]
-        contract: StepContract = contract_of(first)
-        chains = [c for calls in functions.values() for c in calls]
-        contracts = [contract_of(f) for f, _ in chains]
-        if any(c.memory != "numpy" for c in contracts):
-            raise PipelineError(f"{where} step {step.name!r}: only numpy memory runs here")
-        variable = tuple(step.variable_components or contract.variable_components)
-        reduces = tuple(sorted({r for c in contracts for r in c.reduces}, key=COMPONENTS.index))
-        kwargs_all = {**step.kwargs}
-        calls = {}
-        for value, chain in functions.items():
-            built = []
-            for function, extra in chain:
-                merged = {**kwargs_all, **extra}
-                parameters = inspect.signature(function).parameters
-                selectors = {k for k in merged if k in COMPONENTS and k not in parameters}
-                call_kwargs = {k: v for k, v in merged.items() if k not in selectors}
-                built.append(_check_call(function, call_kwargs, names, step.name, where))
-            calls[value] = tuple(
-                CompiledCall(
-                    c.function, c.kwargs, {p: keys[n] for p, n in c.reads.items()}, c.injected
-                )
-                for c in built
-            )
-        selectors = {
-            k: tuple(v if isinstance(v, list | tuple) else [v])
-            for k, v in step.kwargs.items()
-            if k in COMPONENTS and all(k not in inspect.signature(f).parameters for f, _ in chains)
-        }
-        read_by_kwargs = {k for cs in calls.values() for c in cs for k in c.reads.values()}
-        streams = [keys[n] for n in names if keys[n] not in read_by_kwargs]
-        if len(streams) > 1:
-            raise PipelineError(
-                f"{where} step {step.name!r} reads {len(streams)} steps as its stack "
-                f"({', '.join(streams)}); give the others to parameters in kwargs"
-            )
-        images = [s for s in compiled if s.output == "image"]
-        source = streams[0] if streams else (images[-1].key if images else None)
-        upstream = [s.fingerprint for s in compiled if s.key in {source, *read_by_kwargs}]
-        fingerprint = _digest(
-            [code_fingerprint(f) for f, _ in chains],
-            step.kwargs,
-            [k for _, k in chains],
-            variable,
-            step.scope,
-            step.group_by,
-            step.output,
-            source,
-            sorted(read_by_kwargs),
-            upstream,
-        )
-        compiled.append(
-            CompiledStep(
-                pipeline=pipeline.name,
-                name=step.name,
-                calls=calls,
-                scope=step.scope or contract.scope,
-                variable_components=variable,
-                group_by=step.group_by,
-                output=step.output or contract_of(chains[-1][0]).output,
-                reduces=reduces,
-                memory="numpy",
-                materialize=step.materialize,
-                input=source,
-                selectors=selectors,
-                fingerprint=fingerprint,
-            )
-        )
+        compiled.append(_compile_step(step, pipeline, compiled, known, user_code))
         known[compiled[-1].key] = compiled[-1]
-    return CompiledPipeline(pipeline.name, tuple(compiled), where, pipeline.description)
+    return CompiledPipeline(pipeline.name, tuple(compiled), pipeline.where, pipeline.description)
 
 
 def compile_pipelines(
@@ -304,12 +329,9 @@ def compile_pipelines(
     names: set[str] = set()
     for pipeline in pipelines:
         if pipeline.name in names:
-            raise PipelineError(f"{pipeline.source}: a second pipeline named {pipeline.name!r}")
+            raise PipelineError(f"{pipeline.where}: a second pipeline named {pipeline.name!r}")
         names.add(pipeline.name)
         done = compile_pipeline(pipeline, known, user_code)
         known |= {s.key: s for s in done.steps}
         compiled.append(done)
     return compiled
-
-
-__all__ = ["StepNotAllowedError", "compile_pipeline", "compile_pipelines"]

@@ -1,8 +1,9 @@
 """A compiled pipeline run on a plate's wells: wells in parallel on the worker pool, each
 well's steps in order in one worker with intermediates in memory, plate-scope steps on
 every well's planes at once here; materialized image and labels steps written into their
-OME-Zarr plate (a field per site, labels under the image they segment). A well that fails is
-recorded with its error and the others go on. No Dagster here."""
+staging OME-Zarr plate (a field per site, labels under the image they segment), moved into
+the step's store only when the run succeeds (engine/cache.py). A well that fails is recorded
+with its error and the others go on. No Dagster here."""
 
 from __future__ import annotations
 
@@ -22,20 +23,26 @@ from imaging_assets.wells import WellTiles, run_wells
 
 @dataclass(frozen=True)
 class StoredStep:
-    """Where a materialized image or labels step's OME-Zarr plate is, and what it holds."""
+    """A materialized image or labels step's OME-Zarr plate (``store``), where a run writes
+    its wells until it succeeds (``staging``), and what it holds."""
 
     store: Path
+    staging: Path
     kind: Output
     name: str
 
 
 @dataclass
 class PlateOutcome:
-    errors: dict[str, str] = field(default_factory=dict)  # well -> error
-    tables: dict[str, list[pd.DataFrame]] = field(default_factory=dict)  # step key -> frames
-    fields: dict[str, int] = field(default_factory=dict)  # well -> fields written
-    seconds: dict[str, float] = field(default_factory=dict)  # well -> seconds in workers
-    ran: list[str] = field(default_factory=list)
+    """Per well of the run: its error, or its tables (step key -> table)."""
+
+    errors: dict[str, str] = field(default_factory=dict)
+    tables: dict[str, dict[str, pd.DataFrame]] = field(default_factory=dict)
+    left_out: dict[str, str] = field(default_factory=dict)  # wells only read, not readable
+
+    @property
+    def ran(self) -> list[str]:
+        return sorted(self.tables)
 
 
 def well_planes(well: WellTiles) -> dict[Key, np.ndarray]:
@@ -75,7 +82,15 @@ def write_step(
             raise ValueError(f"step {step.key!r}: well {well.well} lacks plane {missing}") from None
         labels = None
         if step.output == "labels":
-            labels = {step.name: np.stack([result.planes[(well.well, site, None, z)] for z in zs])}
+            try:
+                labels = {
+                    step.name: np.stack([result.planes[(well.well, site, None, z)] for z in zs])
+                }
+            except KeyError as missing:
+                raise ValueError(
+                    f"step {step.key!r}: its labels have no plane {missing} for the z planes "
+                    f"{zs} of the image they segment (well {well.well})"
+                ) from None
         name = _field(site, sites)
         provenance = {
             "fingerprint": fingerprint,
@@ -86,7 +101,7 @@ def write_step(
         }
         names = [context.channel_names.get(c, f"ch{c}") for c in channels]
         omezarr.write_field(
-            stored.store,
+            stored.staging,
             well.row,
             well.column,
             name,
@@ -97,7 +112,7 @@ def write_step(
             labels,
         )
         fields.append(name)
-    omezarr.write_well_fields(stored.store, well.row, well.column, fields)
+    omezarr.write_well_fields(stored.staging, well.row, well.column, fields)
     return len(fields)
 
 
@@ -125,9 +140,15 @@ def read_step(stored: StoredStep, well: WellTiles) -> StepResult:
 
 
 def _reads(step: CompiledStep) -> set[str]:
-    return {step.input or TILES} | {
-        k for cs in step.calls.values() for c in cs for k in c.reads.values()
-    }
+    calls = step.calls.values()
+    return {step.input or TILES} | {k for cs in calls for c in cs for k in c.reads.values()}
+
+
+def _load(key: str, well: WellTiles, stores: Mapping[str, StoredStep]) -> StepResult:
+    """What a step reads that no step of this run made: the tiles, or another pipeline's."""
+    if key == TILES:
+        return StepResult("image", well_planes(well))
+    return read_step(stores[key], well)
 
 
 def run_segment(
@@ -137,28 +158,20 @@ def run_segment(
     context: PlateContext,
     keep: frozenset[str],
     stores: Mapping[str, StoredStep],
+    writes: bool,
     fingerprint: str,
-) -> dict:
-    """A well's steps in order (one worker): what later segments need, the tables of the
-    materialized table steps and the fields written."""
+) -> dict[str, dict]:
+    """A well's steps in order (one worker): what later segments need (``carry``) and the
+    tables of its table steps; with ``writes``, its materialized fields are staged."""
     outputs = dict(carried)
-    written = 0
     for step in steps:
         for key in _reads(step) - outputs.keys():
-            outputs[key] = (
-                StepResult("image", well_planes(well))
-                if key == TILES
-                else read_step(stores[key], well)
-            )
+            outputs[key] = _load(key, well, stores)
         outputs[step.key] = apply_step(step, outputs, context)
-        if step.key in stores:
-            written += write_step(step, outputs, well, stores[step.key], context, fingerprint)
+        if writes and step.key in stores:
+            write_step(step, outputs, well, stores[step.key], context, fingerprint)
     tables = {s.key: outputs[s.key].table for s in steps if s.output == "table"}
-    return {
-        "carry": {k: outputs[k] for k in keep if k in outputs},
-        "tables": tables,
-        "fields": written,
-    }
+    return {"carry": {k: outputs[k] for k in keep if k in outputs}, "tables": tables}
 
 
 def segments(pipeline: CompiledPipeline) -> list[tuple[CompiledStep, ...]]:
@@ -184,35 +197,37 @@ def run_plate(
     fingerprints: Mapping[str, str],
     workers: int,
 ) -> PlateOutcome:
-    """Run ``pipeline`` for the wells in ``todo``; a plate-scope step sees every well of
-    ``wells`` (so the wells before it run too, their outputs kept in memory only)."""
+    """Run ``pipeline`` for the wells in ``todo``. A plate-scope step sees every well of
+    ``wells``: up to the last one, every well runs (in memory only: only ``todo`` wells are
+    staged or reported; another well that cannot be read is left out of the estimate)."""
     outcome = PlateOutcome()
     parts = segments(pipeline)
     last_plate = max((i for i, p in enumerate(parts) if p[0].scope == "plate"), default=-1)
     carried: dict[str, dict[str, StepResult]] = {w: {} for w in wells}
+    tables: dict[str, dict[str, pd.DataFrame]] = {w: {} for w in todo}
     for index, part in enumerate(parts):
         later = frozenset(k for p in parts[index + 1 :] for s in p for k in _reads(s))
-        chosen = list(wells) if index < last_plate else todo
-        alive = [w for w in chosen if w not in outcome.errors]
+        chosen = list(wells) if index <= last_plate else todo
+        alive = [w for w in chosen if w not in outcome.errors and w not in outcome.left_out]
         if part[0].scope == "plate":
-            _plate_step(part[0], alive, carried, context, stores, wells, fingerprints)
+            _plate_step(
+                part[0], alive, carried, context, stores, wells, todo, fingerprints, outcome
+            )
             continue
         jobs = [
-            (w, (part, wells[w], carried[w], context, later, stores, fingerprints[w]))
+            (w, (part, wells[w], carried[w], context, later, stores, w in todo, fingerprints[w]))
             for w in alive
         ]
         for result in run_wells(run_segment, jobs, workers):
             well = result["well"]
-            outcome.seconds[well] = outcome.seconds.get(well, 0.0) + result["seconds"]
             if result["error"]:
-                outcome.errors[well] = result["error"]
-                continue
-            carried[well] = result["carry"]
-            outcome.fields[well] = outcome.fields.get(well, 0) + result["fields"]
-            if well in todo:
-                for key, table in result["tables"].items():
-                    outcome.tables.setdefault(key, []).append(table)
-    outcome.ran = [w for w in todo if w not in outcome.errors]
+                failures = outcome.errors if well in todo else outcome.left_out
+                failures[well] = result["error"]
+            else:
+                carried[well] = result["carry"]
+                if well in todo:
+                    tables[well] |= result["tables"]
+    outcome.tables = {w: t for w, t in tables.items() if w not in outcome.errors}
     return outcome
 
 
@@ -223,25 +238,30 @@ def _plate_step(
     context: PlateContext,
     stores: Mapping[str, StoredStep],
     wells: Mapping[str, WellTiles],
+    todo: list[str],
     fingerprints: Mapping[str, str],
+    outcome: PlateOutcome,
 ) -> None:
-    """A plate-scope step here, on every live well's planes at once; its result split back."""
+    """A plate-scope step here, on every readable well's planes at once; its result split
+    back per well (a well whose planes cannot be read fails alone)."""
     merged: dict[str, StepResult] = {}
-    for key in _reads(step):
-        for well in alive:
-            if key not in carried[well]:
-                carried[well][key] = (
-                    StepResult("image", well_planes(wells[well]))
-                    if key == TILES
-                    else read_step(stores[key], wells[well])
-                )
-            part = carried[well][key]
-            into = merged.setdefault(key, StepResult(part.kind))
-            into.planes |= part.planes
-    result = apply_step(step, merged, context)
+    used = []
     for well in alive:
+        try:
+            for key in _reads(step) - carried[well].keys():
+                carried[well][key] = _load(key, wells[well], stores)
+        except (OSError, ValueError) as error:
+            failures = outcome.errors if well in todo else outcome.left_out
+            failures[well] = f"{type(error).__name__}: {error}"
+            continue
+        used.append(well)
+        for key in _reads(step):
+            part = carried[well][key]
+            merged.setdefault(key, StepResult(part.kind)).planes.update(part.planes)
+    result = apply_step(step, merged, context)
+    for well in used:
         carried[well][step.key] = result.of_wells({well})
-        if step.key in stores:
+        if well in todo and step.key in stores:
             write_step(
                 step, carried[well], wells[well], stores[step.key], context, fingerprints[well]
             )

@@ -100,7 +100,12 @@ class Pipeline:
     steps: Sequence[FunctionStep]
     name: str = "pipeline"
     description: str = ""
-    source: str = "python"
+    source: str = ""  # the file it was read from (empty: built in Python)
+
+    @property
+    def where(self) -> str:
+        """How messages name it: its file, or ``pipeline <name>``."""
+        return self.source or f"pipeline {self.name}"
 
 
 def _call(pattern: Any, step: str) -> Call:
@@ -141,9 +146,43 @@ def _unknown(keys: Any, known: frozenset[str], where: str, file: Path | None, pa
 
 
 def _choice(value: Any, choices: Sequence[str], what: str, where: str) -> Any:
-    if value is not None and value not in choices:
+    if value is not None and (not isinstance(value, str) or value not in choices):
         raise PipelineError(f"{where}: {what} {value!r} is not one of {', '.join(choices)}")
     return value
+
+
+def _names(value: Any, what: str, where: str) -> list[str] | None:
+    """A list of names (one name alone is a list of one); None when not given."""
+    if value is None:
+        return None
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise PipelineError(f"{where}: {what} must be a name or a list of names, not {value!r}")
+    return values
+
+
+def _step(item: Mapping[str, Any], where: str) -> FunctionStep:
+    """One step of a YAML pipeline, every value of the type its key needs."""
+    components = _names(item.get("variable_components"), "variable_components", where)
+    for component in components or []:
+        _choice(component, COMPONENTS, "variable component", where)
+    kwargs = item.get("kwargs") or {}
+    if not isinstance(kwargs, Mapping) or not all(isinstance(k, str) for k in kwargs):
+        raise PipelineError(f"{where}: kwargs must be a mapping of parameter names")
+    materialize = item.get("materialize", False)
+    if not isinstance(materialize, bool):
+        raise PipelineError(f"{where}: materialize must be true or false, not {materialize!r}")
+    return FunctionStep(
+        name=str(item["name"]),
+        func=item["func"],
+        kwargs=dict(kwargs),
+        scope=_choice(item.get("scope"), ("well", "plate"), "scope", where),
+        variable_components=tuple(components) if components is not None else None,
+        group_by=_choice(item.get("group_by"), COMPONENTS, "group_by", where),
+        materialize=materialize,
+        reads=_names(item.get("reads"), "reads", where),
+        output=_choice(item.get("output"), ("image", "labels", "table"), "output", where),
+    )
 
 
 def pipeline_from_document(document: Any, file: Path | None = None) -> Pipeline:
@@ -167,36 +206,12 @@ def pipeline_from_document(document: Any, file: Path | None = None) -> Pipeline:
             raise PipelineError(f"{where}: steps[{index}] needs at least name and func")
         step_where = f"{where} step {item['name']!r}"
         _unknown(item, STEP_KEYS, where, file, (*path, "steps", str(index)))
-        components = item.get("variable_components")
-        if components is not None:
-            if isinstance(components, str):
-                components = [components]
-            for c in components:
-                _choice(c, COMPONENTS, "variable component", step_where)
-        kwargs = item.get("kwargs") or {}
-        if not isinstance(kwargs, Mapping):
-            raise PipelineError(f"{step_where}: kwargs must be a mapping")
-        reads = item.get("reads")
-        parsed.append(
-            FunctionStep(
-                name=str(item["name"]),
-                func=item["func"],
-                kwargs=dict(kwargs),
-                scope=_choice(item.get("scope"), ("well", "plate"), "scope", step_where),
-                variable_components=tuple(components) if components is not None else None,
-                group_by=_choice(item.get("group_by"), COMPONENTS, "group_by", step_where),
-                materialize=bool(item.get("materialize", False)),
-                reads=[reads] if isinstance(reads, str) else reads,
-                output=_choice(
-                    item.get("output"), ("image", "labels", "table"), "output", step_where
-                ),
-            )
-        )
+        parsed.append(_step(item, step_where))
     return Pipeline(
         parsed,
         name=document.get("name", file.stem if file else "pipeline"),
         description=str(document.get("description", "")),
-        source=where,
+        source=str(file) if file else "",
     )
 
 

@@ -166,6 +166,25 @@ def write_well_fields(store: Path, row: str, column: int, fields: list[str]) -> 
     write_well_metadata(zarr.open_group(well_path(store, row, column), mode="a"), fields)
 
 
+def promote_well(staging: Path, store: Path, row: str, column: int) -> list[str]:
+    """Move a well's fields from ``staging`` (where a run wrote them) into ``store``, field by
+    field with a rename (a reader sees the old field or the new one), and drop fields of the
+    well the staged set no longer has; returns the fields."""
+    source, target = well_path(staging, row, column), well_path(store, row, column)
+    fields = sorted((p.name for p in source.iterdir() if p.name.isdigit()), key=int)
+    zarr.open_group(store, mode="a").require_group(row).require_group(str(column))
+    for old in [p for p in target.iterdir() if p.name.isdigit() and p.name not in fields]:
+        shutil.rmtree(old)
+    for field in fields:
+        retired = target / f".{field}.{uuid.uuid4().hex}.old"
+        if (target / field).exists():
+            os.replace(target / field, retired)
+        os.replace(source / field, target / field)
+        shutil.rmtree(retired, ignore_errors=True)
+    write_well_fields(store, row, column, fields)
+    return fields
+
+
 def well_provenance(store: Path, row: str, column: int, field: str = FIELD) -> dict | None:
     """The provenance stored with a complete field image, or None if there is none."""
     field_path = well_path(store, row, column) / field
