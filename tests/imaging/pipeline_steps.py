@@ -1,5 +1,7 @@
 """Step functions a user might write, for the pipeline tests (tests.imaging.pipeline_steps)."""
 
+import os
+
 import numpy as np
 import pandas as pd
 from scipy import ndimage
@@ -19,9 +21,22 @@ def identity(stack: np.ndarray) -> np.ndarray:
     return stack
 
 
-def fails_in_a02(stack: np.ndarray, well: str) -> np.ndarray:
-    if well == "A02":
+def fails_where_told(stack: np.ndarray, well: str) -> np.ndarray:
+    """Raises in the wells named by $FAIL_WELLS (a comma list): a bug that data brings out."""
+    if well in os.environ.get("FAIL_WELLS", "").split(","):
         raise ZeroDivisionError("this well's data upsets me")
+    return stack
+
+
+@step_contract(scope="plate")
+def planes_seen(stack: np.ndarray) -> np.ndarray:
+    """Every plane set to how many planes the call saw (a plate step sees every well)."""
+    return np.full(stack.shape, len(stack), np.float32)
+
+
+def one_channel_only(stack: np.ndarray, channels: list[int]) -> np.ndarray:
+    if len(set(channels)) != 1:
+        raise AssertionError(f"one call saw channels {channels}")
     return stack
 
 

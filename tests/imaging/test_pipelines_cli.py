@@ -49,8 +49,22 @@ def test_the_operator_folder_loads_and_a_bad_file_is_refused_alone(operator_fold
         f"  {line}\n" for line in USER_PIPELINE.format(name="as_component").splitlines()
     )
     (operator_folder / "component.yaml").write_text(component)
+    (operator_folder / "bad_types.yaml").write_text(
+        USER_PIPELINE.format(name="typed") + "    reads: 5\n"
+    )
+    (operator_folder / "bad_flag.yaml").write_text(
+        USER_PIPELINE.format(name="flagged").replace("materialize: true", "materialize: 'no'")
+    )
     defs = load_pipelines()
     assert {"lab_blobs", "as_component"} <= set(pipelines_of(defs))
+    assert (
+        "reads must be a name or a list of names"
+        in refused_pipelines(defs)[str(operator_folder / "bad_types.yaml")]
+    )
+    assert (
+        "materialize must be true or false"
+        in refused_pipelines(defs)[str(operator_folder / "bad_flag.yaml")]
+    )
     refused = refused_pipelines(defs)
     assert "invalid pipeline name 'lab-blobs'" in refused[str(operator_folder / "bad_name.yaml")]
     assert "line 10: unknown key 'materialise'" in refused[str(operator_folder / "bad_key.yaml")]
@@ -102,9 +116,20 @@ def test_a_dropped_plate_runs_the_pipeline_its_file_names(
     inbox.mkdir(parents=True, exist_ok=True)
     source = make_plate("dropped_source", wells=1)
     chosen, unknown, coded = inbox / "chosen_plate", inbox / "unknown_plate", inbox / "coded_plate"
-    for folder, text in [(chosen, "lab_count\n"), (unknown, "lab_counts"), (coded, "lab_count")]:
+    linked = inbox / "linked_plate"
+    for folder, text in [
+        (chosen, "lab_count\n"),
+        (unknown, "lab_counts"),
+        (coded, "lab_count"),
+        (linked, None),
+    ]:
         shutil.copytree(source, folder)
-        (folder / "pipeline.txt").write_text(text)
+        if text is None:  # a link to a file outside the plate: never read
+            outside = operator_folder.parent / "secret.txt"
+            outside.write_text("lab_count")
+            (folder / "pipeline.txt").symlink_to(outside)
+        else:
+            (folder / "pipeline.txt").write_text(text)
         (folder / MARKER).touch()
     (coded / "steps.yaml").write_text("steps:\n  - name: x\n    func: os:system\n")
     result = tick(defs, "plate_inbox_sensor", hcs_instance)
@@ -114,3 +139,25 @@ def test_a_dropped_plate_runs_the_pipeline_its_file_names(
     reason = (rejected / "unknown_plate.error.txt").read_text()
     assert "names 'lab_counts', which is not a loaded pipeline" in reason
     assert "never defines steps" in (rejected / "coded_plate.error.txt").read_text()
+    assert "pipeline.txt" in (rejected / "linked_plate.error.txt").read_text()
+
+
+def test_a_pipeline_yaml_is_a_dagster_component(tmp_path: Path, monkeypatch) -> None:
+    """The same YAML, as a component of a dg project, builds the same assets and job."""
+    package = tmp_path / "lab_project"
+    (package / "defs" / "count").mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    (package / "defs" / "count" / "defs.yaml").write_text(
+        "type: imaging_assets.components.ImagingPipeline\nattributes:\n"
+        + "".join(f"  {line}\n" for line in USER_PIPELINE.format(name="dg_blobs").splitlines())
+    )
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "lab_project"\nversion = "0"\n[tool.dg]\ndirectory_type = '
+        '"project"\n[tool.dg.project]\nroot_module = "lab_project"\n'
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PLATFORM_STEP_MODULES", "tests.imaging")
+    defs = dg.load_from_defs_folder(path_within_project=tmp_path)
+    keys = {k.to_user_string() for a in defs.assets or [] for k in a.keys}
+    assert keys == {"dg_blobs/blobs", "dg_blobs/objects", "dg_blobs/wells"}
+    assert [j.name for j in defs.jobs or []] == ["dg_blobs"]

@@ -10,7 +10,7 @@ import pytest
 import zarr
 
 from imaging_assets.engine.apply import TILES, PlateContext, StepResult, apply_step
-from imaging_assets.engine.compile import compile_pipeline
+from imaging_assets.engine.compile import compile_pipeline, compile_pipelines
 from imaging_assets.engine.spec import read_pipeline_file
 from imaging_assets.pipelines import FunctionStep, Pipeline, PipelineError, definitions_with, run
 from imaging_assets.science import omezarr
@@ -103,6 +103,55 @@ def test_a_step_that_cannot_run_is_refused_at_compile(step: FunctionStep, says: 
     assert says in str(error.value)
 
 
+def test_group_by_makes_one_call_per_value() -> None:
+    source = planes()
+    step = FunctionStep(
+        "s", f"{STEPS}:one_channel_only", variable_components=["site", "channel"], group_by="z"
+    )
+    with pytest.raises(Exception, match="one call saw channels"):
+        apply(step, source)  # z held fixed, site and channel vary: both channels in a call
+    by_channel = FunctionStep(
+        "s", f"{STEPS}:one_channel_only", variable_components=["site"], group_by="channel"
+    )
+    assert len(apply(by_channel, source).planes) == len(source.planes)
+    both = FunctionStep("s", f"{STEPS}:scale", variable_components=["channel"], group_by="channel")
+    with pytest.raises(PipelineError, match="cannot also vary inside a call"):
+        compile_pipeline(Pipeline([both], name="p"), user_code=True)
+
+
+def test_selectors_are_the_steps_and_must_match_a_plane() -> None:
+    inside = FunctionStep("s", [f"{STEPS}:scale", {"channel": 2}])
+    with pytest.raises(PipelineError, match="'channel' selects planes; give it in the step"):
+        compile_pipeline(Pipeline([inside], name="p"), user_code=True)
+    with pytest.raises(Exception, match=r"selects \{'channel': \(7,\)\}, which no plane"):
+        apply(FunctionStep("s", f"{STEPS}:scale", {"channel": 7}), planes())
+
+
+def test_labels_of_two_channels_are_refused() -> None:
+    with pytest.raises(Exception, match="a labels step sees one channel per plane"):
+        apply(FunctionStep("s", f"{STEPS}:bright_blobs"), planes())
+
+
+def test_a_reading_pipeline_is_redone_when_what_it_reads_changes() -> None:
+    def reader() -> Pipeline:
+        step = FunctionStep("n", f"{STEPS}:count_labels", {"labels": "a.b"}, reads=["a.b"])
+        return Pipeline([step], name="reader")
+
+    fingerprints = []
+    for quantile in (0.99, 0.9):
+        blobs = FunctionStep("b", f"{STEPS}:bright_blobs", {"quantile": quantile}, materialize=True)
+        _, read = compile_pipelines([Pipeline([blobs], name="a"), reader()], user_code=True)
+        fingerprints.append(read.steps[0].fingerprint)
+    assert fingerprints[0] != fingerprints[1]
+    table = FunctionStep(
+        "t", f"{STEPS}:count_labels", {"labels": "b"}, reads=["b"], materialize=True
+    )
+    blobs = FunctionStep("b", f"{STEPS}:bright_blobs", materialize=True)
+    tables = Pipeline([FunctionStep("x", f"{STEPS}:scale", reads=["a.t"])], name="reader")
+    with pytest.raises(PipelineError, match=r"reads 'a\.t', a table"):
+        compile_pipelines([Pipeline([blobs, table], name="a"), tables], user_code=True)
+
+
 def test_what_the_daemon_loads_names_only_registered_modules(monkeypatch) -> None:
     monkeypatch.delenv("PLATFORM_STEP_MODULES", raising=False)
     pipeline = Pipeline([FunctionStep("s", f"{STEPS}:scale")], name="p")
@@ -130,24 +179,22 @@ def test_a_failing_well_fails_alone_and_is_redone_alone(make_plate, hcs_instance
     plate = make_plate("user_steps", wells=3)
     pipeline = Pipeline(
         [
-            FunctionStep("checked", f"{STEPS}:fails_in_a02"),
+            FunctionStep("checked", f"{STEPS}:fails_where_told"),
             FunctionStep("blobs", f"{STEPS}:bright_blobs", {"channel": 1}, materialize=True),
             FunctionStep("objects", f"{STEPS}:count_labels", {"labels": "blobs"}, reads=["blobs"]),
         ],
         name="user_blobs",
     )
-    monkeypatch.setenv("FAIL_WELL", "A02")  # makes no difference: the step itself decides
+    monkeypatch.setenv("FAIL_WELLS", "A02")
     first = _summary(run([pipeline], plate, workers=2), "user_blobs")
     assert first["status"].to_dict() == {"A01": "ran", "A02": "failed", "A03": "ran"}
     error = first.loc["A02", "error"]
-    assert "step 'user_blobs.checked'" in error and "fails_in_a02" in error
+    assert "step 'user_blobs.checked'" in error and "fails_where_told" in error
     assert "well A02" in error and "ZeroDivisionError" in error
     assert first.loc["A01", "objects"] > 0
 
     # labels sit under the image they segment: a field per site, labels/blobs beside it
-    store = data_store("imaging").value_path(
-        dg.AssetKey(["user_blobs", "blobs"]), "user_steps", "ome.zarr"
-    )
+    store = _store("user_blobs", "blobs", "user_steps")
     field = zarr.open_group(omezarr.well_path(store, "A", 1) / "4", mode="r")
     image = omezarr.read_well(store, "A", 1, field="4")
     labels = omezarr.read_well(store, "A", 1, field="4", labels="blobs")
@@ -155,10 +202,67 @@ def test_a_failing_well_fails_alone_and_is_redone_alone(make_plate, hcs_instance
     assert "labels" in field and field.attrs["asset_platform"]["site"] == 5
     assert not (omezarr.well_path(store, "A", 2) / "0").exists()  # a failed well: no field
 
-    # a second run redoes only the failed well (still failing: the step is unchanged)
+    # the data fixed, a re-run redoes only the failed well
+    monkeypatch.setenv("FAIL_WELLS", "")
     second = _summary(run([pipeline], plate, workers=2), "user_blobs")
-    assert second["status"].to_dict() == {"A01": "reused", "A02": "failed", "A03": "reused"}
+    assert second["status"].to_dict() == {"A01": "reused", "A02": "ran", "A03": "reused"}
     assert second.loc["A01", "objects"] == first.loc["A01", "objects"]
+    assert (omezarr.well_path(store, "A", 2) / "4" / "labels" / "blobs").exists()
+
+
+def _store(pipeline: str, step: str, plate: str) -> Path:
+    return data_store("imaging").value_path(dg.AssetKey([pipeline, step]), plate, "ome.zarr")
+
+
+def test_a_run_failing_past_its_threshold_changes_no_asset_and_keeps_its_wells(
+    make_plate, hcs_instance, monkeypatch
+):
+    plate = make_plate("past_threshold", wells=3)
+    pipeline = Pipeline(
+        [
+            FunctionStep("checked", f"{STEPS}:fails_where_told"),
+            FunctionStep("blobs", f"{STEPS}:bright_blobs", {"channel": 1}, materialize=True),
+            FunctionStep("objects", f"{STEPS}:count_labels", {"labels": "blobs"}, reads=["blobs"]),
+        ],
+        name="threshold_blobs",
+    )
+    monkeypatch.setenv("FAIL_WELLS", "")
+    first = _summary(run([pipeline], plate), "threshold_blobs")
+    store = _store("threshold_blobs", "blobs", "past_threshold")
+    before = {p: p.stat().st_mtime_ns for p in store.rglob("zarr.json")}
+    changed = Pipeline(  # other kwargs: every well redone, and two of three fail
+        [
+            pipeline.steps[0],
+            FunctionStep(
+                "blobs", f"{STEPS}:bright_blobs", {"channel": 1, "quantile": 0.9}, materialize=True
+            ),
+            pipeline.steps[2],
+        ],
+        name="threshold_blobs",
+    )
+    monkeypatch.setenv("FAIL_WELLS", "A01,A02")
+    with pytest.raises(Exception, match="2 of 3 wells failed pipeline threshold_blobs"):
+        run([changed], plate)
+    assert {p: p.stat().st_mtime_ns for p in store.rglob("zarr.json")} == before
+    stored = definitions_with([pipeline]).load_asset_value(
+        ["threshold_blobs", "wells"], partition_key="past_threshold", instance=hcs_instance
+    )
+    pd.testing.assert_frame_equal(stored.set_index("well"), first)
+    # fixed, the changed pipeline takes A03 from the failed run and computes A01 and A02
+    monkeypatch.setenv("FAIL_WELLS", "")
+    third = _summary(run([changed], plate), "threshold_blobs")
+    assert third["status"].to_dict() == {"A01": "ran", "A02": "ran", "A03": "reused"}
+    assert third.loc["A03", "objects"] > first.loc["A03", "objects"]  # quantile 0.9: more blobs
+
+
+def test_a_plate_step_sees_every_well_whichever_wells_run(make_plate, hcs_instance):
+    plate = make_plate("plate_scope", wells=3)
+    pipeline = Pipeline(
+        [FunctionStep("seen", f"{STEPS}:planes_seen", materialize=True)], name="seen_planes"
+    )
+    run([pipeline], plate, wells=["A02"])
+    value = omezarr.read_well(_store("seen_planes", "seen", "plate_scope"), "A", 2)
+    assert np.all(value == 3 * 9)  # one channel's sites of all three wells, not A02's 9
 
 
 def test_labels_unlike_their_image_fail_and_keep_what_was_stored(make_plate, hcs_instance):

@@ -11,7 +11,7 @@ from imaging_assets.engine.spec import PipelineError
 from imaging_assets.inputs import PLATES
 from imaging_assets.partitions import plates
 from imaging_assets.resources import ImagingConfig
-from platform_core.confine import open_confined
+from platform_core.confine import confine, open_confined
 from platform_core.datastore import DataStore
 from platform_core.inbox import MARKER, Inbox, Registered
 from platform_core.location import Location, Setting
@@ -23,10 +23,11 @@ MAX_PIPELINE_NAME_BYTES = 256
 
 def chosen_pipeline(store: DataStore, folder: Path, loaded: dict[str, dict]) -> str:
     """The job a dropped plate runs: the loaded pipeline its ``pipeline.txt`` names (read
-    inside the inbox), else the stitch pipeline."""
+    inside the plate folder, at most 256 bytes), else the stitch pipeline."""
     if not (folder / PIPELINE_FILE).exists():
         return PLATE_JOB
-    with open_confined(folder / PIPELINE_FILE, [store.inbox().resolve()], PIPELINE_FILE) as handle:
+    plate = confine(folder, [store.inbox().resolve()], "plate folder")
+    with open_confined(plate / PIPELINE_FILE, [plate], PIPELINE_FILE) as handle:  # in the plate
         text = handle.read(MAX_PIPELINE_NAME_BYTES + 1)
     name = text.decode(errors="replace").strip()
     if name == "stitch":

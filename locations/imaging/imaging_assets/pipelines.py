@@ -29,7 +29,8 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from imaging_assets.engine.compile import compile_pipeline, compile_pipelines
+from imaging_assets.engine import compile as engine
+from imaging_assets.engine.compile import CompiledPipeline, compile_pipeline
 from imaging_assets.engine.spec import FunctionStep, Pipeline, PipelineError, read_pipeline_file
 
 __all__ = [
@@ -42,6 +43,14 @@ __all__ = [
     "read_pipeline_file",
     "run",
 ]
+
+
+def compile_pipelines(
+    pipelines: Sequence[Pipeline], user_code: bool = True
+) -> list[CompiledPipeline]:
+    """Compile ``pipelines`` in order (each may read the materialized steps of those before
+    it): PipelineError naming the step when one cannot run. Your own process: any module."""
+    return engine.compile_pipelines(pipelines, user_code)
 
 
 def definitions_with(pipelines: Sequence[Pipeline]) -> dg.Definitions:
@@ -74,8 +83,7 @@ def run(
     from platform_core.confine import user_process
 
     with user_process():
-        compile_pipelines(pipelines, user_code=True)  # refused early, before any run
-        defs = definitions_with(pipelines)
+        defs = definitions_with(pipelines)  # refused here, before any run
         instance = cli.instance()
         with dg.build_resources({"storage": defs.resources["storage"]}) as built:
             store = built.storage
