@@ -34,6 +34,7 @@ from imaging_assets.components.pipeline import pipelines_of, refused_pipelines
 from imaging_assets.demo import MICROSCOPES, truth_path, write_demo_plate
 from imaging_assets.inputs import PLATES, register_plate, stitched_store
 from imaging_assets.location import LOCATION, PLATE_JOB
+from imaging_assets.partitions import GROUP
 from imaging_assets.pipelines import PipelineError, definitions_with, read_pipeline_file
 from imaging_assets.science.layouts import LayoutError, split_well
 from imaging_assets.science.synthetic import TileGrid
@@ -42,6 +43,7 @@ from platform_core import cli
 from platform_core.commands import LocationCli, Request
 from platform_core.datastore import DataStore
 from platform_core.keys import InvalidKeyError
+from platform_core.location import group_assets
 
 # run option -> the ImagingConfig field it sets
 RUN_OPTIONS = {"workers": "num_workers", "overlap": "overlap", "pixel_size_um": "pixel_size_um"}
@@ -246,28 +248,23 @@ class HcsCli(LocationCli):
         listing.set_defaults(func=self.cmd_pipelines)
 
     def cmd_pipelines(self, args: argparse.Namespace) -> int:
-        """Every loaded pipeline (name, file, steps); every refused file and why (exit 1)."""
+        """Every loaded pipeline (name, file, steps) and every refused file with its reason."""
+        stitch = group_assets(self.session.defs, [GROUP])
         loaded = {
             "stitch": {
-                "source": "imaging_assets (the fixed graph)",
-                "steps": [
-                    "plate_manifest",
-                    "plate_validation",
-                    "tile_positions",
-                    "stitched_plate",
-                    "plate_qc",
-                ],
+                "source": f"the {PLATE_JOB} job",
+                "steps": [k.to_user_string() for k in stitch],
             }
         } | pipelines_of(self.session.defs)
         refused = refused_pipelines(self.session.defs)
         if args.json:
             print(json.dumps({"pipelines": loaded, "refused": refused}, indent=2))
-        else:
-            for name, record in loaded.items():
-                print(f"{name}: {' -> '.join(record['steps'])}  ({record['source']})")
-            for file, why in refused.items():
-                print(f"refused {file}: {why}")
-        return 1 if refused else 0
+            return 0
+        for name, record in loaded.items():
+            print(f"{name}: {' -> '.join(record['steps'])}  ({record['source']})")
+        for file, why in refused.items():
+            print(f"refused {file}: {why}")
+        return 0
 
     def cmd_open(self, args: argparse.Namespace) -> int:
         plate = self.require(args.id)
