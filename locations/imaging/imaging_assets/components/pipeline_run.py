@@ -197,6 +197,16 @@ def collect_tables(
     return tables
 
 
+def well_status(well: str, errors: dict[str, str], ran: set[str], plan: Plan) -> str:
+    """failed, ran (this run), reused (stored or computed earlier, unchanged) or not run (not
+    selected, and nothing unchanged stored)."""
+    if well in errors:
+        return "failed"
+    if well in ran:
+        return "ran"
+    return "reused" if well in plan.promoted | plan.cached else "not run"
+
+
 def outputs(
     pipeline: CompiledPipeline,
     plan: Plan,
@@ -221,16 +231,7 @@ def outputs(
     last = next((tables[s.key] for s in reversed(pipeline.outputs) if s.key in tables), None)
     summary = well_summary(last, plan.valid)
     ran = set(fresh) - plan.cached
-    status = [
-        "failed"
-        if w in errors
-        else "ran"
-        if w in ran
-        else "reused"
-        if w in plan.promoted | plan.cached
-        else "not run"
-        for w in plan.valid
-    ]
+    status = [well_status(w, errors, ran, plan) for w in plan.valid]
     summary.insert(1, "status", status)
     summary.insert(2, "error", [errors.get(w, "") for w in plan.valid])
     summary["fingerprint"] = [
