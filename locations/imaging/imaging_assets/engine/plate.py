@@ -214,6 +214,9 @@ def run_plate(
                 part[0], alive, carried, context, stores, wells, todo, fingerprints, outcome
             )
             continue
+        needed = later | {k for s in part for k in _reads(s)}
+        for well in alive:  # what no step reads again is neither kept nor sent to a worker
+            carried[well] = {k: v for k, v in carried[well].items() if k in needed}
         jobs = [
             (w, (part, wells[w], carried[w], context, later, stores, w in todo, fingerprints[w]))
             for w in alive

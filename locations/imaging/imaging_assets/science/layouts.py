@@ -293,7 +293,8 @@ def parse_plate(root: Path, opener: Opener = open_as_named) -> PlateLayout:
             f"{root}: unknown filename scheme: none of {len(images)} images (e.g. "
             f"{images[0].name!r}) matches {known}"
         )
-    strays = [f for f in images if f not in set(matched) and "_thumb" not in f.name.lower()]
+    known_files = set(matched)  # once: a set per image made this quadratic in the tiles
+    strays = [f for f in images if f not in known_files and "_thumb" not in f.name.lower()]
     if strays:
         raise LayoutError(
             f"{strays[0].relative_to(root)}: does not match the {scheme.name} scheme "
