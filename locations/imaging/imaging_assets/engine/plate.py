@@ -164,12 +164,15 @@ def run_segment(
     """A well's steps in order (one worker): what later segments need (``carry``) and the
     tables of its table steps; with ``writes``, its materialized fields are staged."""
     outputs = dict(carried)
-    for step in steps:
+    for index, step in enumerate(steps):
         for key in _reads(step) - outputs.keys():
             outputs[key] = _load(key, well, stores)
         outputs[step.key] = apply_step(step, outputs, context)
         if writes and step.key in stores:
             write_step(step, outputs, well, stores[step.key], context, fingerprint)
+        needed = keep | {k for s in steps[index + 1 :] for k in _reads(s)}
+        for key in [k for k, v in outputs.items() if k not in needed and v.kind != "table"]:
+            del outputs[key]  # planes no later step reads: a long pipeline's memory stays flat
     tables = {s.key: outputs[s.key].table for s in steps if s.output == "table"}
     return {"carry": {k: outputs[k] for k in keep if k in outputs}, "tables": tables}
 
