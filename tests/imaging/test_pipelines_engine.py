@@ -171,20 +171,25 @@ def test_a_yaml_pipeline_names_unknown_keys_with_file_and_line(tmp_path: Path) -
         compile_pipeline(read_pipeline_file(file))
 
 
+def failing_blobs(name: str) -> Pipeline:
+    """Blobs of channel 1 and their table, after a step that fails in $FAIL_WELLS."""
+    return Pipeline(
+        [
+            FunctionStep("checked", f"{STEPS}:fails_where_told"),
+            FunctionStep("blobs", f"{STEPS}:bright_blobs", {"channel": 1}, materialize=True),
+            FunctionStep("objects", f"{STEPS}:count_labels", {"labels": "blobs"}, reads=["blobs"]),
+        ],
+        name=name,
+    )
+
+
 def _summary(result: dict, name: str) -> pd.DataFrame:
     return result[name].set_index("well")
 
 
 def test_a_failing_well_fails_alone_and_is_redone_alone(make_plate, hcs_instance, monkeypatch):
     plate = make_plate("user_steps", wells=3)
-    pipeline = Pipeline(
-        [
-            FunctionStep("checked", f"{STEPS}:fails_where_told"),
-            FunctionStep("blobs", f"{STEPS}:bright_blobs", {"channel": 1}, materialize=True),
-            FunctionStep("objects", f"{STEPS}:count_labels", {"labels": "blobs"}, reads=["blobs"]),
-        ],
-        name="user_blobs",
-    )
+    pipeline = failing_blobs("user_blobs")
     monkeypatch.setenv("FAIL_WELLS", "A02")
     first = _summary(run([pipeline], plate, workers=2), "user_blobs")
     assert first["status"].to_dict() == {"A01": "ran", "A02": "failed", "A03": "ran"}
@@ -218,14 +223,7 @@ def test_a_run_failing_past_its_threshold_changes_no_asset_and_keeps_its_wells(
     make_plate, hcs_instance, monkeypatch
 ):
     plate = make_plate("past_threshold", wells=3)
-    pipeline = Pipeline(
-        [
-            FunctionStep("checked", f"{STEPS}:fails_where_told"),
-            FunctionStep("blobs", f"{STEPS}:bright_blobs", {"channel": 1}, materialize=True),
-            FunctionStep("objects", f"{STEPS}:count_labels", {"labels": "blobs"}, reads=["blobs"]),
-        ],
-        name="threshold_blobs",
-    )
+    pipeline = failing_blobs("threshold_blobs")
     monkeypatch.setenv("FAIL_WELLS", "")
     first = _summary(run([pipeline], plate), "threshold_blobs")
     store = _store("threshold_blobs", "blobs", "past_threshold")
