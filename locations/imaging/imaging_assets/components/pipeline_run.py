@@ -158,9 +158,12 @@ def execute(
             omezarr.write_plate_index(
                 stored.store, plate, [split_well(w) for w in done], max_fields(stored, done)
             )
-    tables = collect_tables(context, pipeline, plan, fresh, cache)
+    fresh_tables = {  # this run's from memory, a failed run's from the cache
+        w: outcome.tables[w] if w in outcome.tables else cache.tables(w) for w in fresh
+    }
+    tables = collect_tables(context, pipeline, plan, fresh_tables)
     cache.forget(fresh)
-    yield from outputs(pipeline, plan, outcome.errors, fresh, tables, own)
+    yield from outputs(pipeline, plan, outcome.errors, fresh, done, tables, own)
 
 
 def max_fields(stored: StoredStep, wells: list[str]) -> int:
@@ -180,11 +183,10 @@ def collect_tables(
     context: dg.AssetExecutionContext,
     pipeline: CompiledPipeline,
     plan: Plan,
-    fresh: list[str],
-    cache: WellCache,
+    fresh_tables: dict[str, dict[str, pd.DataFrame]],
 ) -> dict[str, pd.DataFrame]:
-    """Each table step's plate table: stored rows of the wells kept, the fresh wells' rows."""
-    fresh_tables = {w: cache.tables(w) for w in fresh}
+    """Each table step's plate table: stored rows of the wells kept, the fresh wells' rows
+    (well -> step key -> table: this run's, or the cached ones of a failed run)."""
     tables = {}
     for step in pipeline.outputs:
         if step.output != "table":
@@ -212,6 +214,7 @@ def outputs(
     plan: Plan,
     errors: dict[str, str],
     fresh: list[str],
+    done: list[str],
     tables: dict[str, pd.DataFrame],
     own: dict[str, StoredStep],
 ) -> Iterator[dg.Output]:
@@ -224,7 +227,6 @@ def outputs(
             yield dg.Output(value, output_name=name, metadata=metadata)
             continue
         store = own[step.key].store
-        done = [w for w in plan.valid if w in plan.promoted or w in fresh]
         value = pd.DataFrame({"well": done, "store": str(store)})
         metadata = {"ome_zarr": dg.MetadataValue.path(str(store)), "wells": len(done)}
         yield dg.Output(value, output_name=name, metadata=metadata)

@@ -115,19 +115,27 @@ def _resolve(ref: Any, step: str, where: str, user_code: bool | None) -> Callabl
     return resolve_step(str(ref), SHIPPED_STEPS, step, where, user_code)
 
 
+def _parameters(
+    function: Callable[..., Any], step: str, where: str
+) -> Mapping[str, inspect.Parameter]:
+    try:
+        return inspect.signature(function).parameters
+    except (TypeError, ValueError):
+        label = f"{function.__module__}:{function.__qualname__}"
+        raise PipelineError(f"{where} step {step!r}: {label} has no readable signature") from None
+
+
 def _check_call(
     function: Callable[..., Any],
     kwargs: Mapping[str, Any],
-    reads: Sequence[str],
+    reads: Mapping[str, str],
     step: str,
     where: str,
 ) -> CompiledCall:
-    """The call of ``function`` with ``kwargs``, or PipelineError naming what does not fit."""
+    """The call of ``function`` with ``kwargs``, or PipelineError naming what does not fit;
+    ``reads``: the step's reads by name -> output key (a kwarg naming one is given it)."""
     label = f"{function.__module__}:{function.__qualname__}"
-    try:
-        parameters = list(inspect.signature(function).parameters.values())
-    except (TypeError, ValueError):
-        raise PipelineError(f"{where} step {step!r}: {label} has no readable signature") from None
+    parameters = list(_parameters(function, step, where).values())
     positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     if not positional:
         raise PipelineError(
@@ -142,7 +150,7 @@ def _check_call(
             f"{where} step {step!r}: {label} takes no parameter {unexpected[0]!r} (it takes: "
             f"{', '.join(n for n, p in named.items() if p.kind != p.VAR_KEYWORD) or 'none'})"
         )
-    given_reads = {k: v for k, v in kwargs.items() if isinstance(v, str) and v in reads}
+    given_reads = {k: reads[v] for k, v in kwargs.items() if isinstance(v, str) and v in reads}
     injected = tuple(n for n in INJECTED if n in named and n not in kwargs)
     missing = [
         n
@@ -163,8 +171,8 @@ def _check_call(
 
 def _step_reads(
     step: FunctionStep, before: list[CompiledStep], known: Mapping[str, CompiledStep], where: str
-) -> tuple[list[str], dict[str, str]]:
-    """The keys a step reads (pipeline.step) and its reads' names -> keys."""
+) -> dict[str, str]:
+    """What a step reads: each name in its reads (in order) -> the output key it names."""
     own = {s.name: s for s in before}
     names = list(step.reads) if step.reads is not None else ([before[-1].name] if before else [])
     keys = {}
@@ -189,13 +197,12 @@ def _step_reads(
                 f"(steps before it: {', '.join(own) or 'none'}; another pipeline's step is "
                 "named pipeline.step)"
             )
-    return names, keys
+    return keys
 
 
 def _calls(
     functions: Mapping[int | None, list[tuple[Callable[..., Any], dict[str, Any]]]],
     step: FunctionStep,
-    names: Sequence[str],
     keys: Mapping[str, str],
     where: str,
 ) -> dict[int | None, tuple[CompiledCall, ...]]:
@@ -205,25 +212,18 @@ def _calls(
     for value, chain in functions.items():
         built = []
         for function, extra in chain:
-            picked = [k for k in extra if k in COMPONENTS and k not in _parameters(function)]
+            takes = _parameters(function, step.name, where)
+            picked = [k for k in extra if k in COMPONENTS and k not in takes]
             if picked:
                 raise PipelineError(
                     f"{where} step {step.name!r}: {picked[0]!r} selects planes; give it in the "
                     "step's kwargs, not a function's"
                 )
             merged = {**step.kwargs, **extra}
-            own = {
-                k: v for k, v in merged.items() if k not in COMPONENTS or k in _parameters(function)
-            }
-            call = _check_call(function, own, names, step.name, where)
-            reads = {p: keys[n] for p, n in call.reads.items()}
-            built.append(CompiledCall(call.function, call.kwargs, reads, call.injected))
+            own = {k: v for k, v in merged.items() if k not in COMPONENTS or k in takes}
+            built.append(_check_call(function, own, keys, step.name, where))
         calls[value] = tuple(built)
     return calls
-
-
-def _parameters(function: Callable[..., Any]) -> Mapping[str, inspect.Parameter]:
-    return inspect.signature(function).parameters
 
 
 def _compile_step(
@@ -240,7 +240,7 @@ def _compile_step(
         raise PipelineError(f"{where}: {error}") from None
     if any(s.name == step.name for s in compiled):
         raise PipelineError(f"{where}: two steps are named {step.name!r}")
-    names, keys = _step_reads(step, compiled, known, where)
+    keys = _step_reads(step, compiled, known, where)
     functions = {
         value: [(_resolve(f, step.name, where, user_code), k) for f, k in chain]
         for value, chain in step.calls().items()
@@ -255,14 +255,14 @@ def _compile_step(
             f"{where} step {step.name!r}: group_by {step.group_by} makes one call per "
             f"{step.group_by}, so it cannot also vary inside a call (variable_components)"
         )
-    calls = _calls(functions, step, names, keys, where)
+    calls = _calls(functions, step, keys, where)
     selectors = {
         k: tuple(v if isinstance(v, list | tuple) else [v])
         for k, v in step.kwargs.items()
-        if k in COMPONENTS and all(k not in _parameters(f) for f, _ in chains)
+        if k in COMPONENTS and all(k not in _parameters(f, step.name, where) for f, _ in chains)
     }
     by_kwargs = {k for cs in calls.values() for c in cs for k in c.reads.values()}
-    streams = [keys[n] for n in names if keys[n] not in by_kwargs]
+    streams = [k for k in keys.values() if k not in by_kwargs]
     if len(streams) > 1:
         raise PipelineError(
             f"{where} step {step.name!r} reads {len(streams)} steps as its stack "

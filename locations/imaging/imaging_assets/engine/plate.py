@@ -44,6 +44,10 @@ class PlateOutcome:
     def ran(self) -> list[str]:
         return sorted(self.tables)
 
+    def fail(self, well: str, error: str, todo: list[str]) -> None:
+        """A well of the run fails; a well only read for a plate-scope step is left out."""
+        (self.errors if well in todo else self.left_out)[well] = error
+
 
 def well_planes(well: WellTiles) -> dict[Key, np.ndarray]:
     """Every tile of a well, keyed (well, site, channel, z)."""
@@ -64,8 +68,8 @@ def write_step(
     stored: StoredStep,
     context: PlateContext,
     fingerprint: str,
-) -> int:
-    """One well's fields of a materialized image or labels step; how many were written."""
+) -> None:
+    """One well's fields of a materialized image or labels step, staged."""
     result = outputs[step.key]
     image = outputs[step.input or TILES] if step.output == "labels" else result
     sites = sorted({k[1] for k in image.planes if k[1] is not None})
@@ -113,7 +117,6 @@ def write_step(
         )
         fields.append(name)
     omezarr.write_well_fields(stored.staging, well.row, well.column, fields)
-    return len(fields)
 
 
 def read_step(stored: StoredStep, well: WellTiles) -> StepResult:
@@ -227,8 +230,7 @@ def run_plate(
         for result in run_wells(run_segment, jobs, workers):
             well = result["well"]
             if result["error"]:
-                failures = outcome.errors if well in todo else outcome.left_out
-                failures[well] = result["error"]
+                outcome.fail(well, result["error"], todo)
             else:
                 carried[well] = result["carry"]
                 if well in todo:
@@ -257,8 +259,7 @@ def _plate_step(
             for key in _reads(step) - carried[well].keys():
                 carried[well][key] = _load(key, wells[well], stores)
         except (OSError, ValueError) as error:
-            failures = outcome.errors if well in todo else outcome.left_out
-            failures[well] = f"{type(error).__name__}: {error}"
+            outcome.fail(well, f"{type(error).__name__}: {error}", todo)
             continue
         used.append(well)
         for key in _reads(step):
