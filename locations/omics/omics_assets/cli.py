@@ -1,11 +1,13 @@
 """``omics``: config-driven omics workflows on the platform's CLI contract (docs/cli.md).
 
-    omics submit --workflow W [--run KEY] | --config F [--param k=v ...]
+    omics submit --workflow W [--run KEY] | --config F [--param k=v ...] [--save]
                                   resolve the config once (defaults, the workflow's definition,
                                   OMICS_*, F, --param) and register it as a run, no run
     omics run ... (the same)      register if needed, then run it: through the daemon when one
-                                  serves the instance, else here
-    omics status [--workflow W] [--json]
+                                  serves the instance, else here. F with a name no loaded
+                                  workflow has (and a domain:) is a workflow of your own, run
+                                  here; --save copies it into the operator's workflows folder
+    omics status [--workflow W | --config F] [--json]
                                   per run: workflow, last run, status, duration
     omics resume --workflow W --run KEY
                                   re-execute the run's last failed Dagster run from its failure
@@ -15,12 +17,15 @@
     omics validate --config F     check the resolved config; print it (--json)
     omics steps --config F        the plan: per step, run / reuse / skip / not built, and why
     omics workflows               the workflows and their steps
+    omics plot --input T --type manhattan|qq|volcano|ma --out F.png
+                                  a quick figure of a results table (plink2, GEMMA, pydeseq2)
 
 Without ``--config``, ``--workflow W`` runs W's own config. Exit codes: 0 ok, 1 the run
 failed (the failing step and its error are printed), 2 bad arguments, config or input.
 """
 
 import argparse
+import shutil
 import sys
 from collections.abc import Mapping, Sequence
 from functools import cached_property
@@ -31,8 +36,10 @@ import dagster as dg
 import pandas as pd
 import yaml
 
-from omics_assets import workflows as api
+from omics_assets import workflows as wf
 from omics_assets.assets.steps import STATUS_CHECK
+from omics_assets.assets.upstream import upstream_values
+from omics_assets.components.loader import daemon_refusal, read_workflow_file, workflows_folder
 from omics_assets.components.workflow import refused_workflows, workflows_of
 from omics_assets.config import ConfigError, Resolved
 from omics_assets.inputs import is_registered, register_run
@@ -52,15 +59,17 @@ class OmicsCli(LocationCli):
     export_step = ""
     workflow = ""  # the workflow a run command runs
 
+    own: Path | None = None  # a --config that is a workflow of the user's own, not a run config
+
     @cached_property
-    def workflows(self) -> dict[str, api.WorkflowDefinition]:
+    def workflows(self) -> dict[str, wf.WorkflowDefinition]:
         """The workflows of the loaded Definitions (not their YAML files again)."""
         return workflows_of(self.session.defs)
 
     def add_partition_options(self, parser: argparse.ArgumentParser, verb: str) -> None:
         parser.add_argument("--workflow", help="the workflow (default: the config's name:)")
-        if verb in ("submit", "run", "export"):
-            parser.add_argument("--config", help="the user's config YAML")
+        if verb in ("submit", "run", "export", "status"):
+            parser.add_argument("--config", help="the user's config YAML (or own workflow)")
         if verb in ("submit", "run"):
             parser.add_argument(
                 "--param",
@@ -68,33 +77,94 @@ class OmicsCli(LocationCli):
                 metavar="KEY=VALUE",
                 help="override one resolved key, e.g. steps.qc.config.maf=0.05 (repeatable)",
             )
+            parser.add_argument(
+                "--save",
+                action="store_true",
+                help="keep --config's own workflow in the operator's workflows folder",
+            )
 
-    def resolve(self, args: argparse.Namespace) -> tuple[api.WorkflowDefinition, Resolved]:
-        """The run's config, resolved once."""
+    def adopt(self, config: Path) -> str:
+        """The workflow ``config`` names; a name no loaded workflow has makes the file a
+        workflow of the user's own, built here (their process: any module) and added to
+        this session's Definitions (no reload)."""
+        from omics_assets.api import definitions_with
+
+        try:
+            file, attributes, _ = read_workflow_file(config)
+        except ConfigError as error:
+            raise cli.CliError(str(error)) from None
+        name = attributes.get("name")
+        if name in self.workflows or not name or self.own == config:
+            return str(name or "")
+        if "domain" not in attributes:
+            raise cli.CliError(wf.workflow_error(str(name), self.workflows))
+        try:
+            self.session.defs = definitions_with([file])
+        except ConfigError as error:
+            raise cli.CliError(str(error)) from None
+        self.__dict__.pop("workflows", None)
+        self.own = config
+        return str(name)
+
+    def resolve(self, args: argparse.Namespace) -> tuple[wf.WorkflowDefinition, Resolved]:
+        """The run's config, resolved once (a workflow of the user's own: its definition is
+        the file; it runs here)."""
         config = Path(args.config) if getattr(args, "config", None) else None
         if config is None and not args.workflow:
             raise cli.CliError("give --config FILE or --workflow NAME")
+        if config is not None:
+            args.workflow = args.workflow or self.adopt(config)
         try:
             params = getattr(args, "param", None) or ()
-            resolved = api.resolve_run(self.workflows, args.workflow, config, params)
+            user = None if self.own == config else config
+            resolved = wf.resolve_run(self.workflows, args.workflow, user, params)
         except (ConfigError, InvalidKeyError) as error:
             raise cli.CliError(str(error)) from None
+        if self.own is not None and hasattr(args, "here"):
+            args.here = True  # the daemon does not have it
+        if getattr(args, "save", False):
+            self.save(config, resolved.config["name"])
         return self.workflows[resolved.config["name"]], resolved
 
-    def definition(self, args: argparse.Namespace) -> api.WorkflowDefinition:
+    def save(self, config: Path | None, name: str) -> None:
+        """Copy the user's own workflow into the operator's folder (loaded by the UI, the
+        daemon and the inbox once the location reloads)."""
+        if config is None or self.own != config:
+            raise cli.CliError(
+                f"--save keeps a workflow of your own (a --config with a new name:); "
+                f"{name} is loaded already from {self.workflows[name].file}"
+            )
+        folder = workflows_folder()
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"{name}.yaml"
+        shutil.copyfile(config, target.with_suffix(".yaml.saving"))
+        target.with_suffix(".yaml.saving").replace(target)  # never half a file in the folder
+        print(
+            f"saved workflow {name} to {target}; the UI, the daemon and the inbox serve it once "
+            "the location reloads (the UI's Reload, or dagster dev picking up the change)",
+            file=sys.stderr,
+        )
+        why = daemon_refusal(target)
+        if why:
+            print(f"warning: the daemon will refuse it: {why}", file=sys.stderr)
+
+    def definition(self, args: argparse.Namespace) -> wf.WorkflowDefinition:
         if getattr(args, "config", None):
-            return self.resolve(args)[0]
+            config = Path(args.config)
+            args.workflow = args.workflow or self.adopt(config)
+            if not args.workflow:
+                raise cli.CliError(f"{config}: name the workflow (`name:` in the file)")
         if not args.workflow:
             raise cli.CliError("give --workflow NAME")
         try:
-            return api.workflow(self.workflows, args.workflow)
+            return wf.workflow(self.workflows, args.workflow)
         except ConfigError as error:
             raise cli.CliError(str(error)) from None
 
     def register_inputs(self, args: argparse.Namespace) -> list[str]:
         definition, resolved = self.resolve(args)
         config = Path(args.config) if args.config else None
-        key = args.id or api.default_run_key(resolved, config)
+        key = args.id or wf.default_run_key(resolved, config)
         try:
             register_run(self.session.store, definition, key, resolved.config)
         except (ConfigError, InvalidKeyError) as error:
@@ -114,7 +184,7 @@ class OmicsCli(LocationCli):
             return [self.require_run(definition, args.id)]
         return self.register_inputs(args)
 
-    def require_run(self, definition: api.WorkflowDefinition, key: str) -> str:
+    def require_run(self, definition: wf.WorkflowDefinition, key: str) -> str:
         hint = f"run it with 'omics run --workflow {definition.name}'"
         partitions = workflow_partitions(definition)
         return cli.require_partition(self.session.instance, partitions, key, "--run", hint)
@@ -157,26 +227,22 @@ class OmicsCli(LocationCli):
         runs = [r for r in self.session.runs_of(key) if not jobs or r.dagster_run.job_name in jobs]
         return max(runs, key=lambda r: r.create_timestamp, default=None)
 
-    def feeding(self, name: str) -> list[str]:
-        """The workflow and those fed by it (their runs run its steps too)."""
-        fed = [d.name for d in self.workflows.values() if d.attributes.get("input") == name]
-        return [name, *fed]
-
     def status_of(self, names: Sequence[str], keys: Sequence[str] = ()) -> list[dict[str, Any]]:
         """Per registered run of the workflows ``names`` (only ``keys`` if given): workflow,
         run, and how its last Dagster run went."""
         inst, store = self.session.instance, self.session.store
         rows: list[dict[str, Any]] = []
         for name in names:
-            definition, jobs = self.workflows[name], self.feeding(name)
+            definition = self.workflows[name]
             for key in keys or inst.get_dynamic_partitions(definition.partitions_name):
-                last = self.last_run(key, jobs)
+                last = self.last_run(key, [name])
                 if last or is_registered(store, definition, key):
                     rows.append({"workflow": name, "run": key, **cli.run_summary(last)})
         return rows
 
     def cmd_status(self, args: argparse.Namespace) -> int:
-        names = [self.definition(args).name] if args.workflow else list(self.workflows)
+        named = args.workflow or args.config
+        names = [self.definition(args).name] if named else list(self.workflows)
         keys = [self.require_run(self.workflows[names[0]], args.id)] if args.id else []
         columns = ["workflow", "run", "status", "started", "duration_s", "last_run"]
         cli.print_rows(self.status_of(names, keys), columns, args.json)
@@ -218,7 +284,7 @@ class OmicsCli(LocationCli):
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         for definition in self.workflows.values():
-            config = api.resolve_run(self.workflows, definition.name).config
+            config = wf.resolve_run(self.workflows, definition.name).config
             body = {"name": definition.name, "steps": config["steps"]}
             path = out / f"{definition.name}.yaml"
             path.write_text(
@@ -254,7 +320,15 @@ class OmicsCli(LocationCli):
 
     def cmd_steps(self, args: argparse.Namespace) -> int:
         definition, resolved = self.resolve(args)
-        plan = api.plan(self.session.store, self.workflows, definition, resolved.config)
+        config = resolved.config
+        reads = [r for s in definition.specs(config) for r in s.needs if "." in r]
+        found = upstream_values(self.session.instance, config["inputs"], reads) if reads else {}
+        upstream = (
+            {r: (v["run"], v["fingerprint"]) for r, v in found.items()}
+            if isinstance(found, dict)
+            else {}
+        )
+        plan = wf.plan(self.session.store, definition, config, upstream)
         rows = [
             {"step": p.step, "action": p.action, "reads": ", ".join(p.reads) or "-", "why": p.why}
             for p in plan

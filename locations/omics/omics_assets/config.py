@@ -2,8 +2,10 @@
 
 1. base defaults of the domain (``omics_assets/defaults/<domain>.yaml``);
 2. the workflow's definition (its component YAML under ``omics_assets/defs/``);
-3. environment overrides ``OMICS_<KEY>``, ``__`` between levels (``OMICS_THREADS=4``,
-   ``OMICS_STEPS__QC__CONFIG__MAF=0.05``); values are YAML scalars;
+3. environment overrides, per domain: ``OMICS_<DOMAIN>__<KEY>``, ``__`` between levels
+   (``OMICS_GWAS__STEPS__QC__CONFIG__MAF=0.05`` reaches gwas workflows only), and the keys
+   every domain has: ``OMICS_THREADS``, ``OMICS_VERBOSE``, ``OMICS_WORK_DIR``; values are YAML
+   scalars. Any other ``OMICS_*`` variable that is not a setting is refused, named;
 4. the user's ``--config FILE.yaml``;
 5. command-line ``--param a.b.c=value``, applied last (the key must exist).
 
@@ -26,15 +28,21 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from omics_assets.science.domains import Domain, config_model, path_keys
+from omics_assets.science.domains import DOMAINS, Domain, config_model, path_keys
 from platform_core.yamldoc import yaml_line
 
 DEFAULTS_DIR = Path(__file__).parent / "defaults"
 ENV_PREFIX = "OMICS_"
 # OMICS_* variables that are settings of the location, not config keys
 ENV_SETTINGS = frozenset(
-    {"OMICS_TOOL_TIMEOUT_SECONDS", "OMICS_INBOX_SETTLE_SECONDS", "OMICS_MAX_INPUT_MB"}
+    {
+        "OMICS_TOOL_TIMEOUT_SECONDS",
+        "OMICS_INBOX_SETTLE_SECONDS",
+        "OMICS_MAX_INPUT_MB",
+        "OMICS_WORKFLOWS_DIR",
+    }
 )
+ENV_SHARED_KEYS = {"THREADS": "threads", "VERBOSE": "verbose", "WORK_DIR": "work_dir"}
 Path_ = tuple[str, ...]
 
 
@@ -107,14 +115,36 @@ def _nest(path: Path_, value: Any) -> dict[str, Any]:
     return out
 
 
-def env_layer(environ: Mapping[str, str] | None = None) -> Layer:
-    """``OMICS_*`` variables as a layer (keys lower-cased, ``__`` between levels)."""
+def _env_path(name: str, domain: Domain) -> Path_ | None:
+    """The config key an ``OMICS_*`` variable sets for ``domain`` (None: another domain's
+    or a setting); ConfigError for a variable that is neither."""
+    rest = name[len(ENV_PREFIX) :]
+    if name in ENV_SETTINGS:
+        return None
+    if rest in ENV_SHARED_KEYS:
+        return (ENV_SHARED_KEYS[rest],)
+    scope, sep, key = rest.partition("__")
+    if sep and key and scope.lower() in DOMAINS:
+        return tuple(key.lower().split("__")) if scope.lower() == domain else None
+    raise ConfigError(
+        f"environment variable {name}: not an omics config key. Every domain has "
+        f"{', '.join(ENV_PREFIX + k for k in ENV_SHARED_KEYS)}; the rest is per domain: "
+        f"OMICS_<DOMAIN>__<KEY> with DOMAIN one of {', '.join(d.upper() for d in DOMAINS)} "
+        "(e.g. OMICS_GWAS__STEPS__QC__CONFIG__MAF=0.05)"
+    )
+
+
+def env_layer(domain: Domain, environ: Mapping[str, str] | None = None) -> Layer:
+    """The ``OMICS_*`` variables that reach ``domain``'s workflows as a layer (keys
+    lower-cased, ``__`` between levels)."""
     environ = os.environ if environ is None else environ
     layer = Layer("environment", {})
     for name in sorted(environ):
-        if not name.startswith(ENV_PREFIX) or name in ENV_SETTINGS:
+        if not name.startswith(ENV_PREFIX):
             continue
-        path = tuple(name[len(ENV_PREFIX) :].lower().split("__"))
+        path = _env_path(name, domain)
+        if path is None:
+            continue
         layer.data = merge(layer.data, _nest(path, yaml.safe_load(environ[name])))
         layer.origins[path] = f"environment variable {name}"
     return layer
@@ -167,6 +197,8 @@ def check_keys(layer: Layer, model: type[BaseModel], path: Path_ = ()) -> None:
     for key in path:
         node = node[key]
     if not isinstance(node, Mapping):
+        return
+    if model.model_config.get("extra") == "allow":  # the user's own keys
         return
     fields = model.model_fields
     for key, value in node.items():
@@ -224,11 +256,12 @@ def _absolute_paths(domain: Domain, layer: Layer) -> dict[str, Any]:
     return {**layer.data, "domain_specific": fixed}
 
 
-def resolve(domain: Domain, layers: Sequence[Layer]) -> Resolved:
-    """Merge the layers over the domain's defaults and validate the result."""
-    if domain not in ("rnaseq", "gwas", "simulation"):
-        raise ConfigError(f"domain {domain!r} is not one of rnaseq, gwas, simulation")
-    model = config_model(domain)
+def resolve(domain: Domain, layers: Sequence[Layer], custom: tuple[str, ...] = ()) -> Resolved:
+    """Merge the layers over the domain's defaults and validate the result; ``custom``: the
+    workflow's own steps."""
+    if domain not in DOMAINS:
+        raise ConfigError(f"domain {domain!r} is not one of {', '.join(DOMAINS)}")
+    model = config_model(domain, custom)
     merged: dict[str, Any] = {}
     setters: dict[Path_, Layer] = {}  # where a key was set, named only for an error
     for layer in (defaults(domain), *layers):

@@ -1,10 +1,8 @@
-"""The omics code location: the only place its Definitions are built. The workflows are
-components (``defs/<workflow>/defs.yaml``), loaded from the defs/ folder by the location kit
-with what every location shares (storage, settings, notifier, inbox and alert sensors)."""
+"""The omics code location: the only place its Definitions are built. Its workflows are
+YAML files (shipped under ``defs/workflows/``, the operator's in ``OMICS_WORKFLOWS_DIR``) that
+the location reads when it loads (``components.loader``), with what every location shares
+(storage, settings, notifier, inbox and alert sensors)."""
 
-from omics_assets.components.workflow import workflows_of
 from omics_assets.location import LOCATION
-from omics_assets.workflows import check_inputs
 
 defs = LOCATION.definitions()
-check_inputs(workflows_of(defs))

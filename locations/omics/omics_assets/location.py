@@ -1,11 +1,13 @@
-"""The omics code location, declared once (platform_core.location): each workflow is a
-component under defs/ with partitions of its own (a partition is a run of a config); a config
-YAML dropped into the inbox is registered as a run of the workflow its ``name:`` names."""
+"""The omics code location, declared once (platform_core.location): each workflow (shipped
+under defs/workflows/, or the operator's in ``OMICS_WORKFLOWS_DIR``) has partitions of its own
+(a partition is a run of a config); a config YAML dropped into the inbox is registered as a
+run of the loaded workflow its ``name:`` names."""
 
 from pathlib import Path
 
 import dagster as dg
 
+from omics_assets.components.loader import load_workflows
 from omics_assets.components.workflow import workflows_of
 from omics_assets.config import MAX_CONFIG_BYTES, yaml_file
 from omics_assets.inputs import UNTRUSTED, check_untrusted_paths, dropped_path_keys, register_run
@@ -65,4 +67,5 @@ LOCATION = Location(
     item="run",
     inbox=config_inbox,
     settings={"omics": Setting(OmicsSettings, SETTINGS)},
+    data_defs=load_workflows,
 )

@@ -1,4 +1,4 @@
-"""The Python API of the omics location (the CLI, the inbox and scripts call it; no Dagster).
+"""The omics location's workflows without Dagster (the CLI, the inbox and the API call it).
 
 - :class:`WorkflowDefinition`: a workflow as its component declared it (the loaded
   Definitions carry every workflow's, ``components.workflow.workflows_of``), with its
@@ -20,75 +20,121 @@ from pathlib import Path
 from typing import Any, Literal
 
 from omics_assets import config as cfg
-from omics_assets.science.domains import STEPS, UPSTREAM_STEPS, Domain, Step, wiring
+from omics_assets.science.domains import Domain, Step, wiring
+from omics_assets.workflow_steps import custom_names, workflow_steps
 from platform_core.checkpoint import fingerprint
 from platform_core.datastore import DataStore
 from platform_core.inbox import signature
+from platform_core.keys import validate_name, validate_partition_key
 
 RESULT_FILE = "result.json"  # in a step's folder once the step completed
 
 
 @dataclass(frozen=True)
 class WorkflowDefinition:
-    """A workflow: its component YAML, the attributes written there and the steps its
-    definition enables (the workflow's assets)."""
+    """A workflow: its YAML file, the attributes written there (``prefix``: where they sit
+    in the file, ``attributes`` in a component's) and the steps its definition enables (the
+    workflow's assets)."""
 
     name: str
     domain: Domain
     file: Path
     attributes: dict[str, Any]
     steps: tuple[str, ...]
+    prefix: tuple[str, ...] = ("attributes",)
 
     def layer(self) -> cfg.Layer:
-        return cfg.Layer(f"workflow {self.name}", self.attributes, self.file, ("attributes",))
+        return cfg.Layer(f"workflow {self.name}", self.attributes, self.file, self.prefix)
 
     @property
     def partitions_name(self) -> str:
-        """Its DynamicPartitionsDefinition: a workflow fed by another shares that one's runs."""
-        return f"omics_{self.attributes.get('input') or self.name}"
+        """Its DynamicPartitionsDefinition: a partition is a run of its config."""
+        return f"omics_{self.name}"
 
     @property
-    def upstream_steps(self) -> tuple[str, ...]:
-        """Steps of the ``input:`` workflow (a simulation) this one reads; none without."""
-        return UPSTREAM_STEPS["simulation"] if self.attributes.get("input") else ()
+    def custom(self) -> tuple[str, ...]:
+        """The user's own steps of the workflow."""
+        return custom_names(self.attributes)
+
+    @property
+    def inputs(self) -> dict[str, str]:
+        """The upstream workflows it reads, each ``latest`` or a run key."""
+        return dict(self.attributes.get("inputs") or {})
+
+    def specs(self, config: Mapping[str, Any], user_code: bool | None = None) -> tuple[Step, ...]:
+        """Every step of the workflow (shipped and its own, ordered) under ``config``."""
+        return workflow_steps(
+            self.domain, config["steps"], config.get("inputs") or {}, self.file, user_code
+        )
 
     def as_record(self) -> dict[str, Any]:
         """JSON-able (the workflow's job carries it as metadata)."""
-        return {**self.__dict__, "file": str(self.file), "steps": list(self.steps)}
+        return {
+            **self.__dict__,
+            "file": str(self.file),
+            "steps": list(self.steps),
+            "prefix": list(self.prefix),
+        }
 
     @classmethod
     def from_record(cls, record: Mapping[str, Any]) -> WorkflowDefinition:
-        return cls(**{**record, "file": Path(record["file"]), "steps": tuple(record["steps"])})
+        return cls(
+            **{
+                **record,
+                "file": Path(record["file"]),
+                "steps": tuple(record["steps"]),
+                "prefix": tuple(record.get("prefix", ("attributes",))),
+            }
+        )
 
 
-def load_definition(attributes: Mapping[str, Any], file: Path) -> WorkflowDefinition:
-    """A workflow from its component's attributes, its definition resolved once (ConfigError
-    naming the file and key if it does not validate)."""
-    layer = cfg.Layer(f"workflow {attributes['name']}", dict(attributes), file, ("attributes",))
-    config = cfg.resolve(attributes["domain"], [layer]).config
-    if attributes.get("input") and attributes["domain"] != "gwas":
-        raise cfg.ConfigError(f"{file}: only a gwas workflow takes an input: workflow")
+def load_definition(
+    attributes: Mapping[str, Any],
+    file: Path,
+    prefix: tuple[str, ...] = ("attributes",),
+    user_code: bool | None = None,
+) -> tuple[WorkflowDefinition, tuple[Step, ...]]:
+    """A workflow from its attributes, its definition resolved once, and its steps
+    (ConfigError naming the file and key if it does not validate; StepNotAllowedError if a
+    step's function may not be loaded here)."""
+    if "input" in attributes:
+        raise cfg.ConfigError(
+            f"{file}: input: is now inputs: {{{attributes['input']}: latest}} (or a run key "
+            "instead of latest), and the step that reads it names what it reads "
+            f"(reads: [{attributes['input']}.<step>])"
+        )
+    validate_name(attributes.get("name"), f"workflow name ({file})")
+    layer = cfg.Layer(f"workflow {attributes['name']}", dict(attributes), file, prefix)
+    custom = custom_names(attributes)
+    config = cfg.resolve(attributes.get("domain"), [layer], custom).config  # type: ignore[arg-type]
+    for upstream, choice in config["inputs"].items():
+        validate_name(upstream, f"workflow name in inputs ({file})")
+        if choice != "latest":
+            validate_partition_key(choice)
     steps = tuple(step for step, toggle in config["steps"].items() if toggle["enabled"])
-    return WorkflowDefinition(
-        attributes["name"], attributes["domain"], file, dict(attributes), steps
+    definition = WorkflowDefinition(
+        attributes["name"], attributes["domain"], file, dict(attributes), steps, prefix
     )
-
-
-def check_inputs(definitions: Mapping[str, WorkflowDefinition]) -> None:
-    """Every ``input:`` names a simulation workflow of the location (ConfigError if not)."""
-    for definition in definitions.values():
-        source = definition.attributes.get("input")
-        if source and getattr(definitions.get(source), "domain", None) != "simulation":
+    specs = definition.specs(config, user_code)
+    for spec in specs:
+        if spec.required and spec.name not in steps:
             raise cfg.ConfigError(
-                f"{definition.file}: input {source!r} is not a simulation workflow of this "
-                f"location (simulation workflows: "
-                f"{', '.join(n for n, d in definitions.items() if d.domain == 'simulation')})"
+                f"{file}: step {spec.name} cannot be disabled: the steps after it all read it"
             )
+    return definition, specs
+
+
+def workflow_error(name: str, definitions: Mapping[str, WorkflowDefinition]) -> str:
+    return (
+        f"no workflow named {name!r} (known: {', '.join(definitions)}). A workflow of your "
+        "own: a config with name: and domain: runs with `omics run --config FILE` (add --save "
+        "to keep it in the operator's workflows folder, which the UI, daemon and inbox load)"
+    )
 
 
 def workflow(definitions: Mapping[str, WorkflowDefinition], name: str) -> WorkflowDefinition:
     if name not in definitions:
-        raise cfg.ConfigError(f"no workflow named {name!r} (known: {', '.join(definitions)})")
+        raise cfg.ConfigError(workflow_error(name, definitions))
     return definitions[name]
 
 
@@ -110,18 +156,14 @@ def resolve_run(
     if not name:
         raise cfg.ConfigError(f"{config_file}: name the workflow to run (`name:` in the file)")
     definition = workflow(definitions, str(name))
-    for key in ("name", "domain", "input"):
-        if user and key in user.data and user.data[key] != definition.attributes.get(key):
-            raise cfg.ConfigError(
-                f"{config_file} line {cfg.yaml_line(user.file, (key,))}: {key} "
-                f"{user.data[key]!r} differs from workflow {definition.name}'s "
-                f"{definition.attributes.get(key)!r} ({definition.file})"
-            )
-    layers = [definition.layer(), cfg.env_layer(environ)] + ([user] if user else [])
+    if user:
+        _check_run_layer(definition, user)
+    layers = [definition.layer(), cfg.env_layer(definition.domain, environ)]
+    layers += [user] if user else []
     if params:
-        base = cfg.resolve(definition.domain, layers).config
+        base = cfg.resolve(definition.domain, layers, definition.custom).config
         layers.append(cfg.param_layer(params, base))
-    resolved = cfg.resolve(definition.domain, layers)
+    resolved = cfg.resolve(definition.domain, layers, definition.custom)
     extra = [
         s for s, t in resolved.config["steps"].items() if t["enabled"] and s not in definition.steps
     ]
@@ -131,6 +173,34 @@ def resolve_run(
             f"({definition.file}): enable them there, not in a run's config"
         )
     return resolved
+
+
+STRUCTURE = ("func", "reads", "checks")  # a step's keys only its workflow's definition sets
+
+
+def _check_run_layer(definition: WorkflowDefinition, user: cfg.Layer) -> None:
+    """ConfigError where a run's config would change what the workflow is: its name, domain,
+    upstream workflows or a step's function, reads or checks."""
+
+    def refuse(path: tuple[str, ...], what: str) -> None:
+        line = cfg.yaml_line(user.file, path) if user.file else None
+        raise cfg.ConfigError(
+            f"{user.file or user.source}{f' line {line}' if line else ''}: {'.'.join(path)} "
+            f"{what}: set by workflow {definition.name}'s definition ({definition.file}), not "
+            "by a run's config"
+        )
+
+    for key in ("name", "domain"):
+        if key in user.data and user.data[key] != definition.attributes.get(key):
+            refuse((key,), f"{user.data[key]!r} differs from {definition.attributes.get(key)!r}")
+    for upstream in user.data.get("inputs") or {}:
+        if upstream not in definition.inputs:
+            refuse(("inputs", str(upstream)), "is not an input of the workflow")
+    defined = definition.attributes.get("steps") or {}
+    for step, toggle in (user.data.get("steps") or {}).items():
+        for key in STRUCTURE if isinstance(toggle, Mapping) else ():
+            if key in toggle and toggle[key] != (defined.get(step) or {}).get(key):
+                refuse(("steps", str(step), key), f"{toggle[key]!r} differs")
 
 
 def default_run_key(resolved: cfg.Resolved, config_file: Path | None) -> str:
@@ -164,6 +234,7 @@ def step_fingerprint(step: Step, config: Mapping[str, Any], upstream: Mapping[st
     files' signatures) and the fingerprints of the steps it reads (``upstream``, by name)."""
     return fingerprint(
         step.code_version,
+        *([step.func] if step.func else []),  # a user's step: which function of its module
         config["steps"][step.name]["config"],
         config["domain_specific"],
         input_signatures(config["domain_specific"]),
@@ -188,44 +259,44 @@ class PlannedStep:
 
 def plan(
     store: DataStore,
-    definitions: Mapping[str, WorkflowDefinition],
     definition: WorkflowDefinition,
     config: Mapping[str, Any],
+    upstream: Mapping[str, tuple[str, str]],
 ) -> list[PlannedStep]:
     """What a run of ``config`` would do, step by step, and why: reuse a completed step with
-    the same fingerprint, run it, skip it (disabled by the run, or after a skipped step), or
-    nothing (not built: disabled in the definition; its readers are rewired past it). The
-    steps of an ``input:`` workflow are planned with that workflow's own config."""
-    enabled = {s: s in definition.steps for s in config["steps"]}
-    wired = wiring(definition.domain, enabled)
+    the same fingerprint, run it, skip it (disabled by the run, after a skipped step, or
+    reading an upstream workflow that has no run yet), or nothing (not built: disabled in
+    the definition; its readers are rewired past it). ``upstream``: per ``workflow.step``
+    read, the upstream run it would read and that step's fingerprint there."""
+    specs = definition.specs(config)
+    enabled = {s.name: s.name in definition.steps for s in specs}
+    wired = wiring(specs, enabled)
     fps: dict[str, str] = {}
     skipped: set[str] = set()
     out = []
-    upstream = {}
-    if definition.upstream_steps:
-        source = definitions[definition.attributes["input"]]
-        source_config = resolve_run(definitions, source.name).config
-        source_plan = {p.step: p for p in plan(store, definitions, source, source_config)}
-        upstream = {s: source_plan[s].fingerprint for s in definition.upstream_steps}
-    for spec in STEPS[definition.domain]:
+    for spec in specs:
         if spec.name not in definition.steps:
             out.append(PlannedStep(spec.name, "not built", (), f"disabled in {definition.file}"))
             continue
         reads = wired[spec.name]
-        if not config["steps"][spec.name]["enabled"] or skipped & set(reads):
+        missing = [r for r in reads if "." in r and r not in upstream]
+        if not config["steps"][spec.name]["enabled"] or skipped & set(reads) or missing:
             skipped.add(spec.name)
             why = (
                 "disabled by the run's config"
                 if not config["steps"][spec.name]["enabled"]
+                else f"{', '.join(missing)}: no completed run to read"
+                if missing
                 else f"reads skipped {', '.join(sorted(skipped & set(reads)))}"
             )
             out.append(PlannedStep(spec.name, "skip", reads, why))
             continue
-        first = spec is STEPS[definition.domain][0]  # the step that reads the input workflow
-        inputs = {r: fps[r] for r in reads} | (upstream if first else {})
+        inputs = {r: upstream[r][1] if "." in r else fps[r] for r in reads}
         fp = fps[spec.name] = step_fingerprint(spec, config, inputs)
         done = (step_folder(store, config, spec.name, fp) / RESULT_FILE).exists()
         action: Literal["run", "reuse"] = "reuse" if done else "run"
         why = "completed before with the same code, config and inputs" if done else "new"
+        runs = sorted({f"{r.rpartition('.')[0]} run {upstream[r][0]}" for r in reads if "." in r})
+        why += f" (reads {', '.join(runs)})" if runs else ""
         out.append(PlannedStep(spec.name, action, reads, why, fp))
     return out

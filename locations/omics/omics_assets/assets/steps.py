@@ -9,6 +9,7 @@ looks complete, and earlier results stay as they were.
 """
 
 import json
+import logging
 import os
 import shutil
 from collections.abc import Iterator, Mapping
@@ -17,6 +18,7 @@ from typing import Any
 
 import dagster as dg
 
+from omics_assets.assets.upstream import upstream_deps, upstream_values
 from omics_assets.inputs import check_untrusted_paths, registered_config
 from omics_assets.resources import OmicsSettings
 from omics_assets.science.domains import Step
@@ -72,14 +74,14 @@ def build_step_asset(
     definition: WorkflowDefinition,
     step: Step,
     reads: tuple[str, ...],
-    upstream: tuple[str, ...],
     partitions_def: dg.DynamicPartitionsDefinition,
 ) -> dg.AssetsDefinition:
-    """The asset ``<workflow>/<step>``; ``reads``: enabled steps of the workflow it reads;
-    ``upstream``: steps of its ``input:`` workflow it reads."""
+    """The asset ``<workflow>/<step>``; ``reads``: the enabled steps of the workflow it reads
+    (its inputs) and the ``workflow.step`` of upstream workflows (deps, read from the run of
+    that workflow its ``inputs:`` names)."""
     key = dg.AssetKey([definition.name, step.name])
-    ins = {name: dg.AssetIn(key=[definition.name, name]) for name in reads}
-    ins |= {name: dg.AssetIn(key=[definition.attributes["input"], name]) for name in upstream}
+    ins = {name: dg.AssetIn(key=[definition.name, name]) for name in reads if "." not in name}
+    cross = tuple(r for r in reads if "." in r)
 
     @dg.asset(
         key=key,
@@ -94,6 +96,7 @@ def build_step_asset(
                 STATUS_CHECK, asset=key, description="completed, or why the step was skipped"
             ),
         ],
+        deps=upstream_deps(cross, definition.inputs),
         retry_policy=RETRY,
         required_resource_keys={"omics", "storage"},
         pool="omics_tools" if step.tools else None,  # a tool step: one at a time (dagster.yaml)
@@ -114,7 +117,16 @@ def build_step_asset(
             raise dg.Failure(
                 f"{definition.name}/{step.name}: {error}", allow_retries=False
             ) from None
-        fp = step_fingerprint(step, config, {n: v["fingerprint"] for n, v in inputs.items()})
+        fps = {n: v["fingerprint"] for n, v in inputs.items()}
+        read_runs: dict[str, str] = {}
+        if cross:
+            found = upstream_values(context.instance, config["inputs"], cross)
+            if isinstance(found, str):
+                raise dg.Failure(f"{definition.name}/{step.name}: {found}", allow_retries=False)
+            inputs = {**inputs, **{r.rpartition(".")[2]: v for r, v in found.items()}}
+            fps |= {r: v["fingerprint"] for r, v in found.items()}
+            read_runs = {r.rpartition(".")[0]: v["run"] for r, v in found.items()}
+        fp = step_fingerprint(step, config, fps)
         final = step_folder(store, config, step.name, fp)
         if (final / RESULT_FILE).exists():
             result, reused = json.loads((final / RESULT_FILE).read_text()), True
@@ -136,11 +148,10 @@ def build_step_asset(
             "files": result["output"]["files"],
             "metrics": result["output"]["metrics"],
         }
-        yield dg.Output(
-            value,
-            metadata=_metadata(result, final, config, fp, reused),
-            data_version=dg.DataVersion(fp),
-        )
+        metadata = _metadata(result, final, config, fp, reused)
+        if read_runs:  # which upstream runs this one read
+            metadata["upstream_runs"] = dg.MetadataValue.json(read_runs)
+        yield dg.Output(value, metadata=metadata, data_version=dg.DataVersion(fp))
         yield dg.AssetCheckResult(
             check_name=STATUS_CHECK,
             asset_key=key,
@@ -167,6 +178,27 @@ def _skipped(key: dg.AssetKey, reason: str) -> dg.AssetCheckResult:
     )
 
 
+class _ToDagster(logging.Handler):
+    """A step's log records into the run's event log, at their level."""
+
+    def __init__(self, context: dg.AssetExecutionContext) -> None:
+        super().__init__()
+        self.context = context
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.context.log.log(record.levelno, record.getMessage())
+
+
+def _step_logger(context: dg.AssetExecutionContext, step: str, verbose: bool) -> logging.Logger:
+    """The step's logger: DEBUG with ``verbose: true`` (tool command lines and their time),
+    else INFO; what it logs goes to the run's event log."""
+    logger = logging.getLogger(f"omics.step.{step}")
+    logger.setLevel(logging.DEBUG if verbose else logging.INFO)
+    logger.propagate = False
+    logger.handlers = [_ToDagster(context)]
+    return logger
+
+
 def _execute(
     context: dg.AssetExecutionContext,
     step: Step,
@@ -179,7 +211,9 @@ def _execute(
     staging = final.with_name(f".{final.name}.{context.run.run_id[:8]}.staging")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
+    logger = _step_logger(context, step.name, bool(config["verbose"]))
     ctx = StepContext(
+        log=logger,
         step=step.name,
         config=config["steps"][step.name]["config"],
         domain_specific=config["domain_specific"],
@@ -191,7 +225,11 @@ def _execute(
         timeout=settings.tool_timeout_seconds,
     )
     context.log.info(f"{step.name}: running in {staging}")
-    result = execute_step(step.run, ctx)
+    logger.debug(f"{step.name}: config {json.dumps(ctx.config)}")
+    try:
+        result = execute_step(step.run, ctx)
+    finally:
+        logger.handlers.clear()
     if result["status"] != "completed":
         shutil.rmtree(staging, ignore_errors=True)
         return result

@@ -1,6 +1,7 @@
-"""The three domains: their steps in order, what each step reads, and the typed shape of
-their configuration (every model refuses unknown keys; default values live in
-``omics_assets/defaults/<domain>.yaml``, not here)."""
+"""The domains: their steps in order, what each step reads, and the typed shape of their
+configuration (every model refuses unknown keys; default values live in
+``omics_assets/defaults/<domain>.yaml``, not here). ``custom`` ships no steps: its workflows
+are the user's own steps (``func: package.module:function``), which any domain may add."""
 
 from __future__ import annotations
 
@@ -8,14 +9,15 @@ import hashlib
 import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from omics_assets.science import gwas, read_simulation, rnaseq, simulation
 from omics_assets.science.steps import StepFunction
 
-Domain = Literal["rnaseq", "gwas", "simulation"]
+Domain = Literal["rnaseq", "gwas", "simulation", "custom"]
+DOMAINS: tuple[Domain, ...] = ("rnaseq", "gwas", "simulation", "custom")
 
 
 # A file path in a config: relative paths are relative to the file that sets them (or, set by
@@ -29,6 +31,12 @@ class Strict(BaseModel):
 
 class NoConfig(Strict):
     """A step without parameters."""
+
+
+class Open(BaseModel):
+    """The user's own values (a custom step's config, a custom workflow's inputs): any keys."""
+
+    model_config = ConfigDict(extra="allow")
 
 
 class RnaseqInputs(Strict):
@@ -90,7 +98,10 @@ class PcaConfig(Strict):
 
 class AssociationConfig(Strict):
     pcs_as_covariates: bool
-    lmm: bool
+    model: Literal["linear", "lmm", "loco"] = Field(
+        description="linear: plink2 --glm; lmm: GEMMA with one kinship matrix; loco: GEMMA with "
+        "a kinship matrix per left-out chromosome"
+    )
 
 
 class HitsConfig(Strict):
@@ -132,16 +143,19 @@ def path_keys(domain: Domain) -> list[str]:
 
 @dataclass(frozen=True)
 class Step:
-    """One step: its function, the steps it reads (``needs``), its parameters' model.
-    A ``required`` step cannot be disabled (every other step reads it)."""
+    """One step: its function, the steps it reads (``needs``: a step of the workflow, or
+    ``workflow.step`` of an upstream workflow), its parameters' model. A ``required`` step
+    cannot be disabled (every other step reads it). ``func``: the user's ``module:function``
+    of a custom step ("" for a shipped one)."""
 
     name: str
     run: StepFunction
     needs: tuple[str, ...]
-    config: type[Strict]
+    config: type[BaseModel]
     tools: tuple[str, ...] = ()
     required: bool = False
     checks: tuple[tuple[str, str], ...] = ()  # (name, what it checks): WARN when it fails
+    func: str = ""
 
     @property
     def description(self) -> str:
@@ -198,6 +212,7 @@ STEPS: dict[Domain, tuple[Step, ...]] = {
         Step("hits", gwas.hits, ("association",), HitsConfig),
         Step("report", gwas.report, ("association", "hits"), NoConfig),
     ),
+    "custom": (),
     "simulation": (
         Step(
             "tree_sequence",
@@ -211,31 +226,47 @@ STEPS: dict[Domain, tuple[Step, ...]] = {
         Step("phenotype", simulation.phenotype, ("tree_sequence",), PhenotypeConfig),
     ),
 }
-INPUTS: dict[Domain, type[Strict]] = {
+INPUTS: dict[Domain, type[BaseModel]] = {
     "rnaseq": RnaseqInputs,
     "gwas": GwasInputs,
     "simulation": NoConfig,
+    "custom": Open,
 }
-# What a gwas workflow reads from the simulation workflow named by its ``input:``.
-UPSTREAM_STEPS: dict[Domain, tuple[str, ...]] = {"simulation": ("vcf", "phenotype")}
 
 
 def step(domain: Domain, name: str) -> Step:
     return next(s for s in STEPS[domain] if s.name == name)
 
 
-def config_model(domain: Domain) -> type[Strict]:
-    """The model of a domain's resolved config (the seed's config shape, every key typed)."""
-    steps = {
+def config_model(domain: Domain, custom: tuple[str, ...] = ()) -> type[Strict]:
+    """The model of a workflow's resolved config (the seed's config shape, every key typed):
+    its domain's steps and its ``custom`` steps (``func``, ``reads``, ``checks`` and a config
+    of their own keys). Any step may read steps of the workflows in ``inputs``."""
+    reads = (list[str], Field(default_factory=list))
+    steps: dict[str, Any] = {
         s.name: (
             create_model(
-                f"{s.name}_toggle", __base__=Strict, enabled=(bool, ...), config=(s.config, ...)
+                f"{s.name}_toggle",
+                __base__=Strict,
+                enabled=(bool, ...),
+                config=(s.config, ...),
+                reads=reads,
             ),
             ...,
         )
         for s in STEPS[domain]
     }
-    steps_model = create_model(f"{domain}_steps", __base__=Strict, **steps)  # type: ignore
+    custom_toggle = create_model(
+        "custom_toggle",
+        __base__=Strict,
+        enabled=(bool, True),
+        config=(Open, Field(default_factory=Open)),
+        func=(str, ...),
+        reads=reads,
+        checks=(list[str], Field(default_factory=list)),
+    )
+    steps |= {name: (custom_toggle, ...) for name in custom}
+    steps_model = create_model(f"{domain}_steps", __base__=Strict, **steps)
     return create_model(
         f"{domain}_config",
         __base__=Strict,
@@ -243,23 +274,26 @@ def config_model(domain: Domain) -> type[Strict]:
         domain=(Literal[domain], ...),  # type: ignore[valid-type]
         work_dir=(str, ...),
         threads=(int, Field(ge=1, le=256)),
-        input=(str | None, None),
+        verbose=(bool, ...),
+        inputs=(dict[str, str], Field(default_factory=dict)),
         domain_specific=(INPUTS[domain], ...),
         steps=(steps_model, ...),
     )
 
 
-def wiring(domain: Domain, enabled: Mapping[str, bool]) -> dict[str, tuple[str, ...]]:
-    """For each enabled step, the enabled steps it reads: a disabled need is replaced by what
-    that step itself reads (deps rewired past disabled steps)."""
+def wiring(steps: tuple[Step, ...], enabled: Mapping[str, bool]) -> dict[str, tuple[str, ...]]:
+    """For each enabled step, what it reads: its enabled steps (a disabled need is replaced
+    by what that step itself reads: deps rewired past disabled steps) and, as named, the
+    steps of upstream workflows (``workflow.step``)."""
+    by_name = {s.name: s for s in steps}
 
     def resolve(name: str) -> tuple[str, ...]:
-        if enabled[name]:
+        if name not in by_name or enabled[name]:
             return (name,)
-        return tuple(dict.fromkeys(n for need in step(domain, name).needs for n in resolve(need)))
+        return tuple(dict.fromkeys(n for need in by_name[name].needs for n in resolve(need)))
 
     return {
         s.name: tuple(dict.fromkeys(n for need in s.needs for n in resolve(need)))
-        for s in STEPS[domain]
+        for s in steps
         if enabled[s.name]
     }

@@ -1,4 +1,4 @@
-"""Genome-wide association with plink2 (and optionally GEMMA's LMM): the gwas domain's steps.
+"""Genome-wide association with plink2 or GEMMA's LMM (``mixed_model``): the gwas domain's steps.
 
 genotypes -> qc -> pca -> association -> hits -> report. Every step reads its upstream
 step's files and writes its own; p-values are two-sided, effects (``beta``) are per copy of
@@ -15,11 +15,12 @@ import numpy as np
 import pandas as pd
 
 from omics_assets.science import genotypes as geno
+from omics_assets.science import mixed_model
 from omics_assets.science.steps import InputError, SkipStep, StepContext
 from platform_core.tools import ToolError
 
 GENOME_WIDE = 5e-8
-MAX_LAMBDA = 1.1  # genomic inflation above this is flagged (a WARN check)
+MIN_LAMBDA, MAX_LAMBDA = 0.9, 1.1  # lambda GC outside these is flagged (a WARN check)
 ASSOCIATION_COLUMNS = ["snp", "chrom", "pos", "beta", "se", "p", "n"]
 
 
@@ -214,35 +215,42 @@ def lambda_gc(p: np.ndarray) -> float:
     return chi2_1df(float(np.median(p))) / chi2_1df(0.5)
 
 
-def _gemma(ctx: StepContext, pfile: str, phenotype: Path) -> pd.DataFrame:
-    """GEMMA's univariate LMM (Wald test) with a centred relatedness matrix."""
-    program = ctx.program("gemma")
-    bfile = ctx.out / "lmm_input"
-    pheno = pd.read_csv(phenotype, sep="\t")
-    _plink2(ctx, "--pfile", pfile, "--make-bed", "--out", str(bfile))
-    fam = pd.read_csv(f"{bfile}.fam", sep=r"\s+", header=None, dtype=str)
-    values = fam[1].map(dict(zip(pheno["IID"].astype(str), pheno["trait"], strict=True)))
-    fam[5] = values.fillna("NA").astype(str)
-    fam.to_csv(f"{bfile}.fam", sep=" ", header=False, index=False)
-    ctx.run([program, "-bfile", str(bfile), "-gk", "1", "-o", "kinship"], cwd=ctx.out)
-    ctx.run(
-        [program, "-bfile", str(bfile), "-k", "output/kinship.cXX.txt", "-lmm", "1", "-o", "lmm"],
-        cwd=ctx.out,
-    )
-    table = pd.read_csv(ctx.out / "output" / "lmm.assoc.txt", sep="\t")
-    for ext in ("bed", "bim", "fam"):
-        Path(f"{bfile}.{ext}").unlink()
-    return pd.DataFrame(
-        {"snp": table["rs"].astype(str), "beta": table["beta"], "p": table["p_wald"]}
-    )
+MODEL_NAMES = {"linear": "linear model", "lmm": "LMM", "loco": "LOCO LMM"}
+# what may explain a lambda GC outside [MIN_LAMBDA, MAX_LAMBDA], and what may help, by model
+_INFLATED = {
+    "linear": "population structure, relatedness or a polygenic trait; "
+    "more PCs, model: lmm or model: loco may help",
+    "lmm": "structure the kinship matrix misses, or a polygenic trait",
+    "loco": "structure the kinship matrix misses, or a polygenic trait",
+}
+_DEFLATED = {
+    "linear": "conservative p-values: check the trait and the covariates",
+    "lmm": "the tested variant is also in the kinship matrix (proximal contamination); "
+    "model: loco may help",
+    "loco": "conservative p-values: check the trait (e.g. its distribution)",
+}
 
 
-def association(ctx: StepContext) -> dict[str, Any]:
-    """Per-variant linear (or, for a 1/2 trait, logistic) regression with plink2 ``--glm``,
-    principal components as covariates when the pca step ran; optionally GEMMA's LMM."""
-    phenotype = ctx.input_file("genotypes", "phenotype")
-    source = "qc" if ctx.has_input("qc") else "genotypes"
-    pfile = _pfile(ctx, source)
+def inflation_verdict(value: float, model: str) -> dict[str, Any]:
+    """The ``genomic_inflation`` check: passed when MIN_LAMBDA <= lambda GC <= MAX_LAMBDA;
+    the description names the model and, when it fails, what may explain it and help."""
+    label = f"lambda GC {value:.3f} ({MODEL_NAMES[model]})"
+    if value > MAX_LAMBDA:
+        return {
+            "passed": False,
+            "description": f"{label} > {MAX_LAMBDA}: inflated: {_INFLATED[model]}",
+        }
+    if value < MIN_LAMBDA:
+        return {
+            "passed": False,
+            "description": f"{label} < {MIN_LAMBDA}: deflated: {_DEFLATED[model]}",
+        }
+    return {"passed": True, "description": f"{label} within {MIN_LAMBDA}-{MAX_LAMBDA}"}
+
+
+def _glm(ctx: StepContext, pfile: str, phenotype: Path) -> tuple[pd.DataFrame, bool]:
+    """plink2 ``--glm`` with the PCs as covariates when the pca step ran and the config says
+    so; the table and whether PCs were used."""
     covariates: list[str] = []
     if ctx.has_input("pca") and ctx.config["pcs_as_covariates"]:
         covariates = [
@@ -269,34 +277,48 @@ def association(ctx: StepContext) -> dict[str, Any]:
     if not found:
         raise InputError(f"plink2 --glm wrote no result for the trait (see {ctx.out}/glm.log)")
     table = read_glm(found[0])
-    files = {"association": "association.tsv", "log": "glm.log"}
-    metrics: dict[str, Any] = {
-        "variants_tested": len(table),
-        "lambda_gc": round(lambda_gc(table["p"].to_numpy()), 4),
-        "min_p": float(table["p"].min()),
-        "covariates": "PC1-PCn" if covariates else "none",
-    }
-    if ctx.config["lmm"]:
-        lmm = _gemma(ctx, pfile, phenotype)
-        lmm.to_csv(ctx.out / "lmm.tsv", sep="\t", index=False)
-        files["lmm"] = "lmm.tsv"
-        metrics["lmm_lambda_gc"] = round(lambda_gc(lmm["p"].to_numpy()), 4)
-    table.to_csv(ctx.out / "association.tsv", sep="\t", index=False)
-    reported = metrics.get("lmm_lambda_gc", metrics["lambda_gc"])
-    inflation = {
-        "passed": reported <= MAX_LAMBDA,
-        "description": f"lambda GC {reported:.3f}"
-        + (" (LMM)" if "lmm_lambda_gc" in metrics else " (linear model)")
-        + (
-            ""
-            if reported <= MAX_LAMBDA
-            else f" > {MAX_LAMBDA}: population structure, "
-            "relatedness or a polygenic trait; more PCs or lmm: true may help"
-        ),
-    }
     for path in found:
         path.unlink()
-    return {"files": files, "metrics": metrics, "checks": {"genomic_inflation": inflation}}
+    return table, bool(covariates)
+
+
+def association(ctx: StepContext) -> dict[str, Any]:
+    """Per-variant association test of the trait, by ``model``:
+
+    - ``linear``: plink2 ``--glm`` (logistic for a 1/2 trait), PCs as covariates when the pca
+      step ran;
+    - ``lmm``: GEMMA's LMM (Wald test) with one centred kinship matrix, no PCs;
+    - ``loco``: GEMMA's LMM per chromosome, kinship from the other chromosomes, no PCs.
+
+    Writes ``association.tsv`` (ASSOCIATION_COLUMNS, whatever the model); the
+    ``genomic_inflation`` verdict is for that model's p-values."""
+    model = str(ctx.config["model"])
+    phenotype = ctx.input_file("genotypes", "phenotype")
+    source = "qc" if ctx.has_input("qc") else "genotypes"
+    pfile = _pfile(ctx, source)
+    if model == "loco":
+        mixed_model.check_loco(Path(f"{pfile}.pvar"), source)
+    if model == "linear":
+        table, with_pcs = _glm(ctx, pfile, phenotype)
+        files = {"association": "association.tsv", "log": "glm.log"}
+    else:
+        table = mixed_model.gemma_lmm(ctx, pfile, phenotype, loco=model == "loco")
+        table = table.dropna(subset=["p"])
+        files, with_pcs = {"association": "association.tsv", "log": "gemma.log"}, False
+    table[ASSOCIATION_COLUMNS].to_csv(ctx.out / "association.tsv", sep="\t", index=False)
+    value = round(lambda_gc(table["p"].to_numpy()), 4)
+    metrics: dict[str, Any] = {
+        "model": model,
+        "variants_tested": len(table),
+        "lambda_gc": value,
+        "min_p": float(table["p"].min()),
+        "covariates": "PC1-PCn" if with_pcs else "none",
+    }
+    return {
+        "files": files,
+        "metrics": metrics,
+        "checks": {"genomic_inflation": inflation_verdict(value, model)},
+    }
 
 
 def clump_by_distance(table: pd.DataFrame, threshold: float, window_bp: int) -> pd.DataFrame:
@@ -350,8 +372,10 @@ def report(ctx: StepContext) -> dict[str, Any]:
         if ctx.has_input("hits")
         else clump_by_distance(table, GENOME_WIDE, 500_000)
     )
+    model = MODEL_NAMES.get(ctx.inputs["association"]["metrics"].get("model", ""), "")
     lines = [
-        f"# GWAS report: {len(table)} variants, lambda GC {lambda_gc(table['p'].to_numpy()):.3f}",
+        f"# GWAS report: {len(table)} variants, lambda GC {lambda_gc(table['p'].to_numpy()):.3f}"
+        + (f" ({model})" if model else ""),
         f"{len(loci)} loci at p < {GENOME_WIDE:g}"
         if not ctx.has_input("hits")
         else f"{len(loci)} loci",

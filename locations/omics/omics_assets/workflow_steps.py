@@ -1,0 +1,121 @@
+"""A workflow's steps: its domain's shipped steps and the user's own (a step of the workflow's
+``steps:`` with ``func: package.module:function``), in an order where every step comes after
+the steps it reads.
+
+A step reads steps of its workflow and, as ``workflow.step``, steps of the workflows its
+``inputs:`` names. What the step names is checked when the workflow loads: the function
+imports (and may be loaded here: ``platform_core.steps.resolve_step``), takes the step
+context, and every read names a step; a cycle is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from omics_assets.config import ConfigError
+from omics_assets.science.domains import STEPS, Domain, Open, Step
+from omics_assets.science.steps import ContractError, check_step_signature, standard_step
+from platform_core.keys import validate_name
+from platform_core.steps import resolve_step
+
+
+def custom_names(attributes: Mapping[str, Any]) -> tuple[str, ...]:
+    """The user's own steps of a workflow's definition: those that name a ``func``."""
+    steps = attributes.get("steps") or {}
+    if not isinstance(steps, Mapping):
+        return ()
+    return tuple(str(n) for n, t in steps.items() if isinstance(t, Mapping) and "func" in t)
+
+
+def _custom_step(name: str, toggle: Mapping[str, Any], file: Path, user_code: bool | None) -> Step:
+    where = f"{file}: steps.{name}"
+    validate_name(name, f"step name ({where})")
+    func = str(toggle["func"])
+    function = resolve_step(func, {}, name, str(file), user_code)
+    try:
+        check_step_signature(function, func)
+    except ContractError as error:
+        raise ConfigError(f"{where}: {error}") from None
+    checks = []
+    for check in toggle.get("checks") or []:
+        validate_name(check, f"check name ({where}.checks)")
+        checks.append((str(check), f"{check}: the verdict step {name} records"))
+    return Step(
+        name,
+        standard_step(function, func),
+        tuple(toggle.get("reads") or ()),
+        Open,
+        checks=tuple(checks),
+        func=func,
+    )
+
+
+def _ordered(steps: list[Step], file: Path) -> tuple[Step, ...]:
+    """``steps`` with each after the steps of the workflow it reads (declared order kept
+    where free); ConfigError naming the steps of a cycle."""
+    pending = {s.name: s for s in steps}
+    done: list[Step] = []
+    while pending:
+        ready = next((s for s in pending.values() if all(n not in pending for n in s.needs)), None)
+        if ready is None:
+            cycle = ", ".join(sorted(pending))
+            raise ConfigError(f"{file}: the reads of steps {cycle} form a cycle")
+        done.append(pending.pop(ready.name))
+    return tuple(done)
+
+
+def workflow_steps(
+    domain: Domain,
+    toggles: Mapping[str, Mapping[str, Any]],
+    inputs: Mapping[str, str],
+    file: Path,
+    user_code: bool | None = None,
+) -> tuple[Step, ...]:
+    """The workflow's steps, ordered: its domain's (with any ``reads`` a toggle adds) and
+    its own. ``toggles``: the resolved ``steps:``; ``inputs``: its upstream workflows."""
+    shipped = {s.name: s for s in STEPS[domain]}
+    steps: list[Step] = []
+    for name, toggle in toggles.items():
+        if "func" in toggle:
+            if name in shipped:
+                raise ConfigError(
+                    f"{file}: steps.{name} names a func, but {name} is a shipped step of the "
+                    f"{domain} domain: give your own step a name of its own"
+                )
+            steps.append(_custom_step(name, toggle, file, user_code))
+        else:
+            spec = shipped[name]
+            extra = tuple(r for r in toggle.get("reads") or () if r not in spec.needs)
+            steps.append(replace(spec, needs=spec.needs + extra) if extra else spec)
+    if not steps:
+        raise ConfigError(f"{file}: a {domain} workflow needs at least one step (func: ...)")
+    names = {s.name for s in steps}
+    for spec in steps:
+        for read in spec.needs:
+            workflow, dot, _ = read.rpartition(".")
+            if not dot and read not in names:
+                raise ConfigError(
+                    f"{file}: step {spec.name} reads {read!r}: no such step in the workflow "
+                    f"(its steps: {', '.join(sorted(names))}; another workflow's: "
+                    "workflow.step, that workflow named in inputs:)"
+                )
+            if dot and workflow not in inputs:
+                raise ConfigError(
+                    f"{file}: step {spec.name} reads {read!r}, but {workflow!r} is not in the "
+                    f"workflow's inputs: ({', '.join(inputs) or 'none'})"
+                )
+    return _ordered(steps, file)
+
+
+def upstream_reads(steps: tuple[Step, ...]) -> dict[str, tuple[str, ...]]:
+    """Per upstream workflow, the steps of it that the workflow reads."""
+    out: dict[str, list[str]] = {}
+    for spec in steps:
+        for read in spec.needs:
+            workflow, dot, step = read.rpartition(".")
+            if dot and step not in out.setdefault(workflow, []):
+                out[workflow].append(step)
+    return {w: tuple(s) for w, s in out.items()}
