@@ -34,8 +34,10 @@ def test_each_layer_overrides_the_one_below(tmp_path: Path) -> None:
     )
     env = {
         "OMICS_THREADS": "4",
-        "OMICS_STEPS__QC__CONFIG__MAF": "0.02",
-        "OMICS_STEPS__QC__CONFIG__HWE": "1e-8",
+        "OMICS_GWAS__STEPS__QC__CONFIG__MAF": "0.02",
+        "OMICS_GWAS__STEPS__QC__CONFIG__HWE": "1e-8",
+        "OMICS_RNASEQ__THREADS": "9",  # another domain's: not gwas's
+        "GWAS_THREADS": "x",  # another program's: never read
     }
     params = ["steps.qc.config.geno=0.3"]
     defaults_only = resolve_run(WORKFLOWS, "gwas", environ={}).config
@@ -55,11 +57,11 @@ def test_each_layer_overrides_the_one_below(tmp_path: Path) -> None:
     assert qc == {"maf": 0.05, "geno": 0.3, "hwe": 1e-8, "mind": 0.1}  # --param over the file
     assert resolved.origins[("threads",)] == f"{user} line 2"
     assert resolved.origins[("steps", "qc", "config", "hwe")] == (
-        "environment variable OMICS_STEPS__QC__CONFIG__HWE"
+        "environment variable OMICS_GWAS__STEPS__QC__CONFIG__HWE"
     )
     assert resolved.origins[("steps", "qc", "config", "geno")] == "--param steps.qc.config.geno=0.3"
     defaults_file = DEFAULTS_DIR / "gwas.yaml"
-    assert resolved.origins[("steps", "qc", "config", "mind")] == f"{defaults_file} line 12"
+    assert resolved.origins[("steps", "qc", "config", "mind")] == f"{defaults_file} line 13"
 
 
 @pytest.mark.parametrize(
@@ -102,6 +104,8 @@ def test_wrong_types_and_ranges_name_where_they_were_set(tmp_path: Path) -> None
     with pytest.raises(ConfigError, match="environment variable OMICS_THREADS"):
         resolve_run(WORKFLOWS, "gwas", environ={"OMICS_THREADS": "many"})
     with pytest.raises(ConfigError, match=r"unknown key \(environment"):
+        resolve_run(WORKFLOWS, "gwas", environ={"OMICS_GWAS__THREDS": "2"})
+    with pytest.raises(ConfigError, match="OMICS_THREDS: not an omics config key"):
         resolve_run(WORKFLOWS, "gwas", environ={"OMICS_THREDS": "2"})
 
 
@@ -224,11 +228,11 @@ def test_a_daemon_loaded_workflow_imports_no_unregistered_step_module(
     for func in ("os:system", "wiper:run"):
         defs = _load_project(
             tmp_path,
-            f"name: flow\ndomain: simulation\nsteps:\n  vcf:\n    func: '{func}'\n",
+            f"name: flow\ndomain: simulation\nsteps:\n  wipe:\n    func: '{func}'\n",
         )
         assert not workflows_of(defs)
         [why] = refused_workflows(defs).values()
-        assert "step 'vcf'" in why and f"func {func!r} refused before import" in why
+        assert "step 'wipe'" in why and f"func {func!r} refused before import" in why
         assert "PLATFORM_STEP_MODULES (registered: none)" in why
     assert not sentinel.exists() and "wiper" not in sys.modules
 

@@ -67,7 +67,9 @@ def _config_file(config: Mapping[str, Any] | Path | str) -> Path:
     text = yaml.safe_dump(json.loads(json.dumps(dict(config))), sort_keys=False)
     name = str(config.get("name") or "config")
     safe = "".join(c if c.isalnum() or c == "_" else "_" for c in name)[:64]
-    path = LOCATION.store().area("api-configs") / f"{safe}-{fingerprint(text)[:10]}.yaml"
+    folder = LOCATION.store().area("api-configs", fingerprint(text)[:16])
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{safe}.yaml"  # its run key: <name>-<hash of the resolved config>
     if not path.exists():
         path.with_suffix(".tmp").write_text(text)
         path.with_suffix(".tmp").replace(path)

@@ -45,6 +45,7 @@ from omics_assets.config import ConfigError, Resolved
 from omics_assets.inputs import is_registered, register_run
 from omics_assets.location import LOCATION
 from omics_assets.partitions import workflow_partitions
+from omics_assets.plot_cli import add_plot_verb
 from platform_core import cli
 from platform_core.checkpoint import latest_materialization
 from platform_core.commands import LocationCli, Request, single, table_path, write_table
@@ -306,6 +307,7 @@ class OmicsCli(LocationCli):
         p = commands.add_parser("workflows", help="the workflows")
         p.add_argument("--json", action="store_true")
         p.set_defaults(func=self.cmd_workflows)
+        add_plot_verb(commands)
 
     def cmd_validate(self, args: argparse.Namespace) -> int:
         definition, resolved = self.resolve(args)

@@ -9,7 +9,7 @@ import dagster as dg
 
 from omics_assets.components.loader import load_workflows
 from omics_assets.components.workflow import workflows_of
-from omics_assets.config import MAX_CONFIG_BYTES, yaml_file
+from omics_assets.config import MAX_CONFIG_BYTES, ConfigError, yaml_file
 from omics_assets.inputs import UNTRUSTED, check_untrusted_paths, dropped_path_keys, register_run
 from omics_assets.partitions import workflow_partitions
 from omics_assets.resources import OmicsSettings
@@ -33,6 +33,12 @@ def config_inbox(loaded: dg.Definitions) -> Inbox:
         refuse_dropped_steps(dropped.data, path)
         resolved = resolve_run(workflows, None, path, user=dropped)  # the file read once
         definition = workflows[resolved.config["name"]]
+        if definition.domain == "custom" and dropped.data.get("domain_specific"):
+            raise ConfigError(
+                f"{path}: a dropped config does not set domain_specific of the custom workflow "
+                f"{definition.name}: its steps' inputs are the workflow's own (run it with "
+                "`omics run --config` to give your own)"
+            )
         untrusted = dropped_path_keys(definition.domain, dropped)
         config = {**resolved.config, UNTRUSTED: untrusted} if untrusted else resolved.config
         config = check_untrusted_paths(store, config)  # recorded as they resolve now

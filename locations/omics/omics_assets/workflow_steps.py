@@ -18,7 +18,7 @@ from typing import Any
 from omics_assets.config import ConfigError
 from omics_assets.science.domains import STEPS, Domain, Open, Step
 from omics_assets.science.steps import ContractError, check_step_signature, standard_step
-from platform_core.keys import validate_name
+from platform_core.keys import InvalidKeyError, validate_name
 from platform_core.steps import resolve_step
 
 
@@ -32,17 +32,19 @@ def custom_names(attributes: Mapping[str, Any]) -> tuple[str, ...]:
 
 def _custom_step(name: str, toggle: Mapping[str, Any], file: Path, user_code: bool | None) -> Step:
     where = f"{file}: steps.{name}"
-    validate_name(name, f"step name ({where})")
+    try:
+        validate_name(name, "step name")
+        for check in toggle.get("checks") or []:
+            validate_name(check, "check name")
+    except InvalidKeyError as error:
+        raise ConfigError(f"{where}: {error}") from None
     func = str(toggle["func"])
     function = resolve_step(func, {}, name, str(file), user_code)
     try:
         check_step_signature(function, func)
     except ContractError as error:
         raise ConfigError(f"{where}: {error}") from None
-    checks = []
-    for check in toggle.get("checks") or []:
-        validate_name(check, f"check name ({where}.checks)")
-        checks.append((str(check), f"{check}: the verdict step {name} records"))
+    checks = [(str(c), f"{c}: the verdict step {name} records") for c in toggle.get("checks") or []]
     return Step(
         name,
         standard_step(function, func),

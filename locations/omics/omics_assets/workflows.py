@@ -25,7 +25,7 @@ from omics_assets.workflow_steps import custom_names, workflow_steps
 from platform_core.checkpoint import fingerprint
 from platform_core.datastore import DataStore
 from platform_core.inbox import signature
-from platform_core.keys import validate_name, validate_partition_key
+from platform_core.keys import InvalidKeyError, validate_name, validate_partition_key
 
 RESULT_FILE = "result.json"  # in a step's folder once the step completed
 
@@ -103,14 +103,20 @@ def load_definition(
             "instead of latest), and the step that reads it names what it reads "
             f"(reads: [{attributes['input']}.<step>])"
         )
-    validate_name(attributes.get("name"), f"workflow name ({file})")
+    try:
+        validate_name(attributes.get("name"), "workflow name")
+    except InvalidKeyError as error:
+        raise cfg.ConfigError(f"{file}: {error}") from None
     layer = cfg.Layer(f"workflow {attributes['name']}", dict(attributes), file, prefix)
     custom = custom_names(attributes)
     config = cfg.resolve(attributes.get("domain"), [layer], custom).config  # type: ignore[arg-type]
-    for upstream, choice in config["inputs"].items():
-        validate_name(upstream, f"workflow name in inputs ({file})")
-        if choice != "latest":
-            validate_partition_key(choice)
+    try:
+        for upstream, choice in config["inputs"].items():
+            validate_name(upstream, "workflow name in inputs:")
+            if choice != "latest":
+                validate_partition_key(choice)
+    except InvalidKeyError as error:
+        raise cfg.ConfigError(f"{file}: {error}") from None
     steps = tuple(step for step, toggle in config["steps"].items() if toggle["enabled"])
     definition = WorkflowDefinition(
         attributes["name"], attributes["domain"], file, dict(attributes), steps, prefix

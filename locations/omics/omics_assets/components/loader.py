@@ -123,6 +123,14 @@ def _build(
 def _check_upstream(built: dict[str, Built], refused: dict[str, str]) -> None:
     """Drop (into ``refused``) each workflow whose inputs are not loaded workflows, whose
     ``workflow.step`` reads name no step of them, or that reads itself through a cycle."""
+    for name in [n for n in built if n in _ancestors(n, built)]:
+        definition = built[name][0]
+        refused[str(definition.file)] = (
+            f"{definition.file}: inputs: {', '.join(definition.inputs)} read {name} in turn: "
+            "a cycle between workflows"
+        )
+    for name in [n for n in built if str(built[n][0].file) in refused]:
+        del built[name]
     changed = True
     while changed:
         changed = False
@@ -140,8 +148,6 @@ def _upstream_problem(
     for upstream in definition.inputs:
         if upstream not in built:
             return f"inputs: {upstream!r} is not a loaded workflow (loaded: {', '.join(built)})"
-        if upstream == name or name in _ancestors(upstream, built):
-            return f"inputs: {upstream!r} reads {name} in turn: a cycle between workflows"
     for spec in specs:
         for read in spec.needs:
             upstream, dot, step = read.rpartition(".")
