@@ -83,7 +83,7 @@ case "${1:-}" in
     .venv/bin/hcs run "$demo/imaging/nuclei_plate" --pipeline nuclei_count
     [[ -d "$demo/cardio" ]] || .venv/bin/cardio demo --out "$demo/cardio"
     .venv/bin/cardio run "$demo/cardio"/study-*  # one run per study, on every core
-    for workflow in rnaseq rnaseq_counts gwas gwas_simulated; do
+    for workflow in rnaseq rnaseq_counts gwas simulation gwas_simulated; do  # gwas_simulated reads the simulation
       .venv/bin/omics run --workflow "$workflow"
     done
     [[ "${2:-}" == "--no-ui" ]] && exit 0

@@ -32,7 +32,11 @@ CLI_MODULES = {
     "platform_core.session",
 }
 CLI_MODULES |= {f"{location}.cli" for location in LOCATIONS}
-CLI_MODULES.add("imaging_assets.pipelines")  # the Python API's runs: the user's side
+CLI_MODULES |= {  # the Python APIs' runs and the CLI's own verbs: the user's side
+    "imaging_assets.pipelines",
+    "omics_assets.api",
+    "omics_assets.plot_cli",
+}
 
 
 def _package_dir(package: str) -> Path:

@@ -1,5 +1,5 @@
 """The omics location end to end through the ``omics`` CLI: the step standard on every
-materialization, reuse, run-time skips, the simulation -> gwas round trip, the four config
+materialization, reuse, run-time skips, the simulation -> gwas round trip (inputs:), the config
 layers, export, resume and the config inbox."""
 
 import json
@@ -74,10 +74,13 @@ def test_gwas_demo_records_the_step_standard_and_reuses_unchanged_steps(
     assert first["association"]["metric/variants_tested"] > 8000
     assert first["hits"]["metric/top_chrom"] == "17"
     assert first["report"]["report"].count("data:image/png;base64,") == 2  # Manhattan, QQ
-    # related mice under a linear model: the inflation check WARNs and says what to try
+    # related mice: the shipped workflow's LOCO mixed model; the inflation check is its own
+    assert first["association"]["metric/model"] == "loco"
+    lam = first["association"]["metric/lambda_gc"]
     inflation = check_evaluation(inst, "gwas/association", "genomic_inflation")
-    assert not inflation.passed and inflation.severity == dg.AssetCheckSeverity.WARN
-    assert inflation.description.startswith("lambda GC 4.") and "lmm: true" in inflation.description
+    assert inflation.passed == (0.9 <= lam <= 1.1)
+    assert inflation.severity == dg.AssetCheckSeverity.WARN
+    assert inflation.description.startswith(f"lambda GC {lam:.3f} (LOCO LMM)")
     # the same config again: every step reused, nothing recomputed
     assert main(["run", "--workflow", "gwas", "--quiet"]) == 0
     assert run_key(capsys) == key
@@ -155,11 +158,21 @@ def test_a_run_time_skip_succeeds_and_skips_what_follows(
 def test_simulation_round_trip_finds_the_causal_variants(
     omics_home: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """gwas_simulated reads the latest run of the simulation workflow (inputs: latest), and
+    its run records which one."""
+    assert main(["run", "--workflow", "gwas_simulated", "--quiet"]) == 1  # no simulation yet
+    captured = capsys.readouterr()
+    assert "workflow simulation has no run with them yet" in captured.out + captured.err
+    assert main(["run", "--workflow", "simulation", "--quiet"]) == 0
+    simulated = run_key(capsys)
     assert main(["run", "--workflow", "gwas_simulated", "--quiet"]) == 0
     key = run_key(capsys)
     inst = cli.instance()
+    genotypes = materialization(inst, "gwas_simulated/genotypes", key)
+    assert genotypes["upstream_runs"] == {"simulation": simulated}
     causal = pd.read_csv(
-        Path(materialization(inst, "simulation/phenotype", key)["output_dir"]) / "causal.tsv",
+        Path(materialization(inst, "simulation/phenotype", simulated)["output_dir"])
+        / "causal.tsv",
         sep="\t",
     )
     hits = pd.read_csv(
@@ -169,14 +182,18 @@ def test_simulation_round_trip_finds_the_causal_variants(
     for position in causal["pos"]:
         assert (abs(hits["pos"] - position) <= 500_000).any(), (position, hits)
     assert (hits["p"] < 5e-8).all()
-    # the plan of the same config now reuses every step, the simulation's included
+    # the plan of the same config now reuses every step, and says which simulation it reads
     assert main(["steps", "--workflow", "gwas_simulated", "--json"]) == 0
     plan = json.loads(capsys.readouterr().out)
     assert [p["action"] for p in plan] == ["reuse"] * 6
-    # the simulation ran inside the gwas_simulated run: its status says so
-    assert main(["status", "--workflow", "simulation", "--json"]) == 0
-    rows = json.loads(capsys.readouterr().out)
-    assert {r["run"]: r["status"] for r in rows}[key] == "SUCCESS"
+    assert f"reads simulation run {simulated}" in plan[0]["why"]
+    # a newer simulation is what "latest" reads next: its genotypes step runs again
+    param = "steps.tree_sequence.config.seed=2"
+    assert main(["run", "--workflow", "simulation", "--quiet", "--param", param]) == 0
+    newer = run_key(capsys)
+    assert main(["steps", "--workflow", "gwas_simulated", "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan[0]["action"] == "run" and f"reads simulation run {newer}" in plan[0]["why"]
 
 
 def test_a_users_config_runs_with_all_four_layers(
@@ -186,7 +203,8 @@ def test_a_users_config_runs_with_all_four_layers(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("OMICS_THREADS", "1")
-    monkeypatch.setenv("OMICS_STEPS__PCA__CONFIG__COMPONENTS", "3")
+    monkeypatch.setenv("OMICS_GWAS__STEPS__PCA__CONFIG__COMPONENTS", "3")
+    monkeypatch.setenv("OMICS_RNASEQ__STEPS__PCA__CONFIG__COMPONENTS", "x")  # not gwas's
     config = write(
         tmp_path / "mice.yaml",
         "name: gwas\nsteps:\n  pca:\n    config: {components: 4}\n  qc:\n    config: {maf: 0.05}\n",
@@ -230,7 +248,7 @@ def test_resume_reruns_only_the_failed_step_and_after(
     broken.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tools}:{os.environ['PATH']}")
     config = write(
-        tmp_path / "lmm.yaml", "name: gwas\nsteps:\n  association:\n    config: {lmm: true}\n"
+        tmp_path / "lmm.yaml", "name: gwas\nsteps:\n  association:\n    config: {model: lmm}\n"
     )
     assert main(["run", "--config", str(config), "--quiet"]) == 1
     error = capsys.readouterr().err
@@ -250,8 +268,11 @@ def test_resume_reruns_only_the_failed_step_and_after(
         "gwas__hits",
         "gwas__report",
     }
-    assert materialization(inst, "gwas/association", key)["metric/lmm_lambda_gc"] < 1.1
-    assert check_evaluation(inst, "gwas/association", "genomic_inflation").passed  # the LMM's
+    # one kinship matrix that holds the tested variant deflates: the LMM's check says so
+    assert materialization(inst, "gwas/association", key)["metric/lambda_gc"] < 0.9
+    inflation = check_evaluation(inst, "gwas/association", "genomic_inflation")
+    assert not inflation.passed and "(LMM) < 0.9: deflated" in inflation.description
+    assert "model: loco" in inflation.description
 
 
 def test_the_config_inbox_registers_and_rejects(omics_home: Path, tmp_path: Path) -> None:
