@@ -171,8 +171,7 @@ def test_simulation_round_trip_finds_the_causal_variants(
     genotypes = materialization(inst, "gwas_simulated/genotypes", key)
     assert genotypes["upstream_runs"] == {"simulation": simulated}
     causal = pd.read_csv(
-        Path(materialization(inst, "simulation/phenotype", simulated)["output_dir"])
-        / "causal.tsv",
+        Path(materialization(inst, "simulation/phenotype", simulated)["output_dir"]) / "causal.tsv",
         sep="\t",
     )
     hits = pd.read_csv(

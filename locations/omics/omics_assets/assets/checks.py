@@ -5,6 +5,7 @@ than failed. Shipped steps declare theirs in ``science/domains.py``, the user's 
 ``checks:``."""
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
@@ -12,7 +13,9 @@ import dagster as dg
 from omics_assets.workflows import RESULT_FILE
 
 
-def _verdict_check(name: str):  # noqa: ANN202 - a check function, its asset as the one input
+def _verdict_check(name: str) -> Callable[[dict], dg.AssetCheckResult]:
+    """The check of verdict ``name``: Dagster hands it the checked asset's value."""
+
     def check(step: dict) -> dg.AssetCheckResult:
         verdicts = json.loads((Path(step["dir"]) / RESULT_FILE).read_text())["checks"]
         if name not in verdicts:

@@ -44,6 +44,7 @@ def _warn(message: str) -> None:
         _warned.add(message)
         log.warning(message)
 
+
 # a workflow file: (file, its attributes, where they sit in it), or the file alone (read here)
 Source = tuple[Path, Mapping[str, Any], tuple[str, ...]]
 Built = tuple[WorkflowDefinition, tuple[Step, ...]]

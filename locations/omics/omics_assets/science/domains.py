@@ -5,6 +5,7 @@ are the user's own steps (``func: package.module:function``), which any domain m
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 from collections.abc import Mapping
@@ -163,9 +164,18 @@ class Step:
 
     @property
     def code_version(self) -> str:
-        """Hash of the source of the step's module: a change of code is a new version."""
-        source = inspect.getsource(inspect.getmodule(self.run))  # type: ignore[arg-type]
-        return hashlib.sha256(source.encode()).hexdigest()[:12]
+        """Hash of the source of the step's module and of the modules of its package that
+        it uses (``mixed_model`` for ``gwas``): a change of code is a new version."""
+        module = inspect.getmodule(inspect.unwrap(self.run))
+        assert module is not None
+        package = module.__name__.rpartition(".")[0]
+        used = {module.__name__: module}
+        for value in vars(module).values():
+            found = value if inspect.ismodule(value) else inspect.getmodule(value)
+            if found is not None and found.__name__.startswith(f"{package}."):
+                used.setdefault(found.__name__, found)
+        sources = "".join(inspect.getsource(used[name]) for name in sorted(used))
+        return hashlib.sha256(sources.encode()).hexdigest()[:12]
 
 
 STEPS: dict[Domain, tuple[Step, ...]] = {
@@ -238,6 +248,7 @@ def step(domain: Domain, name: str) -> Step:
     return next(s for s in STEPS[domain] if s.name == name)
 
 
+@functools.cache  # built once per (domain, custom steps): create_model is slow
 def config_model(domain: Domain, custom: tuple[str, ...] = ()) -> type[Strict]:
     """The model of a workflow's resolved config (the seed's config shape, every key typed):
     its domain's steps and its ``custom`` steps (``func``, ``reads``, ``checks`` and a config

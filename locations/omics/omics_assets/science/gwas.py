@@ -221,7 +221,8 @@ _INFLATED = {
     "linear": "population structure, relatedness or a polygenic trait; "
     "more PCs, model: lmm or model: loco may help",
     "lmm": "structure the kinship matrix misses, or a polygenic trait",
-    "loco": "structure the kinship matrix misses, or a polygenic trait",
+    "loco": "a polygenic trait (each chromosome keeps its own signal), or structure the "
+    "kinship matrix misses",
 }
 _DEFLATED = {
     "linear": "conservative p-values: check the trait and the covariates",

@@ -6,11 +6,13 @@ every other chromosome, so a tested variant (and its linkage neighbours) is not 
 random effect: with one matrix the LMM absorbs part of each variant's own signal and its
 p-values are deflated ("proximal contamination").
 
-The LOCO matrices are GEMMA's centred relatedness matrix (``-gk 1``), computed here in one
-pass: ``K = X X^T / m``, X the allele-1 dosages of the m variants that pass GEMMA's SNP
-filter, each centred on its mean over all samples (missing dosages set to that mean). A
-variant's term does not depend on the others, so the matrix leaving out chromosome c is
-``(T - S_c) / (m - m_c)``, T the sum over all chromosomes and S_c that of chromosome c.
+The LOCO matrices are GEMMA's centred relatedness matrix (``-gk 1``), computed here rather
+than by one GEMMA run per chromosome: ``K = X X^T / m``, X the allele-1 dosages of the m
+variants that pass GEMMA's SNP filter, each centred on its mean over all samples (missing
+dosages set to that mean). A variant's term does not depend on the others, so the matrix
+leaving out chromosome c is ``(T - S_c) / (m - m_c)``, T the sum over all chromosomes and
+S_c that of chromosome c: two passes over the genotypes (T, then each S_c again), one
+chromosome's dosages in memory at a time.
 """
 
 from __future__ import annotations
