@@ -144,6 +144,12 @@ def test_a_custom_workflow_runs_is_reused_exports_and_is_saved(
         ('gone: {{func: "{lab}_absent:count"}}\n', 2, "cannot be imported"),
         ('lost: {{func: "{lab}:count", reads: [nowhere]}}\n', 2, "reads 'nowhere': no such step"),
         ('qc: {{func: "{lab}:count"}}\n', 2, "qc is a shipped step of the gwas domain"),
+        (
+            'one: {{func: "{lab}:count"}}\nthree: {{func: "{lab}:total", reads: [two]}}\n'
+            'two: {{func: "{lab}:total", reads: [three]}}\n',
+            2,
+            "the reads of steps three, two form a cycle",
+        ),
     ],
 )
 def test_a_step_that_breaks_its_contract_fails_naming_it(
@@ -291,7 +297,7 @@ def test_a_users_own_gwas_runs_from_the_cli_and_keeps_its_own_assets(
     study = tmp_path / "my_study.yaml"
     study.write_text(
         f"name: my_study\ndomain: gwas\ndomain_specific: {{genotypes: {eur_subset}, "
-        f"phenotype: {trait}, trait: PHENO}}\n"
+        "phenotype: trait.tsv, trait: PHENO}\n"  # relative to this file
         "steps:\n  hits: {enabled: false}\n  report: {enabled: false}\n"
     )
     assert main(["run", "--config", str(study), "--quiet", "--save"]) == 0
@@ -309,3 +315,12 @@ def test_a_users_own_gwas_runs_from_the_cli_and_keeps_its_own_assets(
     assets = {k.to_user_string() for k in reloaded.resolve_asset_graph().get_all_asset_keys()}
     assert {"my_study/genotypes", "my_study/qc", "my_study/pca", "my_study/association"} <= (assets)
     assert "my_study/hits" not in assets
+    saved = workflows_of(reloaded)["my_study"]
+    assert saved.attributes["domain_specific"]["phenotype"] == str(trait)  # made absolute
+    # a new version of the saved workflow replaces it (pca off); nothing else changes
+    study.write_text(study.read_text() + "  pca: {enabled: false}\n")
+    assert main(["submit", "--config", str(study), "--save"]) == 0
+    assert [f.name for f in workflows_folder().glob("my_study*")] == ["my_study.yaml"]
+    again = LOCATION.definitions()
+    assets = {k.to_user_string() for k in again.resolve_asset_graph().get_all_asset_keys()}
+    assert "my_study/association" in assets and "my_study/pca" not in assets

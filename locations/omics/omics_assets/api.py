@@ -28,8 +28,8 @@ from typing import Any
 import dagster as dg
 import yaml
 
-from omics_assets.config import ConfigError
-from omics_assets.science.domains import Domain
+from omics_assets.config import ConfigError, Layer, absolute_paths
+from omics_assets.science.domains import DOMAINS, Domain
 
 __all__ = [
     "definitions_with",
@@ -64,7 +64,10 @@ def _config_file(config: Mapping[str, Any] | Path | str) -> Path:
     from omics_assets.location import LOCATION
     from platform_core.checkpoint import fingerprint
 
-    text = yaml.safe_dump(json.loads(json.dumps(dict(config))), sort_keys=False)
+    data = json.loads(json.dumps(dict(config)))
+    if data.get("domain") in DOMAINS:  # relative paths: to the working directory
+        data = absolute_paths(data["domain"], Layer("execute_workflow", data))
+    text = yaml.safe_dump(data, sort_keys=False)
     name = str(config.get("name") or "config")
     safe = "".join(c if c.isalnum() or c == "_" else "_" for c in name)[:64]
     folder = LOCATION.store().area("api-configs", fingerprint(text)[:16])

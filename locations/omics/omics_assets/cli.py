@@ -25,7 +25,6 @@ failed (the failing step and its error are printed), 2 bad arguments, config or 
 """
 
 import argparse
-import shutil
 import sys
 from collections.abc import Mapping, Sequence
 from functools import cached_property
@@ -41,7 +40,7 @@ from omics_assets.assets.steps import STATUS_CHECK
 from omics_assets.assets.upstream import upstream_values
 from omics_assets.components.loader import daemon_refusal, read_workflow_file, workflows_folder
 from omics_assets.components.workflow import refused_workflows, workflows_of
-from omics_assets.config import ConfigError, Resolved
+from omics_assets.config import ConfigError, Layer, Resolved, absolute_paths
 from omics_assets.inputs import is_registered, register_run
 from omics_assets.location import LOCATION
 from omics_assets.partitions import workflow_partitions
@@ -61,6 +60,7 @@ class OmicsCli(LocationCli):
     workflow = ""  # the workflow a run command runs
 
     own: Path | None = None  # a --config that is a workflow of the user's own, not a run config
+    replaces: Path | None = None  # the operator's file of the workflow ``own`` is a new version of
 
     @cached_property
     def workflows(self) -> dict[str, wf.WorkflowDefinition]:
@@ -85,9 +85,10 @@ class OmicsCli(LocationCli):
             )
 
     def adopt(self, config: Path) -> str:
-        """The workflow ``config`` names; a name no loaded workflow has makes the file a
-        workflow of the user's own, built here (their process: any module) and added to
-        this session's Definitions (no reload)."""
+        """The workflow ``config`` names. A name no loaded workflow has, or a new version
+        (with ``domain:``) of one saved in the operator's folder, makes the file a workflow
+        of the user's own, built here (their process: any module) and added to this
+        session's Definitions (no reload); another loaded name makes it a run config."""
         from omics_assets.api import definitions_with
 
         try:
@@ -95,8 +96,12 @@ class OmicsCli(LocationCli):
         except ConfigError as error:
             raise cli.CliError(str(error)) from None
         name = attributes.get("name")
-        if name in self.workflows or not name or self.own == config:
+        if not name or self.own == config:
             return str(name or "")
+        loaded = self.workflows.get(str(name))
+        saved = loaded is not None and loaded.file.parent == workflows_folder()
+        if loaded is not None and not (saved and "domain" in attributes):
+            return str(name)
         if "domain" not in attributes:
             raise cli.CliError(wf.workflow_error(str(name), self.workflows))
         try:
@@ -104,7 +109,7 @@ class OmicsCli(LocationCli):
         except ConfigError as error:
             raise cli.CliError(str(error)) from None
         self.__dict__.pop("workflows", None)
-        self.own = config
+        self.own, self.replaces = config, loaded.file if saved and loaded else None
         return str(name)
 
     def resolve(self, args: argparse.Namespace) -> tuple[wf.WorkflowDefinition, Resolved]:
@@ -137,9 +142,15 @@ class OmicsCli(LocationCli):
             )
         folder = workflows_folder()
         folder.mkdir(parents=True, exist_ok=True)
-        target = folder / f"{name}.yaml"
-        shutil.copyfile(config, target.with_suffix(".yaml.saving"))
-        target.with_suffix(".yaml.saving").replace(target)  # never half a file in the folder
+        target = self.replaces or folder / f"{name}.yaml"
+        if target.exists() and _declared_name(target) != name:
+            raise cli.CliError(f"--save: {target} holds another workflow; not replaced")
+        file, attributes, prefix = read_workflow_file(config)
+        layer = Layer(str(file), dict(attributes), file, prefix)
+        fixed = absolute_paths(attributes["domain"], layer)  # relative to F, not to the folder
+        saving = target.with_suffix(".yaml.saving")
+        saving.write_text(f"# saved by omics run --config {config}\n" + yaml.safe_dump(fixed))
+        saving.replace(target)  # never half a file in the folder
         print(
             f"saved workflow {name} to {target}; the UI, the daemon and the inbox serve it once "
             "the location reloads (the UI's Reload, or dagster dev picking up the change)",
@@ -357,6 +368,14 @@ class OmicsCli(LocationCli):
         ]
         cli.print_rows(rows, ["workflow", "domain", "steps", "definition"], args.json)
         return 0
+
+
+def _declared_name(file: Path) -> object:
+    """The ``name:`` a workflow file declares (None if it cannot be read)."""
+    try:
+        return read_workflow_file(file)[1].get("name")
+    except ConfigError:
+        return None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

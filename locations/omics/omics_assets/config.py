@@ -5,7 +5,8 @@
 3. environment overrides, per domain: ``OMICS_<DOMAIN>__<KEY>``, ``__`` between levels
    (``OMICS_GWAS__STEPS__QC__CONFIG__MAF=0.05`` reaches gwas workflows only), and the keys
    every domain has: ``OMICS_THREADS``, ``OMICS_VERBOSE``, ``OMICS_WORK_DIR``; values are YAML
-   scalars. Any other ``OMICS_*`` variable that is not a setting is refused, named;
+   scalars. Any other ``OMICS_*`` variable that is not a setting is ignored, with a warning
+   naming it;
 4. the user's ``--config FILE.yaml``;
 5. command-line ``--param a.b.c=value``, applied last (the key must exist).
 
@@ -17,6 +18,7 @@ config is validated per domain (types and ranges) and errors name where the bad 
 from __future__ import annotations
 
 import copy
+import logging
 import os
 import types
 import typing
@@ -44,6 +46,7 @@ ENV_SETTINGS = frozenset(
 )
 ENV_SHARED_KEYS = {"THREADS": "threads", "VERBOSE": "verbose", "WORK_DIR": "work_dir"}
 Path_ = tuple[str, ...]
+log = logging.getLogger(__name__)
 
 
 class ConfigError(ValueError):
@@ -116,8 +119,8 @@ def _nest(path: Path_, value: Any) -> dict[str, Any]:
 
 
 def _env_path(name: str, domain: Domain) -> Path_ | None:
-    """The config key an ``OMICS_*`` variable sets for ``domain`` (None: another domain's
-    or a setting); ConfigError for a variable that is neither."""
+    """The config key an ``OMICS_*`` variable sets for ``domain``; None for another
+    domain's, a setting, or a variable that is neither (that one logged as ignored)."""
     rest = name[len(ENV_PREFIX) :]
     if name in ENV_SETTINGS:
         return None
@@ -126,12 +129,13 @@ def _env_path(name: str, domain: Domain) -> Path_ | None:
     scope, sep, key = rest.partition("__")
     if sep and key and scope.lower() in DOMAINS:
         return tuple(key.lower().split("__")) if scope.lower() == domain else None
-    raise ConfigError(
-        f"environment variable {name}: not an omics config key. Every domain has "
+    log.warning(  # not a run's error: an operator's typo would fail every run and drop
+        f"environment variable {name} ignored: not an omics config key. Every domain has "
         f"{', '.join(ENV_PREFIX + k for k in ENV_SHARED_KEYS)}; the rest is per domain: "
         f"OMICS_<DOMAIN>__<KEY> with DOMAIN one of {', '.join(d.upper() for d in DOMAINS)} "
         "(e.g. OMICS_GWAS__STEPS__QC__CONFIG__MAF=0.05)"
     )
+    return None
 
 
 def env_layer(domain: Domain, environ: Mapping[str, str] | None = None) -> Layer:
@@ -237,7 +241,7 @@ def _leaves(data: Mapping[str, Any], path: Path_ = ()) -> list[Path_]:
     return out
 
 
-def _absolute_paths(domain: Domain, layer: Layer) -> dict[str, Any]:
+def absolute_paths(domain: Domain, layer: Layer) -> dict[str, Any]:
     """The layer's values with relative file paths in ``domain_specific`` made absolute:
     relative to the YAML file that sets them, else to the working directory."""
     inputs = layer.data.get("domain_specific")
@@ -266,7 +270,7 @@ def resolve(domain: Domain, layers: Sequence[Layer], custom: tuple[str, ...] = (
     setters: dict[Path_, Layer] = {}  # where a key was set, named only for an error
     for layer in (defaults(domain), *layers):
         check_keys(layer, model)
-        merged = merge(merged, _absolute_paths(domain, layer))
+        merged = merge(merged, absolute_paths(domain, layer))
         for leaf in _leaves(layer.data):
             setters[leaf] = layer
     try:

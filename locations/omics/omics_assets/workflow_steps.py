@@ -96,6 +96,12 @@ def workflow_steps(
         raise ConfigError(f"{file}: a {domain} workflow needs at least one step (func: ...)")
     names = {s.name for s in steps}
     for spec in steps:
+        bare = [r.rpartition(".")[2] for r in spec.needs]
+        if len(set(bare)) < len(bare):
+            raise ConfigError(
+                f"{file}: step {spec.name} reads {', '.join(spec.needs)}: two of them have "
+                "the same step name, which the step could not tell apart"
+            )
         for read in spec.needs:
             workflow, dot, _ = read.rpartition(".")
             if not dot and read not in names:
@@ -110,14 +116,3 @@ def workflow_steps(
                     f"workflow's inputs: ({', '.join(inputs) or 'none'})"
                 )
     return _ordered(steps, file)
-
-
-def upstream_reads(steps: tuple[Step, ...]) -> dict[str, tuple[str, ...]]:
-    """Per upstream workflow, the steps of it that the workflow reads."""
-    out: dict[str, list[str]] = {}
-    for spec in steps:
-        for read in spec.needs:
-            workflow, dot, step = read.rpartition(".")
-            if dot and step not in out.setdefault(workflow, []):
-                out[workflow].append(step)
-    return {w: tuple(s) for w, s in out.items()}

@@ -45,7 +45,7 @@ def _warn(message: str) -> None:
         log.warning(message)
 
 
-# a workflow file: (file, its attributes, where they sit in it), or the file alone (read here)
+# a workflow file: (file, its attributes, where they sit in it)
 Source = tuple[Path, Mapping[str, Any], tuple[str, ...]]
 Built = tuple[WorkflowDefinition, tuple[Step, ...]]
 
@@ -192,7 +192,9 @@ def load_workflows(own: Sequence[Path] = ()) -> dg.Definitions:
     """Every workflow file's definitions (the location's ``data_defs``): shipped, then the
     operator's folder, then the user's ``own`` files."""
     refused: dict[str, str] = {}
-    sources = _read(_files(SHIPPED_FOLDER), refused) + _read(_files(workflows_folder()), refused)
+    mine = {f.resolve() for f in own}  # a folder file given as the user's own: built as theirs
+    folder = [f for f in _files(workflows_folder()) if f.resolve() not in mine]
+    sources = _read(_files(SHIPPED_FOLDER), refused) + _read(folder, refused)
     defs = workflows_defs(sources, own)
     extra = {f"{REFUSED_METADATA}{f}": why for f, why in refused.items()}
     return dg.Definitions.merge(defs, dg.Definitions(metadata=extra)) if extra else defs
@@ -200,7 +202,8 @@ def load_workflows(own: Sequence[Path] = ()) -> dg.Definitions:
 
 def daemon_refusal(path: Path) -> str:
     """Why the daemon, its code server or the UI would refuse the workflow file (a step
-    function from a module the operator did not register), or ""."""
+    function from a module not registered in this process's ``PLATFORM_STEP_MODULES``, which
+    is the daemon's when both read the same environment), or ""."""
     try:
         file, attributes, prefix = read_workflow_file(path)
         load_definition(attributes, file, prefix, user_code=False)

@@ -14,7 +14,6 @@ operator's folder); the component serves a dg project that declares a workflow i
 ``defs/`` tree.
 """
 
-from pathlib import Path
 from typing import Any, Literal
 
 import dagster as dg
@@ -53,12 +52,12 @@ def build_workflow_defs(definition: WorkflowDefinition, specs: tuple[Step, ...])
     """The workflow's assets (one per enabled step), their checks and its job."""
     partitions = workflow_partitions(definition)
     enabled = {s.name: s.name in definition.steps for s in specs}
+    wired = wiring(specs, enabled)
     assets, checks = [], []
     for spec in specs:
         if not enabled[spec.name]:
             continue
-        reads = wiring(specs, enabled)[spec.name]
-        asset = build_step_asset(definition, spec, reads, partitions)
+        asset = build_step_asset(definition, spec, wired[spec.name], partitions)
         assets.append(asset)
         checks += build_quality_checks(spec.checks, asset, partitions)
     job = dg.define_asset_job(
@@ -90,9 +89,3 @@ def workflows_of(defs: dg.Definitions) -> dict[str, WorkflowDefinition]:
             definition = WorkflowDefinition.from_record(record)
             found[definition.name] = definition
     return found
-
-
-def workflow_file(defs: dg.Definitions, name: str) -> Path | None:
-    """The file a loaded workflow came from."""
-    definition = workflows_of(defs).get(name)
-    return definition.file if definition else None
