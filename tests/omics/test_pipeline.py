@@ -193,6 +193,20 @@ def test_simulation_round_trip_finds_the_causal_variants(
     assert main(["steps", "--workflow", "gwas_simulated", "--json"]) == 0
     plan = json.loads(capsys.readouterr().out)
     assert plan[0]["action"] == "run" and f"reads simulation run {newer}" in plan[0]["why"]
+    # a run key instead of latest: the first simulation, read again (reused)
+    pinned = f"inputs.simulation={simulated}"
+    assert main(["run", "--workflow", "gwas_simulated", "--quiet", "--param", pinned]) == 0
+    again = run_key(capsys)
+    assert materialization(inst, "gwas_simulated/genotypes", again)["upstream_runs"] == {
+        "simulation": simulated
+    }
+    assert materialization(inst, "gwas_simulated/genotypes", again)["status"] == "reused"
+    bad = ["run", "--workflow", "gwas_simulated", "--param", "inputs.simulation=../x"]
+    with pytest.raises(SystemExit):
+        main(bad)
+    assert "inputs.simulation (--param inputs.simulation=../x): invalid key" in (
+        capsys.readouterr().err
+    )
 
 
 def test_a_users_config_runs_with_all_four_layers(

@@ -110,6 +110,11 @@ def test_a_custom_workflow_runs_is_reused_exports_and_is_saved(
     assert main(["steps", "--config", str(tally), "--json"]) == 0
     plan = json.loads(capsys.readouterr().out)
     assert [(p["step"], p["action"]) for p in plan] == [("count", "reuse"), ("total", "reuse")]
+    module = tmp_path / f"{lab}.py"
+    module.write_text(module.read_text() + "\n# edited\n")  # new code: a new version
+    assert main(["steps", "--config", str(tally), "--json"]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert [(p["step"], p["action"]) for p in plan] == [("count", "run"), ("total", "run")]
     key = dg.AssetCheckKey(dg.AssetKey(["tally", "total"]), "nonempty")
     check = inst.event_log_storage.get_latest_asset_check_execution_by_key([key])[key]
     evaluation = check.event.dagster_event.event_specific_data
@@ -267,7 +272,9 @@ def test_the_api_returns_the_step_records_and_the_status(
     assert first["total"]["status"] == "completed"
     assert first["total"]["output"]["metrics"] == {"chars": 11}
     assert first["count"]["output"]["files_created"] == ["counts.tsv"]
-    again = execute_workflow(config)
+    file = tmp_path / "api_tally.yaml"  # the same config as a file: the same run
+    file.write_text(json.dumps(config))
+    again = execute_workflow(file)
     assert {r["status"] for r in again.values()} == {"reused"}
     broken = {**config, "name": "api_broken", "steps": {"boom": {"func": f"{lab}:raises"}}}
     failed = execute_workflow(broken)
@@ -283,6 +290,8 @@ def test_the_api_returns_the_step_records_and_the_status(
     assert (store("omics").resolve("api_simulation") / "steps" / "vcf").is_dir()
     rows = workflow_status("simulation")
     assert [r["status"] for r in rows] == ["SUCCESS"]
+    [own] = workflow_status(file)  # an unsaved workflow of your own: by its file
+    assert own["workflow"] == "api_tally" and own["status"] == "SUCCESS"
     with pytest.raises(ValueError, match="no workflow named 'nope'"):
         workflow_status("nope")
 

@@ -5,7 +5,7 @@
     results = execute_workflow("my_study.yaml", params=["steps.qc.config.maf=0.05"])
     results["association"]["output"]["metrics"]["lambda_gc"]
     execute_domain_workflow("gwas", {"domain_specific": {...}}, work_dir="my_gwas")
-    workflow_status("my_study")
+    workflow_status("my_study")     # or the file of an unsaved workflow of your own
 
 A run takes the CLI's path (``omics run --here``): the config is resolved through the same
 layers, registered, and run through Dagster in this process, recorded in the instance at
@@ -17,8 +17,7 @@ failed, skipped, not run), ``output``, ``errors``, ``warnings``, ``metadata``.
 
 from __future__ import annotations
 
-import contextlib
-import io
+import argparse
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -97,12 +96,13 @@ def execute_workflow(
     argv += [f"--param={p}" for p in params] + (["--run", run] if run else [])
     args = runner.parser("omics", "").parse_args(argv)
     try:
-        with user_process(), contextlib.redirect_stdout(io.StringIO()):
-            args.func(args)
+        with user_process():  # the CLI's run verb, without its printing
+            keys = runner.keys(args)
+            runner.execute(runner.request(args, keys), args)
     except CliError as error:
         raise ConfigError(str(error)) from None
-    definition = runner.workflows[args.workflow]
-    return run_results(runner.session.instance, runner.runs[0]["run_id"], definition)
+    [only] = runner.runs
+    return run_results(runner.session.instance, only["run_id"], runner.workflows[args.workflow])
 
 
 def execute_domain_workflow(
@@ -117,13 +117,18 @@ def execute_domain_workflow(
     return execute_workflow(named, params)
 
 
-def workflow_status(name: str) -> list[dict[str, Any]]:
-    """Per run of workflow ``name``: its run key, last Dagster run, status and duration."""
+def workflow_status(workflow: str | Path) -> list[dict[str, Any]]:
+    """Per run of a workflow (its name, or the file of a workflow of your own): its run key,
+    last Dagster run, status and duration."""
     from omics_assets.cli import OmicsCli
+    from platform_core.cli import CliError
+    from platform_core.confine import user_process
 
     runner = OmicsCli()
-    if name not in runner.workflows:
-        from omics_assets.workflows import workflow_error
-
-        raise ConfigError(workflow_error(name, runner.workflows))
-    return runner.status_of([name])
+    try:
+        with user_process():
+            name = runner.adopt(Path(workflow)) if isinstance(workflow, Path) else workflow
+            definition = runner.definition(argparse.Namespace(workflow=name, config=None))
+    except CliError as error:
+        raise ConfigError(str(error)) from None
+    return runner.status_of([definition.name])

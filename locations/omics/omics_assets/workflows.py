@@ -170,6 +170,13 @@ def resolve_run(
         base = cfg.resolve(definition.domain, layers, definition.custom).config
         layers.append(cfg.param_layer(params, base))
     resolved = cfg.resolve(definition.domain, layers, definition.custom)
+    for upstream, choice in resolved.config["inputs"].items():
+        if choice != "latest":
+            try:
+                validate_partition_key(choice)
+            except InvalidKeyError as error:
+                where = resolved.origins.get(("inputs", upstream), "the config")
+                raise cfg.ConfigError(f"inputs.{upstream} ({where}): {error}") from None
     extra = [
         s for s, t in resolved.config["steps"].items() if t["enabled"] and s not in definition.steps
     ]

@@ -47,15 +47,20 @@ def _value(record: dg.EventLogRecord, run: str) -> dict[str, Any]:
     }
 
 
+def _complete(instance: dg.DagsterInstance, workflow: str, step: str, run: str) -> bool:
+    """Whether ``workflow/step`` has a materialization in ``run`` whose files are there."""
+    record = latest_materialization(instance, dg.AssetKey([workflow, step]), run)
+    return record is not None and _value(record, run)["complete"]
+
+
 def _latest_run(instance: dg.DagsterInstance, workflow: str, steps: Sequence[str]) -> str | None:
-    """The run (partition) of ``workflow`` materialized most recently with every step."""
+    """The run (partition) of ``workflow`` materialized most recently with every step read
+    complete (the lineage's ``LastPartitionMapping`` is the last run added: the same but
+    when an older run was re-materialized, or the newest lost its files)."""
     first = dg.AssetKey([workflow, steps[0]])
-    records = instance.fetch_materializations(first, limit=RECENT).records
-    for record in records:
+    for record in instance.fetch_materializations(first, limit=RECENT).records:
         run = record.asset_materialization.partition
-        if run and all(
-            latest_materialization(instance, dg.AssetKey([workflow, s]), run) for s in steps[1:]
-        ):
+        if run and all(_complete(instance, workflow, s, run) for s in steps):
             return run
     return None
 
