@@ -109,6 +109,7 @@ class OmicsCli(LocationCli):
         except ConfigError as error:
             raise cli.CliError(str(error)) from None
         self.__dict__.pop("workflows", None)
+        self.session.__dict__.pop("asset_keys", None)  # of the Definitions replaced
         self.own, self.replaces = config, loaded.file if saved and loaded else None
         return str(name)
 

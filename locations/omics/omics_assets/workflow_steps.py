@@ -45,7 +45,7 @@ def _custom_step(name: str, toggle: Mapping[str, Any], file: Path, user_code: bo
     except ContractError as error:
         raise ConfigError(f"{where}: {error}") from None
     checks = [(str(c), f"{c}: the verdict step {name} records") for c in toggle.get("checks") or []]
-    return Step(
+    step = Step(
         name,
         standard_step(function, func),
         tuple(toggle.get("reads") or ()),
@@ -53,6 +53,14 @@ def _custom_step(name: str, toggle: Mapping[str, Any], file: Path, user_code: bo
         checks=tuple(checks),
         func=func,
     )
+    try:
+        step.code_version  # noqa: B018 - its fingerprint needs the module's source
+    except (OSError, TypeError):
+        raise ConfigError(
+            f"{where}: func {func!r}: its module has no source to read (compiled only?), so "
+            "a change of its code could not be told from a rerun"
+        ) from None
+    return step
 
 
 def _ordered(steps: list[Step], file: Path) -> tuple[Step, ...]:

@@ -162,7 +162,7 @@ class Step:
     def description(self) -> str:
         return (inspect.getdoc(self.run) or self.name).split("\n\n")[0].replace("\n", " ")
 
-    @property
+    @functools.cached_property
     def code_version(self) -> str:
         """Hash of the source of the step's module and of the modules of its package that
         it uses (``mixed_model`` for ``gwas``): a change of code is a new version."""
