@@ -5,8 +5,16 @@ run it starts, through the daemon or in its own process, appears there with its 
 materializations.
 """
 
-import argparse
+# ruff: noqa: E402 (the collector is set before the imports below)
 import gc
+
+# What exists when a CLI first imports this module (Dagster, the location's modules) lives as
+# long as the process: frozen out of the garbage collector, whose full passes over it during
+# the imports that follow and the command took ~0.25 s of an `omics run` that reuses every
+# step (docs/benchmarks.md). Only CLI processes import this module (tests/test_imports.py).
+gc.freeze()
+
+import argparse
 import importlib
 import json
 import os

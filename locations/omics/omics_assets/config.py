@@ -18,6 +18,7 @@ config is validated per domain (types and ranges) and errors name where the bad 
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import os
 import types
@@ -72,6 +73,7 @@ class Layer:
 
 
 MAX_CONFIG_BYTES = 1_000_000
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's when built with it
 
 
 def yaml_file(path: Path, source: str | None = None, content: bytes | None = None) -> Layer:
@@ -85,13 +87,14 @@ def yaml_file(path: Path, source: str | None = None, content: bytes | None = Non
         if len(content) > MAX_CONFIG_BYTES:
             raise ConfigError(f"{path}: over {MAX_CONFIG_BYTES} bytes; a config is at most 1 MB")
         text = content.decode("utf-8")
-        alias = next((e for e in yaml.parse(text) if isinstance(e, yaml.AliasEvent)), None)
+        events = yaml.parse(text, Loader=SAFE_LOADER)
+        alias = next((e for e in events if isinstance(e, yaml.AliasEvent)), None)
         if alias is not None:
             line = alias.start_mark.line + 1
             raise ConfigError(
                 f"{path} line {line}: a YAML alias (*{alias.anchor}); not in a config"
             )
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=SAFE_LOADER)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
@@ -107,6 +110,7 @@ def yaml_file(path: Path, source: str | None = None, content: bytes | None = Non
     return Layer(source or str(path), data, file=path)
 
 
+@functools.cache  # read once per process (layers are merged as copies, never changed)
 def defaults(domain: Domain) -> Layer:
     return yaml_file(DEFAULTS_DIR / f"{domain}.yaml", f"defaults/{domain}.yaml")
 

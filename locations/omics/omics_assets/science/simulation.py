@@ -8,20 +8,23 @@ variants. Positions are base pairs on contig ``1``; individuals are diploid and 
 from __future__ import annotations
 
 import gzip
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import msprime
 import numpy as np
 import pandas as pd
-import tskit
 
 from omics_assets.science.steps import InputError, StepContext
+
+if TYPE_CHECKING:  # msprime and tskit load when a simulation step runs, not with the location
+    import tskit
 
 CONTIG = "1"
 
 
 def _simulate(cfg: dict[str, Any]) -> tskit.TreeSequence:
     seed = int(cfg["seed"])
+    import msprime
+
     model = cfg.get("stdpopsim")
     if model:
         import stdpopsim  # imported on demand: its catalogue takes a second to load
@@ -67,6 +70,8 @@ def tree_sequence(ctx: StepContext) -> dict[str, Any]:
 
 
 def _load(ctx: StepContext) -> tskit.TreeSequence:
+    import tskit
+
     return tskit.load(ctx.input_file("tree_sequence", "trees"))
 
 
