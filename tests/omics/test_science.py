@@ -12,7 +12,7 @@ from scipy import stats
 
 from omics_assets.demo import GEMMA_EXAMPLE, KALLISTO_TEST, LI_SUM
 from omics_assets.science import gwas
-from omics_assets.science.domains import wiring
+from omics_assets.science.domains import STEPS, wiring
 from tests.omics.conftest import StepRunner
 
 pytestmark = pytest.mark.slow
@@ -229,13 +229,13 @@ def test_disabled_steps_are_wired_around() -> None:
         "differential_expression": True,
         "report": True,
     }
-    assert wiring("rnaseq", enabled) == {
+    assert wiring(STEPS["rnaseq"], enabled) == {
         "samplesheet": (),
         "differential_expression": ("samplesheet",),
         "report": ("samplesheet", "differential_expression"),
     }
     assert wiring(
-        "gwas",
+        STEPS["gwas"],
         {
             "genotypes": True,
             "qc": True,

@@ -40,6 +40,7 @@ def total(ctx):
     chars = sum(int(r.split("\\t")[1]) for r in
                 ctx.input_file("count", "counts").read_text().splitlines()[1:])
     (ctx.out / "total.tsv").write_text(f"chars\\n{chars}\\n")
+    (ctx.out / "report.md").write_text(f"# Tally\\n\\n{chars} characters")
     return {"status": "completed", "output": {"files": {"total": "total.tsv"},
             "metrics": {"chars": chars}}, "errors": [], "warnings": [], "metadata": {},
             "checks": {"nonempty": {"passed": chars > 0, "description": f"{chars} chars"}}}
@@ -119,6 +120,9 @@ def test_a_custom_workflow_runs_is_reused_exports_and_is_saved(
     check = inst.event_log_storage.get_latest_asset_check_execution_by_key([key])[key]
     evaluation = check.event.dagster_event.event_specific_data
     assert evaluation.passed and evaluation.description == "11 chars"
+    [total] = inst.fetch_materializations(dg.AssetKey(["tally", "total"]), limit=1).records
+    report = total.asset_materialization.metadata["report"].value  # the step's report.md
+    assert report.startswith("# Tally") and "11 characters" in report
     out = tmp_path / "total.csv"
     assert main(["export", "--config", str(tally), "--step", "total", "--out", str(out)]) == 0
     assert pd.read_csv(out)["chars"].tolist() == [11]
