@@ -1,5 +1,6 @@
 """The web UI in a real browser (Debian chromium, driven by Playwright): every code location
-loaded, each asset graph drawn, a partition materialized from the UI, a CLI run opened.
+loaded, each asset graph drawn, a partition materialized from the UI, a CLI run opened, a
+user's saved omics workflow shown after a Reload.
 Screenshots go to test-artifacts/ui/."""
 
 import json
@@ -187,6 +188,22 @@ def test_ui_shows_locations_graphs_and_runs(production) -> None:
         expect(plots).to_have_count(2)
         assert plots.first.evaluate("image => image.naturalWidth") > 300
         page.screenshot(path=ARTIFACTS / "omics_gwas_report.png")
+
+        # a workflow of the user's own, saved into the operator's workflows folder: the UI
+        # shows its assets once the locations reload (the Reload all button), no restart
+        study = root / "ui_study.yaml"
+        study.write_text("name: ui_study\ndomain: simulation\n")
+        _cli(env, "omics_assets.cli", "submit", "--config", str(study), "--save")
+        page.goto(f"{url}/locations")
+        page.get_by_role("button", name="Reload all").click()
+
+        def shows_the_saved_workflow() -> bool:
+            page.goto(f"{url}/locations/omics/asset-groups/ui_study")
+            page.wait_for_load_state("networkidle")
+            return page.get_by_text("tree_sequence", exact=True).count() > 0
+
+        wait_until(shows_the_saved_workflow, 180, "the saved workflow's assets in the UI", 2)
+        page.screenshot(path=ARTIFACTS / "omics_user_workflow.png")
 
 
 def _assets_of(location: str, group: str) -> list[str]:
