@@ -150,7 +150,8 @@ class OmicsCli(LocationCli):
         layer = Layer(str(file), dict(attributes), file, prefix)
         fixed = absolute_paths(attributes["domain"], layer)  # relative to F, not to the folder
         saving = target.with_suffix(".yaml.saving")
-        saving.write_text(f"# saved by omics run --config {config}\n" + yaml.safe_dump(fixed))
+        header = f"# saved by omics run --config {str(config)!r}\n"  # one line, whatever the path
+        saving.write_text(header + yaml.safe_dump(fixed))
         saving.replace(target)  # never half a file in the folder
         print(
             f"saved workflow {name} to {target}; the UI, the daemon and the inbox serve it once "
