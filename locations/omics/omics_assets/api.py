@@ -62,6 +62,7 @@ def _config_file(config: Mapping[str, Any] | Path | str) -> Path:
         return Path(config)
     from omics_assets.location import LOCATION
     from platform_core.checkpoint import fingerprint
+    from platform_core.io import atomic_write_bytes
 
     data = json.loads(json.dumps(dict(config)))
     if data.get("domain") in DOMAINS:  # relative paths: to the working directory
@@ -73,8 +74,7 @@ def _config_file(config: Mapping[str, Any] | Path | str) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{safe}.yaml"  # its run key: <name>-<hash of the resolved config>
     if not path.exists():
-        path.with_suffix(".tmp").write_text(text)
-        path.with_suffix(".tmp").replace(path)
+        atomic_write_bytes(path, text.encode())
     return path
 
 

@@ -48,6 +48,7 @@ from omics_assets.plot_cli import add_plot_verb
 from platform_core import cli
 from platform_core.checkpoint import latest_materialization
 from platform_core.commands import LocationCli, Request, single, table_path, write_table
+from platform_core.io import atomic_write_bytes
 from platform_core.keys import InvalidKeyError
 
 EXPORT_COLUMNS = {"association": ["snp", "chrom", "pos", "beta", "p"]}
@@ -149,10 +150,8 @@ class OmicsCli(LocationCli):
         file, attributes, prefix = read_workflow_file(config)
         layer = Layer(str(file), dict(attributes), file, prefix)
         fixed = absolute_paths(attributes["domain"], layer)  # relative to F, not to the folder
-        saving = target.with_suffix(".yaml.saving")
         header = f"# saved by omics run --config {str(config)!r}\n"  # one line, whatever the path
-        saving.write_text(header + yaml.safe_dump(fixed))
-        saving.replace(target)  # never half a file in the folder
+        atomic_write_bytes(target, (header + yaml.safe_dump(fixed)).encode())  # never half a file
         print(
             f"saved workflow {name} to {target}; the UI, the daemon and the inbox serve it once "
             "the location reloads (the UI's Reload, or dagster dev picking up the change)",

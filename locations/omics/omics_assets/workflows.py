@@ -14,7 +14,7 @@ A run's registration (its resolved config, recorded once) is in :mod:`omics_asse
 from __future__ import annotations
 
 import glob
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -28,6 +28,7 @@ from platform_core.inbox import signature
 from platform_core.keys import InvalidKeyError, validate_name, validate_partition_key
 
 RESULT_FILE = "result.json"  # in a step's folder once the step completed
+LATEST = "latest"  # in inputs: the newest run of the upstream workflow with every step read
 
 
 @dataclass(frozen=True)
@@ -110,13 +111,7 @@ def load_definition(
     layer = cfg.Layer(f"workflow {attributes['name']}", dict(attributes), file, prefix)
     custom = custom_names(attributes)
     config = cfg.resolve(attributes.get("domain"), [layer], custom).config  # type: ignore[arg-type]
-    try:
-        for upstream, choice in config["inputs"].items():
-            validate_name(upstream, "workflow name in inputs:")
-            if choice != "latest":
-                validate_partition_key(choice)
-    except InvalidKeyError as error:
-        raise cfg.ConfigError(f"{file}: {error}") from None
+    check_inputs(config["inputs"], layer.where)
     steps = tuple(step for step, toggle in config["steps"].items() if toggle["enabled"])
     definition = WorkflowDefinition(
         attributes["name"], attributes["domain"], file, dict(attributes), steps, prefix
@@ -128,6 +123,19 @@ def load_definition(
                 f"{file}: step {spec.name} cannot be disabled: the steps after it all read it"
             )
     return definition, specs
+
+
+def check_inputs(inputs: Mapping[str, str], where: Callable[[tuple[str, ...]], str]) -> None:
+    """ConfigError naming ``where`` the key was set unless each upstream workflow of
+    ``inputs`` has a valid name and each choice is ``latest`` or a valid run key."""
+    for upstream, choice in inputs.items():
+        try:
+            validate_name(upstream, "workflow name")
+            if choice != LATEST:
+                validate_partition_key(choice)
+        except InvalidKeyError as error:
+            key = ("inputs", upstream)
+            raise cfg.ConfigError(f"inputs.{upstream} ({where(key)}): {error}") from None
 
 
 def workflow_error(name: str, definitions: Mapping[str, WorkflowDefinition]) -> str:
@@ -170,13 +178,10 @@ def resolve_run(
         base = cfg.resolve(definition.domain, layers, definition.custom).config
         layers.append(cfg.param_layer(params, base))
     resolved = cfg.resolve(definition.domain, layers, definition.custom)
-    for upstream, choice in resolved.config["inputs"].items():
-        if choice != "latest":
-            try:
-                validate_partition_key(choice)
-            except InvalidKeyError as error:
-                where = resolved.origins.get(("inputs", upstream), "the config")
-                raise cfg.ConfigError(f"inputs.{upstream} ({where}): {error}") from None
+    check_inputs(
+        resolved.config["inputs"],
+        lambda key: resolved.setters[key].where(key) if key in resolved.setters else "defaults",
+    )
     extra = [
         s for s, t in resolved.config["steps"].items() if t["enabled"] and s not in definition.steps
     ]

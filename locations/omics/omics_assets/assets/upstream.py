@@ -8,10 +8,9 @@ from typing import Any
 
 import dagster as dg
 
-from omics_assets.workflows import RESULT_FILE
+from omics_assets.workflows import LATEST, RESULT_FILE
 from platform_core.checkpoint import FINGERPRINT_KEY, latest_materialization
 
-LATEST = "latest"
 RECENT = 50  # runs of an upstream workflow searched for the latest with every step read
 
 
@@ -34,35 +33,52 @@ def upstream_deps(reads: Sequence[str], inputs: Mapping[str, str]) -> list[dg.As
 def _value(record: dg.EventLogRecord, run: str) -> dict[str, Any]:
     """A step's value (as its asset returns it) from its materialization."""
     meta = record.asset_materialization.metadata
-    folder = Path(meta["output_dir"].value)
     output = meta["step_result"].value["output"]
     return {
         "step": record.asset_key.path[-1],
-        "dir": str(folder),
+        "dir": meta["output_dir"].value,
         "fingerprint": meta[FINGERPRINT_KEY].value,
         "files": output["files"],
         "metrics": output["metrics"],
         "run": run,
-        "complete": (folder / RESULT_FILE).exists(),
     }
 
 
-def _complete(instance: dg.DagsterInstance, workflow: str, step: str, run: str) -> bool:
-    """Whether ``workflow/step`` has a materialization in ``run`` whose files are there."""
-    record = latest_materialization(instance, dg.AssetKey([workflow, step]), run)
-    return record is not None and _value(record, run)["complete"]
+def _run_values(
+    instance: dg.DagsterInstance, workflow: str, steps: Sequence[str], run: str
+) -> dict[str, dict[str, Any]] | str:
+    """The values of ``steps`` of ``workflow`` in ``run`` by ``workflow.step``, or why not
+    (a step without a materialization there, or whose files are gone)."""
+    found = {}
+    for step in steps:
+        record = latest_materialization(instance, dg.AssetKey([workflow, step]), run)
+        value = _value(record, run) if record else None
+        if value is None or not (Path(value["dir"]) / RESULT_FILE).exists():
+            return (
+                f"reads {workflow}.{step} of run {run}, which has no completed "
+                f"{workflow}/{step} (never materialized there, or its files are gone)"
+            )
+        found[f"{workflow}.{step}"] = value
+    return found
 
 
-def _latest_run(instance: dg.DagsterInstance, workflow: str, steps: Sequence[str]) -> str | None:
-    """The run (partition) of ``workflow`` materialized most recently with every step read
-    complete (the lineage's ``LastPartitionMapping`` is the last run added: the same but
-    when an older run was re-materialized, or the newest lost its files)."""
+def _latest_values(
+    instance: dg.DagsterInstance, workflow: str, steps: Sequence[str]
+) -> dict[str, dict[str, Any]] | str:
+    """The values of ``steps`` in the run (partition) of ``workflow`` materialized most
+    recently with every one complete (the lineage's ``LastPartitionMapping`` is the last run
+    added: the same but when an older run was re-materialized, or the newest lost its
+    files), or why there is none."""
     first = dg.AssetKey([workflow, steps[0]])
     for record in instance.fetch_materializations(first, limit=RECENT).records:
         run = record.asset_materialization.partition
-        if run and all(_complete(instance, workflow, s, run) for s in steps):
-            return run
-    return None
+        found = _run_values(instance, workflow, steps, run) if run else ""
+        if isinstance(found, dict):
+            return found
+    return (
+        f"reads {', '.join(f'{workflow}.{s}' for s in steps)}, but workflow {workflow} "
+        f"has no run with them yet: run `omics run --workflow {workflow}` first"
+    )
 
 
 def upstream_values(
@@ -78,19 +94,12 @@ def upstream_values(
     found: dict[str, dict[str, Any]] = {}
     for workflow, steps in by_workflow.items():
         choice = inputs.get(workflow, LATEST)
-        run = _latest_run(instance, workflow, steps) if choice == LATEST else choice
-        if run is None:
-            return (
-                f"reads {', '.join(f'{workflow}.{s}' for s in steps)}, but workflow {workflow} "
-                f"has no run with them yet: run `omics run --workflow {workflow}` first"
-            )
-        for step in steps:
-            record = latest_materialization(instance, dg.AssetKey([workflow, step]), run)
-            value = _value(record, run) if record else None
-            if value is None or not value["complete"]:
-                return (
-                    f"reads {workflow}.{step} of run {run}, which has no completed "
-                    f"{workflow}/{step} (its files gone?)"
-                )
-            found[f"{workflow}.{step}"] = value
+        values = (
+            _latest_values(instance, workflow, steps)
+            if choice == LATEST
+            else _run_values(instance, workflow, steps, choice)
+        )
+        if isinstance(values, str):
+            return values
+        found |= values
     return found

@@ -136,7 +136,7 @@ def _check_upstream(built: dict[str, Built], refused: dict[str, str]) -> None:
     while changed:
         changed = False
         for name, (definition, specs) in list(built.items()):
-            why = _upstream_problem(name, definition, specs, built)
+            why = _upstream_problem(definition, specs, built)
             if why:
                 refused[str(definition.file)] = f"{definition.file}: {why}"
                 del built[name]
@@ -144,7 +144,7 @@ def _check_upstream(built: dict[str, Built], refused: dict[str, str]) -> None:
 
 
 def _upstream_problem(
-    name: str, definition: WorkflowDefinition, specs: tuple[Step, ...], built: dict[str, Built]
+    definition: WorkflowDefinition, specs: tuple[Step, ...], built: dict[str, Built]
 ) -> str:
     for upstream in definition.inputs:
         if upstream not in built:
@@ -173,13 +173,16 @@ def _ancestors(name: str, built: dict[str, Built]) -> set[str]:
 
 
 def workflows_defs(
-    sources: Sequence[Source], own: Sequence[Path] = (), user_code: bool | None = False
+    sources: Sequence[Source],
+    own: Sequence[Path] = (),
+    refused: dict[str, str] | None = None,
 ) -> dg.Definitions:
     """Definitions of the workflows of ``sources`` and the user's ``own`` files (built as
-    the user's code), and why each refused one was not built."""
-    refused: dict[str, str] = {}
+    the user's code), and why each refused one (``refused``: files refused before) was not
+    built."""
+    refused = {} if refused is None else refused
     built: dict[str, Built] = {}
-    _build(sources, refused, built, user_code)
+    _build(sources, refused, built, user_code=False)
     _build(_read(own, refused), refused, built, True, replace=True)
     _check_upstream(built, refused)
     return dg.Definitions.merge(
@@ -195,9 +198,7 @@ def load_workflows(own: Sequence[Path] = ()) -> dg.Definitions:
     mine = {f.resolve() for f in own}  # a folder file given as the user's own: built as theirs
     folder = [f for f in _files(workflows_folder()) if f.resolve() not in mine]
     sources = _read(_files(SHIPPED_FOLDER), refused) + _read(folder, refused)
-    defs = workflows_defs(sources, own)
-    extra = {f"{REFUSED_METADATA}{f}": why for f, why in refused.items()}
-    return dg.Definitions.merge(defs, dg.Definitions(metadata=extra)) if extra else defs
+    return workflows_defs(sources, own, refused)
 
 
 def daemon_refusal(path: Path) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from omics_assets.science.steps import InputError
+from omics_assets.science.steps import InputError, StepContext
 
 BED_MAGIC = b"\x6c\x1b\x01"  # SNP-major PLINK 1 .bed
 VCF_SUFFIXES = (".vcf", ".vcf.gz", ".bcf")
@@ -151,3 +151,8 @@ def match_phenotype(
     if missing:
         warnings.append(f"{missing} of {len(samples)} genotyped samples have no phenotype")
     return merged, warnings
+
+
+def plink2(ctx: StepContext, *args: str) -> None:
+    """Run plink2 with the step's threads (its time and version recorded with the step)."""
+    ctx.run([ctx.program("plink2"), "--threads", str(ctx.threads), *args])

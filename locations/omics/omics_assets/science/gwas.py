@@ -24,11 +24,6 @@ MIN_LAMBDA, MAX_LAMBDA = 0.9, 1.1  # lambda GC outside these is flagged (a WARN 
 ASSOCIATION_COLUMNS = ["snp", "chrom", "pos", "beta", "se", "p", "n"]
 
 
-def _plink2(ctx: StepContext, *args: str) -> None:
-    program = ctx.program("plink2")
-    ctx.run([program, "--threads", str(ctx.threads), *args])
-
-
 def _pfile(ctx: StepContext, step: str) -> str:
     return str(ctx.input_dirs[step] / ctx.inputs[step]["files"]["pgen"]).removesuffix(".pgen")
 
@@ -56,7 +51,7 @@ def stage_genotypes(ctx: StepContext) -> dict[str, Any]:
     if geno.is_vcf(source):
         if not source.is_file():
             raise InputError(f"genotypes: {source} does not exist")
-        _plink2(
+        geno.plink2(
             ctx,
             "--vcf",
             str(source),
@@ -73,7 +68,7 @@ def stage_genotypes(ctx: StepContext) -> dict[str, Any]:
             raise InputError("domain_specific.phenotype is required with VCF genotypes")
     else:
         plink = geno.stage_plink(source, out)
-        _plink2(
+        geno.plink2(
             ctx,
             "--bfile",
             str(plink.prefix),
@@ -124,7 +119,7 @@ def quality_control(ctx: StepContext) -> dict[str, Any]:
     cfg = ctx.config
     pfile = _pfile(ctx, "genotypes")
     try:
-        _plink2(
+        geno.plink2(
             ctx,
             "--pfile",
             pfile,
@@ -168,7 +163,7 @@ def principal_components(ctx: StepContext) -> dict[str, Any]:
     if samples <= count + 1:
         raise SkipStep(f"{samples} samples are too few for {count} principal components")
     approx = ["approx"] if samples > 5000 else []
-    _plink2(
+    geno.plink2(
         ctx,
         "--pfile",
         _pfile(ctx, "qc"),
@@ -259,7 +254,7 @@ def _glm(ctx: StepContext, pfile: str, phenotype: Path) -> tuple[pd.DataFrame, b
             str(ctx.input_file("pca", "eigenvec")),
             "--covar-variance-standardize",
         ]
-    _plink2(
+    geno.plink2(
         ctx,
         "--pfile",
         pfile,

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from omics_assets.science.genotypes import plink2
 from omics_assets.science.steps import InputError, StepContext
 
 # GEMMA's default SNP filter (-maf, -miss), over the samples with a phenotype
@@ -32,10 +33,6 @@ MISS_LEVEL = 0.05
 # PLINK 1 .bed 2-bit codes -> allele-1 dosage (GEMMA's genotype; -1 = missing)
 _BED_CODES = np.array([2, -1, 1, 0], dtype=np.int8)
 _BED_BYTE = _BED_CODES[(np.arange(256)[:, None] >> (2 * np.arange(4))) & 3]  # 256 x 4
-
-
-def _plink2(ctx: StepContext, *args: str) -> None:
-    ctx.run([ctx.program("plink2"), "--threads", str(ctx.threads), *args])
 
 
 def read_pvar_chromosomes(pvar: Path) -> pd.Series:
@@ -65,7 +62,7 @@ def write_gemma_input(ctx: StepContext, pfile: str, phenotype: Path) -> Path:
     """A PLINK 1 set of ``pfile`` with the trait in the ``.fam``'s column 6 (NA missing), as
     GEMMA reads it; returns its prefix."""
     bfile = ctx.out / "lmm_input"
-    _plink2(ctx, "--pfile", pfile, "--make-bed", "--out", str(bfile))
+    plink2(ctx, "--pfile", pfile, "--make-bed", "--out", str(bfile))
     pheno = pd.read_csv(phenotype, sep="\t", dtype=str, keep_default_na=False)
     pheno.columns = [c.lstrip("#") for c in pheno.columns]
     fam = pd.read_csv(f"{bfile}.fam", sep=r"\s+", header=None, dtype=str, keep_default_na=False)

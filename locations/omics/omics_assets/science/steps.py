@@ -136,12 +136,14 @@ def check_step_signature(function: Callable[..., Any], func: str) -> None:
     """ContractError unless ``function`` can be called with the step context alone."""
     try:
         signature = inspect.signature(function)
-        signature.bind(None)
     except (TypeError, ValueError):
-        shown = signature if "signature" in locals() else "unreadable"
+        raise ContractError(f"func {func!r}: its signature cannot be read") from None
+    try:
+        signature.bind(None)
+    except TypeError:
         raise ContractError(
-            f"func {func!r} has the signature {shown}: a step function takes one argument, "
-            "the StepContext"
+            f"func {func!r} has the signature {signature}: a step function takes one "
+            "argument, the StepContext"
         ) from None
 
 
