@@ -6,38 +6,36 @@ are the user's own steps (``func: package.module:function``), which any domain m
 from __future__ import annotations
 
 import functools
-import hashlib
-import inspect
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, Field, create_model
 
-from omics_assets.science import gwas, read_simulation, rnaseq, simulation
-from omics_assets.science.steps import StepFunction
+from omics_assets.science import (
+    dna,
+    ecology,
+    epigenome,
+    gwas,
+    multiomics,
+    read_simulation,
+    rnaseq,
+    simulation,
+)
+from omics_assets.science.specs import FilePath, NoConfig, Open, Step, Strict
 
-Domain = Literal["rnaseq", "gwas", "simulation", "custom"]
-DOMAINS: tuple[Domain, ...] = ("rnaseq", "gwas", "simulation", "custom")
-
-
-# A file path in a config: relative paths are relative to the file that sets them (or, set by
-# an environment variable or --param, to the working directory).
-FilePath = Annotated[str | None, "path"]
-
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class NoConfig(Strict):
-    """A step without parameters."""
-
-
-class Open(BaseModel):
-    """The user's own values (a custom step's config, a custom workflow's inputs): any keys."""
-
-    model_config = ConfigDict(extra="allow")
+Domain = Literal[
+    "rnaseq", "gwas", "simulation", "dna", "epigenome", "ecology", "multiomics", "custom"
+]
+DOMAINS: tuple[Domain, ...] = (
+    "rnaseq",
+    "gwas",
+    "simulation",
+    "dna",
+    "epigenome",
+    "ecology",
+    "multiomics",
+    "custom",
+)
 
 
 class RnaseqInputs(Strict):
@@ -142,42 +140,6 @@ def path_keys(domain: Domain) -> list[str]:
     return [name for name, info in fields.items() if "path" in info.metadata]
 
 
-@dataclass(frozen=True)
-class Step:
-    """One step: its function, the steps it reads (``needs``: a step of the workflow, or
-    ``workflow.step`` of an upstream workflow), its parameters' model. A ``required`` step
-    cannot be disabled (every other step reads it). ``func``: the user's ``module:function``
-    of a custom step ("" for a shipped one)."""
-
-    name: str
-    run: StepFunction
-    needs: tuple[str, ...]
-    config: type[BaseModel]
-    tools: tuple[str, ...] = ()
-    required: bool = False
-    checks: tuple[tuple[str, str], ...] = ()  # (name, what it checks): WARN when it fails
-    func: str = ""
-
-    @property
-    def description(self) -> str:
-        return (inspect.getdoc(self.run) or self.name).split("\n\n")[0].replace("\n", " ")
-
-    @functools.cached_property
-    def code_version(self) -> str:
-        """Hash of the source of the step's module and of the modules of its package that
-        it uses (``mixed_model`` for ``gwas``): a change of code is a new version."""
-        module = inspect.getmodule(inspect.unwrap(self.run))
-        assert module is not None
-        package = module.__name__.rpartition(".")[0]
-        used = {module.__name__: module}
-        for value in vars(module).values():
-            found = value if inspect.ismodule(value) else inspect.getmodule(value)
-            if found is not None and found.__name__.startswith(f"{package}."):
-                used.setdefault(found.__name__, found)
-        sources = "".join(inspect.getsource(used[name]) for name in sorted(used))
-        return hashlib.sha256(sources.encode()).hexdigest()[:12]
-
-
 STEPS: dict[Domain, tuple[Step, ...]] = {
     "rnaseq": (
         Step("reference", rnaseq.reference, (), NoConfig),
@@ -235,11 +197,19 @@ STEPS: dict[Domain, tuple[Step, ...]] = {
         Step("vcf", simulation.vcf, ("tree_sequence",), NoConfig),
         Step("phenotype", simulation.phenotype, ("tree_sequence",), PhenotypeConfig),
     ),
+    "dna": dna.STEPS,
+    "epigenome": epigenome.STEPS,
+    "ecology": ecology.STEPS,
+    "multiomics": multiomics.STEPS,
 }
 INPUTS: dict[Domain, type[BaseModel]] = {
     "rnaseq": RnaseqInputs,
     "gwas": GwasInputs,
     "simulation": NoConfig,
+    "dna": dna.Inputs,
+    "epigenome": epigenome.Inputs,
+    "ecology": ecology.Inputs,
+    "multiomics": multiomics.Inputs,
     "custom": Open,
 }
 

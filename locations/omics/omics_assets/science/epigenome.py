@@ -1,0 +1,12 @@
+"""The epigenome domain (being built: issue 32)."""
+
+from __future__ import annotations
+
+from omics_assets.science.specs import Step, Strict
+
+
+class Inputs(Strict):
+    """The epigenome domain's ``domain_specific`` keys."""
+
+
+STEPS: tuple[Step, ...] = ()
