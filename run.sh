@@ -11,14 +11,14 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-install() {
-  # System packages the pipelines call (BLAST+, HH-suite, kallisto, plink2, ...) and demo data.
-  # Installed only when missing.
+install() {  # [extra package lists]
+  # System packages the pipelines call (BLAST+, HH-suite, kallisto, plink2, ...) and demo data,
+  # and those of the lists given (the tests' R peers). Installed only when missing.
   local missing=()
   while read -r pkg; do
     [[ -z "$pkg" || "$pkg" == \#* ]] && continue
     dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
-  done < deploy/apt-packages.txt
+  done < <(cat deploy/apt-packages.txt "$@")
   if ((${#missing[@]})); then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
   fi
@@ -83,7 +83,8 @@ case "${1:-}" in
     .venv/bin/hcs run "$demo/imaging/nuclei_plate" --pipeline nuclei_count
     [[ -d "$demo/cardio" ]] || .venv/bin/cardio demo --out "$demo/cardio"
     .venv/bin/cardio run "$demo/cardio"/study-*  # one run per study, on every core
-    for workflow in rnaseq rnaseq_counts gwas simulation gwas_simulated; do  # gwas_simulated reads the simulation
+    for workflow in rnaseq rnaseq_counts gwas simulation gwas_simulated dna epigenome ecology \
+        multiomics; do  # gwas_simulated reads the simulation
       .venv/bin/omics run --workflow "$workflow"
     done
     [[ "${2:-}" == "--no-ui" ]] && exit 0
@@ -93,7 +94,7 @@ case "${1:-}" in
     install
     ;;
   test)
-    install
+    install deploy/apt-packages-test.txt  # R, DSS, bsseq and vegan: the omics tests' peers
     start_test_servers
     exec .venv/bin/pytest -n 2 --dist loadfile -q "${@:2}"
     ;;

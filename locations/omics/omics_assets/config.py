@@ -31,7 +31,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from omics_assets.science.domains import DOMAINS, Domain, config_model, path_keys
+from omics_assets.science.domains import DOMAINS, Domain, config_model, input_paths
 from platform_core.yamldoc import yaml_line
 
 DEFAULTS_DIR = Path(__file__).parent / "defaults"
@@ -252,15 +252,11 @@ def absolute_paths(domain: Domain, layer: Layer) -> dict[str, Any]:
     if not isinstance(inputs, Mapping):
         return layer.data
     base = layer.file.parent if layer.file else Path.cwd()
-    fixed = {
-        key: str((base / value).resolve())
-        if key in path_keys(domain)
-        and isinstance(value, str)
-        and value
-        and not Path(value).expanduser().is_absolute()
-        else value
-        for key, value in inputs.items()
-    }
+    fixed = copy.deepcopy(dict(inputs))
+    for keys, value in input_paths(domain, inputs).items():
+        if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+            parent = functools.reduce(lambda node, key: node[key], keys[:-1], fixed)
+            parent[keys[-1]] = str((base / value).resolve())
     return {**layer.data, "domain_specific": fixed}
 
 

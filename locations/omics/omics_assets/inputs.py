@@ -4,13 +4,14 @@ the input registry (platform_core.inputs) and never changed: from ``omics submit
 run``, the config inbox, or, for a partition added in the UI, the workflow's own config."""
 
 import copy
+import functools
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from omics_assets import config as cfg
-from omics_assets.science.domains import path_keys
-from omics_assets.science.reads import READ_COLUMNS, samplesheet_table
+from omics_assets.science.domains import input_paths
+from omics_assets.science.reads import SHEET_FILE_COLUMNS, samplesheet_table
 from omics_assets.science.steps import InputError
 from omics_assets.workflows import WorkflowDefinition, input_files, resolve_run
 from platform_core.checkpoint import fingerprint
@@ -69,7 +70,8 @@ def dropped_path_keys(domain: str, dropped: cfg.Layer) -> list[str]:
     keys = ["work_dir"] if dropped.data.get("work_dir") is not None else []
     inputs = dropped.data.get("domain_specific")
     if isinstance(inputs, Mapping):
-        keys += [f"domain_specific.{k}" for k in path_keys(domain) if inputs.get(k) is not None]
+        paths = input_paths(domain, inputs)  # type: ignore[arg-type]
+        keys += [".".join(("domain_specific", *k)) for k, v in paths.items() if v is not None]
     return keys
 
 
@@ -89,12 +91,13 @@ def check_untrusted_paths(
             work = confine(store.resolve(config["work_dir"]), [store.base()], "work_dir")
             checked["work_dir"] = str(_outside_inboxes(store, work, "work_dir"))
             continue
-        name = key.removeprefix("domain_specific.")
-        value, what = config["domain_specific"].get(name), f"domain_specific.{name}"
+        *parents, name = key.split(".")
+        node = functools.reduce(lambda n, k: n.get(k) or {}, parents, checked)
+        value, what = node.get(name), key
         if not value:
             continue
         path = _outside_inboxes(store, confine(value, roots, what), what)
-        checked["domain_specific"][name] = str(path)
+        node[name] = str(path)
         files = input_files(path)
         if name == "samplesheet" and files:
             check_gzip_size(files[0], MAX_SAMPLESHEET_MB * 1e6, what)
@@ -140,7 +143,7 @@ def _sheet_reads(sheet: Path, roots: tuple[Path, ...]) -> list[Path]:
         return []  # the samplesheet step reports what is wrong with it
     reads = []
     for row in table.to_dict("records"):
-        for column in READ_COLUMNS:
+        for column in SHEET_FILE_COLUMNS:
             value = row.get(column)
             if isinstance(value, str) and value:
                 what = f"samplesheet {sheet} line {row['line']}: {column}"

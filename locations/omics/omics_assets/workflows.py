@@ -21,6 +21,8 @@ from typing import Any, Literal
 
 from omics_assets import config as cfg
 from omics_assets.science.domains import Domain, Step, wiring
+from omics_assets.science.reads import SHEET_FILE_COLUMNS, samplesheet_table
+from omics_assets.science.steps import InputError
 from omics_assets.workflow_steps import custom_names, workflow_steps
 from platform_core.checkpoint import fingerprint
 from platform_core.datastore import DataStore
@@ -108,6 +110,7 @@ def load_definition(
         validate_name(attributes.get("name"), "workflow name")
     except InvalidKeyError as error:
         raise cfg.ConfigError(f"{file}: {error}") from None
+    attributes = view_reads(attributes, file)
     layer = cfg.Layer(f"workflow {attributes['name']}", dict(attributes), file, prefix)
     custom = custom_names(attributes)
     config = cfg.resolve(attributes.get("domain"), [layer], custom).config  # type: ignore[arg-type]
@@ -123,6 +126,36 @@ def load_definition(
                 f"{file}: step {spec.name} cannot be disabled: the steps after it all read it"
             )
     return definition, specs
+
+
+VIEWS_STEP = "views"  # the step that reads a workflow's views (multiomics)
+
+
+def view_reads(attributes: Mapping[str, Any], file: Path) -> dict[str, Any]:
+    """``attributes`` with each view read from a workflow's step (``domain_specific.views:
+    {name: {workflow, step, run}}``) made an input of the workflow (``inputs: {workflow:
+    run}``) and a read of its ``views`` step (``workflow.step``): the graph's dep, and the
+    upstream run the step reads, as any ``inputs:``."""
+    views = (attributes.get("domain_specific") or {}).get("views")
+    if not isinstance(views, Mapping):
+        return dict(attributes)
+    inputs, reads = dict(attributes.get("inputs") or {}), []
+    for name, view in views.items():
+        if not isinstance(view, Mapping) or "workflow" not in view:
+            continue
+        upstream, run = str(view["workflow"]), str(view.get("run", LATEST))
+        if inputs.setdefault(upstream, run) != run:
+            raise cfg.ConfigError(
+                f"{file}: views.{name} reads run {run} of workflow {upstream}, but another "
+                f"view or inputs: reads its run {inputs[upstream]}: one run per workflow"
+            )
+        reads.append(f"{upstream}.{view.get('step')}")
+    if not reads:
+        return dict(attributes)
+    steps = dict(attributes.get("steps") or {})
+    toggle = dict(steps.get(VIEWS_STEP) or {})
+    toggle["reads"] = list(dict.fromkeys([*(toggle.get("reads") or []), *reads]))
+    return {**attributes, "inputs": inputs, "steps": {**steps, VIEWS_STEP: toggle}}
 
 
 def check_inputs(inputs: Mapping[str, str], where: Callable[[tuple[str, ...]], str]) -> None:
@@ -214,6 +247,11 @@ def _check_run_layer(definition: WorkflowDefinition, user: cfg.Layer) -> None:
     for upstream in user.data.get("inputs") or {}:
         if upstream not in definition.inputs:
             refuse(("inputs", str(upstream)), "is not an input of the workflow")
+    views = (user.data.get("domain_specific") or {}).get("views")
+    defined_views = (definition.attributes.get("domain_specific") or {}).get("views") or {}
+    for name, view in views.items() if isinstance(views, Mapping) else ():
+        if isinstance(view, Mapping) and "workflow" in view and view != defined_views.get(name):
+            refuse(("domain_specific", "views", str(name)), "reads a workflow's step")
     defined = definition.attributes.get("steps") or {}
     for step, toggle in (user.data.get("steps") or {}).items():
         for key in STRUCTURE if isinstance(toggle, Mapping) else ():
@@ -237,14 +275,30 @@ def input_files(path: Path) -> list[Path]:
 
 def input_signatures(domain_specific: Mapping[str, Any]) -> dict[str, str]:
     """Names, sizes and mtimes of the files ``domain_specific`` points at (a PLINK prefix: its
-    files), so a changed input file is a new fingerprint without hashing gigabytes."""
+    files; a samplesheet: the files it lists; nested values such as a view's ``path`` too),
+    so a changed input file is a new fingerprint without hashing gigabytes."""
     out = {}
     for key, value in domain_specific.items():
+        if isinstance(value, Mapping):
+            out |= {f"{key}.{k}": v for k, v in input_signatures(value).items()}
         if not isinstance(value, str):
             continue
-        members = input_files(Path(value))
-        out[key] = fingerprint([signature(m)[0] for m in members if m.is_file()])
+        members = [m for m in input_files(Path(value)) if m.is_file()]
+        if key == "samplesheet" and members:
+            members += sheet_files(members[0])
+        out[key] = fingerprint([signature(m)[0] for m in members])
     return out
+
+
+def sheet_files(sheet: Path) -> list[Path]:
+    """The files a samplesheet lists that exist (relative: to the sheet)."""
+    try:
+        table = samplesheet_table(sheet)
+    except InputError:
+        return []  # the step that reads it says what is wrong
+    values = [v for c in SHEET_FILE_COLUMNS if c in table for v in table[c] if isinstance(v, str)]
+    paths = [sheet.parent / Path(v).expanduser() for v in values if v]
+    return [p for p in paths if p.is_file()]
 
 
 def step_fingerprint(step: Step, config: Mapping[str, Any], upstream: Mapping[str, str]) -> str:

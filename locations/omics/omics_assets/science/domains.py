@@ -6,6 +6,7 @@ are the user's own steps (``func: package.module:function``), which any domain m
 from __future__ import annotations
 
 import functools
+import typing
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -134,10 +135,31 @@ class PhenotypeConfig(Strict):
     seed: int
 
 
-def path_keys(domain: Domain) -> list[str]:
-    """The ``domain_specific`` keys that hold file paths."""
-    fields = INPUTS[domain].model_fields
-    return [name for name, info in fields.items() if "path" in info.metadata]
+def _holds_path_models(annotation: Any) -> bool:
+    """Whether a field's type is (a mapping or union of) models with a ``FilePath`` field."""
+    for arg in typing.get_args(annotation):
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            if any("path" in f.metadata for f in arg.model_fields.values()):
+                return True
+        elif _holds_path_models(arg):
+            return True
+    return False
+
+
+def input_paths(domain: Domain, inputs: Mapping[str, Any]) -> dict[tuple[str, ...], Any]:
+    """Where a ``domain_specific`` mapping holds file paths, by key path: its ``FilePath``
+    keys, and the ``path`` of each entry of a mapping of models that have one (multiomics
+    ``views``), each with the value set there (None: not set)."""
+    found: dict[tuple[str, ...], Any] = {}
+    for key, info in INPUTS[domain].model_fields.items():
+        value = inputs.get(key)
+        if "path" in info.metadata:
+            found[(key,)] = value
+        elif isinstance(value, Mapping) and _holds_path_models(info.annotation):
+            for name, entry in value.items():
+                if isinstance(entry, Mapping) and "path" in entry:
+                    found[(key, str(name), "path")] = entry["path"]
+    return found
 
 
 STEPS: dict[Domain, tuple[Step, ...]] = {

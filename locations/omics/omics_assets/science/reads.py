@@ -14,6 +14,7 @@ from omics_assets.science.steps import InputError
 
 SAMPLESHEET_COLUMNS = ("sample", "condition")
 READ_COLUMNS = ("fastq_1", "fastq_2")
+SHEET_FILE_COLUMNS = (*READ_COLUMNS, "coverage")  # the files a samplesheet names (epigenome)
 _SAFE_SAMPLE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _GTF_ATTRIBUTE = re.compile(r'(\w+) "([^"]*)"')
 
