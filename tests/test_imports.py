@@ -35,7 +35,7 @@ CLI_MODULES |= {f"{location}.cli" for location in LOCATIONS}
 CLI_MODULES |= {  # the Python APIs' runs and the CLI's own verbs: the user's side
     "imaging_assets.pipelines",
     "omics_assets.api",
-    "omics_assets.plot_cli",
+    "omics_assets.quick_commands",
 }
 
 

@@ -17,7 +17,7 @@ from PIL import Image
 
 from omics_assets.config import Layer, resolve
 from omics_assets.demo import GEMMA_EXAMPLE, LI_SUM
-from omics_assets.plot_cli import add_plot_verb
+from omics_assets.quick_commands import add_quick_verbs
 from omics_assets.science import gwas, plots
 from omics_assets.science.domains import step
 from omics_assets.science.results_table import read_results
@@ -120,7 +120,7 @@ def omics_plot(capsys: pytest.CaptureFixture[str]) -> Command:
     """``omics plot ARGS`` through a parser with only add_plot_verb and the CLI's dispatch:
     (exit code, stdout, stderr)."""
     root = argparse.ArgumentParser(prog="omics")
-    add_plot_verb(root.add_subparsers(dest="command", required=True))
+    add_quick_verbs(root.add_subparsers(dest="command", required=True))
 
     def run(*argv: str | Path) -> tuple[int, str, str]:
         args = root.parse_args(["plot", *map(str, argv)])

@@ -19,6 +19,7 @@
     omics workflows               the workflows and their steps
     omics plot --input T --type manhattan|qq|volcano|ma --out F.png
                                   a quick figure of a results table (plink2, GEMMA, pydeseq2)
+    omics fasta-stats FILE ...    sequences, total length, N50 and GC of FASTA files
 
 Without ``--config``, ``--workflow W`` runs W's own config. Exit codes: 0 ok, 1 the run
 failed (the failing step and its error are printed), 2 bad arguments, config or input.
@@ -44,14 +45,13 @@ from omics_assets.config import ConfigError, Layer, Resolved, absolute_paths
 from omics_assets.inputs import is_registered, register_run
 from omics_assets.location import LOCATION
 from omics_assets.partitions import workflow_partitions
-from omics_assets.plot_cli import add_plot_verb
+from omics_assets.quick_commands import add_quick_verbs
+from omics_assets.science.domains import STEPS
 from platform_core import cli
 from platform_core.checkpoint import latest_materialization
 from platform_core.commands import LocationCli, Request, single, table_path, write_table
 from platform_core.io import atomic_write_bytes
 from platform_core.keys import InvalidKeyError
-
-EXPORT_COLUMNS = {"association": ["snp", "chrom", "pos", "beta", "p"]}
 
 
 class OmicsCli(LocationCli):
@@ -287,7 +287,8 @@ class OmicsCli(LocationCli):
         if not tables:
             raise cli.CliError(f"step {args.step} has no table to export")
         table = pd.read_csv(Path(meta["output_dir"].value) / tables[0], sep="\t")
-        table = table[EXPORT_COLUMNS.get(args.step, list(table.columns))]
+        spec = next((s for s in STEPS[definition.domain] if s.name == args.step), None)
+        table = table[list(spec.export) if spec and spec.export else list(table.columns)]
         write_table(table, out)
         partition = record.asset_materialization.partition
         print(f"{asset.to_user_string()} (run {partition}): {len(table)} rows -> {out}")
@@ -319,7 +320,7 @@ class OmicsCli(LocationCli):
         p = commands.add_parser("workflows", help="the workflows")
         p.add_argument("--json", action="store_true")
         p.set_defaults(func=self.cmd_workflows)
-        add_plot_verb(commands)
+        add_quick_verbs(commands)
 
     def cmd_validate(self, args: argparse.Namespace) -> int:
         definition, resolved = self.resolve(args)

@@ -202,6 +202,7 @@ STEPS: dict[Domain, tuple[Step, ...]] = {
             AssociationConfig,
             ("plink2", "gemma"),
             checks=(("genomic_inflation", "lambda GC of the reported test is at most 1.1"),),
+            export=("snp", "chrom", "pos", "beta", "p"),
         ),
         Step("hits", gwas.hits, ("association",), HitsConfig),
         Step("report", gwas.report, ("association", "hits"), NoConfig),

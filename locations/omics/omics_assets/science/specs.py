@@ -48,6 +48,7 @@ class Step:
     required: bool = False
     checks: tuple[tuple[str, str], ...] = ()  # (name, what it checks): WARN when it fails
     func: str = ""
+    export: tuple[str, ...] = ()  # the columns `omics export` writes of its first TSV (all: ())
 
     @property
     def description(self) -> str:

@@ -1,9 +1,10 @@
-"""``omics plot``: a quick plot of a results table, without a workflow or a run.
+"""The omics CLI's quick commands: on a file, without a workflow or a run.
 
     omics plot --input results.tsv --type manhattan|qq|volcano|ma --out F.png [--title T]
+    omics fasta-stats FILE [FILE ...] [--json]
 
 What each plot needs, and the names its columns are found under: ``DESCRIPTION`` (the
-verb's help) and ``science/results_table.py``. ``OmicsCli.add_verbs`` registers the verb.
+verb's help) and ``science/results_table.py``. ``OmicsCli.add_verbs`` registers the verbs.
 """
 
 import argparse
@@ -11,9 +12,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from omics_assets.science.results_table import PLOT_TYPES, read_results
 from omics_assets.science.steps import InputError
-from platform_core.cli import CliError
+from platform_core.cli import CliError, print_json
 from platform_core.io import atomic_write
 
 DPI = 150
@@ -26,8 +29,17 @@ DESCRIPTION = (
 UNITS = {"manhattan": "variants", "qq": "variants", "volcano": "genes", "ma": "genes"}
 
 
-def add_plot_verb(commands: Any) -> None:
-    """Register ``plot`` on the CLI's sub-command parsers (``add_subparsers``)."""
+def add_quick_verbs(commands: Any) -> None:
+    """Register ``plot`` and ``fasta-stats`` on the CLI's sub-command parsers."""
+    p = commands.add_parser(
+        "fasta-stats",
+        help="sequences, total length, N50 and GC of FASTA files (plain or gzipped)",
+        description="The seed's `dna stats`. An assembly accession is not fetched (no "
+        "downloads): give a local FASTA. Exit code 2 when a file is not a FASTA.",
+    )
+    p.add_argument("files", nargs="+", help="FASTA files")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_fasta_stats)
     p = commands.add_parser(
         "plot",
         help="plot a results table: manhattan, qq, volcano or ma",
@@ -42,6 +54,23 @@ def add_plot_verb(commands: Any) -> None:
     p.add_argument("--out", required=True, help="the PNG to write")
     p.add_argument("--title", default=None, help="a title (default: the input's file name)")
     p.set_defaults(func=cmd_plot)
+
+
+def cmd_fasta_stats(args: argparse.Namespace) -> int:
+    """Print each file's statistics (a table, or JSON with --json)."""
+    from omics_assets.science.dna import fasta_stats
+
+    rows = []
+    for name in args.files:
+        try:
+            rows.append({"file": name, **fasta_stats(Path(name))})
+        except (InputError, OSError) as error:
+            raise CliError(f"{name}: {error}") from None
+    if args.json:
+        print_json(rows)
+    else:
+        print(pd.DataFrame(rows).to_string(index=False))
+    return 0
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
