@@ -20,7 +20,6 @@ import pandas as pd
 
 from omics_assets.science.steps import InputError
 
-Likelihood = Literal["gaussian", "poisson", "bernoulli"]
 ConvergenceMode = Literal["fast", "medium", "slow"]
 
 
@@ -40,7 +39,6 @@ class Fit:
 
 def fit_mofa(
     views: dict[str, pd.DataFrame],
-    likelihoods: dict[str, Likelihood],
     factors: int,
     iterations: int,
     convergence_mode: ConvergenceMode,
@@ -48,8 +46,8 @@ def fit_mofa(
     log: logging.Logger,
 ) -> Fit:
     """MOFA+ with ``factors`` factors on views that share one sample index (samples in rows,
-    NaN where a view lacks a sample or a value); ARD and spike-and-slab priors on the
-    weights (MOFA's defaults), one group, no factor dropped during training."""
+    NaN where a view lacks a sample or a value): Gaussian likelihoods, ARD and spike-and-slab
+    priors on the weights (MOFA's defaults), one group, no factor dropped during training."""
     samples = next(iter(views.values())).index
     names = list(views)
     printed = io.StringIO()
@@ -62,7 +60,7 @@ def fit_mofa(
             model.set_data_options(scale_views=False, center_groups=True)
             model.set_data_matrix(
                 [[views[v].to_numpy(dtype=float)] for v in names],
-                likelihoods=[likelihoods[v] for v in names],
+                likelihoods=["gaussian"] * len(names),
                 views_names=names,
                 groups_names=["all"],
                 samples_names=[[str(s) for s in samples]],
@@ -92,7 +90,8 @@ def fit_mofa(
     columns = [f"factor_{i + 1}" for i in range(len(order))]
     z = net.nodes["Z"].getExpectation()[:, order]
     w = net.nodes["W"].getExpectation()
-    elbo = net.getTrainingStats()["elbo"]
+    elbo = net.getTrainingStats()["elbo"]  # cut at the iteration that converged
+    converged = len(elbo) <= iterations
     return Fit(
         factors=pd.DataFrame(z, index=samples, columns=columns),
         weights={
@@ -103,6 +102,6 @@ def fit_mofa(
         total_explained=pd.Series(
             np.asarray(net.calculate_variance_explained(total=True)[0]), index=names
         ),
-        iterations=len(elbo) - 1,
-        converged=len(elbo) <= iterations,
+        iterations=len(elbo) if converged else iterations - 1,
+        converged=converged,
     )

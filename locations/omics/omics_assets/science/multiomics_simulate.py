@@ -70,10 +70,11 @@ def simulate_views(
         w *= rng.random((count, k)) < density
         sd = noise[view] * rng.gamma(4.0, 0.25, size=count)
         data = z @ w.T + rng.normal(size=(samples, count)) * sd + rng.normal(0, 3, size=count)
-        present = np.sort(rng.permutation(samples)[int(round(missing[view] * samples)) :])
+        present = np.sort(rng.permutation(samples)[round(missing[view] * samples) :])
         feature_names = [f"{view}_{j + 1}" for j in range(count)]
         views[view] = pd.DataFrame(
-            data[present], index=pd.Index([names[i] for i in present], name="sample"),
+            data[present],
+            index=pd.Index([names[i] for i in present], name="sample"),
             columns=feature_names,
         )
         weights[view] = pd.DataFrame(w, index=feature_names, columns=factor_names)

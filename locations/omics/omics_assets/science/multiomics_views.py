@@ -1,10 +1,11 @@
 """Reading the multiomics domain's views: numeric TSV matrices, oriented so that samples are
 rows, with unique sample and feature IDs, and linked to each other by shared samples.
 
-A matrix's first column holds row IDs and its header the column IDs; a cell is a number or
-empty (``NA``, ``NaN`` and blanks are missing values). Its orientation is ``transpose``:
-``false`` (samples in rows), ``true`` (samples in columns, as a gene x sample count table) or
-``auto``: the axis whose IDs the other views' samples share most (rows on a tie).
+A matrix's first column holds row IDs and its header the column IDs (text: ``NA`` or ``001``
+are IDs as written); a cell is a number or missing (empty, ``NA``, ``NaN``, ``N/A``,
+``null``). Its orientation is ``transpose``: ``false`` (samples in rows), ``true`` (samples in
+columns, as a gene x sample count table) or ``auto``: the axis whose IDs the other views'
+samples share most (rows on a tie).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import pandas as pd
 from omics_assets.science.steps import InputError
 
 Transpose = bool | Literal["auto"]
+MISSING = ("", "NA", "NaN", "nan", "N/A", "null")  # a missing value in a matrix's cell
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,8 @@ def read_matrix(view: str, path: Path) -> RawMatrix:
     if not path.is_file():
         raise InputError(f"view {view}: {path} does not exist")
     try:
-        table = pd.read_csv(path, sep="\t", header=None, dtype=str, comment=None)
+        table = pd.read_csv(path, sep="\t", header=None, dtype=str, keep_default_na=False)
+        table = table.fillna("")  # a short line's absent fields
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as e:
         raise InputError(f"view {view}: {path} is not a TSV matrix: {e}") from e
     if table.shape[0] < 2 or table.shape[1] < 2:
@@ -53,9 +56,10 @@ def read_matrix(view: str, path: Path) -> RawMatrix:
             f"view {view}: {path} has {table.shape[0]} lines and {table.shape[1]} columns: a "
             "matrix needs a header, at least one row and an ID column plus one value column"
         )
-    columns = table.iloc[0, 1:].fillna("").astype(str).str.strip().to_list()
-    rows = table.iloc[1:, 0].fillna("").astype(str).str.strip().to_list()
-    cells = table.iloc[1:, 1:]
+    columns = table.iloc[0, 1:].str.strip().to_list()
+    rows = table.iloc[1:, 0].str.strip().to_list()
+    cells = table.iloc[1:, 1:].apply(lambda column: column.str.strip())
+    cells = cells.mask(cells.isin(MISSING))
     values = cells.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
     bad = (cells.notna().to_numpy() & np.isnan(values)) | np.isinf(values)
     if bad.any():
