@@ -244,3 +244,42 @@ def test_a_daemon_loaded_workflow_imports_no_unregistered_step_module(
 def test_yaml_line_finds_nested_keys() -> None:
     file = workflow(WORKFLOWS, "rnaseq").file
     assert yaml_line(file, ("attributes", "steps", "simulate_reads", "config")) == 19
+
+
+def test_a_view_read_from_a_workflow_is_an_input_and_a_read_of_the_views_step(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from omics_assets.workflows import input_signatures, load_definition
+
+    (tmp_path / "m.tsv").write_text("sample\tx\ns1\t1\n")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    attributes = {
+        "name": "mo",
+        "domain": "multiomics",
+        "domain_specific": {
+            "views": {
+                "rna": {"workflow": "rnaseq", "step": "gene_counts"},
+                "meth": {"path": "m.tsv"},
+                "home": {"path": "~/m.tsv"},
+            }
+        },
+    }
+    definition, specs = load_definition(attributes, tmp_path / "mo.yaml", prefix=())
+    assert definition.inputs == {"rnaseq": "latest"}
+    assert next(s for s in specs if s.name == "views").needs[-1] == "rnaseq.gene_counts"
+    config = resolve_run({"mo": definition}, "mo").config
+    views = config["domain_specific"]["views"]
+    assert views["meth"]["path"] == views["home"]["path"] == str(tmp_path / "m.tsv")
+    # only declared paths are signed: a view's workflow name is not a file of the cwd
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "rnaseq.yaml").write_text("")
+    signed = input_signatures("multiomics", config["domain_specific"])
+    assert set(signed) == {"views.meth.path", "views.home.path"}  # metadata: null
+    # two views of one workflow must read the same run
+    attributes["domain_specific"]["views"]["meth"] = {
+        "workflow": "rnaseq",
+        "step": "report",
+        "run": "run-1",
+    }
+    with pytest.raises(ConfigError, match="reads run run-1 of workflow rnaseq, but another"):
+        load_definition(attributes, tmp_path / "mo.yaml", prefix=())

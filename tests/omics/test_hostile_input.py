@@ -91,6 +91,45 @@ def test_inputs_outside_the_roots_are_refused_inside_ones_registered(
     assert record[UNTRUSTED] == ["domain_specific.genotypes"]
 
 
+def test_the_new_domains_inputs_are_confined_nested_ones_too(
+    omics_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with outside_untouched(tmp_path) as outside:
+        secret = outside / "secret.txt"
+        drop(
+            "view.yaml",
+            f"name: multiomics\ndomain_specific:\n  views:\n    m: {{path: {secret}}}\n",
+        )
+        assert f"domain_specific.views.m.path {str(secret)!r}" in refusal("view.yaml")
+        drop("eco.yaml", f"name: ecology\ndomain_specific:\n  counts: {secret}\n")
+        assert f"domain_specific.counts {str(secret)!r}" in refusal("eco.yaml")
+        sheet = data_root() / "omics" / "meth.tsv"
+        sheet.write_text(f"sample\tcondition\tcoverage\na\tx\t{secret}\n")
+        drop("meth.yaml", f"name: epigenome\ndomain_specific:\n  samplesheet: {sheet}\n")
+        assert f"samplesheet {sheet} line 2: coverage" in refusal("meth.yaml")
+        # a dropped run config may not make a view read another workflow's step
+        drop(
+            "upstream.yaml",
+            "name: multiomics\ndomain_specific:\n  views:\n"
+            "    m: {workflow: gwas, step: association}\n",
+        )
+        assert "domain_specific.views.m reads a workflow's step" in refusal("upstream.yaml")
+        monkeypatch.setenv("PLATFORM_INPUT_ROOTS", str(outside))
+        drop(
+            "ok.yaml", f"name: multiomics\ndomain_specific:\n  views:\n    m: {{path: {secret}}}\n"
+        )
+        result = tick(defs, "omics_config_inbox", cli.instance())
+    [request] = result.run_requests
+    record = json.loads(
+        (
+            store("omics").area("runs", "omics_multiomics")
+            / f"{request.partition_key}.multiomics.json"
+        ).read_text()
+    )
+    assert record[UNTRUSTED] == ["domain_specific.views.m.path"]
+    assert record["domain_specific"]["views"]["m"]["path"] == str(secret)
+
+
 def test_a_dropped_config_never_brings_code(omics_home: Path, tmp_path: Path) -> None:
     with outside_untouched(tmp_path) as outside:
         drop(

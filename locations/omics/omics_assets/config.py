@@ -254,9 +254,10 @@ def absolute_paths(domain: Domain, layer: Layer) -> dict[str, Any]:
     base = layer.file.parent if layer.file else Path.cwd()
     fixed = copy.deepcopy(dict(inputs))
     for keys, value in input_paths(domain, inputs).items():
-        if isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+        if isinstance(value, str) and value:  # ~ expanded; relative: to the setter's file
             parent = functools.reduce(lambda node, key: node[key], keys[:-1], fixed)
-            parent[keys[-1]] = str((base / value).resolve())
+            path = Path(value).expanduser()
+            parent[keys[-1]] = str(path if path.is_absolute() else (base / path).resolve())
     return {**layer.data, "domain_specific": fixed}
 
 

@@ -5,7 +5,8 @@ the steps it reads.
 A step reads steps of its workflow and, as ``workflow.step``, steps of the workflows its
 ``inputs:`` names. What the step names is checked when the workflow loads: the function
 imports (and may be loaded here: ``platform_core.steps.resolve_step``), takes the step
-context, and every read names a step; a cycle is refused.
+context, and every read names a step; a cycle is refused. A multiomics view read from a
+workflow's step (``view_reads``) is such an input and a read of the ``views`` step.
 """
 
 from __future__ import annotations
@@ -20,6 +21,41 @@ from omics_assets.science.domains import STEPS, Domain, Open, Step
 from omics_assets.science.steps import ContractError, check_step_signature, standard_step
 from platform_core.keys import InvalidKeyError, validate_name
 from platform_core.steps import resolve_step
+
+LATEST = "latest"  # in inputs: the newest run of the upstream workflow with every step read
+VIEWS_STEP = "views"  # the step that reads a workflow's views (multiomics)
+
+
+def view_source(view: Mapping[str, Any]) -> tuple[Any, Any, Any]:
+    """What a view read from a workflow reads: the workflow, its step, the run."""
+    return view.get("workflow"), view.get("step"), view.get("run", LATEST)
+
+
+def view_reads(attributes: Mapping[str, Any], file: Path) -> dict[str, Any]:
+    """``attributes`` with each view read from a workflow's step (``domain_specific.views:
+    {name: {workflow, step, run}}``) made an input of the workflow (``inputs: {workflow:
+    run}``) and a read of its ``views`` step (``workflow.step``): the graph's dep, and the
+    upstream run the step reads, as any ``inputs:``."""
+    views = (attributes.get("domain_specific") or {}).get("views")
+    if not isinstance(views, Mapping):
+        return dict(attributes)
+    inputs, reads = dict(attributes.get("inputs") or {}), []
+    for name, view in views.items():
+        if not isinstance(view, Mapping) or "workflow" not in view:
+            continue
+        upstream, step, run = map(str, view_source(view))
+        if inputs.setdefault(upstream, run) != run:
+            raise ConfigError(
+                f"{file}: views.{name} reads run {run} of workflow {upstream}, but another "
+                f"view or inputs: reads its run {inputs[upstream]}: one run per workflow"
+            )
+        reads.append(f"{upstream}.{step}")
+    if not reads:
+        return dict(attributes)
+    steps = dict(attributes.get("steps") or {})
+    toggle = dict(steps.get(VIEWS_STEP) or {})
+    toggle["reads"] = list(dict.fromkeys([*(toggle.get("reads") or []), *reads]))
+    return {**attributes, "inputs": inputs, "steps": {**steps, VIEWS_STEP: toggle}}
 
 
 def custom_names(attributes: Mapping[str, Any]) -> tuple[str, ...]:

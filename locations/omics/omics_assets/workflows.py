@@ -20,17 +20,22 @@ from pathlib import Path
 from typing import Any, Literal
 
 from omics_assets import config as cfg
-from omics_assets.science.domains import Domain, Step, wiring
+from omics_assets.science.domains import Domain, Step, input_paths, wiring
 from omics_assets.science.reads import SHEET_FILE_COLUMNS, samplesheet_table
 from omics_assets.science.steps import InputError
-from omics_assets.workflow_steps import custom_names, workflow_steps
+from omics_assets.workflow_steps import (
+    LATEST,
+    custom_names,
+    view_reads,
+    view_source,
+    workflow_steps,
+)
 from platform_core.checkpoint import fingerprint
 from platform_core.datastore import DataStore
 from platform_core.inbox import signature
 from platform_core.keys import InvalidKeyError, validate_name, validate_partition_key
 
 RESULT_FILE = "result.json"  # in a step's folder once the step completed
-LATEST = "latest"  # in inputs: the newest run of the upstream workflow with every step read
 
 
 @dataclass(frozen=True)
@@ -128,36 +133,6 @@ def load_definition(
     return definition, specs
 
 
-VIEWS_STEP = "views"  # the step that reads a workflow's views (multiomics)
-
-
-def view_reads(attributes: Mapping[str, Any], file: Path) -> dict[str, Any]:
-    """``attributes`` with each view read from a workflow's step (``domain_specific.views:
-    {name: {workflow, step, run}}``) made an input of the workflow (``inputs: {workflow:
-    run}``) and a read of its ``views`` step (``workflow.step``): the graph's dep, and the
-    upstream run the step reads, as any ``inputs:``."""
-    views = (attributes.get("domain_specific") or {}).get("views")
-    if not isinstance(views, Mapping):
-        return dict(attributes)
-    inputs, reads = dict(attributes.get("inputs") or {}), []
-    for name, view in views.items():
-        if not isinstance(view, Mapping) or "workflow" not in view:
-            continue
-        upstream, run = str(view["workflow"]), str(view.get("run", LATEST))
-        if inputs.setdefault(upstream, run) != run:
-            raise cfg.ConfigError(
-                f"{file}: views.{name} reads run {run} of workflow {upstream}, but another "
-                f"view or inputs: reads its run {inputs[upstream]}: one run per workflow"
-            )
-        reads.append(f"{upstream}.{view.get('step')}")
-    if not reads:
-        return dict(attributes)
-    steps = dict(attributes.get("steps") or {})
-    toggle = dict(steps.get(VIEWS_STEP) or {})
-    toggle["reads"] = list(dict.fromkeys([*(toggle.get("reads") or []), *reads]))
-    return {**attributes, "inputs": inputs, "steps": {**steps, VIEWS_STEP: toggle}}
-
-
 def check_inputs(inputs: Mapping[str, str], where: Callable[[tuple[str, ...]], str]) -> None:
     """ConfigError naming ``where`` the key was set unless each upstream workflow of
     ``inputs`` has a valid name and each choice is ``latest`` or a valid run key."""
@@ -250,7 +225,12 @@ def _check_run_layer(definition: WorkflowDefinition, user: cfg.Layer) -> None:
     views = (user.data.get("domain_specific") or {}).get("views")
     defined_views = (definition.attributes.get("domain_specific") or {}).get("views") or {}
     for name, view in views.items() if isinstance(views, Mapping) else ():
-        if isinstance(view, Mapping) and "workflow" in view and view != defined_views.get(name):
+        defined_view = defined_views.get(name) or {}
+        if (
+            isinstance(view, Mapping)
+            and view.get("workflow")
+            and view_source(view) != view_source(defined_view)
+        ):
             refuse(("domain_specific", "views", str(name)), "reads a workflow's step")
     defined = definition.attributes.get("steps") or {}
     for step, toggle in (user.data.get("steps") or {}).items():
@@ -273,20 +253,24 @@ def input_files(path: Path) -> list[Path]:
     return [path] if path.exists() else sorted(path.parent.glob(f"{glob.escape(path.name)}.*"))
 
 
-def input_signatures(domain_specific: Mapping[str, Any]) -> dict[str, str]:
-    """Names, sizes and mtimes of the files ``domain_specific`` points at (a PLINK prefix: its
-    files; a samplesheet: the files it lists; nested values such as a view's ``path`` too),
-    so a changed input file is a new fingerprint without hashing gigabytes."""
+def input_signatures(domain: Domain, domain_specific: Mapping[str, Any]) -> dict[str, str]:
+    """Names, sizes and mtimes of the files ``domain_specific`` points at (its domain's path
+    keys, a view's ``path`` too; a PLINK prefix: its files; a samplesheet: the files it
+    lists), so a changed input file is a new fingerprint without hashing gigabytes. A custom
+    workflow's keys are its own: each string that names a file is signed."""
+    paths = (
+        {(k,): v for k, v in domain_specific.items()}
+        if domain == "custom"
+        else input_paths(domain, domain_specific)
+    )
     out = {}
-    for key, value in domain_specific.items():
-        if isinstance(value, Mapping):
-            out |= {f"{key}.{k}": v for k, v in input_signatures(value).items()}
-        if not isinstance(value, str):
+    for keys, value in paths.items():
+        if not isinstance(value, str) or not value:
             continue
         members = [m for m in input_files(Path(value)) if m.is_file()]
-        if key == "samplesheet" and members:
+        if keys[-1] == "samplesheet" and members:
             members += sheet_files(members[0])
-        out[key] = fingerprint([signature(m)[0] for m in members])
+        out[".".join(keys)] = fingerprint([signature(m)[0] for m in members])
     return out
 
 
@@ -309,7 +293,7 @@ def step_fingerprint(step: Step, config: Mapping[str, Any], upstream: Mapping[st
         *([step.func] if step.func else []),  # a user's step: which function of its module
         config["steps"][step.name]["config"],
         config["domain_specific"],
-        input_signatures(config["domain_specific"]),
+        input_signatures(config["domain"], config["domain_specific"]),
         dict(sorted(upstream.items())),
     )
 
