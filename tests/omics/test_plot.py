@@ -117,7 +117,7 @@ Command = Callable[..., tuple[int, str, str]]
 
 @pytest.fixture
 def omics_plot(capsys: pytest.CaptureFixture[str]) -> Command:
-    """``omics plot ARGS`` through a parser with only add_plot_verb and the CLI's dispatch:
+    """``omics plot ARGS`` through a parser with only the quick verbs and the CLI's dispatch:
     (exit code, stdout, stderr)."""
     root = argparse.ArgumentParser(prog="omics")
     add_quick_verbs(root.add_subparsers(dest="command", required=True))

@@ -58,14 +58,14 @@ def add_quick_verbs(commands: Any) -> None:
 
 def cmd_fasta_stats(args: argparse.Namespace) -> int:
     """Print each file's statistics (a table, or JSON with --json)."""
-    from omics_assets.science.dna import fasta_stats
+    from omics_assets.science.dna_reference import fasta_stats
 
     rows = []
     for name in args.files:
         try:
             rows.append({"file": name, **fasta_stats(Path(name))})
         except (InputError, OSError) as error:
-            raise CliError(f"{name}: {error}") from None
+            raise CliError(str(error)) from None
     if args.json:
         print_json(rows)
     else:

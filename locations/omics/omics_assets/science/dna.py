@@ -38,7 +38,6 @@ class IndexConfig(Strict):
 
 
 class BamConfig(Strict):
-    mark_duplicates: bool = Field(description="samtools markdup (duplicates are kept, flagged)")
     min_mapping_rate: float = Field(ge=0, le=100, description="percent; below it: a warning")
     depth_windows: int = Field(ge=1, le=100_000, description="windows of the depth profile")
 
@@ -63,10 +62,12 @@ def reference(ctx: StepContext) -> dict[str, Any]:
     value = ctx.domain_specific.get("reference")
     if not value:
         raise InputError("domain_specific.reference is required (a FASTA, plain or gzipped)")
+    source = Path(value)
+    dna_reference.refuse_accession(source, "reference")
     stats = []
     fasta = ctx.out / "reference.fa"
     with fasta.open("w") as handle:
-        for name, sequence in dna_reference.records(Path(value)):
+        for name, sequence in dna_reference.records(source):
             stats.append(dna_reference.SequenceStats.of(name, sequence))
             handle.write(f">{name}\n")
             handle.writelines(f"{sequence[i : i + 80]}\n" for i in range(0, len(sequence), 80))
@@ -172,6 +173,13 @@ STEPS: tuple[Step, ...] = (
         checks=(("mapping_rate", "every sample maps at least min_mapping_rate %"),),
     ),
     Step("call", dna_variants.call, ("bam", "reference"), CallConfig, ("bcftools",)),
-    Step("variants", dna_variants.variants, ("call", "reference"), VariantsConfig, ("bcftools",)),
+    Step(
+        "variants",
+        dna_variants.variants,
+        ("call", "reference"),
+        VariantsConfig,
+        ("bcftools",),
+        export=("chrom", "pos", "ref", "alt", "qual", "depth"),
+    ),
     Step("report", dna_report.report, ("bam", "call", "variants"), NoConfig),
 )

@@ -41,7 +41,7 @@ def true_pairs(
     return pd.DataFrame(columns, index=lengths.index), log2fc
 
 
-def _art(ctx: StepContext, job: tuple[str, str, int, Path, int]) -> Path:
+def art_pairs(ctx: StepContext, job: tuple[str, str, int, Path, int]) -> Path:
     """Reads of one transcript for one sample: ``pairs`` pairs (art's fold coverage is
     pairs x 2 x read length / transcript length)."""
     name, sequence, pairs, folder, seed = job
@@ -97,7 +97,7 @@ def simulate_reads(ctx: StepContext) -> dict[str, Any]:
             if expected.loc[name, sample] > 0:
                 seed = int(ctx.config["seed"]) * 100_003 + s * 1009 + t
                 jobs.append((name, sequences[name], int(expected.loc[name, sample]), folder, seed))
-    prefixes = map_parallel(lambda job: _art(ctx, job), jobs, workers=ctx.threads)
+    prefixes = map_parallel(lambda job: art_pairs(ctx, job), jobs, workers=ctx.threads)
     truth, rows = [], []
     for sample in expected.columns:
         counts: Counter[str] = Counter()

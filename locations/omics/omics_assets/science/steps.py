@@ -34,7 +34,7 @@ from platform_core.tools import ToolError, ToolResult, program_version, require_
 
 Status = Literal["completed", "failed", "skipped"]
 # how a program prints its version, where not with --version
-_VERSION_ARGS = {"gemma": ("-h",), "kallisto": ("version",), "art_illumina": ()}
+_VERSION_ARGS = {"gemma": ("-h",), "kallisto": ("version",), "art_illumina": (), "bwa": ()}
 
 
 class InputError(ValueError):
