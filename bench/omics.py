@@ -11,7 +11,7 @@ and the platform's cost per step, ``(wall - fixed start - compute) / steps``. Ta
 
 The demo workflows run as shipped. ``--large`` adds inputs large enough to mean something:
 the dna workflow on a simulated 5 Mb genome at 30x (``science.dna_truth``), the epigenome
-workflow on bsseq's BS.chr22 (exported by R, ``tests/omics/r/epigenome_export_bschr22.R``),
+workflow on bsseq's BS.chr22 (exported by R, ``tests/omics/r/epigenome_bschr22.R``),
 the GWAS of bolt-lmm-example's 1000 Genomes EUR subset and RNA-seq with 200,000 read pairs
 per sample (tool comparisons: ``bench/omics_tools.py``).
 """
@@ -86,16 +86,21 @@ def large_dna(scratch: Path) -> list[str]:
 
 
 def large_epigenome(scratch: Path) -> list[str]:
-    """BS.chr22's two IMR90 replicates as Bismark coverage files, r1 against r2."""
+    """BS.chr22's two IMR90 replicates as Bismark coverage files, r1 against r2 (a null
+    comparison: every CpG tested, few DMRs)."""
     folder = scratch / "bschr22"
     folder.mkdir()
-    script = ROOT / "tests" / "omics" / "r" / "epigenome_export_bschr22.R"
+    script = ROOT / "tests" / "omics" / "r" / "epigenome_bschr22.R"
     subprocess.run(["Rscript", str(script), str(folder)], check=True, capture_output=True)
+    sheet = folder / "samplesheet.tsv"
+    sheet.write_text(
+        "sample\tcondition\tcoverage\nr1\tcontrol\tr1.cov.gz\nr2\ttreated\tr2.cov.gz\n"
+    )
     config = scratch / "bschr22.yaml"
     config.write_text(
-        "name: epigenome\ndomain_specific:\n"
-        f"  samplesheet: {folder / 'samplesheet.tsv'}\n  contrast: [r1, r2]\n"
-        "  annotation: null\nsteps:\n  simulate: {enabled: false}\n"
+        f"name: epigenome\ndomain_specific:\n  samplesheet: {sheet}\n"
+        "  contrast: [control, treated]\n  annotation: null\n"
+        "steps:\n  simulate: {enabled: false}\n  cpg_table: {config: {min_samples: 1}}\n"
     )
     return ["--config", str(config)]
 
