@@ -1,12 +1,15 @@
 """The multiomics domain: MOFA+ recovers planted factors and their variance explained from
-views with missing samples; bad views fail naming what and where; the demo runs and exports
-its factors; a view read from an upstream workflow's step."""
+views with missing samples; bad views, metadata and configs fail naming what and where; the
+demo runs, exports and reports; a view read from an upstream workflow's step. Only the tests
+that run MOFA are ``slow``."""
 
+import logging
+import re
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pandas as pd
@@ -15,13 +18,16 @@ import pytest
 import omics_assets.definitions
 from omics_assets.cli import main
 from omics_assets.components.loader import workflows_folder
+from omics_assets.config import ConfigError, resolve, yaml_file
 from omics_assets.location import LOCATION
-from omics_assets.science.multiomics import read_table, views
+from omics_assets.science.multiomics import sample_groups, views
+from omics_assets.science.multiomics_mofa import fit_mofa
 from omics_assets.science.multiomics_simulate import Planted, simulate_views
+from omics_assets.science.sample_tables import read_step_table
 from omics_assets.science.steps import InputError, StepContext
+from platform_core import cli
 from tests.omics.conftest import StepRunner
-
-pytestmark = pytest.mark.slow
+from tests.support import latest_metadata
 
 STEPS = ["views", "align", "factors"]
 # Two designs (neither the demo's): features, weight sd per factor (0 = inactive), noise,
@@ -69,6 +75,7 @@ def matched(planted: Planted, inferred: pd.DataFrame) -> tuple[list[str], list[f
     return best, correlations
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("design", DESIGNS)
 def test_planted_factors_are_recovered_in_order(
     run_steps: StepRunner, tmp_path: Path, design: str
@@ -113,16 +120,11 @@ def test_planted_factors_are_recovered_in_order(
     assert results["factors"]["checks"]["converged"]["passed"]
 
 
-def context(tmp_path: Path, specs: dict[str, dict]) -> StepContext:
-    out = tmp_path / "out"
-    out.mkdir()
-    return StepContext(
-        step="views",
-        config={},
-        domain_specific={"views": specs, "metadata": None, "group": None},
-        threads=1,
-        out=out,
-    )
+def context(tmp_path: Path, specs: dict[str, dict], **metadata: str | None) -> StepContext:
+    """The views step's context; ``metadata``: its path and ``group`` (default None)."""
+    (tmp_path / "out").mkdir()
+    inputs = {"views": specs, "metadata": None, "group": None} | metadata
+    return StepContext("views", {}, inputs, 1, tmp_path / "out")
 
 
 def write(path: Path, text: str) -> dict[str, str]:
@@ -132,9 +134,7 @@ def write(path: Path, text: str) -> dict[str, str]:
 
 def test_views_that_share_no_sample_fail_naming_them(tmp_path: Path) -> None:
     specs = {
-        "rna": write(
-            tmp_path / "a.tsv", "sample\tg1\tg2\nS1\t1\t2\nS2\t3\t4\nS3\t5\t6\nS4\t1\t1\n"
-        ),
+        "rna": write(tmp_path / "a.tsv", "sample\tg1\nS1\t1\nS2\t3\nS3\t5\nS4\t1\n"),
         "meth": write(tmp_path / "b.tsv", "sample\tc1\nS3\t0.1\nS4\t0.2\n"),
         "protein": write(tmp_path / "c.tsv", "sample\tp1\tp2\nP1\t1\t2\nP2\t3\t4\n"),
     }
@@ -200,31 +200,36 @@ def test_an_upstream_view_without_its_table_fails_naming_it(
 
 
 def test_ids_stay_text_and_missing_cells_are_missing(run_steps: StepRunner, tmp_path: Path) -> None:
-    """``001`` stays ``001`` and a gene named ``NA`` is a gene; empty and NA cells are
-    missing values; a features-in-rows view is transposed (auto) and its samples aligned."""
+    """``001`` stays ``001``, a sample and a gene named ``NA`` are IDs (in the views, the
+    aligned tables and the metadata's groups); empty and NA cells are missing values; a
+    features-in-rows view is transposed (auto) and its samples aligned."""
     specs = {
-        "a": write(tmp_path / "a.tsv", "id\t1\t2\t3\n001\t1\t2\tNA\n002\t2\t\t1\n010\t5\t1\t2\n"),
-        "b": write(tmp_path / "b.tsv", "gene\t002\t001\nNA\t1\t2\nx\t3\t1\n"),
+        "a": write(
+            tmp_path / "a.tsv",
+            "id\t1\t2\t3\n001\t1\t2\tNA\n002\t2\t\t1\n010\t5\t1\t2\nNA\t1\t1\t1\n",
+        ),
+        "b": write(tmp_path / "b.tsv", "gene\t002\t001\tNA\nNA\t1\t2\t0\nx\t3\t1\t5\n"),
     }
-    results = run_steps("multiomics", ["views", "align"], {"views": specs})
+    meta = write(tmp_path / "meta.tsv", "sample\tgroup\nNA\tx\n001\tNA\n")["path"]
+    spec = {"views": specs, "metadata": meta, "group": "group"}
+    results = run_steps("multiomics", ["views", "align"], spec)
     summary = pd.read_csv(results["views"]["dir"] / "views.tsv", sep="\t", index_col=0)
-    assert summary[["transposed", "samples", "missing_samples", "missing_values"]].to_dict(
-        "index"
-    ) == {
-        "a": {"transposed": False, "samples": 3, "missing_samples": 0, "missing_values": 2},
-        "b": {"transposed": True, "samples": 2, "missing_samples": 1, "missing_values": 0},
+    columns = ["transposed", "samples", "missing_samples", "missing_values"]
+    assert summary[columns].to_dict("index") == {
+        "a": {"transposed": False, "samples": 4, "missing_samples": 0, "missing_values": 2},
+        "b": {"transposed": True, "samples": 3, "missing_samples": 1, "missing_values": 0},
     }
     out = results["align"]["dir"]
-    presence = pd.read_csv(out / "samples.tsv", sep="\t", dtype=str)
+    presence = pd.read_csv(out / "samples.tsv", sep="\t", dtype=str, keep_default_na=False)
     assert presence.to_dict("list") == {
-        "sample": ["001", "002", "010"],
-        "a": ["1", "1", "1"],
-        "b": ["1", "1", "0"],
-    }
-    aligned = read_table(out / "aligned" / "b.tsv")
-    assert list(aligned.columns) == ["NA", "x"] and list(aligned.index) == ["001", "002", "010"]
+        "sample": ["001", "002", "010", "NA"], "a": ["1", "1", "1", "1"], "b": ["1", "1", "0", "1"]
+    }  # fmt: skip
+    aligned = read_step_table(out / "aligned" / "b.tsv")
+    assert list(aligned.columns) == ["NA", "x"] and list(aligned.index) == list(presence["sample"])
     assert aligned.loc["010"].isna().all()  # absent from b: missing, as MOFA models it
     assert aligned.loc["001", "NA"] - aligned.loc["002", "NA"] > 0  # centred, order kept
+    groups = sample_groups(context(tmp_path, specs, metadata=meta, group="group"))
+    assert groups.to_dict() == {"NA": "x", "001": "NA"}
 
 
 @pytest.mark.parametrize(
@@ -241,23 +246,93 @@ def test_values_must_suit_the_views_transform(tmp_path: Path, transform: str, me
     assert str(error.value) == f"view rna: {message}"
 
 
-@pytest.fixture
-def demo_run(omics_home: Path, capsys: pytest.CaptureFixture[str]) -> Iterator[float]:
-    started = time.perf_counter()
-    assert main(["run", "--workflow", "multiomics", "--quiet"]) == 0, capsys.readouterr()
-    yield time.perf_counter() - started
+def test_a_view_config_error_names_the_users_file_and_line(tmp_path: Path) -> None:
+    """A workflow view without ``step``: one error, in the user's file at its ``workflow:``
+    line (not the defaults, ``views: {}``); a file view's bad option: at its ``path:`` line."""
+    config = tmp_path / "views.yaml"
+    config.write_text(
+        "name: mo_views\ndomain: multiomics\ndomain_specific:\n  views:\n"
+        "    rna: {path: rna.tsv}\n    meth:\n      workflow: epigenome\n"
+        "    protein: {path: p.tsv, transform: log3}\n"
+    )
+    with pytest.raises(ConfigError) as error:
+        resolve("multiomics", [yaml_file(config)])
+    step, transform = sorted(str(error.value).splitlines()[1:])  # two errors, no more
+    expected = f"domain_specific.views.meth.workflow.step ({config} line 7): Field required"
+    assert step.strip() == expected
+    assert "protein.path.transform = 'log3'" in transform and f"({config} line 8)" in transform
 
 
-def test_the_demo_runs_and_exports_its_factors(
-    demo_run: float, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    ("metadata", "group", "message"),
+    [
+        (None, "group", "domain_specific.group is 'group' but no metadata file is set"),
+        ("", "group", "meta.tsv: no such file"),
+        ("sample\tgroup\nS1\tx\nS1\ty\n", "group", "line 3: sample 'S1' appears again"),
+        ("sample\tgroup\tgroup\nS1\tx\ty\n", "group", "line 1: column 'group' is the name"),
+        ("id\tgroup\nS1\tx\n", "group", "line 1: no column 'sample' (columns: id, group)"),
+        ("sample\ttype\nS1\tx\n", "group", "no column 'group', named by domain_specific.group"),
+        ("sample\tgroup\nS1\tx\n", "sample", "domain_specific.group is 'sample'"),
+    ],
+)
+def test_bad_metadata_fails_naming_file_and_line(
+    tmp_path: Path, metadata: str | None, group: str, message: str
 ) -> None:
-    print(f"demo run: {demo_run:.1f} s")
+    specs = {"rna": write(tmp_path / "a.tsv", "sample\tg1\nS1\t1\nS2\t2\n")}
+    path = tmp_path / "meta.tsv"
+    if metadata:
+        path.write_text(metadata)
+    ctx = context(tmp_path, specs, metadata=None if metadata is None else str(path), group=group)
+    with pytest.raises(InputError, match=re.escape(message)) as error:
+        views(ctx)
+    assert not metadata or group == "sample" or str(error.value).startswith(f"{path}: line ")
+    assert not list((tmp_path / "out").iterdir())
+
+
+def test_mofa_uses_at_most_the_steps_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the BLAS at 2 threads, a fit at ``threads`` = 1 runs at 1 (mofapy2's run faked)."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    seen: list[int] = []  # the threads of each BLAS (and OpenMP) library inside the fit
+
+    def run() -> None:
+        seen.extend(library["num_threads"] for library in threadpool_info())
+        raise SystemExit(print("stopped here"))
+
+    fake = mock.MagicMock()  # mofapy2.run.entry_point: entry_point().run() is ``run``
+    fake.entry_point.return_value.run.side_effect = run
+    monkeypatch.setitem(sys.modules, "mofapy2.run.entry_point", fake)
+    view = pd.DataFrame(np.ones((3, 2)), index=["a", "b", "c"], columns=["x", "y"])
+    with threadpool_limits(limits=2), pytest.raises(InputError, match="stopped here"):
+        fit_mofa({"v": view}, 2, 10, "fast", 1, 1, logging.getLogger("test"))
+    assert seen and set(seen) == {1}, seen
+
+
+@pytest.mark.slow
+def test_the_demo_runs_exports_and_reports_its_factors(
+    omics_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", "--workflow", "multiomics", "--quiet"]) == 0
+    run = re.search(r"^workflow multiomics run (\S+): succeeded", capsys.readouterr().out, re.M)
+    assert run is not None
     out = tmp_path / "factors.tsv"
     assert main(["export", "--workflow", "multiomics", "--step", "factors", "--out", str(out)]) == 0
-    table = pd.read_csv(out, sep="\t")
-    assert list(table.columns) == ["sample"] + [f"factor_{i}" for i in range(1, 7)]
-    assert len(table) == 60 and table["sample"].is_unique
-    assert table.drop(columns="sample").notna().all().all()
+    table = pd.read_csv(out, sep="\t", index_col=0)
+    factors = [f"factor_{i}" for i in range(1, 7)]
+    assert table.index.name == "sample" and list(table.columns) == factors
+    assert table.notna().all().all()
+    assert len(table) == 60 and table.index.is_unique
+    # the variance explained: a value per view and factor (percent), and by all factors
+    step = latest_metadata(cli.instance(), ["multiomics", "factors"], run[1])
+    explained = read_step_table(Path(step["output_dir"]) / "variance_explained.tsv")
+    assert sorted(explained.index) == ["meth", "protein", "rna"]
+    assert list(explained.columns) == [*factors, "all_factors"]
+    assert (explained >= 0).all().all() and (explained["all_factors"].between(10, 100)).all()
+    # the report: its tables, and the heatmap and factor plot embedded under it
+    report = latest_metadata(cli.instance(), ["multiomics", "report"], run[1])
+    assert report["files_created"] == ["factors.png", "report.md", "variance_explained.png"]
+    assert report["report"].count("data:image/png;base64,") == 2
+    assert "## Variance explained" in report["report"] and "## Views" in report["report"]
 
 
 UPSTREAM = '''
@@ -267,12 +342,12 @@ def genes(ctx):
     """A gene x sample table, as rnaseq's gene_counts writes it."""
     shutil.copy(ctx.domain_specific["table"], ctx.out / "gene_counts.tsv")
     (ctx.out / "notes.txt").write_text("not a table")
-    return {"status": "completed", "output": {"files": {"notes": "notes.txt",
-            "counts": "gene_counts.tsv"}, "metrics": {}}, "errors": [], "warnings": [],
-            "metadata": {}}
+    files = {"notes": "notes.txt", "counts": "gene_counts.tsv"}
+    return {"status": "completed", "output": {"files": files, "metrics": {}}}
 '''
 
 
+@pytest.mark.slow
 def test_a_view_reads_an_upstream_workflows_step(
     omics_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -33,7 +33,6 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import pandas as pd
 import yaml
 
 from omics_assets import workflows as wf
@@ -47,6 +46,7 @@ from omics_assets.location import LOCATION
 from omics_assets.partitions import workflow_partitions
 from omics_assets.quick_commands import add_quick_verbs
 from omics_assets.science.domains import STEPS
+from omics_assets.science.sample_tables import read_step_table
 from platform_core import cli
 from platform_core.checkpoint import latest_materialization
 from platform_core.commands import LocationCli, Request, single, table_path, write_table
@@ -286,7 +286,7 @@ class OmicsCli(LocationCli):
         tables = [n for n in meta["files_created"].value if n.endswith(".tsv")]
         if not tables:
             raise cli.CliError(f"step {args.step} has no table to export")
-        table = pd.read_csv(Path(meta["output_dir"].value) / tables[0], sep="\t")
+        table = read_step_table(Path(meta["output_dir"].value) / tables[0]).reset_index()
         spec = next((s for s in STEPS[definition.domain] if s.name == args.step), None)
         table = table[list(spec.export) if spec and spec.export else list(table.columns)]
         write_table(table, out)

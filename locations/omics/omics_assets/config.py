@@ -261,6 +261,18 @@ def absolute_paths(domain: Domain, layer: Layer) -> dict[str, Any]:
     return {**layer.data, "domain_specific": fixed}
 
 
+def _origin(loc: Path_, setters: Mapping[Path_, Layer], layers: Sequence[Layer]) -> str:
+    """Where the value at ``loc`` (an error's location) was set: the last layer that set it
+    or a key under it (a mapping the user filled in, over the defaults' empty one), else the
+    nearest key above it that a layer set."""
+    for n in range(len(loc), 0, -1):
+        under = [(key, layer) for key, layer in setters.items() if key[:n] == loc[:n]]
+        if under:
+            key, layer = max(under, key=lambda item: layers.index(item[1]))
+            return layer.where(key)
+    return "the merged config"
+
+
 def resolve(domain: Domain, layers: Sequence[Layer], custom: tuple[str, ...] = ()) -> Resolved:
     """Merge the layers over the domain's defaults and validate the result; ``custom``: the
     workflow's own steps."""
@@ -280,14 +292,7 @@ def resolve(domain: Domain, layers: Sequence[Layer], custom: tuple[str, ...] = (
         problems = []
         for item in error.errors():
             loc = tuple(str(part) for part in item["loc"])
-            origin = next(
-                (
-                    setters[loc[:n]].where(loc[:n])
-                    for n in range(len(loc), 0, -1)
-                    if loc[:n] in setters
-                ),
-                "the merged config",
-            )
+            origin = _origin(loc, setters, [defaults(domain), *layers])
             shown = f" = {item['input']!r}" if not isinstance(item["input"], dict) else ""
             problems.append(f"{'.'.join(loc)}{shown} ({origin}): {item['msg']}")
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems)) from None

@@ -6,10 +6,13 @@
 #   <set>_diversity.tsv sample, richness (specnumber), shannon, simpson, invsimpson (diversity)
 #   <set>_bray.tsv, <set>_jaccard.tsv  vegdist matrices (jaccard with binary = TRUE)
 #   <set>_pcoa_eig.tsv  eigenvalues of cmdscale(bray, k = n - 1, eig = TRUE)
+#   <set>_pcoa_points.tsv  its sample coordinates (sample, then PC1 ... on the axes of
+#                       positive eigenvalues; each axis' sign is arbitrary)
 #   <set>_permutations.tsv  the permutations adonis2 used (rows; 1-based sample indices)
 #   <set>_adonis.tsv    metric, pseudo_f, r2, p of adonis2(dist ~ factor) with those permutations
 #   <set>_rarefy.tsv    sample, depth, expected richness and its se (rarefy, se = TRUE); integer
-#                       tables only (dune, BCI), at the smallest sample total
+#                       tables only (dune, BCI), at the smallest sample total (dune's integers
+#                       are cover classes: the test compares the function, not the step)
 # Factors: dune.env$Management; BCI.env$Habitat; varespec has no factor: Al_level, "high" where
 # varechem$Al is above its median, else "low" (derived here and stated in the test).
 # Numbers are written with 17 significant digits (R's write.table keeps 15).
@@ -44,8 +47,12 @@ reference <- function(name, x, factor, integer_counts) {
   )
   write_tsv(with_sample(as.matrix(distances$bray_curtis)), paste0(name, "_bray.tsv"))
   write_tsv(with_sample(as.matrix(distances$jaccard)), paste0(name, "_jaccard.tsv"))
-  eig <- cmdscale(distances$bray_curtis, k = nrow(x) - 1, eig = TRUE)$eig
-  write_tsv(data.frame(eigenvalue = eig), paste0(name, "_pcoa_eig.tsv"))
+  # cmdscale warns that only the axes of positive eigenvalues have points
+  fit <- suppressWarnings(cmdscale(distances$bray_curtis, k = nrow(x) - 1, eig = TRUE))
+  write_tsv(data.frame(eigenvalue = fit$eig), paste0(name, "_pcoa_eig.tsv"))
+  points <- fit$points
+  colnames(points) <- paste0("PC", seq_len(ncol(points)))
+  write_tsv(with_sample(points), paste0(name, "_pcoa_points.tsv"))
   set.seed(1)
   perm <- shuffleSet(nrow(x), permutations)
   write.table(perm, file.path(out, paste0(name, "_permutations.tsv")),

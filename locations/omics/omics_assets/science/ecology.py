@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from omics_assets.science.ecology_report import report
 from omics_assets.science.ecology_stats import (
     alpha_diversity,
     bray_curtis,
@@ -24,7 +25,8 @@ from omics_assets.science.ecology_stats import (
     rarefaction_curves,
     rarefy,
 )
-from omics_assets.science.ecology_table import read_community, read_metadata
+from omics_assets.science.ecology_table import factor_levels, read_community, read_metadata
+from omics_assets.science.sample_tables import read_step_table
 from omics_assets.science.specs import FilePath, NoConfig, Step, Strict
 from omics_assets.science.steps import InputError, SkipStep, StepContext
 
@@ -42,8 +44,8 @@ class Inputs(Strict):
 
 class CommunityConfig(Strict):
     values: Literal["counts", "abundances"] = Field(
-        description="counts: integers required; abundances: any non-negative number (cover, "
-        "biomass); rarefaction then runs only if every value is an integer"
+        description="counts: integer individuals; abundances: any non-negative number (cover, "
+        "cover classes, biomass), not rarefied: they are not individuals"
     )
 
 
@@ -75,25 +77,10 @@ def _write(table: pd.DataFrame, path: Path) -> None:
     table.to_csv(path, sep="\t", index=table.index.name is not None)
 
 
-def _read(path: Path) -> pd.DataFrame:
-    """A TSV this domain wrote, indexed by its text ``sample`` column."""
-    return pd.read_csv(path, sep="\t", dtype={"sample": str}).set_index("sample")
-
-
 def _table(ctx: StepContext) -> pd.DataFrame:
     """The community table after QC (or as read, with QC disabled: its need is rewired)."""
     source = "qc" if ctx.has_input("qc") else "community"
-    return _read(ctx.input_file(source, "table"))
-
-
-def _factor(ctx: StepContext) -> pd.Series | None:
-    """The factor's level of each sample (text), or None without a factor."""
-    name = ctx.domain_specific.get("factor")
-    if not name:
-        return None
-    path = ctx.input_file("community", "metadata")
-    metadata = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
-    return metadata.set_index("sample")[name]
+    return read_step_table(ctx.input_file(source, "table"))
 
 
 def community(ctx: StepContext) -> dict[str, Any]:
@@ -131,7 +118,7 @@ def community(ctx: StepContext) -> dict[str, Any]:
 def qc(ctx: StepContext) -> dict[str, Any]:
     """Drop taxa absent from every sample, singletons (``singletons: drop``) and then samples
     that are empty or sum to less than ``min_total``; a per-sample table says why."""
-    table = _read(ctx.input_file("community", "table"))
+    table = read_step_table(ctx.input_file("community", "table"))
     taxon_totals = table.sum(axis=0)
     singletons = taxon_totals == 1
     drop_taxa = (taxon_totals == 0) | (singletons & (ctx.config["singletons"] == "drop"))
@@ -201,13 +188,19 @@ def diversity(ctx: StepContext) -> dict[str, Any]:
 
 def rarefaction(ctx: StepContext) -> dict[str, Any]:
     """Expected richness at a common depth (exact hypergeometric expectation and its
-    standard error, as vegan's ``rarefy``) and rarefaction curves; integer counts only."""
+    standard error, as vegan's ``rarefy``) and rarefaction curves. Counts of individuals
+    only: with ``values: abundances`` it completes without curves and says why."""
     from omics_assets.science.ecology_plots import rarefaction_png
 
+    if ctx.inputs["community"]["metrics"]["values"] != "counts":
+        reason = (
+            "not rarefied: the table holds abundances (steps.community.config.values), "
+            "not counts of individuals, which rarefaction draws"
+        )
+        (ctx.out / "report.md").write_text(f"# Rarefaction\n\n{reason.capitalize()}.\n")
+        return {"files": {"report": "report.md"}, "metrics": {"rarefied": False, "reason": reason}}
     table = _table(ctx)
     values = table.to_numpy(dtype=float)
-    if not np.all(values == np.round(values)):
-        raise SkipStep("rarefaction needs integer counts; the table holds abundances")
     totals = values.sum(axis=1)
     depth = int(ctx.config["depth"] or totals.min())
     rows = [rarefy(row, depth) for row in values]
@@ -236,7 +229,7 @@ def rarefaction(ctx: StepContext) -> dict[str, Any]:
             "plot": "rarefaction.png",
             "report": "report.md",
         },
-        "metrics": {"depth": depth, "samples_below_depth": len(short)},
+        "metrics": {"rarefied": True, "depth": depth, "samples_below_depth": len(short)},
         "checks": {
             "depth": {
                 "passed": not short,
@@ -267,12 +260,11 @@ def beta(ctx: StepContext) -> dict[str, Any]:
 
 def ordination(ctx: StepContext) -> dict[str, Any]:
     """Principal coordinates (PCoA) of the chosen dissimilarity; eigenvalues with their
-    share of the positive ones (negative eigenvalues of a non-Euclidean metric counted)."""
-    distance = _read(ctx.input_file("beta", ctx.config["metric"]))
+    share of the positive ones (negative eigenvalues of a non-Euclidean metric counted).
+    With fewer than two positive axes (e.g. two samples) the report draws no PCoA."""
+    distance = read_step_table(ctx.input_file("beta", ctx.config["metric"]))
     result = pcoa(distance.to_numpy())
     axes = min(int(ctx.config["axes"]), result.coordinates.shape[1])
-    if axes < 2:
-        raise SkipStep("fewer than two PCoA axes with positive eigenvalues: nothing to plot")
     names = [f"PC{i}" for i in range(1, axes + 1)]
     coordinates = pd.DataFrame(result.coordinates[:, :axes], index=distance.index, columns=names)
     explained = np.full(len(result.eigenvalues), np.nan)
@@ -286,27 +278,43 @@ def ordination(ctx: StepContext) -> dict[str, Any]:
     )
     _write(coordinates, ctx.out / "pcoa.tsv")
     eigenvalues.to_csv(ctx.out / "pcoa_eigenvalues.tsv", sep="\t", index=False)
+    shares = [round(float(share), 4) for share in result.explained[:2]]
+    shares += [None] * (2 - len(shares))
     return {
         "files": {"pcoa": "pcoa.tsv", "eigenvalues": "pcoa_eigenvalues.tsv"},
         "metrics": {
             "metric": ctx.config["metric"],
-            "pc1_explained": round(float(result.explained[0]), 4),
-            "pc2_explained": round(float(result.explained[1]), 4),
+            "axes": axes,
+            "pc1_explained": shares[0],
+            "pc2_explained": shares[1],
             "negative_eigenvalues": int((result.eigenvalues < -1e-10).sum()),
         },
     }
 
 
+PERMANOVA_COLUMNS = [
+    "factor", "pseudo_f", "r2", "p", "metric", "df_factor", "df_residual", "permutations"
+]  # fmt: skip
+
+
 def permanova_step(ctx: StepContext) -> dict[str, Any]:
     """PERMANOVA of each chosen dissimilarity by the metadata ``factor`` (pseudo-F, R^2 and
-    a permutation p with ``permutations`` seeded shuffles, as vegan's ``adonis2``)."""
-    groups = _factor(ctx)
+    a permutation p with ``permutations`` seeded shuffles, as vegan's ``adonis2``). Without
+    a factor: an empty table and ``tested: false`` (the report still runs)."""
+    groups = factor_levels(ctx)
     if groups is None:
-        raise SkipStep("no domain_specific.factor to test: set one, or disable permanova")
+        pd.DataFrame(columns=PERMANOVA_COLUMNS).to_csv(
+            ctx.out / "permanova.tsv", sep="\t", index=False
+        )
+        reason = "no domain_specific.factor to test"
+        return {
+            "files": {"permanova": "permanova.tsv"},
+            "metrics": {"tested": False, "reason": reason},
+        }
     name = str(ctx.domain_specific["factor"])
     rows = []
     for metric in ctx.config["metrics"]:
-        distance = _read(ctx.input_file("beta", metric))
+        distance = read_step_table(ctx.input_file("beta", metric))
         labels = groups.reindex(distance.index).to_numpy()
         levels = pd.unique(labels)
         if len(levels) < 2 or len(labels) <= len(levels):
@@ -318,44 +326,15 @@ def permanova_step(ctx: StepContext) -> dict[str, Any]:
             distance.to_numpy(), labels, int(ctx.config["permutations"]), int(ctx.config["seed"])
         )
         rows.append({"factor": name, **vars(test), "metric": metric})
-    columns = ["factor", "pseudo_f", "r2", "p", "metric", "df_factor", "df_residual"]
-    table = pd.DataFrame(rows)[[*columns, "permutations"]]
-    table.to_csv(ctx.out / "permanova.tsv", sep="\t", index=False)
-    metrics: dict[str, Any] = {"factor": name, "permutations": int(ctx.config["permutations"])}
+    pd.DataFrame(rows)[PERMANOVA_COLUMNS].to_csv(ctx.out / "permanova.tsv", sep="\t", index=False)
+    metrics: dict[str, Any] = {
+        "tested": True,
+        "factor": name,
+        "permutations": int(ctx.config["permutations"]),
+    }
     for row in rows:
         metrics |= {f"r2_{row['metric']}": round(row["r2"], 4), f"p_{row['metric']}": row["p"]}
     return {"files": {"permanova": "permanova.tsv"}, "metrics": metrics}
-
-
-def report(ctx: StepContext) -> dict[str, Any]:
-    """The PCoA coloured by the factor, diversity boxplots by the factor, the PERMANOVA
-    table and a summary (report.md and PNGs)."""
-    from omics_assets.science.ecology_plots import diversity_png, ordination_png
-
-    groups = _factor(ctx)
-    diversity_table = _read(ctx.input_file("diversity", "diversity"))
-    (ctx.out / "diversity.png").write_bytes(diversity_png(diversity_table, groups))
-    files = {"diversity_plot": "diversity.png"}
-    lines = [f"# Community report: {len(diversity_table)} samples"]
-    by = (
-        groups.reindex(diversity_table.index)
-        if groups is not None
-        else pd.Series("all samples", index=diversity_table.index, name="")
-    )
-    summary = diversity_table[["richness", "shannon", "simpson"]].groupby(by).median()
-    lines += ["## Alpha diversity (median)", summary.to_markdown(floatfmt=".3f")]
-    if ctx.has_input("ordination"):
-        coordinates = _read(ctx.input_file("ordination", "pcoa"))
-        eig = pd.read_csv(ctx.input_file("ordination", "eigenvalues"), sep="\t")
-        metric = ctx.inputs["ordination"]["metrics"]["metric"]
-        png = ordination_png(coordinates, eig["explained"].tolist(), groups, f"PCoA, {metric}")
-        (ctx.out / "ordination.png").write_bytes(png)
-        files["ordination_plot"] = "ordination.png"
-    if ctx.has_input("permanova"):
-        tests = pd.read_csv(ctx.input_file("permanova", "permanova"), sep="\t")
-        lines += ["## PERMANOVA", tests.to_markdown(index=False, floatfmt=".4g")]
-    (ctx.out / "report.md").write_text("\n\n".join(lines) + "\n")
-    return {"files": {**files, "report": "report.md"}, "metrics": {"samples": len(diversity_table)}}
 
 
 STEPS: tuple[Step, ...] = (
@@ -377,7 +356,7 @@ STEPS: tuple[Step, ...] = (
     Step(
         "rarefaction",
         rarefaction,
-        ("qc",),
+        ("qc", "community"),
         RarefactionConfig,
         checks=(("depth", "every sample has at least the rarefaction depth"),),
     ),

@@ -15,6 +15,8 @@ import pandas as pd
 
 # vegan's tolerance when counting permutations at least as extreme as the observed F
 PERMUTATION_EPS = float(np.sqrt(np.finfo(float).eps))
+# taxon pairs per block of rarefy's standard error: its memory, ~50 bytes a pair, is bounded
+PAIR_BLOCK = 1 << 18
 
 
 def alpha_diversity(x: np.ndarray) -> pd.DataFrame:
@@ -66,9 +68,14 @@ def rarefy(counts: np.ndarray, depth: int) -> tuple[float, float]:
         return float("nan"), float("nan")
     absent = _absent(counts, total, depth)
     variance = float((absent * (1 - absent)).sum())
-    pairs = np.tril_indices(len(counts), -1)
-    both = _absent(counts[pairs[0]] + counts[pairs[1]], total, depth)
-    variance += 2 * float((both - absent[pairs[0]] * absent[pairs[1]]).sum())
+    taxa = len(counts)
+    block = max(1, PAIR_BLOCK // taxa)  # rows of taxon pairs (i, j < i) at a time
+    for start in range(1, taxa, block):
+        rows = np.arange(start, min(start + block, taxa))
+        lower = np.arange(rows[-1])[None, :] < rows[:, None]  # j < i
+        i, j = np.broadcast_to(rows[:, None], lower.shape)[lower], np.nonzero(lower)[1]
+        both = _absent(counts[i] + counts[j], total, depth)
+        variance += 2 * float((both - absent[i] * absent[j]).sum())
     return float((1 - absent).sum()), float(np.sqrt(max(variance, 0.0)))
 
 

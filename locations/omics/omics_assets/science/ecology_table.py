@@ -5,16 +5,19 @@ blank lines are skipped; errors name the file, its line and its column."""
 
 from __future__ import annotations
 
-import csv
-import gzip
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from omics_assets.science.steps import InputError
+from omics_assets.science.sample_tables import (
+    header_row,
+    read_sample_table,
+    refuse_repeated_names,
+    table_rows,
+)
+from omics_assets.science.steps import InputError, StepContext
 
 
 @dataclass(frozen=True)
@@ -33,55 +36,19 @@ class Community:
         )
 
 
-def _rows(path: Path) -> Iterator[tuple[int, list[str]]]:
-    """(line number, fields) of each data line; comma-separated for ``.csv``, else tabs."""
-    name = path.name.removesuffix(".gz")
-    delimiter = "," if name.lower().endswith(".csv") else "\t"
-    opener = gzip.open if path.name.endswith(".gz") else open
-    try:
-        with opener(path, "rt", newline="") as handle:
-            for number, fields in enumerate(csv.reader(handle, delimiter=delimiter), start=1):
-                if fields and any(f.strip() for f in fields) and not fields[0].startswith("#"):
-                    yield number, [f.strip() for f in fields]
-    except (OSError, UnicodeDecodeError, csv.Error) as error:
-        raise InputError(f"{path}: cannot be read as a table ({error})") from None
-
-
-def _header(path: Path, rows: Iterator[tuple[int, list[str]]]) -> tuple[int, list[str]]:
-    header = next(rows, None)
-    if header is None:
-        raise InputError(f"{path}: the table is empty (no header line)")
-    return header
-
-
-def _first_duplicate(names: list[str]) -> tuple[int, int] | None:
-    """Positions of the first name seen twice, or None."""
-    seen: dict[str, int] = {}
-    for position, name in enumerate(names):
-        if name in seen:
-            return seen[name], position
-        seen[name] = position
-    return None
-
-
 def read_community(path: Path, integers: bool) -> Community:
     """The community table at ``path``. InputError (file, line, column) for: no samples or no
     taxa, an empty or repeated sample ID or taxon name, a line with the wrong number of
     fields, a value that is not a finite number, a negative value, and a non-integer where
     ``integers`` (counts) are required."""
-    rows = _rows(path)
-    header_line, header = _header(path, rows)
+    rows = table_rows(path)
+    header_line, header = header_row(path, rows)
     taxa = header[1:]
     if not taxa:
         raise InputError(f"{path}: line {header_line}: no taxon columns after the sample ID")
     if "" in taxa:
         raise InputError(f"{path}: line {header_line}: column {taxa.index('') + 2} has no name")
-    if (twice := _first_duplicate(taxa)) is not None:
-        first, second = twice
-        raise InputError(
-            f"{path}: line {header_line}: taxon {taxa[first]!r} is the name of columns "
-            f"{first + 2} and {second + 2}"
-        )
+    refuse_repeated_names(path, header_line, header, "taxon")
     samples: list[str] = []
     lines: list[int] = []
     cells: list[list[str]] = []
@@ -152,39 +119,15 @@ def read_metadata(
     path: Path, community: Community, counts: Path, factor: str | None
 ) -> pd.DataFrame:
     """The metadata rows of the community's samples, in its order (text columns; ``sample``
-    the index). InputError for: no ``sample`` column or no ``factor`` column, a repeated
-    sample, a community sample missing from the metadata (its line in ``counts`` named), an
-    empty ``factor`` value. Metadata rows of other samples are ignored."""
-    rows = _rows(path)
-    header_line, header = _header(path, rows)
-    if "sample" not in header:
-        raise InputError(
-            f"{path}: line {header_line}: no column 'sample' (columns: {', '.join(header)})"
-        )
-    if factor is not None and factor not in header:
-        raise InputError(
-            f"{path}: line {header_line}: no column {factor!r}, the factor to test "
-            f"(columns: {', '.join(header)})"
-        )
-    records: dict[str, list[str]] = {}
-    where: dict[str, int] = {}
-    for line, fields in rows:
-        if len(fields) != len(header):
-            raise InputError(
-                f"{path}: line {line}: {len(fields)} fields, the header has {len(header)}"
-            )
-        sample = fields[header.index("sample")]
-        if sample in where:
-            raise InputError(
-                f"{path}: line {line}: sample {sample!r} appears again (first on line "
-                f"{where[sample]})"
-            )
-        where[sample] = line
-        records[sample] = fields
+    the index; see :func:`read_sample_table` for what is refused). InputError, too, for a
+    community sample missing from the metadata (its line in ``counts`` named) and an empty
+    ``factor`` value. Metadata rows of other samples are ignored."""
+    columns = {factor: "domain_specific.factor"} if factor is not None else {}
+    metadata = read_sample_table(path, columns)
     missing = [
         (s, line)
         for s, line in zip(community.samples, community.lines, strict=True)
-        if s not in where
+        if s not in metadata.lines
     ]
     if missing:
         listed = ", ".join(f"{s!r} (line {line})" for s, line in missing[:5])
@@ -192,12 +135,24 @@ def read_metadata(
             f"{counts}: {len(missing)} sample(s) missing from the metadata {path}: {listed}"
             + (" ..." if len(missing) > 5 else "")
         )
-    table = pd.DataFrame([records[s] for s in community.samples], columns=header, dtype=str)
+    table = metadata.table.loc[community.samples]
     if factor is not None:
-        empty = [s for s in community.samples if not records[s][header.index(factor)]]
-        if empty:
+        empty = table.index[table[factor] == ""]
+        if len(empty):
             raise InputError(
-                f"{path}: line {where[empty[0]]}: sample {empty[0]!r} has no value of the "
-                f"factor {factor!r}"
+                f"{path}: line {metadata.lines[empty[0]]}: sample {empty[0]!r} has no value of "
+                f"the factor {factor!r}"
             )
-    return table.set_index("sample")
+    return table
+
+
+def factor_levels(ctx: StepContext) -> pd.Series | None:
+    """The factor's level (text) of each sample the community step kept, or None without
+    a factor."""
+    name = ctx.domain_specific.get("factor")
+    if not name:
+        return None
+    metadata = read_sample_table(
+        ctx.input_file("community", "metadata"), {name: "domain_specific.factor"}
+    )
+    return metadata.table[name]

@@ -10,13 +10,13 @@ kept, and its factors are inferred from the views that hold it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field, StringConstraints, TypeAdapter
+from pydantic import Discriminator, Field, StringConstraints, Tag, TypeAdapter
 
 from omics_assets.science.multiomics_mofa import ConvergenceMode, fit_mofa
 from omics_assets.science.multiomics_views import (
@@ -25,6 +25,7 @@ from omics_assets.science.multiomics_views import (
     orient_all,
     read_matrix,
 )
+from omics_assets.science.sample_tables import read_sample_table, read_step_table
 from omics_assets.science.specs import FilePath, NoConfig, Step, Strict
 from omics_assets.science.steps import InputError, StepContext
 
@@ -60,7 +61,27 @@ class WorkflowView(ViewOptions):
     file: str | None = None
 
 
-View = FileView | WorkflowView
+def _view_kind(value: Any) -> str | None:
+    """Which kind of view a config value is: ``workflow`` if it names one, else ``path``
+    if it names a file (None: neither, refused with the union's own message). The tag is
+    part of an error's location (``views.rna.workflow.step``): it leads to the line of the
+    user's ``workflow:`` or ``path:`` key."""
+    if isinstance(value, WorkflowView | FileView):
+        return "workflow" if isinstance(value, WorkflowView) else "path"
+    if isinstance(value, Mapping):
+        return "workflow" if "workflow" in value else "path" if "path" in value else None
+    return None
+
+
+View = Annotated[
+    Annotated[FileView, Tag("path")] | Annotated[WorkflowView, Tag("workflow")],
+    Discriminator(
+        _view_kind,
+        custom_error_type="view_kind",
+        custom_error_message="a view is a mapping with path (a TSV matrix) or with workflow "
+        "and step (an upstream workflow's step)",
+    ),
+]
 VIEWS = TypeAdapter(dict[ViewName, View])
 
 
@@ -89,13 +110,6 @@ class FactorsConfig(Strict):
         "medium 5e-5 %, slow 5e-6 % of the first ELBO"
     )
     seed: int
-
-
-def read_table(path: Path) -> pd.DataFrame:
-    """A table this domain wrote (first column the sample or feature ID): IDs stay text
-    (``001`` is not ``1``), values are numbers."""
-    table = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, na_values=[""])
-    return table.set_index(table.columns[0]).astype(float)
 
 
 def view_specs(ctx: StepContext) -> dict[str, FileView | WorkflowView]:
@@ -141,22 +155,17 @@ def _check_values(name: str, frame: pd.DataFrame, view: ViewOptions) -> None:
         )
 
 
-def _read_metadata(ctx: StepContext) -> pd.Series | None:
-    """The sample groups (``domain_specific.group`` of ``metadata``), or None."""
+def sample_groups(ctx: StepContext) -> pd.Series | None:
+    """The sample groups, ``domain_specific.group`` of the ``metadata`` table (text, by
+    sample), or None without a group. InputError for a group without a metadata file, and
+    for a metadata table that is not a sample table with that column."""
     path, group = ctx.domain_specific.get("metadata"), ctx.domain_specific.get("group")
-    if not path or not group:
+    if group and not path:
+        raise InputError(f"domain_specific.group is {group!r} but no metadata file is set")
+    if not path:
         return None
-    try:
-        table = pd.read_csv(path, sep="\t", dtype=str)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as e:
-        raise InputError(f"metadata: {path} is not a TSV: {e}") from e
-    missing = [c for c in ("sample", group) if c not in table.columns]
-    if missing:
-        raise InputError(
-            f"metadata: {path} has no column {', '.join(missing)} "
-            f"(columns: {', '.join(table.columns)})"
-        )
-    return table.drop_duplicates("sample").set_index("sample")[group]
+    metadata = read_sample_table(Path(path), {group: "domain_specific.group"} if group else {})
+    return metadata.table[group] if group else None
 
 
 def views(ctx: StepContext) -> dict[str, Any]:
@@ -182,7 +191,7 @@ def views(ctx: StepContext) -> dict[str, Any]:
     samples = pd.Index(
         list(dict.fromkeys(s for frame, _ in oriented.values() for s in frame.index))
     )
-    groups = _read_metadata(ctx)
+    groups = sample_groups(ctx)
     (ctx.out / "views").mkdir()
     rows, files = [], {}
     for name, (frame, transposed) in oriented.items():
@@ -242,7 +251,7 @@ def align(ctx: StepContext) -> dict[str, Any]:
     presence table (1: the view holds the sample) and each prepared view."""
     specs = view_specs(ctx)
     cfg = AlignConfig.model_validate(ctx.config)
-    frames = {name: read_table(ctx.input_file("views", f"view_{name}")) for name in specs}
+    frames = {name: read_step_table(ctx.input_file("views", f"view_{name}")) for name in specs}
     samples = pd.Index(
         list(dict.fromkeys(s for f in frames.values() for s in f.index)), name="sample"
     )
@@ -266,8 +275,10 @@ def factors(ctx: StepContext) -> dict[str, Any]:
     per view and factor (percent, and by all factors together)."""
     specs = view_specs(ctx)
     cfg = FactorsConfig.model_validate(ctx.config)
-    data = {name: read_table(ctx.input_file("align", f"aligned_{name}")) for name in specs}
-    fit = fit_mofa(data, cfg.factors, cfg.iterations, cfg.convergence_mode, cfg.seed, ctx.log)
+    data = {name: read_step_table(ctx.input_file("align", f"aligned_{name}")) for name in specs}
+    fit = fit_mofa(
+        data, cfg.factors, cfg.iterations, cfg.convergence_mode, cfg.seed, ctx.threads, ctx.log
+    )
     fit.factors.rename_axis("sample").to_csv(ctx.out / "factors.tsv", sep="\t", float_format="%.6g")
     files = {"factors": "factors.tsv", "variance_explained": "variance_explained.tsv"}
     explained = (fit.variance_explained * 100).assign(all_factors=fit.total_explained * 100)
@@ -301,8 +312,8 @@ def report(ctx: StepContext) -> dict[str, Any]:
     from omics_assets.science.multiomics_plots import factor_scatter_png, variance_heatmap_png
 
     summary = pd.read_csv(ctx.input_file("views", "summary"), sep="\t", keep_default_na=False)
-    explained = read_table(ctx.input_file("factors", "variance_explained"))
-    scores = read_table(ctx.input_file("factors", "factors"))
+    explained = read_step_table(ctx.input_file("factors", "variance_explained"))
+    scores = read_step_table(ctx.input_file("factors", "factors"))
     per_factor = explained.drop(columns="all_factors")
     (ctx.out / "variance_explained.png").write_bytes(variance_heatmap_png(per_factor))
     files = {"report": "report.md", "heatmap": "variance_explained.png"}
@@ -314,14 +325,14 @@ def report(ctx: StepContext) -> dict[str, Any]:
         explained.to_markdown(floatfmt=".1f"),
     ]
     if scores.shape[1] >= 2:
-        groups = _read_metadata(ctx)
+        groups = sample_groups(ctx)
         group = str(ctx.domain_specific.get("group") or "")
         png = factor_scatter_png(scores, "factor_1", "factor_2", groups, group)
         (ctx.out / "factors.png").write_bytes(png)
         files["factor_plot"] = "factors.png"
     top = []
     for name in summary["view"]:
-        weights = read_table(ctx.input_file("factors", f"weights_{name}"))
+        weights = read_step_table(ctx.input_file("factors", f"weights_{name}"))
         for factor in weights.columns[:3]:
             if per_factor.at[name, factor] >= 1.0:
                 heaviest = weights[factor].abs().nlargest(5).index

@@ -43,15 +43,24 @@ def fit_mofa(
     iterations: int,
     convergence_mode: ConvergenceMode,
     seed: int,
+    threads: int,
     log: logging.Logger,
 ) -> Fit:
     """MOFA+ with ``factors`` factors on views that share one sample index (samples in rows,
     NaN where a view lacks a sample or a value): Gaussian likelihoods, ARD and spike-and-slab
-    priors on the weights (MOFA's defaults), one group, no factor dropped during training."""
+    priors on the weights (MOFA's defaults), one group, no factor dropped during training.
+    numpy's BLAS uses at most ``threads`` threads meanwhile (the step's share of the
+    machine)."""
+    from threadpoolctl import threadpool_limits
+
     samples = next(iter(views.values())).index
     names = list(views)
     printed = io.StringIO()
-    with contextlib.redirect_stdout(printed), warnings.catch_warnings(record=True) as caught:
+    with (
+        contextlib.redirect_stdout(printed),
+        warnings.catch_warnings(record=True) as caught,
+        threadpool_limits(limits=threads),
+    ):
         warnings.simplefilter("always")
         try:
             from mofapy2.run.entry_point import entry_point
