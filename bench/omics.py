@@ -74,9 +74,18 @@ def demo(name: str) -> Prepare:
 
 def large_dna(scratch: Path) -> list[str]:
     """A random 5 Mb genome with SNVs and indels, 30x art_illumina pairs, one sample."""
-    from omics_assets.science.dna_truth import simulate_truth_set
+    from omics_assets.science.dna_truth import simulate_truth
 
-    truth = simulate_truth_set(scratch / "dna5mb", genome_length=5_000_000, depth=30.0, seed=5)
+    truth = simulate_truth(
+        scratch / "dna5mb",
+        snvs=5000,
+        indels=500,
+        seed=5,
+        genome_length=5_000_000,
+        contigs=4,
+        coverage=30.0,
+        threads=2,
+    )
     config = scratch / "dna5mb.yaml"
     config.write_text(
         "name: dna\ndomain_specific:\n"

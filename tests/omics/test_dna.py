@@ -21,6 +21,8 @@ import pytest
 
 from omics_assets.cli import main
 from omics_assets.config import Layer, resolve
+from omics_assets.inputs import _sheet_reads
+from omics_assets.science import reads
 from omics_assets.science.dna_reference import fasta_stats
 from omics_assets.science.dna_truth import (
     Truth,
@@ -32,6 +34,7 @@ from omics_assets.science.dna_truth import (
 from omics_assets.science.domains import step
 from omics_assets.science.steps import StepContext, execute_step
 from platform_core import cli
+from platform_core.confine import confine
 from tests.omics.conftest import StepRunner
 from tests.omics.test_pipeline import check_evaluation, materialization, run_key
 
@@ -60,6 +63,13 @@ def vcf_records(path: Path) -> pd.DataFrame:
                 depth = int(re.search(r"(?:^|;)DP=(\d+)", info)[1])
                 rows += [(chrom, int(pos), ref, a, depth) for a in alt.split(",")]
     return pd.DataFrame(rows, columns=["chrom", "pos", "ref", "alt", "depth"])
+
+
+def genotypes(path: Path) -> list[str]:
+    """The GT of every sample of every record of a bgzipped VCF."""
+    with gzip.open(path, "rt") as handle:
+        rows = [line.rstrip("\n").split("\t") for line in handle if not line.startswith("#")]
+    return [s.split(":")[r[8].split(":").index("GT")] for r in rows for s in r[9:]]
 
 
 def test_fasta_stats_of_lambda_and_of_several_sequences(
@@ -125,6 +135,14 @@ def test_planted_variants_are_recovered(
     assert bam["sim.mapping_rate"] > 99 and 25 < bam["sim.mean_depth"] < 35
     assert bam["sim.duplicate_rate"] == pytest.approx(100 * 0.03 / 1.03, abs=1.0)  # planted
     assert results["bam"]["checks"]["mapping_rate"]["passed"]
+    kept = {p.name for step in ("align", "bam") for p in results[step]["dir"].iterdir()}
+    assert kept == {
+        "alignments.tsv",
+        "sim.bam",
+        "bam_stats.tsv",
+        "depth_windows.tsv",
+        "sim.bam.bai",
+    }
     folder = results["variants"]["dir"]
     calls = pd.read_csv(folder / "variants.tsv", sep="\t")
     scores = score_calls(lambda_truth.variants, calls)
@@ -142,6 +160,8 @@ def test_planted_variants_are_recovered(
     assert list(calls.columns[:6]) == EXPORT
     assert calls[["chrom", "pos", "ref", "alt", "depth"]].equals(records)
     assert (calls["qual"] >= 20).all() and (calls["depth"] >= 5).all()
+    # ploidy 1: haploid genotypes (``1``), not diploid ones (``1/1``)
+    assert set(genotypes(folder / "variants.vcf.gz")) == {"1"}
     # the genome called in one piece gives the same calls as in one piece per thread
     assert results["call"]["output"]["metrics"]["regions"] == 2
     whole = folder.parent / "call_whole"
@@ -227,7 +247,10 @@ def test_demo_end_to_end_and_reads_of_another_genome(
     expected_depth = read_bases * mapped / 100 / 48502
     assert mapped > 90 and bam["metric/lambda.mean_depth"] == pytest.approx(expected_depth, 0.1)
     assert check_evaluation(inst, "dna/bam", "mapping_rate").passed
-    assert materialization(inst, "dna/call", key)["metric/ploidy"] == 1
+    gts = genotypes(
+        Path(materialization(inst, "dna/variants", key)["output_dir"]) / "variants.vcf.gz"
+    )
+    assert len(gts) > 20 and all(gt.isdigit() for gt in gts)  # ploidy 1: "1", never "1/1"
     report = materialization(inst, "dna/report", key)["report"]
     assert report.count("data:image/png;base64,") == 2 and "| lambda " in report
     out = tmp_path / "variants.tsv"
@@ -255,7 +278,92 @@ def test_demo_end_to_end_and_reads_of_another_genome(
     report = materialization(inst, "dna/report", key)["report"]
     assert "reads that do not match the reference" in report and "not an error" in report
 
+    folders = Path(materialization(inst, "dna/reference", key)["output_dir"]).parent
+    before = sorted(p.name for p in folders.iterdir())
     param = "domain_specific.reference=GCF_000840245.1"
     assert main(["run", "--workflow", "dna", "--quiet", "--param", param]) != 0
     printed = capsys.readouterr()
     assert "'GCF_000840245.1' looks like an assembly" in printed.out + printed.err
+    assert sorted(p.name for p in folders.iterdir()) == before  # no staging or half folder
+
+
+def test_samplesheet_paths_are_read_where_the_core_confines_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A dropped samplesheet's FASTQ cell is resolved by the step exactly as the core's
+    confinement resolves it (no stripping, ``~`` expanded, relative to the sheet): a leading
+    space before an absolute path outside the allowed root cannot slip past the check."""
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    (root / "sub").mkdir(parents=True)
+    outside.mkdir()
+    for folder in (root, outside):
+        for mate in (1, 2):
+            (folder / f"x_{mate}.fq").write_text("@r\nACGT\n+\nIIII\n")
+    monkeypatch.setenv("HOME", str(outside))
+    sheet = root / "sub" / "sheet.tsv"
+    values = [f" {outside}/x_1.fq", "~/x_1.fq", "../x_1.fq", f"{root}/x_2.fq", " x_1.fq"]
+    for value in values:  # the step's path is the core's, whatever the core then decides
+        expected = confine(value, [Path("/")], "fastq", base=sheet.parent)
+        assert reads.sheet_file(sheet, value).resolve() == expected
+    sheet.write_text(f"sample\tfastq_1\tfastq_2\ns\t {outside}/x_1.fq\t {outside}/x_2.fq\n")
+    assert _sheet_reads(sheet, (root,)) == []  # relative, absent: nothing for the core to check
+    error = _bad(tmp_path / "run", "reads", {"samplesheet": str(sheet)})["errors"][0]
+    assert f"line 2: fastq_1 ' {outside}/x_1.fq' does not exist ({root / 'sub'}/ " in error
+    assert "spaces around it are part of the name" in error
+    assert not (tmp_path / "run" / "reads.tsv").exists()
+
+
+def test_a_gapped_or_protein_fasta_is_not_a_reference(tmp_path: Path) -> None:
+    """Gaps ('-', '.') and stops ('*') are refused in a reference, not counted in its length:
+    an alignment or a protein is not a genome."""
+    for name, text, line, char in (
+        ("gapped.fa", ">a\nACGTNRYK\nAC--GT\n", 3, "-"),
+        ("dotted.fa.gz", ">a\nACGT\n>b\nAC.GT\n", 4, "."),
+        ("protein.fa", ">p\nMKTAYIAKQR*\n", 2, "I"),  # M, K, Y are IUPAC codes
+    ):
+        path = tmp_path / name
+        data = text.encode()
+        path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+        error = _bad(tmp_path / name.split(".")[0], "reference", {"reference": str(path)})
+        assert error["errors"][0].startswith(f"reference: {path} line {line} column ")
+        assert f"{char!r} is not a nucleotide" in error["errors"][0]
+        assert not list((tmp_path / name.split(".")[0]).glob("*.fai"))
+
+
+def test_score_calls_matches_exact_normalized_alleles() -> None:
+    """The scorer counts a call only when chrom, pos, ref and alt all equal the truth's: a
+    wrong ALT base and an indel not left-aligned are misses and false calls."""
+    truth = pd.DataFrame(
+        [
+            ("c", 10, "A", "G"),
+            ("c", 20, "C", "T"),
+            ("c", 30, "G", "GA"),  # insertion, left-aligned in AAA...: anchor at 30
+            ("c", 40, "TCC", "T"),
+        ],
+        columns=["chrom", "pos", "ref", "alt"],
+    )
+    calls = pd.DataFrame(
+        [
+            ("c", 10, "A", "G"),  # right
+            ("c", 20, "C", "A"),  # wrong alt
+            ("c", 32, "A", "AA"),  # the same insertion, not left-aligned
+            ("c", 40, "TCC", "T"),  # right
+            ("c", 50, "G", "C"),  # not in the truth
+        ],
+        columns=["chrom", "pos", "ref", "alt"],
+    )
+    scores = score_calls(truth, calls)
+    assert scores["snv"] == {
+        "truth": 2,
+        "called": 3,
+        "true_positives": 1,
+        "recall": 0.5,
+        "precision": 1 / 3,
+    }
+    assert scores["indel"] == {
+        "truth": 2,
+        "called": 2,
+        "true_positives": 1,
+        "recall": 0.5,
+        "precision": 0.5,
+    }

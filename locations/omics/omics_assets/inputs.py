@@ -11,7 +11,7 @@ from typing import Any
 
 from omics_assets import config as cfg
 from omics_assets.science.domains import input_paths
-from omics_assets.science.reads import SHEET_FILE_COLUMNS, samplesheet_table
+from omics_assets.science.reads import SHEET_FILE_COLUMNS, samplesheet_table, sheet_file
 from omics_assets.science.steps import InputError
 from omics_assets.workflows import WorkflowDefinition, input_files, resolve_run
 from platform_core.checkpoint import fingerprint
@@ -147,5 +147,5 @@ def _sheet_reads(sheet: Path, roots: tuple[Path, ...]) -> list[Path]:
             value = row.get(column)
             if isinstance(value, str) and value:
                 what = f"samplesheet {sheet} line {row['line']}: {column}"
-                reads.append(confine(value, roots, what, base=sheet.parent))
+                reads.append(confine(sheet_file(sheet, value), roots, what))
     return [r for r in reads if r.exists()]

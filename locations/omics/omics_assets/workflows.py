@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from omics_assets import config as cfg
 from omics_assets.science.domains import Domain, Step, input_paths, wiring
-from omics_assets.science.reads import SHEET_FILE_COLUMNS, samplesheet_table
+from omics_assets.science.reads import SHEET_FILE_COLUMNS, samplesheet_table, sheet_file
 from omics_assets.science.steps import InputError
 from omics_assets.workflow_steps import (
     LATEST,
@@ -281,7 +281,7 @@ def sheet_files(sheet: Path) -> list[Path]:
     except InputError:
         return []  # the step that reads it says what is wrong
     values = [v for c in SHEET_FILE_COLUMNS if c in table for v in table[c] if isinstance(v, str)]
-    paths = [sheet.parent / Path(v).expanduser() for v in values if v]
+    paths = [sheet_file(sheet, v) for v in values if v]
     return [p for p in paths if p.is_file()]
 
 

@@ -11,7 +11,7 @@ Positions are 1-based as in VCF; depths are reads per base; rates are percent.
 
 from __future__ import annotations
 
-import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,7 +23,6 @@ from omics_assets.science.specs import FilePath, NoConfig, Step, Strict
 from omics_assets.science.steps import InputError, StepContext
 
 SAMPLESHEET_COLUMNS = ("sample", "fastq_1", "fastq_2")
-_SAMPLE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")  # safe in a read group and a path
 
 
 class Inputs(Strict):
@@ -63,14 +62,14 @@ def reference(ctx: StepContext) -> dict[str, Any]:
     if not value:
         raise InputError("domain_specific.reference is required (a FASTA, plain or gzipped)")
     source = Path(value)
-    dna_reference.refuse_accession(source, "reference")
-    stats = []
-    fasta = ctx.out / "reference.fa"
-    with fasta.open("w") as handle:
+    stats: list[dna_reference.SequenceStats] = []
+
+    def counted() -> Iterator[tuple[str, str]]:
         for name, sequence in dna_reference.records(source):
             stats.append(dna_reference.SequenceStats.of(name, sequence))
-            handle.write(f">{name}\n")
-            handle.writelines(f"{sequence[i : i + 80]}\n" for i in range(0, len(sequence), 80))
+            yield name, sequence
+
+    fasta = dna_reference.write_fasta(counted(), ctx.out / "reference.fa")
     ctx.run([ctx.program("samtools"), "faidx", str(fasta)])
     table = pd.DataFrame(
         [(s.name, s.length, round(s.gc / s.acgt, 6) if s.acgt else 0.0, s.n) for s in stats],
@@ -83,51 +82,15 @@ def reference(ctx: StepContext) -> dict[str, Any]:
     }
 
 
-def read_samplesheet(path: Path) -> pd.DataFrame:
-    """The samplesheet's ``sample``, ``fastq_1``, ``fastq_2`` (TSV, or CSV by extension;
-    other columns are kept aside). FASTQ paths relative to the sheet's folder are made
-    absolute. InputError naming the line and column of what is wrong."""
-    table = reads.samplesheet_table(path)
-    missing = [c for c in SAMPLESHEET_COLUMNS if c not in table.columns]
-    if missing:
-        raise InputError(
-            f"samplesheet: {path} has no column {', '.join(missing)} (columns: "
-            f"{', '.join(c for c in table.columns if c != 'line')}; needed: "
-            f"{', '.join(SAMPLESHEET_COLUMNS)})"
-        )
-    if table.empty:
-        raise InputError(f"samplesheet: {path} lists no sample")
-    for _, row in table.iterrows():
-        where = f"samplesheet: {path} line {row['line']}"
-        for column in SAMPLESHEET_COLUMNS:
-            if pd.isna(row[column]) or not row[column].strip():
-                raise InputError(f"{where}: {column} is empty (paired reads are needed)")
-        if not _SAMPLE.fullmatch(row["sample"]):
-            raise InputError(
-                f"{where}: sample {row['sample']!r} must be 1-64 letters, digits, '.', '_' "
-                "or '-', starting with a letter or digit"
-            )
-        for column in SAMPLESHEET_COLUMNS[1:]:
-            fastq = (path.parent / row[column].strip()).resolve()
-            if not fastq.is_file():
-                raise InputError(f"{where}: {column} {row[column]!r} does not exist ({fastq})")
-            table.loc[row.name, column] = str(fastq)
-    repeated = table[table["sample"].duplicated()]
-    if len(repeated):
-        raise InputError(
-            f"samplesheet: {path} line {repeated['line'].iloc[0]}: sample "
-            f"{repeated['sample'].iloc[0]!r} appears more than once"
-        )
-    return table.reset_index(drop=True)
-
-
 def read_pairs(ctx: StepContext) -> dict[str, Any]:
-    """The validated samplesheet with each sample's read pairs counted (``reads.tsv``: sample,
-    fastq_1, fastq_2, read_pairs); mates whose counts differ are refused."""
+    """The validated samplesheet (:func:`reads.checked_samplesheet`: FASTQ paths relative to
+    the sheet, resolved as the core confines them) with each sample's read pairs counted
+    (``reads.tsv``: sample, fastq_1, fastq_2, read_pairs); mates whose counts differ are
+    refused."""
     if not ctx.domain_specific.get("samplesheet"):
         raise InputError("domain_specific.samplesheet is required (sample, fastq_1, fastq_2)")
     path = Path(ctx.domain_specific["samplesheet"])
-    table = read_samplesheet(path)
+    table = reads.checked_samplesheet(path, SAMPLESHEET_COLUMNS, SAMPLESHEET_COLUMNS[1:])
     counts = []
     for _, row in table.iterrows():
         first, second = (reads.check_fastq(Path(row[c])) for c in SAMPLESHEET_COLUMNS[1:])

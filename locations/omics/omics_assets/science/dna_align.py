@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from omics_assets.science import dna_reference
 from omics_assets.science.steps import StepContext
 
 INDEX_PREFIX = "reference"
@@ -21,7 +22,9 @@ STATS_COLUMNS = ["sample", "read_pairs", "mapping_rate", "duplicate_rate", "mean
 
 def _align_sample(ctx: StepContext, aligner: str, row: pd.Series) -> Path:
     """One sample's pairs aligned (SAM), then mate fields filled by ``samtools fixmate -m``
-    (name-grouped BAM, as both aligners write mates together)."""
+    (name-grouped BAM, as both aligners write mates together). The SAM is a temporary file,
+    deleted as soon as fixmate has read it (one sample's at a time): ``ctx.run`` runs one
+    tool, without a pipe between two (on lambda's demo reads: SAM 6.6 MB, BAM 3.2 MB)."""
     sample = row["sample"]
     sam = ctx.out / f"{sample}.sam"
     prefix = str(ctx.input_dirs["index"] / ctx.inputs["index"]["files"]["index"] / INDEX_PREFIX)
@@ -94,14 +97,8 @@ def _flagstat(ctx: StepContext, bam: Path) -> dict[str, float]:
 def _windows(fai: Path, count: int) -> pd.DataFrame:
     """About ``count`` equal windows over the genome (at least 100 bp, one per short
     sequence): chrom, start (0-based), end."""
-    lengths = pd.read_csv(fai, sep="\t", header=None, usecols=[0, 1], dtype={0: str})
-    width = max(100, math.ceil(int(lengths[1].sum()) / count))
-    rows = [
-        (chrom, start, min(start + width, length))
-        for chrom, length in lengths.itertuples(index=False)
-        for start in range(0, length, width)
-    ]
-    return pd.DataFrame(rows, columns=["chrom", "start", "end"])
+    lengths = pd.read_csv(fai, sep="\t", header=None, usecols=[1])
+    return dna_reference.genome_windows(fai, max(100, math.ceil(int(lengths[1].sum()) / count)))
 
 
 def _finish_sample(ctx: StepContext, sample: str, bam: Path) -> Path:

@@ -4,14 +4,14 @@ expected (fetching one needs the internet; a run never downloads)."""
 
 from __future__ import annotations
 
-import gzip
 import re
-import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
 
+import pandas as pd
+
+from omics_assets.science import reads
 from omics_assets.science.steps import InputError
 
 # RefSeq/GenBank assembly (GCF_000840245.1), RefSeq sequence (NC_001416.1), GenBank (J02459.1)
@@ -19,7 +19,6 @@ from omics_assets.science.steps import InputError
 ACCESSION = re.compile(
     r"^(GC[AF]_\d{9}|[A-Z]{2}_\d{6,9}|[A-Z]{1,2}\d{5,8}|[A-Z]{4,6}\d{8,11})(\.\d+)?$"
 )
-_NOT_SEQUENCE = re.compile(r"[^A-Za-z*.-]")  # IUPAC letters, gaps and stops are sequence
 
 
 def refuse_accession(path: Path, key: str) -> None:
@@ -36,62 +35,33 @@ def refuse_accession(path: Path, key: str) -> None:
     raise InputError(f"{key}: {path} does not exist (give a local FASTA, plain or gzipped)")
 
 
-def _open(path: Path) -> IO[str]:
-    """A text handle on a plain or gzip/bgzip file (recognized by its magic bytes)."""
-    with path.open("rb") as probe:
-        gzipped = probe.read(2) == b"\x1f\x8b"
-    return gzip.open(path, "rt") if gzipped else path.open()
-
-
 def records(path: Path, key: str = "reference") -> Iterator[tuple[str, str]]:
-    """(name, sequence) of each record of a FASTA, in order; the name is the header's first
-    word. InputError naming the line for a file that is not a FASTA, an empty or repeated
-    name, a character that is not sequence, or a record without sequence."""
-    if not path.is_file():
-        refuse_accession(path, key)
-        raise InputError(f"{key}: {path} is not a file")
-    seen: set[str] = set()
-    name: str | None = None
-    parts: list[str] = []
-    header_line = 0
-    try:
-        with _open(path) as handle:
-            for number, raw in enumerate(handle, 1):
-                line = raw.strip()
-                if line.startswith(">"):
-                    if name is not None:
-                        yield _record(path, key, name, parts, header_line)
-                    name = line[1:].split()[0] if line[1:].strip() else ""
-                    if not name or name in seen:
-                        raise InputError(
-                            f"{key}: {path} line {number}: empty or repeated name {name!r}"
-                        )
-                    seen.add(name)
-                    parts, header_line = [], number
-                elif line:
-                    if name is None:
-                        raise InputError(
-                            f"{key}: {path} line {number}: sequence before the first '>' "
-                            "header: not a FASTA file"
-                        )
-                    bad = _NOT_SEQUENCE.search(line)
-                    if bad:
-                        raise InputError(
-                            f"{key}: {path} line {number} column {bad.start() + 1}: "
-                            f"{bad.group()!r} is not a sequence character"
-                        )
-                    parts.append(line)
-    except (OSError, EOFError, UnicodeDecodeError, zlib.error) as error:
-        raise InputError(f"{key}: {path} cannot be read: {error}") from error
-    if name is None:
-        raise InputError(f"{key}: {path} holds no sequence (no '>' header)")
-    yield _record(path, key, name, parts, header_line)
+    """(name, sequence) of each record of a genome FASTA (:func:`reads.fasta_records`: IUPAC
+    nucleotides only, so a gapped alignment or a protein FASTA is refused with its line); an
+    accession where the file should be is refused first."""
+    refuse_accession(path, key)
+    return reads.fasta_records(path, key)
 
 
-def _record(path: Path, key: str, name: str, parts: list[str], line: int) -> tuple[str, str]:
-    if not parts:
-        raise InputError(f"{key}: {path} line {line}: record {name!r} has no sequence")
-    return name, "".join(parts)
+def write_fasta(genome: Iterable[tuple[str, str]], path: Path) -> Path:
+    """(name, sequence) records as a FASTA of 80-column lines at ``path``."""
+    with path.open("w") as handle:
+        for name, seq in genome:
+            handle.write(f">{name}\n")
+            handle.writelines(f"{seq[i : i + 80]}\n" for i in range(0, len(seq), 80))
+    return path
+
+
+def genome_windows(fai: Path, width: int) -> pd.DataFrame:
+    """Each sequence of a ``samtools faidx`` index cut into windows of ``width`` bp (the last
+    one of a sequence shorter): chrom, start (0-based), end (exclusive), in genome order."""
+    lengths = pd.read_csv(fai, sep="\t", header=None, usecols=[0, 1], dtype={0: str})
+    rows = [
+        (chrom, start, min(start + width, length))
+        for chrom, length in lengths.itertuples(index=False)
+        for start in range(0, length, width)
+    ]
+    return pd.DataFrame(rows, columns=["chrom", "start", "end"])
 
 
 @dataclass(frozen=True)

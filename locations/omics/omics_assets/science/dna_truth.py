@@ -29,11 +29,10 @@ TRUTH_COLUMNS = ["chrom", "pos", "ref", "alt", "type"]
 @dataclass(frozen=True)
 class Truth:
     """What :func:`simulate_truth` wrote: the reference FASTA the reads are aligned to, the
-    mutated genome, the truth (VCF and ``variants``: chrom, pos, ref, alt, type) and a
-    samplesheet of the reads (sample, fastq_1, fastq_2)."""
+    truth (VCF and ``variants``: chrom, pos, ref, alt, type) and a samplesheet of the reads
+    (sample, fastq_1, fastq_2)."""
 
     reference: Path
-    mutated: Path
     vcf: Path
     samplesheet: Path
     variants: pd.DataFrame
@@ -136,15 +135,6 @@ def plant_variants(
     table["order"] = table["chrom"].map({n: i for i, n in enumerate(genome)})
     table = table.sort_values(["order", "pos"]).drop(columns="order")
     return mutated, table.reset_index(drop=True)
-
-
-def write_fasta(genome: dict[str, str], path: Path) -> Path:
-    """``genome`` as a FASTA of 80-column lines."""
-    with path.open("w") as handle:
-        for name, seq in genome.items():
-            handle.write(f">{name}\n")
-            handle.writelines(f"{seq[i : i + 80]}\n" for i in range(0, len(seq), 80))
-    return path
 
 
 def write_vcf(table: pd.DataFrame, genome: dict[str, str], path: Path, sample: str) -> Path:
@@ -252,7 +242,7 @@ def simulate_truth(
     threads: int = 1,
 ) -> Truth:
     """Planted truth in ``out``: ``reference.fa`` (``reference``, or a random genome of
-    ``genome_length`` bp in ``contigs`` sequences), ``mutated.fa``, ``truth.vcf``,
+    ``genome_length`` bp in ``contigs`` sequences), ``truth.vcf``,
     ``truth.tsv`` and 150 bp paired reads (fragments 300 +- 30 bp) at ``coverage`` (GC
     bias and PCR duplicates: :func:`simulate_reads`) with a ``samplesheet.tsv``.
     Deterministic for a seed. ``bench/omics.py``: a 5 Mb genome at 30x is
@@ -264,13 +254,13 @@ def simulate_truth(
         else random_genome(genome_length, seed, contigs=contigs)
     )
     mutated, table = plant_variants(genome, snvs, indels, seed)
-    fasta = write_fasta(genome, out / "reference.fa")
+    fasta = dna_reference.write_fasta(genome.items(), out / "reference.fa")
     table.to_csv(out / "truth.tsv", sep="\t", index=False)
     vcf = write_vcf(table, genome, out / "truth.vcf", sample)
     fq1, fq2 = simulate_reads(mutated, out, sample, seed, coverage, gc_bias, duplicates, threads)
     sheet = out / "samplesheet.tsv"
     sheet.write_text(f"sample\tfastq_1\tfastq_2\n{sample}\t{fq1.name}\t{fq2.name}\n")
-    return Truth(fasta, write_fasta(mutated, out / "mutated.fa"), vcf, sheet, table)
+    return Truth(fasta, vcf, sheet, table)
 
 
 def score_calls(truth: pd.DataFrame, calls: pd.DataFrame) -> dict[str, dict[str, float]]:

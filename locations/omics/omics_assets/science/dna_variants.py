@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from omics_assets.science import dna_reference
 from omics_assets.science.steps import StepContext
 from platform_core.tools import map_parallel
 
@@ -44,23 +45,18 @@ def vcf_table(ctx: StepContext, vcf: Path) -> pd.DataFrame:
 
 
 def regions(fai: Path, parts: int) -> list[list[tuple[str, int, int]]]:
-    """The genome cut into ``parts`` stretches of about equal length (``samtools faidx``
-    lengths), each a list of (chrom, begin, end), 1-based and inclusive; none empty."""
-    lengths = pd.read_csv(fai, sep="\t", header=None, usecols=[0, 1], dtype={0: str})
+    """The genome cut into at most ``parts`` stretches of about equal length (windows of
+    :func:`dna_reference.genome_windows`, grouped by where they start along the genome),
+    each a list of (chrom, begin, end), 1-based and inclusive; none empty."""
+    lengths = pd.read_csv(fai, sep="\t", header=None, usecols=[1])
     size = max(1, -(-int(lengths[1].sum()) // parts))
-    cut: list[list[tuple[str, int, int]]] = [[]]
-    room = size
-    for chrom, length in lengths.itertuples(index=False):
-        begin = 1
-        while begin <= length:
-            if room == 0:
-                cut.append([])
-                room = size
-            end = min(length, begin + room - 1)
-            cut[-1].append((chrom, begin, end))
-            room -= end - begin + 1
-            begin = end + 1
-    return cut
+    windows = dna_reference.genome_windows(fai, size)
+    offset = np.concatenate([[0], np.cumsum(windows["end"] - windows["start"])[:-1]])
+    group = np.minimum(offset // size, parts - 1)
+    return [
+        [(c, s + 1, e) for c, s, e in windows[group == g].itertuples(index=False)]
+        for g in np.unique(group)
+    ]
 
 
 def _call_region(ctx: StepContext, index: int, region: list[tuple[str, int, int]]) -> Path:

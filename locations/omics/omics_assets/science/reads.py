@@ -1,12 +1,15 @@
-"""RNA-seq inputs, checked before any tool reads them: transcript FASTA, transcript-to-gene
-annotation (GTF or two-column TSV), the samplesheet and FASTQ files."""
+"""Sequencing inputs, checked before any tool reads them (RNA-seq and DNA): nucleotide FASTA,
+transcript-to-gene annotation (GTF or two-column TSV), samplesheets and the files they name
+(resolved exactly as the core confines them), FASTQ files."""
 
 from __future__ import annotations
 
 import gzip
 import re
 import zlib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import IO
 
 import pandas as pd
 
@@ -15,43 +18,75 @@ from omics_assets.science.steps import InputError
 SAMPLESHEET_COLUMNS = ("sample", "condition")
 READ_COLUMNS = ("fastq_1", "fastq_2")
 SHEET_FILE_COLUMNS = (*READ_COLUMNS, "coverage")  # the files a samplesheet names (epigenome)
-_SAFE_SAMPLE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_SAFE_SAMPLE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")  # a read group, a path
+_NOT_NUCLEOTIDE = re.compile(r"[^ACGTURYSWKMBDHVNacgturyswkmbdhvn]")
 _GTF_ATTRIBUTE = re.compile(r'(\w+) "([^"]*)"')
 
 
-def _open_text(path: Path):
-    return gzip.open(path, "rt") if path.suffix == ".gz" else path.open()
+def _open_text(path: Path) -> IO[str]:
+    """A text handle on a plain or gzip/bgzip file, recognized by its magic bytes (a gzipped
+    file is read as such whatever its name)."""
+    with path.open("rb") as probe:
+        gzipped = probe.read(2) == b"\x1f\x8b"
+    return gzip.open(path, "rt") if gzipped else path.open()
 
 
-def read_fasta(path: Path) -> dict[str, str]:
-    """Sequences of a (gzipped) FASTA by their first word; InputError for what is not one."""
+def fasta_records(path: Path, key: str) -> Iterator[tuple[str, str]]:
+    """(name, sequence) of each record of a nucleotide FASTA (plain or gzipped), in order;
+    the name is the header's first word. InputError (``key``, the file, the line) for what is
+    not one: a missing file, sequence before the first header, an empty or repeated name, a
+    character that is not an IUPAC nucleotide code (gaps ``-`` ``.`` and stops ``*`` belong
+    in alignments and proteins, not in a genome or transcripts), a record without sequence."""
     if not path.is_file():
-        raise InputError(f"transcripts: {path} does not exist")
-    sequences: dict[str, list[str]] = {}
-    name = None
+        raise InputError(f"{key}: {path} {'is not a file' if path.exists() else 'does not exist'}")
+    seen: set[str] = set()
+    name: str | None = None
+    parts: list[str] = []
+    header_line = 0
     try:
         with _open_text(path) as handle:
-            for number, line in enumerate(handle, 1):
-                line = line.strip()
+            for number, raw in enumerate(handle, 1):
+                line = raw.strip()
                 if line.startswith(">"):
+                    if name is not None:
+                        yield _record(path, key, name, parts, header_line)
                     name = line[1:].split()[0] if line[1:].strip() else ""
-                    if not name or name in sequences:
+                    if not name or name in seen:
                         raise InputError(
-                            f"transcripts: {path} line {number}: empty or repeated name {name!r}"
+                            f"{key}: {path} line {number}: empty or repeated name {name!r}"
                         )
-                    sequences[name] = []
+                    seen.add(name)
+                    parts, header_line = [], number
                 elif line:
                     if name is None:
                         raise InputError(
-                            f"transcripts: {path} line {number}: sequence before "
-                            "the first '>' header: not a FASTA file"
+                            f"{key}: {path} line {number}: sequence before the first '>' "
+                            "header: not a FASTA file"
                         )
-                    sequences[name].append(line)
+                    bad = _NOT_NUCLEOTIDE.search(line)
+                    if bad:
+                        raise InputError(
+                            f"{key}: {path} line {number} column {bad.start() + 1}: "
+                            f"{bad.group()!r} is not a nucleotide (IUPAC codes only; no gaps "
+                            "or stops)"
+                        )
+                    parts.append(line)
     except (OSError, EOFError, UnicodeDecodeError, zlib.error) as error:
-        raise InputError(f"transcripts: {path} cannot be read: {error}") from error
-    if not sequences:
-        raise InputError(f"transcripts: {path} holds no sequence")
-    return {key: "".join(parts) for key, parts in sequences.items()}
+        raise InputError(f"{key}: {path} cannot be read: {error}") from error
+    if name is None:
+        raise InputError(f"{key}: {path} holds no sequence (no '>' header)")
+    yield _record(path, key, name, parts, header_line)
+
+
+def _record(path: Path, key: str, name: str, parts: list[str], line: int) -> tuple[str, str]:
+    if not parts:
+        raise InputError(f"{key}: {path} line {line}: record {name!r} has no sequence")
+    return name, "".join(parts)
+
+
+def read_fasta(path: Path) -> dict[str, str]:
+    """Transcript sequences by their first word (:func:`fasta_records`)."""
+    return dict(fasta_records(path, "transcripts"))
 
 
 def read_gene_map(path: Path) -> pd.DataFrame:
@@ -99,12 +134,23 @@ def samplesheet_table(path: Path) -> pd.DataFrame:
     return table.dropna(how="all", subset=[c for c in table.columns if c != "line"])
 
 
-def read_samplesheet(path: Path, need_reads: bool) -> pd.DataFrame:
-    """The samplesheet (TSV or CSV): ``sample``, ``condition`` and, when reads are not
-    simulated, ``fastq_1`` (and optionally ``fastq_2``). Blank lines and extra columns are
-    tolerated; errors name the line. Relative FASTQ paths are relative to the sheet."""
+def sheet_file(sheet: Path, value: str) -> Path:
+    """The file a samplesheet's cell names, as the core confines it (``_sheet_reads``) and as
+    every step reads it: the value as written (spaces are part of the name), ``~`` expanded,
+    relative to the sheet's folder; not resolved."""
+    return sheet.parent / Path(value).expanduser()
+
+
+def checked_samplesheet(
+    path: Path, required: Sequence[str], files: Sequence[str] = ()
+) -> pd.DataFrame:
+    """A samplesheet's rows (:func:`samplesheet_table`, with their file ``line``) once
+    checked: each ``required`` column present and filled, ``sample`` a safe name (1-64
+    letters, digits, '.', '_', '-': it becomes read groups and file names) and unique, and
+    each filled cell of the ``files`` columns an existing file (:func:`sheet_file`), replaced
+    by its resolved path. Blank lines and extra columns are tolerated; InputError names the
+    line and column."""
     table = samplesheet_table(path)
-    required = SAMPLESHEET_COLUMNS + (READ_COLUMNS[:1] if need_reads else ())
     missing = [c for c in required if c not in table.columns]
     if missing:
         raise InputError(
@@ -130,22 +176,26 @@ def read_samplesheet(path: Path, need_reads: bool) -> pd.DataFrame:
             f"samplesheet: {path} line {first['line']}: sample {first['sample']!r} "
             "appears more than once"
         )
-    if need_reads:
-        for column in READ_COLUMNS:
-            if column not in table.columns:
-                continue
-            for _, row in table.iterrows():
-                if pd.isna(row[column]):
-                    continue
-                fastq = (path.parent / row[column]).resolve()
-                if not fastq.is_file():
-                    raise InputError(
-                        f"samplesheet: {path} line {row['line']}: {column} "
-                        f"{row[column]!r} does not exist ({fastq})"
-                    )
-                table.loc[row.name, column] = str(fastq)
-    columns = ["sample", "condition", *(c for c in READ_COLUMNS if c in table.columns)]
-    return table[columns].reset_index(drop=True)
+    for column in (c for c in files if c in table.columns):
+        for _, row in table[table[column].notna()].iterrows():
+            value = row[column]
+            file = sheet_file(path, value).resolve()
+            if not file.is_file():
+                spaces = " (the spaces around it are part of the name)" * (value != value.strip())
+                raise InputError(
+                    f"samplesheet: {path} line {row['line']}: {column} {value!r} does not "
+                    f"exist ({file}){spaces}"
+                )
+            table.loc[row.name, column] = str(file)
+    return table.reset_index(drop=True)
+
+
+def read_samplesheet(path: Path, need_reads: bool) -> pd.DataFrame:
+    """The RNA-seq samplesheet: ``sample``, ``condition`` and, when reads are not simulated,
+    ``fastq_1`` (and optionally ``fastq_2``), made absolute (:func:`checked_samplesheet`)."""
+    required = SAMPLESHEET_COLUMNS + (READ_COLUMNS[:1] if need_reads else ())
+    table = checked_samplesheet(path, required, READ_COLUMNS if need_reads else ())
+    return table[["sample", "condition", *(c for c in READ_COLUMNS if c in table.columns)]]
 
 
 HEAD_RECORDS = 1000  # records whose 4-line structure is checked one by one
