@@ -1,11 +1,15 @@
 """The epigenome domain against DSS (Debian r-bioc-dss, run once per session by
 ``r/dss_peer.R``) on real WGBS (bsseq's BS.chr22, exported to Bismark coverage files by
-``r/epigenome_bschr22.R``) and on a simulated cohort with planted DMRs; bad coverage files;
-the demo end to end through the CLI."""
+``r/epigenome_bschr22.R``) and on a simulated cohort with planted DMRs (per CpG and per DMR);
+bad coverage files and samplesheets; the demo end to end through the CLI. Only the tests
+that need R (the ``dss`` fixture) are ``slow``.
+
+BS.chr22 is compared with DSS on chr22:30-32 Mb (~22,000 CpGs both replicates cover): DSS's
+smoothed DMLtest takes ~14 s there, the whole chromosome would take minutes; our parser reads
+and checks the whole chromosome."""
 
 import gzip
 import re
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -15,26 +19,22 @@ import pandas as pd
 import pytest
 
 from omics_assets.cli import main
+from omics_assets.inputs import _sheet_reads
 from omics_assets.science import epigenome_bismark as bismark
+from omics_assets.science.epigenome import coverage, cpg_table
 from omics_assets.science.epigenome_dss import call_dmrs
+from omics_assets.science.epigenome_genes import annotate_regions, read_genes
 from omics_assets.science.epigenome_simulate import simulate_cohort
-from omics_assets.science.steps import StepContext, execute_step
+from omics_assets.science.steps import InputError, StepContext, execute_step
+from platform_core.confine import ConfinementError
 from tests.omics.conftest import StepRunner
 
-pytestmark = pytest.mark.slow
-
 R_DIR = Path(__file__).parent / "r"
-REGION = (30_000_000, 32_000_000)  # chr22 bp, ~22,000 CpGs both replicates cover (DSS: ~13 s)
+REGION = (30_000_000, 32_000_000)  # chr22 bp, ~22,000 CpGs both replicates cover (DSS: ~14 s)
+CONTRAST = ["control", "treated"]
 # the test cohort: the shipped demo's design (defaults/epigenome.yaml), another seed
-COHORT = dict(
-    seed=2,
-    cpgs_per_chrom=10000,
-    dmrs=30,
-    samples_per_condition=3,
-    coverage=15,
-    dispersion=0.05,
-    delta=0.3,
-)
+COHORT = {"seed": 2, "cpgs_per_chrom": 10000, "dmrs": 30, "samples_per_condition": 3}
+COHORT |= {"coverage": 15, "dispersion": 0.05, "delta": 0.3}
 
 
 @pytest.fixture(scope="session")
@@ -45,29 +45,33 @@ def cohort(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def small(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small cohort (2 x 3,000 CpGs, 4 planted DMRs) for the quick tests."""
+    out = tmp_path_factory.mktemp("small")
+    simulate_cohort(out, **{**COHORT, "cpgs_per_chrom": 3000, "dmrs": 4})
+    return out
+
+
+@pytest.fixture(scope="session")
 def dss(tmp_path_factory: pytest.TempPathFactory, cohort: Path) -> Path:
-    """DSS's outputs (see ``r/dss_peer.R``), once per session."""
-    if shutil.which("Rscript") is None:
-        pytest.skip("Rscript is not installed (the test peer's package list installs it)")
+    """DSS's outputs (see ``r/dss_peer.R``), once per session; R's error in the failure."""
     out = tmp_path_factory.mktemp("dss")
-    argv = ["Rscript", str(R_DIR / "dss_peer.R"), str(out), *map(str, REGION)]
-    subprocess.run([*argv, str(cohort / "samplesheet.tsv")], check=True, capture_output=True)
+    script = R_DIR / "dss_peer.R"
+    argv = ["Rscript", str(script), str(out), *map(str, REGION), str(cohort / "samplesheet.tsv")]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=900)
+    except FileNotFoundError:
+        pytest.fail("Rscript is not installed (the test peers' package list installs it)")
+    if done.returncode != 0:
+        pytest.fail(f"{script} failed (exit {done.returncode}); R said:\n{done.stderr[-4000:]}")
     return out
 
 
 def overlaps(regions: pd.DataFrame, others: pd.DataFrame) -> np.ndarray:
     """Whether each region overlaps any of ``others`` (chrom, start, end; inclusive)."""
-    return np.array(
-        [
-            (
-                (others["chrom"] == r.chrom)
-                & (others["start"] <= r.end)
-                & (others["end"] >= r.start)
-            ).any()
-            for r in regions.itertuples()
-        ],
-        dtype=bool,
-    )
+    pairs = regions.reset_index(drop=True).reset_index().merge(others, on="chrom")
+    hit = pairs.loc[(pairs["start_y"] <= pairs["end_x"]) & (pairs["end_y"] >= pairs["start_x"])]
+    return np.isin(np.arange(len(regions)), hit["index"])
 
 
 def covered_bp(regions: pd.DataFrame) -> set[tuple[str, int]]:
@@ -79,20 +83,12 @@ def read_dss_dmrs(path: Path) -> pd.DataFrame:
 
 
 def write_cov(table: pd.DataFrame, path: Path) -> None:
-    percent = 100 * table["meth"] / table["cov"]
-    lines = pd.DataFrame(
-        {
-            "chrom": table["chrom"],
-            "start": table["pos"],
-            "end": table["pos"],
-            "percent": percent,
-            "meth": table["meth"],
-            "unmeth": table["cov"] - table["meth"],
-        }
-    )
-    lines.to_csv(path, sep="\t", header=False, index=False)
+    meth, cov = table["meth"], table["cov"]
+    fields = [table["chrom"], table["pos"], table["pos"], 100 * meth / cov, meth, cov - meth]
+    pd.concat(fields, axis=1).to_csv(path, sep="\t", header=False, index=False)
 
 
+@pytest.mark.slow
 def test_bschr22_matches_dss_smoothed_methylation_and_null_dmrs(
     dss: Path, tmp_path: Path, run_steps: StepRunner
 ) -> None:
@@ -146,14 +142,39 @@ def test_bschr22_matches_dss_smoothed_methylation_and_null_dmrs(
     assert dmrs["n_cpgs"].sum() <= 0.005 * len(ours)
 
 
+@pytest.mark.slow
+def test_simulated_cohort_per_cpg_matches_dss(
+    cohort: Path, dss: Path, run_steps: StepRunner
+) -> None:
+    """The multi-replicate branch (3 vs 3, smoothed, shrunk dispersions) against DSS's
+    DMLtest CpG by CpG. DSS tests every CpG with reads, so our QC keeps every CpG with reads
+    (min_samples 1): the smoothing windows see the same neighbours."""
+    spec = {"samplesheet": str(cohort / "samplesheet.tsv"), "contrast": CONTRAST}
+    steps = ["coverage", "cpg_table", "differential"]
+    results = run_steps("epigenome", steps, spec, cpg_table={"min_coverage": 1, "min_samples": 1})
+    ours = pd.read_parquet(results["differential"]["dir"] / "dml.parquet")
+    theirs = read_dss_dmrs(dss / "sim_dml.tsv")  # group1 = treated, group2 = control
+    both = ours.merge(theirs, on=["chrom", "pos"])
+    assert len(both) == len(ours) == len(theirs) > 19_000  # the same CpGs pass hasCoverage
+    pairs = (("treated", "1"), ("control", "2"))
+    mu = max(np.abs(both[f"mu_{g}"] - both[f"mu{d}"]).max() for g, d in pairs)
+    phi = max((np.abs(both[f"phi_{g}"] / both[f"phi{d}"] - 1)).max() for g, d in pairs)
+    stat = np.corrcoef(both["stat_x"], both["stat_y"])[0, 1]
+    print(
+        f"\n3 vs 3 per CpG vs DSS on {len(both)} CpGs: max |mu diff| {mu:.2e}, max phi rel "
+        f"diff {phi:.2e}, Wald statistic r = {stat:.10f}, max |stat diff| "
+        f"{np.abs(both['stat_x'] - both['stat_y']).max():.2e}"
+    )
+    # tolerances of the optimisers: DSS's optimize (tol 1e-3 on log phi), our golden section
+    assert mu <= 1e-4 and phi <= 1e-2 and stat >= 0.9999
+
+
+@pytest.mark.slow
 def test_simulated_cohort_recall_and_fdr_against_dss(
     cohort: Path, dss: Path, run_steps: StepRunner
 ) -> None:
-    spec = {
-        "samplesheet": str(cohort / "samplesheet.tsv"),
-        "contrast": ["control", "treated"],
-        "annotation": str(cohort / "genes.gtf"),
-    }
+    spec = {"samplesheet": str(cohort / "samplesheet.tsv"), "contrast": CONTRAST}
+    spec["annotation"] = str(cohort / "genes.gtf")
     steps = ["coverage", "cpg_table", "differential", "dmrs", "annotate", "report"]
     results = run_steps("epigenome", steps, spec)
     truth = pd.read_csv(cohort / "truth.tsv", sep="\t")
@@ -174,6 +195,8 @@ def test_simulated_cohort_recall_and_fdr_against_dss(
     found = pd.read_csv(results["annotate"]["dir"] / "dmr_genes.tsv", sep="\t")
     assert found["nearest_gene"].notna().any()
     assert (results["report"]["dir"] / "volcano.png").stat().st_size > 1000
+    report = (results["report"]["dir"] / "report.md").read_text()
+    assert "smoothed over a 500 bp moving window" in report and "p < 0.0001" in report
 
 
 @pytest.mark.parametrize(
@@ -199,7 +222,7 @@ def test_a_bad_coverage_file_is_refused_naming_file_and_line(
 
 
 def test_a_file_shifted_by_one_base_is_refused(cohort: Path, tmp_path: Path) -> None:
-    sheet = bismark.read_samplesheet(cohort / "samplesheet.tsv", ["control", "treated"])
+    sheet = bismark.read_samplesheet(cohort / "samplesheet.tsv", CONTRAST)
     tables = {Path(p): bismark.read_coverage(Path(p)) for p in sheet["coverage"]}
     bismark.check_shifts(tables)  # the cohort as written passes
     shifted = tmp_path / "shifted.cov"
@@ -212,30 +235,27 @@ def test_a_file_shifted_by_one_base_is_refused(cohort: Path, tmp_path: Path) -> 
         bismark.check_shifts(tables)
 
 
+def relabelled_sheet(cohort: Path, out: Path, **changes: dict[str, str]) -> Path:
+    """The cohort's samplesheet with absolute coverage paths and ``changes`` per column
+    (old value -> new), written to ``out``."""
+    sheet = pd.read_csv(cohort / "samplesheet.tsv", sep="\t", dtype=str)
+    sheet["coverage"] = [str(cohort / c) for c in sheet["coverage"]]
+    for column, mapping in changes.items():
+        sheet[column] = sheet[column].replace(mapping)
+    sheet.to_csv(out, sep="\t", index=False)
+    return out
+
+
 def test_the_coverage_step_fails_cleanly_on_a_bad_file(cohort: Path, tmp_path: Path) -> None:
-    sheet = pd.read_csv(cohort / "samplesheet.tsv", sep="\t")
-    with gzip.open(cohort / sheet["coverage"][1], "rt") as handle:
+    with gzip.open(cohort / "control_2.cov.gz", "rt") as handle:
         lines = handle.read().splitlines()
     fields = lines[41].split("\t")
     lines[41] = "\t".join([*fields[:3], "12.5", *fields[4:]])  # percent off the counts
     (tmp_path / "bad.cov").write_text("\n".join(lines) + "\n")
-    sheet["coverage"] = [str(cohort / c) for c in sheet["coverage"]]
-    sheet.loc[1, "coverage"] = str(tmp_path / "bad.cov")
-    sheet.to_csv(tmp_path / "samplesheet.tsv", sep="\t", index=False)
-    out = tmp_path / "out"
-    out.mkdir()
-    ctx = StepContext(
-        step="coverage",
-        config={},
-        domain_specific={
-            "samplesheet": str(tmp_path / "samplesheet.tsv"),
-            "contrast": ["control", "treated"],
-        },
-        threads=1,
-        out=out,
-    )
-    from omics_assets.science.epigenome import coverage
-
+    bad = {str(cohort / "control_2.cov.gz"): str(tmp_path / "bad.cov")}
+    spec = {"samplesheet": str(relabelled_sheet(cohort, tmp_path / "sheet.tsv", coverage=bad))}
+    (out := tmp_path / "out").mkdir()
+    ctx = StepContext("coverage", {}, spec | {"contrast": CONTRAST}, 1, out)
     result = execute_step(coverage, ctx)
     assert result["status"] == "failed"
     assert f"{tmp_path / 'bad.cov'}: line 42: percent 12.5 disagrees" in result["errors"][0]
@@ -253,3 +273,123 @@ def test_demo_runs_and_exports_the_planted_dmrs(omics_home: Path, tmp_path: Path
     recall, precision = overlaps(truth, dmrs).mean(), overlaps(dmrs, truth).mean()
     print(f"\ndemo: {len(dmrs)} DMRs, recall {recall:.3f}, precision {precision:.3f}")
     assert recall >= 0.9 and precision >= 0.9
+
+
+def test_numeric_labels_give_the_same_results_as_names(
+    small: Path, tmp_path: Path, run_steps: StepRunner
+) -> None:
+    """Samples ``01``..``06`` in conditions ``0`` and ``1``: labels stay text through every
+    step (read as numbers, 0/1 never match the contrast and ``01`` loses its zero)."""
+    steps = ["coverage", "cpg_table", "differential", "dmrs", "report"]
+    named = run_steps(
+        "epigenome", steps, {"samplesheet": str(small / "samplesheet.tsv"), "contrast": CONTRAST}
+    )
+    expected = pd.read_parquet(named["differential"]["dir"] / "dml.parquet")
+    samples = {f"{c}_{r}": f"{i * 3 + r:02d}" for i, c in enumerate(CONTRAST) for r in (1, 2, 3)}
+    sheet = relabelled_sheet(
+        small, tmp_path / "numeric.tsv", sample=samples, condition={"control": "0", "treated": "1"}
+    )
+    numeric = run_steps("epigenome", steps, {"samplesheet": str(sheet), "contrast": ["0", "1"]})
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(numeric["differential"]["dir"] / "dml.parquet"), expected
+    )
+    assert (
+        numeric["dmrs"]["output"]["metrics"]["dmrs"]
+        == named["dmrs"]["output"]["metrics"]["dmrs"]
+        > 0
+    )
+    qc = pd.read_csv(numeric["cpg_table"]["dir"] / "qc.tsv", sep="\t", dtype=str)
+    assert list(qc["sample"]) == ["01", "02", "03", "04", "05", "06"]
+
+
+def sheet_outcome(sheet: Path, roots: tuple[Path, ...]) -> tuple[object, object]:
+    """What the core confines of a samplesheet (``_sheet_reads``: the files, or "refused")
+    and what the coverage step would read (the files, or "refused")."""
+    try:
+        core: object = {p.resolve() for p in _sheet_reads(sheet, roots)}
+    except ConfinementError:
+        core = "refused"
+    try:
+        step: object = {Path(p) for p in bismark.read_samplesheet(sheet, CONTRAST)["coverage"]}
+    except InputError:
+        step = "refused"
+    return core, step
+
+
+@pytest.mark.parametrize(
+    ("name", "first_line", "core_expected"),
+    [
+        ("samples.tsv", "", "refused"),  # the control: the core refuses the outside file
+        ("samples.csv", "", set()),  # a TSV named .csv: one column for both, no coverage
+        ("samples.tsv", "# a note\n", set()),  # a comment line: the header for both
+    ],
+)
+def test_the_step_reads_only_what_the_core_confined(
+    small: Path, tmp_path: Path, name: str, first_line: str, core_expected: object
+) -> None:
+    (root := tmp_path / "root").mkdir()
+    outside = small / "control_1.cov.gz"  # outside the allowed root
+    rows = [f"{s}\t{c}\t{s}.cov.gz" for c in CONTRAST for s in (f"{c}_2", f"{c}_3")]
+    for row in rows:
+        (root / row.split("\t")[2]).write_bytes((small / row.split("\t")[2]).read_bytes())
+    lines = ["sample\tcondition\tcoverage", f"control_1\tcontrol\t{outside}", *rows]
+    sheet = root / name
+    sheet.write_text(first_line + "\n".join(lines) + "\n")
+    core, step = sheet_outcome(sheet, (root,))
+    assert core == core_expected
+    # a run starts only when the core confines the sheet; then the step reads nothing else
+    assert core == "refused" or step == "refused" or step <= core
+    if core == "refused":  # the same sheet with only inside files: both read the same files
+        sheet.write_text("\n".join(line for line in lines if str(outside) not in line) + "\n")
+        core, step = sheet_outcome(sheet, (root,))
+        assert step == core and len(step) == 4
+
+
+def test_two_samples_naming_one_coverage_file_are_refused(small: Path, tmp_path: Path) -> None:
+    sheet = relabelled_sheet(small, tmp_path / "sheet.tsv")
+    rows = sheet.read_text().splitlines()
+    rows[5] = rows[5].replace("treated_2.cov.gz", "treated_1.cov.gz")  # line 6
+    sheet.write_text("\n".join(rows) + "\n")
+    message = "sheet.tsv line 6: sample 'treated_2' names the coverage file of line 5"
+    with pytest.raises(InputError, match=message):
+        bismark.read_samplesheet(sheet, CONTRAST)
+
+
+def test_min_samples_above_a_conditions_samples_is_refused(
+    small: Path, tmp_path: Path, run_steps: StepRunner
+) -> None:
+    spec = {"samplesheet": str(small / "samplesheet.tsv"), "contrast": CONTRAST}
+    done = run_steps("epigenome", ["coverage"], spec)["coverage"]
+    config = {"min_coverage": 1, "min_samples": 4}
+    inputs = {"inputs": {"coverage": done["output"]}, "input_dirs": {"coverage": done["dir"]}}
+    ctx = StepContext("cpg_table", config, spec, 1, tmp_path / "cpg_table", **inputs)
+    with pytest.raises(InputError, match="min_samples is 4 but condition 'control' has 3 sample"):
+        cpg_table(ctx)
+
+
+def test_annotation_matches_a_direct_search(small: Path, tmp_path: Path) -> None:
+    """Nearest and overlapping genes of random regions, against every gene measured one by
+    one; the GTF gzipped under a plain name (recognised by its bytes)."""
+    gtf = tmp_path / "genes.gtf"
+    gtf.write_bytes(gzip.compress((small / "genes.gtf").read_bytes()))
+    genes = read_genes(gtf)
+    rng = np.random.default_rng(0)
+    start = rng.integers(1, genes["end"].max(), size=300)
+    regions = pd.DataFrame(
+        {
+            "chrom": rng.choice(sorted(set(genes["chrom"])), size=300),
+            "start": start,
+            "end": start + rng.integers(0, 20_000, size=300),
+        }
+    )
+    found = annotate_regions(regions, genes, max_distance=10_000)
+    for row in found.itertuples():
+        on = genes[genes["chrom"] == row.chrom]
+        gap = np.maximum(0, np.maximum(on["start"] - row.end, row.start - on["end"]))
+        assert row.overlapping_genes == ",".join(on.loc[gap == 0, "gene_name"])
+        if gap.min() <= 10_000:
+            assert row.distance == gap.min()
+            assert gap[on["gene_name"] == row.nearest_gene].min() == gap.min()
+        else:
+            assert row.nearest_gene == "" and pd.isna(row.distance)
+    assert found["distance"].dtype == "Int64" and (found["distance"] == 0).sum() > 10

@@ -4,9 +4,11 @@
 # 2. DMLtest(smoothing = TRUE, smoothing.span = 500) of r2 against r1 on chr22:START-END, at
 #    the CpGs both replicates cover -> OUTDIR/bschr22_dml.tsv; callDMR at its defaults ->
 #    OUTDIR/bschr22_dmrs.tsv;
-# 3. the same test of treated against control on the simulated cohort -> OUTDIR/sim_dmrs.tsv
-#    (callDMR defaults: p < 1e-5, minlen 50, minCG 3, dis.merge 100, pct.sig 0.5) and
-#    OUTDIR/sim_dmrs_p1e-4.tsv (the same at p < 1e-4, our dmrs step's default).
+# 3. the same test of treated against control on the simulated cohort (3 vs 3) -> its per-CpG
+#    table OUTDIR/sim_dml.tsv (group1 = treated, group2 = control), its DMRs OUTDIR/sim_dmrs.tsv
+#    (callDMR defaults: p < 1e-5, minlen 50, minCG 3, pct.sig 0.5, dis.merge 100, which callDMR
+#    lowers to minlen: 50 bp) and OUTDIR/sim_dmrs_p1e-4.tsv (the same at p < 1e-4, our dmrs
+#    step's default).
 # Seconds each DSS run took -> OUTDIR/seconds.tsv.
 args <- commandArgs(trailingOnly = TRUE)
 if (length(args) != 4) stop("usage: Rscript dss_peer.R OUTDIR START END SIM_SAMPLESHEET")
@@ -48,6 +50,8 @@ treated <- sheet$sample[sheet$condition == "treated"]
 took <- system.time(dml <- DMLtest(sim, group1 = treated, group2 = control, smoothing = TRUE,
                                    smoothing.span = 500, ncores = 1))
 seconds["sim_dmltest"] <- took[["elapsed"]]
+columns <- c("chr", "pos", "mu1", "mu2", "phi1", "phi2", "diff", "diff.se", "stat", "pval")
+write_tsv(dml[, columns], "sim_dml.tsv")
 write_tsv(dmr_table(suppressWarnings(callDMR(dml))), "sim_dmrs.tsv")
 write_tsv(dmr_table(suppressWarnings(callDMR(dml, p.threshold = 1e-4))), "sim_dmrs_p1e-4.tsv")
 write_tsv(data.frame(run = names(seconds), seconds = seconds), "seconds.tsv")

@@ -18,6 +18,7 @@ from pydantic import Field
 
 from omics_assets.science import epigenome_bismark as bismark
 from omics_assets.science import epigenome_dss as dss
+from omics_assets.science import epigenome_genes as genes
 from omics_assets.science.epigenome_simulate import simulate_cohort
 from omics_assets.science.specs import FilePath, NoConfig, Step, Strict
 from omics_assets.science.steps import InputError, SkipStep, StepContext
@@ -86,23 +87,41 @@ def _samplesheet(ctx: StepContext) -> Path:
     return Path(ctx.domain_specific["samplesheet"])
 
 
+def _contrast(ctx: StepContext) -> list[str]:
+    """``[control, treated]``, as text (condition labels are text, ``0`` and ``1`` too)."""
+    return [str(c) for c in ctx.domain_specific["contrast"]]
+
+
+def _samples(ctx: StepContext) -> pd.DataFrame:
+    """The coverage step's ``samples.tsv``; sample and condition labels stay text."""
+    return pd.read_csv(
+        ctx.input_file("coverage", "samples"),
+        sep="\t",
+        dtype={"sample": str, "condition": str},
+        keep_default_na=False,
+    )
+
+
 def coverage(ctx: StepContext) -> dict[str, Any]:
     """Bismark coverage files of the contrast's samples, read and checked (percent against
     the counts, 1-based positions, no file shifted by one base against the others)."""
-    sheet = bismark.read_samplesheet(_samplesheet(ctx), list(ctx.domain_specific["contrast"]))
-    tables = {Path(p): bismark.read_coverage(Path(p)) for p in sheet["coverage"]}
-    bismark.check_shifts(tables)
+    sheet = bismark.read_samplesheet(_samplesheet(ctx), _contrast(ctx))
+    paths = [Path(p) for p in sheet["coverage"]]  # distinct: read_samplesheet refuses repeats
+    tables = [bismark.read_coverage(p) for p in paths]
+    bismark.check_shifts(dict(zip(paths, tables, strict=True)))
     long = pd.concat(
         [
             t.drop(columns="line").assign(sample=s)
-            for s, t in zip(sheet["sample"], tables.values(), strict=True)
+            for s, t in zip(sheet["sample"], tables, strict=True)
         ],
         ignore_index=True,
     )
     long.to_parquet(ctx.out / "coverage.parquet", index=False)
-    sheet["cpgs"] = [len(t) for t in tables.values()]
-    sheet["median_coverage"] = [float(t["cov"].median()) for t in tables.values()]
-    sheet["mean_methylation"] = [float(t["meth"].sum() / t["cov"].sum()) for t in tables.values()]
+    sheet = sheet.drop(columns="line").assign(
+        cpgs=[len(t) for t in tables],
+        median_coverage=[float(t["cov"].median()) for t in tables],
+        mean_methylation=[float(t["meth"].sum() / t["cov"].sum()) for t in tables],
+    )
     sheet.to_csv(ctx.out / "samples.tsv", sep="\t", index=False)
     return {
         "files": {"samples": "samples.tsv", "coverage": "coverage.parquet"},
@@ -113,8 +132,17 @@ def coverage(ctx: StepContext) -> dict[str, Any]:
 def cpg_table(ctx: StepContext) -> dict[str, Any]:
     """CpGs x samples (methylated and total reads); a CpG is kept when, in each condition,
     at least ``min_samples`` samples have ``min_coverage`` reads there (counts are kept as
-    they are: the model weighs low coverage itself)."""
-    sheet = pd.read_csv(ctx.input_file("coverage", "samples"), sep="\t", dtype={"sample": str})
+    they are: the model weighs low coverage itself). InputError when a condition has fewer
+    samples than ``min_samples``: no CpG could pass."""
+    sheet = _samples(ctx)
+    min_samples = int(ctx.config["min_samples"])
+    for condition in _contrast(ctx):
+        count = int((sheet["condition"] == condition).sum())
+        if count < min_samples:
+            raise InputError(
+                f"cpg_table: min_samples is {min_samples} but condition {condition!r} has "
+                f"{count} sample(s): lower min_samples or add samples"
+            )
     long = pd.read_parquet(ctx.input_file("coverage", "coverage"))
     wide = long.pivot_table(
         index=["chrom", "pos"], columns="sample", values=["meth", "cov"], fill_value=0
@@ -122,9 +150,9 @@ def cpg_table(ctx: StepContext) -> dict[str, Any]:
     samples = list(sheet["sample"])
     covered = wide["cov"][samples].to_numpy() >= int(ctx.config["min_coverage"])
     keep = np.ones(len(wide), dtype=bool)
-    for condition in ctx.domain_specific["contrast"]:
+    for condition in _contrast(ctx):
         columns = (sheet["condition"] == condition).to_numpy()
-        keep &= covered[:, columns].sum(axis=1) >= int(ctx.config["min_samples"])
+        keep &= covered[:, columns].sum(axis=1) >= min_samples
     if not keep.any():
         raise SkipStep("no CpG passes coverage QC (min_coverage, min_samples)")
     kept = wide[keep]
@@ -154,10 +182,10 @@ def cpg_table(ctx: StepContext) -> dict[str, Any]:
 
 def _matrices(ctx: StepContext) -> tuple[pd.DataFrame, dict[str, tuple[np.ndarray, np.ndarray]]]:
     """The CpG table and, per contrast condition, its (meth, cov) matrices."""
-    sheet = pd.read_csv(ctx.input_file("coverage", "samples"), sep="\t", dtype={"sample": str})
+    sheet = _samples(ctx)
     table = pd.read_parquet(ctx.input_file("cpg_table", "cpg_table"))
     groups = {}
-    for condition in ctx.domain_specific["contrast"]:
+    for condition in _contrast(ctx):
         names = sheet.loc[sheet["condition"] == condition, "sample"]
         groups[condition] = (
             table[[f"meth_{s}" for s in names]].to_numpy(),
@@ -169,14 +197,10 @@ def _matrices(ctx: StepContext) -> tuple[pd.DataFrame, dict[str, tuple[np.ndarra
 def differential(ctx: StepContext) -> dict[str, Any]:
     """DSS's per-CpG beta-binomial Wald test with shrunk dispersions (optionally smoothed)."""
     table, groups = _matrices(ctx)
-    control, treated = (groups[c] for c in ctx.domain_specific["contrast"])
+    control, treated = (groups[c] for c in _contrast(ctx))
+    smoothing, span = bool(ctx.config["smoothing"]), int(ctx.config["smoothing_span"])
     result = dss.dml_test(
-        table["chrom"],
-        table["pos"].to_numpy(),
-        control,
-        treated,
-        bool(ctx.config["smoothing"]),
-        int(ctx.config["smoothing_span"]),
+        table["chrom"], table["pos"].to_numpy(), control, treated, smoothing, span
     )
     result.to_parquet(ctx.out / "dml.parquet", index=False)
     return {
@@ -186,23 +210,21 @@ def differential(ctx: StepContext) -> dict[str, Any]:
             "q_below_0.05": int((result["q"] < 0.05).sum()),
             "median_phi_control": float(result["phi_control"].median()),
             "median_phi_treated": float(result["phi_treated"].median()),
+            "smoothing": smoothing,
+            "smoothing_span_bp": span if smoothing else None,
         },
     }
 
 
+DMR_PARAMETERS = ("p_threshold", "delta", "min_cpgs", "min_length", "max_gap", "min_significant")
+
+
 def dmrs(ctx: StepContext) -> dict[str, Any]:
-    """Significant CpGs merged into DMRs (``chrom, start, end, n_cpgs, mean_diff, p``)."""
+    """Significant CpGs merged into DMRs (``chrom, start, end, n_cpgs, mean_diff, p``); its
+    parameters are among its metrics (the report states them)."""
     dml = pd.read_parquet(ctx.input_file("differential", "dml"))
-    cfg = ctx.config
-    regions = dss.call_dmrs(
-        dml,
-        float(cfg["p_threshold"]),
-        float(cfg["delta"]),
-        int(cfg["min_cpgs"]),
-        int(cfg["min_length"]),
-        int(cfg["max_gap"]),
-        float(cfg["min_significant"]),
-    )
+    parameters = {name: ctx.config[name] for name in DMR_PARAMETERS}
+    regions = dss.call_dmrs(dml, **parameters)
     regions.to_csv(ctx.out / "dmrs.tsv", sep="\t", index=False, float_format="%.6g")
     return {
         "files": {"dmrs": "dmrs.tsv"},
@@ -211,41 +233,9 @@ def dmrs(ctx: StepContext) -> dict[str, Any]:
             "hypermethylated": int((regions["mean_diff"] > 0).sum()),
             "hypomethylated": int((regions["mean_diff"] < 0).sum()),
             "dmr_bp": int(regions["length"].sum()),
+            **parameters,
         },
     }
-
-
-def read_genes(path: Path) -> pd.DataFrame:
-    """Genes of a GTF (``gene`` lines, else the span of each gene_id's lines): ``chrom,
-    start, end, strand, gene_id, gene_name`` (1-based inclusive)."""
-    try:
-        gtf = pd.read_csv(
-            path, sep="\t", comment="#", header=None, dtype={0: str}, usecols=range(9)
-        )
-    except (ValueError, pd.errors.ParserError) as error:
-        raise InputError(
-            f"annotation {path}: not a GTF (9 tab-separated columns): {error}"
-        ) from None
-    gtf.columns = ["chrom", "source", "feature", "start", "end", "score", "strand", "frame", "attr"]
-    gtf["gene_id"] = gtf["attr"].str.extract(r'gene_id "([^"]+)"', expand=False)
-    if gtf["gene_id"].isna().all():
-        raise InputError(f"annotation {path}: no gene_id attribute: not a GTF")
-    names = gtf["attr"].str.extract(r'gene_name "([^"]+)"', expand=False)
-    gtf["gene_name"] = names.fillna(gtf["gene_id"])
-    if (gtf["feature"] == "gene").any():
-        gtf = gtf[gtf["feature"] == "gene"]
-    genes = (
-        gtf.dropna(subset=["gene_id"])
-        .groupby("gene_id", as_index=False)
-        .agg(
-            chrom=("chrom", "first"),
-            start=("start", "min"),
-            end=("end", "max"),
-            strand=("strand", "first"),
-            gene_name=("gene_name", "first"),
-        )
-    )
-    return genes[["chrom", "start", "end", "strand", "gene_id", "gene_name"]]
 
 
 def annotate(ctx: StepContext) -> dict[str, Any]:
@@ -255,39 +245,51 @@ def annotate(ctx: StepContext) -> dict[str, Any]:
         path = ctx.input_file("simulate", "genes")
     if not path:
         raise SkipStep("no annotation (domain_specific.annotation is null)")
-    genes = read_genes(Path(path))
+    found = genes.read_genes(Path(path))
     regions = pd.read_csv(ctx.input_file("dmrs", "dmrs"), sep="\t", dtype={"chrom": str})
-    overlapping, nearest, distance = [], [], []
-    for row in regions.itertuples():
-        on = genes[genes["chrom"] == row.chrom]
-        gap = np.maximum(0, np.maximum(on["start"] - row.end, row.start - on["end"]))
-        overlapping.append(",".join(on.loc[gap.to_numpy() == 0, "gene_name"]))
-        best = int(np.argmin(gap)) if len(on) else -1
-        close = best >= 0 and gap.iloc[best] <= int(ctx.config["max_distance"])
-        nearest.append(on["gene_name"].iloc[best] if close else "")
-        distance.append(int(gap.iloc[best]) if close else None)
-    annotated = regions.assign(
-        overlapping_genes=overlapping, nearest_gene=nearest, distance=distance
-    )
+    annotated = genes.annotate_regions(regions, found, int(ctx.config["max_distance"]))
     annotated.to_csv(ctx.out / "dmr_genes.tsv", sep="\t", index=False, float_format="%.6g")
     return {
         "files": {"dmr_genes": "dmr_genes.tsv"},
         "metrics": {
-            "genes": len(genes),
-            "dmrs_in_genes": int(sum(bool(o) for o in overlapping)),
-            "dmrs_near_a_gene": int(sum(bool(n) for n in nearest)),
+            "genes": len(found),
+            "dmrs_in_genes": int((annotated["overlapping_genes"] != "").sum()),
+            "dmrs_near_a_gene": int((annotated["nearest_gene"] != "").sum()),
         },
     }
 
 
+def _parameters(ctx: StepContext) -> str:
+    """The test's and the DMR caller's parameters, as their steps recorded them."""
+    test, called = ctx.inputs["differential"]["metrics"], ctx.inputs["dmrs"]["metrics"]
+    smoothing = (
+        f"smoothed over a {test['smoothing_span_bp']} bp moving window"
+        if test["smoothing"]
+        else "not smoothed"
+    )
+    return (
+        f"Per-CpG test: DSS's beta-binomial Wald test, methylation {smoothing}. DMRs: "
+        f"significant CpGs (p < {called['p_threshold']:g}) of one direction at most "
+        f"{called['max_gap']} bp apart merged; kept with >= {called['min_cpgs']} CpGs, "
+        f">= {called['min_length']} bp, >= {called['min_significant']:g} of their CpGs "
+        f"significant and |mean_diff| >= {called['delta']:g}."
+    )
+
+
 def report(ctx: StepContext) -> dict[str, Any]:
-    """Methylation distributions per sample, a volcano plot and the top DMRs."""
+    """Methylation distributions per sample, a volcano plot, the parameters and the top
+    DMRs."""
     from omics_assets.science.epigenome_report import distributions_png, volcano_png
 
     table = pd.read_parquet(ctx.input_file("cpg_table", "cpg_table"))
-    qc = pd.read_csv(ctx.input_file("cpg_table", "qc"), sep="\t")
+    qc = pd.read_csv(
+        ctx.input_file("cpg_table", "qc"),
+        sep="\t",
+        dtype={"sample": str, "condition": str},
+        keep_default_na=False,
+    )
     dml = pd.read_parquet(ctx.input_file("differential", "dml"))
-    regions = pd.read_csv(ctx.input_file("dmrs", "dmrs"), sep="\t")
+    regions = pd.read_csv(ctx.input_file("dmrs", "dmrs"), sep="\t", dtype={"chrom": str})
     (ctx.out / "methylation.png").write_bytes(distributions_png(table, list(qc["sample"])))
     (ctx.out / "volcano.png").write_bytes(volcano_png(dml, regions))
     top = regions.reindex(regions["p"].sort_values().index).head(int(ctx.config["top"]))
@@ -295,6 +297,7 @@ def report(ctx: StepContext) -> dict[str, Any]:
         "# Methylation report",
         f"{len(dml)} CpGs tested, {len(regions)} DMRs "
         f"({int((regions['mean_diff'] > 0).sum())} gaining methylation in the treated).",
+        _parameters(ctx),
         "## Samples (CpGs kept after coverage QC)",
         qc.to_markdown(index=False, floatfmt=".1f"),
         "## Top DMRs (mean_diff: treated - control methylation)",

@@ -23,29 +23,24 @@ Lines with meth + unmeth = 0 carry no information and are dropped.
 
 from __future__ import annotations
 
-import gzip
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 import pandas as pd
 
+from omics_assets.science import reads
+from omics_assets.science.reads import open_text
 from omics_assets.science.steps import InputError
 
 COLUMNS = ("chrom", "start", "end", "percent", "meth", "unmeth")
+SHEET_COLUMNS = ("sample", "condition", "coverage")
 PERCENT_TOLERANCE = 0.5 + 1e-6  # percentage points: rounding to a whole percent
 SHIFT_MIN_SITES = 20  # fewer one-off matches than this cannot show a shift
 
 
-def _open(path: Path) -> IO[str]:
-    with path.open("rb") as handle:
-        gzipped = handle.read(2) == b"\x1f\x8b"
-    return gzip.open(path, "rt") if gzipped else path.open()
-
-
 def _bad_line(path: Path) -> str:
     """What is wrong with the first malformed line of a file (fields or numbers)."""
-    with _open(path) as handle:
+    with open_text(path) as handle:
         for number, line in enumerate(handle, 1):
             fields = line.rstrip("\n").split("\t")
             if len(fields) != len(COLUMNS):
@@ -68,7 +63,7 @@ def read_coverage(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise InputError(f"coverage file not found: {path}")
     try:
-        with _open(path) as handle:
+        with open_text(path) as handle:
             table = pd.read_csv(
                 handle,
                 sep="\t",
@@ -127,10 +122,16 @@ def _refuse(path: Path, bad: np.ndarray, what: str) -> None:
         raise InputError(f"{path}: line {int(np.flatnonzero(bad)[0]) + 1}: {what}")
 
 
-def _keys(table: pd.DataFrame, codes: dict[str, int]) -> np.ndarray:
-    """Positions as one sortable int64 per site: the chromosome's code in the high bits."""
-    chrom = table["chrom"].map(codes).to_numpy(dtype=np.int64)
-    return (chrom << 40) + table["pos"].to_numpy(dtype=np.int64)
+def _keys(tables: list[pd.DataFrame]) -> list[np.ndarray]:
+    """Each table's positions as one int64 per site, the chromosome's code (shared by all
+    tables: one factorisation of their chromosome columns) in the high bits."""
+    chroms = pd.concat([t["chrom"] for t in tables], ignore_index=True)
+    codes = pd.factorize(chroms)[0].astype(np.int64)
+    bounds = np.cumsum([0, *(len(t) for t in tables)])
+    return [
+        (codes[a:b] << 40) + t["pos"].to_numpy(dtype=np.int64)
+        for a, b, t in zip(bounds[:-1], bounds[1:], tables, strict=True)
+    ]
 
 
 def _member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
@@ -141,15 +142,26 @@ def _member(values: np.ndarray, sorted_set: np.ndarray) -> np.ndarray:
 
 def check_shifts(tables: dict[Path, pd.DataFrame]) -> None:
     """InputError when one file's positions sit one base off the other files' (the module's
-    rule); the message names the file and its first shifted line."""
+    rule); the message names the file and its first shifted line. The sites of all files are
+    counted once: a site is in the other files when its count over all files exceeds its
+    count (0 or 1) in this one."""
     if len(tables) < 2:
         return
-    codes = {c: i for i, c in enumerate(sorted({c for t in tables.values() for c in t["chrom"]}))}
-    keys = {path: _keys(table, codes) for path, table in tables.items()}
+    keys = dict(zip(tables, _keys(list(tables.values())), strict=True))
+    every = np.sort(np.concatenate(list(keys.values())))
+    first = np.flatnonzero(np.concatenate([[True], every[1:] != every[:-1]]))
+    sites, counts = every[first], np.diff(np.append(first, len(every)))
+
+    def count(values: np.ndarray) -> np.ndarray:
+        at = np.minimum(np.searchsorted(sites, values), len(sites) - 1)
+        return np.where(sites[at] == values, counts[at], 0)
+
     for path, own in keys.items():
-        others = np.unique(np.concatenate([k for p, k in keys.items() if p != path]))
-        exact = _member(own, others)
-        off = {step: _member(own - step, others) for step in (1, -1)}
+        mine = np.sort(own)
+        exact = count(own) > 1
+        off = {
+            step: count(own - step) > _member(own - step, mine).astype(np.int64) for step in (1, -1)
+        }
         step = max(off, key=lambda s: int((off[s] & ~exact).sum()))
         only_off, only_exact = off[step] & ~exact, int((exact & ~off[step]).sum())
         if only_off.sum() >= SHIFT_MIN_SITES and only_off.sum() > only_exact:
@@ -162,32 +174,31 @@ def check_shifts(tables: dict[Path, pd.DataFrame]) -> None:
 
 
 def read_samplesheet(path: Path, contrast: list[str]) -> pd.DataFrame:
-    """The samplesheet (``sample``, ``condition``, ``coverage``; TSV) of the samples in the
-    two contrast conditions, ``coverage`` made absolute (relative to the samplesheet)."""
-    if not path.is_file():
-        raise InputError(f"samplesheet not found: {path}")
-    sheet = pd.read_csv(path, sep="\t", dtype=str, comment="#")
-    missing = [c for c in ("sample", "condition", "coverage") if c not in sheet.columns]
-    if missing:
-        raise InputError(f"samplesheet {path}: missing column(s) {', '.join(missing)}")
-    blank = sheet[["sample", "condition", "coverage"]].isna().any(axis=1).to_numpy()
-    if blank.any():
-        raise InputError(f"samplesheet {path}: row {int(np.flatnonzero(blank)[0]) + 2}: empty cell")
-    if sheet["sample"].duplicated().any():
-        raise InputError(
-            f"samplesheet {path}: sample {sheet['sample'][sheet['sample'].duplicated()].iloc[0]!r}"
-            " listed twice"
-        )
+    """The samplesheet's rows (``sample``, ``condition``, ``coverage``) of the two contrast
+    conditions, text as written. It is read by :func:`reads.checked_samplesheet`, the reader
+    whose parse the core confines (TSV, or CSV by name; ``~`` expanded; relative to the
+    sheet): a step never opens a file the core did not check. ``coverage`` is the resolved
+    path; ``line`` the row's line in the file. InputError (file and line) for a contrast that
+    is not two of the sheet's conditions, or two rows naming one coverage file."""
     if len(contrast) != 2 or contrast[0] == contrast[1]:
         raise InputError(
             f"contrast must be two different conditions [control, treated]: {contrast}"
         )
-    absent = [c for c in contrast if c not in set(sheet["condition"])]
+    sheet = reads.checked_samplesheet(path, SHEET_COLUMNS, ("coverage",))
+    conditions = set(sheet["condition"])
+    absent = [c for c in contrast if c not in conditions]
     if absent:
         raise InputError(
-            f"samplesheet {path}: contrast condition(s) {', '.join(absent)} not in its "
-            f"conditions ({', '.join(sorted(set(sheet['condition'])))})"
+            f"samplesheet: {path}: contrast condition(s) {', '.join(absent)} not among its "
+            f"conditions ({', '.join(sorted(conditions))})"
         )
     sheet = sheet[sheet["condition"].isin(contrast)].reset_index(drop=True)
-    sheet["coverage"] = [str((path.parent / p).resolve()) for p in sheet["coverage"]]
-    return sheet[["sample", "condition", "coverage"]]
+    again = sheet[sheet["coverage"].duplicated()]
+    if len(again):
+        row = again.iloc[0]
+        first = sheet.loc[sheet["coverage"] == row["coverage"], "line"].iloc[0]
+        raise InputError(
+            f"samplesheet: {path} line {row['line']}: sample {row['sample']!r} names the "
+            f"coverage file of line {first} ({row['coverage']}): one file per sample"
+        )
+    return sheet[[*SHEET_COLUMNS, "line"]]

@@ -5,7 +5,11 @@ mean ``mu`` shared by a condition's replicates, ``phi`` the dispersion of the co
 that CpG. As DSS 2.46 computes it (the R and C code of ``DMLtest``):
 
 1. CpGs with too little coverage are dropped: within +-100 bp, a condition's summed coverage
-   must exceed 2 per replicate (``hasCoverage``).
+   must exceed 2 per replicate (``hasCoverage``). One difference at chromosome edges: DSS's
+   window (C ``windowFilter``) runs over positions alone, which restart at each chromosome,
+   so the first CpGs of a chromosome also sum the previous chromosome's CpGs and its last
+   CpG the next one's first CpGs; ours stops at the chromosome's edge. A sparsely covered
+   CpG at a chromosome's edge may be kept by DSS and dropped here.
 2. ``mu`` per condition: (sum meth + c) / (sum cov + 1), ``c`` the mean of meth / cov over the
    condition's entries; with ``smoothing``, both sums are first summed over the CpGs within
    +-span/2 bp (a moving window, ``smooth.chr``). One replicate: meth + 0.4 c, cov + 0.4.
@@ -255,7 +259,13 @@ def call_dmrs(
     first to last CpG, inclusive) of at least ``min_length``, a share of significant CpGs of at
     least ``min_significant`` and |mean diff| >= ``delta``. Columns: ``chrom, start, end``
     (1-based, inclusive), ``n_cpgs, mean_diff`` (treated - control), ``p`` (Simes over the
-    region's CpGs), then ``length, n_significant, mean_control, mean_treated, area_stat``."""
+    region's CpGs), then ``length, n_significant, mean_control, mean_treated, area_stat``.
+
+    DSS's ``callDMR`` differs: its thresholds are strict (length > minlen, CpGs > minCG,
+    share > pct.sig: its minCG 3 asks for 4 CpGs, ours ``min_cpgs`` 3 for 3); it merges runs
+    of significant CpGs whatever their direction within ``min(dis.merge, minlen)`` bp (50 at
+    its defaults, not the documented 100) and splits regions at 5 kb gaps between CpGs; its
+    ``delta`` replaces the p of each CpG by a posterior probability of |diff| > delta."""
     dml = dml.reset_index(drop=True)
     sig = np.flatnonzero(dml["p"].to_numpy() < p_threshold)
     columns = ["chrom", "start", "end", "n_cpgs", "mean_diff", "p", "length"]

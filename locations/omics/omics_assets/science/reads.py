@@ -23,7 +23,7 @@ _NOT_NUCLEOTIDE = re.compile(r"[^ACGTURYSWKMBDHVNacgturyswkmbdhvn]")
 _GTF_ATTRIBUTE = re.compile(r'(\w+) "([^"]*)"')
 
 
-def _open_text(path: Path) -> IO[str]:
+def open_text(path: Path) -> IO[str]:
     """A text handle on a plain or gzip/bgzip file, recognized by its magic bytes (a gzipped
     file is read as such whatever its name)."""
     with path.open("rb") as probe:
@@ -44,7 +44,7 @@ def fasta_records(path: Path, key: str) -> Iterator[tuple[str, str]]:
     parts: list[str] = []
     header_line = 0
     try:
-        with _open_text(path) as handle:
+        with open_text(path) as handle:
             for number, raw in enumerate(handle, 1):
                 line = raw.strip()
                 if line.startswith(">"):
@@ -96,7 +96,7 @@ def read_gene_map(path: Path) -> pd.DataFrame:
         raise InputError(f"annotation: {path} does not exist")
     if ".gtf" in path.name:
         rows = []
-        with _open_text(path) as handle:
+        with open_text(path) as handle:
             for line in handle:
                 if line.startswith("#"):
                     continue
