@@ -15,6 +15,7 @@ from omics_assets.science.sample_tables import (
     header_row,
     read_sample_table,
     refuse_repeated_names,
+    sample_rows,
     table_rows,
 )
 from omics_assets.science.steps import InputError, StepContext
@@ -52,21 +53,7 @@ def read_community(path: Path, integers: bool) -> Community:
     samples: list[str] = []
     lines: list[int] = []
     cells: list[list[str]] = []
-    where: dict[str, int] = {}
-    for line, fields in rows:
-        if len(fields) != len(header):
-            raise InputError(
-                f"{path}: line {line}: {len(fields)} fields, the header has {len(header)}"
-            )
-        sample = fields[0]
-        if not sample:
-            raise InputError(f"{path}: line {line}: the sample ID is empty")
-        if sample in where:
-            raise InputError(
-                f"{path}: line {line}: sample {sample!r} appears again (first on line "
-                f"{where[sample]})"
-            )
-        where[sample] = line
+    for line, sample, fields in sample_rows(path, rows, header, header[0], {}):
         samples.append(sample)
         lines.append(line)
         cells.append(fields[1:])

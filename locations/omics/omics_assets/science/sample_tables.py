@@ -96,9 +96,23 @@ def read_sample_table(path: Path, columns: Mapping[str, str]) -> SampleTable:
                 f"{path}: line {header_line}: no column {column!r}, named by {setting} "
                 f"(columns: {listed})"
             )
-    at = header.index(SAMPLE)
-    records: list[list[str]] = []
     lines: dict[str, int] = {}
+    records = [fields for _, _, fields in sample_rows(path, rows, header, SAMPLE, lines)]
+    table = pd.DataFrame(records, columns=header, dtype=str).set_index(SAMPLE)
+    return SampleTable(path, table, lines)
+
+
+def sample_rows(
+    path: Path,
+    rows: list[tuple[int, list[str]]],
+    header: list[str],
+    column: str,
+    lines: dict[str, int],
+) -> Iterator[tuple[int, str, list[str]]]:
+    """``(line, sample, fields)`` of each data row, its sample ID in ``column``, recorded in
+    ``lines`` (sample -> line). InputError for a row with the wrong number of fields, an
+    empty sample ID, or a sample that appears again."""
+    at = header.index(column)
     for line, fields in rows:
         if len(fields) != len(header):
             raise InputError(
@@ -113,9 +127,7 @@ def read_sample_table(path: Path, columns: Mapping[str, str]) -> SampleTable:
                 f"{lines[sample]})"
             )
         lines[sample] = line
-        records.append(fields)
-    table = pd.DataFrame(records, columns=header, dtype=str).set_index(SAMPLE)
-    return SampleTable(path, table, lines)
+        yield line, sample, fields
 
 
 def read_step_table(path: Path) -> pd.DataFrame:
