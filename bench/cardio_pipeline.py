@@ -3,12 +3,16 @@ graph on this machine's cores, through the real ``cardio run`` CLI, in its modes
 in one run (the machine is shared: compare ratios).
 
     .venv/bin/python bench/cardio_pipeline.py [--studies 100] [--modes in-process,daemon]
-                                              [--cache DIR]
+                                              [--limits on] [--cache DIR]
 
 - ``in-process``: no daemon serves the instance; ``cardio run DIR...`` runs one Dagster run
   per study here, on every core (warm worker processes);
 - ``daemon``: ``dagster-daemon`` serves the instance; the same command submits one Dagster
   backfill of the studies, and the run queue (2 runs at once) launches a run process per study.
+
+``--limits on,off`` runs each mode twice: with the stage time limits (the default: each
+stage's work in the run process's stage worker) and without (``CARDIO_STAGE_TIMEOUT_S=0``:
+in the run process), and prints the ratio of their wall times.
 
 Per mode: wall time of the command, studies per minute, per-stage time (each asset's
 ``elapsed_ms``, the compute inside the step), the peak memory (VmHWM) of each process the
@@ -82,13 +86,16 @@ def _peak_mb(pid: int) -> float | None:
 
 def _role(pid: int, root: int, root_role: str) -> str:
     """What a process is: the CLI, a worker (a pool worker or a run process of the daemon:
-    runs studies), or a helper (resource tracker, code server, the daemon)."""
+    runs studies), a stage worker (a run process's stage time limits), or a helper (resource
+    tracker, code server, the daemon)."""
     if pid == root:
         return root_role
     try:
         command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
     except OSError:
         return "helper"
+    if "cardio_assets.stage_worker" in command:
+        return "stage worker"
     return "worker" if "spawn_main" in command or "execute_run" in command else "helper"
 
 
@@ -191,50 +198,69 @@ def ecg_real_time(folders: list[Path]) -> tuple[float, float]:
     return recorded / science, recorded / (science + plotted)
 
 
+def report(
+    title: str, studies: int, seconds: float, result: list | dict, peaks: dict, env: dict[str, str]
+) -> None:
+    """One command's figures: wall time, where the core-seconds went, stage times, memory."""
+    stages, in_runs, in_steps = stage_compute(env)
+    cores = os.cpu_count() or 1
+    compute = sum(map(sum, stages.values())) / 1000.0
+    runs = result["runs"] if isinstance(result, dict) else result
+    print(f"\n== {title}: {studies} studies, {len(runs)} runs, {cores} cores")
+    print(f"wall {seconds:.1f} s, {studies / seconds * 60:.1f} studies/min")
+    print(
+        f"stage compute {compute:.1f} s; per run, duration / its stage compute = "
+        f"{in_runs / compute:.2f}; the whole command, wall x cores / compute = "
+        f"{seconds * cores / compute:.2f}"
+    )
+    print(
+        f"  where the core-seconds went: {seconds * cores:.0f} = {compute:.0f} stage compute"
+        f" + {in_steps - compute:.0f} in steps around it (inputs, outputs, events)"
+        f" + {in_runs - in_steps:.0f} in runs between steps"
+        f" + {seconds * cores - in_runs:.0f} outside runs (start-up, launching, idle cores)"
+    )
+    for step, values in sorted(stages.items(), key=lambda kv: -sum(kv[1])):
+        print(f"  {step:22} median {median(values):7.1f} ms, total {sum(values) / 1000:6.1f} s")
+    for role in ("cli", "worker", "stage worker"):
+        if mbs := [mb for (r, _), mb in peaks.items() if r == role]:
+            print(
+                f"peak memory, {role}: {len(mbs)} processes, median {median(mbs):.0f} MB, "
+                f"max {max(mbs):.0f} MB"
+            )
+
+
 def main() -> None:
     quiet_warnings()
     parser = argparse.ArgumentParser()
     parser.add_argument("--studies", type=int, default=100)
     parser.add_argument("--modes", default="in-process,daemon")
+    parser.add_argument("--limits", default="on", help="on, off or on,off (see above)")
     parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "cardio_bench"))
     args = parser.parse_args()
+    limits = args.limits.split(",")
+    if not set(limits) <= {"on", "off"}:
+        parser.error(f"--limits: on, off or on,off, not {args.limits}")
     cache = Path(args.cache) / f"studies_{args.studies}"
     if not cache.exists():
         demo(cache.with_suffix(".part"), "bench", args.studies)
         cache.with_suffix(".part").rename(cache)
     folders = sorted(p for p in cache.iterdir() if p.is_dir())
-    cores = os.cpu_count() or 1
+    walls: dict[tuple[str, str], float] = {}
     for mode in args.modes.split(","):
-        with tempfile.TemporaryDirectory() as tmp:
-            env = environment(Path(tmp))
-            if mode == "daemon":
-                seconds, report, peaks = with_daemon(env, folders)
-            else:
-                seconds, report, peaks = cardio_run(env, folders, "--in-process", "--quiet")
-            stages, in_runs, in_steps = stage_compute(env)
-        compute = sum(map(sum, stages.values())) / 1000.0
-        runs = report["runs"] if isinstance(report, dict) else report
-        print(f"\n== {mode}: {len(folders)} studies, {len(runs)} runs, {cores} cores")
-        print(f"wall {seconds:.1f} s, {len(folders) / seconds * 60:.1f} studies/min")
-        print(
-            f"stage compute {compute:.1f} s; per run, duration / its stage compute = "
-            f"{in_runs / compute:.2f}; the whole command, wall x cores / compute = "
-            f"{seconds * cores / compute:.2f}"
-        )
-        print(
-            f"  where the core-seconds went: {seconds * cores:.0f} = {compute:.0f} stage compute"
-            f" + {in_steps - compute:.0f} in steps around it (inputs, outputs, events)"
-            f" + {in_runs - in_steps:.0f} in runs between steps"
-            f" + {seconds * cores - in_runs:.0f} outside runs (start-up, launching, idle cores)"
-        )
-        for step, values in sorted(stages.items(), key=lambda kv: -sum(kv[1])):
-            print(f"  {step:22} median {median(values):7.1f} ms, total {sum(values) / 1000:6.1f} s")
-        for role in ("cli", "worker"):
-            if mbs := [mb for (r, _), mb in peaks.items() if r == role]:
-                print(
-                    f"peak memory, {role}: {len(mbs)} processes, median {median(mbs):.0f} MB, "
-                    f"max {max(mbs):.0f} MB"
-                )
+        for limit in limits:
+            with tempfile.TemporaryDirectory() as tmp:
+                env = environment(Path(tmp))
+                if limit == "off":
+                    env["CARDIO_STAGE_TIMEOUT_S"] = "0"
+                if mode == "daemon":
+                    seconds, result, peaks = with_daemon(env, folders)
+                else:
+                    seconds, result, peaks = cardio_run(env, folders, "--in-process", "--quiet")
+                report(f"{mode}, stage limits {limit}", len(folders), seconds, result, peaks, env)
+            walls[mode, limit] = seconds
+        if len(limits) == 2:
+            ratio = walls[mode, "on"] / walls[mode, "off"]
+            print(f"\n{mode}: wall with stage limits / without = {ratio:.2f}")
     per_core, with_plot = ecg_real_time(folders)
     print(
         f"\nECG on one core: {per_core:.0f}x real time (science), {with_plot:.0f}x with the "

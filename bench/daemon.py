@@ -16,7 +16,7 @@ def serving_daemon(env: dict[str, str], workspace: Path) -> Iterator[subprocess.
     heartbeat (what the CLIs look for before submitting a backfill); stopped on exit."""
     import dagster as dg
 
-    from platform_core.daemon import daemon_serves
+    from platform_core.health import daemon_serves
 
     daemon = subprocess.Popen(
         [str(ROOT / ".venv/bin/dagster-daemon"), "run", "-w", str(workspace)],

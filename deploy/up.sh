@@ -51,7 +51,7 @@ fi
 .venv/bin/python - "$run/daemon.pid" <<'PY' || { tail -20 "$run/daemon.log" >&2; exit 1; }
 import os, sys, time
 import dagster as dg
-from platform_core.daemon import daemon_serves
+from platform_core.health import daemon_serves
 
 pid = int(open(sys.argv[1]).read())
 deadline = time.monotonic() + 120

@@ -1,30 +1,26 @@
-"""Notifications: a ``Notifier`` resource and the sensors that feed it.
+"""Alert rules: which events alert, how severely, on which channels (``platform_core.notifier``).
 
-Channels: ``log`` (append one JSON line per alert to a file; the default), ``email`` (SMTP) and
-``webhook`` (HTTP POST of Slack-compatible JSON ``{"text": ...}``). Secrets (SMTP password,
-webhook URL) come only from environment variables, as ``dg.EnvVar`` (``notifier_from_env``).
-
-Every location registers ``alert_sensors(location)``, three sensors that notify through it:
-any failed run, any failed asset check, and any asset whose ``FreshnessPolicy`` the instance's
-freshness daemon (``freshness: enabled`` in dagster.yaml) finds failing.
+Rules (``effective_alerting``) come from the platform config's ``alerting:`` section; without
+one, from ``PLATFORM_ALERT_*`` as before, plus a low-severity long-running rule (120 min).
+A pipeline's ``failure_actions.notify`` adds its channels to the run-failure rule of that
+pipeline (one incident, the union of the channels). Incidents (``platform_core.incidents``)
+make one alert per incident and one "resolved" message; the sensors that raise them are in
+``platform_core.alert_sensors``.
 """
 
 import json
-import smtplib
-import urllib.request
-from datetime import UTC, datetime
-from email.message import EmailMessage
-from pathlib import Path
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import dagster as dg
 
-from platform_core.dagster_internals import AssetCheckExecutionRecordStatus, FreshnessState
 from platform_core.datastore import DataStore
-from platform_core.errors import root_cause
 from platform_core.keys import comma_list
+from platform_core.notifier import Notifier
 from platform_core.settings import resource_from_env
 
-CHANNELS = ("log", "email", "webhook")
 # Notifier field -> the environment variable that sets it.
 NOTIFIER_ENV = {
     "channels": "PLATFORM_ALERT_CHANNELS",
@@ -37,201 +33,152 @@ NOTIFIER_ENV = {
     "smtp_password": "PLATFORM_SMTP_PASSWORD",
     "webhook_url": "PLATFORM_WEBHOOK_URL",
 }
+HEALTH_GROUP = "platform_health"  # the health checks' group: alerts only where a rule names it
 
 
-class Notifier(dg.ConfigurableResource):
-    """Send an alert on every configured channel; one failing channel does not stop the others.
-    The ``log`` channel appends to ``log_path``, by default the storage owner's alert log."""
+@dataclass(frozen=True)
+class RuleSpec:
+    """A rule as the sensors use it; ``channels`` None: every enabled channel. ``min_runs``:
+    the fewest runs in the window for an error rate to count."""
 
-    store: DataStore
-    channels: str = "log"  # comma list of CHANNELS
-    log_path: str | None = None
-    smtp_host: str = "127.0.0.1"
-    smtp_port: int = 25
-    smtp_sender: str = "dagster@localhost"
-    smtp_recipients: str = ""  # comma list of addresses
-    smtp_user: str | None = None
-    smtp_password: str | None = None
-    webhook_url: str | None = None
-    timeout_seconds: float = 10.0
+    name: str
+    kind: str
+    severity: str
+    channels: tuple[str, ...] | None = None
+    threshold: float | None = None
+    locations: tuple[str, ...] = ()
+    pipelines: tuple[str, ...] = ()
+    window_runs: int = 20
+    window_hours: float = 24.0
+    min_runs: int = 5
 
-    def _log_file(self) -> Path:
-        return Path(self.log_path) if self.log_path else self.store.alert_log()
-
-    def notify(self, subject: str, body: str, severity: str = "error") -> dict[str, str]:
-        """Deliver the alert; returns ``{channel: "ok" | "error: ..."}``."""
-        outcome: dict[str, str] = {}
-        senders = {"log": self._to_log, "email": self._to_email, "webhook": self._to_webhook}
-        for channel in comma_list(self.channels):
-            try:
-                if channel not in senders:
-                    raise ValueError(f"unknown channel {channel!r}; use one of {CHANNELS}")
-                senders[channel](subject, body, severity)
-                outcome[channel] = "ok"
-            except Exception as exc:  # report, keep going: alerts must not mask each other
-                outcome[channel] = f"error: {type(exc).__name__}: {exc}"
-        return outcome
-
-    def _to_log(self, subject: str, body: str, severity: str) -> None:
-        path = self._log_file()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        record = {
-            "time": datetime.now(UTC).isoformat(timespec="seconds"),
-            "severity": severity,
-            "subject": subject,
-            "body": body,
-        }
-        with path.open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps(record) + "\n")
-
-    def _to_email(self, subject: str, body: str, severity: str) -> None:
-        recipients = comma_list(self.smtp_recipients)
-        if not recipients:
-            raise ValueError("email channel enabled but smtp_recipients is empty")
-        msg = EmailMessage()
-        msg["Subject"] = f"[{severity.upper()}] {subject}"
-        msg["From"] = self.smtp_sender
-        msg["To"] = ", ".join(recipients)
-        msg.set_content(body)
-        with smtplib.SMTP(self.smtp_host, self.smtp_port, timeout=self.timeout_seconds) as smtp:
-            if self.smtp_user:
-                smtp.starttls()
-                smtp.login(self.smtp_user, self.smtp_password or "")
-            smtp.send_message(msg)
-
-    def _to_webhook(self, subject: str, body: str, severity: str) -> None:
-        if not self.webhook_url:
-            raise ValueError("webhook channel enabled but webhook_url is not set")
-        payload = json.dumps({"text": f"*[{severity.upper()}] {subject}*\n{body}"}).encode()
-        request = urllib.request.Request(
-            self.webhook_url,
-            data=payload,
-            headers={"Content-Type": "application/json"},
-            method="POST",
+    def matches(self, location: str, pipeline: str) -> bool:
+        if pipeline == HEALTH_GROUP and pipeline not in self.pipelines:
+            return False  # health checks mirror runs and the system: alert only when asked
+        return (not self.locations or location in self.locations) and (
+            not self.pipelines or pipeline in self.pipelines
         )
-        with urllib.request.urlopen(request, timeout=self.timeout_seconds) as response:
-            if response.status >= 300:
-                raise RuntimeError(f"webhook answered HTTP {response.status}")
 
 
-def notifier_from_env(store: DataStore) -> Notifier:
-    """The Notifier of ``NOTIFIER_ENV`` (default: the ``log`` channel into ``store``'s log)."""
-    return resource_from_env(Notifier, NOTIFIER_ENV, store=store)
+@dataclass(frozen=True)
+class Alerting:
+    """The effective rules, escalation, channel specs (None: the legacy Notifier fields) and
+    each pipeline's own failure channels (``(location, pipeline)`` -> channels)."""
+
+    rules: tuple[RuleSpec, ...]
+    escalate_after: int = 3
+    escalation_severity: str = "critical"
+    escalation_channels: tuple[str, ...] = ()
+    channels: Mapping[str, dict[str, Any]] | None = None
+    notify: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+
+    def rules_with(self, kind: str) -> list[RuleSpec]:
+        return [r for r in self.rules if r.kind == kind]
+
+    def rules_for(self, kind: str, location: str, pipeline: str) -> list[RuleSpec]:
+        """The rules of ``kind`` for a pipeline. A failed run's first rule takes the
+        pipeline's own channels too (or is made of them when no rule matches)."""
+        found = [r for r in self.rules_with(kind) if r.matches(location, pipeline)]
+        own = self.notify.get((location, pipeline))
+        if kind != "run_failed" or not own:
+            return found
+        if not found:
+            return [RuleSpec(f"{pipeline}_failure_actions", kind, "high", own)]
+        first = found[0]
+        channels = first.channels and tuple(dict.fromkeys([*first.channels, *own]))
+        return [replace(first, channels=channels), *found[1:]]
 
 
-def build_run_failure_sensor(location: str) -> dg.SensorDefinition:
-    """A sensor (RUNNING by default) that notifies on every failed run in the location."""
-
-    @dg.run_failure_sensor(
-        name=f"{location}_run_failure_alert",
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        description="Sends every failed run of this location to the notifier.",
+LEGACY = Alerting(
+    rules=(
+        RuleSpec("run_failed", "run_failed", "high"),
+        RuleSpec("check_failed", "check_failed", "medium"),
+        RuleSpec("freshness_failed", "freshness_failed", "medium"),
+        RuleSpec("long_running", "duration_minutes", "low", threshold=120.0),
     )
-    def run_failure_alert(context: dg.RunFailureSensorContext, notifier: Notifier) -> None:
-        run = context.dagster_run
-        step_errors = [
-            f"{entry.step_key}: {root_cause(entry.dagster_event.step_failure_data.error)}"
-            for entry in context.instance.all_logs(
-                run.run_id, of_type=dg.DagsterEventType.STEP_FAILURE
-            )
-            if entry.dagster_event.step_failure_data.error
-        ]
-        error = "\n".join(step_errors) or context.failure_event.message or "run failed"
-        outcome = notifier.notify(
-            subject=f"{location}: run {run.run_id[:8]} of {run.job_name} failed",
-            body=f"job={run.job_name} run_id={run.run_id} tags={dict(run.tags)}\n{error}",
-        )
-        context.log.info(f"notified: {outcome}")
-
-    return run_failure_alert
+)
 
 
-def build_check_failure_sensor(
-    location: str, minimum_interval_seconds: int = 60
-) -> dg.SensorDefinition:
-    """A sensor (RUNNING by default) that notifies on failed asset checks, freshness included.
-
-    The cursor maps each check of the location to the id of the last failed evaluation seen,
-    so each failure is notified exactly once (works on SQLite and Postgres storage alike).
-    """
-
-    @dg.sensor(
-        name=f"{location}_check_failure_alert",
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        minimum_interval_seconds=minimum_interval_seconds,
-        description="Sends failed asset checks (data quality, freshness) to the notifier.",
+def effective_alerting(
+    cfg: Any = None,
+    environ: Mapping[str, str] = os.environ,
+    location: str | None = None,
+    groups: tuple[str, ...] = (),
+) -> Alerting:
+    """The rules of ``cfg`` (a ``platform_config.LoadedConfig``): ``LEGACY`` without an
+    ``alerting:`` section. With one, ``PLATFORM_SMTP_*`` override the email channels' fields
+    (user and password by default), ``PLATFORM_WEBHOOK_URL`` the channel named ``webhook``,
+    ``PLATFORM_ALERT_CHANNELS`` restricts the enabled set, and each pipeline's
+    ``failure_actions.notify`` (plus the escalation channels for ``escalation: page_oncall``)
+    joins its run-failure rule."""
+    model = getattr(getattr(cfg, "model", None), "alerting", None)
+    if model is None:
+        return LEGACY
+    channels = {name: spec.model_dump() for name, spec in model.channels.items()}
+    enabled = comma_list(environ.get(NOTIFIER_ENV["channels"], ""))
+    for name, spec in channels.items():
+        if enabled and name not in enabled and spec["type"] not in enabled:
+            spec["enabled"] = False
+        if spec["type"] == "email":
+            for key in ("host", "sender"):
+                spec[key] = environ.get(NOTIFIER_ENV[f"smtp_{key}"]) or spec[key]
+            spec["port"] = int(environ.get(NOTIFIER_ENV["smtp_port"]) or spec["port"])
+            recipients = comma_list(environ.get(NOTIFIER_ENV["smtp_recipients"], ""))
+            spec["recipients"] = recipients or spec["recipients"]
+            for key in ("user", "password"):
+                spec[f"{key}_env"] = spec[f"{key}_env"] or NOTIFIER_ENV[f"smtp_{key}"]
+        if name == "webhook" and environ.get(NOTIFIER_ENV["webhook_url"]):
+            spec["url_env"] = NOTIFIER_ENV["webhook_url"]
+    escalation = model.escalation
+    notify: dict[tuple[str, str], tuple[str, ...]] = {}
+    for group in groups if location else ():
+        actions = cfg.pipeline(location, group).failure_actions
+        extra = list(escalation.channels) if actions.escalation == "page_oncall" else []
+        if actions.notify or extra:
+            notify[(location, group)] = tuple(dict.fromkeys([*actions.notify, *extra]))
+    return Alerting(
+        tuple(_rule(r) for r in model.rules),
+        escalation.after_consecutive_failures,
+        escalation.severity,
+        tuple(escalation.channels),
+        channels,
+        notify,
     )
-    def check_failure_alert(context: dg.SensorEvaluationContext, notifier: Notifier):
-        seen: dict[str, int] = json.loads(context.cursor) if context.cursor else {}
-        check_keys = context.repository_def.asset_graph.asset_check_keys
-        storage = context.instance.event_log_storage
-        sent = 0
-        for key in sorted(check_keys, key=lambda k: k.to_user_string()):
-            name = key.to_user_string()
-            records = storage.get_asset_check_execution_history(
-                key, limit=50, status={AssetCheckExecutionRecordStatus.FAILED}
-            )
-            new = sorted((r for r in records if r.id > seen.get(name, 0)), key=lambda r: r.id)
-            for record in new:
-                evaluation = record.evaluation
-                meta = {k: getattr(v, "value", v) for k, v in (evaluation.metadata or {}).items()}
-                where = f" partition {record.partition}" if record.partition else ""
-                notifier.notify(
-                    subject=f"{location}: check {key.name} failed on "
-                    f"{key.asset_key.to_user_string()}{where}",
-                    body=f"{evaluation.description or ''}\n{json.dumps(meta, default=str)}",
-                    severity=evaluation.severity.value.lower(),
-                )
-                seen[name] = record.id
-                sent += 1
-        context.update_cursor(json.dumps(seen, sort_keys=True))
-        if not sent:
-            return dg.SkipReason("no new failed asset checks")
-        return None
-
-    return check_failure_alert
 
 
-def build_freshness_failure_sensor(
-    location: str, minimum_interval_seconds: int = 60
-) -> dg.SensorDefinition:
-    """A sensor (RUNNING by default) that notifies when an asset of the location turns stale:
-    its freshness state, kept by the daemon from the asset's ``FreshnessPolicy``, is FAIL.
-    The cursor holds, per asset, when the last notified failure began, so each stale spell is
-    notified once."""
-
-    @dg.sensor(
-        name=f"{location}_freshness_alert",
-        default_status=dg.DefaultSensorStatus.RUNNING,
-        minimum_interval_seconds=minimum_interval_seconds,
-        description="Sends assets whose freshness policy fails (overdue data) to the notifier.",
+def _rule(rule: Any) -> RuleSpec:
+    """A ``platform_models.Rule`` as a ``RuleSpec``."""
+    return RuleSpec(
+        name=rule.name,
+        kind=rule.condition.kind,
+        severity=rule.severity,
+        channels=tuple(rule.channels),
+        threshold=rule.condition.threshold,
+        locations=tuple(rule.locations),
+        pipelines=tuple(rule.pipelines),
+        window_runs=rule.window_runs,
+        window_hours=rule.window_hours,
+        min_runs=rule.min_runs,
     )
-    def freshness_alert(context: dg.SensorEvaluationContext, notifier: Notifier):
-        seen: dict[str, str] = json.loads(context.cursor) if context.cursor else {}
-        graph = context.repository_def.asset_graph
-        keys = [k for k in graph.get_all_asset_keys() if graph.get(k).freshness_policy]
-        sent = 0
-        for key, record in sorted(context.instance.get_freshness_state_records(keys).items()):
-            name, since = key.to_user_string(), record.updated_at.isoformat()
-            if record.freshness_state != FreshnessState.FAIL or seen.get(name) == since:
-                continue
-            policy = graph.get(key).freshness_policy
-            notifier.notify(
-                subject=f"{location}: {name} is stale",
-                body=f"freshness policy {policy} failing since {since}",
-            )
-            seen[name] = since
-            sent += 1
-        context.update_cursor(json.dumps(seen, sort_keys=True))
-        return None if sent else dg.SkipReason("no asset turned stale")
-
-    return freshness_alert
 
 
-def alert_sensors(location: str) -> list[dg.SensorDefinition]:
-    """The alert sensors every location registers: failed runs, failed checks, stale assets."""
-    return [
-        build_run_failure_sensor(location),
-        build_check_failure_sensor(location),
-        build_freshness_failure_sensor(location),
-    ]
+def notifier_from_env(store: DataStore, cfg: Any = None) -> Notifier:
+    """The Notifier of ``NOTIFIER_ENV`` (default: the ``log`` channel into ``store``'s log),
+    with the configured channels of ``cfg``'s ``alerting:`` section when it has one."""
+    channels = effective_alerting(cfg).channels
+    given = {"channels_json": json.dumps(channels, sort_keys=True)} if channels else {}
+    return resource_from_env(Notifier, NOTIFIER_ENV, store=store, **given)
+
+
+def alert_definitions(
+    location: str, loaded_defs: dg.Definitions, cfg: Any = None
+) -> dg.Definitions:
+    """The location's alert sensors: failed runs, failed checks, stale assets and
+    ``<location>_alert_rules`` (resolutions, error rate, data age, long runs, failed runs
+    with no code-location origin)."""
+    from platform_core.alert_sensors import alert_rules_sensor, alert_sensors
+    from platform_core.runstats import pipelines
+
+    alerting = effective_alerting(cfg, location=location, groups=tuple(pipelines(loaded_defs)))
+    sensors = alert_sensors(location, alerting, loaded_defs)
+    return dg.Definitions(sensors=[*sensors, alert_rules_sensor(location, alerting, loaded_defs)])

@@ -19,17 +19,14 @@ from typing import Any
 
 import dagster as dg
 
-from platform_core.cli import (
-    quiet_warnings,
-    run_failure,
-    run_job,
-)
+from platform_core.cli import quiet_warnings, run_job
 from platform_core.dagster_internals import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
     AssetGraph,
 )
 from platform_core.pool import map_shared, warm_shared
+from platform_core.runstats import run_failure
 
 
 def run_partition_range(

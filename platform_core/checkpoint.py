@@ -17,21 +17,23 @@ import pandas as pd
 FINGERPRINT_KEY = "input_fingerprint"
 
 
-def frame_digest(frame: pd.DataFrame) -> str:
-    """Content hash of a DataFrame: column names, dtypes and every value, in row order."""
+def frame_digest(frame: pd.DataFrame, index: bool = False) -> str:
+    """Content hash of a DataFrame: column names, dtypes and every value, in row order (and
+    the index, with ``index``)."""
     digest = hashlib.sha256(
         json.dumps([list(map(str, frame.columns)), list(map(str, frame.dtypes))]).encode()
     )
-    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    digest.update(pd.util.hash_pandas_object(frame, index=index).to_numpy().tobytes())
     return digest.hexdigest()
 
 
-def fingerprint(*parts: Any) -> str:
-    """sha256 of the parts (DataFrames by content, everything else as sorted JSON)."""
+def fingerprint(*parts: Any, index: bool = False) -> str:
+    """sha256 of the parts (DataFrames by content, with their index when ``index``;
+    everything else as sorted JSON)."""
     digest = hashlib.sha256()
     for part in parts:
         text = (
-            frame_digest(part)
+            frame_digest(part, index)
             if isinstance(part, pd.DataFrame)
             else json.dumps(part, sort_keys=True, default=str)
         )

@@ -24,7 +24,7 @@ import threading
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,11 +33,11 @@ from typing import Any, NoReturn
 import dagster as dg
 import yaml
 
-from platform_core import pool
+from platform_core import platform_config, pool
 from platform_core.confine import confined_process, user_process
-from platform_core.dagster_internals import cron_string_iterator
-from platform_core.errors import CliError, root_cause
+from platform_core.errors import CliError
 from platform_core.keys import InvalidKeyError, validate_partition_key
+from platform_core.runstats import run_failure
 from platform_core.storage import DEFAULT_DAGSTER_HOME
 
 # The full event log is in the instance (``logs`` command, web UI); the console shows problems.
@@ -106,13 +106,16 @@ def fail(message: str, code: int = 2) -> NoReturn:
 def dispatch(args: argparse.Namespace) -> int:
     """Run the sub-command ``args.func`` as the user's own process (its runs here read the
     user's paths and code unconfined); a CliError, or a file the command cannot read or
-    write (OSError), becomes one line on stderr, exit 2."""
+    write (OSError), or a bad platform config (ConfigError), becomes one line on stderr, exit
+    2. ``args.platform_config``, when set, is the run's platform config file."""
     try:
+        if getattr(args, "platform_config", None):
+            platform_config.use_file(args.platform_config)
         with user_process():
             return int(args.func(args))
     except BrokenPipeError:  # stdout closed by the reader (| head): not an input error
         raise
-    except (CliError, OSError) as exc:
+    except (CliError, OSError, platform_config.ConfigError) as exc:
         fail(str(exc))
 
 
@@ -184,17 +187,6 @@ def _watch_steps(
 ) -> None:
     while not stop.wait(1.0):
         _report_steps(inst, run_id, total, progress)
-
-
-def run_failure(inst: dg.DagsterInstance, run_id: str) -> str:
-    """Why run ``run_id`` failed, in one line: its first failed step and what it said (a
-    ``dg.Failure``'s description, else the innermost error)."""
-    for entry in inst.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
-        data = entry.dagster_event.step_failure_data
-        user = data.user_failure_data
-        text = user.description if user else (root_cause(data.error) if data.error else "")
-        return f"{entry.step_key}: {(text or 'step failed').strip().splitlines()[0]}"
-    return "run failed"
 
 
 def report(
@@ -272,30 +264,6 @@ def require_partition(
     return key
 
 
-def last_run(inst: dg.DagsterInstance, job_names: Iterable[str]) -> dg.RunRecord | None:
-    records = [
-        record
-        for name in job_names
-        for record in inst.get_run_records(dg.RunsFilter(job_name=name), limit=1)
-    ]
-    return max(records, key=lambda r: r.create_timestamp, default=None)
-
-
-def run_summary(record: dg.RunRecord | None) -> dict[str, Any]:
-    if record is None:
-        return {"last_run": None, "status": "never run", "duration_s": None, "started": None}
-    start, end = record.start_time, record.end_time
-    return {
-        "last_run": record.dagster_run.run_id,
-        "job": record.dagster_run.job_name,
-        "status": record.dagster_run.status.value,
-        "started": datetime.fromtimestamp(start, UTC).isoformat(timespec="seconds")
-        if start
-        else None,
-        "duration_s": round(end - start, 2) if start and end else None,
-    }
-
-
 def print_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> None:
     cells = [[("" if r.get(c) is None else str(r.get(c))) for c in columns] for r in rows]
     widths = [max([len(c), *(len(row[i]) for row in cells)]) for i, c in enumerate(columns)]
@@ -324,18 +292,3 @@ def run_logs(inst: dg.DagsterInstance, run_id: str, tail: int) -> list[str]:
         message = entry.message or (entry.dagster_event.message if entry.dagster_event else "")
         lines.append(f"{when}  {entry.step_key or '-':<28} {kind:<22} {message}")
     return lines
-
-
-def stale_after(policy: dg.FreshnessPolicy, materialized_at: float) -> float:
-    """When (Unix seconds) an asset last materialized at ``materialized_at`` turns stale under
-    ``policy``, by the rule of Dagster's freshness daemon: a time window fails ``fail_window``
-    after the materialization; a cron policy at the first deadline tick whose window (tick
-    minus ``lower_bound_delta``) starts after it. For CLIs without a daemon."""
-    fail_window = getattr(policy, "fail_window", None)
-    if fail_window is not None:
-        return materialized_at + fail_window.to_timedelta().total_seconds()
-    lower_bound = policy.lower_bound_delta.total_seconds()
-    for tick in cron_string_iterator(materialized_at, policy.deadline_cron, policy.timezone):
-        if tick.timestamp() - lower_bound > materialized_at:
-            return tick.timestamp()
-    raise AssertionError("a cron iterator does not end")

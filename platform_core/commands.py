@@ -8,6 +8,7 @@
     resume <flag> ID                re-execute the partition's last failed run from its failure
     export <flag> ID [--step STEP] --out FILE    a table: .tsv, .csv or .parquet by extension
     demo --out DIR                  write demo inputs
+    health [--json]                 pipelines and system checks (exit 1: unhealthy)
 
 Exit codes: 0 success, 1 a run failed, 2 bad usage or bad input (one line on stderr). A
 location's CLI subclasses ``LocationCli``: how a run is requested, its key figures, its demo,
@@ -24,11 +25,12 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from platform_core import backfill, cli, daemon
+from platform_core import backfill, cli, daemon, health, platform_cli, platform_config, runstats
 from platform_core.datastore import DataStore
 from platform_core.io import atomic_write
 from platform_core.keys import InvalidKeyError
 from platform_core.location import Location
+from platform_core.platform_cli import PlatformParser
 from platform_core.session import CLI_TAG, Request, Session
 
 TABLE_WRITERS: dict[str, Callable[[pd.DataFrame, Path], None]] = {
@@ -56,6 +58,7 @@ class LocationCli:
         self.session = Session(self.location)
         self.runs: list[dict[str, Any]] = []  # how the runs of a ``run`` ended
         self.backfill: dict[str, str] = {}  # the backfill a ``run`` through the daemon made
+        self.daemon_config = platform_config.config_path()  # before --platform-config sets it
 
     # ---- hooks -------------------------------------------------------------------------
     def register(self, store: DataStore, path: Path, key: str | None) -> str:
@@ -167,9 +170,10 @@ class LocationCli:
         return len(keys) > 1
 
     def cmd_run(self, args: argparse.Namespace) -> int:
-        keys = self.keys(args)
         instance = self.session.instance  # before the workers start: it sets their environment
-        args.here = args.here or not daemon.daemon_serves(instance)
+        args.here = args.here or not health.daemon_serves(instance)
+        platform_cli.refuse_other_config(args, self.daemon_config)  # before any input registers
+        keys = self.keys(args)
         if args.here and self.many_runs(args, keys) and not self.warm_before_definitions:
             _ = self.session.defs  # importing them may set variables the workers must see
         if args.here and self.many_runs(args, keys):
@@ -212,7 +216,7 @@ class LocationCli:
                     "status": "SUCCESS" if result.success else "FAILURE",
                     "error": ""
                     if result.success
-                    else cli.run_failure(session.instance, result.run_id),
+                    else runstats.run_failure(session.instance, result.run_id),
                 }
             ]
         else:
@@ -259,7 +263,7 @@ class LocationCli:
         return [
             {
                 self.location.item: key,
-                **cli.run_summary(last.get(key)),
+                **runstats.run_summary(last.get(key)),
                 **self.figures(key, last.get(key)),
             }
             for key in keys
@@ -314,7 +318,7 @@ class LocationCli:
     def parser(self, prog: str, description: str) -> argparse.ArgumentParser:
         self.parser_prog = prog
         root = argparse.ArgumentParser(prog=prog, description=description)
-        commands = root.add_subparsers(dest="command", required=True)
+        commands = root.add_subparsers(dest="command", required=True, parser_class=PlatformParser)
         flag, item = self.location.flag, self.location.item
         ids = (flag, "--id", *self.id_aliases)
         if self.inputs or self.submits:
@@ -352,6 +356,7 @@ class LocationCli:
         p.add_argument("--out", required=True, help="folder to write them into")
         self.add_demo_options(p)
         p.set_defaults(func=self.demo)
+        platform_cli.add_health_verb(commands, self.session, self.location.name)
         self.add_verbs(commands)
         return root
 

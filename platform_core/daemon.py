@@ -11,7 +11,7 @@ from typing import Any
 
 import dagster as dg
 
-from platform_core.cli import Progress, run_failure
+from platform_core.cli import Progress
 from platform_core.dagster_internals import (
     ASSET_PARTITION_RANGE_END_TAG,
     ASSET_PARTITION_RANGE_START_TAG,
@@ -21,20 +21,12 @@ from platform_core.dagster_internals import (
     PartitionsByAssetSelector,
     PartitionsSelector,
 )
+from platform_core.runstats import run_failure
 from platform_core.session import CLI_TAG, Request, Session
 
-BACKFILL_DAEMON = "BACKFILL"
-HEARTBEAT_FRESH_SECONDS = 60.0  # the daemon beats every 30 s: one beat may be late
 # a backfill's status values (BulkActionStatus) while the daemon works on it, and on success
 ACTIVE = {"REQUESTED", "CANCELING", "FAILING"}
 SUCCEEDED = {"COMPLETED", "COMPLETED_SUCCESS"}
-
-
-def daemon_serves(inst: dg.DagsterInstance) -> bool:
-    """Whether a backfill daemon heartbeat on this instance is recent (``dagster dev``,
-    ``deploy/up.sh``): then a submitted backfill will be worked on."""
-    beat = inst.get_daemon_heartbeats().get(BACKFILL_DAEMON)
-    return beat is not None and time.time() - beat.timestamp < HEARTBEAT_FRESH_SECONDS
 
 
 def submit_backfill(

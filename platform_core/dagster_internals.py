@@ -125,7 +125,7 @@ PINS: dict[str, Pin] = {
     "ASSET_PARTITION_RANGE_END_TAG": _RANGE_TAGS,
     "cron_string_iterator": Pin(
         "cron ticks by Dagster's own time-zone rules: freshness deadlines without a daemon "
-        "(platform_core.cli.stale_after) and the next tick of each schedule (tetra schedule)",
+        "(platform_core.runstats.stale_after) and the next tick of each schedule (tetra schedule)",
         "none (Dagster vendors croniter privately)",
         "tests/platform_core/test_cli.py::test_stale_after_follows_the_daemons_rules",
     ),
@@ -150,4 +150,15 @@ PINS: dict[str, Pin] = {
     "db_select": _STORAGE,
 }
 
-__all__ = ["PINS", *_SOURCES]
+# DagsterInstance methods without Dagster's @public mark that the product calls (public
+# names, so no import goes through the fence): method -> (the parameters we pass, why).
+INSTANCE_METHODS: dict[str, tuple[tuple[str, ...], str]] = {
+    "add_run_tags": (("run_id", "new_tags"), "the platform config's record on a run (io.py)"),
+    "get_daemon_heartbeats": ((), "health's daemon_heartbeat and daemon_serves"),
+    "get_required_daemon_types": ((), "which daemons health expects to beat"),
+    "get_run_step_stats": (("run_id",), "per-stage times in ecod status"),
+    "get_materialized_partitions": (("asset_key",), "stored partitions (fallbacks, resume)"),
+    "get_records_for_run": (("run_id", "cursor", "of_type"), "a run's planned assets"),
+}
+
+__all__ = ["INSTANCE_METHODS", "PINS", *_SOURCES]

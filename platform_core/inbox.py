@@ -24,6 +24,7 @@ from typing import Literal
 
 import dagster as dg
 
+from platform_core import platform_config
 from platform_core.checkpoint import fingerprint
 from platform_core.dagster_internals import AssetJob
 from platform_core.datastore import DataStore
@@ -35,8 +36,12 @@ PROCESSED = "processed"
 
 
 def inbox_interval_seconds() -> int:
-    """How often the inbox sensors look (``PLATFORM_INBOX_INTERVAL_SECONDS``, default 30)."""
-    return int(os.environ.get("PLATFORM_INBOX_INTERVAL_SECONDS", "30"))
+    """How often the inbox sensors look: ``PLATFORM_INBOX_INTERVAL_SECONDS``, else the
+    platform config's ``inbox_interval_seconds``, else 30."""
+    if os.environ.get("PLATFORM_INBOX_INTERVAL_SECONDS"):
+        return int(os.environ["PLATFORM_INBOX_INTERVAL_SECONDS"])
+    configured = platform_config.load().model.inbox_interval_seconds
+    return 30 if configured is None else configured
 
 
 def signature(path: Path) -> tuple[str, float]:
@@ -115,9 +120,14 @@ class Inbox:
     after: Literal["move", "keep", "adopt"] = "keep"
     description: str = ""
 
-    def settle_seconds(self, location: str) -> float:
-        default = SETTLE_SECONDS[self.kind]
-        return float(os.environ.get(f"{location.upper()}_INBOX_SETTLE_SECONDS", default))
+    def settle_seconds(self, location: str, configured: float | None = None) -> float:
+        """``<LOCATION>_INBOX_SETTLE_SECONDS``, else ``configured`` (the platform config's
+        ``locations.<location>.inbox_settle_seconds``, read when the sensor is built), else
+        the kind's default."""
+        variable = os.environ.get(f"{location.upper()}_INBOX_SETTLE_SECONDS")
+        if variable:
+            return float(variable)
+        return SETTLE_SECONDS[self.kind] if configured is None else configured
 
 
 def build_inbox_sensor(
@@ -131,9 +141,10 @@ def build_inbox_sensor(
     both."""
     jobs = list(jobs)
     kind, after, register = inbox.kind, inbox.after, inbox.register
+    configured = platform_config.load().section(location).get("inbox_settle_seconds")
 
-    def settle_seconds() -> float:
-        return inbox.settle_seconds(location)
+    def settle_seconds() -> float:  # the variable is read at each tick, the file once
+        return inbox.settle_seconds(location, configured)
 
     @dg.sensor(
         name=inbox.sensor,

@@ -29,7 +29,9 @@ import pyarrow as pa
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
+from platform_core import platform_config
 from platform_core.datastore import DataStore
+from platform_core.platform_config import RUN_TAG_DIGEST, RUN_TAG_FILE, RUN_TAG_RECORDED
 
 FrameFormat = Literal["parquet", "arrow"]
 OPTIONAL = "optional"  # input metadata: load None when the upstream partition is missing
@@ -215,12 +217,36 @@ def read_frames(paths: Sequence[Path]) -> pd.DataFrame:
     return pa.concat_tables(non_empty, promote_options="permissive").to_pandas()
 
 
+def _current_tags(instance: dg.DagsterInstance, run_id: str) -> Mapping[str, str]:
+    run = instance.get_run_by_id(run_id)
+    return run.tags if run else {}
+
+
 class AssetStorageIOManager(dg.ConfigurableIOManager):
     """Parquet (or Arrow IPC) for DataFrames, JSON for records; one file per partition where
     ``store`` puts it; atomic; no pickle."""
 
     store: DataStore
     frame_format: FrameFormat = "parquet"
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Record the platform config on the run, once: the tags ``platform/config_digest``
+        and ``platform/config_file``, and one log line with what the location takes from it
+        (``LoadedConfig.record``; the run's own config is Dagster's run config). Read here,
+        in the run's process, from ``$PLATFORM_CONFIG``, so run config cannot forge it.
+        Another step process of the same run (Celery, multiprocess) finds the tags and adds
+        nothing; a re-execution (``resume``, a run retry) records its own."""
+        run, instance = context.dagster_run, context.instance
+        if run is None or instance is None:
+            return
+        recorded_by = (run.tags | _current_tags(instance, run.run_id)).get(RUN_TAG_RECORDED)
+        if recorded_by == run.run_id:  # recorded (a re-execution copies its parent's tags)
+            return
+        record = platform_config.load().record(self.store.location)
+        tags = {RUN_TAG_DIGEST: record["digest"], RUN_TAG_FILE: record["file"] or "(defaults)"}
+        instance.add_run_tags(run.run_id, {**tags, RUN_TAG_RECORDED: run.run_id})
+        shown = json.dumps(record, sort_keys=True)
+        context.log.info(f"platform config {record['digest']} from {tags[RUN_TAG_FILE]}: {shown}")
 
     def asset_dir(self, asset_key: dg.AssetKey) -> Path:
         return self.store.asset_dir(asset_key)

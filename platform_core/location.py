@@ -14,14 +14,18 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from pydantic import BaseModel
 
-from platform_core.alerts import alert_sensors, notifier_from_env
+from platform_core import platform_config
+from platform_core.alerts import alert_definitions, notifier_from_env
 from platform_core.dagster_internals import AssetJob
 from platform_core.datastore import DataStore
 from platform_core.executors import step_executor
+from platform_core.health import health_definitions
 from platform_core.inbox import Inbox, build_inbox_sensor
 from platform_core.io import AssetStorageIOManager, FrameFormat
-from platform_core.settings import resource_from_env
+from platform_core.runstats import pipelines
+from platform_core.settings import resource_from_layers
 
 
 @dataclass(frozen=True)
@@ -48,8 +52,17 @@ class Location:
     - ``settings``: resource key -> the location's settings resources.
     - ``resources``: further resources with fixed values (tool paths).
     - ``frame_format``: how the IO manager stores tables.
-    - ``data_defs``: what the location builds from its users' data files (imaging pipeline
-      YAMLs), merged with ``defs/`` before the inbox and its jobs are made.
+    - ``configured``: the loaded ``defs/`` folder as the platform config shapes it, applied
+      when Definitions are built, so sensor, UI and CLI runs alike get it (Tetra: its
+      pipelines' retry policies and failure actions, its schedules' crons; ``replaced``).
+    - ``pipeline_keys``: the keys of ``pipelines.<group>`` in its platform config section that
+      the location acts on beyond every location's (``failure_actions.retry_count`` ...);
+      the others are refused, so nothing set there is silently ignored.
+    - ``options``: a model of the location's own keys in its platform config section that are
+      not a settings resource's (validated with them; the location reads them itself).
+    - ``data_defs``: what the location builds when its Definitions are built, from its users'
+      data files (imaging pipeline YAMLs) or its platform config (ECOD's jobs), merged
+      with ``defs/`` before the inbox and its jobs are made.
 
     A run's steps run one after another in the run's process (every location's steps spread
     their own work over the cores: wells, chains, runs side by side), or on Celery workers
@@ -65,6 +78,9 @@ class Location:
     resources: Mapping[str, Any] = field(default_factory=dict)
     frame_format: FrameFormat = "parquet"
     data_defs: Callable[[], dg.Definitions] | None = None
+    options: type[BaseModel] | None = None
+    configured: Callable[[dg.Definitions], dg.Definitions] | None = None
+    pipeline_keys: tuple[str, ...] = ()
 
     @property
     def package(self) -> str:
@@ -90,25 +106,55 @@ class Location:
         sensors, resources and executor. ``overrides`` replace resources by key (tests swap
         the notifier or a provider)."""
         loaded = self.load_defs_folder()
+        if self.configured is not None:
+            loaded = self.configured(loaded)
         if self.data_defs is not None:
             loaded = dg.Definitions.merge(loaded, self.data_defs())
+        cfg = platform_config.load()
+        self.check_setting_names()
+        models = [s.resource for s in self.settings.values()] + (
+            [self.options] if self.options else []
+        )
+        groups = pipelines(loaded)
+        platform_config.validate_location(cfg, self.name, models, groups, self.pipeline_keys)
+        section = cfg.section(self.name)
         store = overrides.get("storage") or DataStore.from_env(self.name)
         resources: dict[str, Any] = {
             "storage": store,
             "io_manager": AssetStorageIOManager(store=store, frame_format=self.frame_format),
-            "notifier": notifier_from_env(store),
-            **{key: resource_from_env(s.resource, s.env) for key, s in self.settings.items()},
+            "notifier": notifier_from_env(store, cfg),
+            **{
+                key: resource_from_layers(s.resource, s.env, section)
+                for key, s in self.settings.items()
+            },
             **self.resources,
         }
         resources |= overrides
+        # what the alert and health sensors read runs and the asset graph from: the loaded
+        # assets with their resources, so the graph resolves (sensors get no resources)
+        whole = dg.Definitions.merge(loaded, dg.Definitions(resources=resources))
         return dg.Definitions.merge(
             loaded,
+            alert_definitions(self.name, whole, cfg),
+            health_definitions(self.name, whole, cfg),
             dg.Definitions(
-                sensors=[*self.inbox_sensors(loaded), *alert_sensors(self.name)],
+                sensors=self.inbox_sensors(loaded),
                 executor=step_executor(dg.in_process_executor),
                 resources=resources,
             ),
         )
+
+    def check_setting_names(self) -> None:
+        """The settings resources' fields are the flat keys of the location's section of the
+        platform config: a name used by two resources would be ambiguous there."""
+        seen: set[str] = set()
+        for key, setting in self.settings.items():
+            for name in setting.resource.model_fields:
+                if name in seen:
+                    raise dg.DagsterInvalidDefinitionError(
+                        f"{self.name}: setting {name!r} of {key!r} is also another resource's"
+                    )
+                seen.add(name)
 
     def load_defs_folder(self) -> dg.Definitions:
         """What ``<package>/defs/`` declares. A folder of components (YAML) loads through dg's
@@ -149,3 +195,31 @@ def group_assets(defs: dg.Definitions, groups: Iterable[str]) -> list[dg.AssetKe
     """The assets of ``groups`` in dependency order, as the definitions declare them."""
     graph, wanted = defs.resolve_asset_graph(), set(groups)
     return [k for k in graph.toposorted_asset_keys if graph.get(k).group_name in wanted]
+
+
+def replaced(
+    defs: dg.Definitions,
+    assets: Sequence[dg.AssetsDefinition] = (),
+    schedules: Sequence[dg.ScheduleDefinition] = (),
+) -> dg.Definitions:
+    """``defs`` with each asset (by key) and schedule (by name) of the same as one given
+    replaced by it: a location's modules declare them at import with defaults, and
+    ``Location.configured`` rebuilds them from the platform config."""
+    keys, names = {k for a in assets for k in a.keys}, {s.name for s in schedules}
+    kept = [
+        a
+        for a in defs.assets or []
+        if not (isinstance(a, dg.AssetsDefinition) and set(a.keys) & keys)
+    ]
+    kept_schedules = [s for s in defs.schedules or [] if getattr(s, "name", None) not in names]
+    return dg.Definitions(
+        assets=[*kept, *assets],
+        asset_checks=defs.asset_checks,
+        jobs=defs.jobs,
+        schedules=[*kept_schedules, *schedules],
+        sensors=defs.sensors,
+        resources=defs.resources,
+        executor=defs.executor,
+        loggers=defs.loggers,
+        metadata=defs.metadata,
+    )

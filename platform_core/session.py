@@ -10,7 +10,7 @@ from typing import Any
 
 import dagster as dg
 
-from platform_core import cli
+from platform_core import cli, runstats
 from platform_core.datastore import DataStore
 from platform_core.location import Location
 
@@ -63,12 +63,7 @@ class Session:
     def belongs(self, run: dg.DagsterRun) -> bool:
         """Whether a run is this location's: one of its jobs, or an asset run (UI, backfill)
         of its assets."""
-        origin = run.remote_job_origin
-        if origin is not None:
-            return origin.location_name == self.location.name
-        if run.asset_selection:
-            return bool(run.asset_selection & self.asset_keys)
-        return run.job_name in {job.name for job in self.defs.jobs or []}
+        return runstats.belongs(run, self.location.name, self.defs)
 
     def runs_of(self, key: str) -> list[dg.RunRecord]:
         """The location's runs of partition ``key``, newest first."""

@@ -3,7 +3,8 @@
 A pipeline or workflow that the daemon, its code server or the UI loads may name two kinds of
 step: a shipped step (by name) and ``module:function`` from a module the operator registered
 in ``PLATFORM_STEP_MODULES`` (a comma list of module names or prefixes: ``mylab`` allows
-``mylab.steps``). Anything else is refused before any import, naming the step and the rule.
+``mylab.steps``; unset: the platform config's ``steps.modules``). Anything else is refused
+before any import, naming the step and the rule.
 An unregistered module is allowed only where the user already runs their own code: the CLI
 and the Python API, in the user's own process (``confine.user_process``). A file dropped into
 an inbox never defines steps at all (``refuse_dropped_steps``).
@@ -19,6 +20,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from platform_core import platform_config
 from platform_core.confine import in_user_process
 from platform_core.keys import comma_list
 from platform_core.yamldoc import yaml_line
@@ -34,8 +36,11 @@ class StepNotAllowedError(ValueError):
 
 
 def registered_step_modules() -> tuple[str, ...]:
-    """The operator's step modules (``PLATFORM_STEP_MODULES``)."""
-    return tuple(comma_list(os.environ.get(STEP_MODULES_ENV, "")))
+    """The operator's step modules: ``PLATFORM_STEP_MODULES`` when set, else the platform
+    config's ``steps.modules``."""
+    if os.environ.get(STEP_MODULES_ENV):
+        return tuple(comma_list(os.environ[STEP_MODULES_ENV]))
+    return tuple(platform_config.load().model.steps.modules)
 
 
 def module_registered(module: str, registered: tuple[str, ...]) -> bool:

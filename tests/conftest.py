@@ -4,6 +4,8 @@ import os
 
 # Read by tetra_assets at import: keep retry back-off short in tests (production: 30 s).
 os.environ["TETRA_RETRY_DELAY_SECONDS"] = "0.05"
+# A developer's platform config must not change what the tests see (a test sets its own).
+os.environ.pop("PLATFORM_CONFIG", None)
 
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +21,14 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "production" in item.path.parts:
             item.add_marker(pytest.mark.production)
+
+
+@pytest.fixture(autouse=True)
+def no_platform_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts without a platform config, and what a test sets (``use_file`` or a
+    CLI's ``--platform-config`` writes ``$PLATFORM_CONFIG``) is undone after it: setenv
+    records the variable's absence, which delenv of an absent variable would not."""
+    monkeypatch.setenv("PLATFORM_CONFIG", "")
 
 
 @pytest.fixture

@@ -172,3 +172,21 @@ def test_dg_check_defs_passes_for_every_location(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "All definitions loaded successfully" in done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("location", sorted(locations()))
+def test_alert_and_health_sensors_evaluate_on_the_real_definitions(
+    location: str, instance: dg.DagsterInstance
+) -> None:
+    """The sensors the daemon ticks, on the location's own Definitions (its asset graph must
+    resolve in the sensor, where no resources are bound): no tick raises."""
+    defs = importlib.import_module(locations()[location]).defs
+    repo = defs.get_repository_def()
+    for name in (f"{location}_alert_rules", f"{location}_health"):
+        sensor = repo.get_sensor_def(name)
+        resources = {"notifier": defs.resources["notifier"]} if "alert" in name else None
+        with dg.build_sensor_context(
+            instance=instance, repository_def=repo, resources=resources
+        ) as context:
+            result = sensor(context)
+        assert isinstance(result, dg.SkipReason | dg.SensorResult), (name, result)

@@ -9,12 +9,14 @@
 
 import ast
 import importlib.util
+import inspect
 import json
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from platform_core import dagster_internals
@@ -29,6 +31,7 @@ CLI_MODULES = {
     "platform_core.backfill",
     "platform_core.commands",
     "platform_core.daemon",
+    "platform_core.platform_cli",
     "platform_core.session",
 }
 CLI_MODULES |= {f"{location}.cli" for location in LOCATIONS}
@@ -126,7 +129,7 @@ def test_only_the_fence_imports_dagster_private_names() -> None:
 
 
 def test_every_fenced_name_says_why_and_names_a_test_that_exists() -> None:
-    names = set(dagster_internals.__all__) - {"PINS"}
+    names = set(dagster_internals.__all__) - {"PINS", "INSTANCE_METHODS"}
     assert names == set(dagster_internals.PINS) == set(dagster_internals._SOURCES)
     for name, pin in dagster_internals.PINS.items():
         assert pin.why and pin.public_alternative, name
@@ -140,3 +143,13 @@ def test_the_graph_side_imports_no_cli() -> None:
         str(path.relative_to(ROOT)): sorted(_imports(path) & CLI_MODULES) for path in graph_side
     }
     assert not {k: v for k, v in found.items() if v}
+
+
+def test_unmarked_instance_methods_we_call_keep_their_parameters() -> None:
+    """DagsterInstance methods without @public: an upgrade that renames one or its parameters
+    fails here, not in an operator's health check."""
+    for name, (params, why) in dagster_internals.INSTANCE_METHODS.items():
+        method = getattr(dg.DagsterInstance, name, None)
+        assert method is not None and why, name
+        signature = list(inspect.signature(method).parameters)[1:]
+        assert signature[: len(params)] == list(params), (name, signature)

@@ -3,6 +3,8 @@ an earlier study stay byte-identical."""
 
 import hashlib
 import json
+import os
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -84,7 +86,22 @@ def _unknown_keys(folder: Path) -> None:
     (folder / "metadata.json").write_text(json.dumps({"age": 50, "favourite_colour": "red"}))
 
 
+def _ecg_signal_fifo(folder: Path) -> None:
+    """The WFDB record's samples are a pipe: reading it would block for ever."""
+    make_study(folder, echo=False, seed=2)
+    (folder / "ecg.dat").unlink()
+    os.mkfifo(folder / "ecg.dat")
+
+
+def _socket_beside_ecg(folder: Path) -> None:
+    _ecg_csv(folder)
+    with socket.socket(socket.AF_UNIX) as listener:
+        listener.bind(str(folder / "feed"))  # the socket file stays after close
+
+
 CASES: dict[str, tuple[Callable[[Path], None], str]] = {
+    "ecg-fifo": (_ecg_signal_fifo, "ecg.dat: a named pipe (FIFO), not a regular file"),
+    "socket": (_socket_beside_ecg, "feed: a socket, not a regular file"),
     "not-dicom": (_not_dicom, "echo.dcm: not DICOM"),
     "other-sop": (_other_sop_class, "scan.dcm: DICOM of SOP class 1.2.840.10008.5.1.4.1.1.2 (CT"),
     "ecg-100hz": (_ecg_100_hz, "ecg.csv: sampled at 100 Hz"),

@@ -169,7 +169,8 @@ def test_batches_fit_the_memory_limit_and_a_memory_error_retries_with_half(
     monkeypatch.setattr(formats, "grey_frames", out_of_memory_above_16)
     folder = cardio_home / "oom"
     make_study(folder, seed=9)
-    assert _run(folder, CardioConfig())  # 64 -> 32 -> 16 frames
+    # the stage in the run's process (no time limit), where the patched decoder applies
+    assert _run(folder, CardioConfig(stage_timeouts_s={"echo_preprocessed": 0}))  # 64, 32, 16
     assert report(cardio_home, "oom")["pipeline_execution"]["retries_performed"] == 2
     assert latest_metadata(inst, "echo_preprocessed", "oom")["batch_frames"] == 16
 

@@ -20,7 +20,7 @@ from imaging_assets.inputs import PLATES, register_plate, stitched_store
 from imaging_assets.partitions import plates
 from imaging_assets.science import omezarr
 from imaging_assets.science.synthetic import TileGrid
-from platform_core import cli
+from platform_core import cli, runstats
 from platform_core.inbox import MARKER, REJECTED
 from tests.support import latest_metadata, outside_untouched, tick
 from tests.support import store as data_store
@@ -144,7 +144,7 @@ def _run_swapping(
     def run(*assets: str) -> None:
         selection = [dg.AssetKey(a) for a in assets]
         result = cli.run_job(job, instance, plate.name, selection, run_config=config)
-        assert result.success, cli.run_failure(instance, result.run_id)
+        assert result.success, runstats.run_failure(instance, result.run_id)
 
     run("plate_manifest")
     _swap(plate, "A02_s1_w1.tif", copies["A02_s1_w1.tif"])
@@ -244,5 +244,5 @@ def test_a_plate_folder_swapped_for_a_link_after_registration_is_not_listed(
         result = cli.run_job(job, instance, request.partition_key, [dg.AssetKey("plate_manifest")])
         shutil.rmtree(elsewhere)  # (the sentinel folder must be as it was)
     assert not result.success
-    failure = cli.run_failure(instance, result.run_id)
+    failure = runstats.run_failure(instance, result.run_id)
     assert f"plate moved: input file '{plate}' resolves to {elsewhere}" in failure

@@ -17,7 +17,7 @@ from imaging_assets.inputs import register_plate
 from imaging_assets.partitions import plates
 from imaging_assets.science.layouts import LayoutError, column_safe, parse_plate
 from imaging_assets.science.synthetic import TileGrid
-from platform_core import cli
+from platform_core import cli, runstats
 from tests.support import store as data_store
 
 GRID = TileGrid(rows=2, cols=2, tile=64)  # 4 sites of 64 px: plates of a few KB
@@ -134,7 +134,7 @@ def test_manifest_names_channels_and_a_missing_plane_fails_only_its_well(
     job = defs.resolve_job_def("imaging_plate")
     selection = [dg.AssetKey("plate_manifest"), dg.AssetKey("plate_validation")]
     result = cli.run_job(job, instance, "zplate", selection)
-    assert result.success, cli.run_failure(instance, result.run_id)
+    assert result.success, runstats.run_failure(instance, result.run_id)
 
     manifest = defs.load_asset_value("plate_manifest", partition_key="zplate", instance=instance)
     names = manifest.drop_duplicates("channel").set_index("channel")["channel_name"]

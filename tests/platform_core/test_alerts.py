@@ -1,72 +1,20 @@
 """The notifier against a real SMTP server and a real HTTP server on loopback."""
 
 import json
-import socket
-import threading
 import time
-from collections.abc import Iterator
 from datetime import timedelta
 from email import message_from_bytes
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 
 import dagster as dg
-import pytest
-from aiosmtpd.controller import Controller
 
-from platform_core.alerts import (
-    Notifier,
+from platform_core.alert_sensors import (
     build_check_failure_sensor,
     build_freshness_failure_sensor,
     build_run_failure_sensor,
 )
 from platform_core.datastore import DataStore
-
-
-class _Inbox:
-    def __init__(self) -> None:
-        self.messages: list[tuple[str, list[str], bytes]] = []
-
-    async def handle_DATA(self, server, session, envelope) -> str:
-        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[tuple[int, _Inbox]]:
-    inbox = _Inbox()
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield port, inbox
-    finally:
-        controller.stop()
-
-
-@pytest.fixture
-def webhook_server() -> Iterator[tuple[str, list[dict]]]:
-    received: list[dict] = []
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            length = int(self.headers["Content-Length"])
-            received.append(json.loads(self.rfile.read(length)))
-            self.send_response(200)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/hook", received
-    finally:
-        server.shutdown()
+from platform_core.notifier import Notifier
 
 
 def test_all_channels_deliver(tmp_path: Path, smtp_server, webhook_server) -> None:
@@ -108,7 +56,7 @@ def test_a_failing_channel_does_not_stop_the_others(tmp_path: Path, webhook_serv
     outcome = notifier.notify("s", "b")
     assert outcome["email"].startswith("error: ConnectionRefusedError")
     assert outcome["webhook"] == "ok"
-    assert "unknown channel 'pager'" in outcome["pager"]
+    assert "unknown channel type 'pager'" in outcome["pager"]
     assert len(posted) == 1
 
 

@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from platform_core.cli import stale_after
+from platform_core.runstats import stale_after
 
 NEW_YORK = ZoneInfo("America/New_York")
 

@@ -8,8 +8,8 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from platform_core.alerts import Notifier
 from platform_core.backfill import run_partition_range
+from platform_core.notifier import Notifier
 from tetra_assets.location import LOCATION
 from tetra_assets.resources import MarketDataProvider
 from tetra_assets.science.ohlcv import load_bundled

@@ -105,8 +105,9 @@ def test_provider_outage_retries_with_backoff_then_uses_cached_data(
     assert event_count(instance, result.run_id, dg.DagsterEventType.STEP_UP_FOR_RETRY) >= 3
     meta = instance.get_latest_materialization_event(dg.AssetKey("market_data"))
     metadata = meta.asset_materialization.metadata
-    assert metadata["source"].value == "cache"
-    assert "is not reachable" in metadata["fallback_reason"].value
+    assert metadata["fallback"].value is True
+    assert metadata["fallback_from"].value == "cached 2018-01-10"
+    assert "is not reachable" in metadata["fallback_error"].value
     assert stored(data_root, "market_data", "2018-01-09").equals(before)
 
 
@@ -117,8 +118,9 @@ def test_provider_outage_without_cache_fails_clearly(
     result = run_job(instance, "tetra_data", "2018-01-08", "2018-01-08", provider)
     assert not result.success
     text = failure_text(result)
-    assert "provider failed after 3 retries" in text
-    assert "no cached data exists for 1 partition(s), first 2018-01-08" in text
+    assert event_count(instance, result.run_id, dg.DagsterEventType.STEP_UP_FOR_RETRY) == 3
+    assert "never-mounted is not reachable" in text
+    assert "no earlier good value exists for 2018-01-08" in text
 
 
 def test_weekly_chain_refuses_bad_bars(instance: dg.DagsterInstance, data_root: Path) -> None:

@@ -20,6 +20,7 @@ LIMITS = {
     "max_input_mb": "CARDIO_MAX_INPUT_MB",
     "memory_limit_mb": "CARDIO_MEMORY_LIMIT_MB",
     "models_dir": "CARDIO_MODELS_DIR",
+    "stage_timeout_s": "CARDIO_STAGE_TIMEOUT_S",
 }
 LOCATION = Location(
     "cardio",

@@ -16,7 +16,9 @@ at ``$DAGSTER_HOME``, so they show in the web UI.
 import argparse
 import os
 import sys
+import time
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +31,12 @@ from ecod_assets.demo import TIERS, demo_batch, write_demo_library
 from ecod_assets.inputs import BATCHES, TRUTH_SUFFIX, register_batch
 from ecod_assets.location import LOCATION
 from ecod_assets.partitions import BATCH_GROUP
+from ecod_assets.progress import RunEvents, read_run, step_seconds
 from ecod_assets.resources import MODES
 from ecod_assets.science.classify import EXPORT_COLUMNS
 from ecod_assets.science.fasta import FastaError
 from ecod_assets.science.reference import ReferenceError, read_release
-from platform_core import cli
+from platform_core import cli, runstats
 from platform_core.checkpoint import latest_materialization
 from platform_core.commands import LocationCli, Request
 from platform_core.datastore import DataStore
@@ -68,28 +71,41 @@ class EcodCli(LocationCli):
         partitions = {asset: keys for asset in sorted(assets)}
         return Request({JOB_BY_MODE[args.mode]: partitions}, config, self.tags(args))
 
-    def stages(self, batch: str, record: dg.RunRecord | None) -> dict[str, dict[str, Any]]:
-        """The seed's get_batch_status: per stage completed / in progress / failed, items."""
+    def stages(
+        self, batch: str, record: dg.RunRecord | None, live: bool = False
+    ) -> dict[str, dict[str, Any]]:
+        """The seed's get_batch_status: per stage completed / in progress / failed, items, and
+        its step's time in the last run (``seconds``; running: so far). With ``live``, what the
+        run's event log says too (else None): items done / total inside a stage
+        (``progress``) and a failed step's error (``error``)."""
         inst, defs = self.session.instance, self.session.defs
         run_id = record.dagster_run.run_id if record else None
         steps = {s.step_key: s for s in inst.get_run_step_stats(run_id)} if run_id else {}
         active = record is not None and not record.dagster_run.is_finished
+        events = read_run(inst, run_id) if live and run_id else RunEvents({}, {})
+        now = time.time()
         stages = {}
         for key in group_assets(defs, [BATCH_GROUP]):
             materialized = latest_materialization(inst, key, batch)
             meta = materialized.asset_materialization.metadata if materialized else {}
-            step = steps.get(defs.resolve_assets_def(key).op.name)
+            step_key = defs.resolve_assets_def(key).op.name
+            step = steps.get(step_key)
             status = step.status.value if step and step.status else None
+            running = bool(active and step and step.end_time is None)
+            count = events.counts.get(key.to_user_string())
             stages[key.to_user_string()] = {
                 "completed": materialized is not None and status != "FAILURE",
-                "in_progress": bool(active and step and step.end_time is None),
+                "in_progress": running,
                 "failed": status == "FAILURE",
                 "stats": {k: meta[k].value for k in STAGE_FIGURES if k in meta},
+                "seconds": step_seconds(step, now if running else None),
+                "progress": asdict(count) if count else None,
+                "error": events.errors.get(step_key) if status == "FAILURE" else None,
             }
         return stages
 
-    def figures(self, key: str, record: dg.RunRecord | None) -> dict[str, Any]:
-        stages = self.stages(key, record)
+    def figures(self, key: str, record: dg.RunRecord | None, live: bool = False) -> dict[str, Any]:
+        stages = self.stages(key, record, live)
         chains = stages["batch_chains"]["stats"].get("items_total")
         if chains is None:  # not read yet: what submit counted (a partition added in the UI: none)
             try:
@@ -111,8 +127,8 @@ class EcodCli(LocationCli):
     def print_detail(self, batch: str, as_json: bool) -> None:
         """The seed's get_batch_status: per stage completed / in progress / failed, items."""
         record = self.last_run(batch)
-        row = {self.location.item: batch, **self.figures(batch, record)}
-        row["last_run"] = cli.run_summary(record)
+        row = {self.location.item: batch, **self.figures(batch, record, live=True)}
+        row["last_run"] = runstats.run_summary(record)
         active = record is not None and not record.dagster_run.is_finished
         row["active_run"] = row["last_run"] if active else None
         if as_json:
@@ -122,13 +138,20 @@ class EcodCli(LocationCli):
             {
                 "stage": stage,
                 "state": next((s for s in ("failed", "in_progress", "completed") if info[s]), "-"),
+                "progress": "{done}/{total}".format(**info["progress"])
+                if info["progress"]
+                else None,
+                "seconds": info["seconds"],
                 **info["stats"],
             }
             for stage, info in row["stages"].items()
         ]
         last = row["last_run"]
         print(f"batch {batch}: last run {last['last_run'] or '-'} {last['status']}")
-        cli.print_table(stages, ["stage", "state", *STAGE_FIGURES])
+        cli.print_table(stages, ["stage", "state", "progress", "seconds", *STAGE_FIGURES])
+        for stage, info in row["stages"].items():
+            if info["error"]:
+                print(f"\n{stage} failed:\n  " + info["error"].replace("\n", "\n  "))
 
     def export_table(self, key: str, step: str) -> pd.DataFrame:
         table = super().export_table(key, step)

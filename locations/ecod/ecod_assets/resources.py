@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import ClassVar, Literal
 
 import dagster as dg
-from pydantic import field_validator
+from pydantic import BaseModel, Field, field_validator
 
 from ecod_assets.science.blast import CONFIDENT_EVALUE, CONFIDENT_IDENTITY, RELEASE_DB_RESIDUES
 from ecod_assets.science.hhsuite import MAX_HITS, RELEASE_DB_PROFILES
@@ -23,6 +23,7 @@ TOOL_POOL = "ecod_tools"
 Mode = Literal["full", "blast-only", "analysis-only"]
 MODES: tuple[Mode, ...] = ("full", "blast-only", "analysis-only")
 QUERY_PROFILE_SOURCES = ("blast", "hhblits")
+TOTAL_TIMEOUT_ENV = "ECOD_TOTAL_TIMEOUT"
 _MEMORY = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([GMgm])?\s*$")
 
 
@@ -59,8 +60,7 @@ class OrchestrationConfig(dg.ConfigurableResource):
       look significant; ``hhsearch_max_hits``: HHsearch ``-Z``/``-B`` (ECOD: 5000).
     - ``query_profile``: ``blast`` (profile from the domain-BLAST alignments) or ``hhblits``.
     - ``stage_timeout`` (seconds) caps every tool call; ``tool_retries`` retries a crashed or
-      timed-out call. The seed's ``total_timeout`` is the jobs' ``dagster/max_runtime`` tag
-      (``ECOD_TOTAL_TIMEOUT``, see jobs.py), enforced by run monitoring.
+      timed-out call. The seed's ``total_timeout`` is ``RunLimits.total_timeout_seconds``.
     """
 
     checkpoint_enabled: bool = True
@@ -115,6 +115,23 @@ class OrchestrationConfig(dg.ConfigurableResource):
             backoff_seconds=self.retry_backoff_seconds,
             workdir=workdir,
         )
+
+
+class RunLimits(BaseModel):
+    """The location's options that shape its jobs, read when its Definitions are built
+    (``locations.ecod`` of the platform config; the variable over the file).
+
+    - ``total_timeout_seconds`` (``ECOD_TOTAL_TIMEOUT``): the seed's total timeout, the
+      ``dagster/max_runtime`` tag of every ECOD job; the instance's run monitoring stops a run
+      past it. 0 or none: no ceiling.
+    """
+
+    total_timeout_seconds: int | None = Field(86400, ge=0)
+
+    @field_validator("total_timeout_seconds", mode="before")
+    @classmethod
+    def _none(cls, value: object) -> object:
+        return None if isinstance(value, str) and value.strip().lower() in ("none", "") else value
 
 
 class EcodTools(ConfinedPaths, dg.ConfigurableResource):

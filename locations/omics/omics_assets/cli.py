@@ -47,7 +47,7 @@ from omics_assets.partitions import workflow_partitions
 from omics_assets.quick_commands import add_quick_verbs
 from omics_assets.science.domains import STEPS
 from omics_assets.science.sample_tables import read_step_table
-from platform_core import cli
+from platform_core import cli, runstats
 from platform_core.checkpoint import latest_materialization
 from platform_core.commands import LocationCli, Request, single, table_path, write_table
 from platform_core.io import atomic_write_bytes
@@ -250,7 +250,7 @@ class OmicsCli(LocationCli):
             for key in keys or inst.get_dynamic_partitions(definition.partitions_name):
                 last = self.last_run(key, [name])
                 if last or is_registered(store, definition, key):
-                    rows.append({"workflow": name, "run": key, **cli.run_summary(last)})
+                    rows.append({"workflow": name, "run": key, **runstats.run_summary(last)})
         return rows
 
     def cmd_status(self, args: argparse.Namespace) -> int:

@@ -32,7 +32,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from omics_assets.science.domains import DOMAINS, Domain, config_model, input_paths
-from platform_core.yamldoc import yaml_line
+from platform_core.yamldoc import load_mapping, yaml_line
 
 DEFAULTS_DIR = Path(__file__).parent / "defaults"
 ENV_PREFIX = "OMICS_"
@@ -72,42 +72,10 @@ class Layer:
         return f"{self.file}" + (f" line {line}" if line else "")
 
 
-MAX_CONFIG_BYTES = 1_000_000
-SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's when built with it
-
-
 def yaml_file(path: Path, source: str | None = None, content: bytes | None = None) -> Layer:
     """A YAML file (``content``: its bytes, already read) as a layer; ConfigError (file and
-    line) if it is not a YAML mapping. Aliases (``*name``) are refused: a few hundred bytes of
-    nested aliases would expand to billions of values."""
-    if content is None and not path.is_file():
-        raise ConfigError(f"{path}: no such config file")
-    try:
-        content = path.read_bytes() if content is None else content
-        if len(content) > MAX_CONFIG_BYTES:
-            raise ConfigError(f"{path}: over {MAX_CONFIG_BYTES} bytes; a config is at most 1 MB")
-        text = content.decode("utf-8")
-        events = yaml.parse(text, Loader=SAFE_LOADER)
-        alias = next((e for e in events if isinstance(e, yaml.AliasEvent)), None)
-        if alias is not None:
-            line = alias.start_mark.line + 1
-            raise ConfigError(
-                f"{path} line {line}: a YAML alias (*{alias.anchor}); not in a config"
-            )
-        data = yaml.load(text, Loader=SAFE_LOADER)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}{where}: not valid YAML: {error}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not a text file") from None
-    except RecursionError:
-        raise ConfigError(f"{path}: nested too deeply to be a config") from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a config is a YAML mapping, not {type(data).__name__}")
-    return Layer(source or str(path), data, file=path)
+    line) if it is not a YAML mapping (``yamldoc.load_mapping``: no aliases, no key twice)."""
+    return Layer(source or str(path), load_mapping(path, content, error=ConfigError), file=path)
 
 
 @functools.cache  # read once per process (layers are merged as copies, never changed)

@@ -9,7 +9,7 @@ import dagster as dg
 
 from omics_assets.components.loader import load_workflows
 from omics_assets.components.workflow import workflows_of
-from omics_assets.config import MAX_CONFIG_BYTES, ConfigError, yaml_file
+from omics_assets.config import ConfigError, yaml_file
 from omics_assets.inputs import UNTRUSTED, check_untrusted_paths, dropped_path_keys, register_run
 from omics_assets.partitions import workflow_partitions
 from omics_assets.resources import OmicsSettings
@@ -19,6 +19,7 @@ from platform_core.datastore import DataStore
 from platform_core.inbox import MARKER, Inbox, Registered
 from platform_core.location import Location, Setting
 from platform_core.steps import StepNotAllowedError, refuse_dropped_steps
+from platform_core.yamldoc import MAX_YAML_BYTES
 
 
 def config_inbox(loaded: dg.Definitions) -> Inbox:
@@ -28,7 +29,7 @@ def config_inbox(loaded: dg.Definitions) -> Inbox:
 
     def register(store: DataStore, path: Path) -> Registered:
         with open_confined(path, [store.inbox().resolve()], "config") as handle:
-            content = handle.read(MAX_CONFIG_BYTES + 1)  # never through a link
+            content = handle.read(MAX_YAML_BYTES + 1)  # never through a link
         dropped = yaml_file(path, content=content)  # the safe loader: no Python tags, no aliases
         refuse_dropped_steps(dropped.data, path)
         resolved = resolve_run(workflows, None, path, user=dropped)  # the file read once

@@ -25,7 +25,7 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from platform_core import cli
+from platform_core import cli, runstats
 from platform_core.commands import LocationCli, Request, add_run_flags
 from platform_core.dagster_internals import (
     ASSET_PARTITION_RANGE_END_TAG,
@@ -91,7 +91,7 @@ def _freshness(inst: dg.DagsterInstance, defs: dg.Definitions, key: dg.AssetKey)
     if event is None:
         return {"asset": key.to_user_string(), "freshness": "never materialized"}
     policy = node.freshness_policy
-    stale_at = cli.stale_after(policy, event.timestamp) if policy else None
+    stale_at = runstats.stale_after(policy, event.timestamp) if policy else None
     partitions = inst.get_materialized_partitions(key)
     return {
         "asset": key.to_user_string(),
@@ -183,7 +183,7 @@ class TetraCli(LocationCli):
             rows.append(
                 {
                     "pipeline": pipeline,
-                    **cli.run_summary(cli.last_run(inst, JOBS_BY_PIPELINE[pipeline])),
+                    **runstats.run_summary(runstats.last_run(inst, JOBS_BY_PIPELINE[pipeline])),
                     "freshness": state,
                     "latest_partition": min(
                         (a["latest_partition"] for a in assets if a.get("latest_partition")),
@@ -212,7 +212,7 @@ class TetraCli(LocationCli):
     def status_rows(self, keys: Sequence[str]) -> list[dict[str, Any]]:
         runs = self.recent_runs()
         last = {k: next((r for r in runs if _covers(r.dagster_run.tags, k)), None) for k in keys}
-        return [{self.location.item: key, **cli.run_summary(last[key])} for key in keys]
+        return [{self.location.item: key, **runstats.run_summary(last[key])} for key in keys]
 
     def export_table(self, key: str, step: str) -> pd.DataFrame:
         """The partition of ``step`` that holds day ``key`` (a week for the weekly chain)."""
@@ -304,7 +304,7 @@ class TetraCli(LocationCli):
 
     def cmd_logs(self, args: argparse.Namespace) -> int:
         inst = self.session.instance
-        record = cli.last_run(inst, JOBS_BY_PIPELINE[args.pipeline])
+        record = runstats.last_run(inst, JOBS_BY_PIPELINE[args.pipeline])
         if record is None:
             raise cli.CliError(f"pipeline {args.pipeline} has never run")
         print(f"run {record.dagster_run.run_id} ({record.dagster_run.status.value})")

@@ -43,6 +43,9 @@ class StudyInputError(ValueError):
         self.path = path
         self.reason = reason
 
+    def __reduce__(self) -> tuple:  # raised in a stage worker, re-raised in the run
+        return type(self), (self.path, self.reason)
+
 
 def open_study_file(path: Path, files: InputFolder = AS_NAMED) -> BinaryIO:
     """``path`` opened for reading through ``files``; a refusal is a StudyInputError."""
@@ -52,7 +55,9 @@ def open_study_file(path: Path, files: InputFolder = AS_NAMED) -> BinaryIO:
         raise StudyInputError(path, f"not read: {error}") from error
 
 
-def _checked(path: Path, files: InputFolder) -> Path:
+def checked(path: Path, files: InputFolder) -> Path:
+    """``path`` if it may be read through ``files`` (``InputFolder.check``); a refusal is a
+    StudyInputError."""
     try:
         return files.check(path)
     except PermissionError as error:
@@ -196,10 +201,10 @@ def _check_wfdb(record: Path, files: InputFolder, seen: set[Path]) -> None:
     if record in seen:
         return
     seen.add(record)
-    _checked(record.with_name(record.name + ".hea"), files)
+    checked(record.with_name(record.name + ".hea"), files)
     header = wfdb.rdheader(str(record))
     for name in getattr(header, "file_name", None) or []:
-        _checked(record.parent / name, files)
+        checked(record.parent / name, files)
     for name in getattr(header, "seg_name", None) or []:
         if name != "~":
             _check_wfdb(record.parent / name, files, seen)

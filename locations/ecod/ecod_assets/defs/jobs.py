@@ -1,13 +1,13 @@
 """The seed's modes as asset jobs over different selections of the batch graph; each sets the
 mode in its run config (``domain_summary``'s ``mode``), so a run of the job, from the inbox
-sensor, the UI or a CLI, carries it the same way."""
-
-import os
+sensor, the UI or a CLI, carries it the same way. The jobs are built with the location's
+Definitions (``mode_jobs``), so their total timeout is the one configured then."""
 
 import dagster as dg
 
 from ecod_assets.partitions import BATCH_GROUP
-from ecod_assets.resources import Mode
+from ecod_assets.resources import MODES, Mode
+from platform_core.dagster_internals import AssetJob
 
 PROFILE_STAGES = (
     "hhsearch_profiles",
@@ -17,24 +17,12 @@ PROFILE_STAGES = (
     "remainder_hits",
 )
 ANALYSIS_STAGES = ("domain_summary", "domain_partition", "classification")
-# The seed's total_timeout: run monitoring stops runs launched by the daemon (inbox sensor, UI)
-# after this many seconds.
-TOTAL_TIMEOUT_SECONDS = int(os.environ.get("ECOD_TOTAL_TIMEOUT", "86400"))
+MAX_RUNTIME_TAG = "dagster/max_runtime"  # enforced by the instance's run monitoring
 
 
 def mode_config(mode: Mode) -> dict:
     """The run config that selects ``mode`` (also what the CLI submits with a backfill)."""
     return {"ops": {"domain_summary": {"config": {"mode": mode}}}}
-
-
-def _mode_job(name: str, mode: Mode, selection: dg.AssetSelection, description: str):
-    return dg.define_asset_job(
-        name,
-        selection=selection,
-        config=mode_config(mode),
-        tags={"dagster/max_runtime": str(TOTAL_TIMEOUT_SECONDS)},
-        description=description,
-    )
 
 
 BATCH = dg.AssetSelection.groups(BATCH_GROUP)
@@ -43,29 +31,34 @@ SELECTIONS: dict[Mode, dg.AssetSelection] = {
     "blast-only": BATCH - dg.AssetSelection.assets(*PROFILE_STAGES),
     "analysis-only": dg.AssetSelection.assets(*ANALYSIS_STAGES),
 }
-full_job = _mode_job(
-    "ecod_full",
-    "full",
-    SELECTIONS["full"],
-    "FULL: chains, BLAST, profile evidence for the chains below the coverage threshold "
-    "(HHsearch, hmmscan, then both again on what the first partition left uncovered), "
-    "summary, partition, classification.",
-)
-blast_only_job = _mode_job(
-    "ecod_blast_only",
-    "blast-only",
-    SELECTIONS["blast-only"],
-    "BLAST_ONLY: no profile search (HH-suite, HMMER); the summary uses BLAST evidence only.",
-)
-analysis_only_job = _mode_job(
-    "ecod_analysis_only",
-    "analysis-only",
-    SELECTIONS["analysis-only"],
-    "ANALYSIS_ONLY: summary, partition and classification from the evidence already "
-    "materialized (fails clearly if it is missing).",
-)
 JOB_BY_MODE: dict[Mode, str] = {
     "full": "ecod_full",
     "blast-only": "ecod_blast_only",
     "analysis-only": "ecod_analysis_only",
 }
+
+DESCRIPTIONS: dict[Mode, str] = {
+    "full": "FULL: chains, BLAST, profile evidence for the chains below the coverage threshold "
+    "(HHsearch, hmmscan, then both again on what the first partition left uncovered), "
+    "summary, partition, classification.",
+    "blast-only": "BLAST_ONLY: no profile search (HH-suite, HMMER); the summary uses BLAST "
+    "evidence only.",
+    "analysis-only": "ANALYSIS_ONLY: summary, partition and classification from the evidence "
+    "already materialized (fails clearly if it is missing).",
+}
+
+
+def mode_jobs(total_timeout_seconds: int | None) -> list[AssetJob]:
+    """One job per mode. ``total_timeout_seconds``: the seed's total timeout, the jobs'
+    ``dagster/max_runtime`` (run monitoring stops a run past it); None or 0: no ceiling."""
+    tags = {MAX_RUNTIME_TAG: str(total_timeout_seconds)} if total_timeout_seconds else {}
+    return [
+        dg.define_asset_job(
+            JOB_BY_MODE[mode],
+            selection=SELECTIONS[mode],
+            config=mode_config(mode),
+            tags=tags,
+            description=DESCRIPTIONS[mode],
+        )
+        for mode in MODES
+    ]

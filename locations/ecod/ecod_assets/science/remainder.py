@@ -78,14 +78,18 @@ def search_segments(
     max_hits: int,
     db_profiles: int,
     chunk_size: int,
+    progress: search.Progress | None = None,
 ) -> search.StageResult:
     """HHsearch (single-sequence query profiles) and hmmscan of each segment (chain_id,
     sequence): one table of both tools' hits (``type`` hhsearch or hmmscan) in the chains'
-    residue numbers; a failed segment is a failure of its ``<chain>@<offset>`` id."""
+    residue numbers; a failed segment is a failure of its ``<chain>@<offset>`` id.
+    ``progress`` counts each segment twice (one search per tool)."""
     profiles = search.blast_profiles(segments, NO_ALIGNMENTS)
-    hhr = search.hhsearch_chains(profiles, hh_db, programs, limits, max_mem_gb, max_hits)
+    hhr = search.hhsearch_chains(profiles, hh_db, programs, limits, max_mem_gb, max_hits, progress)
     registered, unreadable = register_hhr(hhr.table, db_profiles)
-    hmm = search.hmmscan_chains(segments, hmm_db, programs, limits, chunk_size, db_profiles)
+    hmm = search.hmmscan_chains(
+        segments, hmm_db, programs, limits, chunk_size, db_profiles, progress
+    )
     table = pd.concat(
         [
             in_chain_coordinates(registered).assign(type="hhsearch"),

@@ -3,15 +3,18 @@
 Each function runs its tool calls on ``limits.workers`` parallel single-threaded processes
 (filling the cores without oversubscribing them) and returns the results, the items that
 failed with their error, and the CPU seconds the tools used. A failed call does not stop the
-batch: the caller decides, from the failed fraction, whether the stage fails.
+batch: the caller decides, from the failed fraction, whether the stage fails. A ``progress``
+callable, when given, is told how many items each finished call covered (from the worker
+threads), so a running stage can say how far it is.
 """
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pandas as pd
 
@@ -31,6 +34,26 @@ from ecod_assets.science.tools import Limits, Programs
 from platform_core.tools import ToolError, map_parallel
 
 FAILURE_COLUMNS = ["chain_id", "error"]
+T = TypeVar("T")
+R = TypeVar("R")
+Progress = Callable[[int], None]  # told the number of items just finished (done or failed)
+
+
+def _tell(progress: Progress | None, items: int) -> None:
+    if progress is not None:
+        progress(items)
+
+
+def _telling(function: Callable[[T], R], tell: Callable[[T], None]) -> Callable[[T], R]:
+    """``function``, then ``tell`` of its task however the call ended."""
+
+    def told(task: T) -> R:
+        try:
+            return function(task)
+        finally:
+            tell(task)
+
+    return told
 
 
 @dataclass(frozen=True)
@@ -64,11 +87,12 @@ def blast_chains(
     limits: Limits,
     chunk_size: int,
     dbsize: int | None = None,
+    progress: Mapping[str, Progress] | None = None,
 ) -> dict[str, StageResult]:
     """blastp of every chain (columns chain_id, sequence) against each named database, in
     chunks of ``chunk_size`` chains; the chunks of all databases share the workers. A chunk
     whose blastp fails marks its chains failed for that database. ``dbsize``: the effective
-    database size (residues) of the E-values."""
+    database size (residues) of the E-values; ``progress``: per database name."""
     chunks = _chunks(chains, chunk_size, limits.workers, len(databases))
     tasks = [(name, chunk) for name in databases for chunk in chunks]
 
@@ -84,8 +108,12 @@ def blast_chains(
                 return parse_hits(""), [(c, str(error)) for c, _ in chunk], 0.0
         return parse_hits(result.stdout), [], result.cpu_seconds
 
+    progress = progress or {}
     results = map_parallel(
-        search, tasks, limits.workers, cost=lambda task: sum(len(s) for _, s in task[1])
+        _telling(search, lambda task: _tell(progress.get(task[0]), len(task[1]))),
+        tasks,
+        limits.workers,
+        cost=lambda task: sum(len(s) for _, s in task[1]),
     )
     out = {}
     for name in databases:
@@ -116,7 +144,11 @@ def blast_profiles(chains: pd.DataFrame, domain_hits: pd.DataFrame) -> pd.DataFr
 
 
 def hhblits_profiles(
-    chains: pd.DataFrame, database: Path, programs: Programs, limits: Limits
+    chains: pd.DataFrame,
+    database: Path,
+    programs: Programs,
+    limits: Limits,
+    progress: Progress | None = None,
 ) -> StageResult:
     """Query profiles by ``hhblits`` (2 iterations) against the reference family database."""
 
@@ -133,7 +165,9 @@ def hhblits_profiles(
         return chain_id, text.count(">"), text, None, result.cpu_seconds
 
     results = map_parallel(
-        build, list(zip(chains["chain_id"], chains["sequence"], strict=True)), limits.workers
+        _telling(build, lambda _: _tell(progress, 1)),
+        list(zip(chains["chain_id"], chains["sequence"], strict=True)),
+        limits.workers,
     )
     table = pd.DataFrame(
         [(c, n, a) for c, n, a, e, _ in results if e is None],
@@ -153,6 +187,7 @@ def hhsearch_chains(
     limits: Limits,
     max_mem_gb: float,
     max_hits: int = MAX_HITS,
+    progress: Progress | None = None,
 ) -> StageResult:
     """HHsearch of every query profile (chain_id, a3m) against ``database``: a table of
     chain_id and the raw ``.hhr`` text.
@@ -179,8 +214,10 @@ def hhsearch_chains(
                 cpu += limits.run(argv).cpu_seconds
             except ToolError as error:
                 failures += [(chain_id, str(error)) for chain_id, _ in chunk]
+                _tell(progress, len(chunk))
                 continue
             texts = read_ffindex(results)
+        _tell(progress, len(chunk))
         for number, (chain_id, _) in enumerate(chunk):
             text = texts.get(f"q{number}.a3m")
             if text:
@@ -197,6 +234,7 @@ def hmmscan_chains(
     limits: Limits,
     chunk_size: int,
     db_profiles: int,
+    progress: Progress | None = None,
 ) -> StageResult:
     """hmmscan of every chain (chain_id, sequence) against the family HMMs, in chunks of
     ``chunk_size`` chains over the workers: a table of domains (``hmmer.DOMTBL_COLUMNS``,
@@ -217,7 +255,10 @@ def hmmscan_chains(
 
     chunks = _chunks(chains, chunk_size, limits.workers)
     results = map_parallel(
-        scan, chunks, limits.workers, cost=lambda chunk: sum(len(s) for _, s in chunk)
+        _telling(scan, lambda chunk: _tell(progress, len(chunk))),
+        chunks,
+        limits.workers,
+        cost=lambda chunk: sum(len(s) for _, s in chunk),
     )
     return StageResult(
         pd.concat([r[0] for r in results], ignore_index=True)

@@ -3,8 +3,10 @@
 import dagster as dg
 import pandas as pd
 
+from platform_core import failure
 from tetra_assets.defs.assets.data import market_data
-from tetra_assets.partitions import trading_day_partitions
+from tetra_assets.defs.assets.metrics import FAILED_METRICS_KEY
+from tetra_assets.partitions import trading_day_partitions, weekly_partitions
 from tetra_assets.science import quality
 
 BLOCKING = ("no_duplicate_dates", "positive_prices", "high_not_below_low")
@@ -59,3 +61,15 @@ def market_data_quality(market_data: pd.DataFrame):
             "missing_by_column": dg.MetadataValue.json({k: int(v) for k, v in missing.items()})
         },
     )
+
+
+# WARN while a partition holds a kept value (use_cached_data: the fetch failed on its last try).
+market_data_fallback = failure.fallback_check("market_data", trading_day_partitions)
+economic_data_fallback = failure.fallback_check("economic_data", trading_day_partitions)
+# WARN while a week holds the previous good week's scenarios (use_previous_scenarios).
+scenario_definitions_fallback = failure.fallback_check("scenario_definitions", weekly_partitions)
+scenario_timeseries_fallback = failure.fallback_check("scenario_timeseries", weekly_partitions)
+# WARN while a week's indicators lack the families that failed (partial_recovery).
+technical_indicators_complete = failure.failed_items_check(
+    "technical_indicators", weekly_partitions, FAILED_METRICS_KEY
+)

@@ -23,3 +23,9 @@ def trading_sessions(start: str | pd.Timestamp, end: str | pd.Timestamp) -> pd.D
     if lo > hi:
         return pd.DatetimeIndex([])
     return pd.DatetimeIndex(cal.sessions_in_range(lo, hi)).tz_localize(None)
+
+
+def sessions_between(earlier: str | pd.Timestamp, later: str | pd.Timestamp) -> int:
+    """NYSE sessions after ``earlier`` up to and including ``later``: how many sessions old
+    ``earlier``'s value is on ``later`` (0 when ``later`` is not after it)."""
+    return len(trading_sessions(pd.Timestamp(earlier) + pd.Timedelta(days=1), later))

@@ -13,6 +13,7 @@ OBV is a running sum: its level depends on where the loaded history starts, its 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -146,6 +147,60 @@ def historical_volatility(close: pd.DataFrame, n: int) -> pd.DataFrame:
     return rolling_std(log_returns, n) * np.sqrt(TRADING_DAYS)
 
 
+def _require(what: str, frame: pd.DataFrame, family: str) -> None:
+    """Refuse a family whose input column is missing for a whole symbol (an index file
+    without volume, a close-only series): its values would be NaN that look like warm-up."""
+    empty = frame.columns[frame.isna().all()].tolist()
+    if empty:
+        raise ValueError(f"{family} needs {what}: no {what} for {', '.join(map(str, empty))}")
+
+
+def _with_volume(close: pd.DataFrame, volume: pd.DataFrame) -> pd.DataFrame:
+    _require("volume", volume, "obv")
+    return obv(close, volume)
+
+
+def _with_range(high: pd.DataFrame, low: pd.DataFrame, close: pd.DataFrame) -> pd.DataFrame:
+    _require("high", high, "atr")
+    _require("low", low, "atr")
+    return atr(high, low, close, 14)
+
+
+Prices = dict[str, pd.DataFrame]  # close, high, low, volume: wide frames
+# Each indicator family's columns from the wide prices: the unit of partial recovery (a
+# family that fails leaves the others' columns intact).
+FAMILIES: dict[str, Callable[[Prices], dict[str, pd.DataFrame]]] = {
+    "sma": lambda p: {f"sma_{w}": sma(p["close"], w) for w in SMA_WINDOWS},
+    "ema": lambda p: {f"ema_{s}": ema(p["close"], s) for s in EMA_SPANS},
+    "rsi": lambda p: {"rsi_14": rsi(p["close"], 14)},
+    "macd": lambda p: dict(
+        zip(("macd", "macd_signal", "macd_hist"), macd(p["close"]), strict=True)
+    ),
+    "bollinger": lambda p: dict(
+        zip(("bb_mid", "bb_upper", "bb_lower"), bollinger(p["close"]), strict=True)
+    ),
+    "atr": lambda p: {"atr_14": _with_range(p["high"], p["low"], p["close"])},
+    "obv": lambda p: {"obv": _with_volume(p["close"], p["volume"])},
+    "hv": lambda p: {
+        "hv_20": historical_volatility(p["close"], 20),
+        "hv_252": historical_volatility(p["close"], TRADING_DAYS),
+    },
+}
+
+
+def long_table(
+    close: pd.DataFrame, columns: dict[str, pd.DataFrame], since: pd.Timestamp | None = None
+) -> pd.DataFrame:
+    """Wide indicator frames as one long table (date, symbol, close, indicators...), for
+    dates >= ``since`` (all if None); earlier rows serve only as warm-up history."""
+    keep = close.index >= since if since is not None else slice(None)
+    frames = {"close": close, **columns}
+    stacked = {name: frame.loc[keep].stack(future_stack=True) for name, frame in frames.items()}
+    table = pd.DataFrame(stacked)
+    table.index.names = ["date", "symbol"]
+    return table.reset_index()
+
+
 def indicator_table(
     close: pd.DataFrame,
     high: pd.DataFrame,
@@ -153,22 +208,8 @@ def indicator_table(
     volume: pd.DataFrame,
     since: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
-    """All indicators as a long table, one row per (date, symbol), for dates >= ``since``
-    (all dates if None); earlier rows serve only as warm-up history."""
-    columns: dict[str, pd.DataFrame] = {"close": close}
-    for w in SMA_WINDOWS:
-        columns[f"sma_{w}"] = sma(close, w)
-    for s in EMA_SPANS:
-        columns[f"ema_{s}"] = ema(close, s)
-    columns["rsi_14"] = rsi(close, 14)
-    columns["macd"], columns["macd_signal"], columns["macd_hist"] = macd(close)
-    columns["bb_mid"], columns["bb_upper"], columns["bb_lower"] = bollinger(close)
-    columns["atr_14"] = atr(high, low, close, 14)
-    columns["obv"] = obv(close, volume)
-    columns["hv_20"] = historical_volatility(close, 20)
-    columns["hv_252"] = historical_volatility(close, TRADING_DAYS)
-    keep = close.index >= since if since is not None else slice(None)
-    stacked = {name: frame.loc[keep].stack(future_stack=True) for name, frame in columns.items()}
-    table = pd.DataFrame(stacked)
-    table.index.names = ["date", "symbol"]
-    return table.reset_index()
+    """All indicator families as a long table, one row per (date, symbol), for dates >=
+    ``since``; a family that cannot be computed raises ``ValueError``."""
+    prices = {"close": close, "high": high, "low": low, "volume": volume}
+    columns = {k: v for family in FAMILIES.values() for k, v in family(prices).items()}
+    return long_table(close, columns, since)

@@ -41,6 +41,11 @@ STRESS_EPISODES: dict[str, tuple[str, str]] = {
 }
 
 
+class InsufficientHistory(ValueError):
+    """Too few sessions of history for the week's scenarios: the data's to fix, not a
+    computation failure (never retried, never replaced by a fallback)."""
+
+
 @dataclass(frozen=True)
 class ScenarioConfig:
     horizon: int = 21
@@ -102,7 +107,7 @@ def build_scenarios(
     """
     returns = returns.dropna(how="all")
     if len(returns) < config.min_history:
-        raise ValueError(
+        raise InsufficientHistory(
             f"scenarios for {as_of} need at least {config.min_history} sessions of history, "
             f"found {len(returns)}; materialize earlier market_data partitions first"
         )

@@ -1,12 +1,10 @@
 """The ECG branch: every lead cleaned with its R peaks (checkpoint), then the features."""
 
-from pathlib import Path
-
 import dagster as dg
-import numpy as np
 
+from cardio_assets import stage_work
 from cardio_assets.defs.assets.common import (
-    input_failure,
+    in_worker,
     models,
     not_analysed,
     recoverable,
@@ -15,10 +13,9 @@ from cardio_assets.defs.assets.common import (
 from cardio_assets.inputs import study_folder
 from cardio_assets.partitions import STUDY_ASSET
 from cardio_assets.resources import CardioConfig
-from cardio_assets.science import ecg, formats, plots
 from platform_core.datastore import DataStore
 from platform_core.figures import markdown_image
-from platform_core.io import read_array, write_array
+from platform_core.io import write_array
 
 
 @dg.asset(
@@ -31,39 +28,32 @@ from platform_core.io import read_array, write_array
     "leads are kept as an array beside the record.",
 )
 def ecg_preprocessed(
-    context: dg.AssetExecutionContext, validated_study: dict, storage: DataStore
+    context: dg.AssetExecutionContext,
+    validated_study: dict,
+    cardio: CardioConfig,
+    storage: DataStore,
 ) -> dict:
     entry = validated_study.get("ecg")
-    with stage_timer(context) as meta, recoverable(context):
+    with stage_timer(context) as meta, recoverable(context, cardio):
         if entry is None:
             meta["status"] = "absent"
             return {"status": "absent"}
-        folder = study_folder(storage, context.partition_key)
-        try:
-            record = formats.read_ecg(folder.path / entry["file"], entry["kind"], folder)
-        except formats.StudyInputError as error:
-            raise input_failure(context.partition_key, error) from error
-        result = ecg.preprocess(record.signal, record.sampling_hz, record.leads)
-        signal = storage.value_path(context.asset_key, context.partition_key, "cleaned.npy")
-        write_array(signal, result["cleaned"].astype(np.float32))
-        lead = record.leads[result["rhythm_lead"]]
+        study = context.partition_key
+        signal = storage.value_path(context.asset_key, study, "cleaned.npy")
+        value, cleaned = in_worker(
+            context, cardio, stage_work.ecg_preprocess, study_folder(storage, study), entry
+        )
+        write_array(signal, cleaned)
+        value["signal_path"] = str(signal)
         meta.update(
             {
                 "status": "ok",
-                "rhythm_lead": lead,
-                "beats": len(result["peaks"]),
-                "quality": round(result["quality"], 3),
+                "rhythm_lead": value["rhythm_lead"],
+                "beats": len(value["peaks"]),
+                "quality": round(value["quality"], 3),
             }
         )
-    return {
-        "status": "ok",
-        "signal_path": str(signal),
-        "sampling_hz": record.sampling_hz,
-        "leads": list(record.leads),
-        "rhythm_lead": lead,
-        "peaks": result["peaks"].tolist(),
-        "quality": result["quality"],
-    }
+    return value
 
 
 @dg.asset(
@@ -77,22 +67,12 @@ def ecg_preprocessed(
 def ecg_features(
     context: dg.AssetExecutionContext, ecg_preprocessed: dict, cardio: CardioConfig
 ) -> dict:
-    with stage_timer(context) as meta, recoverable(context):
+    with stage_timer(context) as meta, recoverable(context, cardio):
         if (carried := not_analysed(ecg_preprocessed, meta)) is not None:
             return carried
         thresholds = models(cardio)["thresholds"]["ecg"]
-        cleaned = read_array(Path(ecg_preprocessed["signal_path"]))
-        rhythm = cleaned[:, ecg_preprocessed["leads"].index(ecg_preprocessed["rhythm_lead"])]
-        fs = ecg_preprocessed["sampling_hz"]
-        result = ecg.features(
-            rhythm.astype(float), np.asarray(ecg_preprocessed["peaks"]), fs, thresholds
-        )
-        seconds = min(len(rhythm) / fs, 10.0)
-        strip = plots.ecg_strip_png(
-            rhythm[: int(seconds * fs)],
-            fs,
-            [t for t in result["r_peak_times_s"] if t < seconds],
-            ecg_preprocessed["rhythm_lead"],
+        result, strip = in_worker(
+            context, cardio, stage_work.ecg_analyse, ecg_preprocessed, thresholds
         )
         meta.update(
             {

@@ -3,7 +3,14 @@ the materializations of the study (checkpoints) and the events of the runs that 
 
 import dagster as dg
 
-from cardio_assets.defs.assets.common import hard_stop, models, recoverable, stage_timer
+from cardio_assets import stage_work
+from cardio_assets.defs.assets.common import (
+    hard_stop,
+    in_worker,
+    models,
+    recoverable,
+    stage_timer,
+)
 from cardio_assets.partitions import STUDY_ASSET
 from cardio_assets.resources import CardioConfig
 from cardio_assets.science import clinical
@@ -50,7 +57,7 @@ def fused_features(
     echo_function: dict,
     cardio: CardioConfig,
 ) -> dict:
-    with stage_timer(context) as meta, recoverable(context):
+    with stage_timer(context) as meta, recoverable(context, cardio):
         ecg = ecg_features if _analysed(ecg_features) else None
         echo = echo_function if _analysed(echo_function) else None
         if ecg is None and echo is None:
@@ -61,15 +68,7 @@ def fused_features(
                 f"(ECG: {reasons[0]}; echo: {reasons[1]})",
             )
         tolerance = models(cardio)["thresholds"]["fusion"]["cycle_tolerance"]
-        try:
-            fused = {"status": "ok", **clinical.fuse(ecg, echo, tolerance)}
-        except (KeyError, TypeError, ValueError, ZeroDivisionError) as error:
-            fused = {
-                "status": "failed",
-                "reason": f"fusion failed: {error}",
-                "ecg": ecg,
-                "echo": echo,
-            }
+        fused = in_worker(context, cardio, stage_work.fuse, ecg, echo, tolerance)
         meta["status"] = fused["status"]
         if "cycle_vs_rr" in fused:
             meta["cycle_vs_rr_consistent"] = fused["cycle_vs_rr"]["consistent"]
@@ -90,10 +89,10 @@ def risk_score(
     metadata_normalized: dict,
     cardio: CardioConfig,
 ) -> dict:
-    with stage_timer(context) as meta:
+    with stage_timer(context) as meta, recoverable(context, cardio):
         limits = models(cardio)["thresholds"]["risk"]["qtc_limit_ms"]
         metadata = metadata_normalized if metadata_normalized["status"] == "ok" else None
-        result = clinical.risk(fused_features, metadata, limits)
+        result = in_worker(context, cardio, clinical.risk, fused_features, metadata, limits)
         meta["demo_flags"] = ", ".join(result["demo_flags"]) or "none"
         if "cha2ds2_vasc" in result:
             meta["cha2ds2_vasc"] = result["cha2ds2_vasc"]["score"]

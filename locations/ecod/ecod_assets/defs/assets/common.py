@@ -1,4 +1,5 @@
-"""What every batch stage shares: checkpoint reuse, failure thresholds, UI metadata."""
+"""What every batch stage shares: checkpoint reuse, live progress, failure thresholds, UI
+metadata."""
 
 import time
 from collections.abc import Callable
@@ -7,11 +8,13 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
+from ecod_assets.progress import StageProgress
 from ecod_assets.resources import OrchestrationConfig
-from ecod_assets.science.search import StageResult
+from ecod_assets.science.search import Progress, StageResult
 from ecod_assets.science.tools import Limits
 from platform_core.checkpoint import FINGERPRINT_KEY, fingerprint, stored_fingerprint
 from platform_core.datastore import DataStore
+from platform_core.failure import ItemFailures
 from platform_core.io import stored_partition
 
 ERROR_COLUMN = "error"
@@ -56,16 +59,22 @@ def run_stage(
     code_version: str,
     inputs: list[Any],
     items: int,
-    compute: Callable[[], StageResult],
+    compute: Callable[[Progress], StageResult],
     metadata: dict[str, Any] | None = None,
+    searches_per_item: int = 1,
 ) -> dg.Output[pd.DataFrame]:
-    """Run ``compute`` unless a stored result has the same fingerprint; see stage_output."""
+    """Run ``compute`` unless a stored result has the same fingerprint; see stage_output.
+    ``compute`` tells its progress (``items`` x ``searches_per_item`` in all) as it goes."""
     key = fingerprint(code_version, *inputs)
     stored = stored_result(context, settings, context.asset_key, key)
     if stored is not None:
         return reused_output(stored, key, items, metadata)
     started = time.perf_counter()
-    result = compute()
+    progress = StageProgress(
+        context.log, context.asset_key.to_user_string(), items * searches_per_item
+    )
+    result = compute(progress)
+    progress.finish()
     return stage_output(
         context, settings, result, key, items, time.perf_counter() - started, metadata
     )
@@ -82,23 +91,18 @@ def stage_output(
     output_name: str = "result",
 ) -> dg.Output[pd.DataFrame]:
     """The stage's table with failed chains as rows carrying an ``error``; raises Failure
-    when errors are not tolerated or exceed ``max_failed_fraction`` of ``items``."""
+    when errors are not tolerated, exceed ``max_failed_fraction`` of ``items`` or every chain
+    failed (``failure.ItemFailures``, the platform's continue-on-error rule)."""
     failed = result.failures
-    if len(failed):
-        fraction = len(failed) / max(items, 1)
-        first = failed.iloc[0]
-        summary = (
-            f"{len(failed)} of {items} chains failed ({fraction:.0%}); "
-            f"first: {first.chain_id}: {first.error}"
-        )
-        if not settings.continue_on_error or fraction > settings.max_failed_fraction:
-            raise dg.Failure(
-                description=summary,
-                metadata={
-                    "failed_chains": dg.MetadataValue.json(failed.head(50).to_dict("records"))
-                },
-            )
-        context.log.warning(summary)
+    chains: dict[str, str] = {}
+    for i, (chain, error) in enumerate(zip(failed.chain_id, failed.error, strict=True)):
+        chains[str(chain) if str(chain) not in chains else f"{chain}#{i}"] = str(error)
+    outcome = ItemFailures(failed=chains, total=items, noun="chains")
+    tolerated = outcome.enforce(
+        settings.continue_on_error, settings.max_failed_fraction, key="failed_chains"
+    )
+    if tolerated:
+        context.log.warning(tolerated)
     table = pd.concat([result.table, failed], ignore_index=True) if len(failed) else result.table
     if ERROR_COLUMN not in table:
         table[ERROR_COLUMN] = pd.Series(dtype=object)

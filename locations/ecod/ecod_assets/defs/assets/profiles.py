@@ -64,12 +64,18 @@ def hmmscan_hits(
         PROFILE_CODE_VERSION,
         [chains, library["fingerprint"], db_profiles],
         len(chains),
-        lambda: in_scratch(
+        lambda progress: in_scratch(
             storage,
             orchestration,
             "ecod-hmmscan",
             lambda limits: search.hmmscan_chains(
-                chains, paths.hmm_db, programs, limits, orchestration.blast_batch_size, db_profiles
+                chains,
+                paths.hmm_db,
+                programs,
+                limits,
+                orchestration.blast_batch_size,
+                db_profiles,
+                progress,
             ),
         ),
         metadata={"hmmscan_version": tool_version(programs.hmmscan), "db_profiles": db_profiles},
@@ -114,7 +120,7 @@ def remainder_hits(
     segments = uncovered_segments(first, profiled_chains(batch_chains, hhsearch_profiles))
     db_profiles = orchestration.hhsearch_db_profiles
 
-    def second_pass(limits: Limits) -> search.StageResult:
+    def second_pass(limits: Limits, progress: search.Progress) -> search.StageResult:
         return search_segments(
             segments,
             paths.hh_db,
@@ -125,6 +131,7 @@ def remainder_hits(
             orchestration.hhsearch_max_hits,
             db_profiles,
             orchestration.blast_batch_size,
+            progress,
         )
 
     return run_stage(
@@ -133,10 +140,13 @@ def remainder_hits(
         PROFILE_CODE_VERSION,
         [segments, library["fingerprint"], db_profiles, orchestration.hhsearch_max_hits],
         len(segments),
-        lambda: in_scratch(storage, orchestration, "ecod-remainder", second_pass),
+        lambda progress: in_scratch(
+            storage, orchestration, "ecod-remainder", lambda limits: second_pass(limits, progress)
+        ),
         metadata={
             "segments_searched": len(segments),
             "residues_searched": int(segments["length"].sum()),
             "chains_with_segments": int(segment_chains(segments["chain_id"]).nunique()),
         },
+        searches_per_item=2,  # hhsearch and hmmscan
     )

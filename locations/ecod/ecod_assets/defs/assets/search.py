@@ -17,6 +17,7 @@ from ecod_assets.defs.assets.common import (
 from ecod_assets.defs.assets.reference import REFERENCE, batch_library, library_paths
 from ecod_assets.inputs import batch_fasta
 from ecod_assets.partitions import BATCH_GROUP, ecod_batches
+from ecod_assets.progress import StageProgress
 from ecod_assets.resources import (
     TOOL_POOL,
     EcodTools,
@@ -118,6 +119,7 @@ def blast_hits(
     if not todo:
         return
     started = time.perf_counter()
+    progress = {name: StageProgress(context.log, name, items) for name in todo}
     with storage.scratch("ecod-blast") as work:
         results = search.blast_chains(
             batch_chains,
@@ -126,7 +128,10 @@ def blast_hits(
             orchestration.limits(work),
             orchestration.blast_batch_size,
             dbsize,
+            progress,
         )
+    for told in progress.values():
+        told.finish()
     wall = time.perf_counter() - started
     failure: dg.Failure | None = None
     for name, result in results.items():
@@ -173,13 +178,15 @@ def hhsearch_profiles(
     source = orchestration.query_profile
     programs = ecod_tools.programs()
 
-    def build() -> search.StageResult:
+    def build(progress: search.Progress) -> search.StageResult:
         if source == "hhblits":
             return in_scratch(
                 storage,
                 orchestration,
                 "ecod-hhblits",
-                lambda limits: search.hhblits_profiles(needed, paths.hh_db, programs, limits),
+                lambda limits: search.hhblits_profiles(
+                    needed, paths.hh_db, programs, limits, progress
+                ),
             )
         profiles = search.blast_profiles(needed, domain_hits)
         return search.StageResult(profiles, pd.DataFrame(columns=search.FAILURE_COLUMNS), 0.0)
@@ -229,7 +236,7 @@ def hhsearch_hits(
         SEARCH_CODE_VERSION,
         [profiles, reference_library["fingerprint"], orchestration.hhsearch_max_hits],
         len(profiles),
-        lambda: in_scratch(
+        lambda progress: in_scratch(
             storage,
             orchestration,
             "ecod-hhsearch",
@@ -240,6 +247,7 @@ def hhsearch_hits(
                 limits,
                 orchestration.memory_gb(),
                 orchestration.hhsearch_max_hits,
+                progress,
             ),
         ),
         metadata={
@@ -265,7 +273,7 @@ def hhsearch_registration(
     results = succeeded(hhsearch_hits)
     profiles = orchestration.hhsearch_db_profiles
 
-    def register() -> search.StageResult:
+    def register(progress: search.Progress) -> search.StageResult:  # one pass: done at the end
         table, failures = register_hhr(results, profiles)
         return search.StageResult(
             table, pd.DataFrame(failures, columns=search.FAILURE_COLUMNS), 0.0

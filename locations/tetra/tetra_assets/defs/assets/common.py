@@ -13,6 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from platform_core import failure
 from platform_core.io import FrameSlices
 from tetra_assets.partitions import HISTORY_WEEKS, history_mapping, indicator_history_mapping
 from tetra_assets.science import quality
@@ -161,3 +162,10 @@ def require_weeks(bars: pd.DataFrame, windows: list[Window]) -> None:
                 f"{(window.end - pd.Timedelta(days=1)).date()}): materialize the data pipeline "
                 "for those days first (tetra run --pipeline data)"
             )
+
+
+def fallback_inputs(context: dg.AssetExecutionContext, *inputs: str) -> dict[str, Any]:
+    """Metadata saying which partitions of market_data (and of ``inputs``) this step read
+    were fallbacks (the last good value kept through a failure): ``{}`` when none."""
+    read = failure.fallbacks_read(context, ["market_data", *inputs])
+    return {failure.FALLBACK_INPUTS_KEY: dg.MetadataValue.json(read)}
