@@ -8,6 +8,7 @@ import dagster as dg
 import pytest
 
 from platform_core.platform_config import ConfigError
+from tests.support import latest_metadata
 from tests.tetra.conftest import event_count, failure_text, run_job, stored, write_symbol_csv
 from tetra_assets.location import LOCATION
 from tetra_assets.resources import MarketDataProvider
@@ -24,13 +25,6 @@ def use_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> No
     path = tmp_path / "platform.yaml"
     path.write_text(text)
     monkeypatch.setenv("PLATFORM_CONFIG", str(path))
-
-
-def latest(instance: dg.DagsterInstance, partition: str) -> dict:
-    record = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=MARKET, asset_partitions=[partition]), limit=1
-    ).records[0]
-    return {k: v.value for k, v in record.asset_materialization.metadata.items()}
 
 
 def check_passed(result: dg.ExecuteInProcessResult, name: str) -> bool:
@@ -88,7 +82,7 @@ def test_outage_falls_back_to_the_last_good_session_and_the_next_fetch_replaces_
     outage = run_job(instance, "tetra_data", "2018-01-09", "2018-01-09", provider)
     assert outage.success
     assert event_count(instance, outage.run_id, dg.DagsterEventType.STEP_UP_FOR_RETRY) >= 3
-    meta = latest(instance, "2018-01-09")
+    meta = latest_metadata(instance, "market_data", "2018-01-09")
     assert meta["fallback"] is True
     assert meta["fallback_from"] == "carried forward from 2018-01-08"
     assert "is not reachable" in meta["fallback_error"]
@@ -114,7 +108,7 @@ def test_outage_falls_back_to_the_last_good_session_and_the_next_fetch_replaces_
     prices.with_name("offline").rename(prices)  # the feed is back
     fresh = run_job(instance, "tetra_data", "2018-01-09", "2018-01-09", provider)
     assert fresh.success
-    assert latest(instance, "2018-01-09")["fallback"] is False
+    assert latest_metadata(instance, "market_data", "2018-01-09")["fallback"] is False
     assert check_passed(fresh, "market_data_not_fallback")
     assert stored(data_root, "market_data", "2018-01-09")["close"].iloc[0] != good["close"].iloc[0]
 
@@ -159,10 +153,16 @@ def test_a_long_outage_fails_past_the_carry_forward_limit(
     assert max(instance.get_materialized_partitions(MARKET)) == "2018-01-08"  # none kept
 
     assert run_job(instance, "tetra_data", "2018-01-09", "2018-01-12", provider).success
-    assert latest(instance, "2018-01-12")["fallback_from"] == "carried forward from 2018-01-08"
+    assert (
+        latest_metadata(instance, "market_data", "2018-01-12")["fallback_from"]
+        == "carried forward from 2018-01-08"
+    )
     # The next day's run counts from 01-08 (the real value), not from the kept 01-12.
     assert run_job(instance, "tetra_data", "2018-01-16", "2018-01-16", provider).success
-    assert latest(instance, "2018-01-16")["fallback_from"] == "carried forward from 2018-01-08"
+    assert (
+        latest_metadata(instance, "market_data", "2018-01-16")["fallback_from"]
+        == "carried forward from 2018-01-08"
+    )
     late = run_job(instance, "tetra_data", "2018-01-17", "2018-01-17", provider)
     assert not late.success
     assert "2018-01-08 is 6 sessions old on 2018-01-17" in failure_text(late)
